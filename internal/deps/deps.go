@@ -12,10 +12,10 @@ import (
 	_ "github.com/pkg/sftp"
 	_ "github.com/prometheus/client_golang/prometheus"
 	_ "github.com/redis/go-redis/v9"
+	_ "github.com/robfig/cron/v3"
 	_ "go.uber.org/goleak"
 	_ "golang.org/x/crypto/bcrypt"
 	_ "golang.org/x/crypto/chacha20poly1305"
 	_ "golang.org/x/crypto/ssh"
 	_ "golang.org/x/crypto/ssh/knownhosts"
-	_ "github.com/robfig/cron/v3"
 )
