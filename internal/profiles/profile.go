@@ -1,0 +1,38 @@
+// Package profiles turns incoming records into profiles: field mapping and
+// typing per stream, identity resolution, merges, and the bulk upsert path
+// that the collect endpoint, the profiles API and CSV imports share.
+package profiles
+
+import (
+	"context"
+	"time"
+)
+
+// Profile is one person as brazesync knows them.
+type Profile struct {
+	// ID is the profile's internal id, stable until it is merged away.
+	ID string `json:"id"`
+	// Fields holds typed values: string, float64, bool, time.Time (dates and
+	// timestamps) or []string.
+	Fields map[string]any `json:"fields"`
+	// Identities maps an identity field (e.g. "email", "braze_id") to its values.
+	Identities map[string][]string `json:"identities"`
+	FirstSeen  time.Time           `json:"first_seen"`
+	LastSeen   time.Time           `json:"last_seen"`
+}
+
+// Change tells what happened to one profile in a write.
+type Change struct {
+	ProfileID string
+	// Profile is the profile after the change; nil when it was deleted or
+	// merged away.
+	Profile *Profile
+	// MergedInto names the surviving profile when this one was merged away.
+	MergedInto string
+}
+
+// ChangeHook is told about every profile change after it is stored.
+// internal/audiences implements it to re-evaluate membership.
+type ChangeHook interface {
+	ProfilesChanged(ctx context.Context, account string, changes []Change) error
+}
