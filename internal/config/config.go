@@ -1,0 +1,180 @@
+// Package config reads brazesync's configuration from environment variables
+// (twelve-factor). Every variable, its default and its validation live here
+// and nowhere else.
+package config
+
+import (
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults of every setting.
+const (
+	HTTPAddrDefault          = ":8080"
+	SFTPAddrDefault          = ":2022"
+	DataDirDefault           = "./data"
+	WorkerConcurrencyDefault = 10
+	LogLevelDefault          = "info"
+	ShutdownTimeoutDefault   = 30 * time.Second
+)
+
+// Config is the whole configuration of a brazesync process.
+type Config struct {
+	// RedisURL is REDIS_URL: redis://, rediss://, redis-sentinel:// or a
+	// cluster form; empty means "embedded Redis" in dev and is an error
+	// elsewhere.
+	RedisURL string
+	// MasterKeys are BRAZESYNC_MASTER_KEY: one or more 32-byte keys, base64,
+	// comma separated; the first encrypts, all decrypt.
+	MasterKeys [][]byte
+	// AdminToken is BRAZESYNC_ADMIN_TOKEN, the operator token.
+	AdminToken string
+	// HTTPAddr is HTTP_ADDR.
+	HTTPAddr string
+	// SFTPAddr is SFTP_ADDR.
+	SFTPAddr string
+	// DataDir is DATA_DIR (managed SFTP storage, import staging).
+	DataDir string
+	// WorkerConcurrency is WORKER_CONCURRENCY.
+	WorkerConcurrency int
+	// LogLevel is LOG_LEVEL: debug, info, warn or error.
+	LogLevel slog.Level
+	// ShutdownTimeout is SHUTDOWN_TIMEOUT: how long running tasks and
+	// requests may take to finish after SIGTERM.
+	ShutdownTimeout time.Duration
+	// AllowInsecureEndpoints is BRAZESYNC_ALLOW_INSECURE_ENDPOINTS.
+	AllowInsecureEndpoints bool
+}
+
+// Error is an invalid setting. Its message names the variable.
+type Error struct {
+	Var    string
+	Reason string
+}
+
+func (e *Error) Error() string { return e.Var + ": " + e.Reason }
+
+// Mode says which rules apply: Dev allows missing REDIS_URL and master key.
+type Mode int
+
+// Modes.
+const (
+	Production Mode = iota
+	Dev
+)
+
+// Load reads the configuration through getenv (os.Getenv in main) and
+// validates it.
+func Load(getenv func(string) string, mode Mode) (*Config, error) {
+	c := &Config{
+		RedisURL:   strings.TrimSpace(getenv("REDIS_URL")),
+		AdminToken: getenv("BRAZESYNC_ADMIN_TOKEN"),
+		HTTPAddr:   or(getenv("HTTP_ADDR"), HTTPAddrDefault),
+		SFTPAddr:   or(getenv("SFTP_ADDR"), SFTPAddrDefault),
+		DataDir:    or(getenv("DATA_DIR"), DataDirDefault),
+	}
+	var err error
+	if c.WorkerConcurrency, err = intVar(getenv, "WORKER_CONCURRENCY", WorkerConcurrencyDefault, 1, 1000); err != nil {
+		return nil, err
+	}
+	if c.LogLevel, err = levelVar(getenv("LOG_LEVEL")); err != nil {
+		return nil, err
+	}
+	if c.ShutdownTimeout, err = durationVar(getenv, "SHUTDOWN_TIMEOUT", ShutdownTimeoutDefault); err != nil {
+		return nil, err
+	}
+	if c.AllowInsecureEndpoints, err = boolVar(getenv, "BRAZESYNC_ALLOW_INSECURE_ENDPOINTS", mode == Dev); err != nil {
+		return nil, err
+	}
+	if c.MasterKeys, err = masterKeys(getenv("BRAZESYNC_MASTER_KEY")); err != nil {
+		return nil, err
+	}
+	if mode == Production {
+		if c.RedisURL == "" {
+			return nil, &Error{"REDIS_URL", "is required (e.g. redis://127.0.0.1:6379/0); only `brazesync dev` runs without it"}
+		}
+		if len(c.MasterKeys) == 0 {
+			return nil, &Error{"BRAZESYNC_MASTER_KEY", "is required: 32 random bytes, base64 (openssl rand -base64 32)"}
+		}
+	}
+	if c.AdminToken != "" && len(c.AdminToken) < 16 {
+		return nil, &Error{"BRAZESYNC_ADMIN_TOKEN", "is too short: use at least 16 characters"}
+	}
+	return c, nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func intVar(getenv func(string) string, name string, def, lo, hi int) (int, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < lo || n > hi {
+		return 0, &Error{name, fmt.Sprintf("%q is not a whole number from %d to %d", v, lo, hi)}
+	}
+	return n, nil
+}
+
+func boolVar(getenv func(string) string, name string, def bool) (bool, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return false, &Error{name, fmt.Sprintf("%q is not true or false", v)}
+	}
+	return b, nil
+}
+
+func durationVar(getenv func(string) string, name string, def time.Duration) (time.Duration, error) {
+	v := getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return 0, &Error{name, fmt.Sprintf("%q is not a duration such as 30s", v)}
+	}
+	return d, nil
+}
+
+func levelVar(v string) (slog.Level, error) {
+	switch strings.ToLower(v) {
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, &Error{"LOG_LEVEL", fmt.Sprintf("%q is not one of debug, info, warn, error", v)}
+}
+
+func masterKeys(v string) ([][]byte, error) {
+	if strings.TrimSpace(v) == "" {
+		return nil, nil
+	}
+	var keys [][]byte
+	for i, part := range strings.Split(v, ",") {
+		k, err := base64.StdEncoding.DecodeString(strings.TrimSpace(part))
+		if err != nil || len(k) != 32 {
+			return nil, &Error{"BRAZESYNC_MASTER_KEY", fmt.Sprintf("key %d is not 32 bytes in base64", i+1)}
+		}
+		keys = append(keys, k)
+	}
+	return keys, nil
+}

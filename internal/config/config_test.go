@@ -1,0 +1,64 @@
+package config
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+const key = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+func TestLoadDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{"REDIS_URL": "redis://x:6379", "BRAZESYNC_MASTER_KEY": key}), Production)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.HTTPAddr != HTTPAddrDefault || c.WorkerConcurrency != WorkerConcurrencyDefault || c.AllowInsecureEndpoints {
+		t.Fatalf("defaults not applied: %+v", c)
+	}
+	if len(c.MasterKeys) != 1 || len(c.MasterKeys[0]) != 32 {
+		t.Fatalf("master key not decoded")
+	}
+}
+
+func TestLoadErrorsNameTheVariable(t *testing.T) {
+	t.Parallel()
+	base := map[string]string{"REDIS_URL": "redis://x", "BRAZESYNC_MASTER_KEY": key}
+	cases := map[string]map[string]string{
+		"REDIS_URL":                          {"REDIS_URL": ""},
+		"BRAZESYNC_MASTER_KEY":               {"BRAZESYNC_MASTER_KEY": "short"},
+		"WORKER_CONCURRENCY":                 {"WORKER_CONCURRENCY": "0"},
+		"LOG_LEVEL":                          {"LOG_LEVEL": "loud"},
+		"SHUTDOWN_TIMEOUT":                   {"SHUTDOWN_TIMEOUT": "soon"},
+		"BRAZESYNC_ADMIN_TOKEN":              {"BRAZESYNC_ADMIN_TOKEN": "abc"},
+		"BRAZESYNC_ALLOW_INSECURE_ENDPOINTS": {"BRAZESYNC_ALLOW_INSECURE_ENDPOINTS": "maybe"},
+	}
+	for name, over := range cases {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for k, v := range over {
+			m[k] = v
+		}
+		_, err := Load(env(m), Production)
+		var ce *Error
+		if !errors.As(err, &ce) || ce.Var != name || !strings.HasPrefix(err.Error(), name+": ") {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+}
+
+func TestDevNeedsNoRedisOrKey(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(nil), Dev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !c.AllowInsecureEndpoints {
+		t.Fatal("dev should allow insecure endpoints by default")
+	}
+}
