@@ -1,0 +1,332 @@
+// Package authorizations stores credentials for outside systems (Braze
+// workspaces, SFTP servers). Config is plain; secrets are sealed with the
+// master key and never leave this package except to the workers that use
+// them (Credentials).
+package authorizations
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/secrets"
+	"github.com/brazesync/brazesync/internal/store"
+	"github.com/redis/go-redis/v9"
+)
+
+// Errors callers branch on.
+var (
+	ErrNotFound    = errors.New("authorization not found")
+	ErrUnknownType = errors.New("unknown authorization type")
+)
+
+// ValidationError is a bad value; Field names it (e.g. "config.instance").
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
+
+// Authorization is what the API shows: config, and which secrets are set.
+type Authorization struct {
+	ID          string         `json:"id"`
+	Account     string         `json:"account"`
+	Type        string         `json:"type"`
+	Label       string         `json:"label"`
+	Description string         `json:"description,omitempty"`
+	Config      map[string]any `json:"config"`
+	// SecretsSet names the secrets that are set; their values are never shown.
+	SecretsSet []string  `json:"secrets_set"`
+	CreatedAt  time.Time `json:"created_at"`
+	UpdatedAt  time.Time `json:"updated_at"`
+}
+
+type record struct {
+	Authorization
+	Sealed map[string]string `json:"sealed"`
+}
+
+// Store keeps authorizations in Redis, one hash per account.
+type Store struct {
+	rdb   redis.UniversalClient
+	ns    store.Namespace
+	box   *secrets.Box
+	types *Registry
+	now   func() time.Time
+}
+
+// New returns a Store.
+func New(rdb redis.UniversalClient, ns store.Namespace, box *secrets.Box, types *Registry) *Store {
+	return &Store{rdb: rdb, ns: ns, box: box, types: types, now: time.Now}
+}
+
+// Types returns the registry.
+func (s *Store) Types() *Registry { return s.types }
+
+func (s *Store) key(account string) string { return s.ns.Account(account, "authorizations") }
+
+func purpose(account, id, name string) string { return account + "/authorizations/" + id + "/" + name }
+
+// Input is a create or update request. Nil fields are left as they are on
+// update; a secret set to "" is removed.
+type Input struct {
+	Type        string
+	Label       *string
+	Description *string
+	Config      map[string]any
+	Secrets     map[string]string
+}
+
+// Create validates, seals and stores a new authorization. shown holds values
+// a type's Provision returned to be shown once (e.g. a generated password).
+func (s *Store) Create(ctx context.Context, account string, in Input) (a *Authorization, shown map[string]any, err error) {
+	t, ok := s.types.Lookup(in.Type)
+	if !ok {
+		return nil, nil, &ValidationError{"type", fmt.Sprintf("%q is not one of %v", in.Type, s.types.Names())}
+	}
+	now := s.now().UTC().Truncate(time.Second)
+	idb := make([]byte, 6)
+	_, _ = rand.Read(idb)
+	a = &Authorization{ID: "au_" + hex.EncodeToString(idb), Account: account, Type: in.Type, Config: map[string]any{}, CreatedAt: now, UpdatedAt: now}
+	if in.Label != nil {
+		a.Label = *in.Label
+	}
+	if in.Description != nil {
+		a.Description = *in.Description
+	}
+	if a.Label == "" {
+		return nil, nil, &ValidationError{"label", "is required"}
+	}
+	maps.Copy(a.Config, in.Config)
+	plain := map[string]string{}
+	for k, v := range in.Secrets {
+		if v != "" {
+			plain[k] = v
+		}
+	}
+	if err := t.checkKeys(a, plain); err != nil {
+		return nil, nil, err
+	}
+	if t.Provision != nil {
+		if shown, err = t.Provision(a, plain); err != nil {
+			return nil, nil, err
+		}
+	}
+	if err := t.Validate(a, plain); err != nil {
+		return nil, nil, err
+	}
+	if err := s.save(ctx, a, plain); err != nil {
+		return nil, nil, err
+	}
+	return a, shown, nil
+}
+
+func (s *Store) save(ctx context.Context, a *Authorization, plain map[string]string) error {
+	rec := record{Authorization: *a, Sealed: map[string]string{}}
+	for k, v := range plain {
+		sealed, err := s.box.Seal(purpose(a.Account, a.ID, k), []byte(v))
+		if err != nil {
+			return fmt.Errorf("sealing secret %s: %w", k, err)
+		}
+		rec.Sealed[k] = sealed
+	}
+	rec.SecretsSet = slices.Sorted(maps.Keys(plain))
+	a.SecretsSet = rec.SecretsSet
+	b, err := json.Marshal(rec)
+	if err != nil {
+		return fmt.Errorf("encoding authorization: %w", err)
+	}
+	if err := s.rdb.HSet(ctx, s.key(a.Account), a.ID, b).Err(); err != nil {
+		return fmt.Errorf("storing authorization %s: %w", a.ID, err)
+	}
+	return nil
+}
+
+func (s *Store) load(ctx context.Context, account, id string) (*record, error) {
+	b, err := s.rdb.HGet(ctx, s.key(account), id).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading authorization %s: %w", id, err)
+	}
+	var rec record
+	if err := json.Unmarshal(b, &rec); err != nil {
+		return nil, fmt.Errorf("decoding authorization %s: %w", id, err)
+	}
+	if rec.Config == nil {
+		rec.Config = map[string]any{}
+	}
+	return &rec, nil
+}
+
+func (s *Store) open(rec *record) (map[string]string, error) {
+	plain := make(map[string]string, len(rec.Sealed))
+	for k, v := range rec.Sealed {
+		pt, err := s.box.Open(purpose(rec.Account, rec.ID, k), v)
+		if err != nil {
+			return nil, fmt.Errorf("opening secret %s of authorization %s: %w", k, rec.ID, err)
+		}
+		plain[k] = string(pt)
+	}
+	return plain, nil
+}
+
+// Get returns one authorization without secrets.
+func (s *Store) Get(ctx context.Context, account, id string) (*Authorization, error) {
+	rec, err := s.load(ctx, account, id)
+	if err != nil {
+		return nil, err
+	}
+	return &rec.Authorization, nil
+}
+
+// Credentials returns an authorization with its opened secrets, for the
+// workers that talk to the outside system. Never return them to a client.
+func (s *Store) Credentials(ctx context.Context, account, id string) (*Authorization, map[string]string, error) {
+	rec, err := s.load(ctx, account, id)
+	if err != nil {
+		return nil, nil, err
+	}
+	plain, err := s.open(rec)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &rec.Authorization, plain, nil
+}
+
+// List returns an account's authorizations, oldest first.
+func (s *Store) List(ctx context.Context, account string) ([]Authorization, error) {
+	m, err := s.rdb.HGetAll(ctx, s.key(account)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("listing authorizations: %w", err)
+	}
+	out := make([]Authorization, 0, len(m))
+	for _, v := range m {
+		var rec record
+		if err := json.Unmarshal([]byte(v), &rec); err == nil {
+			out = append(out, rec.Authorization)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].ID < out[j].ID
+		}
+		return out[i].CreatedAt.Before(out[j].CreatedAt)
+	})
+	return out, nil
+}
+
+// Update merges in into the authorization and validates the result. Config
+// keys given replace the stored ones; a config key set to null is removed.
+func (s *Store) Update(ctx context.Context, account, id string, in Input) (*Authorization, error) {
+	rec, err := s.load(ctx, account, id)
+	if err != nil {
+		return nil, err
+	}
+	if in.Type != "" && in.Type != rec.Type {
+		return nil, &ValidationError{"type", "cannot be changed; create a new authorization"}
+	}
+	t, ok := s.types.Lookup(rec.Type)
+	if !ok {
+		return nil, ErrUnknownType
+	}
+	plain, err := s.open(rec)
+	if err != nil {
+		return nil, err
+	}
+	a := rec.Authorization
+	a.Config = maps.Clone(rec.Config)
+	if in.Label != nil {
+		if *in.Label == "" {
+			return nil, &ValidationError{"label", "cannot be empty"}
+		}
+		a.Label = *in.Label
+	}
+	if in.Description != nil {
+		a.Description = *in.Description
+	}
+	for k, v := range in.Config {
+		if v == nil {
+			delete(a.Config, k)
+		} else {
+			a.Config[k] = v
+		}
+	}
+	for k, v := range in.Secrets {
+		if v == "" {
+			delete(plain, k)
+		} else {
+			plain[k] = v
+		}
+	}
+	if err := t.checkKeys(&a, plain); err != nil {
+		return nil, err
+	}
+	if err := t.Validate(&a, plain); err != nil {
+		return nil, err
+	}
+	a.UpdatedAt = s.now().UTC().Truncate(time.Second)
+	if err := s.save(ctx, &a, plain); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
+
+// Delete removes an authorization (and deprovisions it where its type says).
+func (s *Store) Delete(ctx context.Context, account, id string) error {
+	rec, err := s.load(ctx, account, id)
+	if err != nil {
+		return err
+	}
+	if t, ok := s.types.Lookup(rec.Type); ok && t.Deprovision != nil {
+		if err := t.Deprovision(&rec.Authorization); err != nil {
+			return fmt.Errorf("deprovisioning authorization %s: %w", id, err)
+		}
+	}
+	if err := s.rdb.HDel(ctx, s.key(account), id).Err(); err != nil {
+		return fmt.Errorf("deleting authorization %s: %w", id, err)
+	}
+	return nil
+}
+
+// Reseal re-encrypts every secret of an account that was sealed with an old
+// master key. It returns how many authorizations were rewritten.
+func (s *Store) Reseal(ctx context.Context, account string) (int, error) {
+	m, err := s.rdb.HGetAll(ctx, s.key(account)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("listing authorizations: %w", err)
+	}
+	n := 0
+	for _, v := range m {
+		var rec record
+		if err := json.Unmarshal([]byte(v), &rec); err != nil {
+			continue
+		}
+		stale := false
+		for _, sv := range rec.Sealed {
+			stale = stale || s.box.NeedsResealing(sv)
+		}
+		if !stale {
+			continue
+		}
+		plain, err := s.open(&rec)
+		if err != nil {
+			return n, err
+		}
+		a := rec.Authorization
+		if err := s.save(ctx, &a, plain); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}

@@ -1,0 +1,106 @@
+package authorizations
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Type describes one kind of authorization: which config keys and secrets it
+// takes and how they are validated. Adding a kind is adding a Type.
+type Type struct {
+	// Name is the API type name, e.g. "braze".
+	Name string
+	// Config lists the allowed config keys.
+	Config []string
+	// Secrets lists the allowed secret names.
+	Secrets []string
+	// Validate checks a complete authorization (after an update is merged).
+	// It returns a *ValidationError naming the field.
+	Validate func(a *Authorization, secrets map[string]string) error
+	// Provision, when set, runs after a new authorization is validated and
+	// before it is stored: it may fill config and secrets (the managed SFTP
+	// server creates its user here) and returns values to show once.
+	Provision func(a *Authorization, secrets map[string]string) (shown map[string]any, err error)
+	// Deprovision, when set, runs when the authorization is deleted.
+	Deprovision func(a *Authorization) error
+}
+
+// Registry holds the known types.
+type Registry struct {
+	types map[string]Type
+}
+
+// NewRegistry returns a registry of types.
+func NewRegistry(types ...Type) *Registry {
+	r := &Registry{types: map[string]Type{}}
+	for _, t := range types {
+		r.types[t.Name] = t
+	}
+	return r
+}
+
+// Add registers one more type.
+func (r *Registry) Add(t Type) { r.types[t.Name] = t }
+
+// Lookup returns the type called name.
+func (r *Registry) Lookup(name string) (Type, bool) {
+	t, ok := r.types[name]
+	return t, ok
+}
+
+// Names returns the registered type names, sorted.
+func (r *Registry) Names() []string {
+	out := make([]string, 0, len(r.types))
+	for n := range r.types {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (t Type) checkKeys(a *Authorization, secrets map[string]string) error {
+	for k := range a.Config {
+		if !slices.Contains(t.Config, k) {
+			return &ValidationError{"config." + k, fmt.Sprintf("is not a setting of %s authorizations (settings: %s)", t.Name, strings.Join(t.Config, ", "))}
+		}
+	}
+	for k := range secrets {
+		if !slices.Contains(t.Secrets, k) {
+			return &ValidationError{"secrets." + k, fmt.Sprintf("is not a secret of %s authorizations (secrets: %s)", t.Name, strings.Join(t.Secrets, ", "))}
+		}
+	}
+	return nil
+}
+
+// ConfigString returns config[key] as a string ("" when absent).
+func ConfigString(cfg map[string]any, key string) (string, error) {
+	v, ok := cfg[key]
+	if !ok || v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", &ValidationError{"config." + key, "must be a string"}
+	}
+	return s, nil
+}
+
+// ConfigInt returns config[key] as an int (def when absent).
+func ConfigInt(cfg map[string]any, key string, def, lo, hi int) (int, error) {
+	v, ok := cfg[key]
+	if !ok || v == nil {
+		return def, nil
+	}
+	f, ok := v.(float64)
+	if !ok {
+		if i, isInt := v.(int); isInt {
+			f, ok = float64(i), true
+		}
+	}
+	if !ok || f != float64(int(f)) || int(f) < lo || int(f) > hi {
+		return 0, &ValidationError{"config." + key, fmt.Sprintf("must be a whole number from %d to %d", lo, hi)}
+	}
+	return int(f), nil
+}
