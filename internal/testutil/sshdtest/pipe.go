@@ -1,0 +1,194 @@
+package sshdtest
+
+import (
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"sync"
+	"testing"
+
+	"github.com/pkg/sftp"
+)
+
+// SFTPServerPipe runs OpenSSH's sftp-server in dir, talking over its
+// stdin/stdout, and returns a pkg/sftp client connected to it without sshd.
+// Both are stopped when the test ends.
+func SFTPServerPipe(t testing.TB, dir string, opts ...sftp.ClientOption) *sftp.Client {
+	t.Helper()
+	if _, err := os.Stat(SFTPServerPath); err != nil {
+		t.Skipf("sshdtest: %s not installed: %v", SFTPServerPath, err)
+	}
+	cmd := exec.Command(SFTPServerPath, "-e")
+	cmd.Dir = dir
+	cmd.Stderr = &syncBuffer{}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatalf("sshdtest: %v", err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatalf("sshdtest: %v", err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("sshdtest: starting sftp-server: %v", err)
+	}
+	c, err := sftp.NewClientPipe(stdout, stdin, opts...)
+	if err != nil {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+		t.Fatalf("sshdtest: sftp handshake with sftp-server: %v", err)
+	}
+	t.Cleanup(func() {
+		_ = c.Close()
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
+	return c
+}
+
+// Proxy is a TCP forwarder in front of a server that can be frozen: once
+// frozen it stops passing bytes in both directions while keeping the
+// connections open, like a server or network that goes silent.
+type Proxy struct {
+	Addr string
+
+	ln     net.Listener
+	target string
+
+	mu     sync.Mutex
+	frozen bool
+	thaw   chan struct{}
+	conns  []net.Conn
+	wg     sync.WaitGroup
+	closed bool
+}
+
+// NewProxy forwards a fresh 127.0.0.1 port to target until the test ends.
+func NewProxy(t testing.TB, target string) *Proxy {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("sshdtest: %v", err)
+	}
+	p := &Proxy{Addr: ln.Addr().String(), ln: ln, target: target, thaw: make(chan struct{})}
+	p.wg.Add(1)
+	go p.accept()
+	t.Cleanup(p.close)
+	return p
+}
+
+// Freeze stops forwarding; pending and future bytes are held back.
+func (p *Proxy) Freeze() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.frozen = true
+}
+
+func (p *Proxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			_ = c.Close()
+			_ = up.Close()
+			return
+		}
+		p.conns = append(p.conns, c, up)
+		p.wg.Add(2)
+		p.mu.Unlock()
+		go p.pump(up, c)
+		go p.pump(c, up)
+	}
+}
+
+func (p *Proxy) pump(dst, src net.Conn) {
+	defer p.wg.Done()
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			frozen := p.frozen
+			thaw := p.thaw
+			p.mu.Unlock()
+			if frozen {
+				<-thaw // held until the proxy closes
+				return
+			}
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			if err == io.EOF {
+				if tc, ok := dst.(*net.TCPConn); ok {
+					_ = tc.CloseWrite()
+				}
+			}
+			return
+		}
+	}
+}
+
+func (p *Proxy) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	close(p.thaw)
+	conns := p.conns
+	p.mu.Unlock()
+	_ = p.ln.Close()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	p.wg.Wait()
+}
+
+// SilentListener accepts TCP connections and never says a word; it stands
+// for a server that hangs before the SSH banner. Closed when the test ends.
+func SilentListener(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("sshdtest: %v", err)
+	}
+	var mu sync.Mutex
+	var conns []net.Conn
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+		}
+	}()
+	t.Cleanup(func() {
+		_ = ln.Close()
+		<-done
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range conns {
+			_ = c.Close()
+		}
+	})
+	return ln.Addr().String()
+}
