@@ -1,0 +1,371 @@
+// Package jobs stores workflows (jobs) generically: their config, state
+// machine, schedule, runs with counters, progress and log. Concrete job types
+// (export, import) register a Type with their validation; the workers that run
+// them live in workers/.
+//
+// States: running (active; runs on its schedule or when asked), paused,
+// completed (a job without schedule whose run finished), failed (stopped by a
+// permanent error until resumed or run again) and deleted (kept for its
+// history, never runs again).
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"sort"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/store"
+	"github.com/redis/go-redis/v9"
+)
+
+// States.
+const (
+	StateRunning   = "running"
+	StatePaused    = "paused"
+	StateCompleted = "completed"
+	StateFailed    = "failed"
+	StateDeleted   = "deleted"
+)
+
+// Errors callers branch on.
+var (
+	ErrNotFound = errors.New("job not found")
+	// ErrConflict is a state transition that is not allowed.
+	ErrConflict = errors.New("conflict")
+)
+
+// ValidationError is a bad value; Field names it.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
+
+// Job is a workflow as the API shows it.
+type Job struct {
+	ID              string         `json:"id"`
+	Account         string         `json:"account"`
+	Type            string         `json:"type"`
+	Label           string         `json:"label"`
+	Description     string         `json:"description,omitempty"`
+	AuthorizationID string         `json:"authorization_id"`
+	Config          map[string]any `json:"config"`
+	Schedule        string         `json:"schedule,omitempty"`
+	State           string         `json:"state"`
+	// Version grows with every change; workers compare it to notice changes.
+	Version   int64          `json:"version"`
+	CreatedAt time.Time      `json:"created_at"`
+	UpdatedAt time.Time      `json:"updated_at"`
+	LastRun   *Run           `json:"last_run,omitempty"`
+	Progress  map[string]any `json:"progress,omitempty"`
+}
+
+// Type is a kind of job: the authorization types it accepts and the check of
+// its config. Validate may normalise Config (fill defaults).
+type Type struct {
+	Name               string
+	AuthorizationTypes []string
+	Validate           func(ctx context.Context, j *Job) error
+}
+
+// Authorizations is what the store needs to check a job's authorization.
+type Authorizations interface {
+	// AuthorizationType returns the type of an account's authorization, or an
+	// error wrapping a not-found sentinel.
+	AuthorizationType(ctx context.Context, account, id string) (string, error)
+}
+
+// Store keeps jobs in Redis.
+type Store struct {
+	rdb   redis.UniversalClient
+	ns    store.Namespace
+	types map[string]Type
+	auths Authorizations
+	now   func() time.Time
+}
+
+// New returns a Store. now may be nil.
+func New(rdb redis.UniversalClient, ns store.Namespace, auths Authorizations, now func() time.Time, types ...Type) *Store {
+	if now == nil {
+		now = time.Now
+	}
+	s := &Store{rdb: rdb, ns: ns, auths: auths, now: now, types: map[string]Type{}}
+	for _, t := range types {
+		s.types[t.Name] = t
+	}
+	return s
+}
+
+// AddType registers a job type.
+func (s *Store) AddType(t Type) { s.types[t.Name] = t }
+
+// TypeNames lists the registered types.
+func (s *Store) TypeNames() []string {
+	out := make([]string, 0, len(s.types))
+	for n := range s.types {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (s *Store) key(account string) string { return s.ns.Account(account, "jobs") }
+
+// Input is a create or update request; nil fields are left unchanged.
+type Input struct {
+	Type            string
+	Label           *string
+	Description     *string
+	AuthorizationID *string
+	Config          map[string]any
+	Schedule        *string
+}
+
+func (s *Store) validate(ctx context.Context, j *Job) error {
+	t, ok := s.types[j.Type]
+	if !ok {
+		return &ValidationError{"type", fmt.Sprintf("%q is not one of %v", j.Type, s.TypeNames())}
+	}
+	if j.Label == "" {
+		return &ValidationError{"label", "is required"}
+	}
+	if _, err := ParseSchedule(j.Schedule); err != nil {
+		return &ValidationError{"schedule", err.Error()}
+	}
+	if len(t.AuthorizationTypes) > 0 {
+		if j.AuthorizationID == "" {
+			return &ValidationError{"authorization_id", "is required"}
+		}
+		at, err := s.auths.AuthorizationType(ctx, j.Account, j.AuthorizationID)
+		if err != nil {
+			return &ValidationError{"authorization_id", fmt.Sprintf("%q is not an authorization of this account", j.AuthorizationID)}
+		}
+		allowed := false
+		for _, want := range t.AuthorizationTypes {
+			allowed = allowed || at == want
+		}
+		if !allowed {
+			return &ValidationError{"authorization_id", fmt.Sprintf("is a %s authorization; %s jobs need one of %v", at, j.Type, t.AuthorizationTypes)}
+		}
+	}
+	if t.Validate != nil {
+		return t.Validate(ctx, j)
+	}
+	return nil
+}
+
+// Create validates and stores a job in state running.
+func (s *Store) Create(ctx context.Context, account string, in Input) (*Job, error) {
+	now := s.now().UTC().Truncate(time.Millisecond)
+	idb := make([]byte, 6)
+	_, _ = rand.Read(idb)
+	j := &Job{ID: "job_" + hex.EncodeToString(idb), Account: account, Type: in.Type, Config: map[string]any{}, State: StateRunning, Version: 1, CreatedAt: now, UpdatedAt: now}
+	apply(j, in)
+	if err := s.validate(ctx, j); err != nil {
+		return nil, err
+	}
+	if err := s.save(ctx, j); err != nil {
+		return nil, err
+	}
+	return j, nil
+}
+
+func apply(j *Job, in Input) {
+	if in.Label != nil {
+		j.Label = *in.Label
+	}
+	if in.Description != nil {
+		j.Description = *in.Description
+	}
+	if in.AuthorizationID != nil {
+		j.AuthorizationID = *in.AuthorizationID
+	}
+	if in.Schedule != nil {
+		j.Schedule = *in.Schedule
+	}
+	for k, v := range in.Config {
+		if v == nil {
+			delete(j.Config, k)
+		} else {
+			j.Config[k] = v
+		}
+	}
+}
+
+func (s *Store) save(ctx context.Context, j *Job) error {
+	b, err := json.Marshal(j)
+	if err != nil {
+		return fmt.Errorf("encoding job: %w", err)
+	}
+	pipe := s.rdb.Pipeline()
+	pipe.HSet(ctx, s.key(j.Account), j.ID, b)
+	s.reschedule(ctx, pipe, j)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("storing job %s: %w", j.ID, err)
+	}
+	return nil
+}
+
+// Get returns a job (deleted jobs too) or ErrNotFound.
+func (s *Store) Get(ctx context.Context, account, id string) (*Job, error) {
+	b, err := s.rdb.HGet(ctx, s.key(account), id).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading job %s: %w", id, err)
+	}
+	var j Job
+	if err := json.Unmarshal(b, &j); err != nil {
+		return nil, fmt.Errorf("decoding job %s: %w", id, err)
+	}
+	if j.Config == nil {
+		j.Config = map[string]any{}
+	}
+	return &j, nil
+}
+
+// List returns an account's jobs, oldest first; deleted ones only if asked.
+func (s *Store) List(ctx context.Context, account string, withDeleted bool) ([]Job, error) {
+	m, err := s.rdb.HGetAll(ctx, s.key(account)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("listing jobs: %w", err)
+	}
+	out := make([]Job, 0, len(m))
+	for _, v := range m {
+		var j Job
+		if json.Unmarshal([]byte(v), &j) == nil && (withDeleted || j.State != StateDeleted) {
+			out = append(out, j)
+		}
+	}
+	sort.Slice(out, func(i, k int) bool {
+		if out[i].CreatedAt.Equal(out[k].CreatedAt) {
+			return out[i].ID < out[k].ID
+		}
+		return out[i].CreatedAt.Before(out[k].CreatedAt)
+	})
+	return out, nil
+}
+
+// mutate loads a job, applies f, bumps its version and stores it, under an
+// optimistic lock on the account's job hash.
+func (s *Store) mutate(ctx context.Context, account, id string, f func(j *Job) error) (*Job, error) {
+	var out *Job
+	key := s.key(account)
+	for attempt := 0; attempt < 20; attempt++ {
+		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			b, err := tx.HGet(ctx, key, id).Bytes()
+			if errors.Is(err, redis.Nil) {
+				return ErrNotFound
+			}
+			if err != nil {
+				return fmt.Errorf("reading job %s: %w", id, err)
+			}
+			var j Job
+			if err := json.Unmarshal(b, &j); err != nil {
+				return fmt.Errorf("decoding job %s: %w", id, err)
+			}
+			if j.Config == nil {
+				j.Config = map[string]any{}
+			}
+			if err := f(&j); err != nil {
+				return err
+			}
+			j.Version++
+			j.UpdatedAt = s.now().UTC().Truncate(time.Millisecond)
+			nb, _ := json.Marshal(&j)
+			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+				pipe.HSet(ctx, key, id, nb)
+				s.reschedule(ctx, pipe, &j)
+				return nil
+			})
+			out = &j
+			return err
+		}, key)
+		if errors.Is(err, redis.TxFailedErr) {
+			continue
+		}
+		return out, err
+	}
+	return nil, fmt.Errorf("updating job %s: too much contention", id)
+}
+
+// Update changes a job's settings; the type cannot change.
+func (s *Store) Update(ctx context.Context, account, id string, in Input) (*Job, error) {
+	return s.mutate(ctx, account, id, func(j *Job) error {
+		if j.State == StateDeleted {
+			return fmt.Errorf("%w: job is deleted", ErrConflict)
+		}
+		if in.Type != "" && in.Type != j.Type {
+			return &ValidationError{"type", "cannot be changed; create a new job"}
+		}
+		j.Config = maps.Clone(j.Config)
+		apply(j, in)
+		return s.validate(ctx, j)
+	})
+}
+
+// Pause stops a job from running until Resume.
+func (s *Store) Pause(ctx context.Context, account, id string) (*Job, error) {
+	return s.mutate(ctx, account, id, func(j *Job) error {
+		if j.State == StateDeleted {
+			return fmt.Errorf("%w: job is deleted", ErrConflict)
+		}
+		j.State = StatePaused
+		return nil
+	})
+}
+
+// Resume makes a paused, failed or completed job running again.
+func (s *Store) Resume(ctx context.Context, account, id string) (*Job, error) {
+	return s.mutate(ctx, account, id, func(j *Job) error {
+		if j.State == StateDeleted {
+			return fmt.Errorf("%w: job is deleted", ErrConflict)
+		}
+		j.State = StateRunning
+		return nil
+	})
+}
+
+// Delete marks a job deleted for good; its history stays readable.
+func (s *Store) Delete(ctx context.Context, account, id string) (*Job, error) {
+	return s.mutate(ctx, account, id, func(j *Job) error {
+		j.State = StateDeleted
+		return nil
+	})
+}
+
+// SetState records a state decided by a worker (completed, failed). It does
+// not override paused or deleted.
+func (s *Store) SetState(ctx context.Context, account, id, state string) (*Job, error) {
+	return s.mutate(ctx, account, id, func(j *Job) error {
+		if j.State == StatePaused || j.State == StateDeleted {
+			return nil
+		}
+		j.State = state
+		return nil
+	})
+}
+
+// PrepareRun checks that a job may run now (asked by a client): a running,
+// completed or failed job may; a paused or deleted one may not. It makes a
+// completed or failed job running again.
+func (s *Store) PrepareRun(ctx context.Context, account, id string) (*Job, error) {
+	return s.mutate(ctx, account, id, func(j *Job) error {
+		switch j.State {
+		case StatePaused:
+			return fmt.Errorf("%w: job is paused; resume it first", ErrConflict)
+		case StateDeleted:
+			return fmt.Errorf("%w: job is deleted", ErrConflict)
+		}
+		j.State = StateRunning
+		return nil
+	})
+}

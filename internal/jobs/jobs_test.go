@@ -1,0 +1,212 @@
+package jobs
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/testutil/redistest"
+)
+
+type fakeAuths map[string]string
+
+func (f fakeAuths) AuthorizationType(_ context.Context, _, id string) (string, error) {
+	if t, ok := f[id]; ok {
+		return t, nil
+	}
+	return "", errors.New("not found")
+}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) set(t time.Time) { c.mu.Lock(); c.t = t; c.mu.Unlock() }
+
+func setup(t *testing.T) (*Store, *clock) {
+	t.Helper()
+	rdb, ns := redistest.Client(t)
+	c := &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	s := New(rdb, ns, fakeAuths{"au_b": "braze", "au_s": "sftp"}, c.now, Type{
+		Name: "demo", AuthorizationTypes: []string{"braze"},
+		Validate: func(_ context.Context, j *Job) error {
+			if _, ok := j.Config["fail"]; ok {
+				return &ValidationError{"config.fail", "is not allowed"}
+			}
+			return nil
+		},
+	})
+	return s, c
+}
+
+func p(s string) *string { return &s }
+
+func TestCreateValidation(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx := context.Background()
+	cases := []struct {
+		in    Input
+		field string
+	}{
+		{Input{Type: "nope", Label: p("x"), AuthorizationID: p("au_b")}, "type"},
+		{Input{Type: "demo", AuthorizationID: p("au_b")}, "label"},
+		{Input{Type: "demo", Label: p("x")}, "authorization_id"},
+		{Input{Type: "demo", Label: p("x"), AuthorizationID: p("au_zz")}, "authorization_id"},
+		{Input{Type: "demo", Label: p("x"), AuthorizationID: p("au_s")}, "authorization_id"},
+		{Input{Type: "demo", Label: p("x"), AuthorizationID: p("au_b"), Schedule: p("every day")}, "schedule"},
+		{Input{Type: "demo", Label: p("x"), AuthorizationID: p("au_b"), Schedule: p("@every 1s")}, "schedule"},
+		{Input{Type: "demo", Label: p("x"), AuthorizationID: p("au_b"), Config: map[string]any{"fail": true}}, "config.fail"},
+	}
+	for _, c := range cases {
+		_, err := s.Create(ctx, "acme", c.in)
+		var ve *ValidationError
+		if !errors.As(err, &ve) || ve.Field != c.field {
+			t.Errorf("%+v: want error on %s, got %v", c.in, c.field, err)
+		}
+	}
+}
+
+func TestStateMachine(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx := context.Background()
+	j, err := s.Create(ctx, "acme", Input{Type: "demo", Label: p("x"), AuthorizationID: p("au_b")})
+	if err != nil || j.State != StateRunning {
+		t.Fatal(j, err)
+	}
+	if j, _ = s.Pause(ctx, "acme", j.ID); j.State != StatePaused {
+		t.Fatal("pause")
+	}
+	if _, err := s.PrepareRun(ctx, "acme", j.ID); !errors.Is(err, ErrConflict) {
+		t.Fatalf("run while paused: %v", err)
+	}
+	if j, _ = s.SetState(ctx, "acme", j.ID, StateCompleted); j.State != StatePaused {
+		t.Fatal("a worker's state overrode paused")
+	}
+	if j, _ = s.Resume(ctx, "acme", j.ID); j.State != StateRunning {
+		t.Fatal("resume")
+	}
+	if j, _ = s.SetState(ctx, "acme", j.ID, StateFailed); j.State != StateFailed {
+		t.Fatal("failed")
+	}
+	if j, _ = s.PrepareRun(ctx, "acme", j.ID); j.State != StateRunning {
+		t.Fatal("run again after failure")
+	}
+	v := j.Version
+	if j, _ = s.Update(ctx, "acme", j.ID, Input{Label: p("new")}); j.Label != "new" || j.Version <= v {
+		t.Fatal("update")
+	}
+	if j, _ = s.Delete(ctx, "acme", j.ID); j.State != StateDeleted {
+		t.Fatal("delete")
+	}
+	for _, f := range []func(context.Context, string, string) (*Job, error){s.Pause, s.Resume, s.PrepareRun} {
+		if _, err := f(ctx, "acme", j.ID); !errors.Is(err, ErrConflict) {
+			t.Fatalf("transition from deleted allowed: %v", err)
+		}
+	}
+	list, _ := s.List(ctx, "acme", false)
+	if len(list) != 0 {
+		t.Fatal("deleted job listed")
+	}
+	if _, err := s.Get(ctx, "other", j.ID); !errors.Is(err, ErrNotFound) {
+		t.Fatal("job visible from another account")
+	}
+}
+
+func TestRunsCountersLogProgress(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx := context.Background()
+	j, _ := s.Create(ctx, "acme", Input{Type: "demo", Label: p("x"), AuthorizationID: p("au_b")})
+	r, err := s.StartRun(ctx, "acme", j.ID, "manual")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := 0; i < 10; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); s.Count(ctx, "acme", j.ID, r.ID, map[string]int64{"sent": 3, "failed": 1}) }()
+	}
+	wg.Wait()
+	s.SetProgress(ctx, "acme", j.ID, map[string]any{"file": "a.csv", "bytes_read": 10})
+	s.FinishRun(ctx, "acme", j.ID, r.ID, OutcomePartial, "1 user rejected")
+	s.FinishRun(ctx, "acme", j.ID, r.ID, OutcomeSuccess, "")
+	d, err := s.Describe(ctx, "acme", j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.LastRun == nil || d.LastRun.Counters["sent"] != 30 || d.LastRun.Counters["failed"] != 10 || d.LastRun.Outcome != OutcomePartial || d.LastRun.EndedAt == nil {
+		t.Fatalf("last run: %+v", d.LastRun)
+	}
+	if d.Progress["file"] != "a.csv" || d.Progress["bytes_read"] != 10.0 {
+		t.Fatalf("progress: %v", d.Progress)
+	}
+	s.Log(ctx, "acme", j.ID, Entry{Level: "error", Code: "braze_401", Message: "key rejected"})
+	s.Log(ctx, "acme", j.ID, Entry{Level: "info", Code: "run_done", Message: "ok", Counters: map[string]int64{"sent": 30}})
+	logs, _ := s.Logs(ctx, "acme", j.ID, 10)
+	if len(logs) != 2 || logs[0].Code != "run_done" || logs[1].Code != "braze_401" || logs[0].Counters["sent"] != 30 {
+		t.Fatalf("logs: %+v", logs)
+	}
+}
+
+func TestScheduleClaimedOnceAcrossSchedulers(t *testing.T) {
+	t.Parallel()
+	s, c := setup(t)
+	ctx := context.Background()
+	j, _ := s.Create(ctx, "acme", Input{Type: "demo", Label: p("x"), AuthorizationID: p("au_b"), Schedule: p("@every 1m")})
+	unscheduled, _ := s.Create(ctx, "acme", Input{Type: "demo", Label: p("y"), AuthorizationID: p("au_b")})
+	_ = unscheduled
+	if due, _ := s.ClaimDue(ctx, c.now(), 100); len(due) != 0 {
+		t.Fatalf("due before its time: %v", due)
+	}
+	c.set(c.now().Add(61 * time.Second))
+	var mu sync.Mutex
+	var claimed []Due
+	var wg sync.WaitGroup
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, err := s.ClaimDue(ctx, c.now(), 100)
+			if err != nil {
+				t.Error(err)
+			}
+			mu.Lock()
+			claimed = append(claimed, d...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if len(claimed) != 1 || claimed[0].JobID != j.ID || !claimed[0].At.Equal(time.Date(2026, 3, 1, 10, 1, 0, 0, time.UTC)) {
+		t.Fatalf("claimed: %+v", claimed)
+	}
+	s.Pause(ctx, "acme", j.ID)
+	c.set(c.now().Add(5 * time.Minute))
+	if due, _ := s.ClaimDue(ctx, c.now(), 100); len(due) != 0 {
+		t.Fatalf("paused job due: %v", due)
+	}
+	s.Resume(ctx, "acme", j.ID)
+	c.set(c.now().Add(time.Minute))
+	if due, _ := s.ClaimDue(ctx, c.now(), 100); len(due) != 1 {
+		t.Fatalf("resumed job not due: %v", due)
+	}
+}
+
+func TestNextDue(t *testing.T) {
+	t.Parallel()
+	base := time.Date(2026, 3, 1, 10, 7, 30, 0, time.UTC)
+	if n, _ := NextDue("@every 5m", base); !n.Equal(time.Date(2026, 3, 1, 10, 10, 0, 0, time.UTC)) {
+		t.Fatalf("interval not aligned: %v", n)
+	}
+	if n, _ := NextDue("0 * * * *", base); !n.Equal(time.Date(2026, 3, 1, 11, 0, 0, 0, time.UTC)) {
+		t.Fatalf("cron: %v", n)
+	}
+	if _, ok := NextDue("", base); ok {
+		t.Fatal("empty schedule due")
+	}
+}

@@ -1,0 +1,256 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Outcomes of a run.
+const (
+	OutcomeRunning = "running"
+	OutcomeSuccess = "success"
+	// OutcomePartial: the run finished but some records failed.
+	OutcomePartial = "partial"
+	OutcomeFailed  = "failed"
+)
+
+// Run is one execution of a job, with its counters.
+type Run struct {
+	ID        string           `json:"id"`
+	Trigger   string           `json:"trigger"`
+	StartedAt time.Time        `json:"started_at"`
+	EndedAt   *time.Time       `json:"ended_at,omitempty"`
+	Outcome   string           `json:"outcome"`
+	Error     string           `json:"error,omitempty"`
+	Counters  map[string]int64 `json:"counters"`
+}
+
+// Entry is one line of a job's log.
+type Entry struct {
+	Time     time.Time        `json:"time"`
+	Level    string           `json:"level"`
+	Code     string           `json:"code"`
+	Message  string           `json:"message"`
+	RunID    string           `json:"run_id,omitempty"`
+	Counters map[string]int64 `json:"counters,omitempty"`
+}
+
+const (
+	runsKept = 100
+	logKept  = 1000
+)
+
+func (s *Store) runsKey(account, id string) string { return s.ns.Account(account, "job", id, "runs") }
+func (s *Store) runKey(account, id, runID string) string {
+	return s.ns.Account(account, "job", id, "run", runID)
+}
+func (s *Store) progressKey(account, id string) string {
+	return s.ns.Account(account, "job", id, "progress")
+}
+func (s *Store) logKey(account, id string) string { return s.ns.Account(account, "job", id, "log") }
+
+// StartRun records the start of a run and returns its id.
+func (s *Store) StartRun(ctx context.Context, account, id, trigger string) (*Run, error) {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	r := &Run{ID: "run_" + hex.EncodeToString(b), Trigger: trigger, StartedAt: s.now().UTC(), Outcome: OutcomeRunning, Counters: map[string]int64{}}
+	pipe := s.rdb.TxPipeline()
+	pipe.HSet(ctx, s.runKey(account, id, r.ID), "trigger", trigger, "started_at", r.StartedAt.Format(time.RFC3339Nano), "outcome", r.Outcome)
+	pipe.LPush(ctx, s.runsKey(account, id), r.ID)
+	pipe.Del(ctx, s.progressKey(account, id))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("starting run of job %s: %w", id, err)
+	}
+	s.trimRuns(ctx, account, id)
+	return r, nil
+}
+
+func (s *Store) trimRuns(ctx context.Context, account, id string) {
+	old, err := s.rdb.LRange(ctx, s.runsKey(account, id), runsKept, -1).Result()
+	if err != nil || len(old) == 0 {
+		return
+	}
+	pipe := s.rdb.Pipeline()
+	for _, r := range old {
+		pipe.Del(ctx, s.runKey(account, id, r))
+	}
+	pipe.LTrim(ctx, s.runsKey(account, id), 0, runsKept-1)
+	_, _ = pipe.Exec(ctx)
+}
+
+// Count adds to a run's counters; safe from many workers at once.
+func (s *Store) Count(ctx context.Context, account, id, runID string, counters map[string]int64) error {
+	if len(counters) == 0 {
+		return nil
+	}
+	pipe := s.rdb.Pipeline()
+	for k, v := range counters {
+		if v != 0 {
+			pipe.HIncrBy(ctx, s.runKey(account, id, runID), "c:"+k, v)
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("counting run %s: %w", runID, err)
+	}
+	return nil
+}
+
+// FinishRun records a run's end. A run finishes once: later calls are ignored.
+func (s *Store) FinishRun(ctx context.Context, account, id, runID, outcome, errMsg string) error {
+	key := s.runKey(account, id, runID)
+	ok, err := s.rdb.HSetNX(ctx, key, "ended_at", s.now().UTC().Format(time.RFC3339Nano)).Result()
+	if err != nil {
+		return fmt.Errorf("finishing run %s: %w", runID, err)
+	}
+	if !ok {
+		return nil
+	}
+	if err := s.rdb.HSet(ctx, key, "outcome", outcome, "error", errMsg).Err(); err != nil {
+		return fmt.Errorf("finishing run %s: %w", runID, err)
+	}
+	return nil
+}
+
+// GetRun returns one run.
+func (s *Store) GetRun(ctx context.Context, account, id, runID string) (*Run, error) {
+	m, err := s.rdb.HGetAll(ctx, s.runKey(account, id, runID)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading run %s: %w", runID, err)
+	}
+	if len(m) == 0 {
+		return nil, ErrNotFound
+	}
+	return decodeRun(runID, m), nil
+}
+
+func decodeRun(runID string, m map[string]string) *Run {
+	r := &Run{ID: runID, Trigger: m["trigger"], Outcome: m["outcome"], Error: m["error"], Counters: map[string]int64{}}
+	r.StartedAt, _ = time.Parse(time.RFC3339Nano, m["started_at"])
+	if e, err := time.Parse(time.RFC3339Nano, m["ended_at"]); err == nil {
+		r.EndedAt = &e
+	}
+	for k, v := range m {
+		if c, ok := strings.CutPrefix(k, "c:"); ok {
+			r.Counters[c], _ = strconv.ParseInt(v, 10, 64)
+		}
+	}
+	return r
+}
+
+// Runs returns a job's most recent runs, newest first.
+func (s *Store) Runs(ctx context.Context, account, id string, limit int64) ([]Run, error) {
+	ids, err := s.rdb.LRange(ctx, s.runsKey(account, id), 0, limit-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("listing runs: %w", err)
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, r := range ids {
+		cmds[i] = pipe.HGetAll(ctx, s.runKey(account, id, r))
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("reading runs: %w", err)
+	}
+	out := make([]Run, 0, len(ids))
+	for i, c := range cmds {
+		if m := c.Val(); len(m) > 0 {
+			out = append(out, *decodeRun(ids[i], m))
+		}
+	}
+	return out, nil
+}
+
+// SetProgress records progress fields of the current run (numbers or text).
+func (s *Store) SetProgress(ctx context.Context, account, id string, fields map[string]any) error {
+	args := make([]any, 0, 2*len(fields))
+	for k, v := range fields {
+		args = append(args, k, fmt.Sprint(v))
+	}
+	if len(args) == 0 {
+		return nil
+	}
+	if err := s.rdb.HSet(ctx, s.progressKey(account, id), args...).Err(); err != nil {
+		return fmt.Errorf("recording progress of job %s: %w", id, err)
+	}
+	return nil
+}
+
+// AddProgress increments numeric progress fields.
+func (s *Store) AddProgress(ctx context.Context, account, id string, fields map[string]int64) error {
+	pipe := s.rdb.Pipeline()
+	for k, v := range fields {
+		pipe.HIncrBy(ctx, s.progressKey(account, id), k, v)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("recording progress of job %s: %w", id, err)
+	}
+	return nil
+}
+
+// Describe returns a job with its last run and progress, for the API.
+func (s *Store) Describe(ctx context.Context, account, id string) (*Job, error) {
+	j, err := s.Get(ctx, account, id)
+	if err != nil {
+		return nil, err
+	}
+	runs, err := s.Runs(ctx, account, id, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(runs) > 0 {
+		j.LastRun = &runs[0]
+	}
+	m, err := s.rdb.HGetAll(ctx, s.progressKey(account, id)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading progress: %w", err)
+	}
+	if len(m) > 0 {
+		j.Progress = map[string]any{}
+		for k, v := range m {
+			if n, err := strconv.ParseFloat(v, 64); err == nil {
+				j.Progress[k] = n
+			} else {
+				j.Progress[k] = v
+			}
+		}
+	}
+	return j, nil
+}
+
+// Log appends an entry to a job's log (the newest 1,000 are kept).
+func (s *Store) Log(ctx context.Context, account, id string, e Entry) error {
+	if e.Time.IsZero() {
+		e.Time = s.now().UTC()
+	}
+	b, _ := json.Marshal(e)
+	err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.logKey(account, id), MaxLen: logKept, Approx: true, Values: []any{"e", b}}).Err()
+	if err != nil {
+		return fmt.Errorf("writing log of job %s: %w", id, err)
+	}
+	return nil
+}
+
+// Logs returns a job's newest log entries, newest first.
+func (s *Store) Logs(ctx context.Context, account, id string, limit int64) ([]Entry, error) {
+	msgs, err := s.rdb.XRevRangeN(ctx, s.logKey(account, id), "+", "-", limit).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading log of job %s: %w", id, err)
+	}
+	out := make([]Entry, 0, len(msgs))
+	for _, m := range msgs {
+		var e Entry
+		if v, ok := m.Values["e"].(string); ok && json.Unmarshal([]byte(v), &e) == nil {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
