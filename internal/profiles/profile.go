@@ -15,6 +15,9 @@ type Profile struct {
 	// Fields holds typed values: string, float64, bool, time.Time (dates and
 	// timestamps) or []string.
 	Fields map[string]any `json:"fields"`
+	// FieldTimes holds the event time of each field's value; the newest event
+	// wins when records disagree.
+	FieldTimes map[string]time.Time `json:"field_times,omitempty"`
 	// Identities maps an identity field (e.g. "email", "braze_id") to its values.
 	Identities map[string][]string `json:"identities"`
 	FirstSeen  time.Time           `json:"first_seen"`

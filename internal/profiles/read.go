@@ -1,0 +1,216 @@
+package profiles
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// maxMergeHops bounds how many merge redirects Get follows.
+const maxMergeHops = 16
+
+// Get returns the profile with id. An id that was merged away gives the
+// surviving profile (whose ID differs); an unknown or deleted id gives
+// ErrNotFound.
+func (s *Store) Get(ctx context.Context, account, id string) (*Profile, error) {
+	for range maxMergeHops {
+		ps, err := s.getMany(ctx, account, []string{id})
+		if err != nil {
+			return nil, err
+		}
+		if ps[0] != nil {
+			return ps[0], nil
+		}
+		next, err := s.rdb.Get(ctx, s.keys.merged(account, id)).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("profile %q of account %q: %w", id, account, ErrNotFound)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading merge of profile %q of account %q: %w", id, account, err)
+		}
+		id = next
+	}
+	return nil, fmt.Errorf("profile %q of account %q: too many merges: %w", id, account, ErrNotFound)
+}
+
+// getMany reads profiles in one round trip; missing ones are nil.
+func (s *Store) getMany(ctx context.Context, account string, ids []string) ([]*Profile, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.MapStringStringCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HGetAll(ctx, s.keys.profile(account, id))
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("reading %d profiles of account %q: %w", len(ids), account, err)
+	}
+	out := make([]*Profile, len(ids))
+	for i, c := range cmds {
+		out[i] = decodeProfile(ids[i], c.Val())
+	}
+	return out, nil
+}
+
+// decodeProfile turns a profile hash into a Profile; nil for an empty hash.
+func decodeProfile(id string, h map[string]string) *Profile {
+	if len(h) == 0 {
+		return nil
+	}
+	p := &Profile{
+		ID:         id,
+		Fields:     make(map[string]any, len(h)),
+		FieldTimes: make(map[string]time.Time, len(h)),
+		Identities: map[string][]string{},
+	}
+	for k, v := range h {
+		switch {
+		case strings.HasPrefix(k, hashFieldPrefix):
+			val, ts, ok := decodeValue(v)
+			if !ok {
+				continue
+			}
+			name := k[len(hashFieldPrefix):]
+			p.Fields[name] = val
+			p.FieldTimes[name] = ts
+		case strings.HasPrefix(k, hashIdentityPrefix):
+			field, value, ok := strings.Cut(k[len(hashIdentityPrefix):], ":")
+			if ok {
+				p.Identities[field] = append(p.Identities[field], value)
+			}
+		case k == hashFirstSeen:
+			p.FirstSeen = msTime(v)
+		case k == hashLastSeen:
+			p.LastSeen = msTime(v)
+		}
+	}
+	for _, vs := range p.Identities {
+		sort.Strings(vs)
+	}
+	return p
+}
+
+func msTime(v string) time.Time {
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// Lookup returns the profile that holds value in identity field field, or
+// ErrNotFound. Only identity fields are indexed.
+func (s *Store) Lookup(ctx context.Context, account, field, value string) (*Profile, error) {
+	id, err := s.Resolve(ctx, account, map[string]string{field: value})
+	if err != nil {
+		return nil, err
+	}
+	return s.Get(ctx, account, id)
+}
+
+// Resolve returns the id of the profile holding any of the identities
+// (identity field to value). When they point at several profiles the oldest
+// wins; Resolve never creates or merges. No match gives ErrNotFound.
+func (s *Store) Resolve(ctx context.Context, account string, identities map[string]string) (string, error) {
+	keys := make([]string, 0, len(identities))
+	for f, v := range identities {
+		v = normalizeIdentity(f, v)
+		if f == "" || v == "" {
+			continue
+		}
+		keys = append(keys, s.keys.index(account, f, v))
+	}
+	if len(keys) == 0 {
+		return "", fmt.Errorf("resolving profile of account %q: no identity given: %w", account, ErrNotFound)
+	}
+	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	if err != nil {
+		return "", fmt.Errorf("resolving profile of account %q: %w", account, err)
+	}
+	best, bestN := "", int64(0)
+	for _, v := range vals {
+		id, ok := v.(string)
+		if !ok {
+			continue
+		}
+		if n, ok := idNumber(id); ok && (best == "" || n < bestN) {
+			best, bestN = id, n
+		}
+	}
+	if best == "" {
+		return "", fmt.Errorf("resolving profile of account %q: %w", account, ErrNotFound)
+	}
+	return best, nil
+}
+
+// Delete forgets a profile and its identity index entries. The hook is told
+// with a Change whose Profile is nil. Deleting an unknown id gives
+// ErrNotFound.
+func (s *Store) Delete(ctx context.Context, account, id string) error {
+	n, err := deleteScript.Run(ctx, s.rdb, []string{s.keys.profile(account, id)}, s.keys.prefix(account), id).Int()
+	if err != nil {
+		return fmt.Errorf("deleting profile %q of account %q: %w", id, account, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("deleting profile %q of account %q: %w", id, account, ErrNotFound)
+	}
+	if s.hook != nil {
+		if err := s.hook.ProfilesChanged(ctx, account, []Change{{ProfileID: id}}); err != nil {
+			return fmt.Errorf("profile %q of account %q deleted; change hook: %w", id, account, err)
+		}
+	}
+	return nil
+}
+
+// Scan returns up to count profiles of account in id order, starting after
+// cursor ("" for the start), and the cursor of the next page ("" when done).
+// Profiles created or merged during a scan may or may not be seen.
+func (s *Store) Scan(ctx context.Context, account, cursor string, count int) ([]Profile, string, error) {
+	if count <= 0 {
+		count = 100
+	}
+	min := "-inf"
+	if cursor != "" {
+		if _, ok := idNumber(cursor); !ok {
+			return nil, "", fmt.Errorf("scanning profiles of account %q: bad cursor %q", account, cursor)
+		}
+		min = "(" + cursor
+	}
+	ids, err := s.rdb.ZRangeByScore(ctx, s.keys.profiles(account), &redis.ZRangeBy{
+		Min: min, Max: "+inf", Count: int64(count),
+	}).Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("scanning profiles of account %q: %w", account, err)
+	}
+	ps, err := s.getMany(ctx, account, ids)
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]Profile, 0, len(ps))
+	for _, p := range ps {
+		if p != nil {
+			out = append(out, *p)
+		}
+	}
+	next := ""
+	if len(ids) == count {
+		next = ids[len(ids)-1]
+	}
+	return out, next, nil
+}
+
+// Count returns the number of profiles of account.
+func (s *Store) Count(ctx context.Context, account string) (int64, error) {
+	n, err := s.rdb.ZCard(ctx, s.keys.profiles(account)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("counting profiles of account %q: %w", account, err)
+	}
+	return n, nil
+}

@@ -1,0 +1,162 @@
+package profiles
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Record is one incoming record of a stream.
+type Record struct {
+	// Fields are the source fields. Values may be JSON-decoded values
+	// (string, float64, json.Number, bool, []any, map[string]any), Go numbers,
+	// time.Time or strings; mapped fields are converted to their type. Empty
+	// strings and nil count as absent.
+	Fields map[string]any
+	// EventTime is when the data was true. Zero means: the stream's
+	// timestamp field, else Arrival.
+	EventTime time.Time
+	// Arrival is when the record reached brazesync; zero means now.
+	Arrival time.Time
+}
+
+// StringRecord builds a Record from string fields, as a CSV row gives them.
+func StringRecord(fields map[string]string, eventTime time.Time) Record {
+	m := make(map[string]any, len(fields))
+	for k, v := range fields {
+		m[k] = v
+	}
+	return Record{Fields: m, EventTime: eventTime}
+}
+
+// Limits on one record.
+const (
+	MaxRecordFields   = 1000
+	MaxIdentityLength = 512
+)
+
+// compiledMapping is a Mapping ready for fast lookups.
+type compiledMapping struct {
+	Mapping
+	bySource map[string]*FieldMapping
+	tsSource string
+	idFields []string
+}
+
+func compile(m Mapping) *compiledMapping {
+	c := &compiledMapping{Mapping: m, bySource: make(map[string]*FieldMapping, len(m.Fields))}
+	seen := map[string]bool{}
+	for i := range m.Fields {
+		f := &m.Fields[i]
+		c.bySource[normalizeSource(f.Source)] = f
+		if f.Identity && !seen[f.Field] {
+			seen[f.Field] = true
+			c.idFields = append(c.idFields, f.Field)
+		}
+	}
+	c.tsSource = normalizeSource(m.TimestampField)
+	return c
+}
+
+func (c *compiledMapping) lookup(source string) *FieldMapping {
+	if f, ok := c.bySource[source]; ok {
+		return f
+	}
+	return c.bySource[normalizeSource(source)]
+}
+
+func (c *compiledMapping) isTimestampSource(source string) bool {
+	return c.tsSource != "" && (source == c.tsSource || normalizeSource(source) == c.tsSource)
+}
+
+// prepared is a record converted for the upsert script.
+type prepared struct {
+	index int
+	ts    int64    // event time, unix ms
+	ids   []string // identity index suffixes "field:value"
+	kv    []string // hash field "f:name", stored value, ...
+}
+
+// prepare maps and types one record. It returns a reason when the record must
+// be rejected.
+func (c *compiledMapping) prepare(rec Record, now time.Time) (prepared, error) {
+	if len(rec.Fields) == 0 {
+		return prepared{}, fmt.Errorf("the record is empty")
+	}
+	if len(rec.Fields) > MaxRecordFields {
+		return prepared{}, fmt.Errorf("the record has %d fields, at most %d", len(rec.Fields), MaxRecordFields)
+	}
+	ts := rec.EventTime
+	if ts.IsZero() && c.tsSource != "" {
+		for k, v := range rec.Fields {
+			if !c.isTimestampSource(k) {
+				continue
+			}
+			if s, isStr := v.(string); v == nil || (isStr && strings.TrimSpace(s) == "") {
+				break
+			}
+			t, err := toTimestamp(v)
+			if err != nil {
+				return prepared{}, fmt.Errorf("timestamp field %q: %v", k, err)
+			}
+			ts = t
+			break
+		}
+	}
+	if ts.IsZero() {
+		ts = rec.Arrival
+	}
+	if ts.IsZero() {
+		ts = now
+	}
+	p := prepared{ts: ts.UnixMilli(), kv: make([]string, 0, 2*len(rec.Fields))}
+	prefix := strconv.FormatInt(p.ts, 10) + "|"
+	for k, v := range rec.Fields {
+		var (
+			code byte
+			text string
+			ok   bool
+			name = k
+		)
+		if f := c.lookup(k); f != nil {
+			var err error
+			code, text, ok, err = typedValue(f.Type, v)
+			if err != nil {
+				return prepared{}, fmt.Errorf("field %q: %v", k, err)
+			}
+			name = f.Field
+			if ok && f.Identity {
+				id := normalizeIdentity(f.Field, text)
+				if len(id) > MaxIdentityLength {
+					return prepared{}, fmt.Errorf("identity %q is longer than %d bytes", k, MaxIdentityLength)
+				}
+				text = id
+				p.ids = append(p.ids, f.Field+":"+id)
+			}
+		} else {
+			if strings.TrimSpace(k) == "" {
+				continue
+			}
+			code, text, ok = inferredValue(v)
+		}
+		if !ok {
+			continue
+		}
+		p.kv = append(p.kv, "f:"+name, prefix+string(code)+text)
+	}
+	if len(p.ids) == 0 {
+		return prepared{}, fmt.Errorf("no identity: the record needs one of %s", strings.Join(c.idFields, ", "))
+	}
+	return p, nil
+}
+
+// normalizeIdentity makes equal identities compare equal: trimmed, and e-mail
+// addresses in lower case.
+func normalizeIdentity(field, v string) string {
+	v = strings.TrimSpace(v)
+	if field == "email" {
+		v = strings.ToLower(v)
+	}
+	return v
+}
