@@ -82,7 +82,23 @@ func (g *GPG) GenKey(t testing.TB, uid, algo, passphrase string) string {
 	if algo == "" {
 		algo = "default"
 	}
-	g.Run(t, nil, "--passphrase", passphrase, "--quick-gen-key", uid, algo, "default", "never")
+	if algo == "default" {
+		g.Run(t, nil, "--passphrase", passphrase, "--quick-gen-key", uid, algo, "default", "never")
+		return g.fingerprint(t, uid)
+	}
+	// A signing primary key and an encryption subkey, as gpg's default does.
+	g.Run(t, nil, "--passphrase", passphrase, "--quick-gen-key", uid, algo, "sign,cert", "never")
+	fpr := g.fingerprint(t, uid)
+	enc := algo
+	if algo == "ed25519" {
+		enc = "cv25519"
+	}
+	g.Run(t, nil, "--passphrase", passphrase, "--quick-add-key", fpr, enc, "encr", "never")
+	return fpr
+}
+
+func (g *GPG) fingerprint(t testing.TB, uid string) string {
+	t.Helper()
 	out := g.Run(t, nil, "--with-colons", "--list-keys", uid)
 	for _, line := range strings.Split(string(out), "\n") {
 		f := strings.Split(line, ":")
