@@ -1,0 +1,159 @@
+package sftpd
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Defaults of Config. Every zero field of a Config takes the default below.
+const (
+	AddrDefault              = ":2022"
+	HandshakeTimeoutDefault  = 2 * time.Minute
+	ShutdownTimeoutDefault   = 30 * time.Second
+	QuotaBytesDefault        = 10 << 30 // 10 GiB
+	QuotaFilesDefault        = 10000
+	MaxUserFailuresDefault   = 5
+	MaxAddrFailuresDefault   = 20
+	FailureWindowDefault     = 15 * time.Minute
+	LockoutDefault           = 15 * time.Minute
+	FailureDelayDefault      = 250 * time.Millisecond
+	MaxFailureDelayDefault   = 4 * time.Second
+	BcryptCostDefault        = 10
+	UploadHookTimeoutDefault = 10 * time.Second
+)
+
+// Config configures the managed SFTP server. Zero fields take the defaults
+// above (see WithDefaults); validate names the field that is out of range.
+type Config struct {
+	// Addr is the TCP listen address (SFTP_ADDR). Default ":2022".
+	Addr string
+	// DataDir is the data directory (DATA_DIR). Users' files live under
+	// DataDir/sftp/<account>/<username>. Required.
+	DataDir string
+	// HandshakeTimeout bounds the SSH handshake including authentication.
+	// Default 2 minutes.
+	HandshakeTimeout time.Duration
+	// ShutdownTimeout is how long Stop lets uploads in progress finish
+	// before it closes their connections (unless Stop's context ends first).
+	// Default 30 seconds.
+	ShutdownTimeout time.Duration
+	// QuotaBytes is the most bytes one user may store. Default 10 GiB.
+	QuotaBytes int64
+	// QuotaFiles is the most files and directories one user may have.
+	// Default 10,000.
+	QuotaFiles int64
+	// MaxUserFailures is the number of failed logins of one username within
+	// FailureWindow after which the username is locked out. Default 5.
+	MaxUserFailures int
+	// MaxAddrFailures is the number of failed logins from one client IP
+	// address within FailureWindow after which the address is locked out.
+	// Default 20.
+	MaxAddrFailures int
+	// FailureWindow is how long a failed login is remembered. Default 15m.
+	FailureWindow time.Duration
+	// Lockout is how long a locked-out username or address is refused.
+	// Default 15m.
+	Lockout time.Duration
+	// FailureDelay is the delay after the first failed login; it doubles
+	// with each further failure up to MaxFailureDelay. Default 250ms.
+	FailureDelay time.Duration
+	// MaxFailureDelay caps the delay after a failed login. Default 4s.
+	MaxFailureDelay time.Duration
+	// BcryptCost is the bcrypt cost of new passwords. Default 10.
+	BcryptCost int
+	// UploadHookTimeout bounds one call of the upload hook. Default 10s.
+	UploadHookTimeout time.Duration
+}
+
+// WithDefaults returns a copy of c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	if c.Addr == "" {
+		c.Addr = AddrDefault
+	}
+	if c.HandshakeTimeout == 0 {
+		c.HandshakeTimeout = HandshakeTimeoutDefault
+	}
+	if c.ShutdownTimeout == 0 {
+		c.ShutdownTimeout = ShutdownTimeoutDefault
+	}
+	if c.QuotaBytes == 0 {
+		c.QuotaBytes = QuotaBytesDefault
+	}
+	if c.QuotaFiles == 0 {
+		c.QuotaFiles = QuotaFilesDefault
+	}
+	if c.MaxUserFailures == 0 {
+		c.MaxUserFailures = MaxUserFailuresDefault
+	}
+	if c.MaxAddrFailures == 0 {
+		c.MaxAddrFailures = MaxAddrFailuresDefault
+	}
+	if c.FailureWindow == 0 {
+		c.FailureWindow = FailureWindowDefault
+	}
+	if c.Lockout == 0 {
+		c.Lockout = LockoutDefault
+	}
+	if c.FailureDelay == 0 {
+		c.FailureDelay = FailureDelayDefault
+	}
+	if c.MaxFailureDelay == 0 {
+		c.MaxFailureDelay = MaxFailureDelayDefault
+	}
+	if c.BcryptCost == 0 {
+		c.BcryptCost = BcryptCostDefault
+	}
+	if c.UploadHookTimeout == 0 {
+		c.UploadHookTimeout = UploadHookTimeoutDefault
+	}
+	return c
+}
+
+// validate checks a Config that went through WithDefaults.
+func (c Config) validate() error {
+	var errs []error
+	bad := func(field, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("sftpd config: %s %s", field, fmt.Sprintf(format, args...)))
+	}
+	if c.DataDir == "" {
+		bad("DataDir", "is required")
+	}
+	if c.HandshakeTimeout < time.Second {
+		bad("HandshakeTimeout", "must be at least 1s, got %s", c.HandshakeTimeout)
+	}
+	if c.ShutdownTimeout < 0 {
+		bad("ShutdownTimeout", "must not be negative, got %s", c.ShutdownTimeout)
+	}
+	if c.QuotaBytes < 0 {
+		bad("QuotaBytes", "must be positive, got %d", c.QuotaBytes)
+	}
+	if c.QuotaFiles < 0 {
+		bad("QuotaFiles", "must be positive, got %d", c.QuotaFiles)
+	}
+	if c.MaxUserFailures < 1 {
+		bad("MaxUserFailures", "must be at least 1, got %d", c.MaxUserFailures)
+	}
+	if c.MaxAddrFailures < 1 {
+		bad("MaxAddrFailures", "must be at least 1, got %d", c.MaxAddrFailures)
+	}
+	if c.FailureWindow < time.Millisecond {
+		bad("FailureWindow", "must be at least 1ms, got %s", c.FailureWindow)
+	}
+	if c.Lockout < time.Millisecond {
+		bad("Lockout", "must be at least 1ms, got %s", c.Lockout)
+	}
+	if c.FailureDelay < 0 || c.MaxFailureDelay < c.FailureDelay {
+		bad("MaxFailureDelay", "must be at least FailureDelay (%s), got %s", c.FailureDelay, c.MaxFailureDelay)
+	}
+	if c.MaxFailureDelay >= c.HandshakeTimeout {
+		bad("MaxFailureDelay", "must be below HandshakeTimeout (%s), got %s", c.HandshakeTimeout, c.MaxFailureDelay)
+	}
+	if c.BcryptCost < 4 || c.BcryptCost > 31 {
+		bad("BcryptCost", "must be between 4 and 31, got %d", c.BcryptCost)
+	}
+	if c.UploadHookTimeout < 0 {
+		bad("UploadHookTimeout", "must not be negative, got %s", c.UploadHookTimeout)
+	}
+	return errors.Join(errs...)
+}

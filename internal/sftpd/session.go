@@ -1,0 +1,110 @@
+package sftpd
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"time"
+
+	"github.com/pkg/sftp"
+	"golang.org/x/crypto/ssh"
+)
+
+// serveConn runs one TCP connection: the SSH handshake within
+// HandshakeTimeout, then its session channels.
+func (s *Server) serveConn(conn net.Conn, config *ssh.ServerConfig) {
+	ip := remoteIP(conn.RemoteAddr())
+	_ = conn.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
+	sconn, chans, reqs, err := ssh.NewServerConn(conn, config)
+	if err != nil {
+		if !errors.Is(err, io.EOF) {
+			s.logger.LogAttrs(s.ctx, slog.LevelDebug, "sftp handshake failed",
+				slog.String("remote_ip", ip), slog.String("error", err.Error()))
+		}
+		return
+	}
+	defer sconn.Close()
+	_ = conn.SetDeadline(time.Time{})
+	go ssh.DiscardRequests(reqs)
+
+	u := User{Account: sconn.Permissions.Extensions[extAccount], Username: sconn.Permissions.Extensions[extUsername]}
+	s.metrics.sessions.Inc()
+	defer s.metrics.sessions.Dec()
+
+	for nc := range chans {
+		if nc.ChannelType() != "session" {
+			_ = nc.Reject(ssh.UnknownChannelType, "only session channels are served")
+			continue
+		}
+		ch, chReqs, err := nc.Accept()
+		if err != nil {
+			continue
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.serveSession(u, ip, ch, chReqs)
+		}()
+	}
+}
+
+// serveSession answers a session channel's requests: only the sftp subsystem
+// is offered; shells, commands and terminals are refused.
+func (s *Server) serveSession(u User, ip string, ch ssh.Channel, reqs <-chan *ssh.Request) {
+	defer ch.Close()
+	started := false
+	for req := range reqs {
+		ok := !started && req.Type == "subsystem" && subsystemName(req.Payload) == "sftp"
+		if req.WantReply {
+			_ = req.Reply(ok, nil)
+		}
+		if !ok {
+			continue
+		}
+		started = true
+		go ssh.DiscardRequests(reqs)
+		if err := s.serveSFTP(u, ip, ch); err != nil {
+			s.logger.LogAttrs(s.ctx, slog.LevelWarn, "sftp session ended with an error",
+				slog.String("account", u.Account), slog.String("username", u.Username),
+				slog.String("remote_ip", ip), slog.String("error", err.Error()))
+		}
+		return
+	}
+}
+
+func subsystemName(payload []byte) string {
+	var msg struct{ Name string }
+	if err := ssh.Unmarshal(payload, &msg); err != nil {
+		return ""
+	}
+	return msg.Name
+}
+
+// serveSFTP serves the SFTP protocol on ch, inside the user's directory.
+func (s *Server) serveSFTP(u User, ip string, ch ssh.Channel) error {
+	dir, err := s.UserDir(u.Account, u.Username)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return fmt.Errorf("creating user directory: %w", err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("opening user directory: %w", err)
+	}
+	defer root.Close()
+	q := s.quotas.acquire(u.Account, u.Username)
+	defer s.quotas.release(u.Account, u.Username)
+	ufs := &userFS{srv: s, user: u, root: root, quota: q, writing: map[string]int{}}
+	rs := sftp.NewRequestServer(ch, ufs.handlers())
+	err = rs.Serve()
+	_ = rs.Close()
+	if err == nil || errors.Is(err, io.EOF) {
+		return nil
+	}
+	return err
+}
