@@ -1,0 +1,245 @@
+package audiences
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/profiles"
+	"github.com/redis/go-redis/v9"
+)
+
+// Counts sums up a membership update.
+type Counts struct {
+	Profiles int64 `json:"profiles"`
+	Entered  int64 `json:"entered"`
+	Exited   int64 `json:"exited"`
+}
+
+func (c *Counts) add(o Counts) {
+	c.Profiles += o.Profiles
+	c.Entered += o.Entered
+	c.Exited += o.Exited
+}
+
+// maxScriptProfiles bounds the profiles of one membership script call, so
+// that one call does not block Redis for long.
+const maxScriptProfiles = 1000
+
+// errStale: the definitions changed since the batch was built.
+var errStale = errors.New("audience definitions changed")
+
+// scopeAud is an audience a membership batch may change. decided audiences
+// follow the specs of live profiles; the others are only left by profiles
+// that are gone (list audiences during a profile change).
+type scopeAud struct {
+	slug    string
+	decided bool
+}
+
+// batch collects membership decisions for one membershipScript run.
+type batch struct {
+	acct    string
+	version string
+	scope   []scopeAud
+	ids     []string
+	specs   []string
+	survs   []string
+}
+
+func (s *Service) newBatch(acct, version string, scope []scopeAud) *batch {
+	return &batch{acct: acct, version: version, scope: scope}
+}
+
+// add records the decision for one profile: spec "D" when it is gone, else
+// the comma-separated 1-based scope indices of the audiences it is in.
+func (b *batch) add(id, spec, survivor string) {
+	b.ids = append(b.ids, id)
+	b.specs = append(b.specs, spec)
+	b.survs = append(b.survs, survivor)
+}
+
+// run applies the batch, maxScriptProfiles profiles per script call. It
+// returns errStale (wrapped) if the definitions changed; what was applied
+// before is consistent and re-applying the batch is harmless.
+func (b *batch) run(ctx context.Context, s *Service) (Counts, error) {
+	var total Counts
+	a := len(b.scope)
+	head := make([]string, 0, 2+a)
+	head = append(head, s.keys.version(b.acct), s.keys.changelog(b.acct))
+	argHead := make([]any, 0, 3+2*a)
+	argHead = append(argHead, b.version, strconv.FormatInt(s.now().UnixMilli(), 10), a)
+	for _, sc := range b.scope {
+		head = append(head, s.keys.members(b.acct, sc.slug))
+		argHead = append(argHead, sc.slug)
+	}
+	for _, sc := range b.scope {
+		if sc.decided {
+			argHead = append(argHead, "1")
+		} else {
+			argHead = append(argHead, "0")
+		}
+	}
+	for start := 0; start < len(b.ids); start += maxScriptProfiles {
+		end := min(start+maxScriptProfiles, len(b.ids))
+		keys := make([]string, 0, len(head)+2*(end-start))
+		keys = append(keys, head...)
+		args := make([]any, 0, len(argHead)+3*(end-start))
+		args = append(args, argHead...)
+		for i := start; i < end; i++ {
+			pk := s.keys.profile(b.acct, b.ids[i])
+			sk := pk
+			if b.survs[i] != "" {
+				sk = s.keys.profile(b.acct, b.survs[i])
+			}
+			keys = append(keys, pk, sk)
+			args = append(args, b.ids[i], b.specs[i], b.survs[i])
+		}
+		res, err := membershipScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
+		if err != nil {
+			if strings.HasPrefix(err.Error(), "STALE") {
+				return total, fmt.Errorf("updating membership in account %q: %w", b.acct, errStale)
+			}
+			return total, fmt.Errorf("updating membership of %d profiles in account %q: %w", end-start, b.acct, err)
+		}
+		total.add(Counts{Profiles: int64(end - start), Entered: res[0], Exited: res[1]})
+	}
+	return total, nil
+}
+
+// ProfilesChanged implements profiles.ChangeHook: it evaluates the account's
+// rule audiences against every changed profile and records the entries and
+// exits. A deleted or merged-away profile exits every audience; the survivor
+// of a merge takes over the list audiences of the profile merged into it
+// (its rule audiences follow from its own change). It costs one Redis round
+// trip per 1,000 changes.
+func (s *Service) ProfilesChanged(ctx context.Context, acct string, changes []profiles.Change) error {
+	if len(changes) == 0 {
+		return nil
+	}
+	_, err := s.applyChanges(ctx, acct, changes)
+	return err
+}
+
+func (s *Service) applyChanges(ctx context.Context, acct string, changes []profiles.Change) (Counts, error) {
+	var err error
+	for attempt := range 3 {
+		var d *accountDefs
+		d, err = s.defs(ctx, acct, attempt > 0)
+		if err != nil {
+			return Counts{}, err
+		}
+		scope := make([]scopeAud, len(d.list))
+		rules := make([]int, 0, len(d.list)) // indices into d.list of rule audiences
+		for i, x := range d.list {
+			scope[i] = scopeAud{slug: x.Slug, decided: x.Kind == KindRule}
+			if x.Kind == KindRule {
+				rules = append(rules, i)
+			}
+		}
+		b := s.newBatch(acct, d.version, scope)
+		now := s.now()
+		var spec []byte
+		for _, c := range changes {
+			if c.Profile == nil || c.MergedInto != "" {
+				b.add(c.ProfileID, "D", c.MergedInto)
+				continue
+			}
+			spec = appendSpec(spec[:0], d.list, rules, c.Profile, now)
+			id := c.ProfileID
+			if id == "" {
+				id = c.Profile.ID
+			}
+			b.add(id, string(spec), "")
+		}
+		var counts Counts
+		counts, err = b.run(ctx, s)
+		if !errors.Is(err, errStale) {
+			return counts, err
+		}
+	}
+	return Counts{}, err
+}
+
+// appendSpec appends the 1-based indices (into list) of the rule audiences
+// in rules that p matches at now.
+func appendSpec(spec []byte, list []*def, rules []int, p *profiles.Profile, now time.Time) []byte {
+	v := view{p: p}
+	for _, i := range rules {
+		if list[i].rule.match(&v, now) {
+			if len(spec) > 0 {
+				spec = append(spec, ',')
+			}
+			spec = strconv.AppendInt(spec, int64(i+1), 10)
+		}
+	}
+	return spec
+}
+
+// Members returns up to count member profile ids of the audience after
+// cursor ("" for the first page), in id order, and the cursor of the next
+// page ("" after the last). Paging is exact: no id is repeated or skipped
+// unless it changes membership meanwhile. It implements
+// changelog.MemberSource.
+func (s *Service) Members(ctx context.Context, acct, slug, cursor string, count int) ([]string, string, error) {
+	if count <= 0 {
+		count = 100
+	}
+	start := "-"
+	if cursor != "" {
+		start = "(" + cursor
+	}
+	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
+		Key: s.keys.members(acct, slug), Start: start, Stop: "+", ByLex: true, Count: int64(count),
+	}).Result()
+	if err != nil {
+		return nil, "", fmt.Errorf("listing members of audience %q of account %q: %w", slug, acct, err)
+	}
+	next := ""
+	if len(ids) == count {
+		next = ids[len(ids)-1]
+	}
+	return ids, next, nil
+}
+
+// Size returns the number of members of the audience.
+func (s *Service) Size(ctx context.Context, acct, slug string) (int64, error) {
+	n, err := s.rdb.ZCard(ctx, s.keys.members(acct, slug)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("measuring audience %q of account %q: %w", slug, acct, err)
+	}
+	return n, nil
+}
+
+// ProfileAudiences returns the slugs of the audiences the profile is in,
+// sorted.
+func (s *Service) ProfileAudiences(ctx context.Context, acct, profileID string) ([]string, error) {
+	slugs, err := s.rdb.SMembers(ctx, s.keys.profile(acct, profileID)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading audiences of profile %q of account %q: %w", profileID, acct, err)
+	}
+	d, err := s.defs(ctx, acct, false)
+	if err != nil {
+		return nil, err
+	}
+	for _, sl := range slugs {
+		if d.bySlug[sl] == nil { // unknown to the cache: maybe new, look again
+			if d, err = s.defs(ctx, acct, true); err != nil {
+				return nil, err
+			}
+			break
+		}
+	}
+	out := slugs[:0]
+	for _, sl := range slugs {
+		if d.bySlug[sl] != nil {
+			out = append(out, sl)
+		}
+	}
+	sort.Strings(out)
+	return out, nil
+}

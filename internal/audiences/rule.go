@@ -1,0 +1,200 @@
+package audiences
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// Rule is the JSON filter of a rule audience. A node is exactly one of:
+//
+//	{"and": [node, ...]}   every child matches; {"and": []} matches everyone
+//	{"or":  [node, ...]}   at least one child matches (needs one child or more)
+//	{"not": node}          the child does not match
+//	{"field": F, "op": OP, "value": V}   a condition on one field
+//	{"field": F, "op": "within_last" | "before_last", "days": N}
+//
+// F names a profile field: "first_seen", "last_seen", "id",
+// "identities.<name>" (e.g. "identities.email", a list of values),
+// "fields.<name>", or a bare "<name>" for fields.<name>.
+//
+// Operators:
+//
+//	eq, ne          V a string, number or boolean (a date string compares with
+//	                date fields); on lists, eq means "some element equals";
+//	                ne is exactly "not eq", so it matches a missing field
+//	in              V a non-empty array; matches if eq matches one of them
+//	exists, missing present and not empty (empty string, empty list), or not
+//	contains        V a string: substring of a string field, element of a list
+//	prefix          V a string: prefix of a string field or of an element
+//	gt, gte, lt, lte  V a number (number fields) or a date "2006-01-02" or
+//	                RFC 3339 timestamp (date fields)
+//	within_last     the date field lies in the last N days (N > 0), or later
+//	before_last     the date field lies before the last N days
+//
+// A condition on a missing field, or on a value of the wrong type, does not
+// match (so "not" and "ne" of it do).
+type Rule struct {
+	And   []Rule          `json:"and,omitempty"`
+	Or    []Rule          `json:"or,omitempty"`
+	Not   *Rule           `json:"not,omitempty"`
+	Field string          `json:"field,omitempty"`
+	Op    string          `json:"op,omitempty"`
+	Value json.RawMessage `json:"value,omitempty"`
+	Days  float64         `json:"days,omitempty"`
+}
+
+// ErrInvalid marks every validation error of an audience or rule; callers map
+// it to a 400 answer.
+var ErrInvalid = errors.New("invalid audience")
+
+// RuleError names the node of a rule that is wrong, e.g. path "rule.and[1].value".
+type RuleError struct {
+	Path string
+	Msg  string
+}
+
+func (e *RuleError) Error() string { return e.Path + ": " + e.Msg }
+
+// Unwrap makes a RuleError an ErrInvalid.
+func (e *RuleError) Unwrap() error { return ErrInvalid }
+
+// matcher evaluates a compiled rule against a profile at time now.
+type matcher func(v *view, now time.Time) bool
+
+// compiled is a validated rule ready to run.
+type compiled struct {
+	match matcher
+	// relative is true when the rule depends on the current time, so that
+	// its audience must be re-evaluated periodically.
+	relative bool
+}
+
+// ParseRule decodes and validates a rule. Errors are *RuleError naming the
+// bad node.
+func ParseRule(raw json.RawMessage) (Rule, error) {
+	var r Rule
+	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return r, &RuleError{Path: "rule", Msg: "a rule audience needs a rule"}
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return r, &RuleError{Path: "rule", Msg: "not a valid rule: " + err.Error()}
+	}
+	if _, err := compileRule(r, "rule"); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// compileRule validates r (at path) and builds its matcher.
+func compileRule(r Rule, path string) (compiled, error) {
+	kinds := 0
+	if r.And != nil {
+		kinds++
+	}
+	if r.Or != nil {
+		kinds++
+	}
+	if r.Not != nil {
+		kinds++
+	}
+	if r.Field != "" || r.Op != "" {
+		kinds++
+	}
+	switch {
+	case kinds == 0:
+		return compiled{}, &RuleError{Path: path, Msg: `empty node: want one of "and", "or", "not" or "field"+"op"`}
+	case kinds > 1:
+		return compiled{}, &RuleError{Path: path, Msg: `a node has exactly one of "and", "or", "not" or "field"+"op"`}
+	}
+	switch {
+	case r.And != nil || r.Or != nil:
+		kids, name := r.And, "and"
+		if r.Or != nil {
+			kids, name = r.Or, "or"
+			if len(kids) == 0 {
+				return compiled{}, &RuleError{Path: path + ".or", Msg: "needs at least one condition"}
+			}
+		}
+		ms := make([]matcher, 0, len(kids))
+		rel := false
+		for i, k := range kids {
+			c, err := compileRule(k, fmt.Sprintf("%s.%s[%d]", path, name, i))
+			if err != nil {
+				return compiled{}, err
+			}
+			ms = append(ms, c.match)
+			rel = rel || c.relative
+		}
+		if name == "and" {
+			return compiled{relative: rel, match: func(v *view, now time.Time) bool {
+				for _, m := range ms {
+					if !m(v, now) {
+						return false
+					}
+				}
+				return true
+			}}, nil
+		}
+		return compiled{relative: rel, match: func(v *view, now time.Time) bool {
+			for _, m := range ms {
+				if m(v, now) {
+					return true
+				}
+			}
+			return false
+		}}, nil
+	case r.Not != nil:
+		c, err := compileRule(*r.Not, path+".not")
+		if err != nil {
+			return compiled{}, err
+		}
+		return compiled{relative: c.relative, match: func(v *view, now time.Time) bool { return !c.match(v, now) }}, nil
+	}
+	return compileCondition(r, path)
+}
+
+// fieldRef is a parsed field name.
+type fieldRef struct {
+	kind int // refField, refIdentity, refFirstSeen, refLastSeen, refID
+	name string
+}
+
+const (
+	refField = iota
+	refIdentity
+	refFirstSeen
+	refLastSeen
+	refID
+)
+
+func parseField(f, path string) (fieldRef, error) {
+	switch {
+	case f == "":
+		return fieldRef{}, &RuleError{Path: path + ".field", Msg: "missing field name"}
+	case f == "first_seen":
+		return fieldRef{kind: refFirstSeen}, nil
+	case f == "last_seen":
+		return fieldRef{kind: refLastSeen}, nil
+	case f == "id":
+		return fieldRef{kind: refID}, nil
+	case strings.HasPrefix(f, "identities."):
+		n := strings.TrimPrefix(f, "identities.")
+		if n == "" {
+			return fieldRef{}, &RuleError{Path: path + ".field", Msg: "identities. needs a name"}
+		}
+		return fieldRef{kind: refIdentity, name: n}, nil
+	case strings.HasPrefix(f, "fields."):
+		n := strings.TrimPrefix(f, "fields.")
+		if n == "" {
+			return fieldRef{}, &RuleError{Path: path + ".field", Msg: "fields. needs a name"}
+		}
+		return fieldRef{kind: refField, name: n}, nil
+	}
+	return fieldRef{kind: refField, name: f}, nil
+}

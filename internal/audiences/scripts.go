@@ -1,0 +1,120 @@
+package audiences
+
+import "github.com/redis/go-redis/v9"
+
+// membershipScript applies membership decisions for a batch of profiles and
+// appends every enter and exit to the change log in the same atomic step, so
+// the sets and the log never disagree. It diffs against each profile's
+// current set itself, so concurrent writers cannot log a change twice.
+//
+// KEYS[1] definitions version, KEYS[2] change log stream,
+// KEYS[2+j] member zset of scope audience j (j = 1..A),
+// KEYS[2+A+2i-1], KEYS[2+A+2i] membership set of profile i and of its
+// survivor (the profile's own set again when it has none) (i = 1..N).
+//
+// ARGV[1] expected version ("" skips the check), ARGV[2] time (Unix ms) for
+// the log, ARGV[3] A, ARGV[3+j] slug of audience j, ARGV[3+A+j] "1" if
+// audience j is decided by the spec of a live profile, "0" if it is only
+// left when the profile is gone (list audiences during a profile change).
+// Then three per profile i at ARGV[4+2A+3(i-1)]: profile id, spec, survivor id.
+// spec "D": the profile is gone (deleted or merged away): it exits every
+// scope audience; a survivor enters the "0" (list) audiences the profile was
+// in. Any other spec: comma-separated indices j of the "1" audiences the
+// profile is in now; it enters or exits the others accordingly.
+//
+// Returns {entered, exited}, or the error "STALE" when the version differs.
+var membershipScript = redis.NewScript(`
+local A = tonumber(ARGV[3])
+if ARGV[1] ~= '' then
+  local v = redis.call('GET', KEYS[1]) or '0'
+  if v ~= ARGV[1] then return redis.error_reply('STALE audience definitions changed') end
+end
+local now = ARGV[2]
+local idx = {}
+for j = 1, A do idx[ARGV[3 + j]] = j end
+local entered, exited = 0, 0
+local function enter(j, id, pkey)
+  redis.call('ZADD', KEYS[2 + j], 0, id)
+  redis.call('SADD', pkey, ARGV[3 + j])
+  redis.call('XADD', KEYS[2], '*', 'a', ARGV[3 + j], 'p', id, 'op', 'enter', 't', now)
+  entered = entered + 1
+end
+local function exit(j, id, pkey)
+  redis.call('ZREM', KEYS[2 + j], id)
+  redis.call('SREM', pkey, ARGV[3 + j])
+  redis.call('XADD', KEYS[2], '*', 'a', ARGV[3 + j], 'p', id, 'op', 'exit', 't', now)
+  exited = exited + 1
+end
+local base = 4 + 2 * A
+local n = (#ARGV - base + 1) / 3
+for i = 1, n do
+  local a = base + 3 * (i - 1)
+  local id, spec, surv = ARGV[a], ARGV[a + 1], ARGV[a + 2]
+  local pkey, skey = KEYS[2 + A + 2 * i - 1], KEYS[2 + A + 2 * i]
+  local old = redis.call('SMEMBERS', pkey)
+  if spec == 'D' then
+    for _, s in ipairs(old) do
+      local j = idx[s]
+      if j then
+        exit(j, id, pkey)
+        if surv ~= '' and ARGV[3 + A + j] == '0' and redis.call('SISMEMBER', skey, s) == 0 then
+          enter(j, surv, skey)
+        end
+      end
+    end
+    redis.call('DEL', pkey)
+  else
+    local want, have = {}, {}
+    for d in string.gmatch(spec, '%d+') do want[tonumber(d)] = true end
+    for _, s in ipairs(old) do
+      local j = idx[s]
+      if j then have[j] = true end
+    end
+    for j = 1, A do
+      if ARGV[3 + A + j] == '1' then
+        if want[j] and not have[j] then
+          enter(j, id, pkey)
+        elseif have[j] and not want[j] then
+          exit(j, id, pkey)
+        end
+      end
+    end
+  end
+end
+return {entered, exited}
+`)
+
+// defScript changes audience definitions and bumps the version in one step.
+//
+// KEYS[1] definitions hash, KEYS[2] version.
+// ARGV[1] mode:
+//
+//	"create" ARGV[2] slug, ARGV[3] JSON: adds it unless the slug exists
+//	"ensure" ARGV[2..] slug, JSON pairs: adds those missing
+//	"update" ARGV[2] slug, ARGV[3] JSON: replaces it if the slug exists
+//	"delete" ARGV[2] slug: removes it
+//
+// Returns the number of definitions changed; 0 for create when the slug
+// exists, for update and delete when it does not. The version is incremented
+// when anything changed.
+var defScript = redis.NewScript(`
+local mode, changed = ARGV[1], 0
+if mode == 'create' then
+  changed = redis.call('HSETNX', KEYS[1], ARGV[2], ARGV[3])
+elseif mode == 'ensure' then
+  for i = 2, #ARGV, 2 do
+    changed = changed + redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1])
+  end
+elseif mode == 'update' then
+  if redis.call('HEXISTS', KEYS[1], ARGV[2]) == 1 then
+    redis.call('HSET', KEYS[1], ARGV[2], ARGV[3])
+    changed = 1
+  end
+elseif mode == 'delete' then
+  changed = redis.call('HDEL', KEYS[1], ARGV[2])
+else
+  return redis.error_reply('unknown mode ' .. mode)
+end
+if changed > 0 then redis.call('INCR', KEYS[2]) end
+return changed
+`)

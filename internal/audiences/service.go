@@ -1,0 +1,207 @@
+// Package audiences defines audiences over profiles and keeps their
+// membership: rule audiences (a JSON filter, see Rule), list audiences
+// (members added by API) and the built-ins every account has (lytics_all,
+// lytics_known, lytics_new).
+//
+// Membership changes in three ways, and every enter and exit is appended to
+// the account's change log (package changelog) in the same atomic Redis step
+// as the membership change:
+//
+//  1. when profiles change: Service implements profiles.ChangeHook;
+//  2. when a rule changes: ReevaluateChunk walks every profile, a chunk at a
+//     time, with progress kept in Redis (Progress);
+//  3. with time: ReevaluateRelative re-evaluates the audiences whose rules
+//     use within_last / before_last; the scheduler calls it at least hourly.
+//
+// Compiled rules are cached in memory per account and checked against a
+// version number in Redis by the membership script itself, so a definition
+// changed in one process is used by every process from its next write on.
+package audiences
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/profiles"
+	"github.com/brazesync/brazesync/internal/store"
+	"github.com/redis/go-redis/v9"
+)
+
+// Profiles is what the audiences package needs from the profiles store.
+type Profiles interface {
+	// Resolve returns the id of the profile holding the identities, creating
+	// an empty profile with them when there is none.
+	Resolve(ctx context.Context, account string, identities map[string]string) (string, error)
+	// Lookup returns the id of the profile holding the identity field=value,
+	// or "" when there is none.
+	Lookup(ctx context.Context, account, field, value string) (string, error)
+	// Scan returns up to count profiles after cursor ("" to start) and the
+	// next cursor, "" after the last page.
+	Scan(ctx context.Context, account, cursor string, count int) ([]profiles.Profile, string, error)
+}
+
+// ChunkSizeDefault is the number of profiles a re-evaluation chunk reads.
+const ChunkSizeDefault = 1000
+
+// Options configure a Service. The zero value is valid.
+type Options struct {
+	// Clock returns the current time. Default time.Now.
+	Clock func() time.Time
+	// Logger, default slog.Default().
+	Logger *slog.Logger
+	// ChunkSize of re-evaluation scans, default ChunkSizeDefault.
+	ChunkSize int
+}
+
+// Service manages the audiences of every account.
+type Service struct {
+	rdb      redis.UniversalClient
+	keys     keys
+	profiles Profiles
+	now      func() time.Time
+	log      *slog.Logger
+	chunk    int
+
+	mu    sync.Mutex
+	cache map[string]*accountDefs
+}
+
+var _ profiles.ChangeHook = (*Service)(nil)
+
+// New returns a Service. profiles may be nil until list membership and
+// re-evaluation are used.
+func New(rdb redis.UniversalClient, ns store.Namespace, p Profiles, opts Options) *Service {
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.ChunkSize <= 0 {
+		opts.ChunkSize = ChunkSizeDefault
+	}
+	return &Service{
+		rdb: rdb, keys: keys{ns: ns}, profiles: p, now: opts.Clock,
+		log: opts.Logger.With("component", "audiences"), chunk: opts.ChunkSize,
+		cache: make(map[string]*accountDefs),
+	}
+}
+
+// def is one audience with its compiled rule.
+type def struct {
+	Audience
+	rule compiled
+}
+
+// accountDefs is a snapshot of an account's definitions at one version.
+type accountDefs struct {
+	version string
+	list    []*def // by slug
+	bySlug  map[string]*def
+}
+
+// defs returns the account's definitions, from the cache when fresh is false.
+// Staleness is detected by the membership script, which then calls defs with
+// fresh true.
+func (s *Service) defs(ctx context.Context, acct string, fresh bool) (*accountDefs, error) {
+	if !fresh {
+		s.mu.Lock()
+		d := s.cache[acct]
+		s.mu.Unlock()
+		if d != nil {
+			return d, nil
+		}
+	}
+	d, err := s.load(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	if missingBuiltin(d) {
+		if _, err := s.EnsureDefaults(ctx, acct); err != nil {
+			return nil, err
+		}
+		if d, err = s.load(ctx, acct); err != nil {
+			return nil, err
+		}
+	}
+	s.mu.Lock()
+	s.cache[acct] = d
+	s.mu.Unlock()
+	return d, nil
+}
+
+func missingBuiltin(d *accountDefs) bool {
+	for _, b := range builtins {
+		if d.bySlug[b.Slug] == nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Service) load(ctx context.Context, acct string) (*accountDefs, error) {
+	var verCmd *redis.StringCmd
+	var allCmd *redis.MapStringStringCmd
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		verCmd = p.Get(ctx, s.keys.version(acct))
+		allCmd = p.HGetAll(ctx, s.keys.defs(acct))
+		return nil
+	})
+	if err != nil && err != redis.Nil {
+		return nil, fmt.Errorf("loading audiences of account %q: %w", acct, err)
+	}
+	d := &accountDefs{version: "0", bySlug: make(map[string]*def)}
+	if v, err := verCmd.Result(); err == nil {
+		d.version = v
+	}
+	for slug, raw := range allCmd.Val() {
+		var a Audience
+		if err := json.Unmarshal([]byte(raw), &a); err != nil {
+			s.log.Error("skipping unreadable audience definition", "account", acct, "slug", slug, "error", err)
+			continue
+		}
+		x := &def{Audience: a}
+		if a.Kind == KindRule {
+			r, err := ParseRule(a.Rule)
+			if err == nil {
+				x.rule, err = compileRule(r, "rule")
+			}
+			if err != nil {
+				s.log.Error("skipping audience with an invalid stored rule", "account", acct, "slug", slug, "error", err)
+				continue
+			}
+		}
+		d.list = append(d.list, x)
+		d.bySlug[slug] = x
+	}
+	sort.Slice(d.list, func(i, j int) bool { return d.list[i].Slug < d.list[j].Slug })
+	return d, nil
+}
+
+// EnsureDefaults creates the built-in audiences of the account if they are
+// missing, and reports whether it created any. It is idempotent and cheap; the
+// Service also calls it itself the first time it sees an account. When it
+// created audiences in an account that already had profiles, run
+// ReevaluateChunk for them.
+func (s *Service) EnsureDefaults(ctx context.Context, acct string) (bool, error) {
+	now := s.now().UTC()
+	args := []any{"ensure"}
+	for _, b := range builtins {
+		b.CreatedAt, b.UpdatedAt = now, now
+		raw, err := json.Marshal(b)
+		if err != nil {
+			return false, fmt.Errorf("encoding built-in audience %q: %w", b.Slug, err)
+		}
+		args = append(args, b.Slug, raw)
+	}
+	n, err := defScript.Run(ctx, s.rdb, []string{s.keys.defs(acct), s.keys.version(acct)}, args...).Int()
+	if err != nil {
+		return false, fmt.Errorf("creating built-in audiences of account %q: %w", acct, err)
+	}
+	return n > 0, nil
+}
