@@ -330,3 +330,13 @@ func (s *Store) Reseal(ctx context.Context, account string) (int, error) {
 	}
 	return n, nil
 }
+
+// AuthorizationType returns the type of an account's authorization (it
+// satisfies jobs.Authorizations).
+func (s *Store) AuthorizationType(ctx context.Context, account, id string) (string, error) {
+	rec, err := s.load(ctx, account, id)
+	if err != nil {
+		return "", err
+	}
+	return rec.Type, nil
+}

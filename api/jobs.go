@@ -1,0 +1,222 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/tasks"
+	"github.com/hibiken/asynq"
+)
+
+func (s *Server) jobRoutes(r *Router) {
+	r.Handle("POST /api/v1/accounts/{account}/jobs", DataManager, s.createJob)
+	r.Handle("GET /api/v1/accounts/{account}/jobs", Read, s.listJobs)
+	r.Handle("GET /api/v1/accounts/{account}/jobs/{id}", Read, s.getJob)
+	r.Handle("PATCH /api/v1/accounts/{account}/jobs/{id}", DataManager, s.updateJob)
+	r.Handle("DELETE /api/v1/accounts/{account}/jobs/{id}", DataManager, s.deleteJob)
+	r.Handle("POST /api/v1/accounts/{account}/jobs/{id}/pause", DataManager, s.pauseJob)
+	r.Handle("POST /api/v1/accounts/{account}/jobs/{id}/resume", DataManager, s.resumeJob)
+	r.Handle("POST /api/v1/accounts/{account}/jobs/{id}/run", DataManager, s.runJob)
+	r.Handle("GET /api/v1/accounts/{account}/jobs/{id}/runs", Read, s.jobRuns)
+	r.Handle("GET /api/v1/accounts/{account}/jobs/{id}/logs", Read, s.jobLogs)
+}
+
+type jobBody struct {
+	Type            string         `json:"type"`
+	Label           *string        `json:"label"`
+	Description     *string        `json:"description"`
+	AuthorizationID *string        `json:"authorization_id"`
+	Config          map[string]any `json:"config"`
+	Schedule        *string        `json:"schedule"`
+}
+
+func (b jobBody) input() jobs.Input {
+	return jobs.Input{Type: b.Type, Label: b.Label, Description: b.Description, AuthorizationID: b.AuthorizationID, Config: b.Config, Schedule: b.Schedule}
+}
+
+// enqueueRun puts one run of j into its queue.
+func (s *Server) enqueueRun(ctx context.Context, j *jobs.Job, trigger string) error {
+	t, err := tasks.NewJobRun(tasks.JobRun{Account: j.Account, JobID: j.ID, Trigger: trigger}, tasks.QueueFor(j.Type))
+	if err != nil {
+		return err
+	}
+	if _, err := s.d.Enqueuer.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) notify(ctx context.Context, before, after *jobs.Job) {
+	for _, h := range s.d.JobHooks {
+		if err := h.JobChanged(ctx, before, after); err != nil {
+			s.d.Logger.ErrorContext(ctx, "job hook failed", "job", after.ID, "err", err)
+		}
+	}
+}
+
+func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
+	acct, err := s.account(r)
+	if err != nil {
+		return err
+	}
+	var in jobBody
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	if in.Type == "" {
+		return Invalid("type", "is required: one of "+joinNames(s.d.Jobs.TypeNames()))
+	}
+	j, err := s.d.Jobs.Create(r.Context(), acct, in.input())
+	if err != nil {
+		return err
+	}
+	s.notify(r.Context(), nil, j)
+	if j.Schedule == "" {
+		if err := s.enqueueRun(r.Context(), j, "create"); err != nil {
+			return err
+		}
+	}
+	writeJSON(w, http.StatusCreated, j)
+	return nil
+}
+
+func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
+	acct, err := s.account(r)
+	if err != nil {
+		return err
+	}
+	list, err := s.d.Jobs.List(r.Context(), acct, r.URL.Query().Get("deleted") == "true")
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": list})
+	return nil
+}
+
+func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
+	acct, err := s.account(r)
+	if err != nil {
+		return err
+	}
+	j, err := s.d.Jobs.Describe(r.Context(), acct, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, j)
+	return nil
+}
+
+func (s *Server) change(w http.ResponseWriter, r *http.Request, f func(ctx context.Context, acct, id string) (*jobs.Job, error), after func(*jobs.Job) error) error {
+	acct, err := s.account(r)
+	if err != nil {
+		return err
+	}
+	before, err := s.d.Jobs.Get(r.Context(), acct, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	j, err := f(r.Context(), acct, before.ID)
+	if err != nil {
+		return err
+	}
+	s.notify(r.Context(), before, j)
+	if after != nil {
+		if err := after(j); err != nil {
+			return err
+		}
+	}
+	d, err := s.d.Jobs.Describe(r.Context(), acct, j.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
+}
+
+func (s *Server) updateJob(w http.ResponseWriter, r *http.Request) error {
+	var in jobBody
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	return s.change(w, r, func(ctx context.Context, acct, id string) (*jobs.Job, error) {
+		return s.d.Jobs.Update(ctx, acct, id, in.input())
+	}, nil)
+}
+
+func (s *Server) deleteJob(w http.ResponseWriter, r *http.Request) error {
+	return s.change(w, r, s.d.Jobs.Delete, nil)
+}
+
+func (s *Server) pauseJob(w http.ResponseWriter, r *http.Request) error {
+	return s.change(w, r, s.d.Jobs.Pause, nil)
+}
+
+func (s *Server) resumeJob(w http.ResponseWriter, r *http.Request) error {
+	return s.change(w, r, s.d.Jobs.Resume, func(j *jobs.Job) error {
+		if j.Schedule == "" {
+			return s.enqueueRun(r.Context(), j, "resume")
+		}
+		return nil
+	})
+}
+
+func (s *Server) runJob(w http.ResponseWriter, r *http.Request) error {
+	return s.change(w, r, s.d.Jobs.PrepareRun, func(j *jobs.Job) error {
+		return s.enqueueRun(r.Context(), j, "manual")
+	})
+}
+
+func limitParam(r *http.Request, def, max int64) (int64, error) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || n < 1 || n > max {
+		return 0, Invalid("limit", "must be a whole number from 1 to "+strconv.FormatInt(max, 10))
+	}
+	return n, nil
+}
+
+func (s *Server) jobRuns(w http.ResponseWriter, r *http.Request) error {
+	acct, err := s.account(r)
+	if err != nil {
+		return err
+	}
+	n, err := limitParam(r, 20, 100)
+	if err != nil {
+		return err
+	}
+	if _, err := s.d.Jobs.Get(r.Context(), acct, r.PathValue("id")); err != nil {
+		return err
+	}
+	runs, err := s.d.Jobs.Runs(r.Context(), acct, r.PathValue("id"), n)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": runs})
+	return nil
+}
+
+func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
+	acct, err := s.account(r)
+	if err != nil {
+		return err
+	}
+	n, err := limitParam(r, 100, 1000)
+	if err != nil {
+		return err
+	}
+	if _, err := s.d.Jobs.Get(r.Context(), acct, r.PathValue("id")); err != nil {
+		return err
+	}
+	logs, err := s.d.Jobs.Logs(r.Context(), acct, r.PathValue("id"), n)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": logs})
+	return nil
+}

@@ -1,0 +1,59 @@
+package api
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"sort"
+	"sync"
+)
+
+// The OpenAPI document is openapi.json plus the "paths" of every
+// openapi_*.json fragment beside it (one per route group), merged at start.
+//
+//go:embed openapi.json openapi_*.json
+var openapiFiles embed.FS
+
+var openapiDoc = sync.OnceValues(func() ([]byte, error) {
+	var doc map[string]any
+	b, err := openapiFiles.ReadFile("openapi.json")
+	if err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return nil, fmt.Errorf("openapi.json: %w", err)
+	}
+	paths := doc["paths"].(map[string]any)
+	frags, _ := fs.Glob(openapiFiles, "openapi_*.json")
+	sort.Strings(frags)
+	for _, f := range frags {
+		fb, _ := openapiFiles.ReadFile(f)
+		var frag struct {
+			Paths   map[string]any `json:"paths"`
+			Schemas map[string]any `json:"schemas"`
+		}
+		if err := json.Unmarshal(fb, &frag); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		for p, v := range frag.Paths {
+			paths[p] = v
+		}
+		schemas := doc["components"].(map[string]any)["schemas"].(map[string]any)
+		for n, v := range frag.Schemas {
+			schemas[n] = v
+		}
+	}
+	return json.MarshalIndent(doc, "", " ")
+})
+
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) error {
+	b, err := openapiDoc()
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(b)
+	return nil
+}

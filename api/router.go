@@ -1,0 +1,252 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/accounts"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Access says who may call a route.
+type Access struct {
+	// Operator routes take only the operator token.
+	Operator bool
+	// Public routes take no token.
+	Public bool
+	// Scope is the scope needed on the account named by the {account} path
+	// value (or, when the path has none, the token's own account).
+	Scope string
+}
+
+// Access levels.
+var (
+	Public       = Access{Public: true}
+	OperatorOnly = Access{Operator: true}
+	Read         = Access{Scope: accounts.ScopeRead}
+	DataManager  = Access{Scope: accounts.ScopeDataManager}
+	Admin        = Access{Scope: accounts.ScopeAdmin}
+)
+
+// HandlerFunc is an API handler: it answers, or returns an error that the
+// router translates into a JSON error.
+type HandlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// RouteGroup is a set of routes that registers itself on a Router. Each
+// domain (collect, profiles, audiences, ...) provides one.
+type RouteGroup interface {
+	Routes(r *Router)
+}
+
+// Router wraps http.ServeMux with authentication, scope checks, JSON errors,
+// request ids, panics caught, logs and metrics. It records its patterns so
+// that a test can hold them against the OpenAPI document.
+type Router struct {
+	mux      *http.ServeMux
+	log      *slog.Logger
+	auth     Authenticator
+	patterns []string
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// Authenticator turns a token into a principal.
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (accounts.Principal, error)
+}
+
+func newRouter(log *slog.Logger, auth Authenticator, reg prometheus.Registerer) *Router {
+	rt := &Router{
+		mux: http.NewServeMux(), log: log, auth: auth,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brazesync_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "status"}),
+		latency:  prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "brazesync_http_request_seconds", Help: "HTTP request latency by route.", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, 1, 5}}, []string{"route"}),
+	}
+	reg.MustRegister(rt.requests, rt.latency)
+	return rt
+}
+
+// Patterns returns the registered route patterns, sorted.
+func (rt *Router) Patterns() []string {
+	out := append([]string(nil), rt.patterns...)
+	sort.Strings(out)
+	return out
+}
+
+type ctxKey int
+
+const (
+	principalKey ctxKey = iota
+	requestIDKey
+)
+
+// PrincipalFrom returns the authenticated principal of a request.
+func PrincipalFrom(ctx context.Context) (accounts.Principal, bool) {
+	p, ok := ctx.Value(principalKey).(accounts.Principal)
+	return p, ok
+}
+
+// RequestID returns the request's id.
+func RequestID(ctx context.Context) string {
+	s, _ := ctx.Value(requestIDKey).(string)
+	return s
+}
+
+// TokenFrom extracts a token: "Authorization: Bearer T", a bare
+// "Authorization: T" (Lytics style), "?key=T" or "?access_token=T".
+func TokenFrom(r *http.Request) string {
+	if h := strings.TrimSpace(r.Header.Get("Authorization")); h != "" {
+		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+			return strings.TrimSpace(t)
+		}
+		if t, ok := strings.CutPrefix(h, "bearer "); ok {
+			return strings.TrimSpace(t)
+		}
+		if _, pw, ok := r.BasicAuth(); ok {
+			return pw
+		}
+		return h
+	}
+	q := r.URL.Query()
+	if k := q.Get("key"); k != "" {
+		return k
+	}
+	return q.Get("access_token")
+}
+
+// Handle registers h for pattern ("METHOD /path/{var}") with access rules.
+func (rt *Router) Handle(pattern string, access Access, h HandlerFunc) {
+	rt.patterns = append(rt.patterns, pattern)
+	rt.mux.Handle(pattern, rt.wrap(pattern, access, h))
+}
+
+// HandleHTTP registers a plain http.Handler (e.g. asynqmon) with access rules.
+func (rt *Router) HandleHTTP(pattern string, access Access, h http.Handler) {
+	rt.Handle(pattern, access, func(w http.ResponseWriter, r *http.Request) error {
+		h.ServeHTTP(w, r)
+		return nil
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	if s.status == 0 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusWriter) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+func (s *statusWriter) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *statusWriter) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+func (rt *Router) wrap(route string, access Access, h HandlerFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-ID")
+		if id == "" || len(id) > 64 {
+			id = newRequestID()
+		}
+		w.Header().Set("X-Request-ID", id)
+		ctx := context.WithValue(r.Context(), requestIDKey, id)
+		r = r.WithContext(ctx)
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				rt.log.ErrorContext(ctx, "panic in handler", "route", route, "panic", v, "request_id", id)
+				if sw.status == 0 {
+					writeJSON(sw, http.StatusInternalServerError, map[string]any{"error": &Error{Code: "internal", Message: "internal error; the request id identifies it in the logs"}})
+				}
+			}
+			status := sw.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			rt.requests.WithLabelValues(route, strconv.Itoa(status)).Inc()
+			rt.latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+			rt.log.DebugContext(ctx, "request", "route", route, "status", status, "duration_ms", time.Since(start).Milliseconds(), "request_id", id)
+		}()
+		if err := rt.authorize(r, access); err != nil {
+			if errors.Is(err, errNeedsBasicAuth) {
+				sw.Header().Set("WWW-Authenticate", `Basic realm="brazesync"`)
+				err = errUnauthorized
+			}
+			writeError(sw, r, rt.log, err)
+			return
+		}
+		if err := h(sw, r); err != nil {
+			writeError(sw, r, rt.log, err)
+		}
+	})
+}
+
+var errNeedsBasicAuth = errors.New("basic auth needed")
+
+func (rt *Router) authorize(r *http.Request, access Access) error {
+	if access.Public {
+		return nil
+	}
+	tok := TokenFrom(r)
+	if tok == "" {
+		if access.Operator {
+			return errNeedsBasicAuth
+		}
+		return errUnauthorized
+	}
+	p, err := rt.auth.Authenticate(r.Context(), tok)
+	if errors.Is(err, accounts.ErrInvalidToken) {
+		if access.Operator {
+			return errNeedsBasicAuth
+		}
+		return errUnauthorized
+	}
+	if err != nil {
+		return err
+	}
+	*r = *r.WithContext(context.WithValue(r.Context(), principalKey, p))
+	if access.Operator {
+		if !p.Operator {
+			return errForbidden
+		}
+		return nil
+	}
+	acct := r.PathValue("account")
+	if acct == "" {
+		acct = p.Account
+	}
+	if !p.Has(acct, access.Scope) {
+		return errForbidden
+	}
+	return nil
+}

@@ -1,0 +1,204 @@
+// Package api is brazesync's HTTP API: accounts, tokens, authorizations,
+// jobs, the operator views (asynqmon, metrics, health) and the route groups
+// of the data domains (collect, profiles, audiences). Handlers translate
+// HTTP to calls on internal packages and enqueue tasks through the tasks
+// package; they hold no business logic.
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/accounts"
+	"github.com/brazesync/brazesync/internal/authorizations"
+	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
+)
+
+// Enqueuer puts tasks into Asynq (an *asynq.Client).
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// Deps is everything the API needs.
+type Deps struct {
+	Redis          redis.UniversalClient
+	Accounts       *accounts.Store
+	Authorizations *authorizations.Store
+	Jobs           *jobs.Store
+	Enqueuer       Enqueuer
+	// OperatorToken is BRAZESYNC_ADMIN_TOKEN ("" disables operator routes).
+	OperatorToken string
+	Logger        *slog.Logger
+	// Registry receives the API's metrics; Gatherer serves /metrics.
+	Registry prometheus.Registerer
+	Gatherer prometheus.Gatherer
+	// Monitoring is asynqmon's handler, mounted at /monitoring/ (optional).
+	Monitoring http.Handler
+	// Groups are the route groups of the data domains.
+	Groups []RouteGroup
+	// AuthorizationTesters test connections of authorization types that
+	// support it (POST .../authorizations/{id}/test).
+	AuthorizationTesters map[string]AuthorizationTester
+	// JobHooks are told about job changes (e.g. the export reconciles).
+	JobHooks []JobHook
+}
+
+// AuthorizationTester checks an authorization against its outside system.
+type AuthorizationTester interface {
+	Test(ctx context.Context, account, id string, pin bool) (map[string]any, error)
+}
+
+// JobHook is told after a job is created, changed, paused, resumed or deleted.
+type JobHook interface {
+	JobChanged(ctx context.Context, before, after *jobs.Job) error
+}
+
+// Server is the HTTP API as a long-running component.
+type Server struct {
+	d       Deps
+	router  *Router
+	handler http.Handler
+
+	mu   sync.Mutex
+	srv  *http.Server
+	done chan struct{}
+}
+
+// New builds the API and its routes.
+func New(d Deps) *Server {
+	if d.Logger == nil {
+		d.Logger = slog.New(slog.DiscardHandler)
+	}
+	if d.Registry == nil {
+		reg := prometheus.NewRegistry()
+		d.Registry, d.Gatherer = reg, reg
+	}
+	s := &Server{d: d}
+	s.router = newRouter(d.Logger.With("component", "api"), authenticator{d.Accounts, d.OperatorToken}, d.Registry)
+	s.routes()
+	for _, g := range d.Groups {
+		g.Routes(s.router)
+	}
+	s.handler = s.router.mux
+	return s
+}
+
+type authenticator struct {
+	s        *accounts.Store
+	operator string
+}
+
+func (a authenticator) Authenticate(ctx context.Context, tok string) (accounts.Principal, error) {
+	return a.s.Authenticate(ctx, tok, a.operator)
+}
+
+// Handler returns the root handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Router returns the router (for tests that check routes).
+func (s *Server) Router() *Router { return s.router }
+
+func (s *Server) routes() {
+	r := s.router
+	r.Handle("GET /healthz", Public, s.healthz)
+	r.Handle("GET /readyz", Public, s.readyz)
+	r.Handle("GET /openapi.json", Public, serveOpenAPI)
+	if s.d.Gatherer != nil {
+		r.HandleHTTP("GET /metrics", Public, promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{}))
+	}
+	if s.d.Monitoring != nil {
+		r.HandleHTTP("/monitoring/", OperatorOnly, s.d.Monitoring)
+	}
+	s.accountRoutes(r)
+	s.authorizationRoutes(r)
+	s.jobRoutes(r)
+}
+
+func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	return nil
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.d.Redis.Ping(ctx).Err(); err != nil {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "redis unavailable"})
+		return nil
+	}
+	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	return nil
+}
+
+// account returns the {account} of the request after checking it exists
+// (operators can name any account; account tokens exist by construction, but
+// the account may have been removed).
+func (s *Server) account(r *http.Request) (string, error) {
+	acct := r.PathValue("account")
+	ok, err := s.d.Accounts.Exists(r.Context(), acct)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", Errorf(http.StatusNotFound, "not_found", "account %q does not exist", acct)
+	}
+	return acct, nil
+}
+
+// Start listens on addr and serves until Stop. It returns once listening.
+func (s *Server) Start(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %w", addr, err)
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until Stop; it returns at once.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil {
+		return errors.New("api: already started")
+	}
+	s.srv = &http.Server{
+		Handler:           s.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+		ErrorLog:          slog.NewLogLogger(s.d.Logger.Handler(), slog.LevelWarn),
+	}
+	s.done = make(chan struct{})
+	srv, done := s.srv, s.done
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.d.Logger.Error("api server stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// Stop finishes requests in flight (up to ctx's deadline) and stops. It is
+// idempotent and safe before Start.
+func (s *Server) Stop(ctx context.Context) error {
+	s.mu.Lock()
+	srv, done := s.srv, s.done
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	err := srv.Shutdown(ctx)
+	<-done
+	return err
+}
