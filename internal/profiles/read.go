@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -80,10 +81,12 @@ func decodeProfile(id string, h map[string]string) *Profile {
 			name := k[len(hashFieldPrefix):]
 			p.Fields[name] = val
 			p.FieldTimes[name] = ts
-		case strings.HasPrefix(k, hashIdentityPrefix):
-			field, value, ok := strings.Cut(k[len(hashIdentityPrefix):], ":")
-			if ok {
-				p.Identities[field] = append(p.Identities[field], value)
+		case k == hashIdentities:
+			for _, suffix := range strings.Split(v, "\n") {
+				field, value, ok := strings.Cut(suffix, ":")
+				if ok && !slices.Contains(p.Identities[field], value) {
+					p.Identities[field] = append(p.Identities[field], value)
+				}
 			}
 		case k == hashFirstSeen:
 			p.FirstSeen = msTime(v)
@@ -119,18 +122,18 @@ func (s *Store) Lookup(ctx context.Context, account, field, value string) (*Prof
 // (identity field to value). When they point at several profiles the oldest
 // wins; Resolve never creates or merges. No match gives ErrNotFound.
 func (s *Store) Resolve(ctx context.Context, account string, identities map[string]string) (string, error) {
-	keys := make([]string, 0, len(identities))
+	fields := make([]string, 0, len(identities))
 	for f, v := range identities {
 		v = normalizeIdentity(f, v)
 		if f == "" || v == "" {
 			continue
 		}
-		keys = append(keys, s.keys.index(account, f, v))
+		fields = append(fields, identitySuffix(f, v))
 	}
-	if len(keys) == 0 {
+	if len(fields) == 0 {
 		return "", fmt.Errorf("resolving profile of account %q: no identity given: %w", account, ErrNotFound)
 	}
-	vals, err := s.rdb.MGet(ctx, keys...).Result()
+	vals, err := s.rdb.HMGet(ctx, s.keys.ids(account), fields...).Result()
 	if err != nil {
 		return "", fmt.Errorf("resolving profile of account %q: %w", account, err)
 	}
@@ -176,41 +179,55 @@ func (s *Store) Scan(ctx context.Context, account, cursor string, count int) ([]
 	if count <= 0 {
 		count = 100
 	}
-	min := "-inf"
+	var from int64
 	if cursor != "" {
-		if _, ok := idNumber(cursor); !ok {
+		n, ok := idNumber(cursor)
+		if !ok {
 			return nil, "", fmt.Errorf("scanning profiles of account %q: bad cursor %q", account, cursor)
 		}
-		min = "(" + cursor
+		from = n
 	}
-	ids, err := s.rdb.ZRangeByScore(ctx, s.keys.profiles(account), &redis.ZRangeBy{
-		Min: min, Max: "+inf", Count: int64(count),
-	}).Result()
-	if err != nil {
+	last, err := s.rdb.Get(ctx, s.keys.seq(account)).Int64()
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, "", fmt.Errorf("scanning profiles of account %q: %w", account, err)
 	}
-	ps, err := s.getMany(ctx, account, ids)
-	if err != nil {
-		return nil, "", err
-	}
-	out := make([]Profile, 0, len(ps))
-	for _, p := range ps {
-		if p != nil {
-			out = append(out, *p)
+	out := make([]Profile, 0, count)
+	// Ids are dense, with holes where profiles were merged or deleted; read
+	// windows of ids until the page is full or the ids run out.
+	for from < last && len(out) < count {
+		window := min(int64(count-len(out)), last-from)
+		ids := make([]string, window)
+		for i := range ids {
+			ids[i] = strconv.FormatInt(from+int64(i)+1, 10)
 		}
+		ps, err := s.getMany(ctx, account, ids)
+		if err != nil {
+			return nil, "", err
+		}
+		for _, p := range ps {
+			if p != nil {
+				out = append(out, *p)
+			}
+		}
+		from += window
 	}
-	next := ""
-	if len(ids) == count {
-		next = ids[len(ids)-1]
+	if from >= last {
+		return out, "", nil
 	}
-	return out, next, nil
+	return out, strconv.FormatInt(from, 10), nil
 }
 
 // Count returns the number of profiles of account.
 func (s *Store) Count(ctx context.Context, account string) (int64, error) {
-	n, err := s.rdb.ZCard(ctx, s.keys.profiles(account)).Result()
+	vals, err := s.rdb.MGet(ctx, s.keys.seq(account), s.keys.gone(account)).Result()
 	if err != nil {
 		return 0, fmt.Errorf("counting profiles of account %q: %w", account, err)
 	}
-	return n, nil
+	var n [2]int64
+	for i, v := range vals {
+		if str, ok := v.(string); ok {
+			n[i], _ = strconv.ParseInt(str, 10, 64)
+		}
+	}
+	return n[0] - n[1], nil
 }

@@ -2,6 +2,7 @@ package profiles
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -131,8 +132,13 @@ func (c *compiledMapping) prepare(rec Record, now time.Time) (prepared, error) {
 				if len(id) > MaxIdentityLength {
 					return prepared{}, fmt.Errorf("identity %q is longer than %d bytes", k, MaxIdentityLength)
 				}
+				if strings.ContainsAny(id, "\n\r") {
+					return prepared{}, fmt.Errorf("identity %q contains a line break", k)
+				}
 				text = id
-				p.ids = append(p.ids, f.Field+":"+id)
+				if suffix := identitySuffix(f.Field, id); !slices.Contains(p.ids, suffix) {
+					p.ids = append(p.ids, suffix)
+				}
 			}
 		} else {
 			if strings.TrimSpace(k) == "" {

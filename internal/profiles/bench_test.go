@@ -1,0 +1,121 @@
+package profiles_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/profiles"
+	"github.com/brazesync/brazesync/internal/testutil/redistest"
+)
+
+// brazeRecord is a Braze-shaped record: 18 fields, 3 of them identities
+// (braze_id, email, twitter_handle) in the braze_users mapping.
+func brazeRecord(i int) map[string]any {
+	return map[string]any{
+		"braze_id":              fmt.Sprintf("5f%014x", i),
+		"email":                 fmt.Sprintf("user%d@example.com", i),
+		"twitter_handle":        fmt.Sprintf("@user%d", i),
+		"first_name":            "Ann",
+		"last_name":             fmt.Sprintf("Lee%d", i%1000),
+		"gender":                "F",
+		"language":              "th",
+		"city":                  "Bangkok",
+		"country":               "TH",
+		"time_zone":             "GMT+7",
+		"phone_number":          fmt.Sprintf("+66%09d", i),
+		"date_of_birth":         "19820101",
+		"session_count":         float64(i % 97),
+		"created_at":            "2020-03-04T05:06:07Z",
+		"last_session":          "2026-01-02T03:04:05Z",
+		"random_bucket":         float64(i % 10000),
+		"in_app_purchase_total": 12.5,
+		"created_from":          "iOS",
+	}
+}
+
+func benchRecords() int {
+	if v, err := strconv.Atoi(os.Getenv("PROFILES_BENCH_RECORDS")); err == nil && v > 0 {
+		return v
+	}
+	return 500_000
+}
+
+// BenchmarkUpsertBraze loads N (default 500,000; PROFILES_BENCH_RECORDS)
+// Braze-shaped records into fresh profiles with Store.Upsert, then loads the
+// same records as plain HSETs with `redis-cli --pipe`, and reports both rates
+// and their ratio. Run it once: -bench UpsertBraze -benchtime 1x.
+func BenchmarkUpsertBraze(b *testing.B) {
+	n := benchRecords()
+	rdb, ns := redistest.Client(b)
+	s := profiles.New(rdb, ns, nil, profiles.Options{})
+	ctx := context.Background()
+	recs := make([]profiles.Record, n)
+	t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := range recs {
+		recs[i] = profiles.Record{Fields: brazeRecord(i), EventTime: t}
+	}
+	var upsertRate float64
+	b.ResetTimer()
+	for it := 0; it < b.N; it++ {
+		acct := "bench-" + redistest.RandomID()
+		start := time.Now()
+		res, err := s.Upsert(ctx, acct, profiles.BrazeUsersStream, recs)
+		el := time.Since(start)
+		if err != nil || res.Applied != n {
+			b.Fatalf("Upsert: applied %d of %d, %v", res.Applied, n, err)
+		}
+		upsertRate = float64(n) / el.Seconds()
+	}
+	b.StopTimer()
+	b.ReportMetric(upsertRate, "records/s")
+
+	pipeRate, err := redisCLIPipeRate(string(ns)+":pipe", n)
+	if err != nil {
+		b.Logf("redis-cli --pipe baseline skipped: %v", err)
+		return
+	}
+	b.ReportMetric(pipeRate, "pipe_records/s")
+	b.ReportMetric(upsertRate/pipeRate, "ratio")
+}
+
+// redisCLIPipeRate writes n records as HSET commands (one hash per record,
+// the same 18 fields) in RESP, feeds them to `redis-cli --pipe` and returns
+// records per second, including redis-cli's start.
+func redisCLIPipeRate(prefix string, n int) (float64, error) {
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		return 0, err
+	}
+	var buf bytes.Buffer
+	arg := func(s string) {
+		buf.WriteString("$")
+		buf.WriteString(strconv.Itoa(len(s)))
+		buf.WriteString("\r\n")
+		buf.WriteString(s)
+		buf.WriteString("\r\n")
+	}
+	for i := range n {
+		f := brazeRecord(i)
+		buf.WriteString("*" + strconv.Itoa(2+2*len(f)) + "\r\n")
+		arg("HSET")
+		arg(prefix + ":" + strconv.Itoa(i))
+		for k, v := range f {
+			arg(k)
+			arg(fmt.Sprint(v))
+		}
+	}
+	cmd := exec.Command("redis-cli", "-u", redistest.URL(), "--pipe")
+	cmd.Stdin = &buf
+	start := time.Now()
+	out, err := cmd.CombinedOutput()
+	el := time.Since(start)
+	if err != nil {
+		return 0, fmt.Errorf("redis-cli --pipe: %v: %s", err, out)
+	}
+	return float64(n) / el.Seconds(), nil
+}
