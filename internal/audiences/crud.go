@@ -41,6 +41,7 @@ func (s *Service) Create(ctx context.Context, acct string, a Audience) (Audience
 	if n == 0 {
 		return Audience{}, fmt.Errorf("audience %q of account %q: %w", a.Slug, acct, ErrExists)
 	}
+	s.invalidate(acct)
 	if a.Kind == KindRule {
 		if err := s.markPending(ctx, acct, a.Slug); err != nil {
 			return a, err
@@ -157,6 +158,7 @@ func (s *Service) Update(ctx context.Context, acct, slug string, p Patch) (a Aud
 	if n == 0 {
 		return Audience{}, false, fmt.Errorf("audience %q of account %q: %w", slug, acct, ErrNotFound)
 	}
+	s.invalidate(acct)
 	if ruleChanged {
 		if err := s.markPending(ctx, acct, slug); err != nil {
 			return a, true, err
@@ -187,6 +189,7 @@ func (s *Service) Delete(ctx context.Context, acct, slug string) error {
 	if n == 0 {
 		return fmt.Errorf("audience %q of account %q: %w", slug, acct, ErrNotFound)
 	}
+	s.invalidate(acct)
 	for {
 		ids, err := s.rdb.ZRange(ctx, s.keys.members(acct, slug), 0, int64(s.chunk-1)).Result()
 		if err != nil {

@@ -93,6 +93,9 @@ func (s *Service) ReevaluateChunk(ctx context.Context, acct, slug, cursor string
 			return "", false, Counts{}, err
 		}
 		x := d.bySlug[slug]
+		if x == nil && attempt == 0 {
+			continue // maybe created in another process: look again
+		}
 		if x == nil {
 			return "", false, Counts{}, fmt.Errorf("audience %q of account %q: %w", slug, acct, ErrNotFound)
 		}

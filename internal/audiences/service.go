@@ -135,6 +135,14 @@ func (s *Service) defs(ctx context.Context, acct string, fresh bool) (*accountDe
 	return d, nil
 }
 
+// invalidate drops the cached definitions of the account after this process
+// changed them (other processes notice through the version).
+func (s *Service) invalidate(acct string) {
+	s.mu.Lock()
+	delete(s.cache, acct)
+	s.mu.Unlock()
+}
+
 func missingBuiltin(d *accountDefs) bool {
 	for _, b := range builtins {
 		if d.bySlug[b.Slug] == nil {
