@@ -12,8 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -272,5 +270,5 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() boo
 	}
 }
 
-var _ = strings.TrimSpace
-var _ sync.Mutex
+
+func sshKey(u testUser) ssh.AuthMethod { return ssh.PublicKeys(u.signer) }

@@ -56,6 +56,7 @@ type Server struct {
 	draining bool
 	ln       net.Listener
 	conns    map[net.Conn]struct{}
+	sessions map[*quietChannel]struct{}
 	hostKey  ssh.Signer
 	ctx      context.Context // ends when the server stops
 	cancel   context.CancelFunc
@@ -101,6 +102,7 @@ func NewServer(rdb redis.UniversalClient, ns store.Namespace, cfg Config, opts O
 		onUpload: opts.OnUpload,
 		quotas:   &quotas{maxBytes: cfg.QuotaBytes, maxFiles: cfg.QuotaFiles, m: map[string]*quota{}},
 		conns:    map[net.Conn]struct{}{},
+		sessions: map[*quietChannel]struct{}{},
 	}
 	s.guard = &guard{rdb: rdb, keys: s.keys, cfg: cfg, metrics: m, logger: logger}
 	return s, nil
@@ -314,19 +316,32 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.mu.Unlock()
 
 	var stopErr error
+	waitCtx, cancelWait := context.WithTimeout(ctx, s.cfg.ShutdownTimeout)
 	if idle != nil {
 		s.logger.LogAttrs(ctx, slog.LevelInfo, "sftp server stopping: waiting for uploads",
 			slog.Int("uploads", active), slog.Duration("timeout", s.cfg.ShutdownTimeout))
-		timer := time.NewTimer(s.cfg.ShutdownTimeout)
 		select {
 		case <-idle:
-		case <-timer.C:
-			s.logger.LogAttrs(ctx, slog.LevelWarn, "sftp server stopping: uploads still in progress are dropped")
-		case <-ctx.Done():
-			stopErr = fmt.Errorf("stopping sftp server: %w", ctx.Err())
+		case <-waitCtx.Done():
+			if ctx.Err() != nil {
+				stopErr = fmt.Errorf("stopping sftp server: %w", ctx.Err())
+			} else {
+				s.logger.LogAttrs(ctx, slog.LevelWarn, "sftp server stopping: uploads still in progress are dropped")
+			}
 		}
-		timer.Stop()
 	}
+	// Let every session answer what it has read (the close of a finished
+	// upload above all) before its connection goes.
+	s.mu.Lock()
+	sessions := make([]*quietChannel, 0, len(s.sessions))
+	for qc := range s.sessions {
+		sessions = append(sessions, qc)
+	}
+	s.mu.Unlock()
+	for _, qc := range sessions {
+		qc.waitQuiet(waitCtx)
+	}
+	cancelWait()
 	s.cancel()
 	s.mu.Lock()
 	for c := range s.conns {
@@ -337,6 +352,18 @@ func (s *Server) Stop(ctx context.Context) error {
 	s.wg.Wait()
 	s.logger.LogAttrs(ctx, slog.LevelInfo, "sftp server stopped")
 	return stopErr
+}
+
+func (s *Server) addSession(qc *quietChannel) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sessions[qc] = struct{}{}
+}
+
+func (s *Server) removeSession(qc *quietChannel) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.sessions, qc)
 }
 
 // fireUploadHook calls the upload hook for a completed upload.

@@ -100,7 +100,10 @@ func (s *Server) serveSFTP(u User, ip string, ch ssh.Channel) error {
 	q := s.quotas.acquire(u.Account, u.Username)
 	defer s.quotas.release(u.Account, u.Username)
 	ufs := &userFS{srv: s, user: u, root: root, quota: q, writing: map[string]int{}}
-	rs := sftp.NewRequestServer(ch, ufs.handlers())
+	qc := newQuietChannel(ch)
+	s.addSession(qc)
+	defer s.removeSession(qc)
+	rs := sftp.NewRequestServer(qc, ufs.handlers())
 	err = rs.Serve()
 	_ = rs.Close()
 	if err == nil || errors.Is(err, io.EOF) {

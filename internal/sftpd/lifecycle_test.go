@@ -1,0 +1,216 @@
+package sftpd
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/crypto/ssh"
+)
+
+// TestReplicasShareHostKey: servers started at once on the same Redis agree
+// on one host key, which survives restarts and is sealed at rest.
+func TestReplicasShareHostKey(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t, nil)
+	first := b.start(t)
+	var wg sync.WaitGroup
+	servers := make([]*Server, 4)
+	errs := make([]error, 4)
+	for i := range servers {
+		srv, err := NewServer(b.rdb, b.ns, b.cfg, Options{Sealer: b.sealer, Registerer: prometheus.NewRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers[i] = srv
+		t.Cleanup(func() { _ = srv.Stop(context.Background()) })
+	}
+	for i, srv := range servers {
+		wg.Go(func() { errs[i] = srv.Start(t.Context()) })
+	}
+	wg.Wait()
+	for i, srv := range servers {
+		if errs[i] != nil {
+			t.Fatalf("Start %d: %v", i, errs[i])
+		}
+		if srv.HostKeyFingerprint() != first.HostKeyFingerprint() {
+			t.Errorf("replica %d host key %s, want %s", i, srv.HostKeyFingerprint(), first.HostKeyFingerprint())
+		}
+	}
+	fp, err := HostKeyFingerprint(t.Context(), b.rdb, b.ns, b.sealer)
+	if err != nil || fp != first.HostKeyFingerprint() {
+		t.Errorf("HostKeyFingerprint = %q, %v; want %q", fp, err, first.HostKeyFingerprint())
+	}
+	stored, err := b.rdb.Get(t.Context(), keys{b.ns}.hostKey()).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains([]byte(stored), []byte("PRIVATE KEY")) || len(stored) < 40 {
+		t.Errorf("host key not sealed at rest: %q", stored)
+	}
+	// A client pins the key of one replica and connects to another.
+	u := newUser(t, first, "acct-hostkey")
+	conn, err := ssh.Dial("tcp", servers[2].Addr().String(), &ssh.ClientConfig{
+		User: u.username, Auth: []ssh.AuthMethod{sshKey(u)},
+		HostKeyCallback: ssh.FixedHostKey(first.HostKey()),
+	})
+	if err != nil {
+		t.Fatalf("pinned host key refused by another replica: %v", err)
+	}
+	_ = conn.Close()
+}
+
+// TestWrongSealerRefusesToStart: a replica that cannot open the stored key
+// does not invent a new one.
+func TestWrongSealerRefusesToStart(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t, nil)
+	srv, err := NewServer(b.rdb, b.ns, b.cfg, Options{Sealer: newBoxSealer(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(t.Context()); err == nil {
+		_ = srv.Stop(context.Background())
+		t.Fatal("started with a host key it cannot open")
+	}
+}
+
+// TestStopBeforeStartAndTwice: Stop is safe before Start and idempotent,
+// and a stopped server does not start.
+func TestStopBeforeStartAndTwice(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t, nil)
+	srv, err := NewServer(b.rdb, b.ns, b.cfg, Options{Sealer: b.sealer})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Stop(t.Context()); err != nil {
+		t.Fatalf("Stop before Start: %v", err)
+	}
+	if err := srv.Stop(t.Context()); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	if err := srv.Start(t.Context()); err == nil {
+		t.Fatal("Start after Stop succeeded")
+	}
+
+	running := b.start(t)
+	addr := running.Addr().String()
+	if err := running.Stop(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if err := running.Stop(t.Context()); err != nil {
+		t.Fatalf("second Stop: %v", err)
+	}
+	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
+		_ = c.Close()
+		t.Error("still accepting after Stop")
+	}
+}
+
+// TestGracefulStop: Stop lets an upload in progress finish and keeps it,
+// refuses new uploads meanwhile, and removes an upload still open when the
+// shutdown timeout ends.
+func TestGracefulStop(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t, func(c *Config) { c.ShutdownTimeout = time.Minute })
+	u := newUser(t, srv, "acct-stop")
+	c := u.keyClient(t, srv)
+	f, err := c.Create("finishing.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write([]byte("part one,")); err != nil {
+		t.Fatal(err)
+	}
+	stopped := make(chan error, 1)
+	go func() { stopped <- srv.Stop(context.Background()) }()
+	eventually(t, 5*time.Second, "server draining", func() bool {
+		srv.mu.Lock()
+		defer srv.mu.Unlock()
+		return srv.draining
+	})
+	if _, err := c.Create("late.csv"); err == nil {
+		t.Error("new upload accepted while stopping")
+	}
+	if _, err := f.Write([]byte("part two\n")); err != nil {
+		t.Fatalf("upload in progress cut off: %v", err)
+	}
+	select {
+	case err := <-stopped:
+		t.Fatalf("Stop returned with an upload in progress: %v", err)
+	default:
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("close during drain: %v", err)
+	}
+	if err := <-stopped; err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	data, err := os.ReadFile(u.dir(t, srv) + "/finishing.csv")
+	if err != nil || string(data) != "part one,part two\n" {
+		t.Fatalf("finished upload: %q, %v", data, err)
+	}
+	if ev := b.waitUpload(t, time.Second); ev.path != "/finishing.csv" {
+		t.Errorf("hook path %q", ev.path)
+	}
+}
+
+// TestStopTimeoutDropsPartialUpload: an upload still open when the shutdown
+// timeout ends is removed, never renamed into place.
+func TestStopTimeoutDropsPartialUpload(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t, func(c *Config) { c.ShutdownTimeout = 200 * time.Millisecond })
+	u := newUser(t, srv, "acct-stop2")
+	c := u.keyClient(t, srv)
+	f, err := c.Create("never.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(bytes.Repeat([]byte("n"), 70000)); err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Stop(context.Background()); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	// Stop returns once the connections are gone and the partial removed.
+	entries, _ := os.ReadDir(u.dir(t, srv))
+	if len(entries) != 0 {
+		t.Errorf("left on disk after Stop: %v", entries)
+	}
+	if err := f.Close(); err == nil {
+		t.Error("close after Stop succeeded")
+	}
+	select {
+	case ev := <-b.uploads:
+		t.Errorf("hook fired for a dropped upload: %v", ev)
+	default:
+	}
+}
+
+// TestHandshakeDeadline: a client that connects and says nothing is
+// disconnected after HandshakeTimeout.
+func TestHandshakeDeadline(t *testing.T) {
+	t.Parallel()
+	srv, _ := setup(t, func(c *Config) { c.HandshakeTimeout = time.Second })
+	conn, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	_, err = io.Copy(io.Discard, conn) // the server's banner, then EOF
+	if err != nil {
+		t.Fatalf("connection not closed by the server: %v", err)
+	}
+	if d := time.Since(start); d < 900*time.Millisecond || d > 5*time.Second {
+		t.Errorf("closed after %s, want about 1s", d)
+	}
+}
