@@ -296,4 +296,3 @@ func TestShellAndExecRefused(t *testing.T) {
 		t.Error("port forwarding channel accepted")
 	}
 }
-

@@ -270,5 +270,4 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() boo
 	}
 }
 
-
 func sshKey(u testUser) ssh.AuthMethod { return ssh.PublicKeys(u.signer) }
