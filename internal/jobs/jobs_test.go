@@ -123,7 +123,7 @@ func TestRunsCountersLogProgress(t *testing.T) {
 	s, _ := setup(t)
 	ctx := context.Background()
 	j, _ := s.Create(ctx, "acme", Input{Type: "demo", Label: p("x"), AuthorizationID: p("au_b")})
-	r, err := s.StartRun(ctx, "acme", j.ID, "manual")
+	r, err := s.StartRun(ctx, "acme", j.ID, "", "manual")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,6 +136,9 @@ func TestRunsCountersLogProgress(t *testing.T) {
 	s.SetProgress(ctx, "acme", j.ID, map[string]any{"file": "a.csv", "bytes_read": 10})
 	s.FinishRun(ctx, "acme", j.ID, r.ID, OutcomePartial, "1 user rejected")
 	s.FinishRun(ctx, "acme", j.ID, r.ID, OutcomeSuccess, "")
+	if again, _ := s.StartRun(ctx, "acme", j.ID, r.ID, "manual"); again.ID != r.ID || again.Counters["sent"] != 30 {
+		t.Fatalf("restarting a run must return it: %+v", again)
+	}
 	d, err := s.Describe(ctx, "acme", j.ID)
 	if err != nil {
 		t.Fatal(err)

@@ -58,11 +58,19 @@ func (s *Store) progressKey(account, id string) string {
 }
 func (s *Store) logKey(account, id string) string { return s.ns.Account(account, "job", id, "log") }
 
-// StartRun records the start of a run and returns its id.
-func (s *Store) StartRun(ctx context.Context, account, id, trigger string) (*Run, error) {
-	b := make([]byte, 5)
-	_, _ = rand.Read(b)
-	r := &Run{ID: "run_" + hex.EncodeToString(b), Trigger: trigger, StartedAt: s.now().UTC(), Outcome: OutcomeRunning, Counters: map[string]int64{}}
+// StartRun records the start of a run and returns it. runID names the run
+// ("" for a random id); starting a run that exists (a retried task) returns
+// the existing run.
+func (s *Store) StartRun(ctx context.Context, account, id, runID, trigger string) (*Run, error) {
+	if runID == "" {
+		b := make([]byte, 5)
+		_, _ = rand.Read(b)
+		runID = "run_" + hex.EncodeToString(b)
+	}
+	if r, err := s.GetRun(ctx, account, id, runID); err == nil {
+		return r, nil
+	}
+	r := &Run{ID: runID, Trigger: trigger, StartedAt: s.now().UTC(), Outcome: OutcomeRunning, Counters: map[string]int64{}}
 	pipe := s.rdb.TxPipeline()
 	pipe.HSet(ctx, s.runKey(account, id, r.ID), "trigger", trigger, "started_at", r.StartedAt.Format(time.RFC3339Nano), "outcome", r.Outcome)
 	pipe.LPush(ctx, s.runsKey(account, id), r.ID)

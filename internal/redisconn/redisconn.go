@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -104,4 +105,20 @@ func New(raw string) (redis.UniversalClient, error) {
 		return nil, err
 	}
 	return redis.NewUniversalClient(opt), nil
+}
+
+// AsynqOpt returns the Asynq connection option for REDIS_URL, for the few
+// components that build their own client (asynqmon).
+func AsynqOpt(raw string) (asynq.RedisConnOpt, error) {
+	o, err := Options(raw)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case o.IsClusterMode:
+		return asynq.RedisClusterClientOpt{Addrs: o.Addrs, Username: o.Username, Password: o.Password, TLSConfig: o.TLSConfig}, nil
+	case o.MasterName != "":
+		return asynq.RedisFailoverClientOpt{MasterName: o.MasterName, SentinelAddrs: o.Addrs, SentinelPassword: o.SentinelPassword, Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: o.TLSConfig}, nil
+	}
+	return asynq.RedisClientOpt{Addr: o.Addrs[0], Username: o.Username, Password: o.Password, DB: o.DB, TLSConfig: o.TLSConfig}, nil
 }

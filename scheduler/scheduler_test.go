@@ -1,0 +1,118 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/testutil/redistest"
+	"github.com/brazesync/brazesync/tasks"
+	"github.com/hibiken/asynq"
+)
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+type noAuths struct{}
+
+func (noAuths) AuthorizationType(context.Context, string, string) (string, error) {
+	return "", errors.New("none")
+}
+
+func str(s string) *string { return &s }
+
+// TestTwoSchedulersEnqueueEachOccurrenceOnce runs two schedulers over one
+// job and checks each due occurrence reaches Asynq once.
+func TestTwoSchedulersEnqueueEachOccurrenceOnce(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.DB(t)
+	ns := store.Namespace("bs")
+	c := &clock{t: time.Date(2026, 5, 1, 12, 0, 5, 0, time.UTC)}
+	js := jobs.New(rdb, ns, noAuths{}, c.now, jobs.Type{Name: "noop"})
+	ctx := context.Background()
+	j, err := js.Create(ctx, "acme", jobs.Input{Type: "noop", Label: str("x"), Schedule: str("@every 1m")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := asynq.NewClientFromRedisClient(rdb)
+	a := New(rdb, js, client, Config{Now: c.now})
+	b := New(rdb, js, client, Config{Now: c.now})
+	total := 0
+	for i := 0; i < 5; i++ {
+		c.add(time.Minute)
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		for _, s := range []*Scheduler{a, b} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				n, err := s.Tick(ctx)
+				if err != nil {
+					t.Error(err)
+				}
+				mu.Lock()
+				total += n
+				mu.Unlock()
+			}()
+		}
+		wg.Wait()
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	info, err := insp.GetQueueInfo(tasks.QueueFor("noop"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if total != 5 || info.Pending != 5 {
+		t.Fatalf("enqueued %d (pending %d), want 5", total, info.Pending)
+	}
+	pending, _ := insp.ListPendingTasks(tasks.QueueFor("noop"))
+	for _, p := range pending {
+		var jr tasks.JobRun
+		tasks.Decode(asynq.NewTask(p.Type, p.Payload), &jr)
+		if jr.JobID != j.ID || jr.Trigger != "schedule" || jr.DueAt.Second() != 0 {
+			t.Fatalf("task payload %+v", jr)
+		}
+	}
+}
+
+// TestChangesTakeEffectAtNextTick: the loop claims a new job's first
+// occurrence without any resync delay.
+func TestLoopPicksUpNewJobs(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.DB(t)
+	ns := store.Namespace("bs")
+	js := jobs.New(rdb, ns, noAuths{}, nil, jobs.Type{Name: "noop"})
+	ctx := context.Background()
+	client := asynq.NewClientFromRedisClient(rdb)
+	claimed := make(chan int, 100)
+	s := New(rdb, js, client, Config{Tick: 20 * time.Millisecond, Claimed: func(n int) { claimed <- n }})
+	if err := s.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	if _, err := js.Create(ctx, "acme", jobs.Input{Type: "noop", Label: str("x"), Schedule: str("@every 10s")}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.After(15 * time.Second)
+	for {
+		select {
+		case n := <-claimed:
+			if n > 0 {
+				s.Stop()
+				s.Stop() // idempotent
+				return
+			}
+		case <-deadline:
+			t.Fatal("the new job's first occurrence was not enqueued within its 10 s interval")
+		}
+	}
+}

@@ -1,0 +1,81 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type taskMetrics struct {
+	outcomes *prometheus.CounterVec
+	seconds  *prometheus.HistogramVec
+}
+
+func newTaskMetrics(reg prometheus.Registerer) *taskMetrics {
+	m := &taskMetrics{
+		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brazesync_tasks_total", Help: "Tasks processed by type and outcome (success, wait, retry, failed)."}, []string{"type", "outcome"}),
+		seconds:  prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "brazesync_task_seconds", Help: "Task processing time by type.", Buckets: prometheus.ExponentialBuckets(0.005, 3, 10)}, []string{"type"}),
+	}
+	reg.MustRegister(m.outcomes, m.seconds)
+	return m
+}
+
+func toString(a any) string { return fmt.Sprint(a) }
+
+// observe is the middleware every task goes through: it counts outcomes,
+// times tasks and classifies errors once.
+func (s *Server) observe(next asynq.Handler) asynq.Handler {
+	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
+		start := time.Now()
+		err := next.ProcessTask(ctx, t)
+		s.metrics.seconds.WithLabelValues(t.Type()).Observe(time.Since(start).Seconds())
+		var w *WaitError
+		outcome := "success"
+		switch {
+		case err == nil:
+		case errors.As(err, &w):
+			outcome = "wait"
+		case IsPermanent(err):
+			outcome = "failed"
+		default:
+			outcome = "retry"
+		}
+		s.metrics.outcomes.WithLabelValues(t.Type(), outcome).Inc()
+		return err
+	})
+}
+
+// QueueCollector exports Asynq queue sizes to Prometheus.
+type QueueCollector struct {
+	inspector *asynq.Inspector
+	size      *prometheus.Desc
+}
+
+// NewQueueCollector returns a collector reading queues through inspector.
+func NewQueueCollector(inspector *asynq.Inspector) *QueueCollector {
+	return &QueueCollector{inspector: inspector, size: prometheus.NewDesc("brazesync_queue_tasks", "Tasks in each Asynq queue by state.", []string{"queue", "state"}, nil)}
+}
+
+// Describe implements prometheus.Collector.
+func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.size }
+
+// Collect implements prometheus.Collector.
+func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
+	queues, err := c.inspector.Queues()
+	if err != nil {
+		return
+	}
+	for _, q := range queues {
+		info, err := c.inspector.GetQueueInfo(q)
+		if err != nil {
+			continue
+		}
+		for state, n := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled, "retry": info.Retry, "archived": info.Archived, "completed": info.Completed} {
+			ch <- prometheus.MustNewConstMetric(c.size, prometheus.GaugeValue, float64(n), q, state)
+		}
+	}
+}

@@ -1,0 +1,138 @@
+// Package workers runs Asynq tasks: the worker server with its shared
+// middleware (logging, metrics, error classification) and one file per task
+// family.
+package workers
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/brazesync/brazesync/tasks"
+	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// Config configures the worker server.
+type Config struct {
+	// Concurrency is how many tasks run at once (WORKER_CONCURRENCY).
+	Concurrency int
+	// ShutdownTimeout is how long running tasks may finish after Stop; then
+	// they are requeued.
+	ShutdownTimeout time.Duration
+	// Queues and weights; default tasks.QueueWeights.
+	Queues   map[string]int
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+}
+
+// Server is the Asynq worker server as a long-running component.
+type Server struct {
+	cfg     Config
+	rdb     redis.UniversalClient
+	mux     *asynq.ServeMux
+	metrics *taskMetrics
+
+	mu      sync.Mutex
+	srv     *asynq.Server
+	stopped bool
+}
+
+// NewServer returns a worker server on the shared Redis client.
+func NewServer(rdb redis.UniversalClient, cfg Config) *Server {
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = 10
+	}
+	if cfg.ShutdownTimeout <= 0 {
+		cfg.ShutdownTimeout = 30 * time.Second
+	}
+	if cfg.Queues == nil {
+		cfg.Queues = tasks.QueueWeights
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Registry == nil {
+		cfg.Registry = prometheus.NewRegistry()
+	}
+	s := &Server{cfg: cfg, rdb: rdb, mux: asynq.NewServeMux(), metrics: newTaskMetrics(cfg.Registry)}
+	s.mux.Use(s.observe)
+	return s
+}
+
+// Handle registers a handler for a task type.
+func (s *Server) Handle(taskType string, h asynq.Handler) { s.mux.Handle(taskType, h) }
+
+// HandleFunc registers a handler function for a task type.
+func (s *Server) HandleFunc(taskType string, h func(context.Context, *asynq.Task) error) {
+	s.mux.HandleFunc(taskType, h)
+}
+
+// Start starts processing; it returns once the server runs.
+func (s *Server) Start(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.srv != nil || s.stopped {
+		return errors.New("workers: already started")
+	}
+	log := s.cfg.Logger
+	s.srv = asynq.NewServerFromRedisClient(s.rdb, asynq.Config{
+		Concurrency:     s.cfg.Concurrency,
+		Queues:          s.cfg.Queues,
+		ShutdownTimeout: s.cfg.ShutdownTimeout,
+		IsFailure:       IsFailure,
+		RetryDelayFunc:  RetryDelay,
+		// Waits and retries come back within a second of their time.
+		DelayedTaskCheckInterval: time.Second,
+		BaseContext:              func() context.Context { return context.WithoutCancel(ctx) },
+		Logger:                   asynqLogger{log.With("component", "asynq")},
+		LogLevel:                 asynq.WarnLevel,
+		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
+			if IsFailure(err) {
+				log.WarnContext(ctx, "task failed", "type", t.Type(), "err", err, "permanent", IsPermanent(err))
+			}
+		}),
+	})
+	return s.srv.Start(s.mux)
+}
+
+// Stop stops taking tasks and lets running ones finish up to the shutdown
+// timeout (then they are requeued). Idempotent; safe before Start.
+func (s *Server) Stop() {
+	s.mu.Lock()
+	srv := s.srv
+	s.stopped = true
+	s.srv = nil
+	s.mu.Unlock()
+	if srv != nil {
+		srv.Shutdown()
+	}
+}
+
+// asynqLogger adapts slog to Asynq's logger.
+type asynqLogger struct{ l *slog.Logger }
+
+func (a asynqLogger) Debug(args ...any) { a.l.Debug(sprint(args)) }
+func (a asynqLogger) Info(args ...any)  { a.l.Info(sprint(args)) }
+func (a asynqLogger) Warn(args ...any)  { a.l.Warn(sprint(args)) }
+func (a asynqLogger) Error(args ...any) { a.l.Error(sprint(args)) }
+func (a asynqLogger) Fatal(args ...any) { a.l.Error(sprint(args)) }
+
+func sprint(args []any) string {
+	if len(args) == 1 {
+		if s, ok := args[0].(string); ok {
+			return s
+		}
+	}
+	out := ""
+	for i, a := range args {
+		if i > 0 {
+			out += " "
+		}
+		out += toString(a)
+	}
+	return out
+}
