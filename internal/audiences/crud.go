@@ -200,7 +200,7 @@ func (s *Service) Delete(ctx context.Context, acct, slug string) error {
 		}
 		b := s.newBatch(acct, "", []scopeAud{{slug: slug, decided: true}})
 		for _, id := range ids {
-			b.add(id, "", "")
+			b.add(id, "0", "")
 		}
 		if _, err := b.run(ctx, s); err != nil {
 			return fmt.Errorf("emptying deleted audience %q of account %q: %w", slug, acct, err)

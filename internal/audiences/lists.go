@@ -84,7 +84,7 @@ func (s *Service) UpdateMembers(ctx context.Context, acct, slug string, add, rem
 			counts.NotFound++
 			continue
 		}
-		b.add(pid, "", "")
+		b.add(pid, "0", "")
 	}
 	c, err := b.run(ctx, s)
 	if err != nil {

@@ -56,7 +56,7 @@ func (s *Service) newBatch(acct, version string, scope []scopeAud) *batch {
 }
 
 // add records the decision for one profile: spec "D" when it is gone, else
-// the comma-separated 1-based scope indices of the audiences it is in.
+// one byte per scope audience, '1' if the profile is in it, else '0'.
 func (b *batch) add(id, spec, survivor string) {
 	b.ids = append(b.ids, id)
 	b.specs = append(b.specs, spec)
@@ -165,16 +165,17 @@ func (s *Service) applyChanges(ctx context.Context, acct string, changes []profi
 	return Counts{}, err
 }
 
-// appendSpec appends the 1-based indices (into list) of the rule audiences
-// in rules that p matches at now.
+// appendSpec appends one byte per audience of list: '1' for the rule
+// audiences (indices in rules) that p matches at now, '0' for the others.
 func appendSpec(spec []byte, list []*def, rules []int, p *profiles.Profile, now time.Time) []byte {
 	v := view{p: p}
+	base := len(spec)
+	for range list {
+		spec = append(spec, '0')
+	}
 	for _, i := range rules {
 		if list[i].rule.match(&v, now) {
-			if len(spec) > 0 {
-				spec = append(spec, ',')
-			}
-			spec = strconv.AppendInt(spec, int64(i+1), 10)
+			spec[base+i] = '1'
 		}
 	}
 	return spec

@@ -105,7 +105,7 @@ func (s *Service) ReevaluateChunk(ctx context.Context, acct, slug, cursor string
 		b := s.newBatch(acct, d.version, []scopeAud{{slug: slug, decided: true}})
 		now := s.now()
 		for i := range list {
-			spec := ""
+			spec := "0"
 			if x.rule.match(&view{p: &list[i]}, now) {
 				spec = "1"
 			}

@@ -19,8 +19,9 @@ import "github.com/redis/go-redis/v9"
 // Then three per profile i at ARGV[4+2A+3(i-1)]: profile id, spec, survivor id.
 // spec "D": the profile is gone (deleted or merged away): it exits every
 // scope audience; a survivor enters the "0" (list) audiences the profile was
-// in. Any other spec: comma-separated indices j of the "1" audiences the
-// profile is in now; it enters or exits the others accordingly.
+// in. Any other spec: one character per scope audience, "1" if the profile
+// is in audience j now, else "0" (ignored for "0" audiences); the profile
+// enters or exits accordingly.
 //
 // Returns {entered, exited}, or the error "STALE" when the version differs.
 var membershipScript = redis.NewScript(`
@@ -64,17 +65,17 @@ for i = 1, n do
     end
     redis.call('DEL', pkey)
   else
-    local want, have = {}, {}
-    for d in string.gmatch(spec, '%d+') do want[tonumber(d)] = true end
+    local have = {}
     for _, s in ipairs(old) do
       local j = idx[s]
       if j then have[j] = true end
     end
     for j = 1, A do
       if ARGV[3 + A + j] == '1' then
-        if want[j] and not have[j] then
+        local want = string.byte(spec, j) == 49
+        if want and not have[j] then
           enter(j, id, pkey)
-        elseif have[j] and not want[j] then
+        elseif have[j] and not want then
           exit(j, id, pkey)
         end
       end
