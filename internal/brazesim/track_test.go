@@ -177,7 +177,7 @@ func TestIdentifierKinds(t *testing.T) {
 		t.Fatalf("answer %d %v", a.status, a.body)
 	}
 	for _, c := range []struct{ kind, value, want string }{
-		{KindBrazeID, "b1", "braze"}, {KindEmail, "a@x.io", "email"}, {KindPhone, "+15555550100", "phone"},
+		{KindBrazeID, "b1", "braze"}, {KindEmail, "a@X.io", "email"}, {KindPhone, "+15555550100", "phone"},
 		{KindUserAlias, "lytics:n1", "alias"}, {KindExternalID, "e1", "ext"},
 	} {
 		u, ok := sim.UserBy(c.kind, c.value)

@@ -3,6 +3,7 @@ package brazesim
 import (
 	"hash/maphash"
 	"maps"
+	"strings"
 	"sync"
 )
 
@@ -124,6 +125,10 @@ func (s *Sim) User(externalID string) (map[string]any, bool) {
 
 // UserBy returns the attributes of the user identified by kind (one of the
 // Kind constants) and value; for KindUserAlias value is "alias_label:alias_name".
+// Emails are matched case-insensitively.
 func (s *Sim) UserBy(kind, value string) (map[string]any, bool) {
+	if kind == KindEmail {
+		value = strings.ToLower(value)
+	}
 	return s.users.get(identityKey(kind, value))
 }

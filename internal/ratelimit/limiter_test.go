@@ -314,3 +314,17 @@ func BenchmarkReserve(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkObserveBlock measures the blockUntil script (remaining 0).
+func BenchmarkObserveBlock(b *testing.B) {
+	rdb, ns := redistest.Client(b)
+	l := New(rdb, ns)
+	ctx := context.Background()
+	reset := time.Now().Add(time.Minute)
+	b.ReportAllocs()
+	for b.Loop() {
+		if err := l.Observe(ctx, "bench", "auth", Limit{}, 0, reset); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
