@@ -55,28 +55,41 @@ func (f *fakeProfiles) remove(id string) {
 
 func (f *fakeProfiles) Resolve(_ context.Context, _ string, ids map[string]string) (string, error) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	for field, v := range ids {
 		if id, ok := f.index[field+"\x00"+v]; ok {
-			f.mu.Unlock()
-			return id, nil
+			if _, live := f.byID[id]; live {
+				return id, nil
+			}
 		}
 	}
-	f.mu.Unlock()
-	p := profiles.Profile{Identities: map[string][]string{}, FirstSeen: f.now(), LastSeen: f.now()}
-	for field, v := range ids {
-		p.Identities[field] = []string{v}
-	}
-	return f.put(p).ProfileID, nil
+	return "", profiles.ErrNotFound
 }
 
-func (f *fakeProfiles) Lookup(_ context.Context, _, field, value string) (string, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	id := f.index[field+"\x00"+value]
-	if _, live := f.byID[id]; !live {
-		return "", nil
+// Upsert creates a profile per record; only email and external_id are
+// identities, as in a stream mapping.
+func (f *fakeProfiles) Upsert(_ context.Context, _, _ string, recs []profiles.Record) (profiles.Result, error) {
+	var res profiles.Result
+	for i, r := range recs {
+		p := profiles.Profile{Identities: map[string][]string{}, FirstSeen: f.now(), LastSeen: f.now()}
+		for field, v := range r.Fields {
+			if field == "email" || field == "external_id" {
+				p.Identities[field] = []string{v.(string)}
+			}
+		}
+		if len(p.Identities) == 0 {
+			res.Rejected = append(res.Rejected, profiles.Rejection{Index: i, Reason: "no identity"})
+			continue
+		}
+		f.put(p)
+		res.Applied++
 	}
-	return id, nil
+	return res, nil
+}
+
+func (f *fakeProfiles) lookup(field, value string) string {
+	id, _ := f.Resolve(context.Background(), "", map[string]string{field: value})
+	return id
 }
 
 func (f *fakeProfiles) Scan(_ context.Context, _, cursor string, count int) ([]profiles.Profile, string, error) {

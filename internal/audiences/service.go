@@ -27,19 +27,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/changelog"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/store"
 	"github.com/redis/go-redis/v9"
 )
 
-// Profiles is what the audiences package needs from the profiles store.
+// Profiles is what the audiences package needs from the profiles store
+// (*profiles.Store implements it).
 type Profiles interface {
-	// Resolve returns the id of the profile holding the identities, creating
-	// an empty profile with them when there is none.
+	// Resolve returns the id of the profile holding any of the identities,
+	// or an error wrapping profiles.ErrNotFound; it never creates one.
 	Resolve(ctx context.Context, account string, identities map[string]string) (string, error)
-	// Lookup returns the id of the profile holding the identity field=value,
-	// or "" when there is none.
-	Lookup(ctx context.Context, account, field, value string) (string, error)
+	// Upsert writes records through the stream's mapping, creating profiles
+	// for unknown identities (used for list members without a profile).
+	Upsert(ctx context.Context, account, stream string, records []profiles.Record) (profiles.Result, error)
 	// Scan returns up to count profiles after cursor ("" to start) and the
 	// next cursor, "" after the last page.
 	Scan(ctx context.Context, account, cursor string, count int) ([]profiles.Profile, string, error)
@@ -71,10 +73,15 @@ type Service struct {
 	cache map[string]*accountDefs
 }
 
-var _ profiles.ChangeHook = (*Service)(nil)
+var (
+	_ profiles.ChangeHook    = (*Service)(nil)
+	_ changelog.MemberSource = (*Service)(nil)
+	_ Profiles               = (*profiles.Store)(nil)
+)
 
-// New returns a Service. profiles may be nil until list membership and
-// re-evaluation are used.
+// New returns a Service. p may be nil when the Service must exist before the
+// profiles store (which takes the Service as its ChangeHook): pass it with
+// UseProfiles before list membership or re-evaluation is used.
 func New(rdb redis.UniversalClient, ns store.Namespace, p Profiles, opts Options) *Service {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -91,6 +98,10 @@ func New(rdb redis.UniversalClient, ns store.Namespace, p Profiles, opts Options
 		cache: make(map[string]*accountDefs),
 	}
 }
+
+// UseProfiles sets the profiles store. Call it while wiring, before the
+// Service is used.
+func (s *Service) UseProfiles(p Profiles) { s.profiles = p }
 
 // def is one audience with its compiled rule.
 type def struct {
