@@ -1,0 +1,153 @@
+package ingest
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/url"
+)
+
+// BadBodyError tells why a request body could not be read at all. Nothing of
+// such a body is written.
+type BadBodyError struct {
+	Reason string
+}
+
+func (e *BadBodyError) Error() string { return "bad request body: " + e.Reason }
+
+// Item is one top-level value of a body: a record, or the reason it is not one.
+type Item struct {
+	Fields map[string]any
+	// Problem is set when the value is not a record (e.g. a JSON string).
+	Problem string
+}
+
+// isForm reports whether contentType is application/x-www-form-urlencoded.
+func isForm(contentType string) bool {
+	mt, _, err := mime.ParseMediaType(contentType)
+	return err == nil && mt == "application/x-www-form-urlencoded"
+}
+
+// ParseBody reads the records of a collect request body: one JSON object, a
+// JSON array of objects, newline-delimited JSON (any sequence of objects and
+// arrays of objects), or, with content type
+// application/x-www-form-urlencoded, one record of form fields. JSON numbers
+// are kept as json.Number so that long ids keep every digit. A body that is
+// not well-formed gives a *BadBodyError.
+func ParseBody(contentType string, body []byte) ([]Item, error) {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return nil, &BadBodyError{Reason: "the body is empty"}
+	}
+	if isForm(contentType) {
+		return parseForm(body)
+	}
+	return parseJSON(body)
+}
+
+func parseForm(body []byte) ([]Item, error) {
+	vals, err := url.ParseQuery(string(body))
+	if err != nil {
+		return nil, &BadBodyError{Reason: fmt.Sprintf("malformed form body: %v", err)}
+	}
+	fields := make(map[string]any, len(vals))
+	for k, vs := range vals {
+		switch len(vs) {
+		case 0:
+		case 1:
+			fields[k] = vs[0]
+		default:
+			list := make([]any, len(vs))
+			for i, v := range vs {
+				list[i] = v
+			}
+			fields[k] = list
+		}
+	}
+	return []Item{{Fields: fields}}, nil
+}
+
+func parseJSON(body []byte) ([]Item, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var items []Item
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, malformed(dec, err)
+		}
+		switch tok {
+		case json.Delim('{'):
+			obj, err := decodeObjectRest(dec)
+			if err != nil {
+				return nil, malformed(dec, err)
+			}
+			items = append(items, Item{Fields: obj})
+		case json.Delim('['):
+			for dec.More() {
+				var v any
+				if err := dec.Decode(&v); err != nil {
+					return nil, malformed(dec, err)
+				}
+				items = append(items, itemOf(v))
+			}
+			if _, err := dec.Token(); err != nil { // the closing ']'
+				return nil, malformed(dec, err)
+			}
+		default:
+			items = append(items, Item{Problem: fmt.Sprintf("not a JSON object but %v", tok)})
+		}
+	}
+	return items, nil
+}
+
+// decodeObjectRest decodes an object whose '{' was already read.
+func decodeObjectRest(dec *json.Decoder) (map[string]any, error) {
+	obj := map[string]any{}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return nil, fmt.Errorf("object key is %v, not a string", tok)
+		}
+		var v any
+		if err := dec.Decode(&v); err != nil {
+			return nil, err
+		}
+		obj[key] = v
+	}
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return nil, err
+	}
+	return obj, nil
+}
+
+func itemOf(v any) Item {
+	if obj, ok := v.(map[string]any); ok {
+		return Item{Fields: obj}
+	}
+	kind := "null"
+	switch v.(type) {
+	case string:
+		kind = "a string"
+	case json.Number:
+		kind = "a number"
+	case bool:
+		kind = "a boolean"
+	case []any:
+		kind = "a list"
+	}
+	return Item{Problem: "not a JSON object but " + kind}
+}
+
+func malformed(dec *json.Decoder, err error) error {
+	return &BadBodyError{Reason: fmt.Sprintf("malformed JSON near byte %d: %v", dec.InputOffset(), err)}
+}

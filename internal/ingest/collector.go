@@ -1,0 +1,262 @@
+// Package ingest is the collect endpoint's durable path: it parses request
+// bodies, checks their records against the stream's mapping, appends
+// accepted requests to a per-account Redis Stream before answering, and
+// a Processor applies them to profiles.
+package ingest
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/profiles"
+	"github.com/brazesync/brazesync/internal/store"
+	"github.com/redis/go-redis/v9"
+)
+
+// Defaults of CollectorOptions.
+const (
+	MaxBodyBytesDefault      = 10 << 20
+	RateDefault              = 1000
+	MaxBacklogDefault        = 1_000_000
+	MaxRejectedInBodyDefault = 100
+)
+
+// Errors of Collect, translated to HTTP statuses by ServeCollect.
+var (
+	// ErrUnavailable means the request could not be made durable (Redis
+	// unreachable or the backlog full); the client should retry (503).
+	ErrUnavailable = errors.New("ingest queue unavailable")
+	// ErrBodyTooLarge means the body passed MaxBodyBytes (413).
+	ErrBodyTooLarge = errors.New("request body too large")
+	// ErrBadStream means the stream name is not acceptable (400).
+	ErrBadStream = errors.New("bad stream name")
+)
+
+// RateLimitedError is returned when the account's ingest rate is exceeded (429).
+type RateLimitedError struct {
+	RetryAfter time.Duration
+}
+
+func (e *RateLimitedError) Error() string {
+	return fmt.Sprintf("ingest rate limit exceeded; retry after %v", e.RetryAfter)
+}
+
+// Checker checks records against a stream's mapping without writing.
+// *profiles.Store implements it.
+type Checker interface {
+	Check(ctx context.Context, account, stream string, records []profiles.Record) ([]profiles.Rejection, error)
+}
+
+// CollectorOptions tune a Collector; the zero value uses the defaults.
+type CollectorOptions struct {
+	Logger *slog.Logger
+	// MaxBodyBytes is the largest body accepted (default 10 MB).
+	MaxBodyBytes int64
+	// Rate is the per-account limit in requests per second (default
+	// RateDefault); a negative rate disables the limit.
+	Rate float64
+	// Burst is how many requests may come at once (default 2 × Rate).
+	Burst int
+	// MaxBacklog is the ingest stream length above which requests get 503
+	// until the processor catches up (default MaxBacklogDefault).
+	MaxBacklog int64
+	// MaxRejectedInBody caps the rejections listed in a response; all of
+	// them go to the stream's log (default MaxRejectedInBodyDefault).
+	MaxRejectedInBody int
+}
+
+func (o CollectorOptions) withDefaults() CollectorOptions {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = MaxBodyBytesDefault
+	}
+	if o.Rate == 0 {
+		o.Rate = RateDefault
+	}
+	if o.Burst <= 0 {
+		o.Burst = max(1, int(2*o.Rate))
+	}
+	if o.MaxBacklog <= 0 {
+		o.MaxBacklog = MaxBacklogDefault
+	}
+	if o.MaxRejectedInBody <= 0 {
+		o.MaxRejectedInBody = MaxRejectedInBodyDefault
+	}
+	return o
+}
+
+// Collector accepts collect requests.
+type Collector struct {
+	rdb     redis.UniversalClient
+	keys    keys
+	checker Checker
+	opt     CollectorOptions
+	log     *slog.Logger
+}
+
+// NewCollector returns a Collector that checks records with checker and
+// queues them in rdb under ns.
+func NewCollector(rdb redis.UniversalClient, ns store.Namespace, checker Checker, opts CollectorOptions) *Collector {
+	opts = opts.withDefaults()
+	return &Collector{
+		rdb: rdb, keys: keys{ns: ns}, checker: checker, opt: opts,
+		log: opts.Logger.With("component", "ingest"),
+	}
+}
+
+// Response is the Lytics-style answer of the collect endpoint.
+type Response struct {
+	Status  int           `json:"status"`
+	Message string        `json:"message"`
+	Data    *ResponseData `json:"data,omitempty"`
+}
+
+// ResponseData counts the records of a request.
+type ResponseData struct {
+	// MessageCount is the number of records accepted (queued, or that would
+	// be queued on a dry run).
+	MessageCount int `json:"message_count"`
+	// RejectedCount is the number of records rejected.
+	RejectedCount int `json:"rejected_count"`
+	// Rejected lists the first rejections (MaxRejectedInBody); every
+	// rejection is also written to the stream's log.
+	Rejected []profiles.Rejection `json:"rejected,omitempty"`
+	DryRun   bool                 `json:"dryrun,omitempty"`
+}
+
+var streamName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
+
+// Collect parses body, checks its records against the stream's mapping and,
+// unless dryRun, appends the request to the account's ingest stream. It
+// returns only after the request is stored in Redis.
+func (c *Collector) Collect(ctx context.Context, account, stream, contentType string, body []byte, dryRun bool) (Response, error) {
+	if !streamName.MatchString(stream) {
+		return Response{}, fmt.Errorf("%w %q: use 1 to 64 letters, digits, '_', '.' or '-'", ErrBadStream, stream)
+	}
+	if int64(len(body)) > c.opt.MaxBodyBytes {
+		return Response{}, ErrBodyTooLarge
+	}
+	items, err := ParseBody(contentType, body)
+	if err != nil {
+		return Response{}, err
+	}
+	var (
+		rejected []profiles.Rejection
+		records  = make([]profiles.Record, 0, len(items))
+		index    = make([]int, 0, len(items)) // record -> item index
+	)
+	for i, it := range items {
+		if it.Fields == nil {
+			rejected = append(rejected, profiles.Rejection{Index: i, Reason: it.Problem})
+			continue
+		}
+		records = append(records, profiles.Record{Fields: it.Fields})
+		index = append(index, i)
+	}
+	rej, err := c.checker.Check(ctx, account, stream, records)
+	if err != nil {
+		return Response{}, fmt.Errorf("%w: checking records of stream %q: %v", ErrUnavailable, stream, err)
+	}
+	for _, r := range rej {
+		rejected = append(rejected, profiles.Rejection{Index: index[r.Index], Reason: r.Reason})
+	}
+	sortRejections(rejected)
+	accepted := len(items) - len(rejected)
+	data := &ResponseData{MessageCount: accepted, RejectedCount: len(rejected), DryRun: dryRun}
+	data.Rejected = rejected[:min(len(rejected), c.opt.MaxRejectedInBody)]
+	resp := Response{Status: 200, Message: "success", Data: data}
+	if dryRun {
+		return resp, nil
+	}
+	if accepted > 0 {
+		if err := c.enqueue(ctx, account, stream, contentType, body, rejected); err != nil {
+			return Response{}, err
+		}
+	}
+	if len(rejected) > 0 {
+		c.logRejections(ctx, account, stream, rejected)
+	}
+	return resp, nil
+}
+
+// enqueue appends one request to the account's ingest stream and marks the
+// account active, in one round trip.
+func (c *Collector) enqueue(ctx context.Context, account, stream, contentType string, body []byte, rejected []profiles.Rejection) error {
+	var interval int64
+	if c.opt.Rate > 0 {
+		interval = int64(1e6 / c.opt.Rate)
+	}
+	var rej strings.Builder
+	for i, r := range rejected {
+		if i > 0 {
+			rej.WriteByte(',')
+		}
+		rej.WriteString(strconv.Itoa(r.Index))
+	}
+	args := []any{interval, c.opt.Burst, c.opt.MaxBacklog,
+		fieldStream, stream,
+		fieldArrival, time.Now().UnixMilli(),
+		fieldContentType, contentType,
+		fieldBody, body,
+		fieldRejected, rej.String(),
+	}
+	keys := []string{c.keys.queue(account), c.keys.rate(account)}
+	var (
+		res []any
+		err error
+	)
+	for attempt := 0; attempt < 2; attempt++ {
+		pipe := c.rdb.Pipeline()
+		cmd := enqueueScript.EvalSha(ctx, pipe, keys, args...)
+		pipe.SAdd(ctx, c.keys.active(), account)
+		_, err = pipe.Exec(ctx)
+		if err != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") && attempt == 0 {
+			if err := enqueueScript.Load(ctx, c.rdb).Err(); err != nil {
+				return fmt.Errorf("%w: loading enqueue script: %v", ErrUnavailable, err)
+			}
+			continue
+		}
+		if err == nil {
+			res, err = cmd.Slice()
+		}
+		break
+	}
+	if err != nil {
+		return fmt.Errorf("%w: queueing request of account %q: %v", ErrUnavailable, account, err)
+	}
+	if len(res) != 2 {
+		return fmt.Errorf("%w: unexpected enqueue reply %v", ErrUnavailable, res)
+	}
+	switch code, _ := res[0].(int64); code {
+	case 1:
+		return nil
+	case 0:
+		ms, _ := res[1].(int64)
+		return &RateLimitedError{RetryAfter: time.Duration(ms) * time.Millisecond}
+	default:
+		c.log.Warn("ingest backlog full", "account", account, "length", res[1])
+		return fmt.Errorf("%w: account %q has %v queued requests", ErrUnavailable, account, res[1])
+	}
+}
+
+// logRejections writes rejections to the stream's log; failures are only
+// logged, as the request itself is already answered.
+func (c *Collector) logRejections(ctx context.Context, account, stream string, rejected []profiles.Rejection) {
+	if err := writeRejections(ctx, c.rdb, c.keys.streamLog(account, stream), rejected); err != nil {
+		c.log.Warn("writing rejections to the stream log", "account", account, "stream", stream, "err", err)
+	}
+}
+
+func sortRejections(r []profiles.Rejection) {
+	slices.SortFunc(r, func(a, b profiles.Rejection) int { return cmp.Compare(a.Index, b.Index) })
+}

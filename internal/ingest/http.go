@@ -1,0 +1,66 @@
+package ingest
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+)
+
+// ServeCollect answers a collect request for account and stream, once the
+// caller has authenticated it: 200 with Lytics-style counts, 400 for a body
+// that cannot be read (nothing is written), 413 above MaxBodyBytes, 429 with
+// Retry-After when the account's rate is exceeded, 503 when the request
+// could not be made durable. ?dryrun=true checks without writing.
+func (c *Collector) ServeCollect(w http.ResponseWriter, r *http.Request, account, stream string) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.opt.MaxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			writeResponse(w, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(c.opt.MaxBodyBytes, 10)+" bytes")
+			return
+		}
+		writeResponse(w, http.StatusBadRequest, "reading request body: "+err.Error())
+		return
+	}
+	dryRun, _ := strconv.ParseBool(r.URL.Query().Get("dryrun"))
+	resp, err := c.Collect(r.Context(), account, stream, r.Header.Get("Content-Type"), body, dryRun)
+	if err != nil {
+		c.writeError(w, account, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (c *Collector) writeError(w http.ResponseWriter, account string, err error) {
+	var (
+		bad     *BadBodyError
+		limited *RateLimitedError
+	)
+	switch {
+	case errors.As(err, &bad), errors.Is(err, ErrBadStream):
+		writeResponse(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, ErrBodyTooLarge):
+		writeResponse(w, http.StatusRequestEntityTooLarge, err.Error())
+	case errors.As(err, &limited):
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(max(limited.RetryAfter, time.Second).Seconds()))))
+		writeResponse(w, http.StatusTooManyRequests, err.Error())
+	default:
+		c.log.Error("collect request not stored", "account", account, "err", err)
+		w.Header().Set("Retry-After", "5")
+		writeResponse(w, http.StatusServiceUnavailable, "the event store is unavailable; retry later")
+	}
+}
+
+func writeResponse(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, Response{Status: status, Message: msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
