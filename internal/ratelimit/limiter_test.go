@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -140,18 +141,43 @@ func TestWaitingTheReturnedDurationIsEnough(t *testing.T) {
 	l, b := setup(t)
 	// 20 per 200ms with burst 2: a token every 200ms/18 ≈ 11ms.
 	limit := Limit{Requests: 20, Per: 200 * time.Millisecond, Headroom: 1, Burst: 2}
-	start := time.Now()
-	for i := range 20 {
-		waited, err := l.Wait(ctx, b.acct, b.auth, limit)
+	waits := 0
+	for range 20 {
+		wait, err := l.Reserve(ctx, b.acct, b.auth, limit)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if i >= 2 && waited == 0 {
-			t.Fatalf("request %d went through without waiting after the burst", i)
+		if wait == 0 {
+			continue
+		}
+		waits++
+		time.Sleep(wait) // the behaviour under test: waiting what Reserve said
+		again, err := l.Reserve(ctx, b.acct, b.auth, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again > minWait {
+			t.Fatalf("after waiting %v, Reserve still says wait %v", wait, again)
 		}
 	}
-	// 18 paced requests at ≈11ms each.
-	if took := time.Since(start); took < 150*time.Millisecond {
+	if waits == 0 {
+		t.Fatal("20 back-to-back requests never had to wait with a burst of 2")
+	}
+}
+
+func TestWaitPaces(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	l, b := setup(t)
+	limit := Limit{Requests: 20, Per: 200 * time.Millisecond, Headroom: 1, Burst: 2}
+	start := time.Now()
+	for range 20 {
+		if _, err := l.Wait(ctx, b.acct, b.auth, limit); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// After the burst of 2, 18 requests at one per ≈11ms.
+	if took := time.Since(start); took < 180*time.Millisecond {
 		t.Fatalf("20 requests took %v, want at least ≈190ms of pacing", took)
 	}
 }
@@ -166,7 +192,7 @@ func TestWaitStopsWithContext(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := l.Wait(ctx, b.acct, b.auth, slow); err != context.DeadlineExceeded {
+	if _, err := l.Wait(ctx, b.acct, b.auth, slow); !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Wait err = %v, want context.DeadlineExceeded", err)
 	}
 }
