@@ -214,14 +214,9 @@ func TestPermanentErrors(t *testing.T) {
 	})
 	t.Run("403 permission", func(t *testing.T) {
 		t.Parallel()
-		// The simulator has no permissions; a plain handler answers 403.
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			w.WriteHeader(http.StatusForbidden)
-			fmt.Fprint(w, `{"message":"Insufficient permissions"}`)
-		}))
-		c := newClient(t, srv, Options{})
+		c, _ := setup(t, brazesim.Options{ForbiddenKeys: []string{testKey}}, Options{})
 		_, err := c.Track(context.Background(), one)
-		if e := asError(t, err); e.Class != Permanent || e.Status != 403 || e.Hint != hint403 || e.Message != "Insufficient permissions" {
+		if e := asError(t, err); e.Class != Permanent || e.Status != 403 || e.Hint != hint403 || !strings.Contains(e.Message, "users.track") {
 			t.Fatalf("%+v", e)
 		}
 	})

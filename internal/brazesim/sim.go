@@ -38,6 +38,9 @@ type Options struct {
 	// APIKeys are the accepted REST API keys. Empty accepts any non-empty
 	// key.
 	APIKeys []string
+	// ForbiddenKeys are keys that authenticate but lack the users.track
+	// permission: they get 403.
+	ForbiddenKeys []string
 	// RateLimit is the number of requests per key per RateWindow (a fixed
 	// window aligned on the Unix epoch, like Braze). Default 3000.
 	RateLimit int
@@ -92,13 +95,14 @@ func (o Options) withDefaults() Options {
 
 // Sim is the simulator. It is an http.Handler, safe for concurrent use.
 type Sim struct {
-	opts   Options
-	keys   map[string]bool // accepted keys; nil accepts any
-	log    *slog.Logger
-	mux    *http.ServeMux
-	users  *userStore
-	meters *meters
-	faults *faultInjector
+	opts      Options
+	keys      map[string]bool // accepted keys; nil accepts any
+	forbidden map[string]bool
+	log       *slog.Logger
+	mux       *http.ServeMux
+	users     *userStore
+	meters    *meters
+	faults    *faultInjector
 
 	closeOnce sync.Once
 	closing   chan struct{} // closed by Close: releases hanging requests
@@ -120,6 +124,10 @@ func New(opts Options) *Sim {
 		for _, k := range opts.APIKeys {
 			s.keys[k] = true
 		}
+	}
+	s.forbidden = make(map[string]bool, len(opts.ForbiddenKeys))
+	for _, k := range opts.ForbiddenKeys {
+		s.forbidden[k] = true
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /users/track", s.handleTrack)

@@ -19,6 +19,7 @@ const (
 	msgMaxInput       = "Max Input Length Exceeded"
 	msgNothingToTrack = "Missing attributes, events or purchases"
 	msgServerError    = "Internal server error"
+	msgForbidden      = "Insufficient permissions: this API key lacks users.track"
 )
 
 // Partial error types (the "type" of an "errors" item).
@@ -87,6 +88,11 @@ func (s *Sim) handleTrack(w http.ResponseWriter, r *http.Request) {
 	km := s.meters.get(key)
 	km.requests.Add(1)
 	win := km.take(now, s.opts.RateLimit, s.opts.RateWindow)
+	if s.forbidden[key] {
+		setRateHeaders(w, win)
+		writeJSON(w, http.StatusForbidden, map[string]string{"message": msgForbidden})
+		return
+	}
 
 	// Read the body before any fault: a handler that has read its body is
 	// told (through its context) when the client goes away.

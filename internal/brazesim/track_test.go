@@ -210,6 +210,11 @@ func TestAuth(t *testing.T) {
 	if a := b.post(t, "/users/track", "good", body); a.status != http.StatusCreated {
 		t.Fatalf("good key: %d %v", a.status, a.body)
 	}
+	// A forbidden key authenticates but lacks the permission.
+	_, fb := setup(t, Options{ForbiddenKeys: []string{"readonly"}})
+	if a := fb.post(t, "/users/track", "readonly", body); a.status != http.StatusForbidden || a.body["message"] == nil {
+		t.Fatalf("forbidden key: %d %v", a.status, a.body)
+	}
 	// Without APIKeys any key is accepted.
 	_, open := setup(t, Options{})
 	if a := open.post(t, "/users/track", "anything", body); a.status != http.StatusCreated {
