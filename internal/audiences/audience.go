@@ -77,22 +77,22 @@ var builtins = []Audience{
 var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
 // validate checks a definition given by a user and returns its compiled
-// rule. Errors wrap ErrInvalid and name the field.
+// rule. Errors are *ValidationError.
 func validate(a *Audience) (compiled, error) {
 	if !slugRE.MatchString(a.Slug) {
-		return compiled{}, fmt.Errorf("%w: slug %q: want 1 to 64 of a-z, 0-9, _ and -, starting with a letter or digit", ErrInvalid, a.Slug)
+		return compiled{}, &ValidationError{Field: "slug", Message: fmt.Sprintf("%q: want 1 to 64 of a-z, 0-9, _ and -, starting with a letter or digit", a.Slug)}
 	}
 	if strings.HasPrefix(a.Slug, "lytics_") && !a.Builtin {
-		return compiled{}, fmt.Errorf("%w: slug %q: the prefix lytics_ is reserved for built-in audiences", ErrInvalid, a.Slug)
+		return compiled{}, &ValidationError{Field: "slug", Message: fmt.Sprintf("%q: the prefix lytics_ is reserved for built-in audiences", a.Slug)}
 	}
 	if strings.TrimSpace(a.Name) == "" {
 		a.Name = a.Slug
 	}
 	if len(a.Name) > 200 {
-		return compiled{}, fmt.Errorf("%w: name: at most 200 bytes", ErrInvalid)
+		return compiled{}, &ValidationError{Field: "name", Message: "at most 200 bytes"}
 	}
 	if len(a.Description) > 2000 {
-		return compiled{}, fmt.Errorf("%w: description: at most 2000 bytes", ErrInvalid)
+		return compiled{}, &ValidationError{Field: "description", Message: "at most 2000 bytes"}
 	}
 	switch a.Kind {
 	case KindRule:
@@ -107,12 +107,12 @@ func validate(a *Audience) (compiled, error) {
 		return c, nil
 	case KindList:
 		if len(a.Rule) != 0 && string(a.Rule) != "null" {
-			return compiled{}, fmt.Errorf("%w: rule: a list audience has no rule", ErrInvalid)
+			return compiled{}, &ValidationError{Field: "rule", Message: "a list audience has no rule"}
 		}
 		a.Rule = nil
 		return compiled{}, nil
 	case "":
-		return compiled{}, fmt.Errorf("%w: kind: missing, want %q or %q", ErrInvalid, KindRule, KindList)
+		return compiled{}, &ValidationError{Field: "kind", Message: fmt.Sprintf("missing, want %q or %q", KindRule, KindList)}
 	}
-	return compiled{}, fmt.Errorf("%w: kind %q: want %q or %q", ErrInvalid, a.Kind, KindRule, KindList)
+	return compiled{}, &ValidationError{Field: "kind", Message: fmt.Sprintf("%q: want %q or %q", a.Kind, KindRule, KindList)}
 }

@@ -72,11 +72,11 @@ const (
 
 func parseOperand(raw json.RawMessage, path string) (operand, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
-		return operand{}, &RuleError{Path: path, Msg: "missing value"}
+		return operand{}, &ValidationError{Field: path, Message: "missing value"}
 	}
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return operand{}, &RuleError{Path: path, Msg: "not valid JSON: " + err.Error()}
+		return operand{}, &ValidationError{Field: path, Message: "not valid JSON: " + err.Error()}
 	}
 	return scalarOperand(v, path)
 }
@@ -96,7 +96,7 @@ func scalarOperand(v any, path string) (operand, error) {
 	case bool:
 		return operand{kind: opBool, b: x}, nil
 	}
-	return operand{}, &RuleError{Path: path, Msg: fmt.Sprintf("want a string, number or boolean, got %s", jsonKind(v))}
+	return operand{}, &ValidationError{Field: path, Message: fmt.Sprintf("want a string, number or boolean, got %s", jsonKind(v))}
 }
 
 func jsonKind(v any) string {
@@ -196,12 +196,12 @@ func compileCondition(r Rule, path string) (compiled, error) {
 	}
 	noValue := func() error {
 		if len(r.Value) != 0 {
-			return &RuleError{Path: path + ".value", Msg: fmt.Sprintf("op %q takes no value", r.Op)}
+			return &ValidationError{Field: path + ".value", Message: fmt.Sprintf("op %q takes no value", r.Op)}
 		}
 		return nil
 	}
 	if r.Days != 0 && r.Op != "within_last" && r.Op != "before_last" {
-		return compiled{}, &RuleError{Path: path + ".days", Msg: fmt.Sprintf("op %q takes no days", r.Op)}
+		return compiled{}, &ValidationError{Field: path + ".days", Message: fmt.Sprintf("op %q takes no days", r.Op)}
 	}
 	switch r.Op {
 	case "exists", "missing":
@@ -226,7 +226,7 @@ func compileCondition(r Rule, path string) (compiled, error) {
 	case "in":
 		var vals []any
 		if err := json.Unmarshal(r.Value, &vals); err != nil || len(vals) == 0 {
-			return compiled{}, &RuleError{Path: path + ".value", Msg: `op "in" needs a non-empty array of values`}
+			return compiled{}, &ValidationError{Field: path + ".value", Message: `op "in" needs a non-empty array of values`}
 		}
 		ops := make([]operand, 0, len(vals))
 		for i, x := range vals {
@@ -251,7 +251,7 @@ func compileCondition(r Rule, path string) (compiled, error) {
 	case "contains", "prefix":
 		var s string
 		if err := json.Unmarshal(r.Value, &s); err != nil || s == "" {
-			return compiled{}, &RuleError{Path: path + ".value", Msg: fmt.Sprintf("op %q needs a non-empty string", r.Op)}
+			return compiled{}, &ValidationError{Field: path + ".value", Message: fmt.Sprintf("op %q needs a non-empty string", r.Op)}
 		}
 		test := strings.Contains
 		if r.Op == "prefix" {
@@ -278,7 +278,7 @@ func compileCondition(r Rule, path string) (compiled, error) {
 			return compiled{}, err
 		}
 		if o.kind != opNumber && !o.date {
-			return compiled{}, &RuleError{Path: path + ".value", Msg: fmt.Sprintf("op %q needs a number or a date (2006-01-02 or RFC 3339)", r.Op)}
+			return compiled{}, &ValidationError{Field: path + ".value", Message: fmt.Sprintf("op %q needs a number or a date (2006-01-02 or RFC 3339)", r.Op)}
 		}
 		var ok func(c int) bool
 		switch r.Op {
@@ -304,7 +304,7 @@ func compileCondition(r Rule, path string) (compiled, error) {
 			return compiled{}, err
 		}
 		if r.Days <= 0 || math.IsInf(r.Days, 0) || r.Days > 36500 {
-			return compiled{}, &RuleError{Path: path + ".days", Msg: fmt.Sprintf("op %q needs days > 0 (at most 36500)", r.Op)}
+			return compiled{}, &ValidationError{Field: path + ".days", Message: fmt.Sprintf("op %q needs days > 0 (at most 36500)", r.Op)}
 		}
 		span := time.Duration(r.Days * float64(day))
 		within := r.Op == "within_last"
@@ -324,7 +324,7 @@ func compileCondition(r Rule, path string) (compiled, error) {
 			return t.Before(bound)
 		}}, nil
 	case "":
-		return compiled{}, &RuleError{Path: path + ".op", Msg: "missing op"}
+		return compiled{}, &ValidationError{Field: path + ".op", Message: "missing op"}
 	}
-	return compiled{}, &RuleError{Path: path + ".op", Msg: fmt.Sprintf("unknown op %q", r.Op)}
+	return compiled{}, &ValidationError{Field: path + ".op", Message: fmt.Sprintf("unknown op %q", r.Op)}
 }

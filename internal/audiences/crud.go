@@ -137,7 +137,7 @@ func (s *Service) Update(ctx context.Context, acct, slug string, p Patch) (a Aud
 	}
 	if len(p.Rule) != 0 {
 		if a.Kind != KindRule {
-			return Audience{}, false, fmt.Errorf("%w: rule: a list audience has no rule", ErrInvalid)
+			return Audience{}, false, &ValidationError{Field: "rule", Message: "a list audience has no rule"}
 		}
 		nr := compactJSON(p.Rule)
 		ruleChanged = string(nr) != string(a.Rule)

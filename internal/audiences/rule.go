@@ -51,16 +51,17 @@ type Rule struct {
 // it to a 400 answer.
 var ErrInvalid = errors.New("invalid audience")
 
-// RuleError names the node of a rule that is wrong, e.g. path "rule.and[1].value".
-type RuleError struct {
-	Path string
-	Msg  string
+// ValidationError names the field of an audience that is wrong; for a rule,
+// the path of the bad node, e.g. "rule.and[1].value".
+type ValidationError struct {
+	Field   string
+	Message string
 }
 
-func (e *RuleError) Error() string { return e.Path + ": " + e.Msg }
+func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
 
-// Unwrap makes a RuleError an ErrInvalid.
-func (e *RuleError) Unwrap() error { return ErrInvalid }
+// Unwrap makes a ValidationError an ErrInvalid.
+func (e *ValidationError) Unwrap() error { return ErrInvalid }
 
 // matcher evaluates a compiled rule against a profile at time now.
 type matcher func(v *view, now time.Time) bool
@@ -73,17 +74,17 @@ type compiled struct {
 	relative bool
 }
 
-// ParseRule decodes and validates a rule. Errors are *RuleError naming the
-// bad node.
+// ParseRule decodes and validates a rule. Errors are *ValidationError naming
+// the bad node.
 func ParseRule(raw json.RawMessage) (Rule, error) {
 	var r Rule
 	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return r, &RuleError{Path: "rule", Msg: "a rule audience needs a rule"}
+		return r, &ValidationError{Field: "rule", Message: "a rule audience needs a rule"}
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
-		return r, &RuleError{Path: "rule", Msg: "not a valid rule: " + err.Error()}
+		return r, &ValidationError{Field: "rule", Message: "not a valid rule: " + err.Error()}
 	}
 	if _, err := compileRule(r, "rule"); err != nil {
 		return r, err
@@ -108,9 +109,9 @@ func compileRule(r Rule, path string) (compiled, error) {
 	}
 	switch {
 	case kinds == 0:
-		return compiled{}, &RuleError{Path: path, Msg: `empty node: want one of "and", "or", "not" or "field"+"op"`}
+		return compiled{}, &ValidationError{Field: path, Message: `empty node: want one of "and", "or", "not" or "field"+"op"`}
 	case kinds > 1:
-		return compiled{}, &RuleError{Path: path, Msg: `a node has exactly one of "and", "or", "not" or "field"+"op"`}
+		return compiled{}, &ValidationError{Field: path, Message: `a node has exactly one of "and", "or", "not" or "field"+"op"`}
 	}
 	switch {
 	case r.And != nil || r.Or != nil:
@@ -118,7 +119,7 @@ func compileRule(r Rule, path string) (compiled, error) {
 		if r.Or != nil {
 			kids, name = r.Or, "or"
 			if len(kids) == 0 {
-				return compiled{}, &RuleError{Path: path + ".or", Msg: "needs at least one condition"}
+				return compiled{}, &ValidationError{Field: path + ".or", Message: "needs at least one condition"}
 			}
 		}
 		ms := make([]matcher, 0, len(kids))
@@ -176,7 +177,7 @@ const (
 func parseField(f, path string) (fieldRef, error) {
 	switch {
 	case f == "":
-		return fieldRef{}, &RuleError{Path: path + ".field", Msg: "missing field name"}
+		return fieldRef{}, &ValidationError{Field: path + ".field", Message: "missing field name"}
 	case f == "first_seen":
 		return fieldRef{kind: refFirstSeen}, nil
 	case f == "last_seen":
@@ -186,13 +187,13 @@ func parseField(f, path string) (fieldRef, error) {
 	case strings.HasPrefix(f, "identities."):
 		n := strings.TrimPrefix(f, "identities.")
 		if n == "" {
-			return fieldRef{}, &RuleError{Path: path + ".field", Msg: "identities. needs a name"}
+			return fieldRef{}, &ValidationError{Field: path + ".field", Message: "identities. needs a name"}
 		}
 		return fieldRef{kind: refIdentity, name: n}, nil
 	case strings.HasPrefix(f, "fields."):
 		n := strings.TrimPrefix(f, "fields.")
 		if n == "" {
-			return fieldRef{}, &RuleError{Path: path + ".field", Msg: "fields. needs a name"}
+			return fieldRef{}, &ValidationError{Field: path + ".field", Message: "fields. needs a name"}
 		}
 		return fieldRef{kind: refField, name: n}, nil
 	}

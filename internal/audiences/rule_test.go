@@ -164,13 +164,13 @@ func TestRuleValidationNamesPath(t *testing.T) {
 	}
 	for _, tc := range cases {
 		_, err := ParseRule(json.RawMessage(tc.rule))
-		var re *RuleError
+		var re *ValidationError
 		if !errors.As(err, &re) {
-			t.Errorf("ParseRule(%s) = %v, want a *RuleError", tc.rule, err)
+			t.Errorf("ParseRule(%s) = %v, want a *ValidationError", tc.rule, err)
 			continue
 		}
-		if re.Path != tc.path {
-			t.Errorf("ParseRule(%s) path %q (%v), want %q", tc.rule, re.Path, err, tc.path)
+		if re.Field != tc.path {
+			t.Errorf("ParseRule(%s) path %q (%v), want %q", tc.rule, re.Field, err, tc.path)
 		}
 		if !errors.Is(err, ErrInvalid) {
 			t.Errorf("ParseRule(%s) error does not wrap ErrInvalid", tc.rule)

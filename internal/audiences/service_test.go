@@ -292,8 +292,8 @@ func TestCreateValidation(t *testing.T) {
 		}
 	}
 	_, err := svc.Create(ctx, acct, audiences.Audience{Slug: "x", Kind: audiences.KindRule, Rule: json.RawMessage(`{"and":[{"field":"a","op":"gt","value":"z"}]}`)})
-	var re *audiences.RuleError
-	if !errors.As(err, &re) || re.Path != "rule.and[0].value" {
+	var re *audiences.ValidationError
+	if !errors.As(err, &re) || re.Field != "rule.and[0].value" {
 		t.Errorf("rule error %v does not name rule.and[0].value", err)
 	}
 	if _, err := svc.Create(ctx, acct, audiences.Audience{Slug: "dup", Kind: audiences.KindList}); err != nil {
