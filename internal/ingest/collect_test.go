@@ -53,13 +53,7 @@ func setup(t *testing.T, o options) *bundle {
 		crdb = rdb
 	}
 	c := ingest.NewCollector(crdb, ns, st, o.collector)
-	mux := http.NewServeMux()
-	mux.HandleFunc("POST /c/{account}/{stream}", func(w http.ResponseWriter, r *http.Request) {
-		c.ServeCollect(w, r, r.PathValue("account"), r.PathValue("stream"))
-	})
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	b := &bundle{rdb: rdb, ns: ns, store: st, collector: c, url: srv.URL, acct: "acct-" + redistest.RandomID()}
+	b := &bundle{rdb: rdb, ns: ns, store: st, collector: c, url: newCollectServer(t, c), acct: "acct-" + redistest.RandomID()}
 	if !o.noProcessor {
 		up := o.upserter
 		if up == nil {
@@ -68,6 +62,18 @@ func setup(t *testing.T, o options) *bundle {
 		startProcessor(t, rdb, ns, up, o.processor)
 	}
 	return b
+}
+
+// newCollectServer serves c at POST /c/{account}/{stream} and returns its URL.
+func newCollectServer(t *testing.T, c *ingest.Collector) string {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /c/{account}/{stream}", func(w http.ResponseWriter, r *http.Request) {
+		c.ServeCollect(w, r, r.PathValue("account"), r.PathValue("stream"))
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 func startProcessor(t *testing.T, rdb redis.UniversalClient, ns store.Namespace, up ingest.Upserter, o ingest.ProcessorOptions) *ingest.Processor {
