@@ -1,0 +1,25 @@
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -E '^[a-z/]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
+
+test: ## the whole test suite, with the race detector (needs Redis on 127.0.0.1:6379, sshd, gpg: see .ci/run)
+	go test -race -count=1 -timeout 20m ./...
+
+test/short: ## the suite without the race detector
+	go test -count=1 ./...
+
+bench: ## Go benchmarks beside the code
+	go test -run '^$$' -bench . -benchmem ./...
+
+lint: ## gofmt and go vet
+	test -z "$$(gofmt -l $$(git ls-files '*.go'))"
+	go vet ./...
+
+tidy: ## go mod tidy
+	go mod tidy
+
+build: ## the brazesync binary in ./bin
+	go build -o bin/brazesync ./cmd/brazesync
+
+.PHONY: help test test/short bench lint tidy build

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/accounts"
+	"github.com/brazesync/brazesync/internal/config"
+)
+
+const adminUsage = `Usage:
+  brazesync admin create-account ID [NAME]
+  brazesync admin create-token [--expires 720h] [--description TEXT] ACCOUNT NAME SCOPE[,SCOPE]
+  brazesync admin list-accounts
+`
+
+// runAdmin is offline bootstrap straight against Redis.
+func runAdmin(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	if len(args) == 0 {
+		return &usageError{"admin needs a command\n" + adminUsage}
+	}
+	cfg, err := load(getenv, config.Production)
+	if err != nil {
+		return err
+	}
+	a, err := newApp(ctx, cfg, newLogger(cfg.LogLevel))
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	switch args[0] {
+	case "create-account":
+		if len(args) < 2 || len(args) > 3 {
+			return &usageError{adminUsage}
+		}
+		name := ""
+		if len(args) == 3 {
+			name = args[2]
+		}
+		acct, err := a.accounts.Create(ctx, args[1], name)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "account %s (%s) created\n", acct.ID, acct.Name)
+	case "create-token":
+		fs := flag.NewFlagSet("create-token", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		expires := fs.Duration("expires", 0, "lifetime, e.g. 720h (default: no expiry)")
+		desc := fs.String("description", "", "description")
+		if err := fs.Parse(args[1:]); err != nil || fs.NArg() != 3 {
+			return &usageError{adminUsage}
+		}
+		nt := accounts.NewToken{Name: fs.Arg(1), Description: *desc, Scopes: strings.Split(fs.Arg(2), ",")}
+		if *expires > 0 {
+			t := time.Now().Add(*expires).UTC()
+			nt.ExpiresAt = &t
+		}
+		tok, secret, err := a.accounts.CreateToken(ctx, fs.Arg(0), nt)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "token %s for account %s, scopes %s (shown once, keep it):\n%s\n", tok.ID, tok.Account, strings.Join(tok.Scopes, ","), secret)
+	case "list-accounts":
+		list, err := a.accounts.List(ctx)
+		if err != nil {
+			return err
+		}
+		for _, acct := range list {
+			fmt.Fprintf(stdout, "%s\t%s\t%s\n", acct.ID, acct.Name, acct.CreatedAt.Format(time.RFC3339))
+		}
+	default:
+		return &usageError{fmt.Sprintf("unknown admin command %q\n%s", args[0], adminUsage)}
+	}
+	return nil
+}

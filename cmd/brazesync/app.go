@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/brazesync/brazesync/api"
+	"github.com/brazesync/brazesync/internal/accounts"
+	"github.com/brazesync/brazesync/internal/authorizations"
+	"github.com/brazesync/brazesync/internal/config"
+	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/redisconn"
+	"github.com/brazesync/brazesync/internal/secrets"
+	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/scheduler"
+	"github.com/brazesync/brazesync/tasks"
+	"github.com/brazesync/brazesync/workers"
+	"github.com/hibiken/asynq"
+	"github.com/hibiken/asynqmon"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+)
+
+// app holds what every subcommand shares: one Redis client, the sealing box,
+// the stores and the metrics registry.
+type app struct {
+	cfg      *config.Config
+	log      *slog.Logger
+	rdb      redis.UniversalClient
+	ns       store.Namespace
+	box      *secrets.Box
+	registry *prometheus.Registry
+	client   *asynq.Client
+
+	accounts *accounts.Store
+	auths    *authorizations.Store
+	jobs     *jobs.Store
+}
+
+func newLogger(level slog.Level) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+}
+
+// newApp connects to Redis and builds the stores.
+func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
+	rdb, err := redisconn.New(cfg.RedisURL)
+	if err != nil {
+		return nil, &config.Error{Var: "REDIS_URL", Reason: err.Error()}
+	}
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		_ = rdb.Close()
+		return nil, fmt.Errorf("connecting to Redis (REDIS_URL): %w", err)
+	}
+	box, err := secrets.NewBox(cfg.MasterKeys...)
+	if err != nil {
+		_ = rdb.Close()
+		return nil, &config.Error{Var: "BRAZESYNC_MASTER_KEY", Reason: err.Error()}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a := &app{cfg: cfg, log: log, rdb: rdb, ns: store.DefaultNamespace, box: box, registry: reg, client: asynq.NewClientFromRedisClient(rdb)}
+	a.accounts = accounts.New(rdb, a.ns, nil)
+	a.auths = authorizations.New(rdb, a.ns, box, authorizations.NewRegistry(authorizations.BrazeType(cfg.AllowInsecureEndpoints)))
+	a.jobs = jobs.New(rdb, a.ns, a.auths, nil)
+	return a, nil
+}
+
+func (a *app) close() {
+	_ = a.client.Close()
+	_ = a.rdb.Close()
+}
+
+// apiServer builds the HTTP API with asynqmon and queue metrics.
+func (a *app) apiServer() (*api.Server, func(), error) {
+	opt, err := redisconn.AsynqOpt(a.cfg.RedisURL)
+	if err != nil {
+		return nil, nil, err
+	}
+	mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: opt})
+	inspector := asynq.NewInspectorFromRedisClient(a.rdb)
+	a.registry.MustRegister(workers.NewQueueCollector(inspector))
+	srv := api.New(api.Deps{
+		Redis: a.rdb, Accounts: a.accounts, Authorizations: a.auths, Jobs: a.jobs, Enqueuer: a.client,
+		OperatorToken: a.cfg.AdminToken, Logger: a.log, Registry: a.registry, Gatherer: a.registry,
+		Monitoring: http.Handler(mon),
+	})
+	return srv, func() { _ = mon.Close() }, nil
+}
+
+// workerServer builds the worker with every task handler.
+func (a *app) workerServer() *workers.Server {
+	w := workers.NewServer(a.rdb, workers.Config{
+		Concurrency: a.cfg.WorkerConcurrency, ShutdownTimeout: a.cfg.ShutdownTimeout,
+		Logger: a.log.With("component", "worker"), Registry: a.registry,
+	})
+	w.Handle(tasks.TypeJobRun, &workers.JobRuns{Jobs: a.jobs, Runners: map[string]workers.Runner{}, Logger: a.log.With("component", "jobs")})
+	return w
+}
+
+func (a *app) schedulerComponent() *scheduler.Scheduler {
+	return scheduler.New(a.rdb, a.jobs, a.client, scheduler.Config{Logger: a.log.With("component", "scheduler")})
+}
+
+// component is a long-running piece with the shared lifecycle.
+type component struct {
+	name  string
+	start func(ctx context.Context) error
+	stop  func()
+}
+
+// components starts and stops a list of components in order (stop in
+// reverse).
+type components []component
+
+func (cs components) start(ctx context.Context) error {
+	for i, c := range cs {
+		if err := c.start(ctx); err != nil {
+			components(cs[:i]).stop()
+			return fmt.Errorf("starting %s: %w", c.name, err)
+		}
+	}
+	return nil
+}
+
+func (cs components) stop() {
+	for i := len(cs) - 1; i >= 0; i-- {
+		cs[i].stop()
+	}
+}
+
+// background lists the components that run beside the worker server in a
+// worker process (queue feeders, stream processors).
+func (a *app) background() components {
+	return nil
+}

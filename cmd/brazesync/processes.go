@@ -1,0 +1,142 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/brazesim"
+	"github.com/brazesync/brazesync/internal/config"
+)
+
+func load(getenv func(string) string, mode config.Mode) (*config.Config, error) {
+	return config.Load(getenv, mode)
+}
+
+// stopWithin runs stop functions in order, sharing one deadline.
+func stopWithin(d time.Duration, stops ...func(ctx context.Context)) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	for _, s := range stops {
+		s(ctx)
+	}
+}
+
+func runAPI(ctx context.Context, getenv func(string) string) error {
+	cfg, err := load(getenv, config.Production)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel)
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	srv, closeMon, err := a.apiServer()
+	if err != nil {
+		return err
+	}
+	defer closeMon()
+	if err := srv.Start(ctx, cfg.HTTPAddr); err != nil {
+		return err
+	}
+	log.Info("api listening", "addr", cfg.HTTPAddr)
+	<-ctx.Done()
+	log.Info("api stopping: finishing requests in flight")
+	stopWithin(cfg.ShutdownTimeout, func(ctx context.Context) { _ = srv.Stop(ctx) })
+	return nil
+}
+
+func runWorker(ctx context.Context, getenv func(string) string) error {
+	cfg, err := load(getenv, config.Production)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel)
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	w := a.workerServer()
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+	bg := a.background()
+	if err := bg.start(ctx); err != nil {
+		w.Stop()
+		return err
+	}
+	log.Info("worker running", "concurrency", cfg.WorkerConcurrency)
+	<-ctx.Done()
+	log.Info("worker stopping: letting running tasks finish", "timeout", cfg.ShutdownTimeout.String())
+	bg.stop()
+	w.Stop()
+	return nil
+}
+
+func runScheduler(ctx context.Context, getenv func(string) string) error {
+	cfg, err := load(getenv, config.Production)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.LogLevel)
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	s := a.schedulerComponent()
+	if err := s.Start(ctx); err != nil {
+		return err
+	}
+	log.Info("scheduler running")
+	<-ctx.Done()
+	s.Stop()
+	return nil
+}
+
+func runBrazeSim(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("braze-sim", flag.ContinueOnError)
+	fs.SetOutput(stdout)
+	addr := fs.String("addr", "127.0.0.1:9090", "listen address")
+	limit := fs.Int("rate-limit", brazesim.RateLimitDefault, "requests per key per window")
+	window := fs.Duration("rate-window", 3*time.Second, "rate-limit window")
+	keys := fs.String("keys", "", "comma-separated accepted API keys (empty: any)")
+	if err := fs.Parse(args); err != nil {
+		return &usageError{err.Error()}
+	}
+	cfg, err := load(getenv, config.Dev)
+	if err != nil {
+		return err
+	}
+	opts := brazesim.Options{RateLimit: *limit, RateWindow: *window, Logger: newLogger(cfg.LogLevel)}
+	if *keys != "" {
+		opts.APIKeys = splitComma(*keys)
+	}
+	srv := brazesim.NewServer(*addr, brazesim.New(opts), nil)
+	if err := srv.Start(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "Braze simulator on http://%s (POST /users/track, GET /_sim/stats, GET /_sim/users/{external_id})\n", srv.Addr())
+	<-ctx.Done()
+	srv.Stop()
+	return nil
+}
+
+func splitComma(s string) []string {
+	var out []string
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			if i > start {
+				out = append(out, s[start:i])
+			}
+			start = i + 1
+		}
+	}
+	return out
+}
