@@ -35,6 +35,7 @@ func (s *Server) sshConfig() *ssh.ServerConfig {
 		ServerVersion:             "SSH-2.0-brazesync",
 		MaxAuthTries:              6,
 	}
+	c.Ciphers = s.cfg.Ciphers
 	c.AddHostKey(s.hostKey)
 	return c
 }

@@ -64,6 +64,20 @@ type Config struct {
 	BcryptCost int
 	// UploadHookTimeout bounds one call of the upload hook. Default 10s.
 	UploadHookTimeout time.Duration
+	// Ciphers are the SSH ciphers offered; nil means CiphersDefault.
+	Ciphers []string
+}
+
+// CiphersDefault are the ciphers the server offers: every cipher of
+// x/crypto/ssh except chacha20-poly1305. Clients pick the first of their own
+// list that the server offers, and OpenSSH lists chacha20-poly1305 first;
+// Go's implementation of that cipher has no amd64 assembly and halves upload
+// speed (measured 120 MB/s against 165-175 MB/s for AES-GCM and AES-CTR,
+// which run on AES-NI). Without it OpenSSH picks aes128-ctr with
+// hmac-sha2-256-etm, and every client that speaks AES still connects.
+var CiphersDefault = []string{
+	"aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
+	"aes128-ctr", "aes192-ctr", "aes256-ctr",
 }
 
 // WithDefaults returns a copy of c with every zero field set to its default.
@@ -106,6 +120,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.UploadHookTimeout == 0 {
 		c.UploadHookTimeout = UploadHookTimeoutDefault
+	}
+	if c.Ciphers == nil {
+		c.Ciphers = CiphersDefault
 	}
 	return c
 }

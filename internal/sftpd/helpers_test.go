@@ -224,23 +224,29 @@ func runOpenSSH(t testing.TB, srv *Server, u testUser, workDir, batch string) (s
 	if _, err := exec.LookPath("sftp"); err != nil {
 		t.Skip("OpenSSH sftp client not installed")
 	}
+	_, port, _ := net.SplitHostPort(srv.Addr().String())
+	return runOpenSSHPort(t, port, knownHosts(t, srv), u.username, u.keyFile, workDir, batch)
+}
+
+// runOpenSSHPort runs OpenSSH's sftp in batch mode against 127.0.0.1:port.
+func runOpenSSHPort(t testing.TB, port, knownHostsFile, username, keyFile, workDir, batch string) (string, error) {
+	t.Helper()
 	batchFile := filepath.Join(t.TempDir(), "batch")
 	if err := os.WriteFile(batchFile, []byte(batch), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, port, _ := net.SplitHostPort(srv.Addr().String())
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "sftp", "-b", batchFile, "-P", port,
 		"-o", "StrictHostKeyChecking=yes",
-		"-o", "UserKnownHostsFile="+knownHosts(t, srv),
+		"-o", "UserKnownHostsFile="+knownHostsFile,
 		"-o", "GlobalKnownHostsFile=/dev/null",
 		"-o", "IdentitiesOnly=yes",
 		"-o", "BatchMode=yes",
 		"-o", "LogLevel=ERROR",
 		"-F", "/dev/null",
-		"-i", u.keyFile,
-		u.username+"@127.0.0.1")
+		"-i", keyFile,
+		username+"@127.0.0.1")
 	cmd.Dir = workDir
 	out, err := cmd.CombinedOutput()
 	return string(out), err
