@@ -140,8 +140,8 @@ var streamName = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 // unless dryRun, appends the request to the account's ingest stream. It
 // returns only after the request is stored in Redis.
 func (c *Collector) Collect(ctx context.Context, account, stream, contentType string, body []byte, dryRun bool) (Response, error) {
-	if !streamName.MatchString(stream) {
-		return Response{}, fmt.Errorf("%w %q: use 1 to 64 letters, digits, '_', '.' or '-'", ErrBadStream, stream)
+	if err := ValidStream(stream); err != nil {
+		return Response{}, err
 	}
 	if int64(len(body)) > c.opt.MaxBodyBytes {
 		return Response{}, ErrBodyTooLarge
@@ -259,4 +259,12 @@ func (c *Collector) logRejections(ctx context.Context, account, stream string, r
 
 func sortRejections(r []profiles.Rejection) {
 	slices.SortFunc(r, func(a, b profiles.Rejection) int { return cmp.Compare(a.Index, b.Index) })
+}
+
+// ValidStream checks a stream name: 1 to 64 letters, digits, '_', '.' or '-'.
+func ValidStream(stream string) error {
+	if !streamName.MatchString(stream) {
+		return fmt.Errorf("%w %q: use 1 to 64 letters, digits, '_', '.' or '-'", ErrBadStream, stream)
+	}
+	return nil
 }

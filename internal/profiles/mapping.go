@@ -65,28 +65,47 @@ const (
 // ErrInvalidMapping is wrapped by every error of Mapping.Validate.
 var ErrInvalidMapping = errors.New("invalid mapping")
 
+// ValidationError names the mapping field that is wrong; it wraps
+// ErrInvalidMapping.
+type ValidationError struct {
+	Field   string
+	Message string
+}
+
+func (e *ValidationError) Error() string { return "invalid mapping: " + e.Field + ": " + e.Message }
+
+// Unwrap makes errors.Is(err, ErrInvalidMapping) hold.
+func (e *ValidationError) Unwrap() error { return ErrInvalidMapping }
+
+func invalid(field, format string, args ...any) error {
+	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
 // Validate checks a mapping and names the first problem it finds.
 func (m *Mapping) Validate() error {
 	if len(m.Fields) > MaxMappingFields {
-		return fmt.Errorf("%w: fields: %d entries, at most %d", ErrInvalidMapping, len(m.Fields), MaxMappingFields)
+		return invalid("fields", "%d entries, at most %d", len(m.Fields), MaxMappingFields)
 	}
 	seen := make(map[string]bool, len(m.Fields))
 	identities := 0
 	for i, f := range m.Fields {
 		src := normalizeSource(f.Source)
+		at := func(name string) string { return fmt.Sprintf("fields[%d].%s", i, name) }
 		switch {
 		case src == "":
-			return fmt.Errorf("%w: fields[%d].source is empty", ErrInvalidMapping, i)
+			return invalid(at("source"), "is empty")
 		case strings.TrimSpace(f.Field) == "":
-			return fmt.Errorf("%w: fields[%d].field is empty", ErrInvalidMapping, i)
-		case len(f.Source) > MaxFieldNameLen || len(f.Field) > MaxFieldNameLen:
-			return fmt.Errorf("%w: fields[%d]: names are at most %d bytes", ErrInvalidMapping, i, MaxFieldNameLen)
+			return invalid(at("field"), "is empty")
+		case len(f.Source) > MaxFieldNameLen:
+			return invalid(at("source"), "is longer than %d bytes", MaxFieldNameLen)
+		case len(f.Field) > MaxFieldNameLen:
+			return invalid(at("field"), "is longer than %d bytes", MaxFieldNameLen)
 		case f.Type != "" && !f.Type.valid():
-			return fmt.Errorf("%w: fields[%d].type %q: want string, number, boolean, date or timestamp", ErrInvalidMapping, i, f.Type)
+			return invalid(at("type"), "%q: want string, number, boolean, date or timestamp", f.Type)
 		case f.Identity && f.Type != "" && f.Type != TypeString:
-			return fmt.Errorf("%w: fields[%d]: an identity must have type string", ErrInvalidMapping, i)
+			return invalid(at("type"), "an identity must have type string")
 		case seen[src]:
-			return fmt.Errorf("%w: fields[%d].source %q is mapped twice", ErrInvalidMapping, i, f.Source)
+			return invalid(at("source"), "%q is mapped twice", f.Source)
 		}
 		seen[src] = true
 		if f.Identity {
@@ -94,7 +113,10 @@ func (m *Mapping) Validate() error {
 		}
 	}
 	if identities == 0 {
-		return fmt.Errorf("%w: no field is an identity; records could never be matched to a profile", ErrInvalidMapping)
+		return invalid("fields", "no field is an identity; records could never be matched to a profile")
+	}
+	if len(m.TimestampField) > MaxFieldNameLen {
+		return invalid("timestamp_field", "is longer than %d bytes", MaxFieldNameLen)
 	}
 	return nil
 }
