@@ -193,7 +193,7 @@ func (c *Client) Send(ctx context.Context, b Batch) (*TrackResult, error) {
 	if err != nil {
 		return nil, transportError(err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 	if err != nil && resp.StatusCode/100 != 2 {
 		return nil, transportError(err)

@@ -126,9 +126,9 @@ func TestTrackPartialErrorsMapToObjects(t *testing.T) {
 
 func TestTrackOddErrorItemsAreKept(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusCreated)
-		fmt.Fprint(w, `{"message":"success","attributes_processed":1,"errors":[
+		_, _ = fmt.Fprint(w, `{"message":"success","attributes_processed":1,"errors":[
 			"something went wrong",
 			{"type":"bad","input_array":"attributes","index":7},
 			{"type":{"code":3},"index":0},
@@ -159,9 +159,9 @@ func TestTrackOddErrorItemsAreKept(t *testing.T) {
 
 func TestQueuedIsSuccess(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusAccepted)
-		fmt.Fprint(w, `{"message":"queued"}`)
+		_, _ = fmt.Fprint(w, `{"message":"queued"}`)
 	}))
 	c := newClient(t, srv, Options{})
 	res, err := c.Track(context.Background(), []Object{Segments(ext("u"), "", []string{"a"}, nil)})
@@ -255,7 +255,7 @@ func TestRateLimited(t *testing.T) {
 
 func TestRateLimitedWithoutResetFallsBack(t *testing.T) {
 	t.Parallel()
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.WriteHeader(http.StatusTooManyRequests)
 	}))
 	c := newClient(t, srv, Options{})
@@ -307,7 +307,7 @@ func TestRetryableErrors(t *testing.T) {
 			t.Fatal(err)
 		}
 		addr := ln.Addr().String()
-		ln.Close()
+		_ = ln.Close()
 		c, err := New(Options{Endpoint: "http://" + addr, APIKey: testKey, AllowInsecure: true})
 		if err != nil {
 			t.Fatal(err)
@@ -330,9 +330,9 @@ func TestRetryableErrors(t *testing.T) {
 	})
 	t.Run("5xx with an HTML body", func(t *testing.T) {
 		t.Parallel()
-		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 			w.WriteHeader(http.StatusBadGateway)
-			fmt.Fprint(w, "<html>bad gateway</html>")
+			_, _ = fmt.Fprint(w, "<html>bad gateway</html>")
 		}))
 		c := newClient(t, srv, Options{})
 		_, err := c.Track(context.Background(), one)

@@ -145,5 +145,5 @@ func Backoff(attempt int) time.Duration {
 	if attempt < 30 {
 		ceiling = min(BackoffCap, BackoffBase<<max(attempt, 0))
 	}
-	return time.Duration(rand.Int64N(int64(ceiling)))
+	return time.Duration(rand.Int64N(int64(ceiling))) //nolint:gosec // jitter needs no cryptographic randomness
 }

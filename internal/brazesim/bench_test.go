@@ -74,7 +74,7 @@ func BenchmarkTrack75HTTP(b *testing.B) {
 				b.Fatal(err)
 			}
 			_, _ = io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
+			_ = resp.Body.Close()
 			if resp.StatusCode != http.StatusCreated {
 				b.Fatalf("status %d", resp.StatusCode)
 			}

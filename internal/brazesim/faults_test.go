@@ -48,7 +48,7 @@ func TestFaultDropClosesConnection(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer k")
 	resp, err := b.client.Do(req)
 	if err == nil {
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		t.Fatalf("dropped connection answered %d", resp.StatusCode)
 	}
 	if st := sim.Stats(); st.Dropped < 1 {
@@ -65,7 +65,7 @@ func TestFaultTimeoutHangsUntilClientGivesUp(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer k")
 	resp, err := b.client.Do(req)
 	if err == nil {
-		resp.Body.Close()
+		_ = resp.Body.Close()
 		t.Fatalf("hanging request answered %d", resp.StatusCode)
 	}
 	if !errors.Is(err, context.DeadlineExceeded) {

@@ -153,7 +153,7 @@ func (s *Sim) Stats() Stats {
 	for key, k := range s.meters.keys {
 		c := k.snapshot()
 		st.Keys[KeyID(key)] = c
-		st.Counts = st.Counts.add(c)
+		st.Counts = st.add(c)
 	}
 	return st
 }

@@ -307,13 +307,13 @@ func TestRateLimitFixedWindow(t *testing.T) {
 		}
 		// Header names are sent in lower case, as Braze does.
 		h := rec.Result().Header
-		raw := rec.Header()
-		if raw["x-ratelimit-limit"][0] != "3" || raw["x-ratelimit-remaining"][0] != fmt.Sprint(2-i) || raw["x-ratelimit-reset"][0] != wantReset {
+		raw := rec.Header() // raw map: Braze's lower-case names are what is under test
+		if lower(raw, "x-ratelimit-limit") != "3" || lower(raw, "x-ratelimit-remaining") != fmt.Sprint(2-i) || lower(raw, "x-ratelimit-reset") != wantReset {
 			t.Fatalf("request %d headers %v (want reset %s)", i, h, wantReset)
 		}
 	}
 	rec := do("k1")
-	if rec.Code != http.StatusTooManyRequests || rec.Header()["x-ratelimit-remaining"][0] != "0" {
+	if rec.Code != http.StatusTooManyRequests || lower(rec.Header(), "x-ratelimit-remaining") != "0" {
 		t.Fatalf("4th request: %d %v", rec.Code, rec.Header())
 	}
 	if !strings.Contains(rec.Body.String(), `"message"`) {
@@ -331,6 +331,15 @@ func TestRateLimitFixedWindow(t *testing.T) {
 	if st.Requests != 5 || st.RateLimited != 1 {
 		t.Fatalf("k1 counts %+v", st)
 	}
+}
+
+// lower reads a header by its exact, uncanonicalised name: Braze sends the
+// rate-limit names in lower case and the simulator must too.
+func lower(h http.Header, name string) string {
+	if v := h[name]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
 }
 
 func TestStatsCountsDataPoints(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 // instead of spinning.
 func ExampleLimiter_Reserve() {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
-	defer rdb.Close()
+	defer func() { _ = rdb.Close() }()
 	lim := ratelimit.New(rdb, store.DefaultNamespace)
 	ctx := context.Background()
 	limit, _ := ratelimit.ParseLimit("3000/3s") // the authorization's rate_limit
