@@ -74,60 +74,23 @@ func parseJSON(body []byte) ([]Item, error) {
 	dec.UseNumber()
 	var items []Item
 	for {
-		tok, err := dec.Token()
+		var v any
+		err := dec.Decode(&v)
 		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
 			return nil, malformed(dec, err)
 		}
-		switch tok {
-		case json.Delim('{'):
-			obj, err := decodeObjectRest(dec)
-			if err != nil {
-				return nil, malformed(dec, err)
+		if list, ok := v.([]any); ok {
+			for _, e := range list {
+				items = append(items, itemOf(e))
 			}
-			items = append(items, Item{Fields: obj})
-		case json.Delim('['):
-			for dec.More() {
-				var v any
-				if err := dec.Decode(&v); err != nil {
-					return nil, malformed(dec, err)
-				}
-				items = append(items, itemOf(v))
-			}
-			if _, err := dec.Token(); err != nil { // the closing ']'
-				return nil, malformed(dec, err)
-			}
-		default:
-			items = append(items, Item{Problem: fmt.Sprintf("not a JSON object but %v", tok)})
+			continue
 		}
+		items = append(items, itemOf(v))
 	}
 	return items, nil
-}
-
-// decodeObjectRest decodes an object whose '{' was already read.
-func decodeObjectRest(dec *json.Decoder) (map[string]any, error) {
-	obj := map[string]any{}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, err
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return nil, fmt.Errorf("object key is %v, not a string", tok)
-		}
-		var v any
-		if err := dec.Decode(&v); err != nil {
-			return nil, err
-		}
-		obj[key] = v
-	}
-	if _, err := dec.Token(); err != nil { // the closing '}'
-		return nil, err
-	}
-	return obj, nil
 }
 
 func itemOf(v any) Item {

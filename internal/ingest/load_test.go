@@ -1,0 +1,260 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/ingest"
+	"github.com/brazesync/brazesync/internal/profiles"
+	"github.com/brazesync/brazesync/internal/testutil/redistest"
+	"github.com/redis/go-redis/v9"
+)
+
+// The collect load benchmark posts Braze webhook sample bodies (one user
+// each, unique identities) to /c/{account}/braze_users over real loopback
+// HTTP with keep-alive connections, and reports:
+//
+//   - closed-loop throughput (LOAD_WORKERS concurrent clients, LOAD_REQUESTS
+//     requests): accepted req/s, p50 and p99 latency;
+//   - the time from the last 200 until every event is in its profile, and the
+//     events lost (accepted but never applied; must be 0);
+//   - open-loop latency at LOAD_RATE req/s (default 5,000) for LOAD_SECONDS,
+//     measured from each request's scheduled time (no coordinated omission);
+//   - the same closed loop against a minimal net/http handler that does one
+//     Redis write (XADD of the body) per request, and the ratio.
+//
+// Run: go test ./internal/ingest -run '^$' -bench CollectLoad -benchtime 1x
+func BenchmarkCollectLoad(b *testing.B) {
+	requests := envInt("LOAD_REQUESTS", 50_000)
+	workers := envInt("LOAD_WORKERS", 64)
+	rate := envInt("LOAD_RATE", 5_000)
+	seconds := envInt("LOAD_SECONDS", 5)
+
+	rdb, ns := redistest.Client(b)
+	rdb.Options().PoolSize = 4 * workers
+	st := profiles.New(rdb, ns, nil, profiles.Options{})
+	col := ingest.NewCollector(rdb, ns, st, ingest.CollectorOptions{Rate: -1})
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST /c/{account}/{stream}", func(w http.ResponseWriter, r *http.Request) {
+		col.ServeCollect(w, r, r.PathValue("account"), r.PathValue("stream"))
+	})
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	proc := ingest.NewProcessor(rdb, ns, st, ingest.ProcessorOptions{Consumer: "load-" + redistest.RandomID()})
+	if err := proc.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	defer proc.Stop()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}}
+	defer client.CloseIdleConnections()
+
+	b.ResetTimer()
+	for range b.N {
+		acct := "load-" + redistest.RandomID()
+		url := srv.URL + "/c/" + acct + "/braze_users"
+
+		// Closed loop.
+		res := closedLoop(b, client, url, requests, workers, 0)
+		lastOK := time.Now()
+		waitApplied(b, st, acct, int64(res.ok))
+		visible := time.Since(lastOK)
+		n, _ := st.Count(context.Background(), acct)
+		b.ReportMetric(res.rps(), "req/s")
+		b.ReportMetric(ms(res.pct(50)), "p50_ms")
+		b.ReportMetric(ms(res.pct(99)), "p99_ms")
+		b.ReportMetric(ms(visible), "last_visible_ms")
+		b.ReportMetric(float64(int64(res.ok)-n), "lost")
+		b.ReportMetric(float64(res.failed), "failed")
+
+		// Open loop at a fixed rate.
+		open := openLoop(b, client, url, rate, seconds, workers, requests)
+		waitApplied(b, st, acct, int64(res.ok+open.ok))
+		b.ReportMetric(open.rps(), "open_req/s")
+		b.ReportMetric(ms(open.pct(50)), "open_p50_ms")
+		b.ReportMetric(ms(open.pct(99)), "open_p99_ms")
+		b.ReportMetric(float64(open.failed), "open_failed")
+
+		// Baseline: one Redis write per request.
+		base := baselineServer(rdb, ns.Account(acct, "baseline"))
+		baseRes := closedLoop(b, client, base.URL+"/c/"+acct+"/braze_users", requests, workers, 0)
+		base.Close()
+		b.ReportMetric(baseRes.rps(), "baseline_req/s")
+		b.ReportMetric(ms(baseRes.pct(99)), "baseline_p99_ms")
+		b.ReportMetric(res.rps()/baseRes.rps(), "ratio")
+	}
+}
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
+		return v
+	}
+	return def
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+// brazeBody is the partner guide's webhook sample for user i.
+func brazeBody(i int) []byte {
+	return fmt.Appendf(nil, `{"city":"Bangkok","country":"TH","first_name":"Ann","gender":"F","language":"th","last_name":"Lee",`+
+		`"date_of_birth":"19820101","phone_number":"+66%09d","time_zone":"GMT+7","twitter_handle":"@u%d",`+
+		`"email":"u%d@example.com","braze_id":"5f%014x"}`, i, i, i, i)
+}
+
+type loadResult struct {
+	ok, failed int
+	elapsed    time.Duration
+	latencies  []time.Duration
+}
+
+func (r loadResult) rps() float64 { return float64(r.ok) / r.elapsed.Seconds() }
+
+func (r loadResult) pct(p int) time.Duration {
+	if len(r.latencies) == 0 {
+		return 0
+	}
+	s := slices.Clone(r.latencies)
+	slices.Sort(s)
+	return s[min(len(s)-1, len(s)*p/100)]
+}
+
+func postOnce(client *http.Client, url string, body []byte) bool {
+	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return false
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode == http.StatusOK
+}
+
+// closedLoop sends n requests from workers goroutines as fast as they answer.
+func closedLoop(b *testing.B, client *http.Client, url string, n, workers, offset int) loadResult {
+	b.Helper()
+	var (
+		next   atomic.Int64
+		failed atomic.Int64
+		mu     sync.Mutex
+		lat    = make([]time.Duration, 0, n)
+		wg     sync.WaitGroup
+	)
+	start := time.Now()
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			local := make([]time.Duration, 0, n/workers+1)
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					break
+				}
+				t := time.Now()
+				if postOnce(client, url, brazeBody(offset+i)) {
+					local = append(local, time.Since(t))
+				} else {
+					failed.Add(1)
+				}
+			}
+			mu.Lock()
+			lat = append(lat, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	return loadResult{ok: len(lat), failed: int(failed.Load()), elapsed: time.Since(start), latencies: lat}
+}
+
+// openLoop sends rate requests per second for seconds, each at its scheduled
+// time, and measures latency from that time.
+func openLoop(b *testing.B, client *http.Client, url string, rate, seconds, workers, offset int) loadResult {
+	b.Helper()
+	n := rate * seconds
+	interval := time.Second / time.Duration(rate)
+	type job struct {
+		i   int
+		due time.Time
+	}
+	jobs := make(chan job, n)
+	var (
+		failed atomic.Int64
+		mu     sync.Mutex
+		lat    = make([]time.Duration, 0, n)
+		wg     sync.WaitGroup
+	)
+	for range workers * 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if postOnce(client, url, brazeBody(offset+j.i)) {
+					d := time.Since(j.due)
+					mu.Lock()
+					lat = append(lat, d)
+					mu.Unlock()
+				} else {
+					failed.Add(1)
+				}
+			}
+		}()
+	}
+	start := time.Now()
+	for i := range n {
+		due := start.Add(time.Duration(i) * interval)
+		if d := time.Until(due); d > 0 {
+			time.Sleep(d) // pacing the load generator, not synchronisation
+		}
+		jobs <- job{i: i, due: due}
+	}
+	close(jobs)
+	wg.Wait()
+	return loadResult{ok: len(lat), failed: int(failed.Load()), elapsed: time.Since(start), latencies: lat}
+}
+
+// waitApplied polls until the account has want profiles (each request is a
+// new user) or 60 s pass.
+func waitApplied(b *testing.B, st *profiles.Store, acct string, want int64) {
+	b.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		n, err := st.Count(context.Background(), acct)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n >= want {
+			return
+		}
+		if time.Now().After(deadline) {
+			b.Errorf("only %d of %d events applied after 60 s", n, want)
+			return
+		}
+		time.Sleep(time.Millisecond) // polling with a deadline
+	}
+}
+
+// baselineServer is the minimal handler: read the body, XADD it, answer 200.
+func baselineServer(rdb *redis.Client, key string) *httptest.Server {
+	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, err := io.ReadAll(io.LimitReader(r.Body, 10<<20))
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if err := rdb.XAdd(r.Context(), &redis.XAddArgs{Stream: key, Values: []any{"b", body}}).Err(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"status":200,"message":"success"}`)
+	}))
+}
