@@ -55,8 +55,9 @@ func (s *Service) newBatch(acct, version string, scope []scopeAud) *batch {
 	return &batch{acct: acct, version: version, scope: scope}
 }
 
-// add records the decision for one profile: spec "D" when it is gone, else
-// one byte per scope audience, '1' if the profile is in it, else '0'.
+// add records the decision for one profile: spec "D" when it was deleted,
+// "M" when it was merged into survivor, else one byte per scope audience,
+// '1' if the profile is in it, else '0'.
 func (b *batch) add(id, spec, survivor string) {
 	b.ids = append(b.ids, id)
 	b.specs = append(b.specs, spec)
@@ -71,42 +72,47 @@ func (b *batch) run(ctx context.Context, s *Service) (Counts, error) {
 	a := len(b.scope)
 	head := make([]string, 0, 2+a)
 	head = append(head, s.keys.version(b.acct), s.keys.changelog(b.acct))
-	argHead := make([]any, 0, 3+2*a)
-	argHead = append(argHead, b.version, strconv.FormatInt(s.now().UnixMilli(), 10), a)
 	for _, sc := range b.scope {
 		head = append(head, s.keys.members(b.acct, sc.slug))
-		argHead = append(argHead, sc.slug)
 	}
-	for _, sc := range b.scope {
-		if sc.decided {
-			argHead = append(argHead, "1")
-		} else {
-			argHead = append(argHead, "0")
-		}
-	}
+	now := strconv.FormatInt(s.now().UnixMilli(), 10)
 	for start := 0; start < len(b.ids); start += maxScriptProfiles {
 		end := min(start+maxScriptProfiles, len(b.ids))
-		keys := make([]string, 0, len(head)+2*(end-start))
+		n := end - start
+		keys := make([]string, 0, len(head)+n)
 		keys = append(keys, head...)
-		args := make([]any, 0, len(argHead)+3*(end-start))
-		args = append(args, argHead...)
-		for i := start; i < end; i++ {
-			pk := s.keys.profile(b.acct, b.ids[i])
-			sk := pk
-			if b.survs[i] != "" {
-				sk = s.keys.profile(b.acct, b.survs[i])
-			}
-			keys = append(keys, pk, sk)
-			args = append(args, b.ids[i], b.specs[i], b.survs[i])
+		args := make([]any, 0, 4+2*a+2*n)
+		args = append(args, b.version, now, a, n)
+		for _, sc := range b.scope {
+			args = append(args, sc.slug)
 		}
+		for _, sc := range b.scope {
+			if sc.decided {
+				args = append(args, "1")
+			} else {
+				args = append(args, "0")
+			}
+		}
+		var survivors []any
+		for i := start; i < end; i++ {
+			keys = append(keys, s.keys.profile(b.acct, b.ids[i]))
+			args = append(args, b.ids[i], b.specs[i])
+			if b.specs[i] == "M" {
+				survivors = append(survivors, b.survs[i])
+			}
+		}
+		for _, sv := range survivors {
+			keys = append(keys, s.keys.profile(b.acct, sv.(string)))
+		}
+		args = append(args, survivors...)
 		res, err := membershipScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
 		if err != nil {
 			if strings.HasPrefix(err.Error(), "STALE") {
 				return total, fmt.Errorf("updating membership in account %q: %w", b.acct, errStale)
 			}
-			return total, fmt.Errorf("updating membership of %d profiles in account %q: %w", end-start, b.acct, err)
+			return total, fmt.Errorf("updating membership of %d profiles in account %q: %w", n, b.acct, err)
 		}
-		total.add(Counts{Profiles: int64(end - start), Entered: res[0], Exited: res[1]})
+		total.add(Counts{Profiles: int64(n), Entered: res[0], Exited: res[1]})
 	}
 	return total, nil
 }
@@ -145,8 +151,12 @@ func (s *Service) applyChanges(ctx context.Context, acct string, changes []profi
 		now := s.now()
 		var spec []byte
 		for _, c := range changes {
-			if c.Profile == nil || c.MergedInto != "" {
-				b.add(c.ProfileID, "D", c.MergedInto)
+			if c.MergedInto != "" {
+				b.add(c.ProfileID, "M", c.MergedInto)
+				continue
+			}
+			if c.Profile == nil {
+				b.add(c.ProfileID, "D", "")
 				continue
 			}
 			spec = appendSpec(spec[:0], d.list, rules, c.Profile, now)

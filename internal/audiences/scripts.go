@@ -5,73 +5,80 @@ import "github.com/redis/go-redis/v9"
 // membershipScript applies membership decisions for a batch of profiles and
 // appends every enter and exit to the change log in the same atomic step, so
 // the sets and the log never disagree. It diffs against each profile's
-// current set itself, so concurrent writers cannot log a change twice.
+// current set itself, so concurrent writers cannot log a change twice. Log
+// entries use the field names of package changelog (changelog.FieldAudience
+// "a", FieldProfile "p", FieldOp "op", FieldTime "t").
 //
 // KEYS[1] definitions version, KEYS[2] change log stream,
 // KEYS[2+j] member zset of scope audience j (j = 1..A),
-// KEYS[2+A+2i-1], KEYS[2+A+2i] membership set of profile i and of its
-// survivor (the profile's own set again when it has none) (i = 1..N).
+// KEYS[2+A+i] membership set of profile i (i = 1..N),
+// KEYS[2+A+N+m] membership set of the survivor of the m-th merged profile.
 //
 // ARGV[1] expected version ("" skips the check), ARGV[2] time (Unix ms) for
-// the log, ARGV[3] A, ARGV[3+j] slug of audience j, ARGV[3+A+j] "1" if
-// audience j is decided by the spec of a live profile, "0" if it is only
-// left when the profile is gone (list audiences during a profile change).
-// Then three per profile i at ARGV[4+2A+3(i-1)]: profile id, spec, survivor id.
-// spec "D": the profile is gone (deleted or merged away): it exits every
-// scope audience; a survivor enters the "0" (list) audiences the profile was
-// in. Any other spec: one character per scope audience, "1" if the profile
-// is in audience j now, else "0" (ignored for "0" audiences); the profile
-// enters or exits accordingly.
+// the log, ARGV[3] A, ARGV[4] N, ARGV[4+j] slug of audience j, ARGV[4+A+j]
+// "1" if audience j is decided by the spec of a live profile, "0" if it is
+// only left when the profile is gone (list audiences during a profile
+// change). ARGV[5+2A+2(i-1)], ARGV[6+2A+2(i-1)]: id and spec of profile i;
+// then ARGV[5+2A+2N+(m-1)]: the survivor id of the m-th merged profile.
+//
+// spec "D": the profile is deleted: it exits every scope audience. "M": it
+// was merged away: the same, and its survivor enters the "0" (list)
+// audiences it was in. Any other spec: one character per scope audience,
+// "1" if the profile is in audience j now, else "0" (ignored for "0"
+// audiences); the profile enters or exits accordingly.
 //
 // Returns {entered, exited}, or the error "STALE" when the version differs.
 var membershipScript = redis.NewScript(`
-local A = tonumber(ARGV[3])
+local A, N = tonumber(ARGV[3]), tonumber(ARGV[4])
 if ARGV[1] ~= '' then
   local v = redis.call('GET', KEYS[1]) or '0'
   if v ~= ARGV[1] then return redis.error_reply('STALE audience definitions changed') end
 end
 local now = ARGV[2]
 local idx = {}
-for j = 1, A do idx[ARGV[3 + j]] = j end
-local entered, exited = 0, 0
+for j = 1, A do idx[ARGV[4 + j]] = j end
+local entered, exited, merges = 0, 0, 0
 local function enter(j, id, pkey)
   redis.call('ZADD', KEYS[2 + j], 0, id)
-  redis.call('SADD', pkey, ARGV[3 + j])
-  redis.call('XADD', KEYS[2], '*', 'a', ARGV[3 + j], 'p', id, 'op', 'enter', 't', now)
+  redis.call('SADD', pkey, ARGV[4 + j])
+  redis.call('XADD', KEYS[2], '*', 'a', ARGV[4 + j], 'p', id, 'op', 'enter', 't', now)
   entered = entered + 1
 end
 local function exit(j, id, pkey)
   redis.call('ZREM', KEYS[2 + j], id)
-  redis.call('SREM', pkey, ARGV[3 + j])
-  redis.call('XADD', KEYS[2], '*', 'a', ARGV[3 + j], 'p', id, 'op', 'exit', 't', now)
+  redis.call('SREM', pkey, ARGV[4 + j])
+  redis.call('XADD', KEYS[2], '*', 'a', ARGV[4 + j], 'p', id, 'op', 'exit', 't', now)
   exited = exited + 1
 end
-local base = 4 + 2 * A
-local n = (#ARGV - base + 1) / 3
-for i = 1, n do
-  local a = base + 3 * (i - 1)
-  local id, spec, surv = ARGV[a], ARGV[a + 1], ARGV[a + 2]
-  local pkey, skey = KEYS[2 + A + 2 * i - 1], KEYS[2 + A + 2 * i]
+local have = {}
+local base = 5 + 2 * A
+for i = 1, N do
+  local id, spec = ARGV[base + 2 * (i - 1)], ARGV[base + 2 * (i - 1) + 1]
+  local pkey = KEYS[2 + A + i]
   local old = redis.call('SMEMBERS', pkey)
-  if spec == 'D' then
+  if spec == 'D' or spec == 'M' then
+    local surv, skey
+    if spec == 'M' then
+      merges = merges + 1
+      surv, skey = ARGV[base + 2 * N + merges - 1], KEYS[2 + A + N + merges]
+    end
     for _, s in ipairs(old) do
       local j = idx[s]
       if j then
         exit(j, id, pkey)
-        if surv ~= '' and ARGV[3 + A + j] == '0' and redis.call('SISMEMBER', skey, s) == 0 then
+        if surv and ARGV[4 + A + j] == '0' and redis.call('SISMEMBER', skey, s) == 0 then
           enter(j, surv, skey)
         end
       end
     end
     redis.call('DEL', pkey)
   else
-    local have = {}
     for _, s in ipairs(old) do
       local j = idx[s]
       if j then have[j] = true end
     end
     for j = 1, A do
-      if ARGV[3 + A + j] == '1' then
+      if ARGV[4 + A + j] == '1' then
         local want = string.byte(spec, j) == 49
         if want and not have[j] then
           enter(j, id, pkey)
@@ -79,6 +86,10 @@ for i = 1, n do
           exit(j, id, pkey)
         end
       end
+    end
+    for _, s in ipairs(old) do
+      local j = idx[s]
+      if j then have[j] = nil end
     end
   end
 end
