@@ -86,7 +86,7 @@ func (s *Service) UpdateMembers(ctx context.Context, acct, slug string, add, rem
 	if x.Kind != KindList {
 		return counts, fmt.Errorf("audience %q of account %q: %w", slug, acct, ErrNotList)
 	}
-	b := s.newBatch(acct, "", []scopeAud{{slug: slug, decided: true}})
+	b := s.newBatch(acct, d.version, []scopeAud{{slug: slug, decided: true}})
 	var missing []int // indices in add without a profile
 	for i, id := range add {
 		pid, err := s.resolve(ctx, acct, id)
@@ -118,6 +118,17 @@ func (s *Service) UpdateMembers(ctx context.Context, acct, slug string, add, rem
 		b.add(pid, "0", "")
 	}
 	c, err := b.run(ctx, s)
+	if errors.Is(err, errStale) {
+		// Some definition changed meanwhile; apply if this one still exists.
+		if d, err = s.defs(ctx, acct, true); err != nil {
+			return counts, err
+		}
+		if x := d.bySlug[slug]; x == nil || x.Kind != KindList {
+			return counts, fmt.Errorf("audience %q of account %q: %w", slug, acct, ErrNotFound)
+		}
+		b.version = d.version
+		c, err = b.run(ctx, s)
+	}
 	if err != nil {
 		return counts, err
 	}

@@ -77,7 +77,9 @@ func (s *Service) Progress(ctx context.Context, acct, slug string) (*Progress, e
 // chunk. Progress (totals, cursor, state) is kept in Redis. Call it again with
 // next until done; a chunk that fails can be retried with the same cursor
 // (membership is idempotent; only the scanned total may count a retried chunk
-// twice). Profiles that change meanwhile are placed by ProfilesChanged.
+// twice). Profiles that change meanwhile are placed by ProfilesChanged; a
+// profile that changes between this chunk's read and its write may be
+// decided on the data read until its next change.
 func (s *Service) ReevaluateChunk(ctx context.Context, acct, slug, cursor string) (next string, done bool, counts Counts, err error) {
 	if s.profiles == nil {
 		return "", false, Counts{}, errors.New("audiences: re-evaluation needs a profiles store")
