@@ -146,7 +146,13 @@ func newHTTPClient() *http.Client {
 		ResponseHeaderTimeout: TimeoutDefault,
 		ExpectContinueTimeout: time.Second,
 	}
-	return &http.Client{Transport: tr, Timeout: TimeoutDefault}
+	return &http.Client{
+		Transport: tr,
+		Timeout:   TimeoutDefault,
+		// A redirect would turn the POST into a GET and hide a wrong
+		// endpoint: answer with the 3xx instead (a Permanent error).
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
 }
 
 // BatchSize returns the most objects the client puts in one request.
@@ -209,6 +215,9 @@ func (c *Client) Send(ctx context.Context, b Batch) (*TrackResult, error) {
 			if len(msg) > 300 {
 				msg = msg[:300] + "…"
 			}
+		}
+		if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 && loc != "" {
+			msg = "redirected to " + loc
 		}
 		return res, classify(resp.StatusCode, msg, res.RateLimit, c.now())
 	}

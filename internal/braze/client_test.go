@@ -220,6 +220,20 @@ func TestPermanentErrors(t *testing.T) {
 			t.Fatalf("%+v", e)
 		}
 	})
+	t.Run("redirect is not followed", func(t *testing.T) {
+		t.Parallel()
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method != http.MethodPost {
+				t.Errorf("the redirect was followed with %s", r.Method)
+			}
+			http.Redirect(w, r, "https://elsewhere.example/users/track", http.StatusMovedPermanently)
+		}))
+		c := newClient(t, srv, Options{})
+		_, err := c.Track(context.Background(), one)
+		if e := asError(t, err); e.Class != Permanent || e.Status != 301 || e.Hint != hint3xx || !strings.Contains(e.Message, "elsewhere.example") {
+			t.Fatalf("%+v", e)
+		}
+	})
 	t.Run("too many objects for one request", func(t *testing.T) {
 		t.Parallel()
 		c, _ := setup(t, brazesim.Options{}, Options{BatchSize: 2})

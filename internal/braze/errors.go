@@ -95,6 +95,7 @@ const (
 	hint403 = "key lacks the users.track permission or the plan lacks the endpoint"
 	hint404 = "invalid URL: check the instance or REST endpoint"
 	hint413 = "payload too large: send smaller batches"
+	hint3xx = "the endpoint redirects: check the instance or REST endpoint"
 )
 
 // rateLimitFallback is the wait after a 429 without a usable reset header.
@@ -125,6 +126,10 @@ func classify(status int, message string, rl RateLimit, now time.Time) *Error {
 			e.Hint = hint404
 		case http.StatusRequestEntityTooLarge:
 			e.Hint = hint413
+		default:
+			if status/100 == 3 {
+				e.Hint = hint3xx
+			}
 		}
 	}
 	return e

@@ -16,6 +16,18 @@ func (s *Sim) handleUser(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, attrs)
 }
 
+// handleLookup serves GET /_sim/lookup?kind=K&value=V: the attributes of the
+// user with any kind of identifier (see UserBy).
+func (s *Sim) handleLookup(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	attrs, ok := s.UserBy(q.Get("kind"), q.Get("value"))
+	if !ok {
+		writeJSON(w, http.StatusNotFound, map[string]string{"message": "no user with this identifier"})
+		return
+	}
+	writeJSON(w, http.StatusOK, attrs)
+}
+
 // handleStats serves GET /_sim/stats.
 func (s *Sim) handleStats(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, s.Stats())

@@ -9,7 +9,9 @@
 // (5xx, 429, latency, hanging requests, dropped connections) can be injected
 // at runtime, deterministically from a seed.
 //
-// For inspection it serves GET /_sim/users/{external_id}, GET /_sim/stats,
+// For inspection it serves GET /_sim/users/{external_id},
+// GET /_sim/lookup?kind=email&value=a@x.io (any identifier kind; user_alias
+// values are "label:name"), GET /_sim/stats,
 // GET and POST /_sim/faults and POST /_sim/reset, and the same through the
 // Go API (User, UserBy, Stats, SetFaults, Reset).
 package brazesim
@@ -132,6 +134,7 @@ func New(opts Options) *Sim {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /users/track", s.handleTrack)
 	mux.HandleFunc("GET /_sim/users/{external_id}", s.handleUser)
+	mux.HandleFunc("GET /_sim/lookup", s.handleLookup)
 	mux.HandleFunc("GET /_sim/stats", s.handleStats)
 	mux.HandleFunc("GET /_sim/faults", s.handleGetFaults)
 	mux.HandleFunc("POST /_sim/faults", s.handleSetFaults)

@@ -185,6 +185,12 @@ func TestIdentifierKinds(t *testing.T) {
 			t.Errorf("UserBy(%s, %s) = %v, %v", c.kind, c.value, u, ok)
 		}
 	}
+	if g := b.get(t, "/_sim/lookup?kind=user_alias&value=lytics:n1"); g.status != http.StatusOK || g.body["v"] != "alias" {
+		t.Errorf("GET /_sim/lookup alias: %d %v", g.status, g.body)
+	}
+	if g := b.get(t, "/_sim/lookup?kind=email&value=nobody@x.io"); g.status != http.StatusNotFound {
+		t.Errorf("GET /_sim/lookup unknown email: %d", g.status)
+	}
 	// Email beside external_id is an attribute, not an identifier.
 	if u, _ := sim.User("e1"); u["email"] != "e1@x.io" {
 		t.Fatalf("email beside external_id not stored as attribute: %v", u)
