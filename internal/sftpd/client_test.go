@@ -296,3 +296,37 @@ func TestShellAndExecRefused(t *testing.T) {
 		t.Error("port forwarding channel accepted")
 	}
 }
+
+// TestOpenFlags: writing without O_CREATE needs an existing file, O_EXCL
+// refuses one, and a directory is not a file.
+func TestOpenFlags(t *testing.T) {
+	t.Parallel()
+	srv, _ := setup(t, nil)
+	u := newUser(t, srv, "acct-flags")
+	c := u.keyClient(t, srv)
+	if _, err := c.OpenFile("missing.csv", os.O_WRONLY); err == nil {
+		t.Error("write-open of a missing file without O_CREATE succeeded")
+	}
+	putFile(t, c, "there.csv", []byte("x"))
+	if _, err := c.OpenFile("there.csv", os.O_WRONLY|os.O_CREATE|os.O_EXCL); err == nil {
+		t.Error("O_EXCL open of an existing file succeeded")
+	}
+	if err := c.Mkdir("d"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Create("d"); err == nil {
+		t.Error("creating a file over a directory succeeded")
+	}
+	if _, err := c.Open("d"); err == nil {
+		t.Error("opening a directory for reading succeeded")
+	}
+	if err := c.RemoveDirectory("there.csv"); err == nil {
+		t.Error("rmdir of a file succeeded")
+	}
+	if err := c.Truncate("there.csv", 0); err == nil {
+		t.Error("truncate through setstat succeeded")
+	}
+	if err := c.Chmod("there.csv", 0o777); err != nil {
+		t.Errorf("chmod should be accepted and ignored: %v", err)
+	}
+}

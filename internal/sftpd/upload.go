@@ -81,6 +81,8 @@ func (u *userFS) openUpload(r *sftp.Request, target string) (*upload, error) {
 		return nil, &os.PathError{Op: "open", Path: r.Filepath, Err: fs.ErrExist}
 	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return nil, err
+	case err != nil && !flags.Creat:
+		return nil, err // writing into a file that is not there
 	}
 	if err := u.quota.refresh(u.root, time.Now()); err != nil {
 		u.srv.logger.LogAttrs(r.Context(), slog.LevelWarn, "measuring sftp quota",

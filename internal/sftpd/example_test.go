@@ -1,0 +1,22 @@
+package sftpd_test
+
+import (
+	"fmt"
+
+	"github.com/brazesync/brazesync/internal/sftpd"
+)
+
+func ExampleUserDir() {
+	dir, err := sftpd.UserDir("/var/lib/brazesync", "acct-1234", "acct-1234-k3x9qa")
+	fmt.Println(dir, err)
+	_, err = sftpd.UserDir("/var/lib/brazesync", "../etc", "x")
+	fmt.Println(err)
+	// Output:
+	// /var/lib/brazesync/sftp/acct-1234/acct-1234-k3x9qa <nil>
+	// user directory of account "../etc": sftpd: invalid account id
+}
+
+func ExampleIsPartialUpload() {
+	fmt.Println(sftpd.IsPartialUpload("users.csv"), sftpd.IsPartialUpload(".bs-upload-4f2a9c0d1e2b3a4c"))
+	// Output: false true
+}
