@@ -116,20 +116,15 @@ func (s *Sim) applyAttributes(v any) (dataPoints int, processed bool, errType st
 	}
 	delete(obj, idField)
 	delete(obj, fieldUpdateExistingOnly)
-	ops := map[string]arrayOp{}
-	for name, v := range obj {
-		op, isOp, errType := asArrayOp(v)
-		if errType != "" {
+	for _, v := range obj {
+		if _, _, errType := asArrayOp(v); errType != "" {
 			return 0, false, errType
-		}
-		if isOp {
-			ops[name] = op
 		}
 	}
 	limit := s.opts.ArrayLimit
 	processed = s.users.update(key, !existingOnly, func(attrs map[string]any) {
 		for name, v := range obj {
-			if op, ok := ops[name]; ok {
+			if op, ok, _ := asArrayOp(v); ok {
 				cur, _ := attrs[name].([]any)
 				attrs[name] = applyArrayOp(cur, op, limit)
 				continue
