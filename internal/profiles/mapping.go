@@ -104,6 +104,8 @@ func (m *Mapping) Validate() error {
 			return invalid(at("type"), "%q: want string, number, boolean, date or timestamp", f.Type)
 		case f.Identity && f.Type != "" && f.Type != TypeString:
 			return invalid(at("type"), "an identity must have type string")
+		case f.Identity && strings.ContainsAny(f.Field, ":\n\r"):
+			return invalid(at("field"), "an identity field name cannot contain ':' or a line break")
 		case seen[src]:
 			return invalid(at("source"), "%q is mapped twice", f.Source)
 		}
