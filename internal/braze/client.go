@@ -63,7 +63,8 @@ type Options struct {
 // Client calls Braze's /users/track. It is safe for concurrent use.
 type Client struct {
 	url       string
-	auth      string // "Bearer <key>"; never logged
+	key       string // never logged; redacted from Braze's messages
+	auth      string // "Bearer <key>"
 	batchSize int
 	maxBody   int
 	http      *http.Client
@@ -95,6 +96,7 @@ func New(opts Options) (*Client, error) {
 	}
 	c := &Client{
 		url:       ep + trackPath,
+		key:       strings.TrimSpace(opts.APIKey),
 		auth:      "Bearer " + strings.TrimSpace(opts.APIKey),
 		batchSize: opts.BatchSize,
 		maxBody:   opts.MaxBodyBytes,
@@ -219,6 +221,8 @@ func (c *Client) Send(ctx context.Context, b Batch) (*TrackResult, error) {
 		if loc := resp.Header.Get("Location"); resp.StatusCode/100 == 3 && loc != "" {
 			msg = "redirected to " + loc
 		}
+		// A 401 may quote the key it rejected; job logs must not.
+		msg = strings.ReplaceAll(msg, c.key, "[redacted]")
 		return res, classify(resp.StatusCode, msg, res.RateLimit, c.now())
 	}
 	if err != nil || decodeErr != nil {

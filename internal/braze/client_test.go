@@ -182,6 +182,19 @@ func TestPermanentErrors(t *testing.T) {
 			t.Fatalf("%+v", e)
 		}
 	})
+	t.Run("401 quoting the key is redacted", func(t *testing.T) {
+		t.Parallel()
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusUnauthorized)
+			_, _ = fmt.Fprintf(w, `{"message":"Invalid API key: %s"}`, strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer "))
+		}))
+		c := newClient(t, srv, Options{})
+		_, err := c.Track(context.Background(), one)
+		e := asError(t, err) // fails if the key is in the text
+		if e.Class != Permanent || e.Message != "Invalid API key: [redacted]" {
+			t.Fatalf("%+v", e)
+		}
+	})
 	t.Run("400 with Braze's message", func(t *testing.T) {
 		t.Parallel()
 		c, _ := setup(t, brazesim.Options{MaxObjects: 1}, Options{})
