@@ -1,0 +1,218 @@
+package sftpclient
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"time"
+)
+
+// FileInfo describes one entry of a folder. Path, Size and ModTime together
+// identify a file version for the import ledger.
+type FileInfo struct {
+	Name    string
+	Path    string // folder + "/" + Name
+	Size    int64
+	ModTime time.Time
+	IsDir   bool
+}
+
+// do runs fn, closing the client if ctx ends first, and explains failures
+// caused by the connection closing.
+func (c *Client) do(ctx context.Context, fn func() error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if r := c.reason.Load(); r != nil {
+		return *r
+	}
+	stop := context.AfterFunc(ctx, func() {
+		c.shutdown(fmt.Errorf("sftp: call abandoned: %w", context.Cause(ctx)))
+	})
+	err := fn()
+	stop()
+	if err != nil {
+		if r := c.reason.Load(); r != nil {
+			return fmt.Errorf("%w (%v)", *r, err)
+		}
+	}
+	return err
+}
+
+// List returns the entries of folder sorted by name. A missing folder
+// gives an error wrapping fs.ErrNotExist; no access, fs.ErrPermission.
+func (c *Client) List(ctx context.Context, folder string) ([]FileInfo, error) {
+	var out []FileInfo
+	err := c.do(ctx, func() error {
+		entries, err := c.sftp.ReadDirContext(ctx, folder)
+		if err != nil {
+			return err
+		}
+		out = make([]FileInfo, 0, len(entries))
+		for _, e := range entries {
+			out = append(out, FileInfo{
+				Name: e.Name(), Path: path.Join(folder, e.Name()),
+				Size: e.Size(), ModTime: e.ModTime(), IsDir: e.IsDir(),
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing folder %q: %w", folder, err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Stat describes one file.
+func (c *Client) Stat(ctx context.Context, p string) (FileInfo, error) {
+	var fi FileInfo
+	err := c.do(ctx, func() error {
+		st, err := c.sftp.Stat(p)
+		if err != nil {
+			return err
+		}
+		fi = FileInfo{Name: st.Name(), Path: p, Size: st.Size(), ModTime: st.ModTime(), IsDir: st.IsDir()}
+		return nil
+	})
+	if err != nil {
+		return FileInfo{}, fmt.Errorf("stat %q: %w", p, err)
+	}
+	return fi, nil
+}
+
+// Download copies the file at p into w with pkg/sftp's concurrent read
+// path (File.WriteTo, up to 64 requests in flight). w must not be wrapped
+// around the file: the file is the source, so WriteTo is always used.
+func (c *Client) Download(ctx context.Context, p string, w io.Writer) (int64, error) {
+	var n int64
+	err := c.do(ctx, func() error {
+		f, err := c.sftp.Open(p)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		n, err = f.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("downloading %q: %w", p, err)
+	}
+	return n, nil
+}
+
+// Open streams the file at p as an io.ReadCloser fed through an io.Pipe by
+// File.WriteTo, so that a consumer reading in small pieces (a decrypter, a
+// CSV parser) still gets the concurrent download. The reader returns the
+// download's error, if any, instead of io.EOF. Close it to stop early.
+func (c *Client) Open(ctx context.Context, p string) (io.ReadCloser, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	var f interface {
+		io.WriterTo
+		io.Closer
+	}
+	err := c.do(ctx, func() error {
+		var err error
+		f, err = c.sftp.Open(p)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening %q: %w", p, err)
+	}
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		err := c.do(ctx, func() error {
+			_, err := f.WriteTo(pw)
+			return err
+		})
+		_ = f.Close()
+		if err != nil {
+			_ = pw.CloseWithError(fmt.Errorf("downloading %q: %w", p, err))
+			return
+		}
+		_ = pw.Close()
+	}()
+	return &pipeReader{PipeReader: pr, done: done}, nil
+}
+
+type pipeReader struct {
+	*io.PipeReader
+	done chan struct{}
+}
+
+// Close stops the download and waits for its goroutine.
+func (r *pipeReader) Close() error {
+	_ = r.PipeReader.CloseWithError(errors.New("sftp: download reader closed"))
+	<-r.done
+	return nil
+}
+
+// Rename moves oldPath to newPath, replacing newPath where the server
+// supports posix-rename@openssh.com.
+func (c *Client) Rename(ctx context.Context, oldPath, newPath string) error {
+	err := c.do(ctx, func() error {
+		if _, ok := c.sftp.HasExtension("posix-rename@openssh.com"); ok {
+			return c.sftp.PosixRename(oldPath, newPath)
+		}
+		return c.sftp.Rename(oldPath, newPath)
+	})
+	if err != nil {
+		return fmt.Errorf("renaming %q to %q: %w", oldPath, newPath, err)
+	}
+	return nil
+}
+
+// Remove deletes a file or an empty folder.
+func (c *Client) Remove(ctx context.Context, p string) error {
+	if err := c.do(ctx, func() error { return c.sftp.Remove(p) }); err != nil {
+		return fmt.Errorf("removing %q: %w", p, err)
+	}
+	return nil
+}
+
+// Mkdir creates folder p and any missing parents; an existing folder is
+// not an error.
+func (c *Client) Mkdir(ctx context.Context, p string) error {
+	err := c.do(ctx, func() error {
+		err := c.sftp.MkdirAll(p)
+		if err != nil {
+			if st, serr := c.sftp.Stat(p); serr == nil && st.IsDir() {
+				return nil
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("creating folder %q: %w", p, err)
+	}
+	return nil
+}
+
+// Upload writes r to p (O_WRONLY|O_CREATE|O_TRUNC, which servers that refuse
+// O_RDWR accept), for after-import actions and tests.
+func (c *Client) Upload(ctx context.Context, p string, r io.Reader) (int64, error) {
+	var n int64
+	err := c.do(ctx, func() error {
+		f, err := c.sftp.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_TRUNC)
+		if err != nil {
+			return err
+		}
+		n, err = f.ReadFrom(r)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("uploading %q: %w", p, err)
+	}
+	return n, nil
+}
