@@ -81,3 +81,30 @@ func TestConcurrentWritersKeepLogAndSetsInStep(t *testing.T) {
 		}
 	}
 }
+
+// TestFastPathNotTrustedAfterOtherWrites: the hook skips profiles whose
+// decision did not change, but not after another run (here a relative-time
+// re-evaluation) changed their membership.
+func TestFastPathNotTrustedAfterOtherWrites(t *testing.T) {
+	t.Parallel()
+	svc, b := setup(t, 0)
+	ctx := context.Background()
+	start := b.clock.Now()
+	p := b.profiles.put(profiles.Profile{FirstSeen: start, LastSeen: start})
+	if err := svc.ProfilesChanged(ctx, acct, []profiles.Change{p}); err != nil {
+		t.Fatal(err)
+	}
+	mustAudiences(t, svc, p.ProfileID, "lytics_all", "lytics_new")
+	b.clock.Add(8 * 24 * 60 * 60 * 1e9) // 8 days
+	if _, err := svc.ReevaluateRelative(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	mustAudiences(t, svc, p.ProfileID, "lytics_all")
+	// Back at the start, the same profile decides the same as the first time;
+	// the membership must follow, not the remembered decision.
+	b.clock.Add(-8 * 24 * 60 * 60 * 1e9)
+	if err := svc.ProfilesChanged(ctx, acct, []profiles.Change{p}); err != nil {
+		t.Fatal(err)
+	}
+	mustAudiences(t, svc, p.ProfileID, "lytics_all", "lytics_new")
+}

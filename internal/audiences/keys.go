@@ -16,6 +16,8 @@ import (
 //	                                        (ordered by id for cursor paging)
 //	<ns>:{acct}:aud:p:<profile id>  set     slugs of the audiences the profile is in
 //	<ns>:{acct}:aud:progress:<slug> hash    progress of the latest re-evaluation
+//	<ns>:{acct}:aud:sig             hash    profile id -> "<version>:<spec>" last
+//	                                        decided by a profile change (fast path)
 //	<ns>:{acct}:changelog           stream  the change log (package changelog)
 type keys struct{ ns store.Namespace }
 
@@ -28,4 +30,5 @@ func (k keys) profile(acct, id string) string { return k.ns.Account(acct, "aud",
 func (k keys) progress(acct, slug string) string {
 	return k.ns.Account(acct, "aud", "progress", slug)
 }
+func (k keys) sig(acct string) string       { return k.ns.Account(acct, "aud", "sig") }
 func (k keys) changelog(acct string) string { return changelog.StreamKey(k.ns, acct) }

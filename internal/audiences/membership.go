@@ -45,10 +45,13 @@ type scopeAud struct {
 type batch struct {
 	acct    string
 	version string
-	scope   []scopeAud
-	ids     []string
-	specs   []string
-	survs   []string
+	// hook: every rule audience is in scope and decided from profile data,
+	// so the script may keep and trust per-profile signatures.
+	hook  bool
+	scope []scopeAud
+	ids   []string
+	specs []string
+	survs []string
 }
 
 func (s *Service) newBatch(acct, version string, scope []scopeAud) *batch {
@@ -70,8 +73,12 @@ func (b *batch) add(id, spec, survivor string) {
 func (b *batch) run(ctx context.Context, s *Service) (Counts, error) {
 	var total Counts
 	a := len(b.scope)
-	head := make([]string, 0, 2+a)
-	head = append(head, s.keys.version(b.acct), s.keys.changelog(b.acct))
+	head := make([]string, 0, 3+a)
+	head = append(head, s.keys.version(b.acct), s.keys.changelog(b.acct), s.keys.sig(b.acct))
+	mode := "set"
+	if b.hook {
+		mode = "hook"
+	}
 	for _, sc := range b.scope {
 		head = append(head, s.keys.members(b.acct, sc.slug))
 	}
@@ -81,8 +88,8 @@ func (b *batch) run(ctx context.Context, s *Service) (Counts, error) {
 		n := end - start
 		keys := make([]string, 0, len(head)+n)
 		keys = append(keys, head...)
-		args := make([]any, 0, 4+2*a+2*n)
-		args = append(args, b.version, now, a, n)
+		args := make([]any, 0, 5+2*a+2*n)
+		args = append(args, b.version, now, a, n, mode)
 		for _, sc := range b.scope {
 			args = append(args, sc.slug)
 		}
@@ -148,6 +155,7 @@ func (s *Service) applyChanges(ctx context.Context, acct string, changes []profi
 			}
 		}
 		b := s.newBatch(acct, d.version, scope)
+		b.hook = true
 		now := s.now()
 		var spec []byte
 		for _, c := range changes {

@@ -9,17 +9,24 @@ import "github.com/redis/go-redis/v9"
 // entries use the field names of package changelog (changelog.FieldAudience
 // "a", FieldProfile "p", FieldOp "op", FieldTime "t").
 //
-// KEYS[1] definitions version, KEYS[2] change log stream,
-// KEYS[2+j] member zset of scope audience j (j = 1..A),
-// KEYS[2+A+i] membership set of profile i (i = 1..N),
-// KEYS[2+A+N+m] membership set of the survivor of the m-th merged profile.
+// Fast path: in "hook" mode (every rule audience decided from the profile's
+// data) the script stores, per profile, the signature "<version>:<spec>" of
+// what it decided; a profile whose signature is unchanged is skipped without
+// reading its set. Every other run that changes a profile's membership
+// drops its signature.
+//
+// KEYS[1] definitions version, KEYS[2] change log stream, KEYS[3] signature
+// hash, KEYS[3+j] member zset of scope audience j (j = 1..A),
+// KEYS[3+A+i] membership set of profile i (i = 1..N),
+// KEYS[3+A+N+m] membership set of the survivor of the m-th merged profile.
 //
 // ARGV[1] expected version ("" skips the check), ARGV[2] time (Unix ms) for
-// the log, ARGV[3] A, ARGV[4] N, ARGV[4+j] slug of audience j, ARGV[4+A+j]
-// "1" if audience j is decided by the spec of a live profile, "0" if it is
-// only left when the profile is gone (list audiences during a profile
-// change). ARGV[5+2A+2(i-1)], ARGV[6+2A+2(i-1)]: id and spec of profile i;
-// then ARGV[5+2A+2N+(m-1)]: the survivor id of the m-th merged profile.
+// the log, ARGV[3] A, ARGV[4] N, ARGV[5] mode ("hook" or "set"),
+// ARGV[5+j] slug of audience j, ARGV[5+A+j] "1" if audience j is decided by
+// the spec of a live profile, "0" if it is only left when the profile is gone
+// (list audiences during a profile change). ARGV[6+2A+2(i-1)] and the next:
+// id and spec of profile i; then ARGV[6+2A+2N+(m-1)]: the survivor id of the
+// m-th merged profile.
 //
 // spec "D": the profile is deleted: it exits every scope audience. "M": it
 // was merged away: the same, and its survivor enters the "0" (list)
@@ -29,67 +36,79 @@ import "github.com/redis/go-redis/v9"
 //
 // Returns {entered, exited}, or the error "STALE" when the version differs.
 var membershipScript = redis.NewScript(`
-local A, N = tonumber(ARGV[3]), tonumber(ARGV[4])
+local A, N, hook = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5] == 'hook'
 if ARGV[1] ~= '' then
   local v = redis.call('GET', KEYS[1]) or '0'
   if v ~= ARGV[1] then return redis.error_reply('STALE audience definitions changed') end
 end
 local now = ARGV[2]
 local idx = {}
-for j = 1, A do idx[ARGV[4 + j]] = j end
+for j = 1, A do idx[ARGV[5 + j]] = j end
 local entered, exited, merges = 0, 0, 0
 local function enter(j, id, pkey)
-  redis.call('ZADD', KEYS[2 + j], 0, id)
-  redis.call('SADD', pkey, ARGV[4 + j])
-  redis.call('XADD', KEYS[2], '*', 'a', ARGV[4 + j], 'p', id, 'op', 'enter', 't', now)
+  redis.call('ZADD', KEYS[3 + j], 0, id)
+  redis.call('SADD', pkey, ARGV[5 + j])
+  redis.call('XADD', KEYS[2], '*', 'a', ARGV[5 + j], 'p', id, 'op', 'enter', 't', now)
   entered = entered + 1
 end
 local function exit(j, id, pkey)
-  redis.call('ZREM', KEYS[2 + j], id)
-  redis.call('SREM', pkey, ARGV[4 + j])
-  redis.call('XADD', KEYS[2], '*', 'a', ARGV[4 + j], 'p', id, 'op', 'exit', 't', now)
+  redis.call('ZREM', KEYS[3 + j], id)
+  redis.call('SREM', pkey, ARGV[5 + j])
+  redis.call('XADD', KEYS[2], '*', 'a', ARGV[5 + j], 'p', id, 'op', 'exit', 't', now)
   exited = exited + 1
 end
 local have = {}
-local base = 5 + 2 * A
+local base = 6 + 2 * A
 for i = 1, N do
   local id, spec = ARGV[base + 2 * (i - 1)], ARGV[base + 2 * (i - 1) + 1]
-  local pkey = KEYS[2 + A + i]
-  local old = redis.call('SMEMBERS', pkey)
+  local pkey = KEYS[3 + A + i]
   if spec == 'D' or spec == 'M' then
     local surv, skey
     if spec == 'M' then
       merges = merges + 1
-      surv, skey = ARGV[base + 2 * N + merges - 1], KEYS[2 + A + N + merges]
+      surv, skey = ARGV[base + 2 * N + merges - 1], KEYS[3 + A + N + merges]
     end
-    for _, s in ipairs(old) do
+    for _, s in ipairs(redis.call('SMEMBERS', pkey)) do
       local j = idx[s]
       if j then
         exit(j, id, pkey)
-        if surv and ARGV[4 + A + j] == '0' and redis.call('SISMEMBER', skey, s) == 0 then
+        if surv and ARGV[5 + A + j] == '0' and redis.call('SISMEMBER', skey, s) == 0 then
           enter(j, surv, skey)
+          redis.call('HDEL', KEYS[3], surv)
         end
       end
     end
     redis.call('DEL', pkey)
+    redis.call('HDEL', KEYS[3], id)
   else
-    for _, s in ipairs(old) do
-      local j = idx[s]
-      if j then have[j] = true end
-    end
-    for j = 1, A do
-      if ARGV[4 + A + j] == '1' then
-        local want = string.byte(spec, j) == 49
-        if want and not have[j] then
-          enter(j, id, pkey)
-        elseif have[j] and not want then
-          exit(j, id, pkey)
+    local sig
+    if hook then sig = ARGV[1] .. ':' .. spec end
+    if not (sig and redis.call('HGET', KEYS[3], id) == sig) then
+      local old = redis.call('SMEMBERS', pkey)
+      local before = entered + exited
+      for _, s in ipairs(old) do
+        local j = idx[s]
+        if j then have[j] = true end
+      end
+      for j = 1, A do
+        if ARGV[5 + A + j] == '1' then
+          local want = string.byte(spec, j) == 49
+          if want and not have[j] then
+            enter(j, id, pkey)
+          elseif have[j] and not want then
+            exit(j, id, pkey)
+          end
         end
       end
-    end
-    for _, s in ipairs(old) do
-      local j = idx[s]
-      if j then have[j] = nil end
+      for _, s in ipairs(old) do
+        local j = idx[s]
+        if j then have[j] = nil end
+      end
+      if sig then
+        redis.call('HSET', KEYS[3], id, sig)
+      elseif entered + exited > before then
+        redis.call('HDEL', KEYS[3], id)
+      end
     end
   end
 end
