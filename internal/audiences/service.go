@@ -1,21 +1,3 @@
-// Package audiences defines audiences over profiles and keeps their
-// membership: rule audiences (a JSON filter, see Rule), list audiences
-// (members added by API) and the built-ins every account has (lytics_all,
-// lytics_known, lytics_new).
-//
-// Membership changes in three ways, and every enter and exit is appended to
-// the account's change log (package changelog) in the same atomic Redis step
-// as the membership change:
-//
-//  1. when profiles change: Service implements profiles.ChangeHook;
-//  2. when a rule changes: ReevaluateChunk walks every profile, a chunk at a
-//     time, with progress kept in Redis (Progress);
-//  3. with time: ReevaluateRelative re-evaluates the audiences whose rules
-//     use within_last / before_last; the scheduler calls it at least hourly.
-//
-// Compiled rules are cached in memory per account and checked against a
-// version number in Redis by the membership script itself, so a definition
-// changed in one process is used by every process from its next write on.
 package audiences
 
 import (
