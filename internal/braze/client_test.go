@@ -259,7 +259,10 @@ func TestPermanentErrors(t *testing.T) {
 
 func TestRateLimited(t *testing.T) {
 	t.Parallel()
-	c, b := setup(t, brazesim.Options{RateLimit: 1, RateWindow: time.Hour}, Options{})
+	// A fixed simulator clock inside the current hour: both requests fall in
+	// one window even at an hour boundary, and the reset is still ahead.
+	mid := time.Now().Truncate(time.Hour).Add(30 * time.Minute)
+	c, b := setup(t, brazesim.Options{RateLimit: 1, RateWindow: time.Hour, Now: func() time.Time { return mid }}, Options{})
 	one := []Object{Segments(ext("u"), "", []string{"a"}, nil)}
 	if _, err := c.Track(context.Background(), one); err != nil {
 		t.Fatal(err)
