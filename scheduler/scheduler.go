@@ -45,6 +45,8 @@ type Config struct {
 	Logger   *slog.Logger
 	Now      func() time.Time
 	Periodic []Periodic
+	// Pumps are called every tick to feed work progressively (exports).
+	Pumps []Pump
 	// Claimed, when set, is called after every claim round (test signal).
 	Claimed func(n int)
 }
@@ -109,6 +111,11 @@ func (s *Scheduler) loop(ctx context.Context) {
 		n, err := s.Tick(ctx)
 		if err != nil && ctx.Err() == nil {
 			s.cfg.Logger.Warn("scheduling round failed", "err", err)
+		}
+		for _, p := range s.cfg.Pumps {
+			if err := p.Pump(ctx, s.enq); err != nil && ctx.Err() == nil {
+				s.cfg.Logger.Warn("pump failed", "err", err)
+			}
 		}
 		if s.cfg.Claimed != nil {
 			s.cfg.Claimed(n)

@@ -66,6 +66,9 @@ func (h *JobRuns) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var wait *WaitError
 	switch {
 	case err == nil:
+		if outcome == jobs.OutcomeRunning {
+			return nil // the job type finishes the run itself
+		}
 		if outcome == "" {
 			outcome = jobs.OutcomeSuccess
 		}

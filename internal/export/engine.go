@@ -1,0 +1,299 @@
+// Package export sends audience membership to Braze: the Export Audience
+// job's engine.
+//
+// Delivery is state-based (DESIGN.md, decision 2). The change log only says
+// which profiles are dirty for a job; a sender leases dirty profiles in
+// batches, reads each one's current membership across the job's audiences
+// and sends one attribute object per user ({"add": [in], "remove": [out]}).
+// What Braze accepted is remembered per user, and a user whose state equals
+// it is not sent again. Retries, duplicates and reordering therefore cannot
+// leave Braze wrong, and at-least-once task delivery is safe.
+//
+// The work of a job is three kinds of small task, all safe to run twice:
+// feed (change log -> dirty set), backfill (a chunk of current members ->
+// dirty set) and send (lease, send, complete, for a bounded time). Due says
+// which are needed now; the scheduler's pump enqueues them (at most one feed
+// and one backfill per job, and a few senders), so a big backfill is fed to
+// the queues progressively and never holds other accounts' exports behind it.
+package export
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/authorizations"
+	"github.com/brazesync/brazesync/internal/braze"
+	"github.com/brazesync/brazesync/internal/changelog"
+	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/profiles"
+	"github.com/brazesync/brazesync/internal/ratelimit"
+	"github.com/brazesync/brazesync/internal/store"
+	"github.com/redis/go-redis/v9"
+)
+
+// Profiles reads profiles in batches.
+type Profiles interface {
+	GetMany(ctx context.Context, account string, ids []string) ([]*profiles.Profile, error)
+}
+
+// Audiences reads memberships.
+type Audiences interface {
+	changelog.MemberSource
+	ProfilesAudiences(ctx context.Context, acct string, ids []string) (map[string][]string, error)
+	Size(ctx context.Context, acct, slug string) (int64, error)
+}
+
+// Credentials opens authorizations.
+type Credentials interface {
+	Credentials(ctx context.Context, account, id string) (*authorizations.Authorization, map[string]string, error)
+}
+
+// Options tune the engine.
+type Options struct {
+	// Senders is how many send tasks of one job may run at once. Default 2.
+	Senders int
+	// BackfillChunk is how many members one backfill task marks. Default 5,000.
+	BackfillChunk int
+	// HighWater stops feeding backfill chunks while this many users wait.
+	// Default 30,000.
+	HighWater int64
+	// Lease is how long a sender holds users before they return to waiting
+	// if it dies. Default 2 minutes.
+	Lease time.Duration
+	// MaxInlineWait: rate-limit waits up to this long are slept in the task;
+	// longer ones end the task with a wait. Default 2s.
+	MaxInlineWait time.Duration
+	// Headroom is the share of the Braze limit used. Default 0.97.
+	Headroom float64
+	// AllowInsecure permits http Braze endpoints (simulator).
+	AllowInsecure bool
+	Logger        *slog.Logger
+	Now           func() time.Time
+}
+
+// Engine runs export jobs.
+type Engine struct {
+	rdb     redis.UniversalClient
+	k       keys
+	jobs    *jobs.Store
+	creds   Credentials
+	prof    Profiles
+	aud     Audiences
+	log     *changelog.Log
+	limiter *ratelimit.Limiter
+	opts    Options
+
+	mu      sync.Mutex
+	clients map[string]cachedClient
+}
+
+type cachedClient struct {
+	updated time.Time
+	client  *braze.Client
+	limit   ratelimit.Limit
+}
+
+// New returns an Engine.
+func New(rdb redis.UniversalClient, ns store.Namespace, js *jobs.Store, creds Credentials, prof Profiles, aud Audiences, log *changelog.Log, limiter *ratelimit.Limiter, opts Options) *Engine {
+	if opts.Senders <= 0 {
+		opts.Senders = 2
+	}
+	if opts.BackfillChunk <= 0 {
+		opts.BackfillChunk = 5000
+	}
+	if opts.HighWater <= 0 {
+		opts.HighWater = 30000
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 2 * time.Minute
+	}
+	if opts.MaxInlineWait <= 0 {
+		opts.MaxInlineWait = 2 * time.Second
+	}
+	if opts.Headroom <= 0 {
+		opts.Headroom = 0.97
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Engine{rdb: rdb, k: keys{ns}, jobs: js, creds: creds, prof: prof, aud: aud, log: log, limiter: limiter, opts: opts, clients: map[string]cachedClient{}}
+}
+
+// Senders is how many senders a job may have at once.
+func (e *Engine) Senders() int { return e.opts.Senders }
+
+func consumerName(jobID string) string { return "export:" + jobID }
+
+func member(acct, job string) string { return acct + "/" + job }
+
+// Setup makes a job's change-log consumer (at "now": only changes after the
+// job starts are sent) and, with existing_users, starts the backfill. It is
+// idempotent.
+func (e *Engine) Setup(ctx context.Context, j *jobs.Job) error {
+	cfg, err := ParseConfig(j.Config)
+	if err != nil {
+		return err
+	}
+	_, created, err := e.log.CreateConsumer(ctx, j.Account, consumerName(j.ID), changelog.StartNow)
+	if err != nil {
+		return fmt.Errorf("creating change-log consumer of job %s: %w", j.ID, err)
+	}
+	if created && cfg.ExistingUsers {
+		if err := e.startBackfill(ctx, j.Account, j.ID, cfg.Audiences); err != nil {
+			return err
+		}
+	}
+	if err := e.rdb.SAdd(ctx, e.k.active(), member(j.Account, j.ID)).Err(); err != nil {
+		return fmt.Errorf("activating export job %s: %w", j.ID, err)
+	}
+	return nil
+}
+
+// startBackfill (re)starts a walk over the current members of auds; an
+// unfinished walk's audiences are kept.
+func (e *Engine) startBackfill(ctx context.Context, acct, jobID string, auds []string) error {
+	st, err := e.rdb.HMGet(ctx, e.k.state(acct, jobID), "bf_pending", "bf_auds").Result()
+	if err != nil {
+		return fmt.Errorf("reading backfill of job %s: %w", jobID, err)
+	}
+	all := slices.Clone(auds)
+	if p, _ := st[0].(string); p == "1" {
+		var prev []string
+		if s, _ := st[1].(string); s != "" {
+			_ = json.Unmarshal([]byte(s), &prev)
+		}
+		for _, a := range prev {
+			if !slices.Contains(all, a) {
+				all = append(all, a)
+			}
+		}
+	}
+	var total int64
+	for _, a := range all {
+		n, err := e.aud.Size(ctx, acct, a)
+		if err != nil {
+			return err
+		}
+		total += n
+	}
+	b, _ := json.Marshal(all)
+	err = e.rdb.HSet(ctx, e.k.state(acct, jobID), "bf_pending", "1", "bf_cursor", "", "bf_auds", string(b), "bf_seen", 0, "bf_total", total).Err()
+	if err != nil {
+		return fmt.Errorf("starting backfill of job %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// Changed applies a job change: a deleted job is torn down; a change of
+// audiences retires the dropped ones (their members get "remove") and, with
+// existing_users, backfills the added ones.
+func (e *Engine) Changed(ctx context.Context, before, after *jobs.Job) error {
+	if after.State == jobs.StateDeleted {
+		return e.Teardown(ctx, after.Account, after.ID)
+	}
+	if before == nil {
+		return e.Setup(ctx, after)
+	}
+	old, err1 := ParseConfig(before.Config)
+	cur, err2 := ParseConfig(after.Config)
+	if err1 != nil || err2 != nil {
+		return errors.Join(err1, err2)
+	}
+	var dropped, added []string
+	for _, a := range old.Audiences {
+		if !slices.Contains(cur.Audiences, a) {
+			dropped = append(dropped, a)
+		}
+	}
+	for _, a := range cur.Audiences {
+		if !slices.Contains(old.Audiences, a) {
+			added = append(added, a)
+		}
+	}
+	if len(dropped) == 0 && len(added) == 0 {
+		return nil
+	}
+	retired, err := e.retired(ctx, after.Account, after.ID)
+	if err != nil {
+		return err
+	}
+	for _, a := range dropped {
+		if !slices.Contains(retired, a) {
+			retired = append(retired, a)
+		}
+	}
+	retired = slices.DeleteFunc(retired, func(a string) bool { return slices.Contains(cur.Audiences, a) })
+	b, _ := json.Marshal(retired)
+	if err := e.rdb.HSet(ctx, e.k.state(after.Account, after.ID), "retired", string(b)).Err(); err != nil {
+		return fmt.Errorf("retiring audiences of job %s: %w", after.ID, err)
+	}
+	walk := slices.Clone(dropped)
+	if cur.ExistingUsers {
+		walk = append(walk, added...)
+	}
+	if len(walk) > 0 {
+		return e.startBackfill(ctx, after.Account, after.ID, walk)
+	}
+	return nil
+}
+
+func (e *Engine) retired(ctx context.Context, acct, jobID string) ([]string, error) {
+	s, err := e.rdb.HGet(ctx, e.k.state(acct, jobID), "retired").Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading retired audiences of job %s: %w", jobID, err)
+	}
+	var out []string
+	_ = json.Unmarshal([]byte(s), &out)
+	return out, nil
+}
+
+// Teardown forgets a deleted job: its consumer, waiting users and state.
+func (e *Engine) Teardown(ctx context.Context, acct, jobID string) error {
+	if err := e.rdb.SRem(ctx, e.k.active(), member(acct, jobID)).Err(); err != nil {
+		return fmt.Errorf("deactivating export job %s: %w", jobID, err)
+	}
+	if err := e.log.DeleteConsumer(ctx, acct, consumerName(jobID)); err != nil && !errors.Is(err, changelog.ErrNoConsumer) {
+		return err
+	}
+	if err := e.rdb.Del(ctx, e.k.dirty(acct, jobID), e.k.inflight(acct, jobID), e.k.sent(acct, jobID), e.k.state(acct, jobID)).Err(); err != nil {
+		return fmt.Errorf("deleting state of export job %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// RequestFlush asks for every waiting user to be sent now (a job run: manual,
+// scheduled or at creation).
+func (e *Engine) RequestFlush(ctx context.Context, acct, jobID string) error {
+	if err := e.rdb.HSet(ctx, e.k.state(acct, jobID), "flush", "1").Err(); err != nil {
+		return fmt.Errorf("requesting flush of job %s: %w", jobID, err)
+	}
+	return nil
+}
+
+func (e *Engine) nowMS() int64 { return e.opts.Now().UnixMilli() }
+
+func sortedUnique(in []string) []string {
+	out := slices.Clone(in)
+	sort.Strings(out)
+	return slices.Compact(out)
+}
+
+func atoi(v any) int64 {
+	s, _ := v.(string)
+	n, _ := strconv.ParseInt(s, 10, 64)
+	return n
+}

@@ -1,0 +1,283 @@
+package export
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/changelog"
+	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/redis/go-redis/v9"
+)
+
+// Feed moves the job's new change-log entries into its waiting set, up to
+// max entries. It returns how many entries it read.
+func (e *Engine) Feed(ctx context.Context, acct, jobID string, max int) (int, error) {
+	j, err := e.jobs.Get(ctx, acct, jobID)
+	if err != nil {
+		return 0, err
+	}
+	cfg, err := ParseConfig(j.Config)
+	if err != nil {
+		return 0, err
+	}
+	retired, err := e.retired(ctx, acct, jobID)
+	if err != nil {
+		return 0, err
+	}
+	read := 0
+	for read < max {
+		entries, err := e.log.Read(ctx, acct, consumerName(jobID), 1000)
+		if errors.Is(err, changelog.ErrGap) {
+			// Slower than the log's retention: rebuild from current membership.
+			if _, err := e.log.Reset(ctx, acct, consumerName(jobID)); err != nil {
+				return read, err
+			}
+			_ = e.jobs.Log(ctx, acct, jobID, jobs.Entry{Level: "warn", Code: "changelog_gap", Message: "the change log was trimmed before this job read it; every current member is checked again"})
+			return read, e.startBackfill(ctx, acct, jobID, cfg.Audiences)
+		}
+		if errors.Is(err, changelog.ErrNoConsumer) {
+			return read, e.Setup(ctx, j)
+		}
+		if err != nil {
+			return read, err
+		}
+		if len(entries) == 0 {
+			return read, nil
+		}
+		now := float64(e.nowMS())
+		var zs []redis.Z
+		for _, en := range entries {
+			if slices.Contains(cfg.Audiences, en.Audience) || slices.Contains(retired, en.Audience) {
+				zs = append(zs, redis.Z{Score: now, Member: en.ProfileID})
+			}
+		}
+		if len(zs) > 0 {
+			if err := e.rdb.ZAddNX(ctx, e.k.dirty(acct, jobID), zs...).Err(); err != nil {
+				return read, fmt.Errorf("marking users of job %s: %w", jobID, err)
+			}
+		}
+		if err := e.log.Commit(ctx, acct, consumerName(jobID), entries[len(entries)-1].ID); err != nil {
+			return read, err
+		}
+		read += len(entries)
+	}
+	return read, nil
+}
+
+// BackfillChunk marks one chunk of current members as waiting. It returns
+// true when the backfill is done.
+func (e *Engine) BackfillChunk(ctx context.Context, acct, jobID string) (bool, error) {
+	st, err := e.rdb.HMGet(ctx, e.k.state(acct, jobID), "bf_pending", "bf_cursor", "bf_auds").Result()
+	if err != nil {
+		return false, fmt.Errorf("reading backfill of job %s: %w", jobID, err)
+	}
+	if p, _ := st[0].(string); p != "1" {
+		return true, nil
+	}
+	cursor, _ := st[1].(string)
+	var auds []string
+	if s, _ := st[2].(string); s != "" {
+		_ = json.Unmarshal([]byte(s), &auds)
+	}
+	members, next, done, err := changelog.Backfill(ctx, e.aud, acct, auds, cursor, e.opts.BackfillChunk)
+	if err != nil {
+		return false, err
+	}
+	if len(members) > 0 {
+		now := float64(e.nowMS())
+		zs := make([]redis.Z, len(members))
+		for i, m := range members {
+			zs[i] = redis.Z{Score: now, Member: m.ProfileID}
+		}
+		if err := e.rdb.ZAddNX(ctx, e.k.dirty(acct, jobID), zs...).Err(); err != nil {
+			return false, fmt.Errorf("marking backfilled users of job %s: %w", jobID, err)
+		}
+	}
+	doneFlag := "0"
+	if done {
+		doneFlag = "1"
+	}
+	if err := backfillStepScript.Run(ctx, e.rdb, []string{e.k.state(acct, jobID)}, cursor, next, doneFlag, len(members)).Err(); err != nil {
+		return false, fmt.Errorf("moving backfill of job %s: %w", jobID, err)
+	}
+	return done, nil
+}
+
+// Kind of work.
+type Kind int
+
+// Kinds of work Due returns.
+const (
+	WorkFeed Kind = iota + 1
+	WorkBackfill
+	WorkSend
+)
+
+// Work is one task the pump should enqueue.
+type Work struct {
+	Kind    Kind
+	Account string
+	JobID   string
+	// Slot numbers the senders of a job (0..Senders-1).
+	Slot int
+}
+
+// Due inspects every active export job and returns the work needed now. It
+// also opens a run when a job gets busy, closes it when the job is idle, and
+// records progress.
+func (e *Engine) Due(ctx context.Context) ([]Work, error) {
+	members, err := e.rdb.SMembers(ctx, e.k.active()).Result()
+	if err != nil {
+		return nil, fmt.Errorf("listing export jobs: %w", err)
+	}
+	var out []Work
+	var errs []error
+	for _, m := range members {
+		acct, jobID, ok := splitMember(m)
+		if !ok {
+			continue
+		}
+		w, err := e.due(ctx, acct, jobID)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("job %s/%s: %w", acct, jobID, err))
+			continue
+		}
+		out = append(out, w...)
+	}
+	return out, errors.Join(errs...)
+}
+
+func splitMember(m string) (string, string, bool) {
+	for i := 0; i < len(m); i++ {
+		if m[i] == '/' {
+			return m[:i], m[i+1:], true
+		}
+	}
+	return "", "", false
+}
+
+func (e *Engine) due(ctx context.Context, acct, jobID string) ([]Work, error) {
+	j, err := e.jobs.Get(ctx, acct, jobID)
+	if errors.Is(err, jobs.ErrNotFound) {
+		return nil, e.Teardown(ctx, acct, jobID)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if j.State == jobs.StateDeleted {
+		return nil, e.Teardown(ctx, acct, jobID)
+	}
+	if j.State != jobs.StateRunning {
+		return nil, nil
+	}
+	cfg, err := ParseConfig(j.Config)
+	if err != nil {
+		return nil, err
+	}
+	cursor, err := e.log.Cursor(ctx, acct, consumerName(jobID))
+	if errors.Is(err, changelog.ErrNoConsumer) {
+		return nil, e.Setup(ctx, j)
+	}
+	if err != nil {
+		return nil, err
+	}
+	newer, err := e.log.Range(ctx, acct, cursor, 1)
+	if err != nil {
+		return nil, err
+	}
+	pipe := e.rdb.Pipeline()
+	dirtyN := pipe.ZCard(ctx, e.k.dirty(acct, jobID))
+	oldest := pipe.ZRangeWithScores(ctx, e.k.dirty(acct, jobID), 0, 0)
+	inflightN := pipe.ZCard(ctx, e.k.inflight(acct, jobID))
+	state := pipe.HMGet(ctx, e.k.state(acct, jobID), "bf_pending", "flush", "run", "bf_seen", "bf_total")
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("reading export state: %w", err)
+	}
+	st := state.Val()
+	bfPending := st[0] == "1"
+	flush := st[1] == "1"
+	run, _ := st[2].(string)
+	waiting, inFlight := dirtyN.Val(), inflightN.Val()
+
+	var out []Work
+	if len(newer) > 0 {
+		out = append(out, Work{Kind: WorkFeed, Account: acct, JobID: jobID})
+	}
+	if bfPending && waiting < e.opts.HighWater {
+		out = append(out, Work{Kind: WorkBackfill, Account: acct, JobID: jobID})
+	}
+	send := flush || bfPending
+	if j.Schedule == "" && waiting > 0 {
+		old := oldest.Val()
+		send = send || waiting >= int64(cfg.FlushUsers) ||
+			(len(old) > 0 && e.opts.Now().Sub(time.UnixMilli(int64(old[0].Score))) >= cfg.FlushInterval)
+	}
+	if send && waiting > 0 {
+		senders := min(int64(e.opts.Senders), (waiting+74)/75)
+		for s := 0; s < int(senders); s++ {
+			out = append(out, Work{Kind: WorkSend, Account: acct, JobID: jobID, Slot: s})
+		}
+	}
+	busy := waiting > 0 || inFlight > 0 || bfPending || len(newer) > 0
+	if err := e.trackRun(ctx, acct, jobID, run, busy, send); err != nil {
+		return out, err
+	}
+	if flush && waiting == 0 && inFlight == 0 && !bfPending {
+		e.rdb.HDel(ctx, e.k.state(acct, jobID), "flush")
+	}
+	progress := map[string]any{"waiting": waiting, "in_flight": inFlight}
+	if total := atoi(st[4]); total > 0 {
+		frac := float64(atoi(st[3])) / float64(total)
+		if !bfPending {
+			frac = 1
+		}
+		progress["backfill_fraction"] = fmt.Sprintf("%.4f", min(frac, 1))
+	}
+	return out, e.jobs.SetProgress(ctx, acct, jobID, progress)
+}
+
+// trackRun opens a run when the job starts sending and closes it when idle.
+func (e *Engine) trackRun(ctx context.Context, acct, jobID, run string, busy, sending bool) error {
+	switch {
+	case run == "" && sending:
+		r, err := e.jobs.StartRun(ctx, acct, jobID, "", "changes")
+		if err != nil {
+			return err
+		}
+		return e.rdb.HSetNX(ctx, e.k.state(acct, jobID), "run", r.ID).Err()
+	case run != "" && !busy:
+		r, err := e.jobs.GetRun(ctx, acct, jobID, run)
+		outcome := jobs.OutcomeSuccess
+		if err == nil && r.Counters["failed"] > 0 {
+			outcome = jobs.OutcomePartial
+		}
+		if err := e.jobs.FinishRun(ctx, acct, jobID, run, outcome, ""); err != nil {
+			return err
+		}
+		return e.rdb.HDel(ctx, e.k.state(acct, jobID), "run").Err()
+	}
+	return nil
+}
+
+// AttachRun makes runID the job's current run (a job run task opened it), so
+// that the sends it causes count there.
+func (e *Engine) AttachRun(ctx context.Context, acct, jobID, runID string) error {
+	if old := e.currentRun(ctx, acct, jobID); old != "" && old != runID {
+		if err := e.trackRun(ctx, acct, jobID, old, false, false); err != nil {
+			return err
+		}
+	}
+	if err := e.rdb.HSet(ctx, e.k.state(acct, jobID), "run", runID).Err(); err != nil {
+		return fmt.Errorf("attaching run of job %s: %w", jobID, err)
+	}
+	return nil
+}
+
+func (e *Engine) currentRun(ctx context.Context, acct, jobID string) string {
+	r, _ := e.rdb.HGet(ctx, e.k.state(acct, jobID), "run").Result()
+	return r
+}

@@ -1,0 +1,48 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+
+	"github.com/brazesync/brazesync/internal/export"
+	"github.com/brazesync/brazesync/tasks"
+	"github.com/hibiken/asynq"
+)
+
+// Pump feeds work to the queues a little at a time, every tick.
+type Pump interface {
+	Pump(ctx context.Context, enq Enqueuer) error
+}
+
+// ExportPump enqueues the export tasks that export jobs need now: a feed when
+// the change log has new entries, a backfill chunk while few users wait, and
+// senders when users wait long enough. Each task is unique while queued, so
+// asking every second piles nothing up.
+type ExportPump struct {
+	Engine *export.Engine
+}
+
+var kinds = map[export.Kind]string{
+	export.WorkFeed:     tasks.TypeExportFeed,
+	export.WorkBackfill: tasks.TypeExportBackfill,
+	export.WorkSend:     tasks.TypeExportSend,
+}
+
+// Pump implements Pump.
+func (p ExportPump) Pump(ctx context.Context, enq Enqueuer) error {
+	work, err := p.Engine.Due(ctx)
+	var errs []error
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, w := range work {
+		t, err := tasks.NewExportStep(kinds[w.Kind], tasks.ExportStep{Account: w.Account, JobID: w.JobID, Slot: w.Slot})
+		if err != nil {
+			return err
+		}
+		if _, err := enq.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrDuplicateTask) && !errors.Is(err, asynq.ErrTaskIDConflict) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}

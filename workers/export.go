@@ -1,0 +1,114 @@
+package workers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/export"
+	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/tasks"
+	"github.com/hibiken/asynq"
+)
+
+// Exports handles the export tasks and runs Export Audience jobs.
+type Exports struct {
+	Engine *export.Engine
+	Jobs   *jobs.Store
+	Logger *slog.Logger
+	// SendBudget bounds one send task, so that other accounts' tasks get
+	// workers between. Default 10s.
+	SendBudget time.Duration
+}
+
+// Register adds the export handlers to a worker server.
+func (x *Exports) Register(s *Server) {
+	s.HandleFunc(tasks.TypeExportFeed, x.feed)
+	s.HandleFunc(tasks.TypeExportBackfill, x.backfill)
+	s.HandleFunc(tasks.TypeExportSend, x.send)
+}
+
+func (x *Exports) feed(ctx context.Context, t *asynq.Task) error {
+	var p tasks.ExportStep
+	if err := tasks.Decode(t, &p); err != nil {
+		return err
+	}
+	_, err := x.Engine.Feed(ctx, p.Account, p.JobID, 50_000)
+	return x.classify(ctx, p, err)
+}
+
+func (x *Exports) backfill(ctx context.Context, t *asynq.Task) error {
+	var p tasks.ExportStep
+	if err := tasks.Decode(t, &p); err != nil {
+		return err
+	}
+	_, err := x.Engine.BackfillChunk(ctx, p.Account, p.JobID)
+	return x.classify(ctx, p, err)
+}
+
+func (x *Exports) send(ctx context.Context, t *asynq.Task) error {
+	var p tasks.ExportStep
+	if err := tasks.Decode(t, &p); err != nil {
+		return err
+	}
+	budget := x.SendBudget
+	if budget <= 0 {
+		budget = 10 * time.Second
+	}
+	_, err := x.Engine.Send(ctx, p.Account, p.JobID, budget)
+	return x.classify(ctx, p, err)
+}
+
+// classify turns engine errors into worker errors once: a rate-limit wait is
+// a WaitError, a permanent Braze answer fails the job (no retry storm), a
+// job that no longer exists is done.
+func (x *Exports) classify(ctx context.Context, p tasks.ExportStep, err error) error {
+	if err == nil {
+		return nil
+	}
+	var we *export.WaitError
+	var pe *export.PermanentError
+	switch {
+	case errors.As(err, &we):
+		return Wait(we.Delay, "Braze rate limit")
+	case errors.As(err, &pe):
+		msg := pe.Err.Error()
+		_, _ = x.Jobs.SetState(ctx, p.Account, p.JobID, jobs.StateFailed)
+		_ = x.Jobs.Log(ctx, p.Account, p.JobID, jobs.Entry{Level: "error", Code: fmt.Sprintf("braze_%d", pe.Err.Status), Message: msg})
+		x.Logger.ErrorContext(ctx, "export job failed", "account", p.Account, "job", p.JobID, "err", msg)
+		return Permanent(err)
+	case errors.Is(err, jobs.ErrNotFound):
+		return nil
+	}
+	var ve *export.ValidationError
+	if errors.As(err, &ve) {
+		return Permanent(err)
+	}
+	return err
+}
+
+// RunJob is the Runner of braze_export_audience jobs: a run (at creation,
+// on schedule, or asked) sets the job up if needed, opens a run that the
+// sends count into, and asks for every waiting user to be sent now. The run
+// stays open until the job is idle (the pump closes it).
+func (x *Exports) RunJob(ctx context.Context, j *jobs.Job, r *jobs.Run) (string, error) {
+	if err := x.Engine.Setup(ctx, j); err != nil {
+		var ve *export.ValidationError
+		if errors.As(err, &ve) {
+			return "", Permanent(err)
+		}
+		return "", err
+	}
+	if err := x.Engine.AttachRun(ctx, j.Account, j.ID, r.ID); err != nil {
+		return "", err
+	}
+	if _, err := x.Engine.Feed(ctx, j.Account, j.ID, 50_000); err != nil {
+		return "", err
+	}
+	if err := x.Engine.RequestFlush(ctx, j.Account, j.ID); err != nil {
+		return "", err
+	}
+	return jobs.OutcomeRunning, nil
+}

@@ -1,0 +1,349 @@
+package workers
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/audiences"
+	"github.com/brazesync/brazesync/internal/authorizations"
+	"github.com/brazesync/brazesync/internal/brazesim"
+	"github.com/brazesync/brazesync/internal/changelog"
+	"github.com/brazesync/brazesync/internal/export"
+	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/profiles"
+	"github.com/brazesync/brazesync/internal/ratelimit"
+	"github.com/brazesync/brazesync/internal/secrets"
+	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/testutil/redistest"
+	"github.com/brazesync/brazesync/scheduler"
+	"github.com/brazesync/brazesync/tasks"
+	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
+)
+
+// exportBundle is a whole export pipeline on real Redis: profiles,
+// audiences, change log, jobs, a Braze simulator over HTTP, workers and the
+// scheduler's pump.
+type exportBundle struct {
+	rdb    *redis.Client
+	sim    *brazesim.Sim
+	simURL string
+	prof   *profiles.Store
+	aud    *audiences.Service
+	auths  *authorizations.Store
+	jobs   *jobs.Store
+	engine *export.Engine
+	client *asynq.Client
+	acct   string
+}
+
+func setupExport(t *testing.T, simOpts brazesim.Options) *exportBundle {
+	t.Helper()
+	rdb, _ := redistest.DB(t)
+	ns := store.Namespace("bs")
+	b := &exportBundle{rdb: rdb, acct: "acme"}
+	b.sim = brazesim.New(simOpts)
+	hs := httptest.NewServer(b.sim)
+	t.Cleanup(hs.Close)
+	b.simURL = hs.URL
+	b.aud = audiences.New(rdb, ns, nil, audiences.Options{Logger: testLogger()})
+	b.prof = profiles.New(rdb, ns, b.aud, profiles.Options{})
+	b.aud.UseProfiles(b.prof)
+	clog := changelog.New(rdb, ns, changelog.Options{})
+	box, _ := secrets.NewBox(bytes.Repeat([]byte{5}, 32))
+	b.auths = authorizations.New(rdb, ns, box, authorizations.NewRegistry(authorizations.BrazeType(true)))
+	exists := func(ctx context.Context, acct, slug string) error { _, err := b.aud.Get(ctx, acct, slug); return err }
+	b.jobs = jobs.New(rdb, ns, b.auths, nil, export.JobType(tasks.JobTypeExportAudience, exists))
+	b.engine = export.New(rdb, ns, b.jobs, b.auths, b.prof, b.aud, clog, ratelimit.New(rdb, ns), export.Options{AllowInsecure: true, Logger: testLogger(), MaxInlineWait: 500 * time.Millisecond})
+	x := &Exports{Engine: b.engine, Jobs: b.jobs, Logger: testLogger(), SendBudget: 2 * time.Second}
+	srv := NewServer(rdb, Config{Concurrency: 6, Logger: testLogger()})
+	x.Register(srv)
+	srv.Handle(tasks.TypeJobRun, &JobRuns{Jobs: b.jobs, Runners: map[string]Runner{tasks.JobTypeExportAudience: x}, Logger: testLogger()})
+	ctx := context.Background()
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(srv.Stop)
+	b.client = asynq.NewClientFromRedisClient(rdb)
+	sched := scheduler.New(rdb, b.jobs, b.client, scheduler.Config{Tick: 100 * time.Millisecond, Pumps: []scheduler.Pump{scheduler.ExportPump{Engine: b.engine}}})
+	if err := sched.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sched.Stop)
+	if _, err := b.aud.EnsureDefaults(ctx, b.acct); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func (b *exportBundle) audience(t *testing.T, slug, rule string) {
+	t.Helper()
+	if _, err := b.aud.Create(context.Background(), b.acct, audiences.Audience{Slug: slug, Name: slug, Kind: audiences.KindRule, Rule: json.RawMessage(rule)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (b *exportBundle) upsert(t *testing.T, recs ...map[string]any) {
+	t.Helper()
+	rs := make([]profiles.Record, len(recs))
+	for i, r := range recs {
+		rs[i] = profiles.Record{Fields: r}
+	}
+	res, err := b.prof.Upsert(context.Background(), b.acct, "braze_users", rs)
+	if err != nil || len(res.Rejected) > 0 {
+		t.Fatalf("upsert: %v %+v", err, res.Rejected)
+	}
+}
+
+func (b *exportBundle) brazeAuth(t *testing.T, key string, cfg map[string]any) string {
+	t.Helper()
+	label := "sim"
+	c := map[string]any{"rest_endpoint": b.simURL}
+	for k, v := range cfg {
+		c[k] = v
+	}
+	a, _, err := b.auths.Create(context.Background(), b.acct, authorizations.Input{Type: "braze", Label: &label, Config: c, Secrets: map[string]string{"api_key": key}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.ID
+}
+
+// startJob creates an export job and enqueues its first run, as the API does.
+func (b *exportBundle) startJob(t *testing.T, authID string, cfg map[string]any) *jobs.Job {
+	t.Helper()
+	ctx := context.Background()
+	label := "export"
+	j, err := b.jobs.Create(ctx, b.acct, jobs.Input{Type: tasks.JobTypeExportAudience, Label: &label, AuthorizationID: &authID, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.engine.Changed(ctx, nil, j); err != nil {
+		t.Fatal(err)
+	}
+	task, _ := tasks.NewJobRun(tasks.JobRun{Account: b.acct, JobID: j.ID, Trigger: "create"}, tasks.QueueExport)
+	if _, err := b.client.Enqueue(task); err != nil {
+		t.Fatal(err)
+	}
+	return j
+}
+
+// segments returns the user's lytics_segments in the simulator, sorted.
+func (b *exportBundle) segments(id string) ([]string, bool) {
+	u, ok := b.sim.User(id)
+	if !ok {
+		return nil, false
+	}
+	raw, _ := u["lytics_segments"].([]any)
+	out := []string{}
+	for _, v := range raw {
+		out = append(out, fmt.Sprint(v))
+	}
+	sort.Strings(out)
+	return out, true
+}
+
+func (b *exportBundle) waitSegments(t *testing.T, want map[string][]string) {
+	t.Helper()
+	waitFor(t, "Braze to hold the expected segments", func() bool {
+		for id, w := range want {
+			got, ok := b.segments(id)
+			if !ok || !slices.Equal(got, w) {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func list(s ...string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
+}
+
+func TestExportBackfillThenChanges(t *testing.T) {
+	t.Parallel()
+	b := setupExport(t, brazesim.Options{})
+	b.audience(t, "fr", `{"field":"country","op":"eq","value":"FR"}`)
+	b.audience(t, "vip", `{"field":"tier","op":"eq","value":"gold"}`)
+	var recs []map[string]any
+	want := map[string][]string{}
+	for i := 0; i < 200; i++ {
+		r := map[string]any{"braze_id": fmt.Sprintf("u%03d", i), "country": "DE"}
+		var segs []string
+		if i%2 == 0 {
+			r["country"] = "FR"
+			segs = append(segs, "fr")
+		}
+		if i%3 == 0 {
+			r["tier"] = "gold"
+			segs = append(segs, "vip")
+		}
+		recs = append(recs, r)
+		if len(segs) > 0 {
+			want[fmt.Sprintf("u%03d", i)] = segs
+		}
+	}
+	b.upsert(t, recs...)
+	auth := b.brazeAuth(t, "key-1", nil)
+	j := b.startJob(t, auth, map[string]any{"audiences": list("fr", "vip"), "existing_users": true, "flush_users": 1.0})
+	b.waitSegments(t, want)
+	if _, ok := b.sim.User("u001"); ok {
+		t.Fatal("a user in no audience of the job was sent")
+	}
+	st := b.sim.Stats()
+	if st.DataPoints != int64(len(want)) {
+		t.Fatalf("backfill cost %d data points, want one per user (%d)", st.DataPoints, len(want))
+	}
+	// Changes after start: u000 leaves fr (stays vip), u001 enters fr.
+	b.upsert(t, map[string]any{"braze_id": "u000", "country": "IT"}, map[string]any{"braze_id": "u001", "country": "FR"})
+	b.waitSegments(t, map[string][]string{"u000": {"vip"}, "u001": {"fr"}})
+	// A run that changes nothing sends nothing.
+	before := b.sim.Stats().DataPoints
+	b.upsert(t, map[string]any{"braze_id": "u002", "country": "FR"})
+	task, _ := tasks.NewJobRun(tasks.JobRun{Account: b.acct, JobID: j.ID, Trigger: "manual"}, tasks.QueueExport)
+	b.client.Enqueue(task)
+	waitFor(t, "the job to be idle", func() bool {
+		d, _ := b.jobs.Describe(context.Background(), b.acct, j.ID)
+		return d.Progress["waiting"] == 0.0 && d.Progress["in_flight"] == 0.0
+	})
+	if after := b.sim.Stats().DataPoints; after != before {
+		t.Fatalf("an unchanged user cost %d data points", after-before)
+	}
+	d, _ := b.jobs.Describe(context.Background(), b.acct, j.ID)
+	if d.LastRun == nil || d.LastRun.Counters["requests"] == 0 && d.LastRun.Counters["unchanged"] == 0 {
+		t.Fatalf("run counters missing: %+v", d.LastRun)
+	}
+}
+
+func TestExportWithoutBackfillSendsOnlyChanges(t *testing.T) {
+	t.Parallel()
+	b := setupExport(t, brazesim.Options{})
+	b.audience(t, "fr", `{"field":"country","op":"eq","value":"FR"}`)
+	b.upsert(t, map[string]any{"braze_id": "old", "country": "FR"})
+	auth := b.brazeAuth(t, "key-1", nil)
+	j := b.startJob(t, auth, map[string]any{"audiences": list("fr"), "flush_users": 1.0})
+	waitFor(t, "job run recorded", func() bool { d, _ := b.jobs.Describe(context.Background(), b.acct, j.ID); return d.LastRun != nil })
+	b.upsert(t, map[string]any{"braze_id": "new", "country": "FR"}, map[string]any{"braze_id": "nobraze_user_has_no_id_field", "country": "DE"})
+	b.waitSegments(t, map[string][]string{"new": {"fr"}})
+	if _, ok := b.sim.User("old"); ok {
+		t.Fatal("an existing member was sent without existing_users")
+	}
+	// Exit after start: remove.
+	b.upsert(t, map[string]any{"braze_id": "new", "country": "ES"})
+	b.waitSegments(t, map[string][]string{"new": {}})
+}
+
+func TestExportIdentifierKindsOmittedAndDeleted(t *testing.T) {
+	t.Parallel()
+	b := setupExport(t, brazesim.Options{})
+	ctx := context.Background()
+	b.audience(t, "fr", `{"field":"country","op":"eq","value":"FR"}`)
+	b.upsert(t,
+		map[string]any{"email": "a@x.io", "country": "FR"},
+		map[string]any{"email": "b@x.io", "country": "FR"},
+		map[string]any{"braze_id": "no-email", "country": "FR"})
+	auth := b.brazeAuth(t, "key-1", nil)
+	j := b.startJob(t, auth, map[string]any{"audiences": list("fr"), "existing_users": true, "identifier_field": "email", "identifier_kind": "email", "flush_users": 1.0})
+	waitFor(t, "users sent by email", func() bool {
+		_, a := b.sim.UserBy(brazesim.KindEmail, "a@x.io")
+		_, c := b.sim.UserBy(brazesim.KindEmail, "b@x.io")
+		return a && c
+	})
+	waitFor(t, "omitted user counted", func() bool {
+		d, _ := b.jobs.Describe(ctx, b.acct, j.ID)
+		return d.LastRun != nil && d.LastRun.Counters["omitted"] == 1
+	})
+	logs, _ := b.jobs.Logs(ctx, b.acct, j.ID, 20)
+	found := false
+	for _, l := range logs {
+		found = found || (l.Code == "users_omitted" && bytes.Contains([]byte(l.Message), []byte(`no value in field "email"`)))
+	}
+	if !found {
+		t.Fatalf("the omission and its reason are not in the log: %+v", logs)
+	}
+	// A deleted profile gets remove for every audience.
+	p, err := b.prof.Lookup(ctx, b.acct, "email", "b@x.io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.prof.Delete(ctx, b.acct, p.ID); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "deleted user's segments removed", func() bool {
+		u, _ := b.sim.UserBy(brazesim.KindEmail, "b@x.io")
+		segs, _ := u["lytics_segments"].([]any)
+		return len(segs) == 0
+	})
+}
+
+func TestExport401FailsTheJobWithoutRetryStorm(t *testing.T) {
+	t.Parallel()
+	b := setupExport(t, brazesim.Options{APIKeys: []string{"right-key"}})
+	b.audience(t, "fr", `{"field":"country","op":"eq","value":"FR"}`)
+	b.upsert(t, map[string]any{"braze_id": "u1", "country": "FR"})
+	auth := b.brazeAuth(t, "wrong-key", nil)
+	j := b.startJob(t, auth, map[string]any{"audiences": list("fr"), "existing_users": true})
+	ctx := context.Background()
+	waitFor(t, "job failed", func() bool { jj, _ := b.jobs.Get(ctx, b.acct, j.ID); return jj.State == jobs.StateFailed })
+	logs, _ := b.jobs.Logs(ctx, b.acct, j.ID, 10)
+	if len(logs) == 0 || logs[0].Code != "braze_401" || !bytes.Contains([]byte(logs[0].Message), []byte("check the key and that the instance is the workspace's")) {
+		t.Fatalf("log: %+v", logs)
+	}
+	n := b.sim.Stats().Requests
+	time.Sleep(1500 * time.Millisecond) // a window in which a retry storm would show; nothing to wait on
+	if m := b.sim.Stats().Requests; m != n || n > 2 {
+		t.Fatalf("Braze got %d then %d requests after a 401", n, m)
+	}
+}
+
+func TestExportPauseResumeAndAudienceChange(t *testing.T) {
+	t.Parallel()
+	b := setupExport(t, brazesim.Options{})
+	ctx := context.Background()
+	b.audience(t, "fr", `{"field":"country","op":"eq","value":"FR"}`)
+	b.audience(t, "vip", `{"field":"tier","op":"eq","value":"gold"}`)
+	b.upsert(t, map[string]any{"braze_id": "u1", "country": "FR", "tier": "gold"}, map[string]any{"braze_id": "u2", "country": "FR"})
+	auth := b.brazeAuth(t, "k", nil)
+	j := b.startJob(t, auth, map[string]any{"audiences": list("fr", "vip"), "existing_users": true, "flush_users": 1.0})
+	b.waitSegments(t, map[string][]string{"u1": {"fr", "vip"}, "u2": {"fr"}})
+	// Paused: changes stay in the change log.
+	if _, err := b.jobs.Pause(ctx, b.acct, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	b.upsert(t, map[string]any{"braze_id": "u2", "tier": "gold"})
+	time.Sleep(500 * time.Millisecond) // several pump ticks in which nothing may be sent; nothing to wait on
+	if segs, _ := b.segments("u2"); !slices.Equal(segs, []string{"fr"}) {
+		t.Fatalf("sent while paused: %v", segs)
+	}
+	b.jobs.Resume(ctx, b.acct, j.ID)
+	b.waitSegments(t, map[string][]string{"u2": {"fr", "vip"}})
+	// Dropping vip from the job removes it from its members.
+	before, _ := b.jobs.Get(ctx, b.acct, j.ID)
+	after, err := b.jobs.Update(ctx, b.acct, j.ID, jobs.Input{Config: map[string]any{"audiences": list("fr")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.engine.Changed(ctx, before, after); err != nil {
+		t.Fatal(err)
+	}
+	b.waitSegments(t, map[string][]string{"u1": {"fr"}, "u2": {"fr"}})
+	// Deleting the job stops it for good.
+	del, _ := b.jobs.Delete(ctx, b.acct, j.ID)
+	b.engine.Changed(ctx, after, del)
+	b.upsert(t, map[string]any{"braze_id": "u1", "country": "DE"})
+	time.Sleep(500 * time.Millisecond) // several pump ticks in which nothing may be sent; nothing to wait on
+	if segs, _ := b.segments("u1"); !slices.Equal(segs, []string{"fr"}) {
+		t.Fatalf("deleted job still sends: %v", segs)
+	}
+}
