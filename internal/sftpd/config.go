@@ -21,6 +21,7 @@ const (
 	MaxFailureDelayDefault   = 4 * time.Second
 	BcryptCostDefault        = 10
 	UploadHookTimeoutDefault = 10 * time.Second
+	IdleTimeoutDefault       = 15 * time.Minute
 )
 
 // Config configures the managed SFTP server. Zero fields take the defaults
@@ -64,6 +65,9 @@ type Config struct {
 	BcryptCost int
 	// UploadHookTimeout bounds one call of the upload hook. Default 10s.
 	UploadHookTimeout time.Duration
+	// IdleTimeout closes an SFTP session that has exchanged nothing for
+	// this long (dead clients, vanished NAT entries). Default 15 minutes.
+	IdleTimeout time.Duration
 	// Ciphers are the SSH ciphers offered; nil means CiphersDefault.
 	Ciphers []string
 }
@@ -121,6 +125,9 @@ func (c Config) WithDefaults() Config {
 	if c.UploadHookTimeout == 0 {
 		c.UploadHookTimeout = UploadHookTimeoutDefault
 	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = IdleTimeoutDefault
+	}
 	if c.Ciphers == nil {
 		c.Ciphers = CiphersDefault
 	}
@@ -171,6 +178,12 @@ func (c Config) validate() error {
 	}
 	if c.UploadHookTimeout < 0 {
 		bad("UploadHookTimeout", "must not be negative, got %s", c.UploadHookTimeout)
+	}
+	if c.IdleTimeout < 0 {
+		bad("IdleTimeout", "must not be negative, got %s", c.IdleTimeout)
+	}
+	if len(c.Ciphers) == 0 {
+		bad("Ciphers", "must name at least one cipher")
 	}
 	return errors.Join(errs...)
 }

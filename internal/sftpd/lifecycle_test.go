@@ -214,3 +214,23 @@ func TestHandshakeDeadline(t *testing.T) {
 		t.Errorf("closed after %s, want about 1s", d)
 	}
 }
+
+// TestIdleSessionClosed: a session that exchanges nothing for IdleTimeout
+// is closed; one that keeps talking is not.
+func TestIdleSessionClosed(t *testing.T) {
+	t.Parallel()
+	srv, _ := setup(t, func(c *Config) { c.IdleTimeout = 400 * time.Millisecond })
+	u := newUser(t, srv, "acct-idle")
+	busy := u.keyClient(t, srv)
+	idle := u.keyClient(t, srv)
+	start := time.Now()
+	for time.Since(start) < time.Second {
+		if _, err := busy.Getwd(); err != nil {
+			t.Fatalf("a busy session was closed: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond) // pacing a client that keeps talking
+	}
+	if _, err := idle.Getwd(); err == nil {
+		t.Error("an idle session is still open after 1s with a 400ms idle timeout")
+	}
+}

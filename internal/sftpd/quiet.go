@@ -5,6 +5,8 @@ import (
 	"encoding/binary"
 	"io"
 	"sync"
+	"sync/atomic"
+	"time"
 )
 
 // quietChannel wraps a session's SFTP byte stream and counts the packets
@@ -17,17 +19,46 @@ type quietChannel struct {
 
 	in, out framer
 
+	lastActive atomic.Int64 // unix nanoseconds of the last read or write
+
 	mu      sync.Mutex
 	pending int
 	waiters []chan struct{}
 }
 
 func newQuietChannel(rwc io.ReadWriteCloser) *quietChannel {
-	return &quietChannel{ReadWriteCloser: rwc}
+	q := &quietChannel{ReadWriteCloser: rwc}
+	q.lastActive.Store(time.Now().UnixNano())
+	return q
+}
+
+// idleFor is how long the session has exchanged nothing.
+func (q *quietChannel) idleFor(now time.Time) time.Duration {
+	return now.Sub(time.Unix(0, q.lastActive.Load()))
+}
+
+// closeWhenIdle closes the session once it has been idle for timeout,
+// checking every timeout/4, until done is closed.
+func (q *quietChannel) closeWhenIdle(timeout time.Duration, done <-chan struct{}, onIdle func()) {
+	tick := time.NewTicker(max(timeout/4, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-tick.C:
+			if q.idleFor(now) >= timeout {
+				onIdle()
+				_ = q.Close()
+				return
+			}
+		}
+	}
 }
 
 func (q *quietChannel) Read(p []byte) (int, error) {
 	n, err := q.ReadWriteCloser.Read(p)
+	q.lastActive.Store(time.Now().UnixNano())
 	if done := q.in.feed(p[:n]); done > 0 {
 		q.mu.Lock()
 		q.pending += done
@@ -38,6 +69,7 @@ func (q *quietChannel) Read(p []byte) (int, error) {
 
 func (q *quietChannel) Write(p []byte) (int, error) {
 	n, err := q.ReadWriteCloser.Write(p)
+	q.lastActive.Store(time.Now().UnixNano())
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if done := q.out.feed(p[:n]); done > 0 {

@@ -46,14 +46,14 @@ func (s *Server) serveConn(conn net.Conn, config *ssh.ServerConfig) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.serveSession(u, ip, ch, chReqs)
+			s.serveSession(conn, u, ip, ch, chReqs)
 		}()
 	}
 }
 
 // serveSession answers a session channel's requests: only the sftp subsystem
 // is offered; shells, commands and terminals are refused.
-func (s *Server) serveSession(u User, ip string, ch ssh.Channel, reqs <-chan *ssh.Request) {
+func (s *Server) serveSession(conn net.Conn, u User, ip string, ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
 	started := false
 	for req := range reqs {
@@ -66,7 +66,7 @@ func (s *Server) serveSession(u User, ip string, ch ssh.Channel, reqs <-chan *ss
 		}
 		started = true
 		go ssh.DiscardRequests(reqs)
-		if err := s.serveSFTP(u, ip, ch); err != nil {
+		if err := s.serveSFTP(conn, u, ip, ch); err != nil {
 			s.logger.LogAttrs(s.ctx, slog.LevelWarn, "sftp session ended with an error",
 				slog.String("account", u.Account), slog.String("username", u.Username),
 				slog.String("remote_ip", ip), slog.String("error", err.Error()))
@@ -84,7 +84,8 @@ func subsystemName(payload []byte) string {
 }
 
 // serveSFTP serves the SFTP protocol on ch, inside the user's directory.
-func (s *Server) serveSFTP(u User, ip string, ch ssh.Channel) error {
+// An idle session closes its whole connection (conn).
+func (s *Server) serveSFTP(conn net.Conn, u User, ip string, ch ssh.Channel) error {
 	dir, err := s.UserDir(u.Account, u.Username)
 	if err != nil {
 		return err
@@ -104,6 +105,14 @@ func (s *Server) serveSFTP(u User, ip string, ch ssh.Channel) error {
 	s.addSession(qc)
 	defer s.removeSession(qc)
 	rs := sftp.NewRequestServer(qc, ufs.handlers())
+	done := make(chan struct{})
+	defer close(done)
+	go qc.closeWhenIdle(s.cfg.IdleTimeout, done, func() {
+		s.logger.LogAttrs(s.ctx, slog.LevelInfo, "sftp session idle: closing",
+			slog.String("account", u.Account), slog.String("username", u.Username),
+			slog.String("remote_ip", ip), slog.Duration("idle_timeout", s.cfg.IdleTimeout))
+		_ = conn.Close()
+	})
 	err = rs.Serve()
 	_ = rs.Close()
 	if err == nil || errors.Is(err, io.EOF) {
