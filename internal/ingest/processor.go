@@ -207,8 +207,9 @@ func (p *Processor) drain(ctx context.Context, acct string) {
 	}
 	p.claimIfDue(ctx, acct)
 	start := "0" // first our own pending requests (a retry), then new ones
+	count := p.opt.ReadCount
 	for ctx.Err() == nil {
-		msgs, err := p.read(ctx, acct, start)
+		msgs, err := p.read(ctx, acct, start, count)
 		if err != nil {
 			if ctx.Err() == nil {
 				p.log.Warn("reading ingest stream", "account", acct, "err", err)
@@ -223,6 +224,7 @@ func (p *Processor) drain(ctx context.Context, acct string) {
 			p.deactivate(ctx, acct)
 			return
 		}
+		count = nextReadCount(msgs, count, p.opt.ReadCount)
 		if err := p.apply(ctx, acct, msgs); err != nil {
 			p.failed(ctx, acct, msgs, err)
 			return
@@ -233,11 +235,33 @@ func (p *Processor) drain(ctx context.Context, acct string) {
 	}
 }
 
-func (p *Processor) read(ctx context.Context, acct, start string) ([]redis.XMessage, error) {
+// claimCount is how many idle requests one XAUTOCLAIM takes over.
+const claimCount = 20
+
+// maxReadBytes bounds the request bodies one read should bring in; large
+// requests (up to 10 MB each) make the next reads take fewer of them.
+const maxReadBytes = 4 << 20
+
+// nextReadCount adapts how many requests the next read takes to the body
+// sizes just read, between 1 and limit.
+func nextReadCount(msgs []redis.XMessage, count, limit int) int {
+	total := 0
+	for _, m := range msgs {
+		if b, ok := m.Values[fieldBody].(string); ok {
+			total += len(b)
+		}
+	}
+	if total > maxReadBytes {
+		return max(1, count*maxReadBytes/total)
+	}
+	return min(limit, count*2)
+}
+
+func (p *Processor) read(ctx context.Context, acct, start string, count int) ([]redis.XMessage, error) {
 	res, err := p.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{
 		Group: consumerGroup, Consumer: p.opt.Consumer,
 		Streams: []string{p.keys.queue(acct), start},
-		Count:   int64(p.opt.ReadCount), Block: -1,
+		Count:   int64(count), Block: -1,
 	}).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
@@ -471,7 +495,7 @@ func (p *Processor) claimIfDue(ctx context.Context, acct string) {
 	for range 100 {
 		msgs, next, err := p.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{
 			Stream: p.keys.queue(acct), Group: consumerGroup, Consumer: p.opt.Consumer,
-			MinIdle: p.opt.ClaimIdle, Start: start, Count: int64(p.opt.ReadCount),
+			MinIdle: p.opt.ClaimIdle, Start: start, Count: int64(min(p.opt.ReadCount, claimCount)),
 		}).Result()
 		if err != nil {
 			if ctx.Err() == nil {
