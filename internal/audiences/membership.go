@@ -159,6 +159,12 @@ func (s *Service) applyChanges(ctx context.Context, acct string, changes []profi
 		now := s.now()
 		var spec []byte
 		for _, c := range changes {
+			if c.ProfileID == "" && c.Profile != nil {
+				c.ProfileID = c.Profile.ID
+			}
+			if c.ProfileID == "" {
+				continue // nothing to key it by
+			}
 			if c.MergedInto != "" {
 				b.add(c.ProfileID, "M", c.MergedInto)
 				continue
@@ -168,11 +174,7 @@ func (s *Service) applyChanges(ctx context.Context, acct string, changes []profi
 				continue
 			}
 			spec = appendSpec(spec[:0], d.list, rules, c.Profile, now)
-			id := c.ProfileID
-			if id == "" {
-				id = c.Profile.ID
-			}
-			b.add(id, string(spec), "")
+			b.add(c.ProfileID, string(spec), "")
 		}
 		var counts Counts
 		counts, err = b.run(ctx, s)
