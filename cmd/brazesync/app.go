@@ -10,9 +10,14 @@ import (
 
 	"github.com/brazesync/brazesync/api"
 	"github.com/brazesync/brazesync/internal/accounts"
+	"github.com/brazesync/brazesync/internal/audiences"
 	"github.com/brazesync/brazesync/internal/authorizations"
+	"github.com/brazesync/brazesync/internal/changelog"
 	"github.com/brazesync/brazesync/internal/config"
+	"github.com/brazesync/brazesync/internal/export"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/profiles"
+	"github.com/brazesync/brazesync/internal/ratelimit"
 	"github.com/brazesync/brazesync/internal/redisconn"
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/store"
@@ -37,9 +42,13 @@ type app struct {
 	registry *prometheus.Registry
 	client   *asynq.Client
 
-	accounts *accounts.Store
-	auths    *authorizations.Store
-	jobs     *jobs.Store
+	accounts  *accounts.Store
+	auths     *authorizations.Store
+	jobs      *jobs.Store
+	profiles  *profiles.Store
+	audiences *audiences.Service
+	changelog *changelog.Log
+	export    *export.Engine
 }
 
 func newLogger(level slog.Level) *slog.Logger {
@@ -68,7 +77,23 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a := &app{cfg: cfg, log: log, rdb: rdb, ns: store.DefaultNamespace, box: box, registry: reg, client: asynq.NewClientFromRedisClient(rdb)}
 	a.accounts = accounts.New(rdb, a.ns, nil)
 	a.auths = authorizations.New(rdb, a.ns, box, authorizations.NewRegistry(authorizations.BrazeType(cfg.AllowInsecureEndpoints)))
+	for _, t := range a.importAuthorizationTypes() {
+		a.auths.Types().Add(t)
+	}
 	a.jobs = jobs.New(rdb, a.ns, a.auths, nil)
+	a.audiences = audiences.New(rdb, a.ns, nil, audiences.Options{Logger: log})
+	a.profiles = profiles.New(rdb, a.ns, a.audiences, profiles.Options{Logger: log})
+	a.audiences.UseProfiles(a.profiles)
+	a.changelog = changelog.New(rdb, a.ns, changelog.Options{})
+	a.export = export.New(rdb, a.ns, a.jobs, a.auths, a.profiles, a.audiences, a.changelog, ratelimit.New(rdb, a.ns),
+		export.Options{AllowInsecure: cfg.AllowInsecureEndpoints, Logger: log.With("component", "export")})
+	a.jobs.AddType(export.JobType(tasks.JobTypeExportAudience, func(ctx context.Context, acct, slug string) error {
+		_, err := a.audiences.Get(ctx, acct, slug)
+		return err
+	}))
+	for _, t := range a.importJobTypes() {
+		a.jobs.AddType(t)
+	}
 	return a, nil
 }
 
@@ -89,7 +114,10 @@ func (a *app) apiServer() (*api.Server, func(), error) {
 	srv := api.New(api.Deps{
 		Redis: a.rdb, Accounts: a.accounts, Authorizations: a.auths, Jobs: a.jobs, Enqueuer: a.client,
 		OperatorToken: a.cfg.AdminToken, Logger: a.log, Registry: a.registry, Gatherer: a.registry,
-		Monitoring: http.Handler(mon),
+		Monitoring:           http.Handler(mon),
+		JobHooks:             []api.JobHook{exportHook{a.export}},
+		Groups:               a.dataRoutes(),
+		AuthorizationTesters: a.authorizationTesters(),
 	})
 	return srv, func() { _ = mon.Close() }, nil
 }
@@ -100,12 +128,31 @@ func (a *app) workerServer() *workers.Server {
 		Concurrency: a.cfg.WorkerConcurrency, ShutdownTimeout: a.cfg.ShutdownTimeout,
 		Logger: a.log.With("component", "worker"), Registry: a.registry,
 	})
-	w.Handle(tasks.TypeJobRun, &workers.JobRuns{Jobs: a.jobs, Runners: map[string]workers.Runner{}, Logger: a.log.With("component", "jobs")})
+	exports := &workers.Exports{Engine: a.export, Jobs: a.jobs, Logger: a.log.With("component", "export")}
+	exports.Register(w)
+	w.Handle(tasks.TypeJobRun, &workers.JobRuns{Jobs: a.jobs, Logger: a.log.With("component", "jobs"), Runners: map[string]workers.Runner{
+		tasks.JobTypeExportAudience: exports,
+	}})
+	a.registerImport(w)
+	a.registerData(w)
 	return w
 }
 
 func (a *app) schedulerComponent() *scheduler.Scheduler {
-	return scheduler.New(a.rdb, a.jobs, a.client, scheduler.Config{Logger: a.log.With("component", "scheduler")})
+	return scheduler.New(a.rdb, a.jobs, a.client, scheduler.Config{
+		Logger: a.log.With("component", "scheduler"),
+		Pumps:  []scheduler.Pump{scheduler.ExportPump{Engine: a.export}},
+	})
+}
+
+// exportHook tells the export engine about changes of export jobs.
+type exportHook struct{ e *export.Engine }
+
+func (h exportHook) JobChanged(ctx context.Context, before, after *jobs.Job) error {
+	if after.Type != tasks.JobTypeExportAudience {
+		return nil
+	}
+	return h.e.Changed(ctx, before, after)
 }
 
 // component is a long-running piece with the shared lifecycle.
@@ -136,7 +183,7 @@ func (cs components) stop() {
 }
 
 // background lists the components that run beside the worker server in a
-// worker process (queue feeders, stream processors).
+// worker process (stream processors).
 func (a *app) background() components {
-	return nil
+	return a.dataBackground()
 }
