@@ -460,3 +460,24 @@ func TestRelativeTimeRulesFollowTheClock(t *testing.T) {
 		t.Fatalf("last entry %q", last)
 	}
 }
+
+func TestProfilesAudiencesInOneCall(t *testing.T) {
+	t.Parallel()
+	svc, b := setup(t, 0)
+	ctx := context.Background()
+	now := b.clock.Now()
+	known := b.profiles.put(profiles.Profile{Identities: map[string][]string{"email": {"k@x.io"}}, FirstSeen: now.Add(-30 * 24 * time.Hour)})
+	anon := b.profiles.put(profiles.Profile{FirstSeen: now.Add(-30 * 24 * time.Hour)})
+	if err := svc.ProfilesChanged(ctx, acct, []profiles.Change{known, anon}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := svc.ProfilesAudiences(ctx, acct, []string{known.ProfileID, anon.ProfileID, "missing"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slices.Sort(got[known.ProfileID])
+	if !slices.Equal(got[known.ProfileID], []string{"lytics_all", "lytics_known"}) ||
+		!slices.Equal(got[anon.ProfileID], []string{"lytics_all"}) || len(got["missing"]) != 0 {
+		t.Fatalf("ProfilesAudiences = %v", got)
+	}
+}
