@@ -1,0 +1,103 @@
+package csvimport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/store"
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrAlreadyImported: the ledger says this file version was imported (or
+// failed for good) before; Reset its entry to import it again.
+var ErrAlreadyImported = errors.New("csv import: file version already imported")
+
+// Importer imports files for jobs, keeping each job's Ledger and Diff
+// state in Redis.
+type Importer struct {
+	rdb    redis.UniversalClient
+	ns     store.Namespace
+	log    *slog.Logger
+	Ledger *Ledger
+}
+
+// NewImporter returns an Importer on rdb under ns; logger may be nil.
+func NewImporter(rdb redis.UniversalClient, ns store.Namespace, logger *slog.Logger) *Importer {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Importer{rdb: rdb, ns: ns, log: logger.With("component", "csvimport"), Ledger: NewLedger(rdb, ns)}
+}
+
+// Opener opens a file's content, e.g. sftpclient.Client.Open.
+type Opener func(ctx context.Context) (io.ReadCloser, error)
+
+// ImportFile imports version v of a file for job, once: it checks the
+// ledger (ErrAlreadyImported when done), marks the entry importing, opens
+// the file, stages it (nothing applied unless the whole file is good),
+// applies it to sink, and records the outcome. A file error (IsPermanent)
+// marks the entry failed; a transient error leaves it importing, so the
+// next run tries again, and returns the error for the task to retry.
+func (im *Importer) ImportFile(ctx context.Context, job Job, v FileVersion, open Opener, cfg Config, sink Sink) (*Report, error) {
+	entry, found, err := im.Ledger.Get(ctx, job, v)
+	if err != nil {
+		return nil, err
+	}
+	if found && entry.Finished() {
+		return nil, fmt.Errorf("%w: %s (%s at %s)", ErrAlreadyImported, v.Path, entry.State, entry.FinishedAt.Format(time.RFC3339))
+	}
+	entry.FileVersion = v
+	entry.State = StateImporting
+	entry.Attempts++
+	entry.StartedAt = time.Now().UTC()
+	entry.Error = ""
+	if err := im.Ledger.Mark(ctx, job, entry); err != nil {
+		return nil, err
+	}
+	log := im.log.With("account", job.Account, "job", job.ID, "file", v.Path)
+
+	rep, err := im.importOnce(ctx, job, v, open, cfg, sink)
+	if rep != nil {
+		entry.RowsRead, entry.Applied, entry.Unchanged, entry.Rejected = rep.RowsRead, rep.Applied, rep.Unchanged, rep.Rejected
+	}
+	switch {
+	case err == nil:
+		entry.State = StateImported
+		entry.FinishedAt = time.Now().UTC()
+		log.Info("file imported", "rows", rep.RowsRead, "applied", rep.Applied,
+			"unchanged", rep.Unchanged, "rejected", rep.Rejected, "duration", rep.Duration.String())
+	case IsPermanent(err):
+		entry.State = StateFailed
+		entry.FinishedAt = time.Now().UTC()
+		entry.Error = err.Error()
+		log.Warn("file rejected", "error", err.Error())
+	default:
+		entry.Error = err.Error()
+		log.Warn("file import interrupted; it will be retried", "error", err.Error())
+	}
+	if merr := im.Ledger.Mark(context.WithoutCancel(ctx), job, entry); merr != nil && err == nil {
+		err = merr
+	}
+	return rep, err
+}
+
+func (im *Importer) importOnce(ctx context.Context, job Job, v FileVersion, open Opener, cfg Config, sink Sink) (*Report, error) {
+	rc, err := open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", v.Path, err)
+	}
+	st, err := Stage(ctx, rc, v.Path, v.Size, cfg)
+	_ = rc.Close()
+	if err != nil {
+		if st != nil {
+			return st.Report, err
+		}
+		return nil, err
+	}
+	defer st.Close()
+	return im.Apply(ctx, job, st, sink)
+}
