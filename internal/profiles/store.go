@@ -16,7 +16,7 @@ import (
 // Defaults of Options.
 const (
 	BatchSizeDefault   = 500
-	ParallelDefault    = 4
+	ParallelDefault    = 1
 	MappingTTLDefault  = 2 * time.Second
 	maxScriptArguments = 400_000
 )
@@ -32,7 +32,10 @@ type Options struct {
 	// (default BatchSizeDefault).
 	BatchSize int
 	// Parallel is the number of script calls one Upsert keeps in flight
-	// (default ParallelDefault).
+	// (default ParallelDefault, 1). With 1, batches apply in record order, so
+	// of two records with the same event time the later one wins; the next
+	// batch is still prepared while one is applied. More than 1 gives up that
+	// order for throughput.
 	Parallel int
 	// MappingTTL is how long a stream mapping read from Redis is cached in
 	// this process (default MappingTTLDefault). A changed mapping takes

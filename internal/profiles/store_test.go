@@ -447,3 +447,22 @@ func mergeLogKey(t *testing.T, _ *profiles.Store, b *bundle) string {
 	}
 	return keys[0]
 }
+
+func TestLaterRecordWinsATieAcrossBatches(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	s := profiles.New(rdb, ns, nil, profiles.Options{BatchSize: 1})
+	acct := "acct-" + redistest.RandomID()
+	var recs []profiles.Record
+	for i := range 20 {
+		recs = append(recs, rec(t0, map[string]any{"email": "tie@x.io", "n": i}))
+	}
+	upsert(t, s, acct, "web", recs...)
+	p, err := s.Lookup(context.Background(), acct, "email", "tie@x.io")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Fields["n"] != 19.0 {
+		t.Errorf("n = %v, want 19 (the last record of equal event time)", p.Fields["n"])
+	}
+}
