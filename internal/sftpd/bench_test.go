@@ -88,7 +88,14 @@ func TestBenchUpload(t *testing.T) {
 	var sshdCPU time.Duration // sshd's reaped children's CPU time during its uploads
 	theirs := func() time.Duration {
 		cpu0 := childrenCPU(t, sshdPID)
-		defer func() { sshdCPU += childrenCPU(t, sshdPID) - cpu0 }()
+		defer func() {
+			// A child's time is counted once sshd has reaped it.
+			eventually(t, 10*time.Second, "sshd reaped its session", func() bool {
+				kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", sshdPID, sshdPID))
+				return err == nil && strings.TrimSpace(string(kids)) == ""
+			})
+			sshdCPU += childrenCPU(t, sshdPID) - cpu0
+		}()
 		start := time.Now()
 		out, err := runOpenSSHPort(t, sshdPort, knownHostsFile(t, sshdPort, sshdHostKey(t)), "root", u.keyFile, work,
 			"put big.bin "+filepath.Join(sshdDir, "big.bin")+"\n")
