@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 )
 
@@ -56,4 +57,30 @@ func serveOpenAPI(w http.ResponseWriter, _ *http.Request) error {
 	w.Header().Set("Content-Type", "application/json")
 	_, _ = w.Write(b)
 	return nil
+}
+
+// MissingFromOpenAPI returns the route patterns (as Router.Patterns gives
+// them) that the OpenAPI document does not describe.
+func MissingFromOpenAPI(patterns []string) ([]string, error) {
+	b, err := openapiDoc()
+	if err != nil {
+		return nil, err
+	}
+	var d struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, err
+	}
+	var missing []string
+	for _, p := range patterns {
+		method, path := "get", p
+		if m, rest, ok := strings.Cut(p, " "); ok {
+			method, path = strings.ToLower(m), rest
+		}
+		if _, ok := d.Paths[path][method]; !ok {
+			missing = append(missing, p)
+		}
+	}
+	return missing, nil
 }

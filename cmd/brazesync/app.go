@@ -142,6 +142,9 @@ func (a *app) schedulerComponent() *scheduler.Scheduler {
 	return scheduler.New(a.rdb, a.jobs, a.client, scheduler.Config{
 		Logger: a.log.With("component", "scheduler"),
 		Pumps:  []scheduler.Pump{scheduler.ExportPump{Engine: a.export}},
+		Periodic: []scheduler.Periodic{
+			{Cronspec: "@every 1h", Task: tasks.NewMaintenanceHourly()},
+		},
 	})
 }
 

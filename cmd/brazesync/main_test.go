@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/api"
+	"github.com/brazesync/brazesync/internal/config"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 )
 
@@ -237,5 +239,34 @@ func TestDevAsANewUser(t *testing.T) {
 	}
 	if code := p.terminate(t); code != 0 {
 		t.Errorf("dev exited %d; stderr:\n%s", code, p.stderr)
+	}
+}
+
+// TestEveryWiredRouteIsInTheOpenAPIDocument builds the API as `api` does,
+// with every route group, and checks the document describes each route.
+func TestEveryWiredRouteIsInTheOpenAPIDocument(t *testing.T) {
+	t.Parallel()
+	_, url := redistest.DB(t)
+	env := map[string]string{"REDIS_URL": url, "BRAZESYNC_MASTER_KEY": masterKey}
+	cfg, err := load(func(k string) string { return env[k] }, config.Production)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := newApp(context.Background(), cfg, newLogger(cfg.LogLevel))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.close()
+	srv, closeMon, err := a.apiServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeMon()
+	missing, err := api.MissingFromOpenAPI(srv.Router().Patterns())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(missing) > 0 {
+		t.Fatalf("routes missing from the OpenAPI document: %v", missing)
 	}
 }
