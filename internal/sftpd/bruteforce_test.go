@@ -1,6 +1,7 @@
 package sftpd
 
 import (
+	"strings"
 	"testing"
 	"time"
 
@@ -202,5 +203,31 @@ func TestMetricsRegistered(t *testing.T) {
 	}
 	if got := counterValue(t, b.reg, "brazesync_sftpd_lockouts_total", nil); got != 0 {
 		t.Errorf("lockouts counted without a lockout: %v", got)
+	}
+}
+
+// TestLogsCarryNoSecrets: logins, failures and lockouts are logged, and no
+// password appears in the logs.
+func TestLogsCarryNoSecrets(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t, func(c *Config) { c.MaxUserFailures = 2 })
+	u := newUser(t, srv, "acct-logs")
+	if err := tryPassword(t, srv, u.username, u.password); err != nil {
+		t.Fatal(err)
+	}
+	const wrong = "wrong-secret-guess-123"
+	for range 2 {
+		_ = tryPassword(t, srv, u.username, wrong)
+	}
+	logs := b.logs.String()
+	for _, want := range []string{`"msg":"sftp login"`, `"msg":"sftp login refused"`, `"msg":"sftp login locked out"`, `"component":"sftpd"`} {
+		if !strings.Contains(logs, want) {
+			t.Errorf("logs lack %s", want)
+		}
+	}
+	for _, secret := range []string{u.password, wrong} {
+		if strings.Contains(logs, secret) {
+			t.Errorf("a password appears in the logs")
+		}
 	}
 }

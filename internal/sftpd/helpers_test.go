@@ -1,6 +1,7 @@
 package sftpd
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -8,10 +9,12 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -75,6 +78,25 @@ type bundle struct {
 	cfg     Config
 	reg     *prometheus.Registry
 	uploads chan uploadEvent
+	logs    *lockedBuffer // every server's JSON logs
+}
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // testConfig is a Config with quick failure delays for tests.
@@ -93,7 +115,7 @@ func testConfig(dataDir string) Config {
 func setup(t *testing.T, modify func(*Config)) (*Server, *bundle) {
 	t.Helper()
 	rdb, ns := redistest.Client(t)
-	b := &bundle{rdb: rdb, ns: ns, sealer: newBoxSealer(t), dataDir: t.TempDir(), uploads: make(chan uploadEvent, 100)}
+	b := &bundle{rdb: rdb, ns: ns, sealer: newBoxSealer(t), dataDir: t.TempDir(), uploads: make(chan uploadEvent, 100), logs: &lockedBuffer{}}
 	b.cfg = testConfig(b.dataDir)
 	if modify != nil {
 		modify(&b.cfg)
@@ -111,6 +133,7 @@ func (b *bundle) start(t *testing.T) *Server {
 	srv, err := NewServer(b.rdb, b.ns, b.cfg, Options{
 		Sealer:     b.sealer,
 		Registerer: reg,
+		Logger:     slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		OnUpload: func(_ context.Context, account, username, path string) {
 			b.uploads <- uploadEvent{account, username, path}
 		},

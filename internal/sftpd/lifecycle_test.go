@@ -219,18 +219,18 @@ func TestHandshakeDeadline(t *testing.T) {
 // is closed; one that keeps talking is not.
 func TestIdleSessionClosed(t *testing.T) {
 	t.Parallel()
-	srv, _ := setup(t, func(c *Config) { c.IdleTimeout = 400 * time.Millisecond })
+	srv, _ := setup(t, func(c *Config) { c.IdleTimeout = time.Second })
 	u := newUser(t, srv, "acct-idle")
 	busy := u.keyClient(t, srv)
 	idle := u.keyClient(t, srv)
 	start := time.Now()
-	for time.Since(start) < time.Second {
+	for time.Since(start) < 2500*time.Millisecond {
 		if _, err := busy.Getwd(); err != nil {
 			t.Fatalf("a busy session was closed: %v", err)
 		}
-		time.Sleep(50 * time.Millisecond) // pacing a client that keeps talking
+		time.Sleep(100 * time.Millisecond) // pacing a client that keeps talking
 	}
 	if _, err := idle.Getwd(); err == nil {
-		t.Error("an idle session is still open after 1s with a 400ms idle timeout")
+		t.Error("an idle session is still open after 2.5s with a 1s idle timeout")
 	}
 }
