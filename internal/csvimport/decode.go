@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bufio"
 	"bytes"
+	"compress/flate"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -120,8 +121,14 @@ func (d *decoder) openGzip(ctx context.Context, r io.Reader, entry string, depth
 	return nil
 }
 
+// corrupt reports whether err says compressed data is damaged.
+func corrupt(err error) bool {
+	var fe flate.CorruptInputError
+	return errors.As(err, &fe) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
 func gzipError(err error) error {
-	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || errors.Is(err, io.ErrUnexpectedEOF) {
+	if errors.Is(err, gzip.ErrChecksum) || errors.Is(err, gzip.ErrHeader) || corrupt(err) {
 		return newBadFile(fmt.Errorf("gzip: %w", err))
 	}
 	return err
@@ -174,7 +181,7 @@ func (d *decoder) openZip(ctx context.Context, r io.Reader, depth int) error {
 		}
 		_ = rc.Close()
 		if err != nil {
-			if errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrFormat) || errors.Is(err, io.ErrUnexpectedEOF) {
+			if errors.Is(err, zip.ErrChecksum) || errors.Is(err, zip.ErrFormat) || corrupt(err) {
 				return newBadFile(fmt.Errorf("zip entry %s: %w", name, err))
 			}
 			return err
