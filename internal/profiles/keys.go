@@ -9,7 +9,7 @@ import "github.com/brazesync/brazesync/internal/store"
 //	<prefix>seq               string  last profile id handed out (INCR); ids are dense
 //	<prefix>gone              string  profiles deleted or merged away (Count = seq - gone)
 //	<prefix>ids               hash    identity index: "<field>:<value>" -> profile id
-//	<prefix>p:<id>            hash    one profile: "f:<field>" -> "<ms>|<code><text>",
+//	<prefix>p:<id>            hash    one profile: "d" -> JSON object field -> "<ms>|<code><text>",
 //	                                  "m:ids" -> its identities "<field>:<value>" joined by "\n",
 //	                                  "m:fs"/"m:ls" -> first/last seen (ms)
 //	<prefix>merged:<id>       string  survivor of a merged-away profile
@@ -39,8 +39,8 @@ func identitySuffix(field, value string) string { return field + ":" + value }
 
 // Hash field names inside a profile hash.
 const (
-	hashFieldPrefix = "f:"
-	hashIdentities  = "m:ids"
-	hashFirstSeen   = "m:fs"
-	hashLastSeen    = "m:ls"
+	hashData       = "d"
+	hashIdentities = "m:ids"
+	hashFirstSeen  = "m:fs"
+	hashLastSeen   = "m:ls"
 )

@@ -2,6 +2,7 @@ package profiles
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -73,14 +74,19 @@ func decodeProfile(id string, h map[string]string) *Profile {
 	}
 	for k, v := range h {
 		switch {
-		case strings.HasPrefix(k, hashFieldPrefix):
-			val, ts, ok := decodeValue(v)
-			if !ok {
-				continue
+		case k == hashData:
+			var data map[string]string
+			if v == "" || v == "[]" || json.Unmarshal([]byte(v), &data) != nil {
+				continue // "[]": an empty object as some Lua JSON encoders write it
 			}
-			name := k[len(hashFieldPrefix):]
-			p.Fields[name] = val
-			p.FieldTimes[name] = ts
+			for name, stored := range data {
+				val, ts, ok := decodeValue(stored)
+				if !ok {
+					continue
+				}
+				p.Fields[name] = val
+				p.FieldTimes[name] = ts
+			}
 		case k == hashIdentities:
 			for _, suffix := range strings.Split(v, "\n") {
 				field, value, ok := strings.Cut(suffix, ":")

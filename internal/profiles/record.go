@@ -43,14 +43,19 @@ type compiledMapping struct {
 	bySource map[string]*FieldMapping
 	tsSource string
 	idFields []string
+	// collisions is set when two sources map to the same field.
+	collisions bool
 }
 
 func compile(m Mapping) *compiledMapping {
 	c := &compiledMapping{Mapping: m, bySource: make(map[string]*FieldMapping, len(m.Fields))}
 	seen := map[string]bool{}
+	targets := map[string]bool{}
 	for i := range m.Fields {
 		f := &m.Fields[i]
 		c.bySource[normalizeSource(f.Source)] = f
+		c.collisions = c.collisions || targets[f.Field]
+		targets[f.Field] = true
 		if f.Identity && !seen[f.Field] {
 			seen[f.Field] = true
 			c.idFields = append(c.idFields, f.Field)
@@ -76,7 +81,7 @@ type prepared struct {
 	index int
 	ts    int64    // event time, unix ms
 	ids   []string // identity index suffixes "field:value"
-	kv    []string // hash field "f:name", stored value, ...
+	data  string   // the fields as a JSON object of stored values
 }
 
 // prepare maps and types one record. It returns a reason when the record must
@@ -111,8 +116,9 @@ func (c *compiledMapping) prepare(rec Record, now time.Time) (prepared, error) {
 	if ts.IsZero() {
 		ts = now
 	}
-	p := prepared{ts: ts.UnixMilli(), kv: make([]string, 0, 2*len(rec.Fields))}
+	p := prepared{ts: ts.UnixMilli()}
 	prefix := strconv.FormatInt(p.ts, 10) + "|"
+	kv := make([]string, 0, 2*len(rec.Fields))
 	for k, v := range rec.Fields {
 		var (
 			code byte
@@ -149,12 +155,27 @@ func (c *compiledMapping) prepare(rec Record, now time.Time) (prepared, error) {
 		if !ok {
 			continue
 		}
-		p.kv = append(p.kv, "f:"+name, prefix+string(code)+text)
+		if c.collisions {
+			kv = dropField(kv, name)
+		}
+		kv = append(kv, name, prefix+string(code)+text)
 	}
 	if len(p.ids) == 0 {
 		return prepared{}, fmt.Errorf("no identity: the record needs one of %s", strings.Join(c.idFields, ", "))
 	}
+	p.data = encodeData(kv)
 	return p, nil
+}
+
+// dropField removes name from a name/value list (two sources mapped to one
+// field: the later one wins).
+func dropField(kv []string, name string) []string {
+	for i := 0; i < len(kv); i += 2 {
+		if kv[i] == name {
+			return append(kv[:i], kv[i+2:]...)
+		}
+	}
+	return kv
 }
 
 // normalizeIdentity makes equal identities compare equal: trimmed, and e-mail

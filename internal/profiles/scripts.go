@@ -5,8 +5,9 @@ import "github.com/redis/go-redis/v9"
 // upsertScript applies a batch of prepared records to the profiles of one
 // account in one round trip: identity resolution, profile creation, merges
 // and newest-event-wins field writes. The identity index is read with one
-// HMGET and written with one HSET for the whole batch (in chunks), so a new
-// profile costs one HSET of its own.
+// HMGET and written with one HSET for the whole batch (in chunks), and a
+// profile's fields travel and rest as one JSON object, so a new profile costs
+// one four-field HSET and a record only a few arguments.
 //
 // KEYS[1]: <prefix>seq, the account's profile id counter. Every other key is
 //
@@ -15,9 +16,8 @@ import "github.com/redis/go-redis/v9"
 // ARGV[1]: the key prefix "<ns>:{<acct>}:".
 // ARGV[2]: n, the number of records. Then per record:
 //
-//	ts (event time ms), id_count, kv_count, id_count distinct identity
-//	suffixes "field:value", kv_count/2 pairs of hash field "f:<name>" and
-//	stored value "<ts>|<code><text>".
+//	ts (event time ms), id_count, id_count distinct identity suffixes
+//	"field:value", and data: a JSON object of field -> "<ts>|<code><text>".
 //
 // Returns {ids, merges}: ids[i] is the profile record i was applied to (it
 // may have been merged away by a later record of the batch); merges is a flat
@@ -47,15 +47,14 @@ local pos = 3
 for r = 1, n do
   starts[r] = pos
   local nid = tonumber(ARGV[pos + 1])
-  local nkv = tonumber(ARGV[pos + 2])
-  for j = pos + 3, pos + 2 + nid do
+  for j = pos + 2, pos + 1 + nid do
     local s = ARGV[j]
     if not seen[s] then
       seen[s] = true
       suffixes[#suffixes + 1] = s
     end
   end
-  pos = pos + 3 + nid + nkv
+  pos = pos + 3 + nid
 end
 
 -- index: identity -> profile id (false when unknown), for the whole batch.
@@ -81,43 +80,51 @@ end
 local seq = tonumber(redis.call('GET', seqKey) or '0')
 local nextId = seq
 
+-- overlay copies the fields of src into dst where they are at least as new
+-- (strictly newer when strict); it returns whether dst changed.
+local function overlay(dst, src, strict)
+  local changed = false
+  for k, v in pairs(src) do
+    local cur = dst[k]
+    if not cur then
+      dst[k] = v
+      changed = true
+    elseif cur ~= v then
+      local a, b = tsOf(v), tsOf(cur)
+      if a > b or (a == b and not strict) then
+        dst[k] = v
+        changed = true
+      end
+    end
+  end
+  return changed
+end
+
+local function decode(d)
+  if d and d ~= '' and d ~= '{}' then
+    return cjson.decode(d)
+  end
+  return {}
+end
+
 local function merge(s, l)
   local skey = prefix .. 'p:' .. s
   local lkey = prefix .. 'p:' .. l
-  local lf = redis.call('HGETALL', lkey)
-  local cur = {}
-  local sf = redis.call('HGETALL', skey)
-  for i = 1, #sf, 2 do
-    cur[sf[i]] = sf[i + 1]
-  end
-  local set = {}
-  for i = 1, #lf, 2 do
-    local k, v = lf[i], lf[i + 1]
-    local sv = cur[k]
-    local take = false
-    if string.sub(k, 1, 2) == 'f:' then
-      take = (not sv) or tsOf(v) > tsOf(sv)
-    elseif k == 'm:fs' then
-      take = (not sv) or tonumber(v) < tonumber(sv)
-    elseif k == 'm:ls' then
-      take = (not sv) or tonumber(v) > tonumber(sv)
-    elseif k == 'm:ids' then
-      for suffix in string.gmatch(v, '[^\n]+') do
-        point(suffix, s)
-      end
-      if sv and sv ~= '' then
-        v = sv .. '\n' .. v
-      end
-      take = true
+  local sm = redis.call('HMGET', skey, 'm:fs', 'm:ls', 'm:ids', 'd')
+  local lm = redis.call('HMGET', lkey, 'm:fs', 'm:ls', 'm:ids', 'd')
+  local data = decode(sm[4])
+  overlay(data, decode(lm[4]), true)
+  local fs, ls = sm[1], sm[2]
+  if lm[1] and ((not fs) or tonumber(lm[1]) < tonumber(fs)) then fs = lm[1] end
+  if lm[2] and ((not ls) or tonumber(lm[2]) > tonumber(ls)) then ls = lm[2] end
+  local ids = sm[3] or ''
+  if lm[3] and lm[3] ~= '' then
+    for suffix in string.gmatch(lm[3], '[^\n]+') do
+      point(suffix, s)
     end
-    if take then
-      set[#set + 1] = k
-      set[#set + 1] = v
-    end
+    if ids ~= '' then ids = ids .. '\n' .. lm[3] else ids = lm[3] end
   end
-  if #set > 0 then
-    redis.call('HSET', skey, unpack(set))
-  end
+  redis.call('HSET', skey, 'm:fs', fs or '0', 'm:ls', ls or '0', 'm:ids', ids, 'd', cjson.encode(data))
   redis.call('DEL', lkey)
   redis.call('INCR', prefix .. 'gone')
   redis.call('SET', prefix .. 'merged:' .. l, s)
@@ -130,14 +137,13 @@ for r = 1, n do
   local p = starts[r]
   local ts = ARGV[p]
   local nid = tonumber(ARGV[p + 1])
-  local nkv = tonumber(ARGV[p + 2])
-  local idStart = p + 3
-  local kvStart = idStart + nid
-  local kvEnd = kvStart + nkv - 1
+  local idStart = p + 2
+  local idEnd = idStart + nid - 1
+  local data = ARGV[idEnd + 1]
 
   local id = nil
   local others = {}
-  for j = idStart, kvStart - 1 do
+  for j = idStart, idEnd do
     local f = index[ARGV[j]]
     if f then
       if not id then
@@ -166,20 +172,22 @@ for r = 1, n do
   end
 
   if not id then
+    -- A new profile: the record's fields are stored as they come.
     nextId = nextId + 1
     id = tostring(nextId)
-    for j = idStart, kvStart - 1 do
+    for j = idStart, idEnd do
       point(ARGV[j], id)
     end
     redis.call('HSET', prefix .. 'p:' .. id, 'm:fs', ts, 'm:ls', ts,
-      'm:ids', table.concat(ARGV, '\n', idStart, kvStart - 1), unpack(ARGV, kvStart, kvEnd))
+      'm:ids', table.concat(ARGV, '\n', idStart, idEnd), 'd', data)
   else
     local pkey = prefix .. 'p:' .. id
     local tsn = tonumber(ts)
-    local meta = redis.call('HMGET', pkey, 'm:ls', 'm:fs', 'm:ids')
+    local meta = redis.call('HMGET', pkey, 'm:ls', 'm:fs', 'm:ids', 'd')
+    local hs = {}
     -- Identities the profile does not hold yet.
     local add = {}
-    for j = idStart, kvStart - 1 do
+    for j = idStart, idEnd do
       local suffix = ARGV[j]
       if not index[suffix] then
         point(suffix, id)
@@ -191,38 +199,26 @@ for r = 1, n do
       if meta[3] and meta[3] ~= '' then
         list = meta[3] .. '\n' .. list
       end
-      redis.call('HSET', pkey, 'm:ids', list)
+      hs[#hs + 1] = 'm:ids'
+      hs[#hs + 1] = list
     end
-    if (not meta[1]) or tsn >= tonumber(meta[1]) then
-      -- As new as everything stored: every field wins.
-      if meta[2] then
-        redis.call('HSET', pkey, 'm:ls', ts, unpack(ARGV, kvStart, kvEnd))
-      else
-        redis.call('HSET', pkey, 'm:ls', ts, 'm:fs', ts, unpack(ARGV, kvStart, kvEnd))
+    if (not meta[1]) or tsn > tonumber(meta[1]) then
+      hs[#hs + 1] = 'm:ls'
+      hs[#hs + 1] = ts
+    end
+    if (not meta[2]) or tsn < tonumber(meta[2]) then
+      hs[#hs + 1] = 'm:fs'
+      hs[#hs + 1] = ts
+    end
+    if data ~= '{}' then
+      local cur = decode(meta[4])
+      if overlay(cur, cjson.decode(data), false) then
+        hs[#hs + 1] = 'd'
+        hs[#hs + 1] = cjson.encode(cur)
       end
-    else
-      local hs = {}
-      if tsn < tonumber(meta[2]) then
-        hs[1] = 'm:fs'
-        hs[2] = ts
-      end
-      if nkv > 0 then
-        local names = {}
-        for j = kvStart, kvEnd, 2 do
-          names[#names + 1] = ARGV[j]
-        end
-        local cur = redis.call('HMGET', pkey, unpack(names))
-        for k = 1, #names do
-          local c = cur[k]
-          if (not c) or tsOf(c) <= tsn then
-            hs[#hs + 1] = names[k]
-            hs[#hs + 1] = ARGV[kvStart + 2 * k - 1]
-          end
-        end
-      end
-      if #hs > 0 then
-        redis.call('HSET', pkey, unpack(hs))
-      end
+    end
+    if #hs > 0 then
+      redis.call('HSET', pkey, unpack(hs))
     end
   end
   ids[r] = id

@@ -19,6 +19,7 @@ const (
 	ParallelDefault    = 1
 	MappingTTLDefault  = 2 * time.Second
 	maxScriptArguments = 400_000
+	maxBatchBytes      = 16 << 20
 )
 
 // ErrNotFound is returned when no profile matches.
@@ -164,7 +165,7 @@ func (s *Store) Upsert(ctx context.Context, account, stream string, records []Re
 			res.Applied += len(b)
 		}()
 	}
-	args := 0
+	args, size := 0, 0
 	for i, r := range records {
 		p, err := m.prepare(r, now)
 		if err != nil {
@@ -173,11 +174,12 @@ func (s *Store) Upsert(ctx context.Context, account, stream string, records []Re
 		}
 		p.index = i
 		batch = append(batch, p)
-		args += 3 + len(p.ids) + len(p.kv)
-		if len(batch) >= s.opt.BatchSize || args >= maxScriptArguments {
+		args += 3 + len(p.ids)
+		size += len(p.data)
+		if len(batch) >= s.opt.BatchSize || args >= maxScriptArguments || size >= maxBatchBytes {
 			flush(batch)
 			batch = make([]prepared, 0, s.opt.BatchSize)
-			args = 0
+			args, size = 0, 0
 		}
 		if i%1024 == 0 && ctx.Err() != nil {
 			break
@@ -201,13 +203,11 @@ func (s *Store) applyBatch(ctx context.Context, account string, batch []prepared
 	args := make([]any, 0, 2+len(batch)*24)
 	args = append(args, s.keys.prefix(account), len(batch))
 	for _, p := range batch {
-		args = append(args, p.ts, len(p.ids), len(p.kv))
+		args = append(args, p.ts, len(p.ids))
 		for _, id := range p.ids {
 			args = append(args, id)
 		}
-		for _, kv := range p.kv {
-			args = append(args, kv)
-		}
+		args = append(args, p.data)
 	}
 	out, err := upsertScript.Run(ctx, s.rdb, []string{s.keys.seq(account)}, args...).Slice()
 	if err != nil {
