@@ -22,6 +22,7 @@ const (
 	BcryptCostDefault        = 10
 	UploadHookTimeoutDefault = 10 * time.Second
 	IdleTimeoutDefault       = 15 * time.Minute
+	MaxConnectionsDefault    = 1000
 )
 
 // Config configures the managed SFTP server. Zero fields take the defaults
@@ -68,6 +69,9 @@ type Config struct {
 	// IdleTimeout closes an SFTP session that has exchanged nothing for
 	// this long (dead clients, vanished NAT entries). Default 15 minutes.
 	IdleTimeout time.Duration
+	// MaxConnections is the most TCP connections served at once (logged in
+	// or not); further ones are closed at once. Default 1,000.
+	MaxConnections int
 	// Ciphers are the SSH ciphers offered; nil means CiphersDefault.
 	Ciphers []string
 }
@@ -128,6 +132,9 @@ func (c Config) WithDefaults() Config {
 	if c.IdleTimeout == 0 {
 		c.IdleTimeout = IdleTimeoutDefault
 	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = MaxConnectionsDefault
+	}
 	if c.Ciphers == nil {
 		c.Ciphers = CiphersDefault
 	}
@@ -181,6 +188,9 @@ func (c Config) validate() error {
 	}
 	if c.IdleTimeout < 0 {
 		bad("IdleTimeout", "must not be negative, got %s", c.IdleTimeout)
+	}
+	if c.MaxConnections < 1 {
+		bad("MaxConnections", "must be at least 1, got %d", c.MaxConnections)
 	}
 	if len(c.Ciphers) == 0 {
 		bad("Ciphers", "must name at least one cipher")

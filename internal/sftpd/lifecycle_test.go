@@ -234,3 +234,66 @@ func TestIdleSessionClosed(t *testing.T) {
 		t.Error("an idle session is still open after 2.5s with a 1s idle timeout")
 	}
 }
+
+// TestIdleConnectionWithoutSessionClosed: a client that logs in and opens
+// no SFTP session is disconnected after IdleTimeout.
+func TestIdleConnectionWithoutSessionClosed(t *testing.T) {
+	t.Parallel()
+	srv, _ := setup(t, func(c *Config) { c.IdleTimeout = 500 * time.Millisecond })
+	u := newUser(t, srv, "acct-nosession")
+	conn, err := dialSSH(t, srv, u.username, sshKey(u))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	closed := make(chan error, 1)
+	go func() { closed <- conn.Wait() }()
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("a connection without a session stayed open for 10s with a 500ms idle timeout")
+	}
+}
+
+// TestMaxConnections: connections beyond MaxConnections are closed at once
+// and counted; once one closes there is room again.
+func TestMaxConnections(t *testing.T) {
+	t.Parallel()
+	srv, b := setup(t, func(c *Config) { c.MaxConnections = 2 })
+	var open []net.Conn
+	for range 2 {
+		c, err := net.Dial("tcp", srv.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		// Wait for the server's banner: the connection is being served.
+		buf := make([]byte, 4)
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "SSH-" {
+			t.Fatalf("no banner: %q %v", buf, err)
+		}
+		open = append(open, c)
+	}
+	extra, err := net.Dial("tcp", srv.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	_ = extra.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := extra.Read(make([]byte, 64)); err == nil || n > 0 {
+		t.Fatalf("third connection served (read %d bytes, err %v)", n, err)
+	}
+	if got := counterValue(t, b.reg, "brazesync_sftpd_connections_refused_total", nil); got != 1 {
+		t.Errorf("connections_refused_total = %v, want 1", got)
+	}
+	_ = open[0].Close()
+	u := newUser(t, srv, "acct-maxconn")
+	eventually(t, 5*time.Second, "room after a close", func() bool {
+		conn, err := dialSSH(t, srv, u.username, sshKey(u))
+		if err != nil {
+			return false
+		}
+		_ = conn.Close()
+		return true
+	})
+}

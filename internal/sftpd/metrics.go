@@ -12,6 +12,7 @@ type metrics struct {
 	loginFailures *prometheus.CounterVec // method, reason
 	lockouts      *prometheus.CounterVec // scope
 	connections   prometheus.Counter
+	refused       prometheus.Counter
 	sessions      prometheus.Gauge
 	uploads       *prometheus.CounterVec // outcome
 	uploadBytes   prometheus.Counter
@@ -36,6 +37,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "brazesync_sftpd_connections_total",
 			Help: "TCP connections accepted.",
 		}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "brazesync_sftpd_connections_refused_total",
+			Help: "TCP connections closed at once because MaxConnections were open.",
+		}),
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "brazesync_sftpd_sessions",
 			Help: "Authenticated connections open now.",
@@ -56,7 +61,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.logins, m.loginFailures, m.lockouts, m.connections,
+	for _, c := range []prometheus.Collector{m.logins, m.loginFailures, m.lockouts, m.connections, m.refused,
 		m.sessions, m.uploads, m.uploadBytes, m.quotaExceeded} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering sftpd metrics: %w", err)

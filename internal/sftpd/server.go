@@ -233,7 +233,12 @@ func (s *Server) acceptLoop(ln net.Listener, config *ssh.ServerConfig) {
 			}
 		}
 		backoff = 0
-		if !s.track(conn) {
+		if ok, full := s.track(conn); !ok {
+			if full {
+				s.metrics.refused.Inc()
+				s.logger.LogAttrs(s.ctx, slog.LevelWarn, "sftp connection refused: too many connections",
+					slog.String("remote_ip", remoteIP(conn.RemoteAddr())), slog.Int("max_connections", s.cfg.MaxConnections))
+			}
 			_ = conn.Close()
 			continue
 		}
@@ -247,16 +252,19 @@ func (s *Server) acceptLoop(ln net.Listener, config *ssh.ServerConfig) {
 }
 
 // track records a connection so that Stop can close it; it refuses new
-// connections once stopping.
-func (s *Server) track(c net.Conn) bool {
+// connections once stopping, or (full) when MaxConnections are open.
+func (s *Server) track(c net.Conn) (ok, full bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped {
-		return false
+		return false, false
+	}
+	if len(s.conns) >= s.cfg.MaxConnections {
+		return false, true
 	}
 	s.conns[c] = struct{}{}
 	s.wg.Add(1)
-	return true
+	return true, false
 }
 
 func (s *Server) untrack(c net.Conn) {

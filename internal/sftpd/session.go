@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/pkg/sftp"
@@ -34,6 +35,14 @@ func (s *Server) serveConn(conn net.Conn, config *ssh.ServerConfig) {
 	s.metrics.sessions.Inc()
 	defer s.metrics.sessions.Dec()
 
+	// A logged-in connection without an SFTP session is closed after
+	// IdleTimeout too (an SFTP session watches its own idleness).
+	cs := &connState{}
+	cs.idleSince.Store(time.Now().UnixNano())
+	done := make(chan struct{})
+	defer close(done)
+	go cs.closeWhenIdle(conn, s.cfg.IdleTimeout, done)
+
 	for nc := range chans {
 		if nc.ChannelType() != "session" {
 			_ = nc.Reject(ssh.UnknownChannelType, "only session channels are served")
@@ -46,14 +55,14 @@ func (s *Server) serveConn(conn net.Conn, config *ssh.ServerConfig) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			s.serveSession(conn, u, ip, ch, chReqs)
+			s.serveSession(conn, cs, u, ip, ch, chReqs)
 		}()
 	}
 }
 
 // serveSession answers a session channel's requests: only the sftp subsystem
 // is offered; shells, commands and terminals are refused.
-func (s *Server) serveSession(conn net.Conn, u User, ip string, ch ssh.Channel, reqs <-chan *ssh.Request) {
+func (s *Server) serveSession(conn net.Conn, cs *connState, u User, ip string, ch ssh.Channel, reqs <-chan *ssh.Request) {
 	defer ch.Close()
 	started := false
 	for req := range reqs {
@@ -66,12 +75,41 @@ func (s *Server) serveSession(conn net.Conn, u User, ip string, ch ssh.Channel, 
 		}
 		started = true
 		go ssh.DiscardRequests(reqs)
+		cs.sessions.Add(1)
+		defer func() {
+			cs.idleSince.Store(time.Now().UnixNano())
+			cs.sessions.Add(-1)
+		}()
 		if err := s.serveSFTP(conn, u, ip, ch); err != nil {
 			s.logger.LogAttrs(s.ctx, slog.LevelWarn, "sftp session ended with an error",
 				slog.String("account", u.Account), slog.String("username", u.Username),
 				slog.String("remote_ip", ip), slog.String("error", err.Error()))
 		}
 		return
+	}
+}
+
+// connState tracks whether a connection has SFTP sessions.
+type connState struct {
+	sessions  atomic.Int32
+	idleSince atomic.Int64 // unix nanoseconds since when it has had none
+}
+
+// closeWhenIdle closes conn once it has had no SFTP session for timeout,
+// checking every timeout/4, until done is closed.
+func (cs *connState) closeWhenIdle(conn net.Conn, timeout time.Duration, done <-chan struct{}) {
+	tick := time.NewTicker(max(timeout/4, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case now := <-tick.C:
+			if cs.sessions.Load() == 0 && now.Sub(time.Unix(0, cs.idleSince.Load())) >= timeout {
+				_ = conn.Close()
+				return
+			}
+		}
 	}
 }
 

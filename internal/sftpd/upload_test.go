@@ -196,3 +196,32 @@ func TestOpenSSHQuotaExceeded(t *testing.T) {
 		t.Errorf("left on disk: %v", entries)
 	}
 }
+
+// TestQuotaSeesFilesRemovedOnDisk: files removed behind the server's back
+// (an importer's after_import clean-up) free the quota again.
+func TestQuotaSeesFilesRemovedOnDisk(t *testing.T) {
+	t.Parallel()
+	srv, _ := setup(t, func(c *Config) { c.QuotaBytes = 100000 })
+	u := newUser(t, srv, "acct-qdisk")
+	c := u.keyClient(t, srv)
+	putFile(t, c, "a.csv", bytes.Repeat([]byte("a"), 90000))
+	f, err := c.Create("b.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(bytes.Repeat([]byte("b"), 50000)); err == nil {
+		t.Fatal("write past the quota succeeded")
+	}
+	_ = f.Close()
+	if err := os.Remove(filepath.Join(u.dir(t, srv), "a.csv")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, "upload fits after the file was removed on disk", func() bool {
+		f, err := c.Create("b.csv")
+		if err != nil {
+			return false
+		}
+		_, werr := f.Write(bytes.Repeat([]byte("b"), 50000))
+		return errors.Join(werr, f.Close()) == nil
+	})
+}
