@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/brazesync/brazesync/internal/export"
 	"github.com/brazesync/brazesync/tasks"
@@ -18,9 +19,20 @@ type Pump interface {
 // the change log has new entries, a backfill chunk while few users wait, and
 // senders when users wait long enough. Each task is unique while queued, so
 // asking every second piles nothing up.
+//
+// Uniqueness lasts UniqueFor at most: a worker that dies with a task leaves
+// its lock behind, and its work must resume within seconds, not when Asynq
+// recovers the task minutes later. A duplicate that runs meanwhile is
+// harmless: every step is safe to run twice and a sender holds its slot in
+// Redis (export.Engine.Send).
 type ExportPump struct {
 	Engine *export.Engine
 }
+
+// UniqueFor is how long an enqueued export task blocks its copies: longer
+// than a send task's budget, far shorter than Asynq's recovery of a dead
+// worker's tasks.
+const UniqueFor = 20 * time.Second
 
 var kinds = map[export.Kind]string{
 	export.WorkFeed:     tasks.TypeExportFeed,
@@ -40,7 +52,7 @@ func (p ExportPump) Pump(ctx context.Context, enq Enqueuer) error {
 		if err != nil {
 			return err
 		}
-		if _, err := enq.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrDuplicateTask) && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		if _, err := enq.EnqueueContext(ctx, t, asynq.Unique(UniqueFor)); err != nil && !errors.Is(err, asynq.ErrDuplicateTask) && !errors.Is(err, asynq.ErrTaskIDConflict) {
 			errs = append(errs, err)
 		}
 	}

@@ -57,7 +57,7 @@ func (x *Exports) send(ctx context.Context, t *asynq.Task) error {
 	if budget <= 0 {
 		budget = 10 * time.Second
 	}
-	_, err := x.Engine.Send(ctx, p.Account, p.JobID, budget)
+	_, err := x.Engine.Send(ctx, p.Account, p.JobID, p.Slot, budget)
 	return x.classify(ctx, p, err)
 }
 

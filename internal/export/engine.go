@@ -36,6 +36,7 @@ import (
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/ratelimit"
 	"github.com/brazesync/brazesync/internal/store"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -56,27 +57,53 @@ type Credentials interface {
 	Credentials(ctx context.Context, account, id string) (*authorizations.Authorization, map[string]string, error)
 }
 
+// Defaults of Options.
+const (
+	SendersDefault       = 2
+	BackfillChunkDefault = 5000
+	HighWaterDefault     = 30000
+	LeaseDefault         = 15 * time.Second
+	MaxInlineWaitDefault = 2 * time.Second
+	HeadroomDefault      = 0.99
+	// BurstFractionDefault is the share of the budget an idle limiter lets
+	// through back to back; the rest is paced evenly (see ratelimit.Limit).
+	BurstFractionDefault = 0.01
+)
+
 // Options tune the engine.
 type Options struct {
-	// Senders is how many send tasks of one job may run at once. Default 2.
+	// Senders is how many send tasks of one job may run at once. Default
+	// SendersDefault.
 	Senders int
-	// BackfillChunk is how many members one backfill task marks. Default 5,000.
+	// BackfillChunk is how many members one backfill task marks. Default
+	// BackfillChunkDefault.
 	BackfillChunk int
 	// HighWater stops feeding backfill chunks while this many users wait.
-	// Default 30,000.
+	// Default HighWaterDefault.
 	HighWater int64
-	// Lease is how long a sender holds users before they return to waiting
-	// if it dies. Default 2 minutes.
+	// Lease is how long a sender holds a batch of users (and its sender
+	// slot) before they return to waiting if it dies. A batch's Braze
+	// request is abandoned a fifth of the lease before it ends. Default
+	// LeaseDefault.
 	Lease time.Duration
 	// MaxInlineWait: rate-limit waits up to this long are slept in the task;
-	// longer ones end the task with a wait. Default 2s.
+	// longer ones end the task with a wait. Default MaxInlineWaitDefault.
 	MaxInlineWait time.Duration
-	// Headroom is the share of the Braze limit used. Default 0.97.
+	// Headroom is the share of the Braze limit used. Default
+	// HeadroomDefault: Braze's X-RateLimit-* headers correct the limiter
+	// when others use the same workspace.
 	Headroom float64
+	// BurstFraction is the share of the budget that may go back to back
+	// after an idle spell. Default BurstFractionDefault (at least 2
+	// requests).
+	BurstFraction float64
 	// AllowInsecure permits http Braze endpoints (simulator).
 	AllowInsecure bool
-	Logger        *slog.Logger
-	Now           func() time.Time
+	// Registerer receives the engine's Prometheus counters (Braze requests
+	// by status, rate-limit waits, users by outcome). Nil: no metrics.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	Now        func() time.Time
 }
 
 // Engine runs export jobs.
@@ -90,6 +117,7 @@ type Engine struct {
 	log     *changelog.Log
 	limiter *ratelimit.Limiter
 	opts    Options
+	metrics *metrics
 
 	mu      sync.Mutex
 	clients map[string]cachedClient
@@ -104,22 +132,25 @@ type cachedClient struct {
 // New returns an Engine.
 func New(rdb redis.UniversalClient, ns store.Namespace, js *jobs.Store, creds Credentials, prof Profiles, aud Audiences, log *changelog.Log, limiter *ratelimit.Limiter, opts Options) *Engine {
 	if opts.Senders <= 0 {
-		opts.Senders = 2
+		opts.Senders = SendersDefault
 	}
 	if opts.BackfillChunk <= 0 {
-		opts.BackfillChunk = 5000
+		opts.BackfillChunk = BackfillChunkDefault
 	}
 	if opts.HighWater <= 0 {
-		opts.HighWater = 30000
+		opts.HighWater = HighWaterDefault
 	}
 	if opts.Lease <= 0 {
-		opts.Lease = 2 * time.Minute
+		opts.Lease = LeaseDefault
 	}
 	if opts.MaxInlineWait <= 0 {
-		opts.MaxInlineWait = 2 * time.Second
+		opts.MaxInlineWait = MaxInlineWaitDefault
 	}
-	if opts.Headroom <= 0 {
-		opts.Headroom = 0.97
+	if opts.Headroom <= 0 || opts.Headroom > 1 {
+		opts.Headroom = HeadroomDefault
+	}
+	if opts.BurstFraction <= 0 || opts.BurstFraction > 1 {
+		opts.BurstFraction = BurstFractionDefault
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -127,7 +158,7 @@ func New(rdb redis.UniversalClient, ns store.Namespace, js *jobs.Store, creds Cr
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Engine{rdb: rdb, k: keys{ns}, jobs: js, creds: creds, prof: prof, aud: aud, log: log, limiter: limiter, opts: opts, clients: map[string]cachedClient{}}
+	return &Engine{rdb: rdb, k: keys{ns}, jobs: js, creds: creds, prof: prof, aud: aud, log: log, limiter: limiter, opts: opts, metrics: newMetrics(opts.Registerer), clients: map[string]cachedClient{}}
 }
 
 // Senders is how many senders a job may have at once.

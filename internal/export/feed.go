@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/changelog"
@@ -193,6 +194,8 @@ func (e *Engine) due(ctx context.Context, acct, jobID string) ([]Work, error) {
 	dirtyN := pipe.ZCard(ctx, e.k.dirty(acct, jobID))
 	oldest := pipe.ZRangeWithScores(ctx, e.k.dirty(acct, jobID), 0, 0)
 	inflightN := pipe.ZCard(ctx, e.k.inflight(acct, jobID))
+	// Leases of a sender that died count as waiting: a sender reclaims them.
+	expiredN := pipe.ZCount(ctx, e.k.inflight(acct, jobID), "-inf", strconv.FormatInt(e.nowMS(), 10))
 	state := pipe.HMGet(ctx, e.k.state(acct, jobID), "bf_pending", "flush", "run", "bf_seen", "bf_total")
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("reading export state: %w", err)
@@ -202,6 +205,10 @@ func (e *Engine) due(ctx context.Context, acct, jobID string) ([]Work, error) {
 	flush := st[1] == "1"
 	run, _ := st[2].(string)
 	waiting, inFlight := dirtyN.Val(), inflightN.Val()
+	if exp := expiredN.Val(); exp > 0 {
+		waiting, inFlight = waiting+exp, inFlight-exp
+		flush = true
+	}
 
 	var out []Work
 	if len(newer) > 0 {

@@ -1,6 +1,8 @@
 package export
 
 import (
+	"strconv"
+
 	"github.com/brazesync/brazesync/internal/store"
 	"github.com/redis/go-redis/v9"
 )
@@ -12,6 +14,7 @@ import (
 //	export:<job>:sent      HASH profile id -> state Braze last accepted
 //	export:<job>:state     HASH run, backfill cursor and audiences, counts,
 //	                       retired audiences, flush request
+//	export:<job>:slot:<n>  STRING token of the sender holding slot n (PX lease)
 //
 // and one global set of active export jobs ("<account>/<job>") that the
 // scheduler's pump walks.
@@ -22,6 +25,9 @@ func (k keys) inflight(acct, job string) string { return k.ns.Account(acct, "exp
 func (k keys) sent(acct, job string) string     { return k.ns.Account(acct, "export", job, "sent") }
 func (k keys) state(acct, job string) string    { return k.ns.Account(acct, "export", job, "state") }
 func (k keys) active() string                   { return k.ns.Global("exports") }
+func (k keys) slot(acct, job string, n int) string {
+	return k.ns.Account(acct, "export", job, "slot", strconv.Itoa(n))
+}
 
 // claimScript leases up to count waiting users to one sender. Leases that
 // expired (a sender that died) first go back to waiting.
@@ -43,15 +49,23 @@ if #ms > 0 then
 end
 return ms`)
 
-// releaseScript gives leased users back to waiting (a failed request).
+// releaseScript gives leased users back to waiting (a failed request), each
+// only if its lease is still the caller's.
 //
-// KEYS[1] dirty, KEYS[2] inflight. ARGV[1] now (ms), ARGV[2..] profile ids.
+// KEYS[1] dirty, KEYS[2] inflight. ARGV[1] now (ms), ARGV[2] lease deadline
+// (ms) of the batch, ARGV[3..] profile ids. Returns how many were released.
 var releaseScript = redis.NewScript(`
-for i = 2, #ARGV do
-  redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[i])
-  redis.call('ZREM', KEYS[2], ARGV[i])
+local n = 0
+local deadline = tonumber(ARGV[2])
+for i = 3, #ARGV do
+  local sc = redis.call('ZSCORE', KEYS[2], ARGV[i])
+  if sc and tonumber(sc) == deadline then
+    redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[i])
+    redis.call('ZREM', KEYS[2], ARGV[i])
+    n = n + 1
+  end
 end
-return #ARGV - 1`)
+return n`)
 
 // backfillStepScript moves the backfill cursor forward only from the value
 // the caller read, so a chunk run twice does not move it twice.
@@ -65,3 +79,50 @@ redis.call('HSET', KEYS[1], 'bf_cursor', ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'bf_seen', ARGV[4])
 if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'bf_pending', '0') end
 return 1`)
+
+// completeScript ends the lease of a batch. For each user whose lease is
+// still this batch's (inflight score == ARGV[1]) it applies the outcome to
+// the sent HASH and ends the lease. A user whose lease was lost (expired and
+// possibly claimed again) gets its sent state forgotten and goes back to
+// waiting, so that its current state is sent again after this batch's
+// request, whatever the order in which Braze saw them.
+//
+// KEYS[1] dirty, KEYS[2] inflight, KEYS[3] sent. ARGV[1] lease deadline
+// (ms), ARGV[2] now (ms), then triples: profile id, op ("s" remember the
+// state, "d" forget it, "k" keep it), state. Returns how many leases were
+// lost.
+var completeScript = redis.NewScript(`
+local lost = 0
+for i = 3, #ARGV, 3 do
+  local id, op = ARGV[i], ARGV[i+1]
+  local sc = redis.call('ZSCORE', KEYS[2], id)
+  if sc and tonumber(sc) == tonumber(ARGV[1]) then
+    if op == 's' then redis.call('HSET', KEYS[3], id, ARGV[i+2])
+    elseif op == 'd' then redis.call('HDEL', KEYS[3], id) end
+    redis.call('ZREM', KEYS[2], id)
+  else
+    lost = lost + 1
+    redis.call('HDEL', KEYS[3], id)
+    redis.call('ZADD', KEYS[1], 'NX', ARGV[2], id)
+  end
+end
+return lost`)
+
+// slotAcquireScript takes or renews a sender slot.
+//
+// KEYS[1] slot. ARGV[1] token, ARGV[2] lease (ms). Returns 1 when the caller
+// holds the slot.
+var slotAcquireScript = redis.NewScript(`
+local cur = redis.call('GET', KEYS[1])
+if cur == false or cur == ARGV[1] then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  return 1
+end
+return 0`)
+
+// slotReleaseScript frees a sender slot if the caller holds it.
+//
+// KEYS[1] slot. ARGV[1] token. Returns 1 when released.
+var slotReleaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0`)

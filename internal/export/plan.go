@@ -1,0 +1,137 @@
+package export
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/brazesync/brazesync/internal/braze"
+	"github.com/brazesync/brazesync/internal/profiles"
+)
+
+// user is one leased user and what to send.
+type user struct {
+	id       string
+	object   *braze.Object
+	state    string // the state to remember once accepted ("" = forget)
+	added    int
+	removed  int
+	omitted  string // reason, when nothing is sent
+	complete bool   // nothing to send: done
+}
+
+const stateSep = "\x1f"
+
+func parseState(s string) (ident string, in []string) {
+	ident, rest, _ := strings.Cut(s, stateSep)
+	if rest != "" {
+		in = strings.Split(rest, ",")
+	}
+	return ident, in
+}
+
+func identValue(p *profiles.Profile, field string) string {
+	if v, ok := p.Fields[field]; ok {
+		switch x := v.(type) {
+		case string:
+			return x
+		case float64:
+			return strconv.FormatFloat(x, 'f', -1, 64)
+		case bool:
+			return strconv.FormatBool(x)
+		case []string:
+			if len(x) > 0 {
+				return x[0]
+			}
+		}
+	}
+	if vs := p.Identities[field]; len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+func identFromState(s string, cfg Config) (braze.Identifier, bool) {
+	kind, value, ok := strings.Cut(s, "=")
+	if !ok || value == "" {
+		return braze.Identifier{}, false
+	}
+	return braze.Identifier{Kind: braze.IdentifierKind(kind), Value: value, AliasLabel: cfg.AliasLabel}, true
+}
+
+// plan decides, for each leased user, what to send.
+func (e *Engine) plan(ctx context.Context, acct, jobID string, cfg Config, retired []string, ids []string) ([]*user, error) {
+	ps, err := e.prof.GetMany(ctx, acct, ids)
+	if err != nil {
+		return nil, err
+	}
+	auds, err := e.aud.ProfilesAudiences(ctx, acct, ids)
+	if err != nil {
+		return nil, err
+	}
+	sent, err := e.rdb.HMGet(ctx, e.k.sent(acct, jobID), ids...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("reading sent states of job %s: %w", jobID, err)
+	}
+	out := make([]*user, len(ids))
+	for i, id := range ids {
+		u := &user{id: id}
+		out[i] = u
+		prev, _ := sent[i].(string)
+		prevIdent, prevIn := parseState(prev)
+		p := ps[i]
+		if p == nil {
+			// Deleted or merged away: remove every audience of the job from
+			// the Braze user we last sent, if any.
+			bid, ok := identFromState(prevIdent, cfg)
+			if !ok {
+				u.omitted, u.complete = "profile deleted or merged before it was sent", true
+				continue
+			}
+			obj := braze.Segments(bid, cfg.Attribute, nil, sortedUnique(append(slices.Clone(cfg.Audiences), retired...)))
+			u.object, u.removed = &obj, len(prevIn)
+			continue
+		}
+		value := identValue(p, cfg.IdentifierField)
+		if value == "" {
+			u.omitted, u.complete = fmt.Sprintf("no value in field %q", cfg.IdentifierField), true
+			continue
+		}
+		var in []string
+		for _, a := range auds[id] {
+			if slices.Contains(cfg.Audiences, a) {
+				in = append(in, a)
+			}
+		}
+		in = sortedUnique(in)
+		ident := string(cfg.IdentifierKind) + "=" + value
+		u.state = ident + stateSep + strings.Join(in, ",")
+		if prev == u.state {
+			u.complete = true
+			continue
+		}
+		var out []string
+		for _, a := range cfg.Audiences {
+			if !slices.Contains(in, a) {
+				out = append(out, a)
+			}
+		}
+		out = sortedUnique(append(out, retired...))
+		bid := braze.Identifier{Kind: cfg.IdentifierKind, Value: value, AliasLabel: cfg.AliasLabel}
+		obj := braze.Segments(bid, cfg.Attribute, in, out)
+		u.object = &obj
+		for _, a := range in {
+			if !slices.Contains(prevIn, a) {
+				u.added++
+			}
+		}
+		for _, a := range prevIn {
+			if !slices.Contains(in, a) {
+				u.removed++
+			}
+		}
+	}
+	return out, nil
+}
