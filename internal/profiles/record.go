@@ -85,8 +85,8 @@ type prepared struct {
 }
 
 // prepare maps and types one record. It returns a reason when the record must
-// be rejected.
-func (c *compiledMapping) prepare(rec Record, now time.Time) (prepared, error) {
+// be rejected. Without encode it only checks (no data is built).
+func (c *compiledMapping) prepare(rec Record, now time.Time, encode bool) (prepared, error) {
 	if len(rec.Fields) == 0 {
 		return prepared{}, fmt.Errorf("the record is empty")
 	}
@@ -147,12 +147,12 @@ func (c *compiledMapping) prepare(rec Record, now time.Time) (prepared, error) {
 				}
 			}
 		} else {
-			if strings.TrimSpace(k) == "" {
-				continue
+			if !encode || strings.TrimSpace(k) == "" {
+				continue // unmapped values cannot be wrong
 			}
 			code, text, ok = inferredValue(v)
 		}
-		if !ok {
+		if !ok || !encode {
 			continue
 		}
 		if c.collisions {
@@ -163,7 +163,9 @@ func (c *compiledMapping) prepare(rec Record, now time.Time) (prepared, error) {
 	if len(p.ids) == 0 {
 		return prepared{}, fmt.Errorf("no identity: the record needs one of %s", strings.Join(c.idFields, ", "))
 	}
-	p.data = encodeData(kv)
+	if encode {
+		p.data = encodeData(kv)
+	}
 	return p, nil
 }
 

@@ -118,7 +118,7 @@ func (s *Store) Check(ctx context.Context, account, stream string, records []Rec
 	now := s.opt.Now()
 	var rej []Rejection
 	for i, r := range records {
-		if _, err := m.prepare(r, now); err != nil {
+		if _, err := m.prepare(r, now, false); err != nil {
 			rej = append(rej, Rejection{Index: i, Reason: err.Error()})
 		}
 	}
@@ -167,7 +167,7 @@ func (s *Store) Upsert(ctx context.Context, account, stream string, records []Re
 	}
 	args, size := 0, 0
 	for i, r := range records {
-		p, err := m.prepare(r, now)
+		p, err := m.prepare(r, now, true)
 		if err != nil {
 			res.Rejected = append(res.Rejected, Rejection{Index: i, Reason: err.Error()})
 			continue
