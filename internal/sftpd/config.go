@@ -3,6 +3,7 @@ package sftpd
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -72,18 +73,19 @@ type Config struct {
 	// MaxConnections is the most TCP connections served at once (logged in
 	// or not); further ones are closed at once. Default 1,000.
 	MaxConnections int
-	// Ciphers are the SSH ciphers offered; nil means CiphersDefault.
+	// Ciphers are the SSH ciphers offered. Default: AES-GCM and AES-CTR
+	// (not chacha20-poly1305, see defaultCiphers).
 	Ciphers []string
 }
 
-// CiphersDefault are the ciphers the server offers: every cipher of
+// defaultCiphers are the ciphers the server offers: every cipher of
 // x/crypto/ssh except chacha20-poly1305. Clients pick the first of their own
 // list that the server offers, and OpenSSH lists chacha20-poly1305 first;
 // Go's implementation of that cipher has no amd64 assembly and halves upload
 // speed (measured 120 MB/s against 165-175 MB/s for AES-GCM and AES-CTR,
 // which run on AES-NI). Without it OpenSSH picks aes128-ctr with
 // hmac-sha2-256-etm, and every client that speaks AES still connects.
-var CiphersDefault = []string{
+var defaultCiphers = []string{
 	"aes128-gcm@openssh.com", "aes256-gcm@openssh.com",
 	"aes128-ctr", "aes192-ctr", "aes256-ctr",
 }
@@ -136,7 +138,7 @@ func (c Config) WithDefaults() Config {
 		c.MaxConnections = MaxConnectionsDefault
 	}
 	if c.Ciphers == nil {
-		c.Ciphers = CiphersDefault
+		c.Ciphers = slices.Clone(defaultCiphers)
 	}
 	return c
 }
