@@ -55,12 +55,16 @@ func (d *decoder) open(ctx context.Context, r io.Reader, entry string, depth int
 	case bytes.HasPrefix(head, []byte("PK\x03\x04")), bytes.HasPrefix(head, []byte("PK\x05\x06")):
 		return d.openZip(ctx, br, depth)
 	default:
-		if err := d.parser.parse(ctx, br, entry); err != nil {
+		// Decoding (download, decryption, decompression) runs ahead in
+		// its own goroutine while this one parses.
+		ra := newReadahead(br, 256<<10, 4)
+		defer ra.Close()
+		if err := d.parser.parse(ctx, ra, entry); err != nil {
 			return err
 		}
 		// The parser stops at the end of the CSV: make sure the stream
 		// really ended cleanly (a verifying reader reports here).
-		_, err := io.Copy(io.Discard, br)
+		_, err := io.Copy(io.Discard, ra)
 		return err
 	}
 }

@@ -139,6 +139,7 @@ type plan struct {
 	identity  []int    // file columns that identify a user
 	idNames   []string
 	timestamp []int // file columns, in configured order
+	layoutHit []int // per timestamp column, the layout that last parsed
 	types     []ColumnType
 }
 
@@ -214,6 +215,7 @@ func (p *parser) plan(raw []string, entry string) (*plan, error) {
 	for _, c := range p.cfg.TimestampColumns {
 		if i, ok := seen[normName(c)]; ok {
 			pl.timestamp = append(pl.timestamp, i)
+			pl.layoutHit = append(pl.layoutHit, 0)
 		}
 	}
 	return pl, nil
@@ -248,12 +250,12 @@ func (pl *plan) check(p *parser, rec []string, values []string) string {
 }
 
 func (pl *plan) eventTime(cfg *Config, rec []string) (time.Time, string) {
-	for _, i := range pl.timestamp {
+	for j, i := range pl.timestamp {
 		v := strings.TrimSpace(rec[i])
 		if v == "" {
 			continue
 		}
-		t, ok := parseTime(v, cfg.TimestampLayouts)
+		t, ok := parseTimeHint(v, cfg.TimestampLayouts, &pl.layoutHit[j])
 		if !ok {
 			return time.Time{}, fmt.Sprintf("timestamp %q does not parse", v)
 		}
@@ -283,14 +285,38 @@ func checkType(t ColumnType, v string, layouts []string) string {
 	return ""
 }
 
+// parseTimeHint is parseTime trying layouts[*hit] first and remembering
+// the layout that matched: a column keeps one format.
+func parseTimeHint(v string, layouts []string, hit *int) (time.Time, bool) {
+	if *hit < len(layouts) {
+		if t, err := time.Parse(layouts[*hit], v); err == nil {
+			return t.UTC(), true
+		}
+	}
+	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+		return unixTime(n), true
+	}
+	for i, l := range layouts {
+		if t, err := time.Parse(l, v); err == nil {
+			*hit = i
+			return t.UTC(), true
+		}
+	}
+	return time.Time{}, false
+}
+
+func unixTime(n int64) time.Time {
+	if n > 1e11 || n < -1e11 { // milliseconds
+		return time.UnixMilli(n).UTC()
+	}
+	return time.Unix(n, 0).UTC()
+}
+
 // parseTime reads unix seconds or milliseconds, or one of layouts (UTC when
 // the layout has no zone).
 func parseTime(v string, layouts []string) (time.Time, bool) {
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n > 1e11 || n < -1e11 { // milliseconds
-			return time.UnixMilli(n).UTC(), true
-		}
-		return time.Unix(n, 0).UTC(), true
+		return unixTime(n), true
 	}
 	for _, l := range layouts {
 		if t, err := time.Parse(l, v); err == nil {

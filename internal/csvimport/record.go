@@ -29,6 +29,10 @@ type Rejection struct {
 // Sink receives staged records; the profiles package implements it. Apply
 // returns how many records it applied and which it rejected (by Line and
 // Entry); an error aborts the import (it is retried as a whole).
+//
+// The records slice and each Record's Fields map are reused for the next
+// batch: Apply must not keep them (or Fields) after it returns; copy what
+// it needs. The strings themselves may be kept.
 type Sink interface {
 	Apply(ctx context.Context, records []Record) (applied int, rejected []Rejection, err error)
 }
@@ -60,7 +64,9 @@ type Report struct {
 	Rejected   int64         `json:"rejected"`
 	Rejections []Rejection   `json:"rejections,omitempty"` // first MaxRejectionsKept
 	Warnings   []string      `json:"warnings,omitempty"`
-	Duration   time.Duration `json:"duration"`
+	StageTime  time.Duration `json:"stage_duration"` // read, verify, parse, stage
+	ApplyTime  time.Duration `json:"apply_duration"` // read staged rows, diff, sink
+	Duration   time.Duration `json:"duration"`       // both
 }
 
 func (r *Report) reject(max int, rej Rejection) {

@@ -98,6 +98,7 @@ func Stage(ctx context.Context, src io.Reader, name string, size int64, cfg Conf
 		return failed, fmt.Errorf("staging %s: %w", name, err)
 	}
 	rep.RowsStaged = p.good
+	rep.StageTime = time.Since(start)
 	progress()
 	return &Staged{Report: rep, f: f, cfg: cfg, src: in, start: start}, nil
 }

@@ -264,7 +264,14 @@ func (s *Server) Mkdir(t testing.TB, name string) string {
 	return p
 }
 
-// Chown gives path (absolute, under Dir) to User.
+// Own gives the file or directory name (relative to Dir) to User, for files
+// written into Dir by other means than WriteFile.
+func (s *Server) Own(t testing.TB, name string) {
+	t.Helper()
+	s.chown(t, filepath.Join(s.Dir, name))
+}
+
+// chown gives path (absolute, under Dir) to User.
 func (s *Server) chown(t testing.TB, p string) {
 	t.Helper()
 	if err := os.Chown(p, s.uid, s.gid); err != nil {
