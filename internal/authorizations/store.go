@@ -116,7 +116,7 @@ func (s *Store) Create(ctx context.Context, account string, in Input) (a *Author
 		return nil, nil, err
 	}
 	if t.Provision != nil {
-		if shown, err = t.Provision(a, plain); err != nil {
+		if shown, err = t.Provision(ctx, a, plain); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -288,7 +288,7 @@ func (s *Store) Delete(ctx context.Context, account, id string) error {
 		return err
 	}
 	if t, ok := s.types.Lookup(rec.Type); ok && t.Deprovision != nil {
-		if err := t.Deprovision(&rec.Authorization); err != nil {
+		if err := t.Deprovision(ctx, &rec.Authorization); err != nil {
 			return fmt.Errorf("deprovisioning authorization %s: %w", id, err)
 		}
 	}

@@ -1,6 +1,7 @@
 package authorizations
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sort"
@@ -22,9 +23,9 @@ type Type struct {
 	// Provision, when set, runs after a new authorization is validated and
 	// before it is stored: it may fill config and secrets (the managed SFTP
 	// server creates its user here) and returns values to show once.
-	Provision func(a *Authorization, secrets map[string]string) (shown map[string]any, err error)
+	Provision func(ctx context.Context, a *Authorization, secrets map[string]string) (shown map[string]any, err error)
 	// Deprovision, when set, runs when the authorization is deleted.
-	Deprovision func(a *Authorization) error
+	Deprovision func(ctx context.Context, a *Authorization) error
 }
 
 // Registry holds the known types.
