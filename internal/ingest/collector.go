@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/profiles"
@@ -102,6 +103,9 @@ type Collector struct {
 	checker Checker
 	opt     CollectorOptions
 	log     *slog.Logger
+
+	mu       sync.Mutex
+	activeAt map[string]time.Time // when this process last added an account to the active set
 }
 
 // NewCollector returns a Collector that checks records with checker and
@@ -110,7 +114,8 @@ func NewCollector(rdb redis.UniversalClient, ns store.Namespace, checker Checker
 	opts = opts.withDefaults()
 	return &Collector{
 		rdb: rdb, keys: keys{ns: ns}, checker: checker, opt: opts,
-		log: opts.Logger.With("component", "ingest"),
+		log:      opts.Logger.With("component", "ingest"),
+		activeAt: map[string]time.Time{},
 	}
 }
 
@@ -189,8 +194,8 @@ func (c *Collector) Collect(ctx context.Context, account, stream, contentType st
 	return resp, nil
 }
 
-// enqueue appends one request to the account's ingest stream and marks the
-// account active, in one round trip.
+// enqueue appends one request to the account's ingest stream (one round
+// trip) and, when needed, marks the account active (a second one).
 func (c *Collector) enqueue(ctx context.Context, account, stream, contentType string, body []byte, rejected []profiles.Rejection) error {
 	var interval int64
 	if c.opt.Rate > 0 {
@@ -211,35 +216,15 @@ func (c *Collector) enqueue(ctx context.Context, account, stream, contentType st
 		fieldRejected, rej.String(),
 	}
 	keys := []string{c.keys.queue(account), c.keys.rate(account)}
-	var (
-		res []any
-		err error
-	)
-	for attempt := 0; attempt < 2; attempt++ {
-		pipe := c.rdb.Pipeline()
-		cmd := enqueueScript.EvalSha(ctx, pipe, keys, args...)
-		pipe.SAdd(ctx, c.keys.active(), account)
-		_, err = pipe.Exec(ctx)
-		if err != nil && redis.HasErrorPrefix(cmd.Err(), "NOSCRIPT") && attempt == 0 {
-			if err := enqueueScript.Load(ctx, c.rdb).Err(); err != nil {
-				return fmt.Errorf("%w: loading enqueue script: %v", ErrUnavailable, err)
-			}
-			continue
-		}
-		if err == nil {
-			res, err = cmd.Slice()
-		}
-		break
-	}
+	res, err := enqueueScript.Run(ctx, c.rdb, keys, args...).Slice()
 	if err != nil {
 		return fmt.Errorf("%w: queueing request of account %q: %v", ErrUnavailable, account, err)
 	}
-	if len(res) != 2 {
+	if len(res) < 2 {
 		return fmt.Errorf("%w: unexpected enqueue reply %v", ErrUnavailable, res)
 	}
 	switch code, _ := res[0].(int64); code {
 	case 1:
-		return nil
 	case 0:
 		ms, _ := res[1].(int64)
 		return &RateLimitedError{RetryAfter: time.Duration(ms) * time.Millisecond}
@@ -247,6 +232,38 @@ func (c *Collector) enqueue(ctx context.Context, account, stream, contentType st
 		c.log.Warn("ingest backlog full", "account", account, "length", res[1])
 		return fmt.Errorf("%w: account %q has %v queued requests", ErrUnavailable, account, res[1])
 	}
+	// The account must be in the active set while its stream holds entries.
+	// A request that found the stream empty adds it (the processor may have
+	// just removed it); one that found entries may rely on the request that
+	// queued them, or on the processor, which re-adds an account whose stream
+	// is not empty after removing it. Each process also re-adds its accounts
+	// once a second, in case a processor failed to.
+	if prior, _ := res[2].(int64); prior == 0 || c.activeStale(account) {
+		if err := c.rdb.SAdd(ctx, c.keys.active(), account).Err(); err != nil {
+			return fmt.Errorf("%w: marking account %q active: %v", ErrUnavailable, account, err)
+		}
+		c.markActive(account)
+	}
+	return nil
+}
+
+// activeRefresh is how often a process re-adds an account it queues for to
+// the active set even when the stream was not empty.
+const activeRefresh = time.Second
+
+func (c *Collector) activeStale(account string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Since(c.activeAt[account]) > activeRefresh
+}
+
+func (c *Collector) markActive(account string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.activeAt) > 100_000 {
+		clear(c.activeAt)
+	}
+	c.activeAt[account] = time.Now()
 }
 
 // logRejections writes rejections to the stream's log; failures are only

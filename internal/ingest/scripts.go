@@ -12,8 +12,9 @@ import "github.com/redis/go-redis/v9"
 // ARGV[2]: burst, in requests.
 // ARGV[3]: backlog limit: the stream length above which requests are refused.
 // ARGV[4..]: the entry's field/value pairs.
-// Returns {1, entry id} when appended, {0, retry after ms} when rate limited,
-// {-1, stream length} when the backlog is full.
+// Returns {1, entry id, stream length before the entry} when appended,
+// {0, retry after ms, 0} when rate limited, {-1, stream length, 0} when the
+// backlog is full.
 var enqueueScript = redis.NewScript(`
 local interval = tonumber(ARGV[1])
 if interval > 0 then
@@ -26,17 +27,15 @@ if interval > 0 then
   local newTat = tat + interval
   local allowAt = newTat - interval * tonumber(ARGV[2])
   if now < allowAt then
-    return {0, math.ceil((allowAt - now) / 1000)}
+    return {0, math.ceil((allowAt - now) / 1000), 0}
   end
   redis.call('SET', KEYS[2], newTat, 'PX', math.ceil((newTat - now) / 1000) + 1)
 end
+local n = redis.call('XLEN', KEYS[1])
 local backlog = tonumber(ARGV[3])
-if backlog > 0 then
-  local n = redis.call('XLEN', KEYS[1])
-  if n >= backlog then
-    return {-1, n}
-  end
+if backlog > 0 and n >= backlog then
+  return {-1, n, 0}
 end
 local id = redis.call('XADD', KEYS[1], '*', unpack(ARGV, 4))
-return {1, id}
+return {1, id, n}
 `)
