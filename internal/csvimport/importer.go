@@ -19,10 +19,11 @@ var ErrAlreadyImported = errors.New("csv import: file version already imported")
 // Importer imports files for jobs, keeping each job's Ledger and Diff
 // state in Redis.
 type Importer struct {
-	rdb    redis.UniversalClient
-	ns     store.Namespace
-	log    *slog.Logger
-	Ledger *Ledger
+	rdb     redis.UniversalClient
+	ns      store.Namespace
+	log     *slog.Logger
+	lockTTL time.Duration
+	Ledger  *Ledger
 }
 
 // NewImporter returns an Importer on rdb under ns; logger may be nil.
@@ -30,19 +31,26 @@ func NewImporter(rdb redis.UniversalClient, ns store.Namespace, logger *slog.Log
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	return &Importer{rdb: rdb, ns: ns, log: logger.With("component", "csvimport"), Ledger: NewLedger(rdb, ns)}
+	return &Importer{rdb: rdb, ns: ns, log: logger.With("component", "csvimport"),
+		lockTTL: LockTTLDefault, Ledger: NewLedger(rdb, ns)}
 }
 
 // Opener opens a file's content, e.g. sftpclient.Client.Open.
 type Opener func(ctx context.Context) (io.ReadCloser, error)
 
-// ImportFile imports version v of a file for job, once: it checks the
+// ImportFile imports version v of a file for job, once: it locks the job
+// (ErrJobBusy while another process imports one of its files), checks the
 // ledger (ErrAlreadyImported when done), marks the entry importing, opens
 // the file, stages it (nothing applied unless the whole file is good),
 // applies it to sink, and records the outcome. A file error (IsPermanent)
 // marks the entry failed; a transient error leaves it importing, so the
 // next run tries again, and returns the error for the task to retry.
 func (im *Importer) ImportFile(ctx context.Context, job Job, v FileVersion, open Opener, cfg Config, sink Sink) (*Report, error) {
+	lock, err := im.lockJob(ctx, job)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.release()
 	entry, found, err := im.Ledger.Get(ctx, job, v)
 	if err != nil {
 		return nil, err
