@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -316,4 +318,48 @@ func TestCollectManyRecordsOneRequest(t *testing.T) {
 	if n, _ := b.store.Count(context.Background(), b.acct); n != 2000 {
 		t.Errorf("Count = %d, want 2000", n)
 	}
+}
+
+// TestConcurrentRequestsAreNeverStranded posts from many clients while the
+// processor drains and deactivates the account over and over: every accepted
+// request must reach its profile.
+func TestConcurrentRequestsAreNeverStranded(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{})
+	const clients, each = 8, 40
+	var wg sync.WaitGroup
+	for c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				body := fmt.Sprintf(`{"external_id":"c%d-%d"}`, c, i)
+				resp, err := http.Post(b.collectURL("web"), "application/json", strings.NewReader(body))
+				if err != nil {
+					t.Errorf("post: %v", err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Errorf("post: %d", resp.StatusCode)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		n, err := b.store.Count(context.Background(), b.acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n == clients*each {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d requests applied; the rest are stranded", n, clients*each)
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+	waitQueueEmpty(t, b)
 }
