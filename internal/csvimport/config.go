@@ -29,6 +29,28 @@
 //   - Empty values are passed to the Sink as empty strings; the Sink
 //     decides whether empty clears a field.
 //   - Diff ignores rows that disappeared from the file (no deletes).
+//   - One file of a job is imported at a time (ErrJobBusy otherwise), so
+//     files are applied in the order the job lists them.
+//
+// Wiring for the Import CSV job (sketch):
+//
+//	im := csvimport.NewImporter(rdb, ns, logger)
+//	c, err := limiter.Dial(ctx, acct, authID, sftpCfg) // sftpclient; Close releases the slot
+//	files, err := c.List(ctx, folder)                  // filter by pattern, sort by name
+//	for _, f := range files {
+//		v := csvimport.FileVersion{Path: f.Path, Size: f.Size, ModTime: f.ModTime}
+//		open := func(ctx context.Context) (io.ReadCloser, error) { return c.Open(ctx, f.Path) }
+//		rep, err := im.ImportFile(ctx, csvimport.Job{Account: acct, ID: jobID}, v, open, cfg, sink)
+//		switch {
+//		case errors.Is(err, csvimport.ErrAlreadyImported): // skip
+//		case csvimport.IsPermanent(err): // log rep and err; the ledger says failed
+//		case err != nil: // transient: return it, Asynq retries
+//		}
+//	}
+//
+// cfg comes from the job (delimiter, columns, timestamp_columns, diff) and
+// the authorization (PGPKey and RequireEncryption for sftp_pgp), with
+// TempDir = DATA_DIR/temp.
 package csvimport
 
 import (

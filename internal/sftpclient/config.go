@@ -55,8 +55,7 @@ type Config struct {
 	// every pending call. Default 60s.
 	IdleTimeout time.Duration
 
-	// Logger receives connection events; default slog.Default's handler
-	// is NOT used: a nil Logger discards.
+	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
 }
 

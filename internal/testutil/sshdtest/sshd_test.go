@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pkg/sftp"
+	"go.uber.org/goleak"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -147,3 +148,5 @@ func TestGPGEncrypt(t *testing.T) {
 		t.Fatalf("decrypted %q", pt)
 	}
 }
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
