@@ -39,11 +39,13 @@ func brazeRecord(i int) map[string]any {
 	}
 }
 
-func benchRecords() int {
-	if v, err := strconv.Atoi(os.Getenv("PROFILES_BENCH_RECORDS")); err == nil && v > 0 {
+func benchRecords() int { return envInt("PROFILES_BENCH_RECORDS", 500_000) }
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
 		return v
 	}
-	return 500_000
+	return def
 }
 
 // BenchmarkUpsertBraze loads N (default 500,000; PROFILES_BENCH_RECORDS)
@@ -53,7 +55,7 @@ func benchRecords() int {
 func BenchmarkUpsertBraze(b *testing.B) {
 	n := benchRecords()
 	rdb, ns := redistest.Client(b)
-	s := profiles.New(rdb, ns, nil, profiles.Options{})
+	s := profiles.New(rdb, ns, nil, profiles.Options{Parallel: envInt("PROFILES_BENCH_PARALLEL", 0)})
 	ctx := context.Background()
 	recs := make([]profiles.Record, n)
 	t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
