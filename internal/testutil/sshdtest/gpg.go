@@ -25,7 +25,8 @@ func NewGPG(t testing.TB) *GPG {
 		t.Skipf("sshdtest: %s not installed: %v", GPGPath, err)
 	}
 	// A short path: the agent's socket path must fit in sun_path.
-	home, err := os.MkdirTemp("", "gpg")
+	sweepStale()
+	home, err := os.MkdirTemp("", tempName("gpg"))
 	if err != nil {
 		t.Fatalf("sshdtest: %v", err)
 	}

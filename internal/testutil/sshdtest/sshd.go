@@ -89,7 +89,8 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	// Not t.TempDir: its parent is private to root, and the test user must
 	// reach authorized_keys.
-	work, err := os.MkdirTemp("", "sshdtest-etc-")
+	sweepStale()
+	work, err := os.MkdirTemp("", tempName("sshdtest-etc"))
 	if err != nil {
 		t.Fatalf("sshdtest: %v", err)
 	}
@@ -113,7 +114,7 @@ func Start(t testing.TB, opts Options) *Server {
 		t.Fatalf("sshdtest: %v", err)
 	}
 
-	dir, err := os.MkdirTemp("", "sshdtest-home-")
+	dir, err := os.MkdirTemp("", tempName("sshdtest-home"))
 	if err != nil {
 		t.Fatalf("sshdtest: %v", err)
 	}
@@ -177,7 +178,8 @@ LogLevel VERBOSE
 	s.cmd = exec.Command(SSHDPath, "-D", "-e", "-f", cfgPath)
 	s.cmd.Stdout = s.log
 	s.cmd.Stderr = s.log
-	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	// Pdeathsig: sshd dies with the test process even when it crashes.
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	if err := s.cmd.Start(); err != nil {
 		t.Fatalf("sshdtest: starting sshd: %v", err)
 	}
