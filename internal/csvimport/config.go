@@ -139,7 +139,8 @@ type Config struct {
 	// BatchSize is the number of records per Sink.Apply call. Default 1000.
 	BatchSize int
 
-	// TempDir holds staging files (DATA_DIR/temp). Default os.TempDir().
+	// TempDir holds staging files (DATA_DIR/temp); Stage creates it when
+	// missing. Default os.TempDir(). See CleanTempDir.
 	TempDir string
 
 	// PGPKey decrypts PGP-encrypted files (sftp_pgp authorizations). A

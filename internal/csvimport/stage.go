@@ -42,6 +42,9 @@ func (s *Staged) Close() error {
 // it holds no rows.
 func Stage(ctx context.Context, src io.Reader, name string, size int64, cfg Config) (*Staged, error) {
 	cfg = cfg.WithDefaults()
+	if err := os.MkdirAll(cfg.TempDir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating temp dir %q: %w", cfg.TempDir, err)
+	}
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
