@@ -1,29 +1,43 @@
 package profiles
 
 import (
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
 
-// encodeData writes a name/value list as a JSON object of strings, the form
-// in which a profile's fields are stored ("d" in the profile hash) and read by
-// the upsert script's cjson. It is a small, allocation-light encoder: every
-// key and value is a string.
-func encodeData(kv []string) string {
+// storedField is one typed field of a record on its way to storage.
+type storedField struct {
+	name string
+	code byte
+	text string
+}
+
+// encodeData writes fields as a JSON object of stored values
+// "<ts>|<code><text>", the form in which a profile's fields are stored ("d"
+// in the profile hash) and read by the upsert script's cjson. It makes one
+// allocation.
+func encodeData(ts int64, fields []storedField) string {
+	var num [20]byte
+	prefix := strconv.AppendInt(num[:0], ts, 10)
 	n := 2
-	for _, s := range kv {
-		n += len(s) + 4
+	for _, f := range fields {
+		n += len(f.name) + len(prefix) + len(f.text) + 8
 	}
 	var b strings.Builder
 	b.Grow(n)
 	b.WriteByte('{')
-	for i := 0; i+1 < len(kv); i += 2 {
+	for i, f := range fields {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		writeJSONString(&b, kv[i])
-		b.WriteByte(':')
-		writeJSONString(&b, kv[i+1])
+		writeJSONString(&b, f.name, true)
+		b.WriteString(`:"`)
+		b.Write(prefix)
+		b.WriteByte('|')
+		b.WriteByte(f.code)
+		writeJSONString(&b, f.text, false)
+		b.WriteByte('"')
 	}
 	b.WriteByte('}')
 	return b.String()
@@ -31,9 +45,12 @@ func encodeData(kv []string) string {
 
 const hexDigits = "0123456789abcdef"
 
-// writeJSONString writes s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func writeJSONString(b *strings.Builder, s string) {
-	b.WriteByte('"')
+// writeJSONString writes s as a JSON string (only its escaped content
+// unless quote); invalid UTF-8 becomes U+FFFD.
+func writeJSONString(b *strings.Builder, s string, quote bool) {
+	if quote {
+		b.WriteByte('"')
+	}
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -73,5 +90,7 @@ func writeJSONString(b *strings.Builder, s string) {
 		i += size
 	}
 	b.WriteString(s[start:])
-	b.WriteByte('"')
+	if quote {
+		b.WriteByte('"')
+	}
 }

@@ -3,7 +3,6 @@ package profiles
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -117,8 +116,10 @@ func (c *compiledMapping) prepare(rec Record, now time.Time, encode bool) (prepa
 		ts = now
 	}
 	p := prepared{ts: ts.UnixMilli()}
-	prefix := strconv.FormatInt(p.ts, 10) + "|"
-	kv := make([]string, 0, 2*len(rec.Fields))
+	var fields []storedField
+	if encode {
+		fields = make([]storedField, 0, len(rec.Fields))
+	}
 	for k, v := range rec.Fields {
 		var (
 			code byte
@@ -156,28 +157,28 @@ func (c *compiledMapping) prepare(rec Record, now time.Time, encode bool) (prepa
 			continue
 		}
 		if c.collisions {
-			kv = dropField(kv, name)
+			fields = dropField(fields, name)
 		}
-		kv = append(kv, name, prefix+string(code)+text)
+		fields = append(fields, storedField{name: name, code: code, text: text})
 	}
 	if len(p.ids) == 0 {
 		return prepared{}, fmt.Errorf("no identity: the record needs one of %s", strings.Join(c.idFields, ", "))
 	}
 	if encode {
-		p.data = encodeData(kv)
+		p.data = encodeData(p.ts, fields)
 	}
 	return p, nil
 }
 
-// dropField removes name from a name/value list (two sources mapped to one
-// field: the later one wins).
-func dropField(kv []string, name string) []string {
-	for i := 0; i < len(kv); i += 2 {
-		if kv[i] == name {
-			return append(kv[:i], kv[i+2:]...)
+// dropField removes name from fields (two sources mapped to one field: the
+// later one wins).
+func dropField(fields []storedField, name string) []storedField {
+	for i := range fields {
+		if fields[i].name == name {
+			return append(fields[:i], fields[i+1:]...)
 		}
 	}
-	return kv
+	return fields
 }
 
 // normalizeIdentity makes equal identities compare equal: trimmed, and e-mail
