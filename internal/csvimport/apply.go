@@ -138,7 +138,7 @@ func (a *applier) flush(ctx context.Context, batch []Record, ids, sums []string)
 	return nil
 }
 
-// digests returns the row's identity digest and values digest (16 bytes
+// digests returns the row's identity digest and values digest (8 bytes
 // each, as strings), from its staged values in section order.
 func (a *applier) digests(sec *section, vals []string, event time.Time) (string, string) {
 	idCols, ok := a.idCols[sec]
@@ -161,7 +161,7 @@ func (a *applier) digests(sec *section, vals []string, event time.Time) (string,
 			break
 		}
 	}
-	id := string(h.Sum(nil)[:16])
+	id := string(h.Sum(nil)[:8])
 	h.Reset()
 	for _, i := range sec.sorted {
 		h.Write([]byte(sec.cols[i]))
@@ -172,7 +172,7 @@ func (a *applier) digests(sec *section, vals []string, event time.Time) (string,
 	if !event.IsZero() {
 		h.Write([]byte(event.Format(time.RFC3339Nano)))
 	}
-	return id, string(h.Sum(nil)[:16])
+	return id, string(h.Sum(nil)[:8])
 }
 
 func (a *applier) progress(final bool) {

@@ -24,8 +24,8 @@ func diffCurrentKey(ns store.Namespace, account, job string) string {
 	return ns.Account(account, "csvimport", job, "diff", "current")
 }
 
-// diffGenKey: hash, field = 16-byte digest of a row's identity, value =
-// 16-byte digest of the row's values, as applied in generation gen.
+// diffGenKey: hash, field = 8-byte digest of a row's identity, value =
+// 8-byte digest of the row's values, as applied in generation gen.
 func diffGenKey(ns store.Namespace, account, job string, gen int64) string {
 	return ns.Account(account, "csvimport", job, "diff", "gen", strconv.FormatInt(gen, 10))
 }
