@@ -18,14 +18,22 @@ type diffState struct {
 
 // applier reads staged rows back and feeds the sink in batches.
 type applier struct {
-	im     *Importer
-	job    Job
-	st     *Staged
-	sink   Sink
-	diff   *diffState
-	rep    *Report
-	last   time.Time
-	idCols map[*section][]int // identity columns of each section, by preference
+	im      *Importer
+	job     Job
+	st      *Staged
+	sink    Sink
+	diff    *diffState
+	rep     *Report
+	last    time.Time
+	idCols  map[*section]identityCols
+	hashBuf []byte
+}
+
+// identityCols are a section's identity columns in preference order, with
+// their normalised names.
+type identityCols struct {
+	cols  []int
+	names []string
 }
 
 // Apply hands the staged rows to sink in batches of cfg.BatchSize; with
@@ -37,7 +45,7 @@ func (im *Importer) Apply(ctx context.Context, job Job, st *Staged, sink Sink) (
 		return nil, errors.New("csv import: staged file already closed")
 	}
 	applyStart := time.Now()
-	a := &applier{im: im, job: job, st: st, sink: sink, rep: st.Report, idCols: map[*section][]int{}}
+	a := &applier{im: im, job: job, st: st, sink: sink, rep: st.Report, idCols: map[*section]identityCols{}}
 	if st.cfg.Diff {
 		d, err := im.beginDiff(ctx, job)
 		if err != nil {
@@ -141,38 +149,41 @@ func (a *applier) flush(ctx context.Context, batch []Record, ids, sums []string)
 // digests returns the row's identity digest and values digest (8 bytes
 // each, as strings), from its staged values in section order.
 func (a *applier) digests(sec *section, vals []string, event time.Time) (string, string) {
-	idCols, ok := a.idCols[sec]
+	ids, ok := a.idCols[sec]
 	if !ok {
 		for _, want := range a.st.cfg.IdentityColumns {
 			for i, c := range sec.cols {
 				if normName(c) == normName(want) {
-					idCols = append(idCols, i)
+					ids.cols = append(ids.cols, i)
+					ids.names = append(ids.names, normName(c))
 				}
 			}
 		}
-		a.idCols[sec] = idCols
+		a.idCols[sec] = ids
 	}
-	h := sha256.New()
-	for _, i := range idCols {
+	b := a.hashBuf[:0]
+	for k, i := range ids.cols {
 		if vals[i] != "" {
-			h.Write([]byte(normName(sec.cols[i])))
-			h.Write([]byte{0})
-			h.Write([]byte(vals[i]))
+			b = append(b, ids.names[k]...)
+			b = append(b, 0)
+			b = append(b, vals[i]...)
 			break
 		}
 	}
-	id := string(h.Sum(nil)[:8])
-	h.Reset()
+	id := sha256.Sum256(b)
+	b = b[:0]
 	for _, i := range sec.sorted {
-		h.Write([]byte(sec.cols[i]))
-		h.Write([]byte{0})
-		h.Write([]byte(vals[i]))
-		h.Write([]byte{0})
+		b = append(b, sec.cols[i]...)
+		b = append(b, 0)
+		b = append(b, vals[i]...)
+		b = append(b, 0)
 	}
 	if !event.IsZero() {
-		h.Write([]byte(event.Format(time.RFC3339Nano)))
+		b = event.AppendFormat(b, time.RFC3339Nano)
 	}
-	return id, string(h.Sum(nil)[:8])
+	sum := sha256.Sum256(b)
+	a.hashBuf = b
+	return string(id[:8]), string(sum[:8])
 }
 
 func (a *applier) progress(final bool) {

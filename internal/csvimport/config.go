@@ -233,6 +233,8 @@ func (c Config) Validate() error {
 
 // normName is the form header names are compared in.
 func normName(s string) string {
-	s = strings.ToLower(strings.TrimSpace(s))
-	return strings.NewReplacer(" ", "_", "-", "_").Replace(s)
+	return nameReplacer.Replace(strings.ToLower(strings.TrimSpace(s)))
 }
+
+// nameReplacer is immutable and safe for concurrent use.
+var nameReplacer = strings.NewReplacer(" ", "_", "-", "_")
