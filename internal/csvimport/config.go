@@ -15,8 +15,10 @@
 // size, modification time) is imported once, with its outcome recorded.
 //
 // Decisions (the Import CSV job documents them to users):
-//   - Duplicate header names are made unique by suffixing "_2", "_3"... in
-//     order of appearance, and a warning names them.
+//   - Duplicate header names (compared case-insensitively, with spaces and
+//     dashes as underscores) are made unique by suffixing "_2", "_3"... in
+//     order of appearance, and a warning names them. Config column names
+//     are matched the same way.
 //   - Empty header names become "column_N" (1-based).
 //   - An empty file or a header-only file imports 0 rows and is not an
 //     error; the report carries a warning.
