@@ -32,7 +32,10 @@ import (
 //   - open-loop latency at LOAD_RATE req/s (default 5,000) for LOAD_SECONDS,
 //     measured from each request's scheduled time (no coordinated omission);
 //   - the same closed loop against a minimal net/http handler that does one
-//     Redis write (XADD of the body) per request, and the ratio.
+//     Redis write (XADD of the body) per request, and the ratio;
+//   - the closed loop against a collector whose namespace no processor reads
+//     (collect_only), to show the request path without the profile writes
+//     sharing the CPUs.
 //
 // Run: go test ./internal/ingest -run '^$' -bench CollectLoad -benchtime 1x
 func BenchmarkCollectLoad(b *testing.B) {
@@ -51,6 +54,15 @@ func BenchmarkCollectLoad(b *testing.B) {
 	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
+	onlyRdb, onlyNS := redistest.Client(b)
+	onlyRdb.Options().PoolSize = 4 * workers
+	onlyCol := ingest.NewCollector(onlyRdb, onlyNS, profiles.New(onlyRdb, onlyNS, nil, profiles.Options{}), ingest.CollectorOptions{Rate: -1})
+	onlyMux := http.NewServeMux()
+	onlyMux.HandleFunc("POST /c/{account}/{stream}", func(w http.ResponseWriter, r *http.Request) {
+		onlyCol.ServeCollect(w, r, r.PathValue("account"), r.PathValue("stream"))
+	})
+	onlySrv := httptest.NewServer(onlyMux)
+	defer onlySrv.Close()
 	proc := ingest.NewProcessor(rdb, ns, st, ingest.ProcessorOptions{Consumer: "load-" + redistest.RandomID()})
 	if err := proc.Start(context.Background()); err != nil {
 		b.Fatal(err)
@@ -85,6 +97,10 @@ func BenchmarkCollectLoad(b *testing.B) {
 		b.ReportMetric(ms(open.pct(99)), "open_p99_ms")
 		b.ReportMetric(float64(open.failed), "open_failed")
 
+		// The collect path alone: the same closed loop into a namespace no
+		// processor reads, so the profile writes do not share the CPUs.
+		only := closedLoop(b, client, onlySrv.URL+"/c/"+acct+"/braze_users", requests, workers, 0)
+
 		// Baseline: one Redis write per request.
 		base := baselineServer(rdb, ns.Account(acct, "baseline"))
 		baseRes := closedLoop(b, client, base.URL+"/c/"+acct+"/braze_users", requests, workers, 0)
@@ -92,6 +108,8 @@ func BenchmarkCollectLoad(b *testing.B) {
 		b.ReportMetric(baseRes.rps(), "baseline_req/s")
 		b.ReportMetric(ms(baseRes.pct(99)), "baseline_p99_ms")
 		b.ReportMetric(res.rps()/baseRes.rps(), "ratio")
+		b.ReportMetric(only.rps(), "collect_only_req/s")
+		b.ReportMetric(only.rps()/baseRes.rps(), "collect_only_ratio")
 	}
 }
 
