@@ -162,7 +162,12 @@ func (p *Processor) run(ctx context.Context) {
 	for {
 		accounts, err := p.rdb.SMembers(ctx, p.keys.active()).Result()
 		if err != nil && ctx.Err() == nil {
-			p.log.Warn("reading active ingest accounts", "err", err)
+			p.log.Warn("reading active ingest accounts; retrying in a second", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second): // Redis is away: do not spin on it
+			}
 		}
 		for _, acct := range accounts {
 			p.mu.Lock()
