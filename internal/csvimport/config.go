@@ -169,6 +169,10 @@ type Config struct {
 	// the same job (Importer only).
 	Diff bool
 
+	// ratioGrace is how much a layer may produce before its ratio is
+	// checked; default ratioGrace (tests lower it).
+	ratioGrace int64
+
 	// Progress, when set, is called at most every ProgressInterval and
 	// once at the end of each stage.
 	Progress         func(Progress)
@@ -194,6 +198,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxCompressionRatio <= 0 {
 		c.MaxCompressionRatio = MaxCompressionRatioDefault
+	}
+	if c.ratioGrace <= 0 {
+		c.ratioGrace = ratioGrace
 	}
 	if len(c.IdentityColumns) == 0 {
 		c.IdentityColumns = DefaultIdentityColumns

@@ -165,7 +165,7 @@ func (d *decoder) openZip(ctx context.Context, r io.Reader, depth int) error {
 		if f.UncompressedSize64 > uint64(d.cfg.MaxDecompressedSize) {
 			return newBadFile(fmt.Errorf("%w: zip entry %s declares %d bytes", ErrTooLarge, name, f.UncompressedSize64))
 		}
-		if f.UncompressedSize64 > ratioGrace && f.CompressedSize64 > 0 &&
+		if f.UncompressedSize64 > uint64(d.cfg.ratioGrace) && f.CompressedSize64 > 0 &&
 			float64(f.UncompressedSize64)/float64(f.CompressedSize64) > d.cfg.MaxCompressionRatio {
 			return newBadFile(fmt.Errorf("%w: zip entry %s expands %d times (limit %.0f)", ErrTooLarge, name,
 				f.UncompressedSize64/f.CompressedSize64, d.cfg.MaxCompressionRatio))
@@ -251,7 +251,7 @@ func (l *limitReader) Read(p []byte) (int, error) {
 	if l.out > l.cfg.MaxDecompressedSize {
 		return n, newBadFile(fmt.Errorf("%w: %s over %d bytes", ErrTooLarge, l.what, l.cfg.MaxDecompressedSize))
 	}
-	if l.out > ratioGrace && *l.in > 0 && float64(l.out)/float64(*l.in) > l.cfg.MaxCompressionRatio {
+	if l.out > l.cfg.ratioGrace && *l.in > 0 && float64(l.out)/float64(*l.in) > l.cfg.MaxCompressionRatio {
 		return n, newBadFile(fmt.Errorf("%w: %s expands more than %.0f times", ErrTooLarge, l.what, l.cfg.MaxCompressionRatio))
 	}
 	return n, err

@@ -85,17 +85,24 @@ func TestZipEntryCorruptData(t *testing.T) {
 
 func TestDecompressionBombs(t *testing.T) {
 	t.Parallel()
-	zeros := bytes.Repeat([]byte("0"), ratioGrace+(4<<20)) // compresses about 1000:1
+	const grace = 128 << 10
+	zeros := bytes.Repeat([]byte("0\n"), grace) // 256 KiB, compresses about 1000:1
 	header := []byte("user_id\n")
 	bomb := gz(t, append(header, zeros...))
-	_, _, err := stageAndApply(t, bomb, Config{})
+	_, _, err := stageAndApply(t, bomb, Config{ratioGrace: grace})
 	mustBadFile(t, err, ErrTooLarge)
+
+	// The same content is fine when the ratio limit allows it.
+	_, sink, err := stageAndApply(t, bomb, Config{ratioGrace: grace, MaxCompressionRatio: 1e6})
+	if err != nil || len(sink.all()) != grace {
+		t.Fatalf("allowed ratio: %v, %d rows", err, len(sink.all()))
+	}
 
 	_, _, err = stageAndApply(t, gz(t, csvRows(1000)), Config{MaxDecompressedSize: 10 << 10})
 	mustBadFile(t, err, ErrTooLarge)
 
 	zbomb := zipOf(t, zipEntry{"z.csv", append(header, zeros...)})
-	_, _, err = stageAndApply(t, zbomb, Config{})
+	_, _, err = stageAndApply(t, zbomb, Config{ratioGrace: grace})
 	mustBadFile(t, err, ErrTooLarge)
 }
 

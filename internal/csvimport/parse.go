@@ -27,7 +27,11 @@ type parser struct {
 
 // parse reads one CSV stream (one file or zip entry) to its end.
 func (p *parser) parse(ctx context.Context, r io.Reader, entry string) error {
-	br := bufio.NewReaderSize(r, 256<<10)
+	// encoding/csv has no size limit: an unterminated quote would gather
+	// the rest of the file into one field. The guard bounds the bytes read
+	// for one record.
+	guard := &recordGuard{r: r, max: maxRecordBytes}
+	br := bufio.NewReaderSize(guard, 256<<10)
 	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte{0xEF, 0xBB, 0xBF}) {
 		_, _ = br.Discard(3)
 	}
@@ -66,6 +70,10 @@ func (p *parser) parse(ctx context.Context, r io.Reader, entry string) error {
 
 	values := make([]string, len(plan.names))
 	rows := int64(0)
+	lastLine := 0
+	if p.cfg.Headers == nil {
+		lastLine, _ = cr.FieldPos(0) // the header's line
+	}
 	for {
 		if rows%4096 == 0 {
 			if err := ctx.Err(); err != nil {
@@ -73,8 +81,13 @@ func (p *parser) parse(ctx context.Context, r io.Reader, entry string) error {
 			}
 		}
 		rec, err := cr.Read()
+		guard.n = 0
 		if err == io.EOF {
 			break
+		}
+		if errors.Is(err, errRecordTooLarge) {
+			return newBadFile(fmt.Errorf("%sthe record after line %d is over %d bytes (an unterminated quote?)",
+				entryPrefix(entry), lastLine, maxRecordBytes))
 		}
 		rows++
 		p.report.RowsRead++
@@ -87,6 +100,7 @@ func (p *parser) parse(ctx context.Context, r io.Reader, entry string) error {
 			return err // the source failed (integrity, transport)
 		}
 		line, _ := cr.FieldPos(0)
+		lastLine = line
 		if reason := plan.check(p, rec, values); reason != "" {
 			p.rejectRow(int64(line), entry, reason)
 			continue
@@ -104,6 +118,28 @@ func (p *parser) parse(ctx context.Context, r io.Reader, entry string) error {
 		p.warn("%sheader only: 0 rows", entryPrefix(entry))
 	}
 	return nil
+}
+
+// maxRecordBytes bounds one CSV record (with the 256 KiB read-ahead).
+const maxRecordBytes = 16 << 20
+
+var errRecordTooLarge = errors.New("csv record too large")
+
+// recordGuard fails once more than max bytes were read since n was last
+// reset (after each record).
+type recordGuard struct {
+	r   io.Reader
+	n   int64
+	max int64
+}
+
+func (g *recordGuard) Read(p []byte) (int, error) {
+	if g.n > g.max {
+		return 0, errRecordTooLarge
+	}
+	n, err := g.r.Read(p)
+	g.n += int64(n)
+	return n, err
 }
 
 func (p *parser) rejectRow(line int64, entry, reason string) {

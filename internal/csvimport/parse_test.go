@@ -153,3 +153,13 @@ func TestColumnsTimestampsAndLatin1(t *testing.T) {
 		t.Fatalf("warnings %v", rep.Warnings)
 	}
 }
+
+func TestUnterminatedQuoteDoesNotEatMemory(t *testing.T) {
+	t.Parallel()
+	body := "user_id,note\nu1,ok\nu2,\"never closed\n" + strings.Repeat("x,y,z\n", (maxRecordBytes/6)+100_000)
+	_, sink, err := stageAndApply(t, []byte(body), Config{})
+	mustBadFile(t, err, nil)
+	if !strings.Contains(err.Error(), "after line 2") || len(sink.all()) != 0 {
+		t.Fatalf("got %v, %d rows applied", err, len(sink.all()))
+	}
+}
