@@ -157,6 +157,7 @@ func (d *decoder) openZip(ctx context.Context, r io.Reader, depth int) error {
 	if err != nil {
 		return newBadFile(fmt.Errorf("reading zip archive: %w", err))
 	}
+	entries := 0
 	for _, f := range zr.File {
 		name := f.Name
 		if !d.wantEntry(f) {
@@ -177,7 +178,8 @@ func (d *decoder) openZip(ctx context.Context, r io.Reader, depth int) error {
 		in := &countingReader{r: io.LimitReader(rc, int64(f.UncompressedSize64)+1)}
 		compressed := int64(f.CompressedSize64)
 		lr := &limitReader{r: in, in: &compressed, cfg: d.cfg, what: "zip entry " + name}
-		d.report.Entries = append(d.report.Entries, name)
+		d.report.entry(name)
+		entries++
 		err = d.open(ctx, lr, name, depth+1)
 		if err == nil {
 			// Reading to EOF checks the entry's CRC-32 and size.
@@ -191,7 +193,7 @@ func (d *decoder) openZip(ctx context.Context, r io.Reader, depth int) error {
 			return err
 		}
 	}
-	if len(d.report.Entries) == 0 {
+	if entries == 0 {
 		d.parser.warn("zip archive has no matching entry: 0 rows")
 	}
 	return nil

@@ -148,7 +148,7 @@ func (p *parser) rejectRow(line int64, entry, reason string) {
 }
 
 func (p *parser) warn(format string, args ...any) {
-	p.report.Warnings = append(p.report.Warnings, fmt.Sprintf(format, args...))
+	p.report.warn(fmt.Sprintf(format, args...))
 }
 
 // text returns s as valid UTF-8, reading it as Windows-1252 when it is not.

@@ -52,7 +52,7 @@ type Progress struct {
 // Report is the outcome of one file.
 type Report struct {
 	File       string        `json:"file"`
-	Entries    []string      `json:"entries,omitempty"` // zip entries read
+	Entries    []string      `json:"entries,omitempty"` // zip entries read (first 1000)
 	Encrypted  bool          `json:"encrypted"`         // decrypted and verified
 	Delimiter  string        `json:"delimiter,omitempty"`
 	Headers    []string      `json:"headers,omitempty"` // of the last entry
@@ -63,10 +63,32 @@ type Report struct {
 	Unchanged  int64         `json:"unchanged"`
 	Rejected   int64         `json:"rejected"`
 	Rejections []Rejection   `json:"rejections,omitempty"` // first MaxRejectionsKept
-	Warnings   []string      `json:"warnings,omitempty"`
-	StageTime  time.Duration `json:"stage_duration"` // read, verify, parse, stage
-	ApplyTime  time.Duration `json:"apply_duration"` // read staged rows, diff, sink
-	Duration   time.Duration `json:"duration"`       // both
+	Warnings   []string      `json:"warnings,omitempty"`   // first 100
+	StageTime  time.Duration `json:"stage_duration"`       // read, verify, parse, stage
+	ApplyTime  time.Duration `json:"apply_duration"`       // read staged rows, diff, sink
+	Duration   time.Duration `json:"duration"`             // both
+}
+
+// Bounds on the report's lists, so that a zip of a million empty entries
+// cannot grow it without limit.
+const (
+	maxWarnings = 100
+	maxEntries  = 1000
+)
+
+func (r *Report) warn(w string) {
+	switch {
+	case len(r.Warnings) < maxWarnings:
+		r.Warnings = append(r.Warnings, w)
+	case len(r.Warnings) == maxWarnings:
+		r.Warnings = append(r.Warnings, "more warnings were left out")
+	}
+}
+
+func (r *Report) entry(name string) {
+	if len(r.Entries) < maxEntries {
+		r.Entries = append(r.Entries, name)
+	}
 }
 
 func (r *Report) reject(max int, rej Rejection) {
