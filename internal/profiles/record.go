@@ -12,8 +12,12 @@ type Record struct {
 	// Fields are the source fields. Values may be JSON-decoded values
 	// (string, float64, json.Number, bool, []any, map[string]any), Go numbers,
 	// time.Time or strings; mapped fields are converted to their type. Empty
-	// strings and nil count as absent.
+	// strings and nil count as absent (they never clear a stored value).
 	Fields map[string]any
+	// Strings are the source fields of a record whose values are all strings
+	// (a CSV row), used when Fields is nil. Upsert reads the map only during
+	// the call.
+	Strings map[string]string
 	// EventTime is when the data was true. Zero means: the stream's
 	// timestamp field, else Arrival.
 	EventTime time.Time
@@ -22,6 +26,7 @@ type Record struct {
 }
 
 // StringRecord builds a Record from string fields, as a CSV row gives them.
+// It copies them into Fields; set Record.Strings to avoid the copy.
 func StringRecord(fields map[string]string, eventTime time.Time) Record {
 	m := make(map[string]any, len(fields))
 	for k, v := range fields {
@@ -83,30 +88,61 @@ type prepared struct {
 	data  string   // the fields as a JSON object of stored values
 }
 
+// each calls fn for every source field of the record (Fields, else Strings)
+// until fn returns false.
+func (r *Record) each(fn func(k string, v any) bool) {
+	if r.Fields != nil {
+		for k, v := range r.Fields {
+			if !fn(k, v) {
+				return
+			}
+		}
+		return
+	}
+	for k, v := range r.Strings {
+		if !fn(k, v) {
+			return
+		}
+	}
+}
+
+func (r *Record) len() int {
+	if r.Fields != nil {
+		return len(r.Fields)
+	}
+	return len(r.Strings)
+}
+
 // prepare maps and types one record. It returns a reason when the record must
 // be rejected. Without encode it only checks (no data is built).
 func (c *compiledMapping) prepare(rec Record, now time.Time, encode bool) (prepared, error) {
-	if len(rec.Fields) == 0 {
+	n := rec.len()
+	if n == 0 {
 		return prepared{}, fmt.Errorf("the record is empty")
 	}
-	if len(rec.Fields) > MaxRecordFields {
-		return prepared{}, fmt.Errorf("the record has %d fields, at most %d", len(rec.Fields), MaxRecordFields)
+	if n > MaxRecordFields {
+		return prepared{}, fmt.Errorf("the record has %d fields, at most %d", n, MaxRecordFields)
 	}
+	var err error
 	ts := rec.EventTime
 	if ts.IsZero() && c.tsSource != "" {
-		for k, v := range rec.Fields {
+		rec.each(func(k string, v any) bool {
 			if !c.isTimestampSource(k) {
-				continue
+				return true
 			}
 			if s, isStr := v.(string); v == nil || (isStr && strings.TrimSpace(s) == "") {
-				break
+				return false
 			}
-			t, err := toTimestamp(v)
-			if err != nil {
-				return prepared{}, fmt.Errorf("timestamp field %q: %v", k, err)
+			t, terr := toTimestamp(v)
+			if terr != nil {
+				err = fmt.Errorf("timestamp field %q: %v", k, terr)
+				return false
 			}
 			ts = t
-			break
+			return false
+		})
+		if err != nil {
+			return prepared{}, err
 		}
 	}
 	if ts.IsZero() {
@@ -118,9 +154,9 @@ func (c *compiledMapping) prepare(rec Record, now time.Time, encode bool) (prepa
 	p := prepared{ts: ts.UnixMilli()}
 	var fields []storedField
 	if encode {
-		fields = make([]storedField, 0, len(rec.Fields))
+		fields = make([]storedField, 0, n)
 	}
-	for k, v := range rec.Fields {
+	rec.each(func(k string, v any) bool {
 		var (
 			code byte
 			text string
@@ -128,19 +164,22 @@ func (c *compiledMapping) prepare(rec Record, now time.Time, encode bool) (prepa
 			name = k
 		)
 		if f := c.lookup(k); f != nil {
-			var err error
-			code, text, ok, err = typedValue(f.Type, v)
-			if err != nil {
-				return prepared{}, fmt.Errorf("field %q: %v", k, err)
+			var terr error
+			code, text, ok, terr = typedValue(f.Type, v)
+			if terr != nil {
+				err = fmt.Errorf("field %q: %v", k, terr)
+				return false
 			}
 			name = f.Field
 			if ok && f.Identity {
 				id := normalizeIdentity(f.Field, text)
 				if len(id) > MaxIdentityLength {
-					return prepared{}, fmt.Errorf("identity %q is longer than %d bytes", k, MaxIdentityLength)
+					err = fmt.Errorf("identity %q is longer than %d bytes", k, MaxIdentityLength)
+					return false
 				}
 				if strings.ContainsAny(id, "\n\r") {
-					return prepared{}, fmt.Errorf("identity %q contains a line break", k)
+					err = fmt.Errorf("identity %q contains a line break", k)
+					return false
 				}
 				text = id
 				if suffix := identitySuffix(f.Field, id); !slices.Contains(p.ids, suffix) {
@@ -149,17 +188,21 @@ func (c *compiledMapping) prepare(rec Record, now time.Time, encode bool) (prepa
 			}
 		} else {
 			if !encode || strings.TrimSpace(k) == "" {
-				continue // unmapped values cannot be wrong
+				return true // unmapped values cannot be wrong
 			}
 			code, text, ok = inferredValue(v)
 		}
 		if !ok || !encode {
-			continue
+			return true
 		}
 		if c.collisions {
 			fields = dropField(fields, name)
 		}
 		fields = append(fields, storedField{name: name, code: code, text: text})
+		return true
+	})
+	if err != nil {
+		return prepared{}, err
 	}
 	if len(p.ids) == 0 {
 		return prepared{}, fmt.Errorf("no identity: the record needs one of %s", strings.Join(c.idFields, ", "))
