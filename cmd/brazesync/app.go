@@ -49,6 +49,8 @@ type app struct {
 	audiences *audiences.Service
 	changelog *changelog.Log
 	export    *export.Engine
+	// runners are the job runners by job type, filled by the wiring files.
+	runners map[string]workers.Runner
 }
 
 func newLogger(level slog.Level) *slog.Logger {
@@ -130,11 +132,10 @@ func (a *app) workerServer() *workers.Server {
 	})
 	exports := &workers.Exports{Engine: a.export, Jobs: a.jobs, Logger: a.log.With("component", "export")}
 	exports.Register(w)
-	w.Handle(tasks.TypeJobRun, &workers.JobRuns{Jobs: a.jobs, Logger: a.log.With("component", "jobs"), Runners: map[string]workers.Runner{
-		tasks.JobTypeExportAudience: exports,
-	}})
+	a.runners = map[string]workers.Runner{tasks.JobTypeExportAudience: exports}
 	a.registerImport(w)
 	a.registerData(w)
+	w.Handle(tasks.TypeJobRun, &workers.JobRuns{Jobs: a.jobs, Logger: a.log.With("component", "jobs"), Runners: a.runners})
 	return w
 }
 

@@ -1,22 +1,39 @@
 package main
 
 import (
+	"path/filepath"
+
 	"github.com/brazesync/brazesync/api"
 	"github.com/brazesync/brazesync/internal/authorizations"
+	"github.com/brazesync/brazesync/internal/csvimport"
+	"github.com/brazesync/brazesync/internal/importjob"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/sftpclient"
+	"github.com/brazesync/brazesync/tasks"
 	"github.com/brazesync/brazesync/workers"
 )
 
 // Wiring of Import CSV over SFTP.
 
 // importAuthorizationTypes are the SFTP authorization types.
-func (a *app) importAuthorizationTypes() []authorizations.Type { return nil }
+func (a *app) importAuthorizationTypes() []authorizations.Type {
+	return append([]authorizations.Type{authorizations.SFTPType(), authorizations.SFTPPGPType()}, a.managedAuthorizationTypes()...)
+}
 
 // importJobTypes are the import job types.
-func (a *app) importJobTypes() []jobs.Type { return nil }
+func (a *app) importJobTypes() []jobs.Type {
+	return []jobs.Type{importjob.JobType(tasks.JobTypeCSVImport)}
+}
 
 // authorizationTesters test SFTP authorizations (POST .../test).
-func (a *app) authorizationTesters() map[string]api.AuthorizationTester { return nil }
+func (a *app) authorizationTesters() map[string]api.AuthorizationTester {
+	t := importjob.Tester{Auths: a.auths}
+	return map[string]api.AuthorizationTester{"sftp": t, "sftp_pgp": t, "sftp_managed": t}
+}
 
-// registerImport adds the import task handlers and job runner to a worker.
-func (a *app) registerImport(w *workers.Server) {}
+// registerImport adds the import job runner to a worker.
+func (a *app) registerImport(w *workers.Server) {
+	runner := importjob.New(a.auths, a.jobs, csvimport.NewImporter(a.rdb, a.ns, a.log), sftpclient.NewLimiter(a.rdb, a.ns, sftpclient.LimiterConfig{Logger: a.log}), a.profiles,
+		importjob.Options{TempDir: filepath.Join(a.cfg.DataDir, "temp"), Logger: a.log.With("component", "import")})
+	a.runners[tasks.JobTypeCSVImport] = &workers.Imports{Runner: runner}
+}

@@ -1,0 +1,280 @@
+package importjob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/authorizations"
+	"github.com/brazesync/brazesync/internal/csvimport"
+	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/pgp"
+	"github.com/brazesync/brazesync/internal/profiles"
+	"github.com/brazesync/brazesync/internal/sftpclient"
+)
+
+// Credentials opens authorizations.
+type Credentials interface {
+	Credentials(ctx context.Context, account, id string) (*authorizations.Authorization, map[string]string, error)
+}
+
+// Upserter writes records into profiles (*profiles.Store).
+type Upserter interface {
+	Upsert(ctx context.Context, account, stream string, records []profiles.Record) (profiles.Result, error)
+}
+
+// Options tune a Runner.
+type Options struct {
+	// TempDir is where files are staged (DATA_DIR/temp).
+	TempDir string
+	// Dial connects; default sftpclient.Dial (tests may wrap it).
+	Logger *slog.Logger
+}
+
+// Runner imports the new files of Import CSV jobs.
+type Runner struct {
+	creds    Credentials
+	jobs     *jobs.Store
+	importer *csvimport.Importer
+	limiter  *sftpclient.Limiter
+	profiles Upserter
+	opts     Options
+}
+
+// New returns a Runner.
+func New(creds Credentials, js *jobs.Store, importer *csvimport.Importer, limiter *sftpclient.Limiter, up Upserter, opts Options) *Runner {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{creds: creds, jobs: js, importer: importer, limiter: limiter, profiles: up, opts: opts}
+}
+
+// PermanentError is a problem no retry fixes (the job fails).
+type PermanentError struct{ Err error }
+
+func (e *PermanentError) Error() string { return e.Err.Error() }
+func (e *PermanentError) Unwrap() error { return e.Err }
+
+// BusyError says the server's connection slots or the job are busy: come
+// back after Delay.
+type BusyError struct {
+	Delay  time.Duration
+	Reason string
+}
+
+func (e *BusyError) Error() string { return e.Reason }
+
+// ClientConfig builds the SFTP client config of an authorization.
+func ClientConfig(a *authorizations.Authorization, secrets map[string]string) (sftpclient.Config, error) {
+	host, _ := authorizations.ConfigString(a.Config, "host")
+	port, _ := authorizations.ConfigInt(a.Config, "port", 22, 1, 65535)
+	user, _ := authorizations.ConfigString(a.Config, "username")
+	hk, _ := authorizations.ConfigString(a.Config, "host_key")
+	cfg := sftpclient.Config{Host: host, Port: port, Username: user, Password: secrets["password"], HostKey: hk}
+	if k := secrets["private_key"]; k != "" {
+		cfg.PrivateKey = []byte(k)
+		cfg.Passphrase = []byte(secrets["passphrase"])
+	}
+	if hk == "" {
+		return cfg, &PermanentError{fmt.Errorf("the server's host key is not pinned: test the authorization with ?pin=true, or set config.host_key")}
+	}
+	return cfg, nil
+}
+
+// fileSettings builds the csvimport config of a job and its authorization.
+func (r *Runner) fileSettings(a *authorizations.Authorization, secrets map[string]string, c Config) (csvimport.Config, error) {
+	cfg := csvimport.Config{
+		Delimiter: c.Delimiter, Headers: c.Headers, Columns: c.Columns, TimestampColumns: c.TimestampColumns,
+		TempDir: r.opts.TempDir, Diff: c.Diff, MaxBadRowShare: c.MaxBadRowShare,
+	}
+	if a.Type == "sftp_pgp" {
+		key, err := pgp.ParsePrivateKey([]byte(secrets["pgp_private_key"]), []byte(secrets["pgp_passphrase"]))
+		if err != nil {
+			return cfg, &PermanentError{fmt.Errorf("the authorization's PGP key: %w", err)}
+		}
+		cfg.PGPKey = key
+		if signer, _ := authorizations.ConfigString(a.Config, "signer_public_key"); signer != "" {
+			pk, err := pgp.ParsePublicKey([]byte(signer))
+			if err != nil {
+				return cfg, &PermanentError{fmt.Errorf("the authorization's signer key: %w", err)}
+			}
+			cfg.PGPSigner = pk
+		}
+	}
+	return cfg, nil
+}
+
+// Result of one run.
+type Result struct {
+	Imported, Failed, Skipped int
+}
+
+// Run imports every new version of the job's files. A bad file is recorded
+// (ledger, log) and the run goes on; a connection problem returns an error
+// to retry.
+func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, error) {
+	var res Result
+	c, err := ParseConfig(j.Config)
+	if err != nil {
+		return res, &PermanentError{err}
+	}
+	a, secrets, err := r.creds.Credentials(ctx, j.Account, j.AuthorizationID)
+	if err != nil {
+		return res, err
+	}
+	ccfg, err := ClientConfig(a, secrets)
+	if err != nil {
+		return res, err
+	}
+	ccfg.Logger = r.opts.Logger
+	fcfg, err := r.fileSettings(a, secrets, c)
+	if err != nil {
+		return res, err
+	}
+	lease, wait, err := r.limiter.TryAcquire(ctx, j.Account, j.AuthorizationID)
+	if err != nil {
+		return res, err
+	}
+	if lease == nil {
+		return res, &BusyError{Delay: wait, Reason: "every SFTP connection slot of the authorization is in use"}
+	}
+	defer lease.Release(context.WithoutCancel(ctx))
+	client, err := sftpclient.Dial(ctx, ccfg)
+	if err != nil {
+		var mm *sftpclient.HostKeyMismatchError
+		if errors.As(err, &mm) {
+			return res, &PermanentError{err}
+		}
+		return res, fmt.Errorf("connecting to %s: %w", ccfg.Host, err)
+	}
+	defer client.Close()
+	folder := c.Folder
+	if folder == "" {
+		folder, _ = authorizations.ConfigString(a.Config, "folder")
+	}
+	if folder == "" {
+		folder = "."
+	}
+	list, err := client.List(ctx, folder)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
+		return res, &PermanentError{fmt.Errorf("folder %q: %w", folder, err)}
+	}
+	if err != nil {
+		return res, err
+	}
+	var files []sftpclient.FileInfo
+	for _, f := range list {
+		base := path.Base(f.Path)
+		if f.IsDir || strings.HasPrefix(base, ".") || !c.Select.Match(base) {
+			continue
+		}
+		files = append(files, f)
+	}
+	sort.Slice(files, func(i, k int) bool { return c.Select.Less(path.Base(files[i].Path), path.Base(files[k].Path)) })
+	job := csvimport.Job{Account: j.Account, ID: j.ID}
+	sink := &profileSink{up: r.profiles, account: j.Account, stream: c.Stream}
+	for _, f := range files {
+		v := csvimport.FileVersion{Path: f.Path, Size: f.Size, ModTime: f.ModTime}
+		if e, found, err := r.importer.Ledger.Get(ctx, job, v); err == nil && found && e.Finished() {
+			res.Skipped++
+			continue
+		}
+		if cur, err := r.jobs.Get(ctx, j.Account, j.ID); err == nil && (cur.State == jobs.StatePaused || cur.State == jobs.StateDeleted) {
+			break // paused or deleted meanwhile
+		}
+		fc := fcfg
+		fc.Progress = func(p csvimport.Progress) {
+			_ = r.jobs.SetProgress(context.WithoutCancel(ctx), j.Account, j.ID, map[string]any{
+				"file": p.File, "stage": p.Stage, "bytes_read": p.BytesRead, "bytes_total": p.BytesTotal,
+				"rows_read": p.RowsRead, "applied": p.Applied, "rejected": p.Rejected, "unchanged": p.Unchanged,
+			})
+		}
+		open := func(ctx context.Context) (io.ReadCloser, error) { return client.Open(ctx, f.Path) }
+		rep, err := r.importer.ImportFile(ctx, job, v, open, fc, sink)
+		switch {
+		case err == nil:
+			res.Imported++
+			r.count(ctx, j, run, rep, "files_imported")
+			_ = r.jobs.Log(ctx, j.Account, j.ID, jobs.Entry{Level: "info", Code: "file_imported", RunID: run.ID,
+				Message: fmt.Sprintf("%s: %d rows read, %d applied, %d unchanged, %d rejected%s", f.Path, rep.RowsRead, rep.Applied, rep.Unchanged, rep.Rejected, rejectionSample(rep)),
+				Counters: map[string]int64{"rows_read": rep.RowsRead, "applied": rep.Applied, "rejected": rep.Rejected}})
+			if err := r.afterImport(ctx, client, c, f.Path); err != nil {
+				_ = r.jobs.Log(ctx, j.Account, j.ID, jobs.Entry{Level: "warn", Code: "after_import_failed", RunID: run.ID, Message: fmt.Sprintf("%s: %v", f.Path, err)})
+			}
+		case errors.Is(err, csvimport.ErrAlreadyImported):
+			res.Skipped++
+		case errors.Is(err, csvimport.ErrJobBusy):
+			return res, &BusyError{Delay: 5 * time.Second, Reason: "another import of this job is running"}
+		case csvimport.IsPermanent(err):
+			res.Failed++
+			r.count(ctx, j, run, rep, "files_failed")
+			_ = r.jobs.Log(ctx, j.Account, j.ID, jobs.Entry{Level: "error", Code: "file_failed", RunID: run.ID,
+				Message: fmt.Sprintf("%s: %v; no row of it was applied%s", f.Path, err, rejectionSample(rep))})
+		default:
+			return res, fmt.Errorf("importing %s: %w", f.Path, err)
+		}
+	}
+	return res, nil
+}
+
+func (r *Runner) count(ctx context.Context, j *jobs.Job, run *jobs.Run, rep *csvimport.Report, file string) {
+	c := map[string]int64{file: 1}
+	if rep != nil {
+		c["rows_read"], c["applied"], c["unchanged"], c["rejected"] = rep.RowsRead, rep.Applied, rep.Unchanged, rep.Rejected
+	}
+	_ = r.jobs.Count(ctx, j.Account, j.ID, run.ID, c)
+}
+
+func rejectionSample(rep *csvimport.Report) string {
+	if rep == nil || len(rep.Rejections) == 0 {
+		return ""
+	}
+	var parts []string
+	for _, rj := range rep.Rejections[:min(5, len(rep.Rejections))] {
+		parts = append(parts, fmt.Sprintf("line %d: %s", rj.Line, rj.Reason))
+	}
+	return "; rejected rows: " + strings.Join(parts, "; ")
+}
+
+func (r *Runner) afterImport(ctx context.Context, client *sftpclient.Client, c Config, p string) error {
+	switch c.AfterImport {
+	case AfterDelete:
+		return client.Remove(ctx, p)
+	case AfterMove:
+		_ = client.Mkdir(ctx, c.MoveTo)
+		return client.Rename(ctx, p, path.Join(c.MoveTo, path.Base(p)))
+	}
+	return nil
+}
+
+// profileSink applies staged rows through the profiles bulk upsert path.
+type profileSink struct {
+	up      Upserter
+	account string
+	stream  string
+}
+
+func (s *profileSink) Apply(ctx context.Context, recs []csvimport.Record) (int, []csvimport.Rejection, error) {
+	batch := make([]profiles.Record, len(recs))
+	for i, rec := range recs {
+		batch[i] = profiles.StringRecord(rec.Fields, rec.EventTime)
+	}
+	res, err := s.up.Upsert(ctx, s.account, s.stream, batch)
+	if err != nil {
+		return 0, nil, err
+	}
+	var rej []csvimport.Rejection
+	for _, rj := range res.Rejected {
+		if rj.Index >= 0 && rj.Index < len(recs) {
+			rej = append(rej, csvimport.Rejection{Line: recs[rj.Index].Line, Entry: recs[rj.Index].Entry, Reason: rj.Reason})
+		}
+	}
+	return res.Applied, rej, nil
+}
