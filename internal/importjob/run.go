@@ -203,7 +203,7 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 			res.Imported++
 			r.count(ctx, j, run, rep, "files_imported")
 			_ = r.jobs.Log(ctx, j.Account, j.ID, jobs.Entry{Level: "info", Code: "file_imported", RunID: run.ID,
-				Message: fmt.Sprintf("%s: %d rows read, %d applied, %d unchanged, %d rejected%s", f.Path, rep.RowsRead, rep.Applied, rep.Unchanged, rep.Rejected, rejectionSample(rep)),
+				Message:  fmt.Sprintf("%s: %d rows read, %d applied, %d unchanged, %d rejected%s", f.Path, rep.RowsRead, rep.Applied, rep.Unchanged, rep.Rejected, rejectionSample(rep)),
 				Counters: map[string]int64{"rows_read": rep.RowsRead, "applied": rep.Applied, "rejected": rep.Rejected}})
 			if err := r.afterImport(ctx, client, c, f.Path); err != nil {
 				_ = r.jobs.Log(ctx, j.Account, j.ID, jobs.Entry{Level: "warn", Code: "after_import_failed", RunID: run.ID, Message: fmt.Sprintf("%s: %v", f.Path, err)})
