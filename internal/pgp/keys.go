@@ -36,6 +36,11 @@ var ErrKeyPassphrase = errors.New("pgp: private key passphrase is missing or wro
 // ParsePrivateKey reads an armored or binary private key (as
 // `gpg --export-secret-keys [--armor]` writes it) and unlocks it with
 // passphrase when it is protected.
+//
+// Unlocking costs: gpg protects exported keys with up to 65 million bytes
+// of iterated SHA-1 per key and subkey, a few seconds of CPU. Parse a key
+// once per authorization and reuse the Key for every file (a Key is only
+// read while decrypting).
 func ParsePrivateKey(data, passphrase []byte) (*Key, error) {
 	el, err := readKeyRing(data)
 	if err != nil {

@@ -33,6 +33,13 @@ func NewGPG(t testing.TB) *GPG {
 	if err := os.Chmod(home, 0o700); err != nil {
 		t.Fatalf("sshdtest: %v", err)
 	}
+	// gpg-agent protects exported secret keys with a calibrated S2K count
+	// (65 million bytes of SHA-1 here), which takes Go seconds to unlock,
+	// far more under -race. The lowest count keeps tests fast; the format
+	// is the same.
+	if err := os.WriteFile(home+"/gpg-agent.conf", []byte("s2k-count 65536\n"), 0o600); err != nil {
+		t.Fatalf("sshdtest: %v", err)
+	}
 	g := &GPG{Home: home}
 	t.Cleanup(func() {
 		cmd := exec.Command("gpgconf", "--kill", "gpg-agent")
