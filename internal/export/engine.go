@@ -63,7 +63,7 @@ const (
 	BackfillChunkDefault = 5000
 	HighWaterDefault     = 30000
 	LeaseDefault         = 15 * time.Second
-	MaxInlineWaitDefault = 2 * time.Second
+	MaxInlineWaitDefault = 4 * time.Second
 	HeadroomDefault      = 0.99
 	// BurstFractionDefault is the share of the budget an idle limiter lets
 	// through back to back; the rest is paced evenly (see ratelimit.Limit).
