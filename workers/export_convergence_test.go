@@ -64,7 +64,6 @@ func TestExportConvergesUnderChurnFaultsAndAKilledWorker(t *testing.T) {
 
 	pb.startJob(t, auth, map[string]any{"audiences": list(convergenceAudiences...), "existing_users": true})
 
-
 	// Churn: rounds of 100 users each getting one audience flipped, paced
 	// (not synchronised) at two rounds a second for as long as the backfill
 	// lasts. Halfway through the backfill one worker is killed.
