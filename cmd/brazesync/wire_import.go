@@ -25,6 +25,11 @@ func (a *app) importJobTypes() []jobs.Type {
 	return []jobs.Type{importjob.JobType(tasks.JobTypeCSVImport)}
 }
 
+// importRoutes is the job file ledger API.
+func (a *app) importRoutes() api.RouteGroup {
+	return &api.ImportFiles{Accounts: a.accounts, Jobs: a.jobs, Ledger: csvimport.NewLedger(a.rdb, a.ns)}
+}
+
 // authorizationTesters test SFTP authorizations (POST .../test).
 func (a *app) authorizationTesters() map[string]api.AuthorizationTester {
 	t := importjob.Tester{Auths: a.auths}

@@ -1,0 +1,92 @@
+package api
+
+import (
+	"net/http"
+
+	"github.com/brazesync/brazesync/internal/accounts"
+	"github.com/brazesync/brazesync/internal/csvimport"
+	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/tasks"
+)
+
+// ImportFiles is the route group of an Import CSV job's file ledger: which
+// file versions were imported or failed, and retrying a failed one.
+type ImportFiles struct {
+	Accounts *accounts.Store
+	Jobs     *jobs.Store
+	Ledger   *csvimport.Ledger
+}
+
+// Routes implements RouteGroup.
+func (g *ImportFiles) Routes(r *Router) {
+	r.Handle("GET /api/v1/accounts/{account}/jobs/{id}/files", Read, g.list)
+	r.Handle("POST /api/v1/accounts/{account}/jobs/{id}/files/retry", DataManager, g.retry)
+}
+
+func (g *ImportFiles) job(r *http.Request) (*jobs.Job, error) {
+	acct := r.PathValue("account")
+	if ok, err := g.Accounts.Exists(r.Context(), acct); err != nil {
+		return nil, err
+	} else if !ok {
+		return nil, Errorf(http.StatusNotFound, "not_found", "account %q does not exist", acct)
+	}
+	j, err := g.Jobs.Get(r.Context(), acct, r.PathValue("id"))
+	if err != nil {
+		return nil, err
+	}
+	if j.Type != tasks.JobTypeCSVImport {
+		return nil, Errorf(http.StatusUnprocessableEntity, "not_import", "job %s is a %s job; files belong to csv_import jobs", j.ID, j.Type)
+	}
+	return j, nil
+}
+
+func (g *ImportFiles) list(w http.ResponseWriter, r *http.Request) error {
+	j, err := g.job(r)
+	if err != nil {
+		return err
+	}
+	entries, err := g.Ledger.List(r.Context(), csvimport.Job{Account: j.Account, ID: j.ID})
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"data": entries})
+	return nil
+}
+
+// retry forgets the ledger entries of a path (every version, or the failed
+// ones only) so that the next run imports it again.
+func (g *ImportFiles) retry(w http.ResponseWriter, r *http.Request) error {
+	j, err := g.job(r)
+	if err != nil {
+		return err
+	}
+	var in struct {
+		Path string `json:"path"`
+	}
+	if err := decode(w, r, &in); err != nil {
+		return err
+	}
+	if in.Path == "" {
+		return Invalid("path", "is required: the file's path as GET .../files lists it")
+	}
+	job := csvimport.Job{Account: j.Account, ID: j.ID}
+	entries, err := g.Ledger.List(r.Context(), job)
+	if err != nil {
+		return err
+	}
+	n := 0
+	for _, e := range entries {
+		if e.Path == in.Path {
+			if ok, err := g.Ledger.Reset(r.Context(), job, e.FileVersion); err != nil {
+				return err
+			} else if ok {
+				n++
+			}
+		}
+	}
+	if n == 0 {
+		return Errorf(http.StatusNotFound, "not_found", "the job has no ledger entry for %q", in.Path)
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"reset": n, "message": "the next run imports the file again; POST .../run to run now"})
+	return nil
+}
