@@ -24,6 +24,7 @@ Commands:
   api         the HTTP API, collect endpoint, /monitoring, /metrics (HTTP_ADDR)
   worker      the Asynq worker (WORKER_CONCURRENCY)
   scheduler   turns job schedules into tasks
+  sftpd       the managed SFTP server (SFTP_ADDR, DATA_DIR)
   dev         api + worker + scheduler + Braze simulator in one process;
               without REDIS_URL an embedded in-memory Redis (nothing persists)
   admin       offline bootstrap: create-account, create-token, list-accounts
@@ -53,6 +54,8 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		err = runWorker(ctx, getenv)
 	case "scheduler":
 		err = runScheduler(ctx, getenv)
+	case "sftpd":
+		err = runSFTPD(ctx, getenv)
 	case "dev":
 		err = runDev(ctx, getenv, stdout)
 	case "admin":
