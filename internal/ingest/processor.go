@@ -25,7 +25,9 @@ const (
 	ClaimIntervalDefault = 5 * time.Second
 	MaxDeliveriesDefault = 20
 	RetryBackoffDefault  = time.Second
-	maxRetryBackoff      = 30 * time.Second
+	// ForgetConsumersAfterDefault is the default of ForgetConsumersAfter.
+	ForgetConsumersAfterDefault = time.Hour
+	maxRetryBackoff             = 30 * time.Second
 )
 
 // Upserter applies records to profiles; *profiles.Store implements it.
@@ -56,6 +58,10 @@ type ProcessorOptions struct {
 	// RetryBackoff is the first wait after a failed apply; it doubles up to
 	// 30 s.
 	RetryBackoff time.Duration
+	// ForgetConsumersAfter is how long another consumer with nothing pending
+	// must have been silent before it is removed from the group (a process
+	// that restarted under a new name leaves its old one behind; default 1 h).
+	ForgetConsumersAfter time.Duration
 }
 
 func (o ProcessorOptions) withDefaults() ProcessorOptions {
@@ -86,6 +92,9 @@ func (o ProcessorOptions) withDefaults() ProcessorOptions {
 	}
 	if o.RetryBackoff <= 0 {
 		o.RetryBackoff = RetryBackoffDefault
+	}
+	if o.ForgetConsumersAfter <= 0 {
+		o.ForgetConsumersAfter = ForgetConsumersAfterDefault
 	}
 	return o
 }
@@ -516,8 +525,22 @@ func (p *Processor) claimIfDue(ctx context.Context, acct string) {
 			}
 		}
 		if next == "0-0" || next == "" {
-			return
+			break
 		}
 		start = next
+	}
+	p.forgetGoneConsumers(ctx, acct)
+}
+
+func (p *Processor) forgetGoneConsumers(ctx context.Context, acct string) {
+	key := p.keys.queue(acct)
+	consumers, err := p.rdb.XInfoConsumers(ctx, key, consumerGroup).Result()
+	if err != nil {
+		return
+	}
+	for _, c := range consumers {
+		if c.Name != p.opt.Consumer && c.Pending == 0 && c.Idle >= p.opt.ForgetConsumersAfter {
+			p.rdb.XGroupDelConsumer(ctx, key, consumerGroup, c.Name)
+		}
 	}
 }

@@ -206,3 +206,34 @@ func TestCollectSurvivesRedisOutage(t *testing.T) {
 	b.waitProfile(t, "email", "before@x.io", nil)
 	b.waitProfile(t, "email", "during@x.io", nil)
 }
+
+func TestProcessorForgetsGoneConsumers(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{noProcessor: true})
+	ctx := context.Background()
+	// A request makes the account active so that the processor visits it.
+	if a := post(t, b.collectURL("web"), "application/json", `{"email":"g@x.io"}`); a.status != 200 {
+		t.Fatalf("post: %d", a.status)
+	}
+	queue := b.ns.Account(b.acct, "ingest")
+	if err := b.rdb.XGroupCreateMkStream(ctx, queue, "profiles", "0").Err(); err != nil {
+		t.Fatal(err)
+	}
+	// A consumer of a process that is gone, with nothing pending.
+	if err := b.rdb.XGroupCreateConsumer(ctx, queue, "profiles", "gone-1234").Err(); err != nil {
+		t.Fatal(err)
+	}
+	startProcessor(t, b.rdb, b.ns, b.store, ingest.ProcessorOptions{ClaimInterval: time.Millisecond, ForgetConsumersAfter: time.Nanosecond})
+	waitFor(t, "the gone consumer to be removed", func() bool {
+		cs, err := b.rdb.XInfoConsumers(ctx, queue, "profiles").Result()
+		if err != nil {
+			return false
+		}
+		for _, c := range cs {
+			if c.Name == "gone-1234" {
+				return false
+			}
+		}
+		return true
+	})
+}
