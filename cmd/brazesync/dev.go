@@ -17,6 +17,8 @@ import (
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/brazesim"
 	"github.com/brazesync/brazesync/internal/config"
+	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/tasks"
 )
 
 // embeddedRedis is miniredis with a clock: TTLs expire as real time passes.
@@ -148,12 +150,20 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	if err := all.start(ctx); err != nil {
 		return err
 	}
+	demoJob, err := a.devExportJob(ctx, demoAuth)
+	if err != nil {
+		all.stop()
+		return err
+	}
 	base := "http://" + displayAddr(cfg.HTTPAddr)
 	fmt.Fprintf(stdout, "brazesync dev is running\n")
 	fmt.Fprintf(stdout, "  API:             %s/api/v1  (OpenAPI: %s/openapi.json)\n", base, base)
 	fmt.Fprintf(stdout, "  Monitoring:      %s/monitoring/  (user any, password: the admin token)\n", base)
 	fmt.Fprintf(stdout, "  Admin token:     %s\n", cfg.AdminToken)
 	fmt.Fprintf(stdout, "  Braze simulator: %s  (demo account \"demo\", braze authorization %s)\n", sim.URL(), demoAuth)
+	fmt.Fprintf(stdout, "  Demo export:     job %s sends audience lytics_all of account demo to the simulator;\n", demoJob)
+	fmt.Fprintf(stdout, "                   POST %s/c/demo/braze_users?key=<admin token> (Content-Type: application/json) {\"braze_id\":\"u1\",\"email\":\"a@example.com\"}\n", base)
+	fmt.Fprintf(stdout, "                   then GET %s/_sim/users/u1\n", sim.URL())
 	if embedded {
 		fmt.Fprintf(stdout, "  WARNING: embedded in-memory Redis at %s: NOTHING PERSISTS; set REDIS_URL to keep data.\n", cfg.RedisURL)
 	}
@@ -186,6 +196,40 @@ func (a *app) devDemo(ctx context.Context, simURL string) (string, error) {
 		return "", err
 	}
 	return au.ID, nil
+}
+
+// devExportJob makes the demo export job (audience lytics_all to the
+// simulator, flushing each user at once) unless it exists.
+func (a *app) devExportJob(ctx context.Context, authID string) (string, error) {
+	if _, err := a.audiences.EnsureDefaults(ctx, "demo"); err != nil {
+		return "", err
+	}
+	list, err := a.jobs.List(ctx, "demo", false)
+	if err != nil {
+		return "", err
+	}
+	for _, j := range list {
+		if j.Label == "Demo export" {
+			return j.ID, nil
+		}
+	}
+	label := "Demo export"
+	j, err := a.jobs.Create(ctx, "demo", jobs.Input{Type: tasks.JobTypeExportAudience, Label: &label, AuthorizationID: &authID,
+		Config: map[string]any{"audiences": []any{"lytics_all"}, "existing_users": true, "flush_users": 1.0}})
+	if err != nil {
+		return "", err
+	}
+	if err := a.export.Changed(ctx, nil, j); err != nil {
+		return "", err
+	}
+	t, err := tasks.NewJobRun(tasks.JobRun{Account: "demo", JobID: j.ID, Trigger: "create"}, tasks.QueueFor(j.Type))
+	if err != nil {
+		return "", err
+	}
+	if _, err := a.client.EnqueueContext(ctx, t); err != nil {
+		return "", err
+	}
+	return j.ID, nil
 }
 
 func displayAddr(addr string) string {
