@@ -3,7 +3,6 @@ package scheduler
 import (
 	"context"
 	"errors"
-	"time"
 
 	"github.com/brazesync/brazesync/internal/export"
 	"github.com/brazesync/brazesync/tasks"
@@ -29,10 +28,8 @@ type ExportPump struct {
 	Engine *export.Engine
 }
 
-// UniqueFor is how long an enqueued export task blocks its copies: longer
-// than a send task's budget, far shorter than Asynq's recovery of a dead
-// worker's tasks.
-const UniqueFor = 20 * time.Second
+// UniqueFor is how long an enqueued export task blocks its copies.
+const UniqueFor = export.TaskUniqueFor
 
 var kinds = map[export.Kind]string{
 	export.WorkFeed:     tasks.TypeExportFeed,

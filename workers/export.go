@@ -21,10 +21,20 @@ type Exports struct {
 	// SendBudget bounds one send task, so that other accounts' tasks get
 	// workers between. Default 10s.
 	SendBudget time.Duration
+	// Enqueuer enqueues a sender's successor when its budget ends with
+	// users still waiting, so that a busy job's slot is never idle waiting
+	// for the scheduler's next tick. Default: a client on the worker
+	// server's Redis.
+	Enqueuer interface {
+		EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+	}
 }
 
 // Register adds the export handlers to a worker server.
 func (x *Exports) Register(s *Server) {
+	if x.Enqueuer == nil {
+		x.Enqueuer = asynq.NewClientFromRedisClient(s.rdb)
+	}
 	s.HandleFunc(tasks.TypeExportFeed, x.feed)
 	s.HandleFunc(tasks.TypeExportBackfill, x.backfill)
 	s.HandleFunc(tasks.TypeExportSend, x.send)
@@ -57,7 +67,19 @@ func (x *Exports) send(ctx context.Context, t *asynq.Task) error {
 	if budget <= 0 {
 		budget = 10 * time.Second
 	}
-	_, err := x.Engine.Send(ctx, p.Account, p.JobID, p.Slot, budget)
+	more, err := x.Engine.Send(ctx, p.Account, p.JobID, p.Slot, budget)
+	if err == nil && more && x.Enqueuer != nil {
+		// The successor has another payload than this task (whose unique
+		// lock holds until it returns), and takes the slot this task just
+		// released.
+		next := p
+		next.Slot = x.Engine.SuccessorSlot(p.Slot)
+		if t, terr := tasks.NewExportStep(tasks.TypeExportSend, next); terr == nil {
+			if _, eerr := x.Enqueuer.EnqueueContext(ctx, t, asynq.Unique(export.TaskUniqueFor)); eerr != nil && !errors.Is(eerr, asynq.ErrDuplicateTask) {
+				x.Logger.WarnContext(ctx, "enqueueing the next sender failed; the scheduler will", "account", p.Account, "job", p.JobID, "err", eerr)
+			}
+		}
+	}
 	return x.classify(ctx, p, err)
 }
 

@@ -15,10 +15,10 @@ import (
 // Send leases waiting users of a job and sends them, batch after batch,
 // until none wait or budget is spent. It returns true when users still wait.
 //
-// slot numbers the job's concurrent senders (0..Senders-1): a sender holds
-// its slot in Redis for as long as it runs (a lease renewed every batch), so
-// a duplicate task for the same slot returns at once and a dead sender's
-// slot frees itself after Lease.
+// slot numbers the job's concurrent senders (slot mod Senders; see
+// SuccessorSlot): a sender holds its slot in Redis for as long as it runs (a
+// lease renewed every batch), so a duplicate task for the same slot returns
+// at once and a dead sender's slot frees itself after Lease.
 //
 // Errors: *WaitError (rate limited for longer than MaxInlineWait),
 // *PermanentError (the job must fail), anything else retryable. Users of a
@@ -45,7 +45,7 @@ func (e *Engine) Send(ctx context.Context, acct, jobID string, slot int, budget 
 		return false, err
 	}
 	token := newToken()
-	slotKey := e.k.slot(acct, jobID, slot)
+	slotKey := e.k.slot(acct, jobID, slot%e.opts.Senders)
 	defer func() {
 		_ = slotReleaseScript.Run(context.WithoutCancel(ctx), e.rdb, []string{slotKey}, token).Err()
 	}()
@@ -86,6 +86,21 @@ func (e *Engine) Send(ctx context.Context, acct, jobID string, slot int, budget 
 	}
 	n, _ := e.rdb.ZCard(ctx, e.k.dirty(acct, jobID)).Result()
 	return n > 0, nil
+}
+
+// TaskUniqueFor is how long an enqueued export task blocks its copies
+// (asynq.Unique): longer than a send task's budget, far shorter than Asynq's
+// recovery of a dead worker's tasks, so that the work of a worker that died
+// resumes within seconds. A copy that runs meanwhile is harmless: every step
+// is safe to run twice and a sender holds its slot in Redis.
+const TaskUniqueFor = 20 * time.Second
+
+// SuccessorSlot is the slot number of the task that continues a sender's
+// work: the same slot (slot mod Senders) under another number, so that its
+// task is not a copy of the one finishing.
+func (e *Engine) SuccessorSlot(slot int) int {
+	n := e.opts.Senders
+	return (slot%n + n*(1-(slot/n)%2)) % (2 * n)
 }
 
 func newToken() string {
