@@ -1,0 +1,142 @@
+package main
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"time"
+)
+
+// delayProxy forwards a 127.0.0.1 port to a target and delays every chunk
+// by a fixed one-way delay in each direction, without limiting throughput:
+// a reader stamps each chunk with the time it is due and queues it; a writer
+// sends chunks when due. Chunks in flight overlap, as on a long link, so a
+// protocol that pipelines its requests keeps its throughput while one that
+// waits for each answer pays the round trip every time.
+type delayProxy struct {
+	Addr string
+
+	ln     net.Listener
+	target string
+	delay  time.Duration
+
+	mu     sync.Mutex
+	conns  []net.Conn
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// chunk is a piece of the stream and the time it may be written.
+type chunk struct {
+	data []byte
+	due  time.Time
+	eof  bool
+}
+
+// queueChunks bounds the chunks queued per direction (up to 32 KiB each):
+// 64 MiB in flight, far above what a 10 ms link carries on loopback.
+const queueChunks = 2048
+
+// startDelayProxy listens on a fresh 127.0.0.1 port.
+func startDelayProxy(target string, oneWay time.Duration) (*delayProxy, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	p := &delayProxy{Addr: ln.Addr().String(), ln: ln, target: target, delay: oneWay}
+	p.wg.Add(1)
+	go p.accept()
+	return p, nil
+}
+
+func (p *delayProxy) accept() {
+	defer p.wg.Done()
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			_ = c.Close()
+			continue
+		}
+		p.mu.Lock()
+		if p.closed {
+			p.mu.Unlock()
+			_ = c.Close()
+			_ = up.Close()
+			return
+		}
+		p.conns = append(p.conns, c, up)
+		p.wg.Add(2)
+		p.mu.Unlock()
+		go p.pipe(up, c)
+		go p.pipe(c, up)
+	}
+}
+
+// pipe copies src to dst, each chunk delayed by p.delay.
+func (p *delayProxy) pipe(dst, src net.Conn) {
+	defer p.wg.Done()
+	q := make(chan chunk, queueChunks)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		timer := time.NewTimer(time.Hour)
+		timer.Stop()
+		defer timer.Stop()
+		for c := range q {
+			if wait := time.Until(c.due); wait > 0 {
+				timer.Reset(wait)
+				<-timer.C
+			}
+			if c.eof {
+				if tc, ok := dst.(*net.TCPConn); ok {
+					_ = tc.CloseWrite()
+				}
+				continue
+			}
+			if _, err := dst.Write(c.data); err != nil {
+				_ = src.Close() // unblock the reader
+				for range q {
+				}
+				return
+			}
+		}
+	}()
+	for {
+		buf := make([]byte, 32*1024)
+		n, err := src.Read(buf)
+		now := time.Now()
+		if n > 0 {
+			q <- chunk{data: buf[:n], due: now.Add(p.delay)}
+		}
+		if err != nil {
+			if errors.Is(err, io.EOF) {
+				q <- chunk{eof: true, due: now.Add(p.delay)}
+			}
+			close(q)
+			<-done
+			return
+		}
+	}
+}
+
+// Close stops the listener and every connection.
+func (p *delayProxy) Close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	conns := p.conns
+	p.mu.Unlock()
+	_ = p.ln.Close()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	p.wg.Wait()
+}

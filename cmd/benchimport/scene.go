@@ -1,0 +1,217 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/authorizations"
+	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/testutil/sshdtest"
+	"github.com/brazesync/brazesync/tasks"
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	account    = "bench"
+	pgpUID     = "benchimport@example.com"
+	passphrase = "bench-pw"
+	remoteDir  = "export"
+	remoteName = "users.csv.gpg"
+)
+
+// scene is what every round shares: sshd with the encrypted file, the gpg
+// home that made it, and the Redis database.
+type scene struct {
+	o        options
+	sshd     *sshdtest.Server
+	gpg      *sshdtest.GPG
+	work     string
+	keyFile  string // the sftp client's private key, for the sftp tool
+	csvBytes int64
+	encBytes int64
+	boxKey   []byte
+	redis    redisTarget
+	rdb      *redis.Client
+	stores   *stores
+	pgpKey   []byte // armored secret key, passphrase-protected
+}
+
+// round is one way to reach sshd: directly or through the delay proxy.
+type round struct {
+	name string
+	addr string
+}
+
+// roundResult is one measurement of both sides.
+type roundResult struct {
+	round       round
+	worker      workerResult
+	workerWall  time.Duration // the worker process, exec to exit
+	workerCPU   time.Duration
+	maxRSSKiB   int64 // getrusage of the worker process, a check on VmHWM
+	workerRedis time.Duration
+	chain       chainResult
+	chainRedis  time.Duration
+}
+
+// setUp starts sshd, makes a gpg key, generates the CSV and puts it,
+// encrypted, on the server.
+func setUp(ctx context.Context, tb *shimTB, o options, rt redisTarget, rdb *redis.Client) (*scene, error) {
+	work, err := workDir(tb, o)
+	if err != nil {
+		return nil, err
+	}
+	sc := &scene{o: o, work: work, redis: rt, rdb: rdb}
+	sc.boxKey = make([]byte, 32)
+	if _, err := hex.Decode(sc.boxKey, []byte(randomHex(32))); err != nil {
+		return nil, err
+	}
+	if sc.stores, err = newStores(rt.URL, sc.boxKey, slog.New(slog.DiscardHandler)); err != nil {
+		return nil, err
+	}
+	tb.Cleanup(func() { _ = sc.stores.rdb.Close() })
+
+	fmt.Fprintf(os.Stderr, "starting sshd, generating a gpg key and %d rows...\n", o.rows)
+	sc.sshd = sshdtest.Start(tb, sshdtest.Options{})
+	sc.gpg = sshdtest.NewGPG(tb)
+	sc.gpg.GenKey(tb, pgpUID, "default", passphrase)
+	sc.pgpKey = sc.gpg.ExportSecret(tb, pgpUID, passphrase)
+	sc.keyFile = filepath.Join(work, "sftp_client_key")
+	if err := os.WriteFile(sc.keyFile, sc.sshd.ClientKeyPEM, 0o600); err != nil {
+		return nil, err
+	}
+	plain := filepath.Join(work, "users.csv")
+	start := time.Now()
+	if err := writeBrazeCSV(plain, o.rows); err != nil {
+		return nil, err
+	}
+	defer os.Remove(plain)
+	sc.sshd.Mkdir(tb, remoteDir)
+	enc := filepath.Join(sc.sshd.Dir, remoteDir, remoteName)
+	sc.gpg.EncryptFile(tb, plain, enc, pgpUID) // gpg's defaults: compressed, binary
+	sc.sshd.Own(tb, filepath.Join(remoteDir, remoteName))
+	st, err := os.Stat(plain)
+	if err != nil {
+		return nil, err
+	}
+	sc.csvBytes = st.Size()
+	if st, err = os.Stat(enc); err != nil {
+		return nil, err
+	}
+	sc.encBytes = st.Size()
+	fmt.Fprintf(os.Stderr, "file ready in %.1fs: %d rows, %.1f MB CSV, %.1f MB encrypted\n",
+		time.Since(start).Seconds(), o.rows, float64(sc.csvBytes)/1e6, float64(sc.encBytes)/1e6)
+	return sc, nil
+}
+
+// createJob makes the sftp_pgp authorization (host key pinned) and the
+// csv_import job that imports the file through addr.
+func (sc *scene) createJob(ctx context.Context, addr string) (*jobs.Job, error) {
+	host, portText, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	var port int
+	fmt.Sscan(portText, &port)
+	label := "benchmark server"
+	a, _, err := sc.stores.auths.Create(ctx, account, authorizations.Input{Type: "sftp_pgp", Label: &label,
+		Config: map[string]any{"host": host, "port": float64(port), "username": sc.sshd.User,
+			"folder": filepath.Join(sc.sshd.Dir, remoteDir), "host_key": sc.sshd.HostKeyAuthorized},
+		Secrets: map[string]string{"private_key": string(sc.sshd.ClientKeyPEM),
+			"pgp_private_key": string(sc.pgpKey), "pgp_passphrase": passphrase}})
+	if err != nil {
+		return nil, fmt.Errorf("creating the authorization: %w", err)
+	}
+	jl := "benchmark import"
+	j, err := sc.stores.jobs.Create(ctx, account, jobs.Input{Type: tasks.JobTypeCSVImport, Label: &jl, AuthorizationID: &a.ID,
+		Config: map[string]any{"file": remoteName, "timestamp_columns": []any{"last_session", "created_at"}}})
+	if err != nil {
+		return nil, fmt.Errorf("creating the job: %w", err)
+	}
+	return j, nil
+}
+
+// measure runs the worker, then the chain, each on an empty database.
+func (sc *scene) measure(ctx context.Context, r round, n int) (roundResult, error) {
+	res := roundResult{round: r}
+	if err := sc.rdb.FlushDB(ctx).Err(); err != nil {
+		return res, err
+	}
+	j, err := sc.createJob(ctx, r.addr)
+	if err != nil {
+		return res, err
+	}
+	stage := filepath.Join(sc.work, "stage")
+	if err := os.MkdirAll(stage, 0o700); err != nil {
+		return res, err
+	}
+	args := []string{"-worker", "-redis", sc.redis.URL, "-account", account, "-job", j.ID, "-tmp", stage}
+	if sc.o.profile != "" {
+		if err := os.MkdirAll(sc.o.profile, 0o755); err != nil {
+			return res, err
+		}
+		tag := fmt.Sprintf("%s-%d", map[bool]string{true: "loopback", false: "rtt"}[r.addr == sc.sshd.Addr], n+1)
+		args = append(args, "-cpuprofile", filepath.Join(sc.o.profile, "cpu-"+tag+".pprof"),
+			"-memprofile", filepath.Join(sc.o.profile, "heap-"+tag+".pprof"))
+	}
+	self, err := os.Executable()
+	if err != nil {
+		return res, err
+	}
+	fmt.Fprintf(os.Stderr, "%s: brazesync worker importing...\n", r.name)
+	cmd := exec.CommandContext(ctx, self, args...)
+	cmd.Env = append(os.Environ(), boxKeyEnv+"="+hex.EncodeToString(sc.boxKey))
+	var stdout bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
+	redisBefore := serverCPU(ctx, sc.rdb)
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		return res, fmt.Errorf("worker process: %w", err)
+	}
+	res.workerWall = time.Since(start)
+	res.workerRedis = serverCPU(ctx, sc.rdb) - redisBefore
+	res.workerCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
+	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
+		res.maxRSSKiB = ru.Maxrss
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &res.worker); err != nil {
+		return res, fmt.Errorf("reading the worker's result %q: %w", stdout.String(), err)
+	}
+	if got := res.worker.Counters["applied"]; got != int64(sc.o.rows) || res.worker.Imported != 1 {
+		return res, fmt.Errorf("the worker applied %d rows of %d (files imported: %d, counters %v)", got, sc.o.rows, res.worker.Imported, res.worker.Counters)
+	}
+	if c, err := sc.stores.prof.Count(ctx, account); err != nil || c != int64(sc.o.rows) {
+		return res, fmt.Errorf("profiles after the import: %d, want %d (%v)", c, sc.o.rows, err)
+	}
+
+	if err := sc.rdb.FlushDB(ctx).Err(); err != nil {
+		return res, err
+	}
+	host, port, _ := net.SplitHostPort(r.addr)
+	fmt.Fprintf(os.Stderr, "%s: chain of tools (sftp get, gpg --decrypt, redis-cli --pipe)...\n", r.name)
+	redisBefore = serverCPU(ctx, sc.rdb)
+	res.chain, err = runChain(chainSpec{Host: host, Port: port, User: sc.sshd.User, KeyFile: sc.keyFile,
+		Remote: remoteDir + "/" + remoteName, GNUPGHome: sc.gpg.Home, Passphrase: passphrase,
+		Redis: sc.redis, Work: sc.work})
+	if err != nil {
+		return res, err
+	}
+	res.chainRedis = serverCPU(ctx, sc.rdb) - redisBefore
+	if res.chain.Rows != sc.o.rows {
+		return res, fmt.Errorf("the chain loaded %d rows, want %d", res.chain.Rows, sc.o.rows)
+	}
+	if size, err := sc.rdb.DBSize(ctx).Result(); err != nil || size != int64(sc.o.rows) {
+		return res, fmt.Errorf("keys after redis-cli --pipe: %d, want %d (%v)", size, sc.o.rows, err)
+	}
+	return res, sc.rdb.FlushDB(ctx).Err()
+}
