@@ -41,7 +41,9 @@ func ParseBody(contentType string, body []byte) ([]Item, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, &BadBodyError{Reason: "the body is empty"}
 	}
-	if isForm(contentType) {
+	// A form content type with a JSON body is what `curl -d '{...}'` and a
+	// misconfigured campaign send: a form body never starts with { or [.
+	if first := bytes.TrimSpace(body)[0]; isForm(contentType) && first != '{' && first != '[' {
 		return parseForm(body)
 	}
 	return parseJSON(body)
