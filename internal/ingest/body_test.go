@@ -91,11 +91,11 @@ func TestParseBodyMalformed(t *testing.T) {
 
 func TestParseBodyJSONSentAsForm(t *testing.T) {
 	t.Parallel()
-	items, err := ParseBody("application/x-www-form-urlencoded", []byte(` {"braze_id":"u1","email":"a@example.com"}`))
+	items, err := ingest.ParseBody("application/x-www-form-urlencoded", []byte(` {"braze_id":"u1","email":"a@example.com"}`))
 	if err != nil || len(items) != 1 || items[0].Fields["braze_id"] != "u1" {
 		t.Fatalf("JSON with a form content type: %+v %v", items, err)
 	}
-	items, err = ParseBody("application/x-www-form-urlencoded", []byte(`braze_id=u2&email=b%40example.com`))
+	items, err = ingest.ParseBody("application/x-www-form-urlencoded", []byte(`braze_id=u2&email=b%40example.com`))
 	if err != nil || len(items) != 1 || items[0].Fields["email"] != "b@example.com" {
 		t.Fatalf("form: %+v %v", items, err)
 	}
