@@ -118,7 +118,7 @@ func (a *app) apiServer() (*api.Server, func(), error) {
 		OperatorToken: a.cfg.AdminToken, Logger: a.log, Registry: a.registry, Gatherer: a.registry,
 		Monitoring:           http.Handler(mon),
 		JobHooks:             []api.JobHook{exportHook{a.export}},
-		Groups:               a.dataRoutes(),
+		Groups:               append(a.dataRoutes(), a.managedRoutes()...),
 		AuthorizationTesters: a.authorizationTesters(),
 	})
 	return srv, func() { _ = mon.Close() }, nil
