@@ -42,6 +42,7 @@ type options struct {
 	repeat  int
 	profile string
 	workDir string
+	noHook  bool
 }
 
 func main() {
@@ -59,6 +60,7 @@ func main() {
 	flag.IntVar(&o.repeat, "repeat", 1, "measure each round this many times")
 	flag.StringVar(&o.profile, "profile", "", "directory for the worker's CPU and heap profiles (go tool pprof)")
 	flag.StringVar(&o.workDir, "dir", "", "directory for the generated and downloaded files (default a temporary one)")
+	flag.BoolVar(&o.noHook, "no-audiences-hook", false, "diagnosis: build the worker's profiles store without the audiences hook (cmd/brazesync always has it)")
 	flag.Parse()
 	if err := run(context.Background(), o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchimport:", err)

@@ -22,7 +22,11 @@ func secs(d time.Duration) float64 { return d.Seconds() }
 func printRound(w io.Writer, r roundResult) {
 	rows := r.worker.Counters["applied"]
 	fmt.Fprintf(w, "\n== %s ==\n", r.round.name)
-	fmt.Fprintf(w, "brazesync (importjob.Runner.Run, one worker process):\n")
+	hook := "with the audiences hook"
+	if r.noHook {
+		hook = "WITHOUT the audiences hook (diagnosis, not the product)"
+	}
+	fmt.Fprintf(w, "brazesync (importjob.Runner.Run, one worker process, %s):\n", hook)
 	fmt.Fprintf(w, "  end to end       %7.2f s   (%.0f rows/s; worker process exec to exit %.2f s)\n",
 		r.worker.Seconds, float64(rows)/r.worker.Seconds, secs(r.workerWall))
 	fmt.Fprintf(w, "  of which staging %7.2f s   (connect, list, download, decrypt, decompress, parse, check, stage)\n", r.worker.StageSeconds)

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -62,6 +63,7 @@ type roundResult struct {
 	workerRedis time.Duration
 	chain       chainResult
 	chainRedis  time.Duration
+	noHook      bool
 }
 
 // setUp starts sshd, makes a gpg key, generates the CSV and puts it,
@@ -76,7 +78,7 @@ func setUp(ctx context.Context, tb *shimTB, o options, rt redisTarget, rdb *redi
 	if _, err := hex.Decode(sc.boxKey, []byte(randomHex(32))); err != nil {
 		return nil, err
 	}
-	if sc.stores, err = newStores(rt.URL, sc.boxKey, slog.New(slog.DiscardHandler)); err != nil {
+	if sc.stores, err = newStores(rt.URL, sc.boxKey, true, slog.New(slog.DiscardHandler)); err != nil {
 		return nil, err
 	}
 	tb.Cleanup(func() { _ = sc.stores.rdb.Close() })
@@ -143,7 +145,7 @@ func (sc *scene) createJob(ctx context.Context, addr string) (*jobs.Job, error) 
 
 // measure runs the worker, then the chain, each on an empty database.
 func (sc *scene) measure(ctx context.Context, r round, n int) (roundResult, error) {
-	res := roundResult{round: r}
+	res := roundResult{round: r, noHook: sc.o.noHook}
 	if err := sc.rdb.FlushDB(ctx).Err(); err != nil {
 		return res, err
 	}
@@ -155,7 +157,8 @@ func (sc *scene) measure(ctx context.Context, r round, n int) (roundResult, erro
 	if err := os.MkdirAll(stage, 0o700); err != nil {
 		return res, err
 	}
-	args := []string{"-worker", "-redis", sc.redis.URL, "-account", account, "-job", j.ID, "-tmp", stage}
+	args := []string{"-worker", "-redis", sc.redis.URL, "-account", account, "-job", j.ID, "-tmp", stage,
+		"-hook=" + strconv.FormatBool(!sc.o.noHook)}
 	if sc.o.profile != "" {
 		if err := os.MkdirAll(sc.o.profile, 0o755); err != nil {
 			return res, err

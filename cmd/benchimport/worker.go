@@ -57,7 +57,7 @@ type stores struct {
 	prof  *profiles.Store
 }
 
-func newStores(redisURL string, boxKey []byte, log *slog.Logger) (*stores, error) {
+func newStores(redisURL string, boxKey []byte, hook bool, log *slog.Logger) (*stores, error) {
 	opt, err := redis.ParseURL(redisURL)
 	if err != nil {
 		return nil, fmt.Errorf("parsing -redis %q: %w", redisURL, err)
@@ -69,6 +69,10 @@ func newStores(redisURL string, boxKey []byte, log *slog.Logger) (*stores, error
 	s := &stores{rdb: redis.NewClient(opt)}
 	s.auths = authorizations.New(s.rdb, ns, box, authorizations.NewRegistry(authorizations.SFTPType(), authorizations.SFTPPGPType()))
 	s.jobs = jobs.New(s.rdb, ns, s.auths, nil, importjob.JobType(tasks.JobTypeCSVImport))
+	if !hook {
+		s.prof = profiles.New(s.rdb, ns, nil, profiles.Options{Logger: log})
+		return s, nil
+	}
 	aud := audiences.New(s.rdb, ns, nil, audiences.Options{Logger: log})
 	s.prof = profiles.New(s.rdb, ns, aud, profiles.Options{Logger: log})
 	aud.UseProfiles(s.prof)
@@ -106,6 +110,7 @@ func runWorker(args []string) error {
 	tmp := fs.String("tmp", os.TempDir(), "staging directory")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile here")
 	memProfile := fs.String("memprofile", "", "write a heap profile here at the end")
+	hook := fs.Bool("hook", true, "give profiles the audiences hook, as cmd/brazesync does")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -114,7 +119,7 @@ func runWorker(args []string) error {
 		return fmt.Errorf("%s must hold 32 hex-encoded bytes", boxKeyEnv)
 	}
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	s, err := newStores(*redisURL, key, log)
+	s, err := newStores(*redisURL, key, *hook, log)
 	if err != nil {
 		return err
 	}
