@@ -22,7 +22,9 @@ type ManagedUsers interface {
 
 // ManagedSFTP is the route group of the public keys of sftp_managed
 // authorizations: the keys the customer's SFTP clients may log in with,
-// beside the password. Register it in Deps.Groups.
+// beside the password. The key brazesync's workers log in with (the
+// authorization's config.worker_key) is listed with "worker": true and
+// cannot be removed here. Register it in Deps.Groups.
 type ManagedSFTP struct {
 	Accounts       AccountExister
 	Authorizations *authorizations.Store
@@ -40,35 +42,44 @@ func (g *ManagedSFTP) Routes(r *Router) {
 type publicKey struct {
 	Fingerprint string `json:"fingerprint"`
 	PublicKey   string `json:"public_key"`
+	// Worker marks the key brazesync's workers log in with.
+	Worker bool `json:"worker,omitempty"`
 }
 
-// user returns the account and the SFTP username of the sftp_managed
-// authorization named by the request; 404 for any other authorization.
-func (g *ManagedSFTP) user(r *http.Request) (acct, username string, err error) {
-	acct = r.PathValue("account")
+// managedUser is the SFTP user of an sftp_managed authorization.
+type managedUser struct {
+	account, username string
+	workerKey         string // fingerprint of the workers' key
+}
+
+// user returns the SFTP user of the sftp_managed authorization named by
+// the request; 404 for any other authorization.
+func (g *ManagedSFTP) user(r *http.Request) (managedUser, error) {
+	acct := r.PathValue("account")
 	ok, err := g.Accounts.Exists(r.Context(), acct)
 	if err != nil {
-		return "", "", err
+		return managedUser{}, err
 	}
 	if !ok {
-		return "", "", Errorf(http.StatusNotFound, "not_found", "account %q does not exist", acct)
+		return managedUser{}, Errorf(http.StatusNotFound, "not_found", "account %q does not exist", acct)
 	}
 	a, err := g.Authorizations.Get(r.Context(), acct, r.PathValue("id"))
 	if err != nil {
-		return "", "", err
+		return managedUser{}, err
 	}
 	if a.Type != "sftp_managed" {
-		return "", "", Errorf(http.StatusNotFound, "not_found", "authorization %s is a %s authorization; public keys belong to sftp_managed authorizations", a.ID, a.Type)
+		return managedUser{}, Errorf(http.StatusNotFound, "not_found", "authorization %s is a %s authorization; public keys belong to sftp_managed authorizations", a.ID, a.Type)
 	}
-	username, _ = authorizations.ConfigString(a.Config, "username")
+	username, _ := authorizations.ConfigString(a.Config, "username")
 	u, err := g.Users.LookupUser(r.Context(), username)
 	if errors.Is(err, sftpd.ErrNoUser) || (err == nil && (u.Account != acct || u.AuthID != a.ID)) {
-		return "", "", Errorf(http.StatusNotFound, "not_found", "authorization %s has no managed SFTP user (config.username %q is not its user)", a.ID, username)
+		return managedUser{}, Errorf(http.StatusNotFound, "not_found", "authorization %s has no managed SFTP user (config.username %q is not its user)", a.ID, username)
 	}
 	if err != nil {
-		return "", "", err
+		return managedUser{}, err
 	}
-	return acct, username, nil
+	workerKey, _ := authorizations.ConfigString(a.Config, "worker_key")
+	return managedUser{account: acct, username: username, workerKey: workerKey}, nil
 }
 
 // managedError translates the errors of package sftpd.
@@ -83,10 +94,11 @@ func managedError(err error) error {
 }
 
 func (g *ManagedSFTP) addKey(w http.ResponseWriter, r *http.Request) error {
-	acct, username, err := g.user(r)
+	mu, err := g.user(r)
 	if err != nil {
 		return err
 	}
+	acct, username := mu.account, mu.username
 	var in struct {
 		PublicKey string `json:"public_key"`
 	}
@@ -119,17 +131,17 @@ func (g *ManagedSFTP) addKey(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g *ManagedSFTP) listKeys(w http.ResponseWriter, r *http.Request) error {
-	acct, username, err := g.user(r)
+	mu, err := g.user(r)
 	if err != nil {
 		return err
 	}
-	keys, err := g.Users.ListPublicKeys(r.Context(), acct, username)
+	keys, err := g.Users.ListPublicKeys(r.Context(), mu.account, mu.username)
 	if err != nil {
 		return managedError(err)
 	}
 	out := make([]publicKey, 0, len(keys))
 	for _, k := range keys {
-		out = append(out, publicKey{Fingerprint: k.Fingerprint, PublicKey: k.AuthorizedKey})
+		out = append(out, publicKey{Fingerprint: k.Fingerprint, PublicKey: k.AuthorizedKey, Worker: k.Fingerprint == mu.workerKey})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Fingerprint < out[j].Fingerprint })
 	writeJSON(w, http.StatusOK, map[string]any{"data": out})
@@ -139,7 +151,7 @@ func (g *ManagedSFTP) listKeys(w http.ResponseWriter, r *http.Request) error {
 // removeKey removes a key named by its fingerprint, URL-escaped
 // ("SHA256:ab%2Fcd..."); the "SHA256:" prefix may be left out.
 func (g *ManagedSFTP) removeKey(w http.ResponseWriter, r *http.Request) error {
-	acct, username, err := g.user(r)
+	mu, err := g.user(r)
 	if err != nil {
 		return err
 	}
@@ -147,7 +159,10 @@ func (g *ManagedSFTP) removeKey(w http.ResponseWriter, r *http.Request) error {
 	if !strings.HasPrefix(fp, "SHA256:") {
 		fp = "SHA256:" + fp
 	}
-	ok, err := g.Users.RemovePublicKey(r.Context(), acct, username, fp)
+	if fp == mu.workerKey {
+		return Errorf(http.StatusConflict, "worker_key", "%s is the key brazesync's workers read the uploaded files with; it cannot be removed", fp)
+	}
+	ok, err := g.Users.RemovePublicKey(r.Context(), mu.account, mu.username, fp)
 	if err != nil {
 		return managedError(err)
 	}

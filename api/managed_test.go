@@ -15,8 +15,8 @@ import (
 )
 
 // setupManaged is the API with the public keys routes and a minimal
-// sftp_managed type whose Provision creates the SFTP user (the real type is
-// wired in cmd/brazesync).
+// sftp_managed type whose Provision creates the SFTP user with a workers'
+// key (the real type is wired in cmd/brazesync).
 func setupManaged(t *testing.T) (*bundle, *sftpd.UserStore) {
 	t.Helper()
 	var g ManagedSFTP
@@ -27,10 +27,14 @@ func setupManaged(t *testing.T) (*bundle, *sftpd.UserStore) {
 	}
 	g = ManagedSFTP{Accounts: b.accounts, Authorizations: b.auths, Users: users}
 	ok := func(*authorizations.Authorization, map[string]string) error { return nil }
-	b.auths.Types().Add(authorizations.Type{Name: "sftp_managed", Config: []string{"username"}, Secrets: []string{"password"}, Validate: ok,
+	b.auths.Types().Add(authorizations.Type{Name: "sftp_managed", Config: []string{"username", "worker_key"}, Secrets: []string{"password"}, Validate: ok,
 		Provision: func(ctx context.Context, a *authorizations.Authorization, sec map[string]string) (map[string]any, error) {
 			username, password, err := users.CreateUser(ctx, a.Account, a.ID)
 			if err != nil {
+				return nil, err
+			}
+			workerKey, _ := newAuthorizedKey(t)
+			if a.Config["worker_key"], err = users.AddPublicKey(ctx, a.Account, username, workerKey); err != nil {
 				return nil, err
 			}
 			a.Config["username"] = username
@@ -88,12 +92,22 @@ func TestManagedSFTPPublicKeys(t *testing.T) {
 	}
 
 	code, out = b.do(t, "GET", keys, toks["read"], nil)
-	if code != 200 || len(out["data"].([]any)) != 2 {
+	if code != 200 || len(out["data"].([]any)) != 3 {
 		t.Fatalf("list: %d %v", code, out)
 	}
+	workerFP := au["config"].(map[string]any)["worker_key"].(string)
+	for _, k := range out["data"].([]any) {
+		k := k.(map[string]any)
+		if (k["fingerprint"] == workerFP) != (k["worker"] == true) {
+			t.Errorf("key %v: worker flag wrong (workers' key %s)", k, workerFP)
+		}
+	}
 	stored, err := users.ListPublicKeys(context.Background(), "acme", username)
-	if err != nil || len(stored) != 2 {
-		t.Fatalf("the user store holds %v (err %v), want both keys", stored, err)
+	if err != nil || len(stored) != 3 {
+		t.Fatalf("the user store holds %v (err %v), want the three keys", stored, err)
+	}
+	if code, out := b.do(t, "DELETE", keys+"/"+url.PathEscape(workerFP), toks["admin"], nil); code != 409 {
+		t.Fatalf("the workers' key was removed: %d %v", code, out)
 	}
 
 	// DELETE takes the fingerprint URL-escaped ('/' and '+' occur in it),
@@ -110,8 +124,8 @@ func TestManagedSFTPPublicKeys(t *testing.T) {
 	if code, out := b.do(t, "DELETE", keys+"/"+url.PathEscape(strings.TrimPrefix(fp2, "SHA256:")), toks["admin"], nil); code != 204 {
 		t.Fatalf("remove without prefix: %d %v", code, out)
 	}
-	if _, out := b.do(t, "GET", keys, toks["read"], nil); len(out["data"].([]any)) != 0 {
-		t.Fatalf("keys left after removal: %v", out)
+	if _, out := b.do(t, "GET", keys, toks["read"], nil); len(out["data"].([]any)) != 1 {
+		t.Fatalf("keys left after removal: %v, want only the workers' key", out)
 	}
 }
 

@@ -2,6 +2,9 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,6 +23,7 @@ import (
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/sftpd"
 	"github.com/brazesync/brazesync/tasks"
+	"golang.org/x/crypto/ssh"
 )
 
 // Wiring of the managed SFTP server: the sftp_managed authorization type,
@@ -85,15 +89,20 @@ type managedProvisioner struct {
 
 // managedConfigKeys are the config keys of an sftp_managed authorization.
 // brazesync fills all but folder; they stay editable (e.g. host, after
-// SFTP_PUBLIC_HOST changed).
-var managedConfigKeys = []string{"host", "port", "username", "folder", "host_key"}
+// SFTP_PUBLIC_HOST changed). worker_key is the fingerprint of the public key
+// brazesync's workers log in with.
+var managedConfigKeys = []string{"host", "port", "username", "folder", "host_key", "worker_key"}
+
+// managedSecrets are the secrets of an sftp_managed authorization: the
+// generated password (shown once) and the workers' private key.
+var managedSecrets = []string{"password", "private_key"}
 
 // typ is the sftp_managed authorization type.
 func (m *managedProvisioner) typ() authorizations.Type {
 	return authorizations.Type{
 		Name:        managedType,
 		Config:      managedConfigKeys,
-		Secrets:     []string{"password"},
+		Secrets:     managedSecrets,
 		Validate:    validateManaged,
 		Provision:   m.provision,
 		Deprovision: m.deprovision,
@@ -101,9 +110,12 @@ func (m *managedProvisioner) typ() authorizations.Type {
 }
 
 // provision creates the SFTP user of a new sftp_managed authorization and
-// fills its config (host, port, username, host_key, folder) and its
-// password secret, which workers use to read the uploaded files. The
-// generated password is shown once.
+// fills its config (host, port, username, host_key, folder, worker_key) and
+// its secrets: the generated password (shown once; workers may log in with
+// it too) and a private key generated for the workers, whose public key the
+// user accepts. Workers read the uploaded files with that key: a key login
+// costs the server no bcrypt comparison and never counts as a failed
+// password.
 func (m *managedProvisioner) provision(ctx context.Context, a *authorizations.Authorization, sec map[string]string) (map[string]any, error) {
 	for k := range a.Config {
 		if k != "folder" {
@@ -130,6 +142,10 @@ func (m *managedProvisioner) provision(ctx context.Context, a *authorizations.Au
 	if err != nil {
 		return nil, fmt.Errorf("provisioning sftp_managed authorization: %w", err)
 	}
+	workerKey, workerPub, err := newWorkerKey()
+	if err != nil {
+		return nil, fmt.Errorf("provisioning sftp_managed authorization: %w", err)
+	}
 	username, password, err := m.users.CreateUser(ctx, a.Account, a.ID)
 	if errors.Is(err, sftpd.ErrBadAccount) {
 		return nil, &authorizations.ValidationError{Field: "account", Message: "the account id cannot name a managed SFTP directory (letters, digits, '.', '_', '-')"}
@@ -137,6 +153,13 @@ func (m *managedProvisioner) provision(ctx context.Context, a *authorizations.Au
 	if err != nil {
 		return nil, fmt.Errorf("provisioning sftp_managed authorization: %w", err)
 	}
+	workerFP, err := m.users.AddPublicKey(ctx, a.Account, username, workerPub+" brazesync-workers")
+	if err != nil {
+		_ = m.users.DeleteUser(context.WithoutCancel(ctx), a.Account, username)
+		return nil, fmt.Errorf("provisioning sftp_managed authorization: %w", err)
+	}
+	a.Config["worker_key"] = workerFP
+	sec["private_key"] = workerKey
 	a.Config["host"] = host
 	a.Config["port"] = port
 	a.Config["username"] = username
@@ -215,10 +238,34 @@ func validateManaged(a *authorizations.Authorization, sec map[string]string) err
 	if err := authorizations.CheckHostKey(hk); err != nil {
 		return &authorizations.ValidationError{Field: "config.host_key", Message: err.Error()}
 	}
-	if sec["password"] == "" {
-		return &authorizations.ValidationError{Field: "secrets.password", Message: "is required: workers log in with it to read the uploaded files"}
+	if sec["password"] == "" && sec["private_key"] == "" {
+		return &authorizations.ValidationError{Field: "secrets.password", Message: "a password or a private_key is required: workers log in with it to read the uploaded files"}
+	}
+	if k := sec["private_key"]; k != "" {
+		if _, err := ssh.ParsePrivateKey([]byte(k)); err != nil {
+			return &authorizations.ValidationError{Field: "secrets.private_key", Message: "is not an unencrypted OpenSSH or PEM private key: " + err.Error()}
+		}
 	}
 	return nil
+}
+
+// newWorkerKey generates the workers' ed25519 key of a managed user: the
+// private key in OpenSSH PEM form and the public key as an authorized_keys
+// line.
+func newWorkerKey() (private, public string, err error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", "", fmt.Errorf("generating the workers' key: %w", err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "brazesync-workers")
+	if err != nil {
+		return "", "", fmt.Errorf("encoding the workers' key: %w", err)
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return "", "", fmt.Errorf("encoding the workers' public key: %w", err)
+	}
+	return string(pem.EncodeToMemory(block)), strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))), nil
 }
 
 // managedProvisioner builds the provisioner from the app. Its user store
@@ -244,7 +291,7 @@ func (a *app) managedProvisioner() (*managedProvisioner, error) {
 func (a *app) managedAuthorizationTypes() []authorizations.Type {
 	m, err := a.managedProvisioner()
 	if err != nil {
-		t := authorizations.Type{Name: managedType, Config: managedConfigKeys, Secrets: []string{"password"}, Validate: validateManaged}
+		t := authorizations.Type{Name: managedType, Config: managedConfigKeys, Secrets: managedSecrets, Validate: validateManaged}
 		t.Provision = func(context.Context, *authorizations.Authorization, map[string]string) (map[string]any, error) {
 			return nil, err
 		}
