@@ -113,6 +113,11 @@ func run(ctx context.Context, o options) (err error) {
 			return err
 		}
 		defer p.Close()
+		measured, err := measureRTT(o.rtt / 2)
+		if err != nil {
+			return fmt.Errorf("checking the proxy's delay: %w", err)
+		}
+		fmt.Fprintf(os.Stderr, "delay proxy: %v each way, round trip measured through it: %v\n", o.rtt/2, measured.Round(100*time.Microsecond))
 		rounds = append(rounds, round{name: fmt.Sprintf("%v RTT proxy", o.rtt), addr: p.Addr})
 	}
 	var results []roundResult

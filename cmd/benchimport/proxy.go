@@ -140,3 +140,45 @@ func (p *delayProxy) Close() {
 	}
 	p.wg.Wait()
 }
+
+// measureRTT checks the proxy's delay: it puts a second proxy with the same
+// delay in front of a local echo server and returns the fastest of five
+// one-byte round trips.
+func measureRTT(oneWay time.Duration) (time.Duration, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		_, _ = io.Copy(c, c)
+	}()
+	p, err := startDelayProxy(ln.Addr().String(), oneWay)
+	if err != nil {
+		return 0, err
+	}
+	defer p.Close()
+	c, err := net.Dial("tcp", p.Addr)
+	if err != nil {
+		return 0, err
+	}
+	defer c.Close()
+	best := time.Duration(1<<63 - 1)
+	b := []byte{1}
+	for range 5 {
+		start := time.Now()
+		if _, err := c.Write(b); err != nil {
+			return 0, err
+		}
+		if _, err := io.ReadFull(c, b); err != nil {
+			return 0, err
+		}
+		best = min(best, time.Since(start))
+	}
+	return best, nil
+}
