@@ -27,6 +27,7 @@ import (
 	"github.com/brazesync/brazesync/internal/sftpd"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/tasks"
+	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -268,6 +269,85 @@ func TestManagedUploadIsImportedWithoutPoll(t *testing.T) {
 	prof, err := b.app.profiles.Lookup(ctx, "acme", "email", "one@example.com")
 	if err != nil || prof.Identities["braze_id"][0] != "b1" || prof.Identities["external_id"][0] != "u1" {
 		t.Fatalf("profile: %+v %v", prof, err)
+	}
+}
+
+// TestManagedPartialUploadIsNotImported: a run while a file is still being
+// uploaded (pkg/sftp client, file open) imports nothing; closing the file
+// imports it.
+func TestManagedPartialUploadIsNotImported(t *testing.T) {
+	t.Parallel()
+	b := setupManaged(t)
+	ctx := context.Background()
+	_, au := b.do(t, "POST", "/api/v1/accounts/acme/authorizations", b.admin, map[string]any{"type": "sftp_managed", "label": "uploads"})
+	authID := au["id"].(string)
+	username := au["config"].(map[string]any)["username"].(string)
+	pub, priv, _ := ed25519.GenerateKey(rand.Reader)
+	signer, _ := ssh.NewSignerFromKey(priv)
+	sshPub, _ := ssh.NewPublicKey(pub)
+	authorized := string(ssh.MarshalAuthorizedKey(sshPub))
+	if code, out := b.do(t, "POST", "/api/v1/accounts/acme/authorizations/"+authID+"/public_keys", b.admin, map[string]any{"public_key": authorized}); code != 201 {
+		t.Fatalf("add public key: %d %v", code, out)
+	}
+	_, job := b.do(t, "POST", "/api/v1/accounts/acme/jobs", b.admin, map[string]any{
+		"type": tasks.JobTypeCSVImport, "label": "uploads", "authorization_id": authID, "config": map[string]any{"pattern": "*.csv"}})
+	jobID := job["id"].(string)
+	runsDone := func(n int) []jobs.Run {
+		var runs []jobs.Run
+		waitUntil(t, 20*time.Second, fmt.Sprintf("%d finished runs", n), func() bool {
+			runs, _ = b.app.jobs.Runs(ctx, "acme", jobID, 10)
+			if len(runs) < n {
+				return false
+			}
+			for _, r := range runs {
+				if r.EndedAt == nil {
+					return false
+				}
+			}
+			return true
+		})
+		return runs
+	}
+	runsDone(1)
+
+	conn, err := ssh.Dial("tcp", b.sftpAddr, &ssh.ClientConfig{User: username, Auth: []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: ssh.FixedHostKey(b.serverHostKey(t)), Timeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	client, err := sftp.NewClient(conn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	f, err := client.Create("/users.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	half := len(managedBrazeCSV) / 2
+	if _, err := f.Write([]byte(managedBrazeCSV[:half])); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := b.do(t, "POST", "/api/v1/accounts/acme/jobs/"+jobID+"/run", b.admin, nil); code != 200 {
+		t.Fatalf("run: %d %v", code, out)
+	}
+	runs := runsDone(2)
+	if runs[0].Trigger == "upload" || runs[0].Counters["files_imported"] != 0 || runs[0].Counters["files_failed"] != 0 {
+		t.Fatalf("a run during the upload touched the partial file: %+v", runs[0])
+	}
+	if _, err := b.app.profiles.Lookup(ctx, "acme", "email", "one@example.com"); err == nil {
+		t.Fatal("rows of a partial upload are in the profiles")
+	}
+	if _, err := f.Write([]byte(managedBrazeCSV[half:])); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	runs = runsDone(3)
+	if runs[0].Trigger != "upload" || runs[0].Counters["files_imported"] != 1 || runs[0].Counters["applied"] != 2 {
+		t.Fatalf("the completed upload was not imported: %+v", runs[0])
 	}
 }
 
