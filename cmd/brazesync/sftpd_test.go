@@ -453,22 +453,27 @@ func TestManagedEndpoint(t *testing.T) {
 func TestUploadTakenByJob(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		cfg  map[string]any
-		path string
-		want bool
+		cfg        map[string]any
+		authFolder string
+		path       string
+		want       bool
 	}{
-		{map[string]any{"pattern": "*.csv"}, "/users.csv", true},
-		{map[string]any{"pattern": "*.csv"}, "/users.txt", false},
-		{map[string]any{"pattern": "*.csv"}, "/sub/users.csv", false},
-		{map[string]any{"pattern": "*.csv", "folder": "exports"}, "/exports/users.csv", true},
-		{map[string]any{"pattern": "*.csv", "folder": "/exports/"}, "/exports/users.csv", true},
-		{map[string]any{"pattern": "*.csv", "folder": "./exports"}, "/users.csv", false},
-		{map[string]any{"file": "users.csv"}, "/users.csv", true},
-		{map[string]any{"pattern": 42}, "/anything", true},
+		{map[string]any{"pattern": "*.csv"}, "/in", "/in/users.csv", true},
+		{map[string]any{"pattern": "*.csv"}, "/in", "/users.csv", false},
+		{map[string]any{"pattern": "*.csv", "folder": "/"}, "/in", "/users.csv", true},
+		{map[string]any{"pattern": "*.csv"}, "/", "/users.csv", true},
+		{map[string]any{"pattern": "*.csv"}, "", "/users.csv", true},
+		{map[string]any{"pattern": "*.csv"}, "/", "/users.txt", false},
+		{map[string]any{"pattern": "*.csv"}, "/", "/sub/users.csv", false},
+		{map[string]any{"pattern": "*.csv", "folder": "exports"}, "/", "/exports/users.csv", true},
+		{map[string]any{"pattern": "*.csv", "folder": "/exports/"}, "/", "/exports/users.csv", true},
+		{map[string]any{"pattern": "*.csv", "folder": "./exports"}, "/", "/users.csv", false},
+		{map[string]any{"file": "users.csv"}, "/", "/users.csv", true},
+		{map[string]any{"pattern": 42}, "/", "/anything", true},
 	}
 	for _, c := range cases {
-		if got := takesUpload(jobs.Job{Config: c.cfg}, c.path); got != c.want {
-			t.Errorf("takesUpload(%v, %q) = %v, want %v", c.cfg, c.path, got, c.want)
+		if got := takesUpload(jobs.Job{Config: c.cfg}, c.authFolder, c.path); got != c.want {
+			t.Errorf("takesUpload(%v, %q, %q) = %v, want %v", c.cfg, c.authFolder, c.path, got, c.want)
 		}
 	}
 }

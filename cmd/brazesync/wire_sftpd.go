@@ -319,6 +319,7 @@ func (a *app) managedRoutes() []api.RouteGroup {
 // a file is uploaded to it (the sftpd upload hook).
 type uploadTrigger struct {
 	users    *sftpd.UserStore
+	auths    *authorizations.Store
 	jobs     *jobs.Store
 	enqueuer api.Enqueuer
 	log      *slog.Logger
@@ -335,6 +336,12 @@ func (t *uploadTrigger) onUpload(ctx context.Context, acct, username, p string) 
 		log.LogAttrs(ctx, slog.LevelError, "upload hook: looking up the sftp user", slog.String("error", err.Error()))
 		return
 	}
+	authFolder := ""
+	if au, err := t.auths.Get(ctx, acct, u.AuthID); err == nil {
+		authFolder, _ = authorizations.ConfigString(au.Config, "folder")
+	} else if errors.Is(err, authorizations.ErrNotFound) {
+		return // deleted meanwhile: no job may use it
+	}
 	list, err := t.jobs.List(ctx, acct, false)
 	if err != nil {
 		log.LogAttrs(ctx, slog.LevelError, "upload hook: listing jobs", slog.String("error", err.Error()))
@@ -342,7 +349,7 @@ func (t *uploadTrigger) onUpload(ctx context.Context, acct, username, p string) 
 	}
 	for _, j := range list {
 		if j.Type != tasks.JobTypeCSVImport || j.AuthorizationID != u.AuthID ||
-			(j.State != jobs.StateRunning && j.State != jobs.StateCompleted) || !takesUpload(j, p) {
+			(j.State != jobs.StateRunning && j.State != jobs.StateCompleted) || !takesUpload(j, authFolder, p) {
 			continue
 		}
 		task, err := tasks.NewJobRun(tasks.JobRun{Account: acct, JobID: j.ID, Trigger: "upload"}, tasks.QueueFor(j.Type))
@@ -359,15 +366,20 @@ func (t *uploadTrigger) onUpload(ctx context.Context, acct, username, p string) 
 
 // takesUpload reports whether the import job j would pick the uploaded file
 // p (an SFTP path such as "/exports/users.csv"): p is in the job's folder
-// (the authorization's root "/" when the job names none) and its name is
-// selected. A config the job cannot parse takes every upload (the run then
-// records the problem).
-func takesUpload(j jobs.Job, p string) bool {
+// (else the authorization's folder authFolder, else the root; relative
+// folders start at the root, the managed session's working directory) and
+// its name is selected. A config the job cannot parse takes every upload
+// (the run then records the problem).
+func takesUpload(j jobs.Job, authFolder, p string) bool {
 	c, err := importjob.ParseConfig(j.Config)
 	if err != nil {
 		return true
 	}
-	folder := path.Clean("/" + c.Folder)
+	folder := c.Folder
+	if folder == "" {
+		folder = authFolder
+	}
+	folder = path.Clean("/" + folder)
 	return path.Dir(path.Clean("/"+p)) == folder && c.Select.Match(path.Base(p))
 }
 
@@ -432,7 +444,7 @@ func (a *app) sftpdComponent(getenv func(string) string) (component, error) {
 	if err != nil {
 		return component{}, err
 	}
-	trigger := &uploadTrigger{users: users, jobs: a.jobs, enqueuer: a.client, log: a.log.With("component", "sftpd")}
+	trigger := &uploadTrigger{users: users, auths: a.auths, jobs: a.jobs, enqueuer: a.client, log: a.log.With("component", "sftpd")}
 	srv, err := sftpd.NewServer(a.rdb, a.ns, cfg, sftpd.Options{
 		Sealer:     secrets.Purpose{Box: a.box, Purpose: hostKeyPurpose},
 		Logger:     a.log,
