@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -125,4 +127,55 @@ func serverCPU(ctx context.Context, rdb *redis.Client) time.Duration {
 		}
 	}
 	return time.Duration(total * float64(time.Second))
+}
+
+// cmdStat is one command's line of INFO commandstats.
+type cmdStat struct {
+	Name  string
+	Calls int64
+	Usec  int64
+}
+
+// commandStats returns INFO commandstats (server-wide: other clients of the
+// server count too).
+func commandStats(ctx context.Context, rdb *redis.Client) map[string]cmdStat {
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	out := map[string]cmdStat{}
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		name, isCmd := strings.CutPrefix(name, "cmdstat_")
+		if !ok || !isCmd {
+			continue
+		}
+		st := cmdStat{Name: name}
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			n, _ := strconv.ParseInt(v, 10, 64)
+			switch k {
+			case "calls":
+				st.Calls = n
+			case "usec":
+				st.Usec = n
+			}
+		}
+		out[name] = st
+	}
+	return out
+}
+
+// topCommands returns the commands that took the most server time between
+// two snapshots, most first.
+func topCommands(before, after map[string]cmdStat, n int) []cmdStat {
+	var d []cmdStat
+	for name, a := range after {
+		b := before[name]
+		if a.Usec > b.Usec {
+			d = append(d, cmdStat{Name: name, Calls: a.Calls - b.Calls, Usec: a.Usec - b.Usec})
+		}
+	}
+	slices.SortFunc(d, func(x, y cmdStat) int { return cmp.Compare(y.Usec, x.Usec) })
+	return d[:min(n, len(d))]
 }

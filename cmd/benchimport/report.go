@@ -35,12 +35,14 @@ func printRound(w io.Writer, r roundResult) {
 	fmt.Fprintf(w, "  peak memory      %7.1f MiB VmHWM (getrusage maxrss %.1f MiB; peak Go heap in use %.1f MiB; %d GCs)\n",
 		float64(r.worker.VmHWMKiB)/1024, float64(r.maxRSSKiB)/1024, r.worker.PeakHeapMiB, r.worker.NumGC)
 	fmt.Fprintf(w, "  CPU              %7.2f s worker process, %.2f s Redis server\n", secs(r.workerCPU), secs(r.workerRedis))
+	fmt.Fprintf(w, "  Redis commands   %s\n", formatCmds(r.workerCmds))
 	fmt.Fprintf(w, "chain of tools (sequential):\n")
 	fmt.Fprintf(w, "  sftp -b get      %7.2f s\n", secs(r.chain.SFTPGet))
 	fmt.Fprintf(w, "  gpg --decrypt    %7.2f s\n", secs(r.chain.GPGDecrypt))
 	fmt.Fprintf(w, "  redis-cli --pipe %7.2f s   (%d HSETs of 18 fields)\n", secs(r.chain.RedisPipe), r.chain.Rows)
 	fmt.Fprintf(w, "  total            %7.2f s   (CPU %.2f s tools, %.2f s Redis server)\n",
 		secs(r.chain.Total()), secs(r.chain.CPU), secs(r.chainRedis))
+	fmt.Fprintf(w, "  Redis commands   %s\n", formatCmds(r.chainCmds))
 	fmt.Fprintf(w, "ratio brazesync/chain %.2f\n", r.worker.Seconds/secs(r.chain.Total()))
 }
 
@@ -72,4 +74,17 @@ func printSummary(w io.Writer, sc *scene, results []roundResult) {
 			secs(r.chain.SFTPGet), secs(r.chain.GPGDecrypt), secs(r.chain.RedisPipe), secs(r.chain.Total()),
 			ratio, target, targetPeakMiB, verdict)
 	}
+}
+
+// formatCmds shows server time per command (INFO commandstats; commands run
+// by scripts count under their own names as well as in evalsha).
+func formatCmds(cmds []cmdStat) string {
+	var parts []string
+	for _, c := range cmds {
+		parts = append(parts, fmt.Sprintf("%s %.2f s/%d calls", c.Name, float64(c.Usec)/1e6, c.Calls))
+	}
+	if len(parts) == 0 {
+		return "(INFO commandstats unavailable)"
+	}
+	return strings.Join(parts, ", ")
 }

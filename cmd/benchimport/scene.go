@@ -64,6 +64,8 @@ type roundResult struct {
 	chain       chainResult
 	chainRedis  time.Duration
 	noHook      bool
+	workerCmds  []cmdStat // Redis commands that took the most time
+	chainCmds   []cmdStat
 }
 
 // setUp starts sshd, makes a gpg key, generates the CSV and puts it,
@@ -176,13 +178,14 @@ func (sc *scene) measure(ctx context.Context, r round, n int) (roundResult, erro
 	cmd.Env = append(os.Environ(), boxKeyEnv+"="+hex.EncodeToString(sc.boxKey))
 	var stdout bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
-	redisBefore := serverCPU(ctx, sc.rdb)
+	redisBefore, statsBefore := serverCPU(ctx, sc.rdb), commandStats(ctx, sc.rdb)
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
 		return res, fmt.Errorf("worker process: %w", err)
 	}
 	res.workerWall = time.Since(start)
 	res.workerRedis = serverCPU(ctx, sc.rdb) - redisBefore
+	res.workerCmds = topCommands(statsBefore, commandStats(ctx, sc.rdb), 6)
 	res.workerCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		res.maxRSSKiB = ru.Maxrss
@@ -202,7 +205,7 @@ func (sc *scene) measure(ctx context.Context, r round, n int) (roundResult, erro
 	}
 	host, port, _ := net.SplitHostPort(r.addr)
 	fmt.Fprintf(os.Stderr, "%s: chain of tools (sftp get, gpg --decrypt, redis-cli --pipe)...\n", r.name)
-	redisBefore = serverCPU(ctx, sc.rdb)
+	redisBefore, statsBefore = serverCPU(ctx, sc.rdb), commandStats(ctx, sc.rdb)
 	res.chain, err = runChain(chainSpec{Host: host, Port: port, User: sc.sshd.User, KeyFile: sc.keyFile,
 		Remote: remoteDir + "/" + remoteName, GNUPGHome: sc.gpg.Home, Passphrase: passphrase,
 		Redis: sc.redis, Work: sc.work})
@@ -210,6 +213,7 @@ func (sc *scene) measure(ctx context.Context, r round, n int) (roundResult, erro
 		return res, err
 	}
 	res.chainRedis = serverCPU(ctx, sc.rdb) - redisBefore
+	res.chainCmds = topCommands(statsBefore, commandStats(ctx, sc.rdb), 3)
 	if res.chain.Rows != sc.o.rows {
 		return res, fmt.Errorf("the chain loaded %d rows, want %d", res.chain.Rows, sc.o.rows)
 	}
