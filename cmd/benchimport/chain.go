@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/csv"
 	"fmt"
 	"io"
@@ -38,7 +39,7 @@ type chainSpec struct {
 // runChain runs `sftp -b` get, `gpg --decrypt` to a file and
 // `redis-cli --pipe` of one HSET per row; only the three tools are timed
 // (writing the RESP file from the decrypted CSV is not).
-func runChain(spec chainSpec) (chainResult, error) {
+func runChain(ctx context.Context, spec chainSpec) (chainResult, error) {
 	var res chainResult
 	got := filepath.Join(spec.Work, "chain.csv.gpg")
 	plain := filepath.Join(spec.Work, "chain.csv")
@@ -52,7 +53,7 @@ func runChain(spec chainSpec) (chainResult, error) {
 		}
 	}()
 
-	sftp := exec.Command("sftp", "-q", "-i", spec.KeyFile, "-P", spec.Port,
+	sftp := exec.CommandContext(ctx, "sftp", "-q", "-i", spec.KeyFile, "-P", spec.Port,
 		"-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
 		"-b", "-", spec.User+"@"+spec.Host)
 	sftp.Stdin = strings.NewReader("get " + spec.Remote + " " + got + "\n")
@@ -62,7 +63,7 @@ func runChain(spec chainSpec) (chainResult, error) {
 	}
 	res.SFTPGet, res.CPU = d, res.CPU+cpu
 
-	gpg := exec.Command("gpg", "--batch", "--yes", "--no-tty", "--pinentry-mode", "loopback",
+	gpg := exec.CommandContext(ctx, "gpg", "--batch", "--yes", "--no-tty", "--pinentry-mode", "loopback",
 		"--passphrase", spec.Passphrase, "--output", plain, "--decrypt", got)
 	gpg.Env = append(os.Environ(), "GNUPGHOME="+spec.GNUPGHome)
 	d, cpu, err = timed(gpg, nil)
@@ -79,7 +80,7 @@ func runChain(spec chainSpec) (chainResult, error) {
 		return res, err
 	}
 	defer in.Close()
-	cli := exec.Command("redis-cli", append(spec.Redis.cliArgs(), "--pipe")...)
+	cli := exec.CommandContext(ctx, "redis-cli", append(spec.Redis.cliArgs(), "--pipe")...)
 	cli.Stdin = in
 	var report bytes.Buffer
 	d, cpu, err = timed(cli, &report)

@@ -30,7 +30,9 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -62,8 +64,13 @@ func main() {
 	flag.StringVar(&o.workDir, "dir", "", "directory for the generated and downloaded files (default a temporary one)")
 	flag.BoolVar(&o.noHook, "no-audiences-hook", false, "diagnosis: build the worker's profiles store without the audiences hook (cmd/brazesync always has it)")
 	flag.Parse()
-	if err := run(context.Background(), o); err != nil {
+	// Ctrl-C stops the measurement and still removes the test user, sshd,
+	// the files and the Redis lease.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o); err != nil {
 		fmt.Fprintln(os.Stderr, "benchimport:", err)
+		stop()
 		os.Exit(1)
 	}
 }
@@ -123,6 +130,9 @@ func run(ctx context.Context, o options) (err error) {
 	var results []roundResult
 	for i := range rounds {
 		for n := range o.repeat {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
 			res, err := sc.measure(ctx, rounds[i], n)
 			if err != nil {
 				return fmt.Errorf("%s: %w", rounds[i].name, err)

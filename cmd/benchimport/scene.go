@@ -206,7 +206,7 @@ func (sc *scene) measure(ctx context.Context, r round, n int) (roundResult, erro
 	host, port, _ := net.SplitHostPort(r.addr)
 	fmt.Fprintf(os.Stderr, "%s: chain of tools (sftp get, gpg --decrypt, redis-cli --pipe)...\n", r.name)
 	redisBefore, statsBefore = serverCPU(ctx, sc.rdb), commandStats(ctx, sc.rdb)
-	res.chain, err = runChain(chainSpec{Host: host, Port: port, User: sc.sshd.User, KeyFile: sc.keyFile,
+	res.chain, err = runChain(ctx, chainSpec{Host: host, Port: port, User: sc.sshd.User, KeyFile: sc.keyFile,
 		Remote: remoteDir + "/" + remoteName, GNUPGHome: sc.gpg.Home, Passphrase: passphrase,
 		Redis: sc.redis, Work: sc.work})
 	if err != nil {
