@@ -452,7 +452,7 @@ func (a *app) sftpdComponent(getenv func(string) string) (component, error) {
 		OnUpload:   trigger.onUpload,
 	})
 	if err != nil {
-		return component{}, &config.Error{Var: "SFTP_*", Reason: err.Error()}
+		return component{}, fmt.Errorf("building the managed SFTP server: %w", err)
 	}
 	return component{
 		name:  "sftpd",
