@@ -503,12 +503,13 @@ func TestSFTPDConfigFromEnvironment(t *testing.T) {
 }
 
 // TestSFTPDStopsCleanlyOnSIGTERM runs `brazesync sftpd` as a process: it
-// serves SSH on SFTP_ADDR and exits 0 on SIGTERM.
+// serves SSH on SFTP_ADDR, counts a failed login in /metrics on
+// SFTP_METRICS_ADDR and exits 0 on SIGTERM.
 func TestSFTPDStopsCleanlyOnSIGTERM(t *testing.T) {
 	t.Parallel()
 	_, url := redistest.DB(t)
-	addr := freeAddr(t)
-	p := start(t, []string{"REDIS_URL=" + url, "BRAZESYNC_MASTER_KEY=" + masterKey, "SFTP_ADDR=" + addr}, "sftpd")
+	addr, metricsAddr := freeAddr(t), freeAddr(t)
+	p := start(t, []string{"REDIS_URL=" + url, "BRAZESYNC_MASTER_KEY=" + masterKey, "SFTP_ADDR=" + addr, "SFTP_METRICS_ADDR=" + metricsAddr}, "sftpd")
 	waitUntil(t, 20*time.Second, "sftpd to start", func() bool { return strings.Contains(p.stderr.String(), "sftpd running") })
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
@@ -520,6 +521,19 @@ func TestSFTPDStopsCleanlyOnSIGTERM(t *testing.T) {
 	conn.Close()
 	if err != nil || !strings.HasPrefix(string(banner), "SSH-2.0-") {
 		t.Fatalf("no SSH banner from sftpd: %q %v", banner, err)
+	}
+	if _, err := ssh.Dial("tcp", addr, &ssh.ClientConfig{User: "acme-nobody", Auth: []ssh.AuthMethod{ssh.Password("not-the-password")},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(), Timeout: 10 * time.Second}); err == nil {
+		t.Fatal("an unknown user logged in")
+	}
+	resp, err := http.Get("http://" + metricsAddr + "/metrics")
+	if err != nil {
+		t.Fatalf("sftpd metrics: %v", err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(metrics), `brazesync_sftpd_login_failures_total{method="password"`) {
+		t.Errorf("the failed login is not in /metrics:\n%s", metrics)
 	}
 	if code := p.terminate(t); code != 0 {
 		t.Errorf("sftpd exited %d; stderr:\n%s", code, p.stderr)

@@ -7,8 +7,10 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path"
 	"strconv"
@@ -23,6 +25,7 @@ import (
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/sftpd"
 	"github.com/brazesync/brazesync/tasks"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -465,8 +468,31 @@ func (a *app) sftpdComponent(getenv func(string) string) (component, error) {
 	}, nil
 }
 
+// sftpMetricsComponent serves GET /metrics (the sftpd process's registry:
+// logins, failures, lockouts, uploads, quotas) and GET /healthz on addr
+// (SFTP_METRICS_ADDR), for Prometheus to scrape each sftpd replica.
+func (a *app) sftpMetricsComponent(addr string) component {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return component{
+		name: "sftpd metrics",
+		start: func(context.Context) error {
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return &config.Error{Var: "SFTP_METRICS_ADDR", Reason: err.Error()}
+			}
+			go func() { _ = srv.Serve(ln) }()
+			return nil
+		},
+		stop: func() { stopWithin(5*time.Second, func(ctx context.Context) { _ = srv.Shutdown(ctx) }) },
+	}
+}
+
 // runSFTPD runs the managed SFTP server until ctx ends (SIGTERM), then lets
-// uploads in progress finish (SHUTDOWN_TIMEOUT).
+// uploads in progress finish (SHUTDOWN_TIMEOUT). With SFTP_METRICS_ADDR it
+// also serves /metrics there.
 func runSFTPD(ctx context.Context, getenv func(string) string) error {
 	cfg, err := load(getenv, config.Production)
 	if err != nil {
@@ -482,12 +508,16 @@ func runSFTPD(ctx context.Context, getenv func(string) string) error {
 	if err != nil {
 		return err
 	}
-	if err := c.start(ctx); err != nil {
+	all := components{c}
+	if addr := getenv("SFTP_METRICS_ADDR"); addr != "" {
+		all = append(all, a.sftpMetricsComponent(addr))
+	}
+	if err := all.start(ctx); err != nil {
 		return err
 	}
-	log.Info("sftpd running", "addr", cfg.SFTPAddr, "data_dir", cfg.DataDir)
+	log.Info("sftpd running", "addr", cfg.SFTPAddr, "data_dir", cfg.DataDir, "metrics_addr", getenv("SFTP_METRICS_ADDR"))
 	<-ctx.Done()
 	log.Info("sftpd stopping: letting uploads in progress finish", "timeout", cfg.ShutdownTimeout.String())
-	c.stop()
+	all.stop()
 	return nil
 }
