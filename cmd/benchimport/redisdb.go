@@ -96,6 +96,7 @@ func (r redisTarget) lease(ctx context.Context) (*redis.Client, func(), error) {
 		}
 	}()
 	release := func() {
+		ctx := context.WithoutCancel(ctx) // also after Ctrl-C
 		close(stop)
 		<-renewed
 		_ = rdb.FlushDB(ctx).Err()
