@@ -46,6 +46,9 @@ func (x *Exports) feed(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	_, err := x.Engine.Feed(ctx, p.Account, p.JobID, 50_000)
+	if err == nil {
+		x.kick(ctx, p.Account, p.JobID)
+	}
 	return x.classify(ctx, p, err)
 }
 
@@ -54,7 +57,10 @@ func (x *Exports) backfill(ctx context.Context, t *asynq.Task) error {
 	if err := tasks.Decode(t, &p); err != nil {
 		return err
 	}
-	_, err := x.Engine.BackfillChunk(ctx, p.Account, p.JobID)
+	_, err := x.Engine.Backfill(ctx, p.Account, p.JobID, 2*time.Second)
+	if err == nil {
+		x.kick(ctx, p.Account, p.JobID)
+	}
 	return x.classify(ctx, p, err)
 }
 
@@ -81,6 +87,35 @@ func (x *Exports) send(ctx context.Context, t *asynq.Task) error {
 		}
 	}
 	return x.classify(ctx, p, err)
+}
+
+var exportTaskTypes = map[export.Kind]string{
+	export.WorkFeed:     tasks.TypeExportFeed,
+	export.WorkBackfill: tasks.TypeExportBackfill,
+	export.WorkSend:     tasks.TypeExportSend,
+}
+
+// kick enqueues the work a job needs now, as the scheduler's pump would at
+// its next tick: a run, a feed or a backfill chunk that made users wait gets
+// its senders at once. Failures only log: the pump catches up.
+func (x *Exports) kick(ctx context.Context, acct, jobID string) {
+	if x.Enqueuer == nil {
+		return
+	}
+	work, err := x.Engine.DueJob(ctx, acct, jobID)
+	for _, w := range work {
+		t, terr := tasks.NewExportStep(exportTaskTypes[w.Kind], tasks.ExportStep{Account: w.Account, JobID: w.JobID, Slot: w.Slot})
+		if terr != nil {
+			err = terr
+			continue
+		}
+		if _, eerr := x.Enqueuer.EnqueueContext(ctx, t, asynq.Unique(export.TaskUniqueFor)); eerr != nil && !errors.Is(eerr, asynq.ErrDuplicateTask) && !errors.Is(eerr, asynq.ErrTaskIDConflict) {
+			err = eerr
+		}
+	}
+	if err != nil {
+		x.Logger.WarnContext(ctx, "enqueueing an export job's next tasks failed; the scheduler will", "account", acct, "job", jobID, "err", err)
+	}
 }
 
 // classify turns engine errors into worker errors once: a rate-limit wait is
@@ -132,5 +167,6 @@ func (x *Exports) RunJob(ctx context.Context, j *jobs.Job, r *jobs.Run) (string,
 	if err := x.Engine.RequestFlush(ctx, j.Account, j.ID); err != nil {
 		return "", err
 	}
+	x.kick(ctx, j.Account, j.ID)
 	return jobs.OutcomeRunning, nil
 }

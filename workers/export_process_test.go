@@ -3,11 +3,9 @@ package workers
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,19 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/audiences"
-	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/brazesim"
-	"github.com/brazesync/brazesync/internal/changelog"
-	"github.com/brazesync/brazesync/internal/export"
-	"github.com/brazesync/brazesync/internal/jobs"
-	"github.com/brazesync/brazesync/internal/profiles"
-	"github.com/brazesync/brazesync/internal/ratelimit"
-	"github.com/brazesync/brazesync/internal/secrets"
-	"github.com/brazesync/brazesync/internal/store"
-	"github.com/brazesync/brazesync/internal/testutil/redistest"
-	"github.com/brazesync/brazesync/tasks"
-	"github.com/hibiken/asynq"
 )
 
 // Tests that run real brazesync processes (worker, scheduler) share one
@@ -124,32 +110,8 @@ type procBundle struct {
 func setupProcesses(t *testing.T, simOpts brazesim.Options) *procBundle {
 	t.Helper()
 	bin := brazesyncBinary(t)
-	rdb, url := redistest.DB(t)
-	ns := store.DefaultNamespace
-	b := &exportBundle{rdb: rdb, acct: "acme"}
-	b.sim = brazesim.New(simOpts)
-	hs := httptest.NewServer(b.sim)
-	t.Cleanup(hs.Close)
-	t.Cleanup(b.sim.Close)
-	b.simURL = hs.URL
-	b.aud = audiences.New(rdb, ns, nil, audiences.Options{Logger: testLogger()})
-	b.prof = profiles.New(rdb, ns, b.aud, profiles.Options{})
-	b.aud.UseProfiles(b.prof)
-	clog := changelog.New(rdb, ns, changelog.Options{})
-	box, err := secrets.NewBox(masterKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b.auths = authorizations.New(rdb, ns, box, authorizations.NewRegistry(authorizations.BrazeType(true)))
-	exists := func(ctx context.Context, acct, slug string) error { _, err := b.aud.Get(ctx, acct, slug); return err }
-	b.jobs = jobs.New(rdb, ns, b.auths, nil, export.JobType(tasks.JobTypeExportAudience, exists))
-	b.engine = export.New(rdb, ns, b.jobs, b.auths, b.prof, b.aud, clog, ratelimit.New(rdb, ns), export.Options{AllowInsecure: true, Logger: testLogger()})
-	b.client = asynq.NewClientFromRedisClient(rdb)
-	t.Cleanup(func() { _ = b.client.Close() })
-	if _, err := b.aud.EnsureDefaults(context.Background(), b.acct); err != nil {
-		t.Fatal(err)
-	}
-	return &procBundle{exportBundle: b, url: url, bin: bin}
+	b := setupStores(t, simOpts)
+	return &procBundle{exportBundle: b, url: b.url, bin: bin}
 }
 
 // start runs `brazesync <role>` against the bundle's Redis. It is stopped

@@ -38,7 +38,7 @@ func TestExportTwoWorkerProcessesShareTheRateLimit(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Small batches keep both processes busy for several windows.
-	auth := pb.brazeAuth(t, "key-1", map[string]any{"rate_limit": limit, "rate_limit_window_seconds": 3, "batch_size": 10})
+	auth := pb.brazeAuth(t, "key-1", map[string]any{"rate_limit": limit, "rate_limit_window_seconds": 3, "batch_size": 5})
 	pb.start(t, "scheduler", "scheduler")
 	w1 := pb.start(t, "worker-1", "worker", "WORKER_CONCURRENCY=2")
 	w2 := pb.start(t, "worker-2", "worker", "WORKER_CONCURRENCY=2")

@@ -33,6 +33,7 @@ import (
 // scheduler's pump.
 type exportBundle struct {
 	rdb    *redis.Client
+	url    string // of the leased Redis database, for child processes
 	sim    *brazesim.Sim
 	simURL string
 	prof   *profiles.Store
@@ -45,25 +46,15 @@ type exportBundle struct {
 }
 
 func setupExport(t *testing.T, simOpts brazesim.Options) *exportBundle {
+	return setupExportTick(t, simOpts, 100*time.Millisecond)
+}
+
+// setupExportTick is setupExport with the scheduler ticking every tick.
+func setupExportTick(t *testing.T, simOpts brazesim.Options, tick time.Duration) *exportBundle {
 	t.Helper()
-	rdb, _ := redistest.DB(t)
-	ns := store.Namespace("bs")
-	b := &exportBundle{rdb: rdb, acct: "acme"}
-	b.sim = brazesim.New(simOpts)
-	hs := httptest.NewServer(b.sim)
-	t.Cleanup(hs.Close)
-	b.simURL = hs.URL
-	b.aud = audiences.New(rdb, ns, nil, audiences.Options{Logger: testLogger()})
-	b.prof = profiles.New(rdb, ns, b.aud, profiles.Options{})
-	b.aud.UseProfiles(b.prof)
-	clog := changelog.New(rdb, ns, changelog.Options{})
-	box, _ := secrets.NewBox(bytes.Repeat([]byte{5}, 32))
-	b.auths = authorizations.New(rdb, ns, box, authorizations.NewRegistry(authorizations.BrazeType(true)))
-	exists := func(ctx context.Context, acct, slug string) error { _, err := b.aud.Get(ctx, acct, slug); return err }
-	b.jobs = jobs.New(rdb, ns, b.auths, nil, export.JobType(tasks.JobTypeExportAudience, exists))
-	b.engine = export.New(rdb, ns, b.jobs, b.auths, b.prof, b.aud, clog, ratelimit.New(rdb, ns), export.Options{AllowInsecure: true, Logger: testLogger(), MaxInlineWait: 500 * time.Millisecond})
+	b := setupStores(t, simOpts)
 	x := &Exports{Engine: b.engine, Jobs: b.jobs, Logger: testLogger(), SendBudget: 2 * time.Second}
-	srv := NewServer(rdb, Config{Concurrency: 6, Logger: testLogger()})
+	srv := NewServer(b.rdb, Config{Concurrency: 6, Logger: testLogger()})
 	x.Register(srv)
 	srv.Handle(tasks.TypeJobRun, &JobRuns{Jobs: b.jobs, Runners: map[string]Runner{tasks.JobTypeExportAudience: x}, Logger: testLogger()})
 	ctx := context.Background()
@@ -71,17 +62,49 @@ func setupExport(t *testing.T, simOpts brazesim.Options) *exportBundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	b.client = asynq.NewClientFromRedisClient(rdb)
-	sched := scheduler.New(rdb, b.jobs, b.client, scheduler.Config{Tick: 100 * time.Millisecond, Pumps: []scheduler.Pump{scheduler.ExportPump{Engine: b.engine}}})
+	sched := scheduler.New(b.rdb, b.jobs, b.client, scheduler.Config{Tick: tick, Pumps: []scheduler.Pump{scheduler.ExportPump{Engine: b.engine}}})
 	if err := sched.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sched.Stop)
-	if _, err := b.aud.EnsureDefaults(ctx, b.acct); err != nil {
+	return b
+}
+
+// setupStores is the export pipeline without workers or scheduler: stores
+// on a leased Redis database (namespace "bs", as brazesync processes use),
+// the engine, an Asynq client and a Braze simulator over HTTP.
+func setupStores(t *testing.T, simOpts brazesim.Options) *exportBundle {
+	t.Helper()
+	rdb, url := redistest.DB(t)
+	ns := store.DefaultNamespace
+	b := &exportBundle{rdb: rdb, url: url, acct: "acme"}
+	b.sim = brazesim.New(simOpts)
+	hs := httptest.NewServer(b.sim)
+	t.Cleanup(hs.Close)
+	t.Cleanup(b.sim.Close)
+	b.simURL = hs.URL
+	b.aud = audiences.New(rdb, ns, nil, audiences.Options{Logger: testLogger()})
+	b.prof = profiles.New(rdb, ns, b.aud, profiles.Options{})
+	b.aud.UseProfiles(b.prof)
+	clog := changelog.New(rdb, ns, changelog.Options{})
+	box, err := secrets.NewBox(masterKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.auths = authorizations.New(rdb, ns, box, authorizations.NewRegistry(authorizations.BrazeType(true), otherAuthorizationType))
+	exists := func(ctx context.Context, acct, slug string) error { _, err := b.aud.Get(ctx, acct, slug); return err }
+	b.jobs = jobs.New(rdb, ns, b.auths, nil, export.JobType(tasks.JobTypeExportAudience, exists))
+	b.engine = export.New(rdb, ns, b.jobs, b.auths, b.prof, b.aud, clog, ratelimit.New(rdb, ns), export.Options{AllowInsecure: true, Logger: testLogger(), MaxInlineWait: 500 * time.Millisecond})
+	b.client = asynq.NewClientFromRedisClient(rdb)
+	t.Cleanup(func() { _ = b.client.Close() })
+	if _, err := b.aud.EnsureDefaults(context.Background(), b.acct); err != nil {
 		t.Fatal(err)
 	}
 	return b
 }
+
+// otherAuthorizationType is an authorization type that is not Braze's.
+var otherAuthorizationType = authorizations.Type{Name: "webhook", Config: []string{"url"}, Secrets: []string{"token"}}
 
 func (b *exportBundle) audience(t *testing.T, slug, rule string) {
 	t.Helper()

@@ -306,6 +306,18 @@ func (e *Engine) Teardown(ctx context.Context, acct, jobID string) error {
 	return nil
 }
 
+// Recheck walks every current member of the job's audiences again, as a
+// backfill does: members whose state Braze already has cost nothing, the
+// others are sent. It repairs a Braze workspace changed behind the job's
+// back (after the sent states are forgotten) and measures a no-op run.
+func (e *Engine) Recheck(ctx context.Context, j *jobs.Job) error {
+	cfg, err := ParseConfig(j.Config)
+	if err != nil {
+		return err
+	}
+	return e.startBackfill(ctx, j.Account, j.ID, cfg.Audiences)
+}
+
 // RequestFlush asks for every waiting user to be sent now (a job run: manual,
 // scheduled or at creation).
 func (e *Engine) RequestFlush(ctx context.Context, acct, jobID string) error {

@@ -108,6 +108,27 @@ func (e *Engine) BackfillChunk(ctx context.Context, acct, jobID string) (bool, e
 	return done, nil
 }
 
+// Backfill marks chunks of current members as waiting until the walk is
+// done, HighWater users wait, or budget is spent, so that senders never run
+// dry while a backfill lasts (one chunk per scheduler tick would feed at
+// most BackfillChunk users a second). It returns true when the walk is done.
+func (e *Engine) Backfill(ctx context.Context, acct, jobID string, budget time.Duration) (bool, error) {
+	deadline := time.Now().Add(budget)
+	for {
+		done, err := e.BackfillChunk(ctx, acct, jobID)
+		if err != nil || done || time.Now().After(deadline) {
+			return done, err
+		}
+		n, err := e.rdb.ZCard(ctx, e.k.dirty(acct, jobID)).Result()
+		if err != nil {
+			return false, fmt.Errorf("counting waiting users of job %s: %w", jobID, err)
+		}
+		if n >= e.opts.HighWater {
+			return false, nil
+		}
+	}
+}
+
 // Kind of work.
 type Kind int
 
@@ -150,6 +171,12 @@ func (e *Engine) Due(ctx context.Context) ([]Work, error) {
 		out = append(out, w...)
 	}
 	return out, errors.Join(errs...)
+}
+
+// DueJob is Due for one job: workers call it after they mark users waiting,
+// so that senders start at once instead of at the scheduler's next tick.
+func (e *Engine) DueJob(ctx context.Context, acct, jobID string) ([]Work, error) {
+	return e.due(ctx, acct, jobID)
 }
 
 func splitMember(m string) (string, string, bool) {

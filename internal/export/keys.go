@@ -52,14 +52,13 @@ return ms`)
 // releaseScript gives leased users back to waiting (a failed request), each
 // only if its lease is still the caller's.
 //
-// KEYS[1] dirty, KEYS[2] inflight. ARGV[1] now (ms), ARGV[2] lease deadline
-// (ms) of the batch, ARGV[3..] profile ids. Returns how many were released.
+// KEYS[1] dirty, KEYS[2] inflight. ARGV[1] now (ms), then pairs: profile id,
+// lease deadline (ms). Returns how many were released.
 var releaseScript = redis.NewScript(`
 local n = 0
-local deadline = tonumber(ARGV[2])
-for i = 3, #ARGV do
+for i = 2, #ARGV, 2 do
   local sc = redis.call('ZSCORE', KEYS[2], ARGV[i])
-  if sc and tonumber(sc) == deadline then
+  if sc and tonumber(sc) == tonumber(ARGV[i+1]) then
     redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[i])
     redis.call('ZREM', KEYS[2], ARGV[i])
     n = n + 1
@@ -80,30 +79,29 @@ redis.call('HINCRBY', KEYS[1], 'bf_seen', ARGV[4])
 if ARGV[3] == '1' then redis.call('HSET', KEYS[1], 'bf_pending', '0') end
 return 1`)
 
-// completeScript ends the lease of a batch. For each user whose lease is
-// still this batch's (inflight score == ARGV[1]) it applies the outcome to
-// the sent HASH and ends the lease. A user whose lease was lost (expired and
-// possibly claimed again) gets its sent state forgotten and goes back to
+// completeScript ends the leases of a batch. For each user whose lease is
+// still the caller's (inflight score == its deadline) it applies the outcome
+// to the sent HASH and ends the lease. A user whose lease was lost (expired
+// and possibly claimed again) gets its sent state forgotten and goes back to
 // waiting, so that its current state is sent again after this batch's
 // request, whatever the order in which Braze saw them.
 //
-// KEYS[1] dirty, KEYS[2] inflight, KEYS[3] sent. ARGV[1] lease deadline
-// (ms), ARGV[2] now (ms), then triples: profile id, op ("s" remember the
-// state, "d" forget it, "k" keep it), state. Returns how many leases were
-// lost.
+// KEYS[1] dirty, KEYS[2] inflight, KEYS[3] sent. ARGV[1] now (ms), then
+// quadruples: profile id, lease deadline (ms), op ("s" remember the state,
+// "d" forget it, "k" keep it), state. Returns how many leases were lost.
 var completeScript = redis.NewScript(`
 local lost = 0
-for i = 3, #ARGV, 3 do
-  local id, op = ARGV[i], ARGV[i+1]
+for i = 2, #ARGV, 4 do
+  local id, op = ARGV[i], ARGV[i+2]
   local sc = redis.call('ZSCORE', KEYS[2], id)
-  if sc and tonumber(sc) == tonumber(ARGV[1]) then
-    if op == 's' then redis.call('HSET', KEYS[3], id, ARGV[i+2])
+  if sc and tonumber(sc) == tonumber(ARGV[i+1]) then
+    if op == 's' then redis.call('HSET', KEYS[3], id, ARGV[i+3])
     elseif op == 'd' then redis.call('HDEL', KEYS[3], id) end
     redis.call('ZREM', KEYS[2], id)
   else
     lost = lost + 1
     redis.call('HDEL', KEYS[3], id)
-    redis.call('ZADD', KEYS[1], 'NX', ARGV[2], id)
+    redis.call('ZADD', KEYS[1], 'NX', ARGV[1], id)
   end
 end
 return lost`)

@@ -61,26 +61,20 @@ func (e *Engine) Send(ctx context.Context, acct, jobID string, slot int, budget 
 		if cur, err := e.jobs.Get(ctx, acct, jobID); err != nil || cur.State != jobs.StateRunning {
 			return false, err // paused or deleted: stop after the batch in flight
 		}
-		now := e.nowMS()
-		leaseEnd := now + e.opts.Lease.Milliseconds()
-		ids, err := claimScript.Run(ctx, e.rdb, []string{e.k.dirty(acct, jobID), e.k.inflight(acct, jobID)}, now, e.opts.Lease.Milliseconds(), cl.BatchSize()).StringSlice()
-		if err != nil {
-			return false, fmt.Errorf("leasing users of job %s: %w", jobID, err)
-		}
-		if len(ids) == 0 {
+		// The batch's request is abandoned well before its first lease ends,
+		// so that no other sender can have claimed the users meanwhile.
+		bctx, cancel := context.WithTimeout(ctx, e.opts.Lease-e.opts.Lease/5)
+		c, leased, err := e.sendBatch(bctx, acct, j, cfg, retired, cl, lim)
+		cancel()
+		if len(leased) == 0 && err == nil {
 			return false, nil
 		}
-		// The batch's request is abandoned well before its lease ends, so
-		// that no other sender can have claimed the users meanwhile.
-		bctx, cancel := context.WithTimeout(ctx, e.opts.Lease-e.opts.Lease/5)
-		c, err := e.sendBatch(bctx, acct, j, cfg, retired, cl, lim, ids, leaseEnd)
-		cancel()
 		e.metrics.usersDone(c)
 		if runID != "" {
 			_ = e.jobs.Count(ctx, acct, jobID, runID, c)
 		}
 		if err != nil {
-			e.release(ctx, acct, jobID, ids, leaseEnd)
+			e.release(ctx, acct, jobID, leased)
 			return true, err
 		}
 	}
@@ -109,39 +103,87 @@ func newToken() string {
 	return hex.EncodeToString(b[:])
 }
 
+// lease is one leased user.
+type lease struct {
+	id       string
+	deadline int64 // ms
+}
+
+// maxClaims bounds the claims that fill one batch: users whose state Braze
+// already has (a backfill meets a user once per audience) leave room that
+// more claims fill, so that requests stay full.
+const maxClaims = 8
+
+// claim leases up to n waiting users.
+func (e *Engine) claim(ctx context.Context, acct, jobID string, n int) ([]lease, error) {
+	now := e.nowMS()
+	ids, err := claimScript.Run(ctx, e.rdb, []string{e.k.dirty(acct, jobID), e.k.inflight(acct, jobID)}, now, e.opts.Lease.Milliseconds(), n).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("leasing users of job %s: %w", jobID, err)
+	}
+	out := make([]lease, len(ids))
+	for i, id := range ids {
+		out[i] = lease{id: id, deadline: now + e.opts.Lease.Milliseconds()}
+	}
+	return out, nil
+}
+
 // release gives a batch's users back to waiting (its request failed), those
 // whose lease is still the batch's.
-func (e *Engine) release(ctx context.Context, acct, jobID string, ids []string, leaseEnd int64) {
-	args := make([]any, 0, len(ids)+2)
-	args = append(args, e.nowMS(), leaseEnd)
-	for _, id := range ids {
-		args = append(args, id)
+func (e *Engine) release(ctx context.Context, acct, jobID string, leased []lease) {
+	if len(leased) == 0 {
+		return
+	}
+	args := make([]any, 0, 2*len(leased)+1)
+	args = append(args, e.nowMS())
+	for _, l := range leased {
+		args = append(args, l.id, l.deadline)
 	}
 	_ = releaseScript.Run(context.WithoutCancel(ctx), e.rdb, []string{e.k.dirty(acct, jobID), e.k.inflight(acct, jobID)}, args...).Err()
 }
 
-// sendBatch plans and sends one leased batch. On success every user of ids
-// is completed; on error none is (the caller releases them).
-func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Config, retired []string, cl *braze.Client, lim ratelimit.Limit, ids []string, leaseEnd int64) (Counters, error) {
+// sendBatch leases waiting users until it has a full request's worth to
+// send (or none wait), plans them, sends them and completes their leases.
+// It returns the users it leased; on error none is completed (the caller
+// releases them).
+func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Config, retired []string, cl *braze.Client, lim ratelimit.Limit) (Counters, []lease, error) {
 	c := Counters{}
-	users, err := e.plan(ctx, acct, j.ID, cfg, retired, ids)
-	if err != nil {
-		return c, err
-	}
+	var leased []lease
 	var objects []braze.Object
 	var sending []*user
 	var omitted []string
-	for _, u := range users {
-		switch {
-		case u.omitted != "":
-			c["omitted"]++
-			omitted = append(omitted, u.omitted)
-		case u.complete:
-			c["unchanged"]++
-		default:
-			objects = append(objects, *u.object)
-			sending = append(sending, u)
+	for claims := 0; claims < maxClaims && len(objects) < cl.BatchSize(); claims++ {
+		got, err := e.claim(ctx, acct, j.ID, cl.BatchSize()-len(objects))
+		if err != nil {
+			return c, leased, err
 		}
+		if len(got) == 0 {
+			break
+		}
+		leased = append(leased, got...)
+		ids := make([]string, len(got))
+		for i, l := range got {
+			ids[i] = l.id
+		}
+		users, err := e.plan(ctx, acct, j.ID, cfg, retired, ids)
+		if err != nil {
+			return c, leased, err
+		}
+		for _, u := range users {
+			switch {
+			case u.omitted != "":
+				c["omitted"]++
+				omitted = append(omitted, u.omitted)
+			case u.complete:
+				c["unchanged"]++
+			default:
+				objects = append(objects, *u.object)
+				sending = append(sending, u)
+			}
+		}
+	}
+	if len(leased) == 0 {
+		return c, nil, nil
 	}
 	if len(omitted) > 0 {
 		_ = e.jobs.Log(ctx, acct, j.ID, jobs.Entry{Level: "info", Code: "users_omitted", Message: fmt.Sprintf("%d users omitted, e.g. %s", len(omitted), omitted[0]), Counters: map[string]int64{"omitted": int64(len(omitted))}})
@@ -150,12 +192,12 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 	if len(objects) > 0 {
 		batches, err := cl.Batches(objects)
 		if err != nil {
-			return c, &PermanentError{Err: &braze.Error{Class: braze.Permanent, Message: err.Error()}}
+			return c, leased, &PermanentError{Err: &braze.Error{Class: braze.Permanent, Message: err.Error()}}
 		}
 		for _, b := range batches {
 			res, err := e.sendOne(ctx, acct, j.AuthorizationID, cl, lim, b, c)
 			if err != nil {
-				return c, err
+				return c, leased, err
 			}
 			for _, oe := range res.Errors {
 				if oe.Index >= 0 {
@@ -182,22 +224,22 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 		c["removed"] += int64(u.removed)
 		c["data_points"]++
 	}
-	args := make([]any, 0, 2+3*len(ids))
-	args = append(args, leaseEnd, e.nowMS())
-	for _, id := range ids {
-		op, ok := ops[id]
+	args := make([]any, 0, 1+4*len(leased))
+	args = append(args, e.nowMS())
+	for _, l := range leased {
+		op, ok := ops[l.id]
 		if !ok {
 			op = [2]string{"k", ""}
 		}
-		args = append(args, id, op[0], op[1])
+		args = append(args, l.id, l.deadline, op[0], op[1])
 	}
 	lost, err := completeScript.Run(context.WithoutCancel(ctx), e.rdb, []string{e.k.dirty(acct, j.ID), e.k.inflight(acct, j.ID), e.k.sent(acct, j.ID)}, args...).Int64()
 	if err != nil {
-		return c, fmt.Errorf("recording what Braze accepted for job %s: %w", j.ID, err)
+		return c, leased, fmt.Errorf("recording what Braze accepted for job %s: %w", j.ID, err)
 	}
 	if lost > 0 {
 		c["leases_lost"] += lost
 		e.metrics.lost(lost)
 	}
-	return c, nil
+	return c, leased, nil
 }
