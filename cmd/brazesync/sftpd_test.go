@@ -23,8 +23,6 @@ import (
 
 	"github.com/brazesync/brazesync/internal/config"
 	"github.com/brazesync/brazesync/internal/jobs"
-	"github.com/brazesync/brazesync/internal/secrets"
-	"github.com/brazesync/brazesync/internal/sftpd"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/pkg/sftp"
@@ -348,105 +346,6 @@ func TestManagedPartialUploadIsNotImported(t *testing.T) {
 	runs = runsDone(3)
 	if runs[0].Trigger != "upload" || runs[0].Counters["files_imported"] != 1 || runs[0].Counters["applied"] != 2 {
 		t.Fatalf("the completed upload was not imported: %+v", runs[0])
-	}
-}
-
-// TestManagedAuthorizationLifecycle: a client may not choose the managed
-// settings; deleting the authorization removes its user and its files; the
-// API and sftpd agree on the host key.
-func TestManagedAuthorizationLifecycle(t *testing.T) {
-	t.Parallel()
-	b := setupManaged(t)
-	ctx := context.Background()
-	for field, body := range map[string]map[string]any{
-		"config.host":      {"config": map[string]any{"host": "evil.example.com"}},
-		"secrets.password": {"secrets": map[string]string{"password": "chosen-by-client-123"}},
-	} {
-		body["type"], body["label"] = "sftp_managed", "x"
-		code, out := b.do(t, "POST", "/api/v1/accounts/acme/authorizations", b.admin, body)
-		if code != 422 || out["error"].(map[string]any)["field"] != field {
-			t.Errorf("%s given by the client: %d %v", field, code, out)
-		}
-	}
-	if users, _ := b.app.rdb.Keys(ctx, "*sftp:user:*").Result(); len(users) != 0 {
-		t.Fatalf("a refused authorization left users behind: %v", users)
-	}
-	code, au := b.do(t, "POST", "/api/v1/accounts/acme/authorizations", b.admin, map[string]any{"type": "sftp_managed", "label": "uploads", "config": map[string]any{"folder": "/in"}})
-	if code != 201 || au["config"].(map[string]any)["folder"] != "/in" {
-		t.Fatalf("create with a folder: %d %v", code, au)
-	}
-	id := au["id"].(string)
-	username := au["config"].(map[string]any)["username"].(string)
-	sealer := secrets.Purpose{Box: b.app.box, Purpose: hostKeyPurpose}
-	fp, err := sftpd.HostKeyFingerprint(ctx, b.app.rdb, b.app.ns, sealer)
-	if err != nil || fp != ssh.FingerprintSHA256(b.serverHostKey(t)) || au["config"].(map[string]any)["host_key"] != fp {
-		t.Fatalf("host keys differ: stored %s (err %v), authorization %v", fp, err, au["config"])
-	}
-	// The workers' credentials log in, with the key and with the password.
-	_, sec, err := b.app.auths.Credentials(ctx, "acme", id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := ssh.ParsePrivateKey([]byte(sec["private_key"]))
-	if err != nil {
-		t.Fatalf("workers' key: %v", err)
-	}
-	if ssh.FingerprintSHA256(signer.PublicKey()) != au["config"].(map[string]any)["worker_key"] {
-		t.Fatalf("config.worker_key %v is not the stored key's", au["config"])
-	}
-	for name, auth := range map[string]ssh.AuthMethod{"key": ssh.PublicKeys(signer), "password": ssh.Password(sec["password"])} {
-		conn, err := ssh.Dial("tcp", b.sftpAddr, &ssh.ClientConfig{User: username, Auth: []ssh.AuthMethod{auth},
-			HostKeyCallback: ssh.FixedHostKey(b.serverHostKey(t)), Timeout: 10 * time.Second})
-		if err != nil {
-			t.Fatalf("login with the stored %s: %v", name, err)
-		}
-		conn.Close()
-	}
-	dir, _ := sftpd.UserDir(b.dataDir, "acme", username)
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "users.csv"), []byte(managedBrazeCSV), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if code, out := b.do(t, "DELETE", "/api/v1/accounts/acme/authorizations/"+id, b.admin, nil); code != 204 {
-		t.Fatalf("delete: %d %v", code, out)
-	}
-	if _, err := b.app.auths.Get(ctx, "acme", id); err == nil {
-		t.Fatal("the authorization is still there")
-	}
-	users, _ := sftpd.NewUserStore(b.app.rdb, b.app.ns, 4)
-	if _, err := users.LookupUser(ctx, username); !errors.Is(err, sftpd.ErrNoUser) {
-		t.Fatalf("the user survived its authorization: %v", err)
-	}
-	if _, err := os.Stat(dir); !os.IsNotExist(err) {
-		t.Fatalf("the user's files survived its authorization: %v", err)
-	}
-}
-
-func TestManagedEndpoint(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		public, addr, host string
-		port               int
-		bad                bool
-	}{
-		{"", ":2022", "127.0.0.1", 2022, false},
-		{"sftp.example.com", "0.0.0.0:2222", "sftp.example.com", 2222, false},
-		{"sftp.example.com:22", ":2022", "sftp.example.com", 22, false},
-		{"[2001:db8::1]:22", ":2022", "2001:db8::1", 22, false},
-		{"2001:db8::1", ":2022", "2001:db8::1", 2022, false},
-		{"[2001:db8::1]", ":2022", "2001:db8::1", 2022, false},
-		{"user@host", ":2022", "", 0, true},
-		{"host:99999", ":2022", "", 0, true},
-		{"", ":0", "", 0, true},
-	}
-	for _, c := range cases {
-		host, port, err := managedEndpoint(c.public, c.addr)
-		var ce *config.Error
-		if c.bad != (err != nil) || (err != nil && !errors.As(err, &ce)) || host != c.host || port != c.port {
-			t.Errorf("managedEndpoint(%q, %q) = %q, %d, %v", c.public, c.addr, host, port, err)
-		}
 	}
 }
 
