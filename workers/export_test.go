@@ -25,6 +25,7 @@ import (
 	"github.com/brazesync/brazesync/scheduler"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -43,6 +44,8 @@ type exportBundle struct {
 	engine *export.Engine
 	client *asynq.Client
 	acct   string
+	// metrics is the engine's Prometheus registry.
+	metrics *prometheus.Registry
 }
 
 func setupExport(t *testing.T, simOpts brazesim.Options) *exportBundle {
@@ -94,7 +97,8 @@ func setupStores(t *testing.T, simOpts brazesim.Options) *exportBundle {
 	b.auths = authorizations.New(rdb, ns, box, authorizations.NewRegistry(authorizations.BrazeType(true), otherAuthorizationType))
 	exists := func(ctx context.Context, acct, slug string) error { _, err := b.aud.Get(ctx, acct, slug); return err }
 	b.jobs = jobs.New(rdb, ns, b.auths, nil, export.JobType(tasks.JobTypeExportAudience, exists))
-	b.engine = export.New(rdb, ns, b.jobs, b.auths, b.prof, b.aud, clog, ratelimit.New(rdb, ns), export.Options{AllowInsecure: true, Logger: testLogger(), MaxInlineWait: 500 * time.Millisecond})
+	b.metrics = prometheus.NewRegistry()
+	b.engine = export.New(rdb, ns, b.jobs, b.auths, b.prof, b.aud, clog, ratelimit.New(rdb, ns), export.Options{AllowInsecure: true, Logger: testLogger(), MaxInlineWait: 500 * time.Millisecond, Registerer: b.metrics})
 	b.client = asynq.NewClientFromRedisClient(rdb)
 	t.Cleanup(func() { _ = b.client.Close() })
 	if _, err := b.aud.EnsureDefaults(context.Background(), b.acct); err != nil {
@@ -104,7 +108,8 @@ func setupStores(t *testing.T, simOpts brazesim.Options) *exportBundle {
 }
 
 // otherAuthorizationType is an authorization type that is not Braze's.
-var otherAuthorizationType = authorizations.Type{Name: "webhook", Config: []string{"url"}, Secrets: []string{"token"}}
+var otherAuthorizationType = authorizations.Type{Name: "webhook", Config: []string{"url"}, Secrets: []string{"token"},
+	Validate: func(*authorizations.Authorization, map[string]string) error { return nil }}
 
 func (b *exportBundle) audience(t *testing.T, slug, rule string) {
 	t.Helper()
