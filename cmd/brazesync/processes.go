@@ -24,17 +24,22 @@ func stopWithin(d time.Duration, stops ...func(ctx context.Context)) {
 	}
 }
 
-func runAPI(ctx context.Context, getenv func(string) string) error {
+// openApp loads the production configuration and connects.
+func openApp(ctx context.Context, getenv func(string) string) (*app, error) {
 	cfg, err := load(getenv, config.Production)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	log := newLogger(cfg.LogLevel)
-	a, err := newApp(ctx, cfg, log)
+	return newApp(ctx, cfg, newLogger(cfg.LogLevel))
+}
+
+func runAPI(ctx context.Context, getenv func(string) string) error {
+	a, err := openApp(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer a.close()
+	cfg, log := a.cfg, a.log
 	srv, closeMon, err := a.apiServer()
 	if err != nil {
 		return err
@@ -51,16 +56,12 @@ func runAPI(ctx context.Context, getenv func(string) string) error {
 }
 
 func runWorker(ctx context.Context, getenv func(string) string) error {
-	cfg, err := load(getenv, config.Production)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg.LogLevel)
-	a, err := newApp(ctx, cfg, log)
+	a, err := openApp(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer a.close()
+	cfg, log := a.cfg, a.log
 	w := a.workerServer()
 	if err := w.Start(ctx); err != nil {
 		return err
@@ -79,12 +80,7 @@ func runWorker(ctx context.Context, getenv func(string) string) error {
 }
 
 func runScheduler(ctx context.Context, getenv func(string) string) error {
-	cfg, err := load(getenv, config.Production)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg.LogLevel)
-	a, err := newApp(ctx, cfg, log)
+	a, err := openApp(ctx, getenv)
 	if err != nil {
 		return err
 	}
@@ -93,7 +89,7 @@ func runScheduler(ctx context.Context, getenv func(string) string) error {
 	if err := s.Start(ctx); err != nil {
 		return err
 	}
-	log.Info("scheduler running")
+	a.log.Info("scheduler running")
 	<-ctx.Done()
 	s.Stop()
 	return nil
