@@ -23,6 +23,7 @@ func TestManagedAuthorizationLifecycle(t *testing.T) {
 	ctx := context.Background()
 	for field, body := range map[string]map[string]any{
 		"config.host":      {"config": map[string]any{"host": "evil.example.com"}},
+		"config.folder":    {"config": map[string]any{"folder": "/in"}},
 		"secrets.password": {"secrets": map[string]string{"password": "chosen-by-client-123"}},
 	} {
 		body["type"], body["label"] = "sftp_managed", "x"
@@ -34,9 +35,9 @@ func TestManagedAuthorizationLifecycle(t *testing.T) {
 	if users, _ := b.app.rdb.Keys(ctx, "*sftp:user:*").Result(); len(users) != 0 {
 		t.Fatalf("a refused authorization left users behind: %v", users)
 	}
-	code, au := b.do(t, "POST", "/api/v1/accounts/acme/authorizations", b.admin, map[string]any{"type": "sftp_managed", "label": "uploads", "config": map[string]any{"folder": "/in"}})
-	if code != 201 || au["config"].(map[string]any)["folder"] != "/in" {
-		t.Fatalf("create with a folder: %d %v", code, au)
+	code, au := b.do(t, "POST", "/api/v1/accounts/acme/authorizations", b.admin, map[string]any{"type": "sftp_managed", "label": "uploads"})
+	if code != 201 || au["config"].(map[string]any)["folder"] != "/" {
+		t.Fatalf("create: %d %v", code, au)
 	}
 	id := au["id"].(string)
 	username := au["config"].(map[string]any)["username"].(string)
@@ -71,6 +72,11 @@ func TestManagedAuthorizationLifecycle(t *testing.T) {
 	}
 	if err := os.WriteFile(filepath.Join(dir, "users.csv"), []byte(managedBrazeCSV), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	// The connection test of the API works on managed authorizations too.
+	code, out := b.do(t, "POST", "/api/v1/accounts/acme/authorizations/"+id+"/test", b.admin, nil)
+	if res, _ := out["result"].(map[string]any); code != 200 || out["ok"] != true || res["files"] != 1.0 || res["host_key_pinned"] != true {
+		t.Fatalf("test: %d %v", code, out)
 	}
 	if code, out := b.do(t, "DELETE", "/api/v1/accounts/acme/authorizations/"+id, b.admin, nil); code != 204 {
 		t.Fatalf("delete: %d %v", code, out)
