@@ -18,6 +18,7 @@
 //
 //	go run ./cmd/benchimport                      # 500,000 rows, loopback and 20 ms RTT
 //	go run ./cmd/benchimport -rows 50000 -rtt 0   # quick, loopback only
+//	go run ./cmd/benchimport -private-redis       # its own redis-server: no other client shares it
 //	go run ./cmd/benchimport -profile /tmp/prof   # CPU and heap profiles of the worker
 package main
 
@@ -45,6 +46,7 @@ type options struct {
 	profile string
 	workDir string
 	noHook  bool
+	private bool
 }
 
 func main() {
@@ -62,6 +64,7 @@ func main() {
 	flag.IntVar(&o.repeat, "repeat", 1, "measure each round this many times")
 	flag.StringVar(&o.profile, "profile", "", "directory for the worker's CPU and heap profiles (go tool pprof)")
 	flag.StringVar(&o.workDir, "dir", "", "directory for the generated and downloaded files (default a temporary one)")
+	flag.BoolVar(&o.private, "private-redis", false, "start a redis-server of its own on a free port instead of using -redis (no other client shares it)")
 	flag.BoolVar(&o.noHook, "no-audiences-hook", false, "diagnosis: build the worker's profiles store without the audiences hook (cmd/brazesync always has it)")
 	flag.Parse()
 	// Ctrl-C stops the measurement and still removes the test user, sshd,
@@ -87,6 +90,19 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	if o.rows <= 0 || o.repeat <= 0 {
 		return errors.New("-rows and -repeat must be positive")
+	}
+	if o.private {
+		dir, err := os.MkdirTemp("", "benchimport-redis-")
+		if err != nil {
+			return err
+		}
+		defer os.RemoveAll(dir)
+		url, stop, err := startPrivateRedis(ctx, dir)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		o.redis = url
 	}
 	rt, err := parseRedis(o.redis)
 	if err != nil {

@@ -56,6 +56,11 @@ func printSummary(w io.Writer, sc *scene, results []roundResult) {
 		sc.o.rows, float64(sc.csvBytes)/1e6, float64(sc.encBytes)/1e6)
 	fmt.Fprintf(w, "machine: %s, %d CPUs, %s; load average at the end: %s\n", host, runtime.NumCPU(), runtime.Version(),
 		strings.Join(strings.Fields(string(load))[:3], " "))
+	where := "shared with other clients"
+	if sc.o.private {
+		where = "a private redis-server started by the benchmark"
+	}
+	fmt.Fprintf(w, "Redis: %s (%s)\n", sc.redis.URL, where)
 	fmt.Fprintf(w, "\n| round | brazesync s | rows/s | peak MiB | sftp get s | gpg s | redis-cli s | chain s | ratio | target |\n")
 	fmt.Fprintf(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n")
 	for _, r := range results {
