@@ -105,6 +105,24 @@ func TestExportMetrics(t *testing.T) {
 	b.upsert(t, recs...)
 	b.startJob(t, b.brazeAuth(t, "k", map[string]any{"rate_limit": 1000, "rate_limit_window_seconds": 1}), map[string]any{"audiences": list("fr"), "existing_users": true})
 	b.waitSegments(t, want)
+	// The last batch is counted just after Braze has it.
+	var got map[string]float64
+	waitFor(t, "every user counted as sent", func() bool {
+		got = gather(t, b)
+		return got[`brazesync_export_users_total{outcome="sent"}`] >= 600
+	})
+	st := b.sim.Stats()
+	if got[`brazesync_braze_requests_total{status="201"}`] == 0 || got[`brazesync_braze_requests_total{status="429"}`] != float64(st.RateLimited) {
+		t.Fatalf("requests by status %v; the simulator answered %d with 429", got, st.RateLimited)
+	}
+	if got["brazesync_braze_rate_limit_waits_total"] == 0 || got[`brazesync_export_users_total{outcome="sent"}`] != 600 {
+		t.Fatalf("waits and users: %v", got)
+	}
+}
+
+// gather reads the engine's counters as "name{label=\"value\"}" -> value.
+func gather(t *testing.T, b *exportBundle) map[string]float64 {
+	t.Helper()
 	got := map[string]float64{}
 	mfs, err := b.metrics.Gather()
 	if err != nil {
@@ -123,11 +141,5 @@ func TestExportMetrics(t *testing.T) {
 			got[key] += m.GetCounter().GetValue()
 		}
 	}
-	st := b.sim.Stats()
-	if got[`brazesync_braze_requests_total{status="201"}`] == 0 || got[`brazesync_braze_requests_total{status="429"}`] != float64(st.RateLimited) {
-		t.Fatalf("requests by status %v; the simulator answered %d with 429", got, st.RateLimited)
-	}
-	if got["brazesync_braze_rate_limit_waits_total"] == 0 || got[`brazesync_export_users_total{outcome="sent"}`] != 600 {
-		t.Fatalf("waits and users: %v", got)
-	}
+	return got
 }

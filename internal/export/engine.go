@@ -59,7 +59,7 @@ type Credentials interface {
 
 // Defaults of Options.
 const (
-	SendersDefault       = 2
+	SendersDefault       = 16
 	BackfillChunkDefault = 5000
 	HighWaterDefault     = 30000
 	LeaseDefault         = 15 * time.Second
@@ -67,13 +67,16 @@ const (
 	HeadroomDefault      = 0.99
 	// BurstFractionDefault is the share of the budget an idle limiter lets
 	// through back to back; the rest is paced evenly (see ratelimit.Limit).
-	BurstFractionDefault = 0.01
+	BurstFractionDefault = 0.02
 )
 
 // Options tune the engine.
 type Options struct {
-	// Senders is how many send tasks of one job may run at once. Default
-	// SendersDefault.
+	// Senders is the most send tasks of one job that run at once. A job
+	// gets as many as its authorization's rate limit needs (one for every
+	// RequestsPerSender requests a second, at least MinSenders), so that a
+	// slow workspace does not hold workers that could not send anyway.
+	// Default SendersDefault.
 	Senders int
 	// BackfillChunk is how many members one backfill task marks. Default
 	// BackfillChunkDefault.
@@ -161,7 +164,7 @@ func New(rdb redis.UniversalClient, ns store.Namespace, js *jobs.Store, creds Cr
 	return &Engine{rdb: rdb, k: keys{ns}, jobs: js, creds: creds, prof: prof, aud: aud, log: log, limiter: limiter, opts: opts, metrics: newMetrics(opts.Registerer), clients: map[string]cachedClient{}}
 }
 
-// Senders is how many senders a job may have at once.
+// Senders is the most senders a job may have at once.
 func (e *Engine) Senders() int { return e.opts.Senders }
 
 func consumerName(jobID string) string { return "export:" + jobID }

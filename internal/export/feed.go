@@ -223,7 +223,7 @@ func (e *Engine) due(ctx context.Context, acct, jobID string) ([]Work, error) {
 	inflightN := pipe.ZCard(ctx, e.k.inflight(acct, jobID))
 	// Leases of a sender that died count as waiting: a sender reclaims them.
 	expiredN := pipe.ZCount(ctx, e.k.inflight(acct, jobID), "-inf", strconv.FormatInt(e.nowMS(), 10))
-	state := pipe.HMGet(ctx, e.k.state(acct, jobID), "bf_pending", "flush", "run", "bf_seen", "bf_total")
+	state := pipe.HMGet(ctx, e.k.state(acct, jobID), "bf_pending", "flush", "run", "bf_seen", "bf_total", "senders")
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("reading export state: %w", err)
 	}
@@ -251,7 +251,11 @@ func (e *Engine) due(ctx context.Context, acct, jobID string) ([]Work, error) {
 			(len(old) > 0 && e.opts.Now().Sub(time.UnixMilli(int64(old[0].Score))) >= cfg.FlushInterval)
 	}
 	if send && waiting > 0 {
-		senders := min(int64(e.opts.Senders), (waiting+74)/75)
+		want := atoi(st[5])
+		if want < MinSenders {
+			want = MinSenders // until a sender has read the job's limit
+		}
+		senders := min(want, int64(e.opts.Senders), (waiting+74)/75)
 		for s := 0; s < int(senders); s++ {
 			out = append(out, Work{Kind: WorkSend, Account: acct, JobID: jobID, Slot: s})
 		}

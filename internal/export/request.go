@@ -39,6 +39,22 @@ func inlineBackoff(attempt int) time.Duration {
 	return d/2 + time.Duration(rand.Int64N(int64(d/2))) //nolint:gosec // jitter needs no cryptographic randomness
 }
 
+// Sizing of a job's senders.
+const (
+	// RequestsPerSender is the request rate one sender is counted on for
+	// (a batch every 50 ms: Redis reads, Braze's answer, Redis writes).
+	RequestsPerSender = 20
+	// MinSenders is the fewest senders a busy job gets.
+	MinSenders = 2
+)
+
+// sendersFor is how many senders the rate limit l keeps busy.
+func (e *Engine) sendersFor(l ratelimit.Limit) int {
+	perSec := float64(l.Budget()) / l.Per.Seconds()
+	n := int(perSec/RequestsPerSender + 0.999)
+	return max(MinSenders, min(n, e.opts.Senders))
+}
+
 // limit is the rate limit of an authorization as the engine uses it.
 func (e *Engine) limit(reqs int, per time.Duration) ratelimit.Limit {
 	l := ratelimit.Limit{Requests: reqs, Per: per, Headroom: e.opts.Headroom}

@@ -44,6 +44,10 @@ func (e *Engine) Send(ctx context.Context, acct, jobID string, slot int, budget 
 	if err != nil {
 		return false, err
 	}
+	// Tell the pump how many senders this job's limit keeps busy.
+	if err := e.rdb.HSet(ctx, e.k.state(acct, jobID), "senders", e.sendersFor(lim)).Err(); err != nil {
+		return false, fmt.Errorf("recording senders of job %s: %w", jobID, err)
+	}
 	token := newToken()
 	slotKey := e.k.slot(acct, jobID, slot%e.opts.Senders)
 	defer func() {
