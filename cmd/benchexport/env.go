@@ -168,6 +168,9 @@ func (e *env) load(ctx context.Context) error {
 
 // phase is what one measured run cost.
 type phase struct {
+	// steady is users/s between 10% and 90% of the users sent (no start-up,
+	// no tail); zero when not measured.
+	steady   float64
 	users    int
 	elapsed  time.Duration
 	counts   brazesim.Counts
@@ -181,6 +184,9 @@ func (p phase) print(name string, e *env) {
 	fmt.Printf("\n%s: %d users in %s\n", name, p.users, p.elapsed.Round(time.Millisecond))
 	if p.counts.Requests > 0 {
 		fmt.Printf("  users/s                 %.0f (%.3f of the ceiling %.0f)\n", ups, ups/e.ceiling(), e.ceiling())
+		if p.steady > 0 {
+			fmt.Printf("  users/s from 10%% to 90%% %.0f (%.3f of the ceiling)\n", p.steady, p.steady/e.ceiling())
+		}
 	} else {
 		fmt.Printf("  users checked/s         %.0f (no request needed)\n", ups)
 	}
@@ -232,9 +238,17 @@ func (e *env) backfill(ctx context.Context, procs []*proc) (phase, error) {
 		return phase{}, err
 	}
 	lastReport := start
+	var t10, t90 time.Time
 	for {
 		st := e.sim.Stats().Counts
-		if int(st.Objects-before.Objects) >= e.cfg.users {
+		sent := int(st.Objects - before.Objects)
+		if t10.IsZero() && sent >= e.cfg.users/10 {
+			t10 = time.Now()
+		}
+		if t90.IsZero() && sent >= e.cfg.users*9/10 {
+			t90 = time.Now()
+		}
+		if sent >= e.cfg.users {
 			break
 		}
 		if time.Since(lastReport) >= 10*time.Second {
@@ -249,7 +263,11 @@ func (e *env) backfill(ctx context.Context, procs []*proc) (phase, error) {
 	elapsed := time.Since(start)
 	cpu1, sched1 := cpuOf(procs)
 	after := e.sim.Stats().Counts
-	return phase{users: e.cfg.users, elapsed: elapsed, counts: diff(after, before), cpu: cpu1 - cpu0, schedCPU: sched1 - sched0, workers: len(procs) - 1}, nil
+	ph := phase{users: e.cfg.users, elapsed: elapsed, counts: diff(after, before), cpu: cpu1 - cpu0, schedCPU: sched1 - sched0, workers: len(procs) - 1}
+	if d := t90.Sub(t10); d > 0 {
+		ph.steady = float64(e.cfg.users*9/10-e.cfg.users/10) / d.Seconds()
+	}
+	return ph, nil
 }
 
 // again walks every member again with nothing changed and waits until the
