@@ -13,8 +13,23 @@
 // feed (change log -> dirty set), backfill (a chunk of current members ->
 // dirty set) and send (lease, send, complete, for a bounded time). Due says
 // which are needed now; the scheduler's pump enqueues them (at most one feed
-// and one backfill per job, and a few senders), so a big backfill is fed to
-// the queues progressively and never holds other accounts' exports behind it.
+// and one backfill per job, and as many senders as the job's Braze rate
+// limit keeps busy), so a big backfill is fed to the queues progressively and
+// never holds other accounts' exports behind it. Workers also enqueue a
+// job's next tasks themselves when they make users wait or end a sender's
+// budget, so that no step waits for the scheduler's tick.
+//
+// Crashes: a sender leases its users and its slot for Lease (15 s); when a
+// worker dies both come back by themselves and the pump's uniqueness
+// (TaskUniqueFor, 20 s) lets replacements in, long before Asynq recovers the
+// dead worker's tasks. A lease is completed only by its holder, and a batch's
+// request is abandoned before its lease ends, so two senders never hold one
+// user.
+//
+// Braze errors are classified once: 429 blocks the workspace until Braze's
+// reset (shared through ratelimit), 5xx and missing answers are retried a
+// few times with jittered backoff and then by Asynq, anything else fails the
+// job (PermanentError). Metrics go to Options.Registerer.
 package export
 
 import (
