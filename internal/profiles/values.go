@@ -267,6 +267,13 @@ func toTimestamp(v any) (time.Time, error) {
 		}
 	case string:
 		s := strings.TrimSpace(x)
+		// Braze's CSV export writes "2006-01-02 15:04:05 UTC": try its
+		// layout first rather than after five failed parses.
+		if len(s) == 23 && s[10] == ' ' && strings.HasSuffix(s, " UTC") {
+			if ts, err := time.Parse("2006-01-02 15:04:05 MST", s); err == nil {
+				return ts, nil
+			}
+		}
 		for _, l := range timestampLayouts {
 			if ts, err := time.Parse(l, s); err == nil {
 				return ts, nil
