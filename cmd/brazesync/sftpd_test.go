@@ -231,7 +231,7 @@ func TestManagedUploadIsImportedWithoutPoll(t *testing.T) {
 	}
 	jobID := job["id"].(string)
 	// The run of the job's creation finds the folder empty and completes.
-	waitUntil(t, 20*time.Second, "the first run to complete the job", func() bool {
+	waitUntil(t, time.Minute, "the first run to complete the job", func() bool {
 		j, err := b.app.jobs.Get(ctx, "acme", jobID)
 		return err == nil && j.State == jobs.StateCompleted
 	})
@@ -292,19 +292,22 @@ func TestManagedPartialUploadIsNotImported(t *testing.T) {
 	jobID := job["id"].(string)
 	runsDone := func(n int) []jobs.Run {
 		var runs []jobs.Run
-		waitUntil(t, 20*time.Second, fmt.Sprintf("%d finished runs", n), func() bool {
+		deadline := time.Now().Add(time.Minute)
+		for {
 			runs, _ = b.app.jobs.Runs(ctx, "acme", jobID, 10)
-			if len(runs) < n {
-				return false
-			}
+			finished := len(runs) >= n
 			for _, r := range runs {
-				if r.EndedAt == nil {
-					return false
-				}
+				finished = finished && r.EndedAt != nil
 			}
-			return true
-		})
-		return runs
+			if finished {
+				return runs
+			}
+			if time.Now().After(deadline) {
+				logs, _ := b.app.jobs.Logs(ctx, "acme", jobID, 10)
+				t.Fatalf("%d runs not finished within a minute: %+v; log: %+v", n, runs, logs)
+			}
+			time.Sleep(10 * time.Millisecond) // polling the runs, not synchronising
+		}
 	}
 	runsDone(1)
 
