@@ -204,16 +204,12 @@ func (a *app) sftpMetricsComponent(addr string) component {
 // uploads in progress finish (SHUTDOWN_TIMEOUT). With SFTP_METRICS_ADDR it
 // also serves /metrics there.
 func runSFTPD(ctx context.Context, getenv func(string) string) error {
-	cfg, err := load(getenv, config.Production)
-	if err != nil {
-		return err
-	}
-	log := newLogger(cfg.LogLevel)
-	a, err := newApp(ctx, cfg, log)
+	a, err := openApp(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer a.close()
+	cfg, log := a.cfg, a.log
 	c, err := a.sftpdComponent(getenv)
 	if err != nil {
 		return err
