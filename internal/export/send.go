@@ -118,6 +118,9 @@ type lease struct {
 // more claims fill, so that requests stay full.
 const maxClaims = 8
 
+// maxClaimSize bounds one claim (and so the requests one batch may need).
+const maxClaimSize = 600
+
 // claim leases up to n waiting users.
 func (e *Engine) claim(ctx context.Context, acct, jobID string, n int) ([]lease, error) {
 	now := e.nowMS()
@@ -157,7 +160,16 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 	var sending []*user
 	var omitted []string
 	for claims := 0; claims < maxClaims && len(objects) < cl.BatchSize(); claims++ {
-		got, err := e.claim(ctx, acct, j.ID, cl.BatchSize()-len(objects))
+		// Later claims are sized by the share of users that needed sending
+		// so far (a backfill's later audiences mostly hold users already
+		// sent), so that filling a request takes few Redis reads.
+		need := cl.BatchSize() - len(objects)
+		n := need
+		if len(leased) > 0 {
+			share := max(float64(len(objects))/float64(len(leased)), 0.1)
+			n = min(max(int(float64(need)/share), need), maxClaimSize)
+		}
+		got, err := e.claim(ctx, acct, j.ID, n)
 		if err != nil {
 			return c, leased, err
 		}
