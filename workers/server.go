@@ -87,9 +87,12 @@ func (s *Server) Start(ctx context.Context) error {
 		RetryDelayFunc:  RetryDelay,
 		// Waits and retries come back within a second of their time.
 		DelayedTaskCheckInterval: time.Second,
-		BaseContext:              func() context.Context { return context.WithoutCancel(ctx) },
-		Logger:                   asynqLogger{log.With("component", "asynq")},
-		LogLevel:                 asynq.WarnLevel,
+		// An idle worker looks for new tasks every 100 ms (Asynq's default
+		// is 1 s), so an upload's import starts within a second.
+		TaskCheckInterval: 100 * time.Millisecond,
+		BaseContext:       func() context.Context { return context.WithoutCancel(ctx) },
+		Logger:            asynqLogger{log.With("component", "asynq")},
+		LogLevel:          asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			if IsFailure(err) {
 				log.WarnContext(ctx, "task failed", "type", t.Type(), "err", err, "permanent", IsPermanent(err))

@@ -147,6 +147,11 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 		{"scheduler", sched.Start, sched.Stop},
 	}
 	all = append(all, a.background()...)
+	sftp, err := a.sftpdComponent(getenv)
+	if err != nil {
+		return err
+	}
+	all = append(all, sftp)
 	if err := all.start(ctx); err != nil {
 		return err
 	}
@@ -161,6 +166,7 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	fmt.Fprintf(stdout, "  Monitoring:      %s/monitoring/  (user any, password: the admin token)\n", base)
 	fmt.Fprintf(stdout, "  Admin token:     %s\n", cfg.AdminToken)
 	fmt.Fprintf(stdout, "  Braze simulator: %s  (demo account \"demo\", braze authorization %s)\n", sim.URL(), demoAuth)
+	fmt.Fprintf(stdout, "  Managed SFTP:    %s  (sftp_managed authorizations)\n", displayAddr(cfg.SFTPAddr))
 	fmt.Fprintf(stdout, "  Demo export:     job %s sends audience lytics_all of account demo to the simulator;\n", demoJob)
 	fmt.Fprintf(stdout, "                   POST %s/c/demo/braze_users?key=<admin token> (Content-Type: application/json) {\"braze_id\":\"u1\",\"email\":\"a@example.com\"}\n", base)
 	fmt.Fprintf(stdout, "                   then GET %s/_sim/users/u1\n", sim.URL())

@@ -196,7 +196,7 @@ func TestInvalidConfigurationExits2NamingTheVariable(t *testing.T) {
 func TestDevAsANewUser(t *testing.T) {
 	t.Parallel()
 	addr := freeAddr(t)
-	p := start(t, []string{"HTTP_ADDR=" + addr}, "dev")
+	p := start(t, []string{"HTTP_ADDR=" + addr, "SFTP_ADDR=" + freeAddr(t)}, "dev")
 	var token string
 	sawWarning := false
 	deadline := time.AfterFunc(30*time.Second, func() { p.cmd.Process.Kill() })

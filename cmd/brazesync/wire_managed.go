@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 
@@ -31,11 +30,6 @@ const (
 	// hostKeyPurpose seals the managed server's host key in Redis. The
 	// server and the API (which shows the fingerprint) must agree on it.
 	hostKeyPurpose = "sftpd/host_key"
-	// sftpPublicHostVar names where customers and workers reach the managed
-	// server: a host name or address, optionally with ":port".
-	sftpPublicHostVar = "SFTP_PUBLIC_HOST"
-	// sftpPublicHostDefault is SFTP_PUBLIC_HOST when unset.
-	sftpPublicHostDefault = "127.0.0.1"
 )
 
 // managedEndpoint is the host and port written into sftp_managed
@@ -44,7 +38,7 @@ const (
 func managedEndpoint(publicHost, sftpAddr string) (host string, port int, err error) {
 	host = strings.TrimSpace(publicHost)
 	if host == "" {
-		host = sftpPublicHostDefault
+		host = config.SFTPPublicHostDefault
 	}
 	portStr := ""
 	if h, p, err := net.SplitHostPort(host); err == nil {
@@ -53,7 +47,7 @@ func managedEndpoint(publicHost, sftpAddr string) (host string, port int, err er
 		host = strings.Trim(host, "[]")
 	}
 	if host == "" || strings.ContainsAny(host, " /@[]") {
-		return "", 0, &config.Error{Var: sftpPublicHostVar, Reason: fmt.Sprintf("%q is not a host name or address (optionally with :port)", publicHost)}
+		return "", 0, &config.Error{Var: "SFTP_PUBLIC_HOST", Reason: fmt.Sprintf("%q is not a host name or address (optionally with :port)", publicHost)}
 	}
 	if portStr == "" {
 		_, p, err := net.SplitHostPort(sftpAddr)
@@ -64,7 +58,7 @@ func managedEndpoint(publicHost, sftpAddr string) (host string, port int, err er
 	}
 	port, err = strconv.Atoi(portStr)
 	if err != nil || port < 1 || port > 65535 {
-		return "", 0, &config.Error{Var: sftpPublicHostVar, Reason: fmt.Sprintf("the port %q (from %s or SFTP_ADDR) is not a port number from 1 to 65535", portStr, sftpPublicHostVar)}
+		return "", 0, &config.Error{Var: "SFTP_PUBLIC_HOST", Reason: fmt.Sprintf("the port %q (from SFTP_PUBLIC_HOST or SFTP_ADDR) is not a port number from 1 to 65535", portStr)}
 	}
 	return host, port, nil
 }
@@ -265,7 +259,7 @@ func (a *app) managedProvisioner() (*managedProvisioner, error) {
 		return nil, err
 	}
 	sealer := secrets.Purpose{Box: a.box, Purpose: hostKeyPurpose}
-	publicHost := os.Getenv(sftpPublicHostVar)
+	publicHost := a.cfg.SFTPPublicHost
 	return &managedProvisioner{
 		users: users, dataDir: a.cfg.DataDir,
 		endpoint: func() (string, int, error) { return managedEndpoint(publicHost, a.cfg.SFTPAddr) },

@@ -16,6 +16,7 @@ import (
 const (
 	HTTPAddrDefault          = ":8080"
 	SFTPAddrDefault          = ":2022"
+	SFTPPublicHostDefault    = "127.0.0.1"
 	DataDirDefault           = "./data"
 	WorkerConcurrencyDefault = 10
 	LogLevelDefault          = "info"
@@ -37,6 +38,10 @@ type Config struct {
 	HTTPAddr string
 	// SFTPAddr is SFTP_ADDR.
 	SFTPAddr string
+	// SFTPPublicHost is SFTP_PUBLIC_HOST: where customers and workers reach
+	// the managed SFTP server, "host" or "host:port" (when the public port
+	// is not SFTP_ADDR's, e.g. behind a load balancer).
+	SFTPPublicHost string
 	// DataDir is DATA_DIR (managed SFTP storage, import staging).
 	DataDir string
 	// WorkerConcurrency is WORKER_CONCURRENCY.
@@ -71,11 +76,12 @@ const (
 // validates it.
 func Load(getenv func(string) string, mode Mode) (*Config, error) {
 	c := &Config{
-		RedisURL:   strings.TrimSpace(getenv("REDIS_URL")),
-		AdminToken: getenv("BRAZESYNC_ADMIN_TOKEN"),
-		HTTPAddr:   or(getenv("HTTP_ADDR"), HTTPAddrDefault),
-		SFTPAddr:   or(getenv("SFTP_ADDR"), SFTPAddrDefault),
-		DataDir:    or(getenv("DATA_DIR"), DataDirDefault),
+		RedisURL:       strings.TrimSpace(getenv("REDIS_URL")),
+		AdminToken:     getenv("BRAZESYNC_ADMIN_TOKEN"),
+		HTTPAddr:       or(getenv("HTTP_ADDR"), HTTPAddrDefault),
+		SFTPAddr:       or(getenv("SFTP_ADDR"), SFTPAddrDefault),
+		SFTPPublicHost: or(getenv("SFTP_PUBLIC_HOST"), SFTPPublicHostDefault),
+		DataDir:        or(getenv("DATA_DIR"), DataDirDefault),
 	}
 	var err error
 	if c.WorkerConcurrency, err = intVar(getenv, "WORKER_CONCURRENCY", WorkerConcurrencyDefault, 1, 1000); err != nil {
