@@ -241,16 +241,18 @@ func TestExportBackfillThenChanges(t *testing.T) {
 	b.upsert(t, map[string]any{"braze_id": "u002", "country": "FR"})
 	task, _ := tasks.NewJobRun(tasks.JobRun{Account: b.acct, JobID: j.ID, Trigger: "manual"}, tasks.QueueExport)
 	b.client.Enqueue(task)
-	waitFor(t, "the job to be idle", func() bool {
+	waitFor(t, "the manual run to end with the job idle", func() bool {
 		d, _ := b.jobs.Describe(context.Background(), b.acct, j.ID)
-		return d.Progress["waiting"] == 0.0 && d.Progress["in_flight"] == 0.0
+		return d.LastRun != nil && d.LastRun.Trigger == "manual" && d.LastRun.EndedAt != nil &&
+			d.Progress["waiting"] == 0.0 && d.Progress["in_flight"] == 0.0
 	})
 	if after := b.sim.Stats().DataPoints; after != before {
 		t.Fatalf("an unchanged user cost %d data points", after-before)
 	}
+	// The manual run is recorded and sent nothing.
 	d, _ := b.jobs.Describe(context.Background(), b.acct, j.ID)
-	if d.LastRun == nil || d.LastRun.Counters["requests"] == 0 && d.LastRun.Counters["unchanged"] == 0 {
-		t.Fatalf("run counters missing: %+v", d.LastRun)
+	if d.LastRun == nil || d.LastRun.Trigger != "manual" || d.LastRun.Counters["requests"] != 0 {
+		t.Fatalf("the manual run: %+v", d.LastRun)
 	}
 }
 

@@ -201,6 +201,26 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 	if len(leased) == 0 {
 		return c, nil, nil
 	}
+	if extra := len(objects) - cl.BatchSize(); extra > 0 {
+		// A request is a rate-limit token: send a full one and give the
+		// surplus back to waiting rather than spend a token on a few.
+		surplus := map[string]bool{}
+		for _, u := range sending[cl.BatchSize():] {
+			surplus[u.id] = true
+		}
+		objects, sending = objects[:cl.BatchSize()], sending[:cl.BatchSize()]
+		var back []lease
+		kept := leased[:0:0]
+		for _, l := range leased {
+			if surplus[l.id] {
+				back = append(back, l)
+			} else {
+				kept = append(kept, l)
+			}
+		}
+		e.release(ctx, acct, j.ID, back)
+		leased = kept
+	}
 	if len(omitted) > 0 {
 		_ = e.jobs.Log(ctx, acct, j.ID, jobs.Entry{Level: "info", Code: "users_omitted", Message: fmt.Sprintf("%d users omitted, e.g. %s", len(omitted), omitted[0]), Counters: map[string]int64{"omitted": int64(len(omitted))}})
 	}
