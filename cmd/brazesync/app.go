@@ -88,7 +88,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a.audiences.UseProfiles(a.profiles)
 	a.changelog = changelog.New(rdb, a.ns, changelog.Options{})
 	a.export = export.New(rdb, a.ns, a.jobs, a.auths, a.profiles, a.audiences, a.changelog, ratelimit.New(rdb, a.ns),
-		export.Options{AllowInsecure: cfg.AllowInsecureEndpoints, Logger: log.With("component", "export")})
+		export.Options{AllowInsecure: cfg.AllowInsecureEndpoints, Logger: log.With("component", "export"), Registerer: reg})
 	a.jobs.AddType(export.JobType(tasks.JobTypeExportAudience, func(ctx context.Context, acct, slug string) error {
 		_, err := a.audiences.Get(ctx, acct, slug)
 		return err

@@ -120,8 +120,10 @@ func (s *Store) Create(ctx context.Context, account string, in Input) (a *Author
 			return nil, nil, err
 		}
 	}
-	if err := t.Validate(a, plain); err != nil {
-		return nil, nil, err
+	if t.Validate != nil {
+		if err := t.Validate(a, plain); err != nil {
+			return nil, nil, err
+		}
 	}
 	if err := s.save(ctx, a, plain); err != nil {
 		return nil, nil, err
@@ -271,8 +273,10 @@ func (s *Store) Update(ctx context.Context, account, id string, in Input) (*Auth
 	if err := t.checkKeys(&a, plain); err != nil {
 		return nil, err
 	}
-	if err := t.Validate(&a, plain); err != nil {
-		return nil, err
+	if t.Validate != nil {
+		if err := t.Validate(&a, plain); err != nil {
+			return nil, err
+		}
 	}
 	a.UpdatedAt = s.now().UTC().Truncate(time.Second)
 	if err := s.save(ctx, &a, plain); err != nil {
