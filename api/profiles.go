@@ -197,12 +197,8 @@ func (g ProfilesRoutes) delete(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (g ProfilesRoutes) getMapping(w http.ResponseWriter, r *http.Request) error {
-	acct, err := g.account(r)
+	acct, stream, err := g.accountStream(r)
 	if err != nil {
-		return err
-	}
-	stream := r.PathValue("stream")
-	if err := streamOf(stream); err != nil {
 		return err
 	}
 	m, err := g.Profiles.Mapping(r.Context(), acct, stream)
@@ -214,12 +210,8 @@ func (g ProfilesRoutes) getMapping(w http.ResponseWriter, r *http.Request) error
 }
 
 func (g ProfilesRoutes) putMapping(w http.ResponseWriter, r *http.Request) error {
-	acct, err := g.account(r)
+	acct, stream, err := g.accountStream(r)
 	if err != nil {
-		return err
-	}
-	stream := r.PathValue("stream")
-	if err := streamOf(stream); err != nil {
 		return err
 	}
 	var m profiles.Mapping
@@ -242,12 +234,8 @@ func (g ProfilesRoutes) putMapping(w http.ResponseWriter, r *http.Request) error
 }
 
 func (g ProfilesRoutes) resetMapping(w http.ResponseWriter, r *http.Request) error {
-	acct, err := g.account(r)
+	acct, stream, err := g.accountStream(r)
 	if err != nil {
-		return err
-	}
-	stream := r.PathValue("stream")
-	if err := streamOf(stream); err != nil {
 		return err
 	}
 	if err := g.Profiles.ResetMapping(r.Context(), acct, stream); err != nil {
@@ -262,12 +250,8 @@ func (g ProfilesRoutes) resetMapping(w http.ResponseWriter, r *http.Request) err
 }
 
 func (g ProfilesRoutes) streamLog(w http.ResponseWriter, r *http.Request) error {
-	acct, err := g.account(r)
+	acct, stream, err := g.accountStream(r)
 	if err != nil {
-		return err
-	}
-	stream := r.PathValue("stream")
-	if err := streamOf(stream); err != nil {
 		return err
 	}
 	limit := 100
@@ -284,4 +268,17 @@ func (g ProfilesRoutes) streamLog(w http.ResponseWriter, r *http.Request) error 
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": entries})
 	return nil
+}
+
+// accountStream returns the request's account (checked) and {stream}.
+func (g ProfilesRoutes) accountStream(r *http.Request) (string, string, error) {
+	acct, err := g.account(r)
+	if err != nil {
+		return "", "", err
+	}
+	stream := r.PathValue("stream")
+	if err := streamOf(stream); err != nil {
+		return "", "", err
+	}
+	return acct, stream, nil
 }
