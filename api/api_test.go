@@ -3,6 +3,7 @@ package api
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"regexp"
 	"strings"
@@ -271,6 +272,33 @@ func TestOperatorViews(t *testing.T) {
 	}
 	if c := get("/monitoring/", func(r *http.Request) { r.Header.Set("Authorization", "Bearer "+operatorToken) }); c != 200 {
 		t.Errorf("monitoring with bearer: %d", c)
+	}
+	// The monitor token (no admin scope) gets the read-only asynqmon, reads
+	// accounts, and changes nothing.
+	body := func(tok string) string {
+		req, _ := http.NewRequest("GET", b.http.URL+"/monitoring/", nil)
+		req.SetBasicAuth("ops", tok)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		raw, _ := io.ReadAll(resp.Body)
+		return string(raw)
+	}
+	if got := body(monitorToken); got != "asynqmon read-only" {
+		t.Errorf("monitor token got %q, want the read-only asynqmon", got)
+	}
+	if got := body(operatorToken); got != "asynqmon" {
+		t.Errorf("operator token got %q, want the full asynqmon", got)
+	}
+	if code, _ := b.do(t, "GET", "/api/v1/accounts/acme/jobs", monitorToken, nil); code != 200 {
+		t.Errorf("monitor token reading jobs: %d", code)
+	}
+	for _, c := range []struct{ method, path string }{{"POST", "/api/v1/accounts"}, {"GET", "/api/v1/accounts"}, {"POST", "/api/v1/accounts/acme/jobs"}} {
+		if code, _ := b.do(t, c.method, c.path, monitorToken, map[string]any{"id": "x"}); code != 403 {
+			t.Errorf("monitor token %s %s: %d, want 403", c.method, c.path, code)
+		}
 	}
 }
 

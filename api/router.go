@@ -30,7 +30,9 @@ type Access struct {
 // Access levels.
 var (
 	Public       = Access{Public: true}
-	OperatorOnly = Access{Operator: true}
+	OperatorOnly = Access{Operator: true, Scope: accounts.ScopeAdmin}
+	// OperatorRead takes the operator token or the read-only monitor token.
+	OperatorRead = Access{Operator: true, Scope: accounts.ScopeRead}
 	Read         = Access{Scope: accounts.ScopeRead}
 	DataManager  = Access{Scope: accounts.ScopeDataManager}
 	Admin        = Access{Scope: accounts.ScopeAdmin}
@@ -236,7 +238,7 @@ func (rt *Router) authorize(r *http.Request, access Access) error {
 	}
 	*r = *r.WithContext(context.WithValue(r.Context(), principalKey, p))
 	if access.Operator {
-		if !p.Operator {
+		if !p.Operator || !p.HasScope(access.Scope) {
 			return errForbidden
 		}
 		return nil

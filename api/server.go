@@ -42,8 +42,13 @@ type Deps struct {
 	// Registry receives the API's metrics; Gatherer serves /metrics.
 	Registry prometheus.Registerer
 	Gatherer prometheus.Gatherer
-	// Monitoring is asynqmon's handler, mounted at /monitoring/ (optional).
-	Monitoring http.Handler
+	// Monitoring is asynqmon's handler, mounted at /monitoring/ (optional),
+	// for the operator token; MonitoringReadOnly (asynqmon with ReadOnly)
+	// serves the monitor token, which has no admin scope.
+	Monitoring         http.Handler
+	MonitoringReadOnly http.Handler
+	// MonitorToken is BRAZESYNC_MONITOR_TOKEN ("" for none).
+	MonitorToken string
 	// Groups are the route groups of the data domains.
 	Groups []RouteGroup
 	// AuthorizationTesters test connections of authorization types that
@@ -84,7 +89,7 @@ func New(d Deps) *Server {
 		d.Registry, d.Gatherer = reg, reg
 	}
 	s := &Server{d: d}
-	s.router = newRouter(d.Logger.With("component", "api"), authenticator{d.Accounts, d.OperatorToken}, d.Registry)
+	s.router = newRouter(d.Logger.With("component", "api"), authenticator{d.Accounts, d.OperatorToken, d.MonitorToken}, d.Registry)
 	s.routes()
 	for _, g := range d.Groups {
 		g.Routes(s.router)
@@ -94,12 +99,12 @@ func New(d Deps) *Server {
 }
 
 type authenticator struct {
-	s        *accounts.Store
-	operator string
+	s                 *accounts.Store
+	operator, monitor string
 }
 
 func (a authenticator) Authenticate(ctx context.Context, tok string) (accounts.Principal, error) {
-	return a.s.Authenticate(ctx, tok, a.operator)
+	return a.s.Authenticate(ctx, tok, a.operator, a.monitor)
 }
 
 // Handler returns the root handler.
@@ -117,7 +122,18 @@ func (s *Server) routes() {
 		r.HandleHTTP("GET /metrics", Public, promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{}))
 	}
 	if s.d.Monitoring != nil {
-		r.HandleHTTP("/monitoring/", OperatorOnly, s.d.Monitoring)
+		r.Handle("/monitoring/", OperatorRead, func(w http.ResponseWriter, r *http.Request) error {
+			p, _ := PrincipalFrom(r.Context())
+			switch {
+			case p.HasScope(accounts.ScopeAdmin):
+				s.d.Monitoring.ServeHTTP(w, r)
+			case s.d.MonitoringReadOnly != nil:
+				s.d.MonitoringReadOnly.ServeHTTP(w, r)
+			default:
+				return errForbidden
+			}
+			return nil
+		})
 	}
 	s.accountRoutes(r)
 	s.authorizationRoutes(r)

@@ -23,7 +23,10 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-const operatorToken = "operator-token-for-tests-0123456789"
+const (
+	operatorToken = "operator-token-for-tests-0123456789"
+	monitorToken  = "monitor-token-for-tests-0123456789"
+)
 
 // recorder is an Enqueuer that records tasks instead of queueing them.
 type recorder struct {
@@ -75,7 +78,9 @@ func setup(t *testing.T, groups ...RouteGroup) *bundle {
 	b.jobs = jobs.New(rdb, ns, b.auths, nil, jobs.Type{Name: "noop"}, jobs.Type{Name: "needs_braze", AuthorizationTypes: []string{"braze"}})
 	log := slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b.srv = New(Deps{Redis: rdb, Accounts: b.accounts, Authorizations: b.auths, Jobs: b.jobs, Enqueuer: b.enq, OperatorToken: operatorToken, Logger: log,
-		Monitoring: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "asynqmon") }), Groups: groups})
+		Monitoring:         http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "asynqmon") }),
+		MonitoringReadOnly: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "asynqmon read-only") }),
+		MonitorToken:       monitorToken, Groups: groups})
 	b.http = httptest.NewServer(b.srv.Handler())
 	t.Cleanup(b.http.Close)
 	return b

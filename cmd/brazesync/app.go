@@ -111,17 +111,20 @@ func (a *app) apiServer() (*api.Server, func(), error) {
 		return nil, nil, err
 	}
 	mon := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: opt})
+	monRO := asynqmon.New(asynqmon.Options{RootPath: "/monitoring", RedisConnOpt: opt, ReadOnly: true})
 	inspector := asynq.NewInspectorFromRedisClient(a.rdb)
 	a.registry.MustRegister(workers.NewQueueCollector(inspector))
 	srv := api.New(api.Deps{
 		Redis: a.rdb, Accounts: a.accounts, Authorizations: a.auths, Jobs: a.jobs, Enqueuer: a.client,
 		OperatorToken: a.cfg.AdminToken, Logger: a.log, Registry: a.registry, Gatherer: a.registry,
 		Monitoring:           http.Handler(mon),
+		MonitoringReadOnly:   http.Handler(monRO),
+		MonitorToken:         a.cfg.MonitorToken,
 		JobHooks:             []api.JobHook{exportHook{a.export}},
 		Groups:               append(a.dataRoutes(), a.managedRoutes()...),
 		AuthorizationTesters: a.authorizationTesters(),
 	})
-	return srv, func() { _ = mon.Close() }, nil
+	return srv, func() { _ = mon.Close(); _ = monRO.Close() }, nil
 }
 
 // workerServer builds the worker with every task handler.

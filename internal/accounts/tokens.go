@@ -69,12 +69,14 @@ type Principal struct {
 // Has reports whether p may act on account with scope. admin implies every
 // scope; data_manager implies read.
 func (p Principal) Has(account, scope string) bool {
-	if p.Operator {
-		return true
-	}
-	if p.Account != account {
+	if !p.Operator && p.Account != account {
 		return false
 	}
+	return p.HasScope(scope)
+}
+
+// HasScope reports whether p's scopes cover scope, whatever the account.
+func (p Principal) HasScope(scope string) bool {
 	for _, s := range p.Scopes {
 		if s == scope || s == ScopeAdmin || (s == ScopeDataManager && scope == ScopeRead) {
 			return true
@@ -202,13 +204,19 @@ func (s *Store) RevokeToken(ctx context.Context, account, id string) (*Token, er
 }
 
 // Authenticate returns the principal of a token secret. operatorToken is the
-// configured global operator token ("" for none).
-func (s *Store) Authenticate(ctx context.Context, secret, operatorToken string) (Principal, error) {
+// configured global operator token ("" for none); monitorToken, a global
+// token with the read scope only ("" for none).
+func (s *Store) Authenticate(ctx context.Context, secret, operatorToken string, monitorToken ...string) (Principal, error) {
 	if secret == "" {
 		return Principal{}, ErrInvalidToken
 	}
 	if operatorToken != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(operatorToken)) == 1 {
 		return Principal{Operator: true, Scopes: []string{ScopeAdmin}}, nil
+	}
+	for _, m := range monitorToken {
+		if m != "" && subtle.ConstantTimeCompare([]byte(secret), []byte(m)) == 1 {
+			return Principal{Operator: true, Scopes: []string{ScopeRead}}, nil
+		}
 	}
 	b, err := s.rdb.Get(ctx, s.ns.TokenKey(HashToken(secret))).Bytes()
 	if errors.Is(err, redis.Nil) {

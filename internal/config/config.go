@@ -34,6 +34,9 @@ type Config struct {
 	MasterKeys [][]byte
 	// AdminToken is BRAZESYNC_ADMIN_TOKEN, the operator token.
 	AdminToken string
+	// MonitorToken is BRAZESYNC_MONITOR_TOKEN: an optional global token with
+	// the read scope only (asynqmon read-only, read routes of every account).
+	MonitorToken string
 	// HTTPAddr is HTTP_ADDR.
 	HTTPAddr string
 	// SFTPAddr is SFTP_ADDR.
@@ -109,6 +112,9 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 	}
 	if c.AdminToken != "" && len(c.AdminToken) < 16 {
 		return nil, &Error{"BRAZESYNC_ADMIN_TOKEN", "is too short: use at least 16 characters"}
+	}
+	if c.MonitorToken != "" && (len(c.MonitorToken) < 16 || c.MonitorToken == c.AdminToken) {
+		return nil, &Error{"BRAZESYNC_MONITOR_TOKEN", "must be at least 16 characters and differ from BRAZESYNC_ADMIN_TOKEN"}
 	}
 	return c, nil
 }
