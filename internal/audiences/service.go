@@ -93,9 +93,12 @@ type def struct {
 
 // accountDefs is a snapshot of an account's definitions at one version.
 type accountDefs struct {
-	version string
-	list    []*def // by slug
-	bySlug  map[string]*def
+	// needsFields: some rule reads a profile data field (not only
+	// identities, id, first or last seen).
+	needsFields bool
+	version     string
+	list        []*def // by slug
+	bySlug      map[string]*def
 }
 
 // defs returns the account's definitions, from the cache when fresh is false.
@@ -171,6 +174,7 @@ func (s *Service) load(ctx context.Context, acct string) (*accountDefs, error) {
 			r, err := ParseRule(a.Rule)
 			if err == nil {
 				x.rule, err = compileRule(r, "rule")
+				d.needsFields = d.needsFields || readsFields(r)
 			}
 			if err != nil {
 				s.log.Error("skipping audience with an invalid stored rule", "account", acct, "slug", slug, "error", err)

@@ -39,3 +39,12 @@ type Change struct {
 type ChangeHook interface {
 	ProfilesChanged(ctx context.Context, account string, changes []Change) error
 }
+
+// FieldsNeeder is an optional interface of a ChangeHook. When the hook says
+// it reads no data field of an account's profiles, changed profiles are
+// handed to it with their identities and first and last seen only
+// (Profile.Fields empty), which saves reading and decoding every field after
+// each write.
+type FieldsNeeder interface {
+	NeedsFields(ctx context.Context, account string) (bool, error)
+}

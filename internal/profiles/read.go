@@ -61,6 +61,33 @@ func (s *Store) getMany(ctx context.Context, account string, ids []string) ([]*P
 	return out, nil
 }
 
+// getManyMeta reads profiles' identities and first and last seen, without
+// their data fields, in one round trip; missing ones are nil.
+func (s *Store) getManyMeta(ctx context.Context, account string, ids []string) ([]*Profile, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(ids))
+	for i, id := range ids {
+		cmds[i] = pipe.HMGet(ctx, s.keys.profile(account, id), hashIdentities, hashFirstSeen, hashLastSeen)
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, fmt.Errorf("reading %d profiles of account %q: %w", len(ids), account, err)
+	}
+	out := make([]*Profile, len(ids))
+	for i, c := range cmds {
+		h := map[string]string{}
+		for j, name := range []string{hashIdentities, hashFirstSeen, hashLastSeen} {
+			if v, ok := c.Val()[j].(string); ok {
+				h[name] = v
+			}
+		}
+		out[i] = decodeProfile(ids[i], h)
+	}
+	return out, nil
+}
+
 // decodeProfile turns a profile hash into a Profile; nil for an empty hash.
 func decodeProfile(id string, h map[string]string) *Profile {
 	if len(h) == 0 {

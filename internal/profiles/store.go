@@ -257,7 +257,13 @@ func (s *Store) notify(ctx context.Context, account string, ids, mergeList []any
 			touched = append(touched, id)
 		}
 	}
-	profiles, err := s.getMany(ctx, account, touched)
+	read := s.getMany
+	if fn, ok := s.hook.(FieldsNeeder); ok {
+		if need, err := fn.NeedsFields(ctx, account); err == nil && !need {
+			read = s.getManyMeta
+		}
+	}
+	profiles, err := read(ctx, account, touched)
 	if err != nil {
 		return err
 	}
