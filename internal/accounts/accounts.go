@@ -82,16 +82,13 @@ func (s *Store) Create(ctx context.Context, id, name string) (*Account, error) {
 
 // Get returns one account or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (*Account, error) {
-	b, err := s.rdb.HGet(ctx, s.ns.AccountsKey(), id).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading account %q: %w", id, err)
-	}
 	var a Account
-	if err := json.Unmarshal(b, &a); err != nil {
-		return nil, fmt.Errorf("decoding account %q: %w", id, err)
+	found, err := store.HGetJSON(ctx, s.rdb, s.ns.AccountsKey(), id, &a)
+	if err != nil {
+		return nil, fmt.Errorf("account: %w", err)
+	}
+	if !found {
+		return nil, ErrNotFound
 	}
 	return &a, nil
 }

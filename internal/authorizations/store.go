@@ -153,16 +153,13 @@ func (s *Store) save(ctx context.Context, a *Authorization, plain map[string]str
 }
 
 func (s *Store) load(ctx context.Context, account, id string) (*record, error) {
-	b, err := s.rdb.HGet(ctx, s.key(account), id).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading authorization %s: %w", id, err)
-	}
 	var rec record
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return nil, fmt.Errorf("decoding authorization %s: %w", id, err)
+	found, err := store.HGetJSON(ctx, s.rdb, s.key(account), id, &rec)
+	if err != nil {
+		return nil, fmt.Errorf("authorization: %w", err)
+	}
+	if !found {
+		return nil, ErrNotFound
 	}
 	if rec.Config == nil {
 		rec.Config = map[string]any{}

@@ -215,16 +215,13 @@ func (s *Store) save(ctx context.Context, j *Job) error {
 
 // Get returns a job (deleted jobs too) or ErrNotFound.
 func (s *Store) Get(ctx context.Context, account, id string) (*Job, error) {
-	b, err := s.rdb.HGet(ctx, s.key(account), id).Bytes()
-	if errors.Is(err, redis.Nil) {
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("reading job %s: %w", id, err)
-	}
 	var j Job
-	if err := json.Unmarshal(b, &j); err != nil {
-		return nil, fmt.Errorf("decoding job %s: %w", id, err)
+	found, err := store.HGetJSON(ctx, s.rdb, s.key(account), id, &j)
+	if err != nil {
+		return nil, fmt.Errorf("job: %w", err)
+	}
+	if !found {
+		return nil, ErrNotFound
 	}
 	if j.Config == nil {
 		j.Config = map[string]any{}
