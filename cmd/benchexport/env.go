@@ -75,7 +75,7 @@ func newEnv(ctx context.Context, c config, key []byte) (*env, error) {
 	ns := store.DefaultNamespace
 	log := slog.New(slog.DiscardHandler)
 	e.aud = audiences.New(e.rdb, ns, nil, audiences.Options{Logger: log})
-	e.prof = profiles.New(e.rdb, ns, e.aud, profiles.Options{Logger: log, Parallel: 4})
+	e.prof = profiles.New(e.rdb, ns, e.aud, profiles.Options{Logger: log})
 	e.aud.UseProfiles(e.prof)
 	box, err := secrets.NewBox(key)
 	if err != nil {

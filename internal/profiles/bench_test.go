@@ -55,7 +55,7 @@ func envInt(name string, def int) int {
 func BenchmarkUpsertBraze(b *testing.B) {
 	n := benchRecords()
 	rdb, ns := redistest.Client(b)
-	s := profiles.New(rdb, ns, nil, profiles.Options{Parallel: envInt("PROFILES_BENCH_PARALLEL", 0)})
+	s := profiles.New(rdb, ns, nil, profiles.Options{})
 	ctx := context.Background()
 	recs := make([]profiles.Record, n)
 	t := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)

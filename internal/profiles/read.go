@@ -2,7 +2,6 @@ package profiles
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -100,37 +99,44 @@ func decodeProfile(id string, h map[string]string) *Profile {
 		Identities: map[string][]string{},
 	}
 	for k, v := range h {
-		switch {
-		case k == hashData:
-			var data map[string]string
-			if v == "" || v == "[]" || json.Unmarshal([]byte(v), &data) != nil {
-				continue // "[]": an empty object as some Lua JSON encoders write it
-			}
-			for name, stored := range data {
-				val, ts, ok := decodeValue(stored)
-				if !ok {
-					continue
-				}
-				p.Fields[name] = val
-				p.FieldTimes[name] = ts
-			}
-		case k == hashIdentities:
-			for _, suffix := range strings.Split(v, "\n") {
-				field, value, ok := strings.Cut(suffix, ":")
-				if ok && !slices.Contains(p.Identities[field], value) {
-					p.Identities[field] = append(p.Identities[field], value)
-				}
-			}
-		case k == hashFirstSeen:
+		switch k {
+		case hashData:
+			addFields(p, decodeData(v))
+		case hashIdentities:
+			addIdentities(p, strings.Split(v, "\n"))
+		case hashFirstSeen:
 			p.FirstSeen = msTime(v)
-		case k == hashLastSeen:
+		case hashLastSeen:
 			p.LastSeen = msTime(v)
+		}
+	}
+	return p
+}
+
+// addIdentities adds identity suffixes "field:value" to p, each field's
+// values sorted.
+func addIdentities(p *Profile, suffixes []string) {
+	for _, suffix := range suffixes {
+		field, value, ok := strings.Cut(suffix, ":")
+		if ok && !slices.Contains(p.Identities[field], value) {
+			p.Identities[field] = append(p.Identities[field], value)
 		}
 	}
 	for _, vs := range p.Identities {
 		sort.Strings(vs)
 	}
-	return p
+}
+
+// addFields adds the decoded stored values of data to p.
+func addFields(p *Profile, data map[string]string) {
+	for name, stored := range data {
+		val, ts, ok := decodeValue(stored)
+		if !ok {
+			continue
+		}
+		p.Fields[name] = val
+		p.FieldTimes[name] = ts
+	}
 }
 
 func msTime(v string) time.Time {

@@ -16,7 +16,6 @@ import (
 // Defaults of Options.
 const (
 	BatchSizeDefault   = 500
-	ParallelDefault    = 1
 	MappingTTLDefault  = 2 * time.Second
 	maxScriptArguments = 400_000
 	maxBatchBytes      = 16 << 20
@@ -32,12 +31,6 @@ type Options struct {
 	// BatchSize is the number of records applied by one script call
 	// (default BatchSizeDefault).
 	BatchSize int
-	// Parallel is the number of script calls one Upsert keeps in flight
-	// (default ParallelDefault, 1). With 1, batches apply in record order, so
-	// of two records with the same event time the later one wins; the next
-	// batch is still prepared while one is applied. More than 1 gives up that
-	// order for throughput.
-	Parallel int
 	// MappingTTL is how long a stream mapping read from Redis is cached in
 	// this process (default MappingTTLDefault). A changed mapping takes
 	// effect everywhere within it.
@@ -52,9 +45,6 @@ func (o Options) withDefaults() Options {
 	}
 	if o.BatchSize <= 0 {
 		o.BatchSize = BatchSizeDefault
-	}
-	if o.Parallel <= 0 {
-		o.Parallel = ParallelDefault
 	}
 	if o.MappingTTL <= 0 {
 		o.MappingTTL = MappingTTLDefault
@@ -131,8 +121,10 @@ func (s *Store) Check(ctx context.Context, account, stream string, records []Rec
 // its event time is at least as new as the stored value's. Records that
 // cannot be mapped are rejected with a reason and the rest applied.
 //
-// Batches are applied atomically and idempotently: on error some batches
-// may have been applied, and applying the same records again is safe.
+// Records are applied in order, a batch at a time; preparing the next batch,
+// writing one and telling the hook about the one before overlap. Batches are
+// applied atomically and idempotently: on error some batches may have been
+// applied, and applying the same records again is safe.
 func (s *Store) Upsert(ctx context.Context, account, stream string, records []Record) (Result, error) {
 	var res Result
 	m, err := s.compiledMapping(ctx, account, stream)
@@ -140,31 +132,17 @@ func (s *Store) Upsert(ctx context.Context, account, stream string, records []Re
 		return res, err
 	}
 	now := s.opt.Now()
-	batch := make([]prepared, 0, min(len(records), s.opt.BatchSize))
-	var (
-		wg       sync.WaitGroup
-		sem      = make(chan struct{}, s.opt.Parallel)
-		mu       sync.Mutex
-		firstErr error
-	)
-	flush := func(b []prepared) {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			err := s.applyBatch(ctx, account, b)
-			mu.Lock()
-			defer mu.Unlock()
-			if err != nil {
-				if firstErr == nil {
-					firstErr = err
-				}
-				return
-			}
-			res.Applied += len(b)
-		}()
+	batches := make(chan []prepared, 1)
+	type outcome struct {
+		applied int
+		err     error
 	}
+	done := make(chan outcome, 1)
+	go func() {
+		n, err := s.applyAll(ctx, account, batches)
+		done <- outcome{n, err}
+	}()
+	batch := make([]prepared, 0, min(len(records), s.opt.BatchSize))
 	args, size := 0, 0
 	for i, r := range records {
 		p, err := m.prepare(r, now, true)
@@ -177,7 +155,7 @@ func (s *Store) Upsert(ctx context.Context, account, stream string, records []Re
 		args += 3 + len(p.ids)
 		size += len(p.data)
 		if len(batch) >= s.opt.BatchSize || args >= maxScriptArguments || size >= maxBatchBytes {
-			flush(batch)
+			batches <- batch
 			batch = make([]prepared, 0, s.opt.BatchSize)
 			args, size = 0, 0
 		}
@@ -186,20 +164,132 @@ func (s *Store) Upsert(ctx context.Context, account, stream string, records []Re
 		}
 	}
 	if len(batch) > 0 {
-		flush(batch)
+		batches <- batch
 	}
-	wg.Wait()
-	if firstErr == nil {
-		firstErr = ctx.Err()
+	close(batches)
+	out := <-done
+	res.Applied = out.applied
+	if out.err == nil {
+		out.err = ctx.Err()
 	}
-	if firstErr != nil {
-		return res, firstErr
-	}
-	return res, nil
+	return res, out.err
 }
 
-// applyBatch runs the upsert script for one batch and tells the hook.
-func (s *Store) applyBatch(ctx context.Context, account string, batch []prepared) error {
+// applyAll writes the batches in order and hands each one's changes to the
+// hook, which runs behind the writes. After an error the remaining batches
+// are drained unwritten. It returns the number of records written.
+func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []prepared) (int, error) {
+	var hooks chan []Change
+	hookDone := make(chan error, 1)
+	if s.hook != nil {
+		hooks = make(chan []Change, 1)
+		go func() {
+			var first error
+			for changes := range hooks {
+				if first != nil || len(changes) == 0 {
+					continue
+				}
+				if err := s.hook.ProfilesChanged(ctx, account, changes); err != nil {
+					first = fmt.Errorf("profiles of account %q stored; change hook: %w", account, err)
+				}
+			}
+			hookDone <- first
+		}()
+	} else {
+		hookDone <- nil
+	}
+	applied := 0
+	var first error
+	for b := range batches {
+		if first != nil {
+			continue
+		}
+		changes, err := s.applyBatch(ctx, account, b)
+		if err != nil {
+			first = err
+			continue
+		}
+		applied += len(b)
+		if hooks != nil {
+			hooks <- changes
+		}
+	}
+	if hooks != nil {
+		close(hooks)
+	}
+	if err := <-hookDone; first == nil {
+		first = err
+	}
+	return applied, first
+}
+
+// applyBatch writes one batch and returns its changes for the hook (none
+// without a hook). It tries an optimistic transaction, whose result needs no
+// read-back, and after repeated conflicts with concurrent writers runs the
+// upsert script, which cannot conflict.
+func (s *Store) applyBatch(ctx context.Context, account string, batch []prepared) ([]Change, error) {
+	for range txAttempts {
+		res, err := s.writeBatchTx(ctx, account, batch)
+		if errors.Is(err, errTxConflict) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("applying %d records to profiles of account %q: %w", len(batch), account, err)
+		}
+		if s.hook == nil {
+			return nil, nil
+		}
+		return s.txChanges(ctx, account, res), nil
+	}
+	return s.applyBatchScript(ctx, account, batch)
+}
+
+// txChanges lists what a transaction changed: merged-away profiles first,
+// then every profile it wrote, as it wrote them.
+func (s *Store) txChanges(ctx context.Context, account string, res *txBatch) []Change {
+	survivor := map[string]string{}
+	for i := 0; i+1 < len(res.merges); i += 2 {
+		survivor[res.merges[i]] = res.merges[i+1]
+	}
+	var changes []Change
+	for i := 0; i+1 < len(res.merges); i += 2 {
+		changes = append(changes, Change{ProfileID: res.merges[i], MergedInto: finalSurvivor(survivor, res.merges[i])})
+	}
+	fields := s.hookNeedsFields(ctx, account)
+	for _, st := range res.order {
+		if !st.gone {
+			changes = append(changes, Change{ProfileID: st.id, Profile: st.profile(fields)})
+		}
+	}
+	return changes
+}
+
+// hookNeedsFields tells whether the hook reads data fields of the account's
+// profiles (FieldsNeeder); when unsure, it does.
+func (s *Store) hookNeedsFields(ctx context.Context, account string) bool {
+	if fn, ok := s.hook.(FieldsNeeder); ok {
+		if need, err := fn.NeedsFields(ctx, account); err == nil && !need {
+			return false
+		}
+	}
+	return true
+}
+
+// finalSurvivor follows merges from id to the profile that survives them.
+func finalSurvivor(survivor map[string]string, id string) string {
+	for range 64 {
+		next, ok := survivor[id]
+		if !ok {
+			break
+		}
+		id = next
+	}
+	return id
+}
+
+// applyBatchScript runs the upsert script for one batch and reads back what
+// it changed for the hook.
+func (s *Store) applyBatchScript(ctx context.Context, account string, batch []prepared) ([]Change, error) {
 	args := make([]any, 0, 2+len(batch)*24)
 	args = append(args, s.keys.prefix(account), len(batch))
 	for _, p := range batch {
@@ -211,21 +301,22 @@ func (s *Store) applyBatch(ctx context.Context, account string, batch []prepared
 	}
 	out, err := upsertScript.Run(ctx, s.rdb, []string{s.keys.seq(account)}, args...).Slice()
 	if err != nil {
-		return fmt.Errorf("applying %d records to profiles of account %q: %w", len(batch), account, err)
+		return nil, fmt.Errorf("applying %d records to profiles of account %q: %w", len(batch), account, err)
 	}
 	if s.hook == nil {
-		return nil
+		return nil, nil
 	}
 	if len(out) != 2 {
-		return fmt.Errorf("upsert script of account %q: unexpected reply %v", account, out)
+		return nil, fmt.Errorf("upsert script of account %q: unexpected reply %v", account, out)
 	}
 	ids, _ := out[0].([]any)
 	mergeList, _ := out[1].([]any)
-	return s.notify(ctx, account, ids, mergeList)
+	return s.readChanges(ctx, account, ids, mergeList)
 }
 
-// notify builds the changes of one applied batch and hands them to the hook.
-func (s *Store) notify(ctx context.Context, account string, ids, mergeList []any) error {
+// readChanges builds the changes of a batch the script applied, reading the
+// changed profiles back.
+func (s *Store) readChanges(ctx context.Context, account string, ids, mergeList []any) ([]Change, error) {
 	survivor := map[string]string{}
 	var changes []Change
 	for i := 0; i+1 < len(mergeList); i += 2 {
@@ -233,39 +324,27 @@ func (s *Store) notify(ctx context.Context, account string, ids, mergeList []any
 		sv, _ := mergeList[i+1].(string)
 		survivor[l] = sv
 	}
-	final := func(id string) string {
-		for range 64 {
-			next, ok := survivor[id]
-			if !ok {
-				break
-			}
-			id = next
-		}
-		return id
-	}
 	for i := 0; i+1 < len(mergeList); i += 2 {
 		l, _ := mergeList[i].(string)
-		changes = append(changes, Change{ProfileID: l, MergedInto: final(l)})
+		changes = append(changes, Change{ProfileID: l, MergedInto: finalSurvivor(survivor, l)})
 	}
 	seen := map[string]bool{}
 	var touched []string
 	for _, v := range ids {
 		id, _ := v.(string)
-		id = final(id)
+		id = finalSurvivor(survivor, id)
 		if id != "" && !seen[id] {
 			seen[id] = true
 			touched = append(touched, id)
 		}
 	}
 	read := s.getMany
-	if fn, ok := s.hook.(FieldsNeeder); ok {
-		if need, err := fn.NeedsFields(ctx, account); err == nil && !need {
-			read = s.getManyMeta
-		}
+	if !s.hookNeedsFields(ctx, account) {
+		read = s.getManyMeta
 	}
 	profiles, err := read(ctx, account, touched)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for i, id := range touched {
 		if profiles[i] == nil {
@@ -273,13 +352,7 @@ func (s *Store) notify(ctx context.Context, account string, ids, mergeList []any
 		}
 		changes = append(changes, Change{ProfileID: id, Profile: profiles[i]})
 	}
-	if len(changes) == 0 {
-		return nil
-	}
-	if err := s.hook.ProfilesChanged(ctx, account, changes); err != nil {
-		return fmt.Errorf("profiles of account %q stored; change hook: %w", account, err)
-	}
-	return nil
+	return changes, nil
 }
 
 // idNumber orders profile ids; ids are decimal numbers.
