@@ -173,7 +173,11 @@ func (s *Service) applyChanges(ctx context.Context, acct string, changes []profi
 				b.add(c.ProfileID, "D", "")
 				continue
 			}
-			spec = appendSpec(spec[:0], d.list, rules, c.Profile, now)
+			spec = spec[:0]
+			if c.Created {
+				spec = append(spec, '+')
+			}
+			spec = appendSpec(spec, d.list, rules, c.Profile, now)
 			b.add(c.ProfileID, string(spec), "")
 		}
 		var counts Counts

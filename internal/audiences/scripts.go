@@ -32,7 +32,15 @@ import "github.com/redis/go-redis/v9"
 // was merged away: the same, and its survivor enters the "0" (list)
 // audiences it was in. Any other spec: one character per scope audience,
 // "1" if the profile is in audience j now, else "0" (ignored for "0"
-// audiences); the profile enters or exits accordingly.
+// audiences); the profile enters or exits accordingly. A spec that starts
+// with "+" is that of a profile the write created: while it has no
+// membership set yet, it only enters, without reading anything, its member
+// sorted-set adds and signatures are written with one command per audience
+// and one in all at the end.
+//
+// The changes of one profile in one direction are logged as one entry whose
+// audience field lists their slugs comma-separated (package changelog
+// expands it).
 //
 // Returns {entered, exited}, or the error "STALE" when the version differs.
 var membershipScript = redis.NewScript(`
@@ -45,18 +53,38 @@ local now = ARGV[2]
 local idx = {}
 for j = 1, A do idx[ARGV[5 + j]] = j end
 local entered, exited, merges = 0, 0, 0
+-- Log entries waiting for the end of the current profile: consecutive
+-- changes of one profile in one direction share one entry.
+local pend = {}
+local function log(op, j, id)
+  local last = pend[#pend]
+  if last and last[1] == id and last[2] == op then
+    last[3][#last[3] + 1] = ARGV[5 + j]
+  else
+    pend[#pend + 1] = {id, op, {ARGV[5 + j]}}
+  end
+end
+local function flush()
+  for _, e in ipairs(pend) do
+    redis.call('XADD', KEYS[2], '*', 'a', table.concat(e[3], ','), 'p', e[1], 'op', e[2], 't', now)
+  end
+  pend = {}
+end
 local function enter(j, id, pkey)
   redis.call('ZADD', KEYS[3 + j], 0, id)
   redis.call('SADD', pkey, ARGV[5 + j])
-  redis.call('XADD', KEYS[2], '*', 'a', ARGV[5 + j], 'p', id, 'op', 'enter', 't', now)
+  log('enter', j, id)
   entered = entered + 1
 end
 local function exit(j, id, pkey)
   redis.call('ZREM', KEYS[3 + j], id)
   redis.call('SREM', pkey, ARGV[5 + j])
-  redis.call('XADD', KEYS[2], '*', 'a', ARGV[5 + j], 'p', id, 'op', 'exit', 't', now)
+  log('exit', j, id)
   exited = exited + 1
 end
+-- Members of new profiles per audience, and signatures, written at the end
+-- with one command each.
+local adds, sigs = {}, {}
 local have = {}
 local base = 6 + 2 * A
 for i = 1, N do
@@ -80,7 +108,32 @@ for i = 1, N do
     end
     redis.call('DEL', pkey)
     redis.call('HDEL', KEYS[3], id)
+  elseif string.byte(spec, 1) == 43 and redis.call('EXISTS', pkey) == 0 then
+    -- '+': a profile the write created, in no audience yet.
+    local slugs = {}
+    for j = 1, A do
+      if ARGV[5 + A + j] == '1' and string.byte(spec, j + 1) == 49 then
+        local a = adds[j]
+        if not a then
+          a = {}
+          adds[j] = a
+        end
+        a[#a + 1] = 0
+        a[#a + 1] = id
+        slugs[#slugs + 1] = ARGV[5 + j]
+      end
+    end
+    if #slugs > 0 then
+      redis.call('SADD', pkey, unpack(slugs))
+      redis.call('XADD', KEYS[2], '*', 'a', table.concat(slugs, ','), 'p', id, 'op', 'enter', 't', now)
+      entered = entered + #slugs
+    end
+    if hook then
+      sigs[#sigs + 1] = id
+      sigs[#sigs + 1] = ARGV[1] .. ':' .. string.sub(spec, 2)
+    end
   else
+    if string.byte(spec, 1) == 43 then spec = string.sub(spec, 2) end
     local sig
     if hook then sig = ARGV[1] .. ':' .. spec end
     if not (sig and redis.call('HGET', KEYS[3], id) == sig) then
@@ -111,6 +164,15 @@ for i = 1, N do
       end
     end
   end
+  flush()
+end
+for j, a in pairs(adds) do
+  for c = 1, #a, 2000 do
+    redis.call('ZADD', KEYS[3 + j], unpack(a, c, math.min(c + 1999, #a)))
+  end
+end
+for c = 1, #sigs, 2000 do
+  redis.call('HSET', KEYS[3], unpack(sigs, c, math.min(c + 1999, #sigs)))
 end
 return {entered, exited}
 `)

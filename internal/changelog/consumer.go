@@ -53,7 +53,8 @@ func (l *Log) Consumers(ctx context.Context, acct string) (map[string]string, er
 	return m, nil
 }
 
-// Read returns up to count entries after the consumer's cursor, in order. It
+// Read returns the entries of up to count stream entries after the
+// consumer's cursor, in order (see Range). It
 // does not move the cursor: call Commit once the entries are processed, so
 // that a crash re-reads them (at-least-once). It returns ErrGap if entries the
 // consumer had not read were trimmed.

@@ -24,7 +24,7 @@ func metaKey(ns store.Namespace, acct string) string { return ns.Account(acct, "
 // Field names of one stream entry. Writers outside this package (the audiences
 // membership script) must use exactly these.
 const (
-	FieldAudience = "a"  // audience slug
+	FieldAudience = "a"  // audience slug, or several joined by ","
 	FieldProfile  = "p"  // profile id
 	FieldOp       = "op" // "enter" or "exit"
 	FieldTime     = "t"  // time of the change, Unix milliseconds

@@ -129,8 +129,9 @@ func (l *Log) Len(ctx context.Context, acct string) (int64, error) {
 	return n, nil
 }
 
-// Range returns up to count entries with IDs strictly after the ID after
-// ("" or "0-0" for the beginning), in order. It does not involve consumers.
+// Range returns the entries of up to count stream entries with IDs strictly
+// after the ID after ("" or "0-0" for the beginning), in order. It does not
+// involve consumers.
 func (l *Log) Range(ctx context.Context, acct, after string, count int) ([]Entry, error) {
 	if after == "" {
 		after = "0-0"
@@ -144,9 +145,23 @@ func (l *Log) Range(ctx context.Context, acct, after string, count int) ([]Entry
 	}
 	out := make([]Entry, 0, len(msgs))
 	for _, m := range msgs {
-		out = append(out, parseEntry(acct, m))
+		out = appendEntries(out, acct, m)
 	}
 	return out, nil
+}
+
+// appendEntries appends the entries of one stream entry: one per audience of
+// its comma-separated FieldAudience, all with the stream entry's ID.
+func appendEntries(out []Entry, acct string, m redis.XMessage) []Entry {
+	e := parseEntry(acct, m)
+	if !strings.Contains(e.Audience, ",") {
+		return append(out, e)
+	}
+	for a := range strings.SplitSeq(e.Audience, ",") {
+		e.Audience = a
+		out = append(out, e)
+	}
+	return out
 }
 
 func parseEntry(acct string, m redis.XMessage) Entry {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -294,5 +295,38 @@ func TestBackfillResumes(t *testing.T) {
 	}
 	if _, _, _, err := changelog.Backfill(context.Background(), src, "acct", []string{"a"}, "x", 2); err == nil {
 		t.Fatal("bad cursor accepted")
+	}
+}
+
+func TestGroupedEntryIsExpandedAndNeverSplit(t *testing.T) {
+	t.Parallel()
+	l, b := setup(t, 0)
+	ctx := context.Background()
+	acct := "acct-" + redistest.RandomID()
+	key := changelog.StreamKey(b.ns, acct)
+	for _, a := range []string{"x,y,z", "w"} {
+		if err := b.rdb.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []string{
+			changelog.FieldAudience, a, changelog.FieldProfile, "p1", changelog.FieldOp, "enter", changelog.FieldTime, "1000",
+		}}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	es, err := l.Range(ctx, acct, "", 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range es {
+		got = append(got, e.Audience)
+		if e.ID != es[0].ID || e.ProfileID != "p1" || e.Op != changelog.OpEnter {
+			t.Errorf("entry %+v: want p1 entering, with ID %s", e, es[0].ID)
+		}
+	}
+	if !slices.Equal(got, []string{"x", "y", "z"}) {
+		t.Fatalf("first stream entry gave %v, want x, y, z", got)
+	}
+	rest, err := l.Range(ctx, acct, es[len(es)-1].ID, 10)
+	if err != nil || len(rest) != 1 || rest[0].Audience != "w" {
+		t.Fatalf("after it: %+v, %v; want w alone", rest, err)
 	}
 }

@@ -32,6 +32,9 @@ type Change struct {
 	Profile *Profile
 	// MergedInto names the surviving profile when this one was merged away.
 	MergedInto string
+	// Created is set when this write made the profile, so that it was in no
+	// audience before.
+	Created bool
 }
 
 // ChangeHook is told about every profile change after it is stored.

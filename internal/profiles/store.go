@@ -258,7 +258,7 @@ func (s *Store) txChanges(ctx context.Context, account string, res *txBatch) []C
 	fields := s.hookNeedsFields(ctx, account)
 	for _, st := range res.order {
 		if !st.gone {
-			changes = append(changes, Change{ProfileID: st.id, Profile: st.profile(fields)})
+			changes = append(changes, Change{ProfileID: st.id, Profile: st.profile(fields), Created: st.created})
 		}
 	}
 	return changes
