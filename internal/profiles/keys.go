@@ -9,9 +9,8 @@ import "github.com/brazesync/brazesync/internal/store"
 //	<prefix>seq               string  last profile id handed out (INCR); ids are dense
 //	<prefix>gone              string  profiles deleted or merged away (Count = seq - gone)
 //	<prefix>ids               hash    identity index: "<field>:<value>" -> profile id
-//	<prefix>p:<id>            hash    one profile: "d" -> JSON object field -> "<ms>|<code><text>",
-//	                                  "m:ids" -> its identities "<field>:<value>" joined by "\n",
-//	                                  "m:fs"/"m:ls" -> first/last seen (ms)
+//	<prefix>p:<id>            string  one profile: first and last seen, identities and data
+//	                                  (see stored.go)
 //	<prefix>merged:<id>       string  survivor of a merged-away profile
 //	<prefix>merges            stream  merge log (loser, survivor), capped
 //	<prefix>mapping:<stream>  string  the stream's Mapping as JSON
@@ -34,13 +33,5 @@ func (k keys) mapping(acct, stream string) string {
 	return k.ns.Account(acct, "mapping", stream)
 }
 
-// identitySuffix is the identity index field (and "m:ids" entry) of a value.
+// identitySuffix is the identity index field (and stored identity) of a value.
 func identitySuffix(field, value string) string { return field + ":" + value }
-
-// Hash field names inside a profile hash.
-const (
-	hashData       = "d"
-	hashIdentities = "m:ids"
-	hashFirstSeen  = "m:fs"
-	hashLastSeen   = "m:ls"
-)

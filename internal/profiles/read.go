@@ -42,75 +42,43 @@ func (s *Store) Get(ctx context.Context, account, id string) (*Profile, error) {
 
 // getMany reads profiles in one round trip; missing ones are nil.
 func (s *Store) getMany(ctx context.Context, account string, ids []string) ([]*Profile, error) {
-	if len(ids) == 0 {
-		return nil, nil
-	}
-	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.MapStringStringCmd, len(ids))
-	for i, id := range ids {
-		cmds[i] = pipe.HGetAll(ctx, s.keys.profile(account, id))
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, fmt.Errorf("reading %d profiles of account %q: %w", len(ids), account, err)
-	}
-	out := make([]*Profile, len(ids))
-	for i, c := range cmds {
-		out[i] = decodeProfile(ids[i], c.Val())
-	}
-	return out, nil
+	return s.readProfiles(ctx, account, ids, true)
 }
 
 // getManyMeta reads profiles' identities and first and last seen, without
-// their data fields, in one round trip; missing ones are nil.
+// decoding their data fields, in one round trip; missing ones are nil.
 func (s *Store) getManyMeta(ctx context.Context, account string, ids []string) ([]*Profile, error) {
+	return s.readProfiles(ctx, account, ids, false)
+}
+
+func (s *Store) readProfiles(ctx context.Context, account string, ids []string, withFields bool) ([]*Profile, error) {
 	if len(ids) == 0 {
 		return nil, nil
 	}
 	pipe := s.rdb.Pipeline()
-	cmds := make([]*redis.SliceCmd, len(ids))
+	cmds := make([]*redis.StringCmd, len(ids))
 	for i, id := range ids {
-		cmds[i] = pipe.HMGet(ctx, s.keys.profile(account, id), hashIdentities, hashFirstSeen, hashLastSeen)
+		cmds[i] = pipe.Get(ctx, s.keys.profile(account, id))
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("reading %d profiles of account %q: %w", len(ids), account, err)
 	}
 	out := make([]*Profile, len(ids))
 	for i, c := range cmds {
-		h := map[string]string{}
-		for j, name := range []string{hashIdentities, hashFirstSeen, hashLastSeen} {
-			if v, ok := c.Val()[j].(string); ok {
-				h[name] = v
-			}
-		}
-		out[i] = decodeProfile(ids[i], h)
+		out[i] = decodeProfile(ids[i], c.Val(), withFields)
 	}
 	return out, nil
 }
 
-// decodeProfile turns a profile hash into a Profile; nil for an empty hash.
-func decodeProfile(id string, h map[string]string) *Profile {
-	if len(h) == 0 {
+// decodeProfile turns a stored profile into a Profile; nil when there is
+// none.
+func decodeProfile(id, stored string, withFields bool) *Profile {
+	fs, ls, ids, data, ok := decodeStored(stored)
+	if !ok {
 		return nil
 	}
-	p := &Profile{
-		ID:         id,
-		Fields:     make(map[string]any, len(h)),
-		FieldTimes: make(map[string]time.Time, len(h)),
-		Identities: map[string][]string{},
-	}
-	for k, v := range h {
-		switch k {
-		case hashData:
-			addFields(p, decodeData(v))
-		case hashIdentities:
-			addIdentities(p, strings.Split(v, "\n"))
-		case hashFirstSeen:
-			p.FirstSeen = msTime(v)
-		case hashLastSeen:
-			p.LastSeen = msTime(v)
-		}
-	}
-	return p
+	st := profileState{id: id, fs: fs, ls: ls, ids: ids, raw: data}
+	return st.profile(withFields)
 }
 
 // addIdentities adds identity suffixes "field:value" to p, each field's

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -47,22 +49,35 @@ type compiledMapping struct {
 	bySource map[string]*FieldMapping
 	tsSource string
 	idFields []string
-	// collisions is set when two sources map to the same field.
-	collisions bool
+	// mayCollide names the fields that two sources of one record can fill:
+	// the target of several sources, or a target that a record can also
+	// carry unmapped under its own name. Only those need dropField.
+	mayCollide map[string]bool
+	// resolved caches lookup by raw source name (nil: unmapped), up to
+	// maxResolved names.
+	resolved  sync.Map
+	nResolved atomic.Int32
 }
 
+// maxResolved bounds the raw source names a mapping caches.
+const maxResolved = 4096
+
 func compile(m Mapping) *compiledMapping {
-	c := &compiledMapping{Mapping: m, bySource: make(map[string]*FieldMapping, len(m.Fields))}
+	c := &compiledMapping{Mapping: m, bySource: make(map[string]*FieldMapping, len(m.Fields)), mayCollide: map[string]bool{}}
 	seen := map[string]bool{}
-	targets := map[string]bool{}
+	targets := map[string]int{}
 	for i := range m.Fields {
 		f := &m.Fields[i]
 		c.bySource[normalizeSource(f.Source)] = f
-		c.collisions = c.collisions || targets[f.Field]
-		targets[f.Field] = true
+		targets[f.Field]++
 		if f.Identity && !seen[f.Field] {
 			seen[f.Field] = true
 			c.idFields = append(c.idFields, f.Field)
+		}
+	}
+	for field, n := range targets {
+		if _, mapped := c.bySource[normalizeSource(field)]; n > 1 || !mapped {
+			c.mayCollide[field] = true
 		}
 	}
 	c.tsSource = normalizeSource(m.TimestampField)
@@ -73,7 +88,15 @@ func (c *compiledMapping) lookup(source string) *FieldMapping {
 	if f, ok := c.bySource[source]; ok {
 		return f
 	}
-	return c.bySource[normalizeSource(source)]
+	if f, ok := c.resolved.Load(source); ok {
+		return f.(*FieldMapping)
+	}
+	f := c.bySource[normalizeSource(source)]
+	if c.nResolved.Load() < maxResolved {
+		c.nResolved.Add(1)
+		c.resolved.Store(source, f)
+	}
+	return f
 }
 
 func (c *compiledMapping) isTimestampSource(source string) bool {
@@ -86,6 +109,9 @@ type prepared struct {
 	ts    int64    // event time, unix ms
 	ids   []string // identity index suffixes "field:value"
 	data  string   // the fields as a JSON object of stored values
+	// stored is the record as a new profile would be stored (stored.go),
+	// made here, ahead of the write, for the common case.
+	stored string
 }
 
 // each calls fn for every source field of the record (Fields, else Strings)
@@ -156,7 +182,9 @@ func (c *compiledMapping) prepare(rec Record, now time.Time, encode bool) (prepa
 	if encode {
 		fields = make([]storedField, 0, n)
 	}
-	rec.each(func(k string, v any) bool {
+	// add takes one source field; a string value comes as s (isStr), without
+	// being boxed, else as v.
+	add := func(k string, v any, s string, isStr bool) bool {
 		var (
 			code byte
 			text string
@@ -165,7 +193,11 @@ func (c *compiledMapping) prepare(rec Record, now time.Time, encode bool) (prepa
 		)
 		if f := c.lookup(k); f != nil {
 			var terr error
-			code, text, ok, terr = typedValue(f.Type, v)
+			if isStr {
+				code, text, ok, terr = typedString(f.Type, s)
+			} else {
+				code, text, ok, terr = typedValue(f.Type, v)
+			}
 			if terr != nil {
 				err = fmt.Errorf("field %q: %v", k, terr)
 				return false
@@ -190,17 +222,35 @@ func (c *compiledMapping) prepare(rec Record, now time.Time, encode bool) (prepa
 			if !encode || strings.TrimSpace(k) == "" {
 				return true // unmapped values cannot be wrong
 			}
-			code, text, ok = inferredValue(v)
+			if isStr {
+				code, text, ok = codeString, s, strings.TrimSpace(s) != ""
+			} else {
+				code, text, ok = inferredValue(v)
+			}
 		}
 		if !ok || !encode {
 			return true
 		}
-		if c.collisions {
+		if c.mayCollide[name] {
 			fields = dropField(fields, name)
 		}
 		fields = append(fields, storedField{name: name, code: code, text: text})
 		return true
-	})
+	}
+	if rec.Fields != nil {
+		for k, v := range rec.Fields {
+			s, isStr := v.(string)
+			if !add(k, v, s, isStr) {
+				break
+			}
+		}
+	} else {
+		for k, s := range rec.Strings {
+			if !add(k, nil, s, true) {
+				break
+			}
+		}
+	}
 	if err != nil {
 		return prepared{}, err
 	}
@@ -209,6 +259,7 @@ func (c *compiledMapping) prepare(rec Record, now time.Time, encode bool) (prepa
 	}
 	if encode {
 		p.data = encodeData(p.ts, fields)
+		p.stored = encodeProfile(p.ts, p.ts, p.ids, p.data)
 	}
 	return p, nil
 }

@@ -6,8 +6,9 @@ import "github.com/redis/go-redis/v9"
 // account in one round trip: identity resolution, profile creation, merges
 // and newest-event-wins field writes. The identity index is read with one
 // HMGET and written with one HSET for the whole batch (in chunks), and a
-// profile's fields travel and rest as one JSON object, so a new profile costs
-// one four-field HSET and a record only a few arguments.
+// profile is one string in the form of stored.go, so a new profile costs one
+// SET and a record only a few arguments. Store.Upsert runs it only for a
+// batch whose optimistic transaction (txwrite.go) lost three races.
 //
 // KEYS[1]: <prefix>seq, the account's profile id counter. Every other key is
 //
@@ -101,30 +102,44 @@ local function overlay(dst, src, strict)
 end
 
 local function decode(d)
-  if d and d ~= '' and d ~= '{}' then
+  if d and d ~= '' and d ~= '{}' and d ~= '[]' then
     return cjson.decode(d)
   end
   return {}
 end
 
+-- parse and fmt read and write a stored profile (stored.go):
+-- "<fs> <ls>\n<id>\n...<id>\n\n<data>". A missing one parses as nil, nil, '', ''.
+local function parse(v)
+  if not v then return nil, nil, '', '' end
+  local nl = string.find(v, '\n', 1, true)
+  local sp = string.find(v, ' ', 1, true)
+  local e = string.find(v, '\n\n', nl, true)
+  return string.sub(v, 1, sp - 1), string.sub(v, sp + 1, nl - 1), string.sub(v, nl + 1, e - 1), string.sub(v, e + 2)
+end
+local function fmt(fs, ls, ids, d)
+  if ids ~= '' then ids = ids .. '\n' end
+  return fs .. ' ' .. ls .. '\n' .. ids .. '\n' .. d
+end
+
 local function merge(s, l)
   local skey = prefix .. 'p:' .. s
   local lkey = prefix .. 'p:' .. l
-  local sm = redis.call('HMGET', skey, 'm:fs', 'm:ls', 'm:ids', 'd')
-  local lm = redis.call('HMGET', lkey, 'm:fs', 'm:ls', 'm:ids', 'd')
-  local data = decode(sm[4])
-  overlay(data, decode(lm[4]), true)
-  local fs, ls = sm[1], sm[2]
-  if lm[1] and ((not fs) or tonumber(lm[1]) < tonumber(fs)) then fs = lm[1] end
-  if lm[2] and ((not ls) or tonumber(lm[2]) > tonumber(ls)) then ls = lm[2] end
-  local ids = sm[3] or ''
-  if lm[3] and lm[3] ~= '' then
-    for suffix in string.gmatch(lm[3], '[^\n]+') do
+  local sfs, sls, sids, sd = parse(redis.call('GET', skey))
+  local lfs, lls, lids, ld = parse(redis.call('GET', lkey))
+  local data = decode(sd)
+  overlay(data, decode(ld), true)
+  local fs, ls = sfs, sls
+  if lfs and ((not fs) or tonumber(lfs) < tonumber(fs)) then fs = lfs end
+  if lls and ((not ls) or tonumber(lls) > tonumber(ls)) then ls = lls end
+  local ids = sids
+  if lids ~= '' then
+    for suffix in string.gmatch(lids, '[^\n]+') do
       point(suffix, s)
     end
-    if ids ~= '' then ids = ids .. '\n' .. lm[3] else ids = lm[3] end
+    if ids ~= '' then ids = ids .. '\n' .. lids else ids = lids end
   end
-  redis.call('HSET', skey, 'm:fs', fs or '0', 'm:ls', ls or '0', 'm:ids', ids, 'd', cjson.encode(data))
+  redis.call('SET', skey, fmt(fs or '0', ls or '0', ids, cjson.encode(data)))
   redis.call('DEL', lkey)
   redis.call('INCR', prefix .. 'gone')
   redis.call('SET', prefix .. 'merged:' .. l, s)
@@ -178,13 +193,12 @@ for r = 1, n do
     for j = idStart, idEnd do
       point(ARGV[j], id)
     end
-    redis.call('HSET', prefix .. 'p:' .. id, 'm:fs', ts, 'm:ls', ts,
-      'm:ids', table.concat(ARGV, '\n', idStart, idEnd), 'd', data)
+    redis.call('SET', prefix .. 'p:' .. id, fmt(ts, ts, table.concat(ARGV, '\n', idStart, idEnd), data))
   else
     local pkey = prefix .. 'p:' .. id
     local tsn = tonumber(ts)
-    local meta = redis.call('HMGET', pkey, 'm:ls', 'm:fs', 'm:ids', 'd')
-    local hs = {}
+    local fs, ls, list, d = parse(redis.call('GET', pkey))
+    local changed = false
     -- Identities the profile does not hold yet.
     local add = {}
     for j = idStart, idEnd do
@@ -195,30 +209,27 @@ for r = 1, n do
       end
     end
     if #add > 0 then
-      local list = table.concat(add, '\n')
-      if meta[3] and meta[3] ~= '' then
-        list = meta[3] .. '\n' .. list
-      end
-      hs[#hs + 1] = 'm:ids'
-      hs[#hs + 1] = list
+      local more = table.concat(add, '\n')
+      if list ~= '' then list = list .. '\n' .. more else list = more end
+      changed = true
     end
-    if (not meta[1]) or tsn > tonumber(meta[1]) then
-      hs[#hs + 1] = 'm:ls'
-      hs[#hs + 1] = ts
+    if (not ls) or tsn > tonumber(ls) then
+      ls = ts
+      changed = true
     end
-    if (not meta[2]) or tsn < tonumber(meta[2]) then
-      hs[#hs + 1] = 'm:fs'
-      hs[#hs + 1] = ts
+    if (not fs) or tsn < tonumber(fs) then
+      fs = ts
+      changed = true
     end
     if data ~= '{}' then
-      local cur = decode(meta[4])
+      local cur = decode(d)
       if overlay(cur, cjson.decode(data), false) then
-        hs[#hs + 1] = 'd'
-        hs[#hs + 1] = cjson.encode(cur)
+        d = cjson.encode(cur)
+        changed = true
       end
     end
-    if #hs > 0 then
-      redis.call('HSET', pkey, unpack(hs))
+    if changed then
+      redis.call('SET', pkey, fmt(fs, ls, list, d))
     end
   end
   ids[r] = id
@@ -239,10 +250,10 @@ end
 return {ids, merges}
 `)
 
-// deleteScript forgets one profile: its hash and its identity index entries
+// deleteScript forgets one profile: its string and its identity index entries
 // (those that still point at it), and counts it as gone.
 //
-// KEYS[1]: <prefix>p:<id>, the profile hash.
+// KEYS[1]: <prefix>p:<id>, the profile.
 // ARGV[1]: the key prefix "<ns>:{<acct>}:"; the identity index and the gone
 //
 //	counter are built from it and share KEYS[1]'s hash tag.
@@ -252,12 +263,15 @@ return {ids, merges}
 var deleteScript = redis.NewScript(`
 local prefix = ARGV[1]
 local id = ARGV[2]
-local list = redis.call('HGET', KEYS[1], 'm:ids')
-if redis.call('EXISTS', KEYS[1]) == 0 then
+local v = redis.call('GET', KEYS[1])
+if not v then
   return 0
 end
+local nl = string.find(v, '\n', 1, true)
+local e = string.find(v, '\n\n', nl, true)
+local list = string.sub(v, nl + 1, e - 1)
 local idsKey = prefix .. 'ids'
-for suffix in string.gmatch(list or '', '[^\n]+') do
+for suffix in string.gmatch(list, '[^\n]+') do
   if redis.call('HGET', idsKey, suffix) == id then
     redis.call('HDEL', idsKey, suffix)
   end

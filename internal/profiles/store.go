@@ -132,7 +132,7 @@ func (s *Store) Upsert(ctx context.Context, account, stream string, records []Re
 		return res, err
 	}
 	now := s.opt.Now()
-	batches := make(chan []prepared, 1)
+	batches := make(chan []prepared, 4)
 	type outcome struct {
 		applied int
 		err     error

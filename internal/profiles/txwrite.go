@@ -27,7 +27,10 @@ type profileState struct {
 	fs, ls int64
 	ids    []string
 	// raw is the stored data JSON until data is decoded.
-	raw  string
+	raw string
+	// stored is the whole stored form of a created profile that nothing
+	// changed since.
+	stored string
 	data map[string]string
 	// created: made by this batch; gone: merged away by it; touched: in
 	// batchWriter.order.
@@ -167,27 +170,17 @@ func (s *Store) loadStates(ctx context.Context, tx *redis.Tx, account string, id
 		return nil, fmt.Errorf("watching %d profiles: %w", len(ids), err)
 	}
 	pipe := tx.Pipeline()
-	cmds := make([]*redis.SliceCmd, len(ids))
+	cmds := make([]*redis.StringCmd, len(ids))
 	for i, k := range keys {
-		cmds[i] = pipe.HMGet(ctx, k, hashFirstSeen, hashLastSeen, hashIdentities, hashData)
+		cmds[i] = pipe.Get(ctx, k)
 	}
-	if _, err := pipe.Exec(ctx); err != nil {
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("reading %d profiles: %w", len(ids), err)
 	}
 	for i, id := range ids {
-		v := cmds[i].Val()
 		st := &profileState{id: id}
 		st.num, _ = strconv.ParseInt(id, 10, 64)
-		if fs, ok := v[0].(string); ok {
-			st.fs, _ = strconv.ParseInt(fs, 10, 64)
-		}
-		if ls, ok := v[1].(string); ok {
-			st.ls, _ = strconv.ParseInt(ls, 10, 64)
-		}
-		if list, ok := v[2].(string); ok && list != "" {
-			st.ids = strings.Split(list, "\n")
-		}
-		st.raw, _ = v[3].(string)
+		st.fs, st.ls, st.ids, st.raw, _ = decodeStored(cmds[i].Val())
 		states[id] = st
 	}
 	return states, nil
@@ -255,7 +248,7 @@ func (w *batchWriter) apply(batch []prepared) *txBatch {
 		if target == nil {
 			w.next++
 			target = &profileState{id: strconv.FormatInt(w.next, 10), num: w.next,
-				fs: rec.ts, ls: rec.ts, ids: slices.Clone(rec.ids), raw: rec.data, created: true}
+				fs: rec.ts, ls: rec.ts, ids: slices.Clone(rec.ids), raw: rec.data, stored: rec.stored, created: true}
 			w.states[target.id] = target
 			for _, sfx := range rec.ids {
 				w.point(sfx, target.id)
@@ -309,33 +302,30 @@ func (w *batchWriter) merge(s, l *profileState) {
 
 // queueWrites queues the writes of w on p (inside MULTI).
 func (s *Store) queueWrites(ctx context.Context, p redis.Pipeliner, account string, w *batchWriter, seq int64) {
+	// Every written profile in one MSET (per 500): far less work, on both
+	// sides, than a SET each.
+	const msetChunk = 500
+	pairs := make([]any, 0, 2*min(len(w.order), msetChunk))
 	for _, st := range w.order {
-		key := s.keys.profile(account, st.id)
-		switch {
-		case st.gone:
+		if st.gone || !(st.created || st.idsChanged || st.seenChanged || st.dataChanged) {
 			continue
-		case st.created:
+		}
+		v := st.stored
+		if v == "" || st.idsChanged || st.seenChanged || st.dataChanged {
 			data := st.raw
 			if st.data != nil {
 				data = encodeStored(st.data)
 			}
-			p.HSet(ctx, key, hashFirstSeen, st.fs, hashLastSeen, st.ls,
-				hashIdentities, strings.Join(st.ids, "\n"), hashData, data)
-		default:
-			var hs []any
-			if st.idsChanged {
-				hs = append(hs, hashIdentities, strings.Join(st.ids, "\n"))
-			}
-			if st.seenChanged {
-				hs = append(hs, hashFirstSeen, st.fs, hashLastSeen, st.ls)
-			}
-			if st.dataChanged {
-				hs = append(hs, hashData, encodeStored(st.data))
-			}
-			if len(hs) > 0 {
-				p.HSet(ctx, key, hs...)
-			}
+			v = encodeProfile(st.fs, st.ls, st.ids, data)
 		}
+		pairs = append(pairs, s.keys.profile(account, st.id), v)
+		if len(pairs) == 2*msetChunk {
+			p.MSet(ctx, pairs...)
+			pairs = make([]any, 0, 2*msetChunk)
+		}
+	}
+	if len(pairs) > 0 {
+		p.MSet(ctx, pairs...)
 	}
 	for i := 0; i+1 < len(w.merges); i += 2 {
 		l, sv := w.merges[i], w.merges[i+1]
