@@ -31,7 +31,7 @@ type profileState struct {
 	// stored is the whole stored form of a created profile that nothing
 	// changed since.
 	stored string
-	data map[string]string
+	data   map[string]string
 	// created: made by this batch; gone: merged away by it; touched: in
 	// batchWriter.order.
 	created, gone, touched bool
