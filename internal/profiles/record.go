@@ -109,9 +109,6 @@ type prepared struct {
 	ts    int64    // event time, unix ms
 	ids   []string // identity index suffixes "field:value"
 	data  string   // the fields as a JSON object of stored values
-	// stored is the record as a new profile would be stored (stored.go),
-	// made here, ahead of the write, for the common case.
-	stored string
 }
 
 // each calls fn for every source field of the record (Fields, else Strings)
@@ -259,7 +256,6 @@ func (c *compiledMapping) prepare(rec Record, now time.Time, encode bool) (prepa
 	}
 	if encode {
 		p.data = encodeData(p.ts, fields)
-		p.stored = encodeProfile(p.ts, p.ts, p.ids, p.data)
 	}
 	return p, nil
 }

@@ -28,9 +28,6 @@ type profileState struct {
 	ids    []string
 	// raw is the stored data JSON until data is decoded.
 	raw string
-	// stored is the whole stored form of a created profile that nothing
-	// changed since.
-	stored string
 	data   map[string]string
 	// created: made by this batch; gone: merged away by it; touched: in
 	// batchWriter.order.
@@ -248,7 +245,7 @@ func (w *batchWriter) apply(batch []prepared) *txBatch {
 		if target == nil {
 			w.next++
 			target = &profileState{id: strconv.FormatInt(w.next, 10), num: w.next,
-				fs: rec.ts, ls: rec.ts, ids: slices.Clone(rec.ids), raw: rec.data, stored: rec.stored, created: true}
+				fs: rec.ts, ls: rec.ts, ids: slices.Clone(rec.ids), raw: rec.data, created: true}
 			w.states[target.id] = target
 			for _, sfx := range rec.ids {
 				w.point(sfx, target.id)
@@ -310,15 +307,11 @@ func (s *Store) queueWrites(ctx context.Context, p redis.Pipeliner, account stri
 		if st.gone || !(st.created || st.idsChanged || st.seenChanged || st.dataChanged) {
 			continue
 		}
-		v := st.stored
-		if v == "" || st.idsChanged || st.seenChanged || st.dataChanged {
-			data := st.raw
-			if st.data != nil {
-				data = encodeStored(st.data)
-			}
-			v = encodeProfile(st.fs, st.ls, st.ids, data)
+		data := st.raw
+		if st.data != nil {
+			data = encodeStored(st.data)
 		}
-		pairs = append(pairs, s.keys.profile(account, st.id), v)
+		pairs = append(pairs, s.keys.profile(account, st.id), encodeProfile(st.fs, st.ls, st.ids, data))
 		if len(pairs) == 2*msetChunk {
 			p.MSet(ctx, pairs...)
 			pairs = make([]any, 0, 2*msetChunk)
