@@ -27,8 +27,8 @@ type profileState struct {
 	fs, ls int64
 	ids    []string
 	// raw is the stored data JSON until data is decoded.
-	raw string
-	data   map[string]string
+	raw  string
+	data map[string]string
 	// created: made by this batch; gone: merged away by it; touched: in
 	// batchWriter.order.
 	created, gone, touched bool
