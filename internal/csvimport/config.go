@@ -68,7 +68,7 @@ import (
 // Defaults for Config fields left zero.
 const (
 	MaxBadRowShareDefault      = 0.10
-	BatchSizeDefault           = 1000
+	BatchSizeDefault           = 5000
 	MaxDecompressedSizeDefault = int64(16) << 30
 	MaxCompressionRatioDefault = 250.0
 	MaxRejectionsKeptDefault   = 1000
@@ -138,7 +138,9 @@ type Config struct {
 	// MaxRejectionsKept bounds the rejections listed in the Report (all are
 	// counted). Default 1000.
 	MaxRejectionsKept int
-	// BatchSize is the number of records per Sink.Apply call. Default 1000.
+	// BatchSize is the number of records per Sink.Apply call. Default 5000:
+	// enough for the profiles store to overlap preparing, writing and the
+	// audiences hook of its batches within one call.
 	BatchSize int
 
 	// TempDir holds staging files (DATA_DIR/temp); Stage creates it when
