@@ -125,3 +125,115 @@ func TestWithProfilesStore(t *testing.T) {
 		t.Fatalf("re-evaluation %+v, want 2 profiles scanned and entered (a/u3 merged, b)", total)
 	}
 }
+
+// TestCreatedProfilesEnterInTheirWrite: profiles an upsert creates get their
+// audiences in the same transaction, with one change-log entry each, and
+// later changes diff against what that wrote.
+func TestCreatedProfilesEnterInTheirWrite(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	clock := &testClock{t: time.Now().UTC()}
+	svc := audiences.New(rdb, ns, nil, audiences.Options{Clock: clock.Now})
+	ps := profiles.New(rdb, ns, svc, profiles.Options{Now: clock.Now})
+	svc.UseProfiles(ps)
+	log := changelog.New(rdb, ns, changelog.Options{})
+	ctx := context.Background()
+	if _, err := svc.Create(ctx, acct, audiences.Audience{Slug: "fr", Kind: audiences.KindRule,
+		Rule: json.RawMessage(`{"field":"country","op":"eq","value":"FR"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	old := clock.Now().Add(-30 * 24 * time.Hour)
+	res, err := ps.Upsert(ctx, acct, "web", []profiles.Record{
+		profiles.StringRecord(map[string]string{"email": "new@x.io", "country": "FR"}, time.Time{}),
+		profiles.StringRecord(map[string]string{"cookie_id": "c1", "external_id": "", "braze_id": "b1"}, old),
+	})
+	if err != nil || res.Applied != 2 {
+		t.Fatalf("Upsert = %+v, %v", res, err)
+	}
+	fresh, err := ps.Resolve(ctx, acct, map[string]string{"email": "new@x.io"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := ps.Resolve(ctx, acct, map[string]string{"braze_id": "b1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAudiences(t, svc, fresh, "fr", "lytics_all", "lytics_known", "lytics_new")
+	mustAudiences(t, svc, other, "lytics_all", "lytics_known")
+	for _, slug := range []string{"fr", "lytics_all", "lytics_known", "lytics_new"} {
+		members, _, err := svc.Members(ctx, acct, slug, "", 10)
+		if err != nil || !slices.Contains(members, fresh) {
+			t.Errorf("members of %s = %v, %v; want %s among them", slug, members, err, fresh)
+		}
+	}
+	if n, _ := rdb.XLen(ctx, changelog.StreamKey(ns, acct)).Result(); n != 2 {
+		t.Errorf("change log holds %d stream entries, want 2 (one per created profile)", n)
+	}
+	entries, err := log.Range(ctx, acct, "", 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, string(e.Op)+" "+e.Audience+" "+e.ProfileID)
+	}
+	want := []string{
+		"enter fr " + fresh, "enter lytics_all " + fresh, "enter lytics_known " + fresh, "enter lytics_new " + fresh,
+		"enter lytics_all " + other, "enter lytics_known " + other,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("log = %v, want %v", got, want)
+	}
+	// The next write of an unchanged profile logs nothing; one that leaves
+	// fr exits it.
+	res, err = ps.Upsert(ctx, acct, "web", []profiles.Record{
+		profiles.StringRecord(map[string]string{"email": "new@x.io", "city": "Lyon"}, time.Time{}),
+	})
+	if err != nil || res.Applied != 1 {
+		t.Fatalf("Upsert = %+v, %v", res, err)
+	}
+	if n, _ := rdb.XLen(ctx, changelog.StreamKey(ns, acct)).Result(); n != 2 {
+		t.Errorf("an update that changes no membership logged %d entries", n-2)
+	}
+	clock.Add(time.Second)
+	res, err = ps.Upsert(ctx, acct, "web", []profiles.Record{
+		profiles.StringRecord(map[string]string{"email": "new@x.io", "country": "DE"}, time.Time{}),
+	})
+	if err != nil || res.Applied != 1 {
+		t.Fatalf("Upsert = %+v, %v", res, err)
+	}
+	mustAudiences(t, svc, fresh, "lytics_all", "lytics_known", "lytics_new")
+}
+
+// TestCreationSeesDefinitionsOfAnotherProcess: a batch whose cached audience
+// definitions are older than the version it watched is resolved again, so new
+// profiles enter the audiences as they are now.
+func TestCreationSeesDefinitionsOfAnotherProcess(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	ctx := context.Background()
+	writer := audiences.New(rdb, ns, nil, audiences.Options{})
+	reader := audiences.New(rdb, ns, nil, audiences.Options{})
+	ps := profiles.New(rdb, ns, reader, profiles.Options{})
+	reader.UseProfiles(ps)
+	// The reader caches the definitions before the other process adds one.
+	if _, err := ps.Upsert(ctx, acct, "web", []profiles.Record{
+		profiles.StringRecord(map[string]string{"email": "first@x.io"}, time.Time{}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := writer.Create(ctx, acct, audiences.Audience{Slug: "fr", Kind: audiences.KindRule,
+		Rule: json.RawMessage(`{"field":"country","op":"eq","value":"FR"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ps.Upsert(ctx, acct, "web", []profiles.Record{
+		profiles.StringRecord(map[string]string{"email": "second@x.io", "country": "FR"}, time.Time{}),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	id, err := ps.Resolve(ctx, acct, map[string]string{"email": "second@x.io"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustAudiences(t, reader, id, "fr", "lytics_all", "lytics_known", "lytics_new")
+}

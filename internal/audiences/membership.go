@@ -173,11 +173,7 @@ func (s *Service) applyChanges(ctx context.Context, acct string, changes []profi
 				b.add(c.ProfileID, "D", "")
 				continue
 			}
-			spec = spec[:0]
-			if c.Created {
-				spec = append(spec, '+')
-			}
-			spec = appendSpec(spec, d.list, rules, c.Profile, now)
+			spec = appendSpec(spec[:0], d.list, rules, c.Profile, now)
 			b.add(c.ProfileID, string(spec), "")
 		}
 		var counts Counts

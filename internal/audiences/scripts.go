@@ -32,11 +32,9 @@ import "github.com/redis/go-redis/v9"
 // was merged away: the same, and its survivor enters the "0" (list)
 // audiences it was in. Any other spec: one character per scope audience,
 // "1" if the profile is in audience j now, else "0" (ignored for "0"
-// audiences); the profile enters or exits accordingly. A spec that starts
-// with "+" is that of a profile the write created: while it has no
-// membership set yet, it only enters, without reading anything, its member
-// sorted-set adds and signatures are written with one command per audience
-// and one in all at the end.
+// audiences); the profile enters or exits accordingly. (Profiles that a
+// write creates get their first memberships in the write itself: see
+// Service.QueueCreated.)
 //
 // The changes of one profile in one direction are logged as one entry whose
 // audience field lists their slugs comma-separated (package changelog
@@ -82,9 +80,6 @@ local function exit(j, id, pkey)
   log('exit', j, id)
   exited = exited + 1
 end
--- Members of new profiles per audience, and signatures, written at the end
--- with one command each.
-local adds, sigs = {}, {}
 local have = {}
 local base = 6 + 2 * A
 for i = 1, N do
@@ -108,32 +103,7 @@ for i = 1, N do
     end
     redis.call('DEL', pkey)
     redis.call('HDEL', KEYS[3], id)
-  elseif string.byte(spec, 1) == 43 and redis.call('EXISTS', pkey) == 0 then
-    -- '+': a profile the write created, in no audience yet.
-    local slugs = {}
-    for j = 1, A do
-      if ARGV[5 + A + j] == '1' and string.byte(spec, j + 1) == 49 then
-        local a = adds[j]
-        if not a then
-          a = {}
-          adds[j] = a
-        end
-        a[#a + 1] = 0
-        a[#a + 1] = id
-        slugs[#slugs + 1] = ARGV[5 + j]
-      end
-    end
-    if #slugs > 0 then
-      redis.call('SADD', pkey, unpack(slugs))
-      redis.call('XADD', KEYS[2], '*', 'a', table.concat(slugs, ','), 'p', id, 'op', 'enter', 't', now)
-      entered = entered + #slugs
-    end
-    if hook then
-      sigs[#sigs + 1] = id
-      sigs[#sigs + 1] = ARGV[1] .. ':' .. string.sub(spec, 2)
-    end
   else
-    if string.byte(spec, 1) == 43 then spec = string.sub(spec, 2) end
     local sig
     if hook then sig = ARGV[1] .. ':' .. spec end
     if not (sig and redis.call('HGET', KEYS[3], id) == sig) then
@@ -165,14 +135,6 @@ for i = 1, N do
     end
   end
   flush()
-end
-for j, a in pairs(adds) do
-  for c = 1, #a, 2000 do
-    redis.call('ZADD', KEYS[3 + j], unpack(a, c, math.min(c + 1999, #a)))
-  end
-end
-for c = 1, #sigs, 2000 do
-  redis.call('HSET', KEYS[3], unpack(sigs, c, math.min(c + 1999, #sigs)))
 end
 return {entered, exited}
 `)

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/audiences"
-	"github.com/brazesync/brazesync/internal/changelog"
 	"github.com/brazesync/brazesync/internal/profiles"
 )
 
@@ -481,50 +480,4 @@ func TestProfilesAudiencesInOneCall(t *testing.T) {
 		!slices.Equal(got[anon.ProfileID], []string{"lytics_all"}) || len(got["missing"]) != 0 {
 		t.Fatalf("ProfilesAudiences = %v", got)
 	}
-}
-
-func TestCreatedProfilesEnterWithOneLogEntryEach(t *testing.T) {
-	t.Parallel()
-	svc, b := setup(t, 0)
-	ctx := context.Background()
-	now := b.clock.Now()
-	fresh := b.profiles.put(profiles.Profile{Identities: map[string][]string{"email": {"new@x.io"}}, FirstSeen: now, LastSeen: now})
-	fresh.Created = true
-	old := b.profiles.put(profiles.Profile{Identities: map[string][]string{"cookie": {"c9"}}, FirstSeen: now.Add(-30 * 24 * time.Hour), LastSeen: now})
-	old.Created = true
-	if err := svc.ProfilesChanged(ctx, acct, []profiles.Change{fresh, old}); err != nil {
-		t.Fatal(err)
-	}
-	mustAudiences(t, svc, fresh.ProfileID, "lytics_all", "lytics_known", "lytics_new")
-	mustAudiences(t, svc, old.ProfileID, "lytics_all")
-	for _, slug := range []string{"lytics_all", "lytics_known", "lytics_new"} {
-		members, _, err := svc.Members(ctx, acct, slug, "", 10)
-		if err != nil || !slices.Contains(members, fresh.ProfileID) {
-			t.Errorf("members of %s = %v, %v; want %s among them", slug, members, err, fresh.ProfileID)
-		}
-	}
-	want := []string{
-		"enter lytics_all " + fresh.ProfileID, "enter lytics_known " + fresh.ProfileID, "enter lytics_new " + fresh.ProfileID,
-		"enter lytics_all " + old.ProfileID,
-	}
-	if got := b.entries(t); !slices.Equal(got, want) {
-		t.Fatalf("log = %v, want %v", got, want)
-	}
-	if n, _ := b.rdb.XLen(ctx, changelog.StreamKey(b.ns, acct)).Result(); n != 2 {
-		t.Errorf("log stream holds %d entries, want 2 (one per created profile)", n)
-	}
-	// The same profile reported as created again (a retried batch) is in its
-	// audiences already: nothing is logged twice.
-	if err := svc.ProfilesChanged(ctx, acct, []profiles.Change{fresh}); err != nil {
-		t.Fatal(err)
-	}
-	if got := b.entries(t); len(got) != len(want) {
-		t.Errorf("a repeated creation logged %v", got[len(want):])
-	}
-	// A later change that takes it out of lytics_known is an exit.
-	later := b.profiles.put(profiles.Profile{ID: fresh.ProfileID, Identities: map[string][]string{"cookie": {"c10"}}, FirstSeen: now, LastSeen: now})
-	if err := svc.ProfilesChanged(ctx, acct, []profiles.Change{later}); err != nil {
-		t.Fatal(err)
-	}
-	mustAudiences(t, svc, fresh.ProfileID, "lytics_all", "lytics_new")
 }

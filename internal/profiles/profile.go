@@ -5,7 +5,10 @@ package profiles
 
 import (
 	"context"
+	"errors"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Profile is one person as brazesync knows them.
@@ -32,9 +35,6 @@ type Change struct {
 	Profile *Profile
 	// MergedInto names the surviving profile when this one was merged away.
 	MergedInto string
-	// Created is set when this write made the profile, so that it was in no
-	// audience before.
-	Created bool
 }
 
 // ChangeHook is told about every profile change after it is stored.
@@ -51,3 +51,25 @@ type ChangeHook interface {
 type FieldsNeeder interface {
 	NeedsFields(ctx context.Context, account string) (bool, error)
 }
+
+// CreationHook is an optional interface of a ChangeHook. The profiles a
+// batch creates are handed to QueueCreated inside the batch's MULTI/EXEC,
+// so that what the hook writes for them (their first audience memberships)
+// is atomic with their creation: nobody can know a profile before that
+// EXEC, so nothing can race with it. Those profiles are then left out of
+// ProfilesChanged. When the batch cannot run as a transaction (after lost
+// races) every profile goes to ProfilesChanged as before.
+type CreationHook interface {
+	// CreationKeys names keys of account (under its hash tag) that the batch
+	// watches and reads before anything else, e.g. a definitions version.
+	CreationKeys(account string) []string
+	// QueueCreated queues on pipe, the batch's MULTI, the writes for the
+	// profiles it creates. vals are the values of CreationKeys as read under
+	// watch ("" for a missing key). An error wrapping ErrStale makes the
+	// batch start again; any other fails it.
+	QueueCreated(ctx context.Context, pipe redis.Pipeliner, account string, vals []string, created []*Profile) error
+}
+
+// ErrStale tells a batch that what a CreationHook knows is older than what
+// it read: the batch is resolved again.
+var ErrStale = errors.New("stale: read again")

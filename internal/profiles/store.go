@@ -257,8 +257,8 @@ func (s *Store) txChanges(ctx context.Context, account string, res *txBatch) []C
 	}
 	fields := s.hookNeedsFields(ctx, account)
 	for _, st := range res.order {
-		if !st.gone {
-			changes = append(changes, Change{ProfileID: st.id, Profile: st.profile(fields), Created: st.created})
+		if !st.gone && !(st.created && res.createdHandled) {
+			changes = append(changes, Change{ProfileID: st.id, Profile: st.profile(fields)})
 		}
 	}
 	return changes

@@ -90,6 +90,8 @@ func overlay(dst, src map[string]string, strict bool) bool {
 type txBatch struct {
 	merges []string        // loser, survivor, ... in order
 	order  []*profileState // profiles touched, in first-touch order
+	// createdHandled: a CreationHook took the created profiles.
+	createdHandled bool
 }
 
 // writeBatchTx applies a batch the way upsertScript does, with identity
@@ -99,6 +101,11 @@ type txBatch struct {
 // nothing is written then.
 func (s *Store) writeBatchTx(ctx context.Context, account string, batch []prepared) (*txBatch, error) {
 	idsKey, seqKey := s.keys.ids(account), s.keys.seq(account)
+	creation, _ := s.hook.(CreationHook)
+	var hookKeys []string
+	if creation != nil {
+		hookKeys = creation.CreationKeys(account)
+	}
 	var out *txBatch
 	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
 		suffixes := make([]string, 0, len(batch)*3)
@@ -114,6 +121,10 @@ func (s *Store) writeBatchTx(ctx context.Context, account string, batch []prepar
 		pipe := tx.Pipeline()
 		seqCmd := pipe.Get(ctx, seqKey)
 		idxCmd := pipe.HMGet(ctx, idsKey, suffixes...)
+		hookCmds := make([]*redis.StringCmd, len(hookKeys))
+		for i, k := range hookKeys {
+			hookCmds[i] = pipe.Get(ctx, k)
+		}
 		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 			return fmt.Errorf("reading identity index: %w", err)
 		}
@@ -137,16 +148,34 @@ func (s *Store) writeBatchTx(ctx context.Context, account string, batch []prepar
 		res := w.apply(batch)
 		if _, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			s.queueWrites(ctx, p, account, w, seq)
-			return nil
+			if creation == nil {
+				return nil
+			}
+			vals := make([]string, len(hookCmds))
+			for i, c := range hookCmds {
+				vals[i] = c.Val()
+			}
+			var created []*Profile
+			fields := s.hookNeedsFields(ctx, account)
+			for _, st := range res.order {
+				if st.created && !st.gone {
+					created = append(created, st.profile(fields))
+				}
+			}
+			if len(created) == 0 {
+				return nil
+			}
+			res.createdHandled = true
+			return creation.QueueCreated(ctx, p, account, vals, created)
 		}); err != nil {
-			if errors.Is(err, redis.TxFailedErr) {
+			if errors.Is(err, redis.TxFailedErr) || errors.Is(err, ErrStale) {
 				return errTxConflict
 			}
 			return fmt.Errorf("writing profiles: %w", err)
 		}
 		out = res
 		return nil
-	}, idsKey, seqKey)
+	}, append([]string{idsKey, seqKey}, hookKeys...)...)
 	if err != nil {
 		return nil, err
 	}

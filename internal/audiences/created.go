@@ -1,0 +1,90 @@
+package audiences
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/brazesync/brazesync/internal/changelog"
+	"github.com/brazesync/brazesync/internal/profiles"
+	"github.com/redis/go-redis/v9"
+)
+
+var _ profiles.CreationHook = (*Service)(nil)
+
+// CreationKeys implements profiles.CreationHook: a batch that creates
+// profiles watches the account's definitions version.
+func (s *Service) CreationKeys(acct string) []string {
+	return []string{s.keys.version(acct)}
+}
+
+// QueueCreated implements profiles.CreationHook: inside the transaction
+// that creates them, new profiles enter the rule audiences they match. A new
+// profile is in no audience yet, so this reads nothing: per audience one
+// ZADD of its new members, per profile one SADD of its audiences and one
+// change-log entry listing them, and one HSET of the signatures that
+// ProfilesChanged compares later. vals[0] is the definitions version read
+// under watch; when the cached definitions are of another version they are
+// reloaded and profiles.ErrStale makes the batch start again.
+func (s *Service) QueueCreated(ctx context.Context, pipe redis.Pipeliner, acct string, vals []string, created []*profiles.Profile) error {
+	version := "0"
+	if len(vals) > 0 && vals[0] != "" {
+		version = vals[0]
+	}
+	d, err := s.defs(ctx, acct, false)
+	if err != nil {
+		return err
+	}
+	if d.version != version {
+		// Reload, and have the batch start again: the profiles it built may
+		// lack data fields that the new definitions read (NeedsFields).
+		if _, err := s.defs(ctx, acct, true); err != nil {
+			return err
+		}
+		return fmt.Errorf("audience definitions of account %q: cached version %s, current %s: %w", acct, d.version, version, profiles.ErrStale)
+	}
+	rules := make([]int, 0, len(d.list))
+	for i, x := range d.list {
+		if x.Kind == KindRule {
+			rules = append(rules, i)
+		}
+	}
+	members := make([][]redis.Z, len(d.list))
+	sigs := make([]any, 0, 2*len(created))
+	now := s.now()
+	nowMS := strconv.FormatInt(now.UnixMilli(), 10)
+	var spec []byte
+	var slugs []string
+	for _, p := range created {
+		spec = appendSpec(spec[:0], d.list, rules, p, now)
+		slugs = slugs[:0]
+		for i, c := range spec {
+			if c == '1' {
+				members[i] = append(members[i], redis.Z{Member: p.ID})
+				slugs = append(slugs, d.list[i].Slug)
+			}
+		}
+		if len(slugs) > 0 {
+			set := make([]any, len(slugs))
+			for i, sl := range slugs {
+				set[i] = sl
+			}
+			pipe.SAdd(ctx, s.keys.profile(acct, p.ID), set...)
+			pipe.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.changelog(acct), Values: []string{
+				changelog.FieldAudience, strings.Join(slugs, ","), changelog.FieldProfile, p.ID,
+				changelog.FieldOp, string(changelog.OpEnter), changelog.FieldTime, nowMS,
+			}})
+		}
+		sigs = append(sigs, p.ID, d.version+":"+string(spec))
+	}
+	for i, m := range members {
+		if len(m) > 0 {
+			pipe.ZAdd(ctx, s.keys.members(acct, d.list[i].Slug), m...)
+		}
+	}
+	if len(sigs) > 0 {
+		pipe.HSet(ctx, s.keys.sig(acct), sigs...)
+	}
+	return nil
+}
