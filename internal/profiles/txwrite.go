@@ -118,7 +118,10 @@ func (s *Store) writeBatchTx(ctx context.Context, account string, batch []prepar
 				}
 			}
 		}
+		// WATCH and the first reads in one round trip.
 		pipe := tx.Pipeline()
+		watch := append([]any{"watch", idsKey, seqKey}, anySlice(hookKeys)...)
+		pipe.Do(ctx, watch...)
 		seqCmd := pipe.Get(ctx, seqKey)
 		idxCmd := pipe.HMGet(ctx, idsKey, suffixes...)
 		hookCmds := make([]*redis.StringCmd, len(hookKeys))
@@ -175,7 +178,7 @@ func (s *Store) writeBatchTx(ctx context.Context, account string, batch []prepar
 		}
 		out = res
 		return nil
-	}, append([]string{idsKey, seqKey}, hookKeys...)...)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -395,4 +398,12 @@ func (p *profileState) profile(withFields bool) *Profile {
 func encodeStored(m map[string]string) string {
 	b, _ := json.Marshal(m)
 	return string(b)
+}
+
+func anySlice(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
 }
