@@ -22,9 +22,10 @@ func (s *Service) CreationKeys(acct string) []string {
 // QueueCreated implements profiles.CreationHook: inside the transaction
 // that creates them, new profiles enter the rule audiences they match. A new
 // profile is in no audience yet, so this reads nothing: per audience one
-// ZADD of its new members, per profile one SADD of its audiences and one
-// change-log entry listing them, and one HSET of the signatures that
-// ProfilesChanged compares later. vals[0] is the definitions version read
+// ZADD of its new members, per profile one SADD of its audiences, one
+// change-log entry per changelog.MaxProfilesPerEntry profiles that entered
+// the same audiences, and one HSET of the signatures that ProfilesChanged
+// compares later. vals[0] is the definitions version read
 // under watch; when the cached definitions are of another version they are
 // reloaded and profiles.ErrStale makes the batch start again.
 func (s *Service) QueueCreated(ctx context.Context, pipe redis.Pipeliner, acct string, vals []string, created []*profiles.Profile) error {
@@ -54,8 +55,15 @@ func (s *Service) QueueCreated(ctx context.Context, pipe redis.Pipeliner, acct s
 	sigs := make([]any, 0, 2*len(created))
 	now := s.now()
 	nowMS := strconv.FormatInt(now.UnixMilli(), 10)
+	// Profiles that entered the same audiences share change-log entries.
+	type group struct {
+		slugs string
+		ids   []string
+	}
+	var groups []*group
+	bySpec := map[string]*group{}
 	var spec []byte
-	var slugs []string
+	var slugs []any
 	for _, p := range created {
 		spec = appendSpec(spec[:0], d.list, rules, p, now)
 		slugs = slugs[:0]
@@ -66,17 +74,29 @@ func (s *Service) QueueCreated(ctx context.Context, pipe redis.Pipeliner, acct s
 			}
 		}
 		if len(slugs) > 0 {
-			set := make([]any, len(slugs))
-			for i, sl := range slugs {
-				set[i] = sl
+			pipe.SAdd(ctx, s.keys.profile(acct, p.ID), slugs...)
+			g := bySpec[string(spec)]
+			if g == nil {
+				names := make([]string, len(slugs))
+				for i, sl := range slugs {
+					names[i] = sl.(string)
+				}
+				g = &group{slugs: strings.Join(names, ",")}
+				bySpec[string(spec)] = g
+				groups = append(groups, g)
 			}
-			pipe.SAdd(ctx, s.keys.profile(acct, p.ID), set...)
+			g.ids = append(g.ids, p.ID)
+		}
+		sigs = append(sigs, p.ID, d.version+":"+string(spec))
+	}
+	for _, g := range groups {
+		for from := 0; from < len(g.ids); from += changelog.MaxProfilesPerEntry {
+			ids := g.ids[from:min(from+changelog.MaxProfilesPerEntry, len(g.ids))]
 			pipe.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.changelog(acct), Values: []string{
-				changelog.FieldAudience, strings.Join(slugs, ","), changelog.FieldProfile, p.ID,
+				changelog.FieldAudience, g.slugs, changelog.FieldProfile, strings.Join(ids, ","),
 				changelog.FieldOp, string(changelog.OpEnter), changelog.FieldTime, nowMS,
 			}})
 		}
-		sigs = append(sigs, p.ID, d.version+":"+string(spec))
 	}
 	for i, m := range members {
 		if len(m) > 0 {

@@ -146,11 +146,16 @@ func TestCreatedProfilesEnterInTheirWrite(t *testing.T) {
 	res, err := ps.Upsert(ctx, acct, "web", []profiles.Record{
 		profiles.StringRecord(map[string]string{"email": "new@x.io", "country": "FR"}, time.Time{}),
 		profiles.StringRecord(map[string]string{"cookie_id": "c1", "external_id": "", "braze_id": "b1"}, old),
+		profiles.StringRecord(map[string]string{"email": "twin@x.io", "country": "FR"}, time.Time{}),
 	})
-	if err != nil || res.Applied != 2 {
+	if err != nil || res.Applied != 3 {
 		t.Fatalf("Upsert = %+v, %v", res, err)
 	}
 	fresh, err := ps.Resolve(ctx, acct, map[string]string{"email": "new@x.io"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	twin, err := ps.Resolve(ctx, acct, map[string]string{"email": "twin@x.io"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,8 +171,9 @@ func TestCreatedProfilesEnterInTheirWrite(t *testing.T) {
 			t.Errorf("members of %s = %v, %v; want %s among them", slug, members, err, fresh)
 		}
 	}
+	mustAudiences(t, svc, twin, "fr", "lytics_all", "lytics_known", "lytics_new")
 	if n, _ := rdb.XLen(ctx, changelog.StreamKey(ns, acct)).Result(); n != 2 {
-		t.Errorf("change log holds %d stream entries, want 2 (one per created profile)", n)
+		t.Errorf("change log holds %d stream entries, want 2 (one per set of audiences entered)", n)
 	}
 	entries, err := log.Range(ctx, acct, "", 100)
 	if err != nil {
@@ -179,6 +185,7 @@ func TestCreatedProfilesEnterInTheirWrite(t *testing.T) {
 	}
 	want := []string{
 		"enter fr " + fresh, "enter lytics_all " + fresh, "enter lytics_known " + fresh, "enter lytics_new " + fresh,
+		"enter fr " + twin, "enter lytics_all " + twin, "enter lytics_known " + twin, "enter lytics_new " + twin,
 		"enter lytics_all " + other, "enter lytics_known " + other,
 	}
 	if !slices.Equal(got, want) {

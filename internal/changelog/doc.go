@@ -10,11 +10,14 @@
 // sets, so the log and the sets never disagree: either both changed or
 // neither did. Entries of one account are totally ordered by their stream ID;
 // in particular the entries of one profile appear in the order the changes
-// happened. One stream entry may carry several audiences that one profile
-// entered (or exited) at once, comma-separated in FieldAudience (slugs have
-// no commas): Range and Read give one Entry per audience, all with that
-// stream entry's ID, and never split a stream entry between two reads, so
-// committing the last Entry's ID commits them all.
+// happened. One stream entry may carry several audiences that its
+// profiles entered (or exited) at once, comma-separated in FieldAudience,
+// and several profiles that did the same, comma-separated in FieldProfile
+// (slugs and profile ids have no commas; a writer puts at most
+// MaxProfilesPerEntry profiles in one entry): Range and Read give one Entry
+// per profile and audience, all with that stream entry's ID, and never split
+// a stream entry between two reads, so committing the last Entry's ID
+// commits them all.
 //
 // # Consumers
 //

@@ -25,7 +25,12 @@ func metaKey(ns store.Namespace, acct string) string { return ns.Account(acct, "
 // membership script) must use exactly these.
 const (
 	FieldAudience = "a"  // audience slug, or several joined by ","
-	FieldProfile  = "p"  // profile id
+	FieldProfile  = "p"  // profile id, or several joined by ","
 	FieldOp       = "op" // "enter" or "exit"
 	FieldTime     = "t"  // time of the change, Unix milliseconds
 )
+
+// MaxProfilesPerEntry bounds the profiles one stream entry lists, so that a
+// Read of n stream entries gives at most n × MaxProfilesPerEntry × (its
+// audiences) entries.
+const MaxProfilesPerEntry = 50

@@ -150,16 +150,20 @@ func (l *Log) Range(ctx context.Context, acct, after string, count int) ([]Entry
 	return out, nil
 }
 
-// appendEntries appends the entries of one stream entry: one per audience of
-// its comma-separated FieldAudience, all with the stream entry's ID.
+// appendEntries appends the entries of one stream entry: one per profile of
+// its comma-separated FieldProfile and audience of its comma-separated
+// FieldAudience, profile by profile, all with the stream entry's ID.
 func appendEntries(out []Entry, acct string, m redis.XMessage) []Entry {
 	e := parseEntry(acct, m)
-	if !strings.Contains(e.Audience, ",") {
+	if !strings.Contains(e.Audience, ",") && !strings.Contains(e.ProfileID, ",") {
 		return append(out, e)
 	}
-	for a := range strings.SplitSeq(e.Audience, ",") {
-		e.Audience = a
-		out = append(out, e)
+	auds, profs := e.Audience, e.ProfileID
+	for p := range strings.SplitSeq(profs, ",") {
+		for a := range strings.SplitSeq(auds, ",") {
+			e.ProfileID, e.Audience = p, a
+			out = append(out, e)
+		}
 	}
 	return out
 }

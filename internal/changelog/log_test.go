@@ -329,4 +329,21 @@ func TestGroupedEntryIsExpandedAndNeverSplit(t *testing.T) {
 	if err != nil || len(rest) != 1 || rest[0].Audience != "w" {
 		t.Fatalf("after it: %+v, %v; want w alone", rest, err)
 	}
+	// Several profiles and audiences: profile by profile.
+	if err := b.rdb.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []string{
+		changelog.FieldAudience, "x,y", changelog.FieldProfile, "7,8", changelog.FieldOp, "enter", changelog.FieldTime, "1000",
+	}}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	last, err := l.Range(ctx, acct, rest[0].ID, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = got[:0]
+	for _, e := range last {
+		got = append(got, e.ProfileID+" "+e.Audience)
+	}
+	if want := []string{"7 x", "7 y", "8 x", "8 y"}; !slices.Equal(got, want) {
+		t.Fatalf("entry of two profiles gave %v, want %v", got, want)
+	}
 }
