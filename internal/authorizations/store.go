@@ -120,15 +120,26 @@ func (s *Store) Create(ctx context.Context, account string, in Input) (a *Author
 			return nil, nil, err
 		}
 	}
-	if t.Validate != nil {
-		if err := t.Validate(a, plain); err != nil {
-			return nil, nil, err
+	if err := s.validateAndSave(ctx, t, a, plain); err != nil {
+		// Undo what Provision made (e.g. a managed SFTP user), or it would
+		// outlive an authorization that was never stored.
+		if t.Provision != nil && t.Deprovision != nil {
+			if derr := t.Deprovision(context.WithoutCancel(ctx), a); derr != nil {
+				return nil, nil, fmt.Errorf("%w (and undoing its provisioning: %v)", err, derr)
+			}
 		}
-	}
-	if err := s.save(ctx, a, plain); err != nil {
 		return nil, nil, err
 	}
 	return a, shown, nil
+}
+
+func (s *Store) validateAndSave(ctx context.Context, t Type, a *Authorization, plain map[string]string) error {
+	if t.Validate != nil {
+		if err := t.Validate(a, plain); err != nil {
+			return err
+		}
+	}
+	return s.save(ctx, a, plain)
 }
 
 func (s *Store) save(ctx context.Context, a *Authorization, plain map[string]string) error {

@@ -140,3 +140,57 @@ func TestMasterKeyRotation(t *testing.T) {
 	}
 	_ = ns
 }
+
+// TestProvisioningIsUndoneWhenTheAuthorizationIsNotStored: what Provision
+// made (the managed SFTP server's user) does not outlive an authorization
+// that failed validation or could not be stored.
+func TestProvisioningIsUndoneWhenTheAuthorizationIsNotStored(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	box, err := secrets.NewBox(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	made := map[string]bool{}
+	typ := Type{
+		Name:   "made",
+		Config: []string{"ok", "user"},
+		Validate: func(a *Authorization, _ map[string]string) error {
+			if a.Config["ok"] != true {
+				return &ValidationError{Field: "config.ok", Message: "must be true"}
+			}
+			return nil
+		},
+		Provision: func(_ context.Context, a *Authorization, _ map[string]string) (map[string]any, error) {
+			a.Config["user"] = "u-" + a.ID
+			made[a.Config["user"].(string)] = true
+			return nil, nil
+		},
+		Deprovision: func(_ context.Context, a *Authorization) error {
+			delete(made, a.Config["user"].(string))
+			return nil
+		},
+	}
+	s := New(rdb, ns, box, NewRegistry(typ))
+	ctx := context.Background()
+	if _, _, err := s.Create(ctx, "acme", Input{Type: "made", Label: str("x")}); err == nil {
+		t.Fatal("an invalid authorization was stored")
+	}
+	if len(made) != 0 {
+		t.Fatalf("provisioned %v left behind by a failed validation", made)
+	}
+	a, _, err := s.Create(ctx, "acme", Input{Type: "made", Label: str("x"), Config: map[string]any{"ok": true}})
+	if err != nil || !made["u-"+a.ID] {
+		t.Fatalf("Create = %v, %v; provisioned %v", a, err, made)
+	}
+	// Redis refusing the write: the user goes too.
+	broken := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
+	t.Cleanup(func() { _ = broken.Close() })
+	s = New(broken, ns, box, NewRegistry(typ))
+	if _, _, err := s.Create(ctx, "acme", Input{Type: "made", Label: str("y"), Config: map[string]any{"ok": true}}); err == nil {
+		t.Fatal("Create without Redis succeeded")
+	}
+	if len(made) != 1 {
+		t.Fatalf("provisioned %v, want only the stored authorization's user", made)
+	}
+}

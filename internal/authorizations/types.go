@@ -24,7 +24,8 @@ type Type struct {
 	// before it is stored: it may fill config and secrets (the managed SFTP
 	// server creates its user here) and returns values to show once.
 	Provision func(ctx context.Context, a *Authorization, secrets map[string]string) (shown map[string]any, err error)
-	// Deprovision, when set, runs when the authorization is deleted.
+	// Deprovision, when set, runs when the authorization is deleted, and
+	// when a provisioned one could not be stored.
 	Deprovision func(ctx context.Context, a *Authorization) error
 }
 
