@@ -10,12 +10,18 @@ import (
 
 	"github.com/brazesync/brazesync/internal/accounts"
 	"github.com/brazesync/brazesync/internal/config"
+	"github.com/brazesync/brazesync/internal/secrets"
+	"github.com/brazesync/brazesync/internal/sftpd"
 )
 
 const adminUsage = `Usage:
   brazesync admin create-account ID [NAME]
   brazesync admin create-token [--expires 720h] [--description TEXT] ACCOUNT NAME SCOPE[,SCOPE]
   brazesync admin list-accounts
+  brazesync admin reseal
+      seal every stored secret again with the first BRAZESYNC_MASTER_KEY
+      (authorizations of every account, the managed SFTP host key), so that
+      the keys after it can be retired
 `
 
 // runAdmin is offline bootstrap straight against Redis.
@@ -72,8 +78,39 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		for _, acct := range list {
 			fmt.Fprintf(stdout, "%s\t%s\t%s\n", acct.ID, acct.Name, acct.CreatedAt.Format(time.RFC3339))
 		}
+	case "reseal":
+		if len(args) != 1 {
+			return &usageError{adminUsage}
+		}
+		return a.reseal(ctx, stdout)
 	default:
 		return &usageError{fmt.Sprintf("unknown admin command %q\n%s", args[0], adminUsage)}
 	}
+	return nil
+}
+
+// reseal seals every secret at rest again with the current sealing key.
+func (a *app) reseal(ctx context.Context, stdout io.Writer) error {
+	list, err := a.accounts.List(ctx)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, acct := range list {
+		n, err := a.auths.Reseal(ctx, acct.ID)
+		if err != nil {
+			return fmt.Errorf("resealing authorizations of account %s: %w", acct.ID, err)
+		}
+		total += n
+	}
+	fmt.Fprintf(stdout, "authorizations resealed: %d (in %d accounts)\n", total, len(list))
+	found, err := sftpd.ResealHostKey(ctx, a.rdb, a.ns, secrets.Purpose{Box: a.box, Purpose: hostKeyPurpose})
+	if err != nil {
+		return err
+	}
+	if found {
+		fmt.Fprintln(stdout, "managed SFTP host key resealed")
+	}
+	fmt.Fprintf(stdout, "every secret is sealed with key %s; keys after the first can be retired\n", a.box.SealingKeyID())
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/brazesync/brazesync/internal/store"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/ssh"
 )
@@ -59,4 +60,30 @@ func createHostKey(ctx context.Context, rdb redis.UniversalClient, key string, s
 		return "", fmt.Errorf("storing sftp host key: %w", err)
 	}
 	return rdb.Get(ctx, key).Result()
+}
+
+// ResealHostKey seals the stored host key again with sealer, so that it
+// opens after the key that sealed it is retired. It reports whether there
+// was a host key.
+func ResealHostKey(ctx context.Context, rdb redis.UniversalClient, ns store.Namespace, sealer Sealer) (bool, error) {
+	key := keys{ns: ns}.hostKey()
+	sealed, err := rdb.Get(ctx, key).Result()
+	if errors.Is(err, redis.Nil) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("reading sftp host key: %w", err)
+	}
+	seed, err := sealer.Open(sealed)
+	if err != nil {
+		return false, fmt.Errorf("opening sftp host key: %w", err)
+	}
+	again, err := sealer.Seal(seed)
+	if err != nil {
+		return false, fmt.Errorf("sealing sftp host key: %w", err)
+	}
+	if err := rdb.Set(ctx, key, again, 0).Err(); err != nil {
+		return false, fmt.Errorf("storing sftp host key: %w", err)
+	}
+	return true, nil
 }

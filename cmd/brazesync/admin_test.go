@@ -1,0 +1,76 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"strings"
+	"testing"
+
+	"github.com/brazesync/brazesync/internal/authorizations"
+	"github.com/brazesync/brazesync/internal/config"
+	"github.com/brazesync/brazesync/internal/secrets"
+	"github.com/brazesync/brazesync/internal/sftpd"
+	"github.com/brazesync/brazesync/internal/testutil/redistest"
+)
+
+// TestAdminResealRetiresTheOldKey rotates the master key the way the README
+// says: a new first key, `admin reseal`, then the old key dropped; every
+// authorization and the managed SFTP host key still open.
+func TestAdminResealRetiresTheOldKey(t *testing.T) {
+	t.Parallel()
+	_, url := redistest.DB(t)
+	newKey := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{42}, 32))
+	env := func(keys string) func(string) string {
+		return func(name string) string {
+			return map[string]string{"REDIS_URL": url, "BRAZESYNC_MASTER_KEY": keys}[name]
+		}
+	}
+	ctx := context.Background()
+	openApp := func(keys string) *app {
+		t.Helper()
+		cfg, err := load(env(keys), config.Production)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := newApp(ctx, cfg, newLogger(cfg.LogLevel))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(a.close)
+		return a
+	}
+	var out bytes.Buffer
+	if err := runAdmin(ctx, []string{"create-account", "acme"}, env(masterKey), &out); err != nil {
+		t.Fatal(err)
+	}
+	old := openApp(masterKey)
+	label := "braze"
+	au, _, err := old.auths.Create(ctx, "acme", authorizations.Input{Type: "braze", Label: &label,
+		Config: map[string]any{"instance": "US-01"}, Secrets: map[string]string{"api_key": "braze-key-1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp, err := sftpd.HostKeyFingerprint(ctx, old.rdb, old.ns, secrets.Purpose{Box: old.box, Purpose: hostKeyPurpose})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	out.Reset()
+	if err := runAdmin(ctx, []string{"reseal"}, env(newKey+","+masterKey), &out); err != nil {
+		t.Fatalf("reseal: %v", err)
+	}
+	if !strings.Contains(out.String(), "authorizations resealed: 1") || !strings.Contains(out.String(), "host key resealed") {
+		t.Errorf("reseal printed %q", out.String())
+	}
+
+	retired := openApp(newKey)
+	_, sec, err := retired.auths.Credentials(ctx, "acme", au.ID)
+	if err != nil || sec["api_key"] != "braze-key-1" {
+		t.Fatalf("secrets with the old key retired: %v, %v", sec, err)
+	}
+	got, err := sftpd.HostKeyFingerprint(ctx, retired.rdb, retired.ns, secrets.Purpose{Box: retired.box, Purpose: hostKeyPurpose})
+	if err != nil || got != fp {
+		t.Fatalf("host key with the old key retired: %q, %v; want %q", got, err, fp)
+	}
+}
