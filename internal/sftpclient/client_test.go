@@ -365,3 +365,42 @@ func otherKeyPEM(t *testing.T, passphrase string) []byte {
 	}
 	return pem.EncodeToMemory(block)
 }
+
+// TestFingerprintPinOfAnotherHostKeyType: a server with an ed25519 and an
+// ECDSA host key; a bare fingerprint pin of the one that the handshake does
+// not choose by itself connects, and a wrong fingerprint lists both keys.
+func TestFingerprintPinOfAnotherHostKeyType(t *testing.T) {
+	t.Parallel()
+	s := sshdtest.Start(t, sshdtest.Options{ECDSAHostKey: true})
+	cfg := baseConfig(s)
+	see := cfg
+	see.InsecureSeeHostKey = true
+	first := dial(t, see).HostKey()
+	cfg.HostKey = ssh.FingerprintSHA256(s.ECDSAHostKey)
+	if first.Type() != ssh.KeyAlgoED25519 {
+		cfg.HostKey = s.HostKeyFingerprint
+	}
+	c := dial(t, cfg)
+	if got := ssh.FingerprintSHA256(c.HostKey()); got != cfg.HostKey {
+		t.Fatalf("connected with host key %s, want the pinned ECDSA key %s", got, cfg.HostKey)
+	}
+	if _, err := c.List(context.Background(), "."); err != nil {
+		t.Fatalf("list: %v", err)
+	}
+
+	other, err := ssh.NewSignerFromKey(newEd25519(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HostKey = ssh.FingerprintSHA256(other.PublicKey())
+	_, err = Dial(context.Background(), cfg)
+	var mm *HostKeyMismatchError
+	if !errors.As(err, &mm) {
+		t.Fatalf("got %v, want *HostKeyMismatchError", err)
+	}
+	for _, fp := range []string{s.HostKeyFingerprint, ssh.FingerprintSHA256(s.ECDSAHostKey)} {
+		if !strings.Contains(err.Error(), fp) {
+			t.Errorf("error %q does not list the server's key %s", err, fp)
+		}
+	}
+}

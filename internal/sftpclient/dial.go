@@ -98,6 +98,28 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 			}), 2))
 	}
 
+	c, err := dialOnce(ctx, cfg, addr, cc)
+	var mismatch *HostKeyMismatchError
+	if err != nil && isFingerprint(cfg.HostKey) && errors.As(err, &mismatch) {
+		c, err = dialOtherHostKeys(ctx, cfg, addr, cc, mismatch)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c.cfg = cfg
+	c.hostKey = seen
+	c.stop = make(chan struct{})
+	c.done = make(chan struct{})
+	go c.watchdog()
+	cfg.Logger.Debug("sftp connected", "addr", addr, "user", cfg.Username,
+		"host_key", ssh.FingerprintSHA256(seen))
+	return c, nil
+}
+
+// dialOnce connects and completes the SSH handshake and the SFTP session
+// start within cfg.HandshakeTimeout and ctx, and maps the failures to this
+// package's errors.
+func dialOnce(ctx context.Context, cfg Config, addr string, cc *ssh.ClientConfig) (*Client, error) {
 	d := net.Dialer{Timeout: cfg.HandshakeTimeout}
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
@@ -135,14 +157,66 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("sftp: connecting to %s: %w", addr, err)
 	}
 	_ = conn.SetDeadline(time.Time{})
-	c.cfg = cfg
-	c.hostKey = seen
-	c.stop = make(chan struct{})
-	c.done = make(chan struct{})
-	go c.watchdog()
-	cfg.Logger.Debug("sftp connected", "addr", addr, "user", cfg.Username,
-		"host_key", ssh.FingerprintSHA256(seen))
 	return c, nil
+}
+
+// hostKeyFamilies are the host key algorithms a server may hold one key of
+// each.
+var hostKeyFamilies = []struct {
+	name  string
+	algos []string
+}{
+	{"ed25519", []string{ssh.KeyAlgoED25519}},
+	{"ecdsa", []string{ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521}},
+	{"rsa", []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}},
+}
+
+func hostKeyFamily(keyType string) string {
+	switch {
+	case keyType == ssh.KeyAlgoED25519:
+		return "ed25519"
+	case strings.HasPrefix(keyType, "ecdsa-"):
+		return "ecdsa"
+	case keyType == ssh.KeyAlgoRSA:
+		return "rsa"
+	}
+	return keyType
+}
+
+// dialOtherHostKeys is for a pin that is a bare fingerprint, which does not
+// say the key's type: the server presented another of its host keys than
+// the pinned one (most servers have an ed25519, an ECDSA and an RSA key), so
+// ask for each other type in turn. It returns the first connection whose
+// key matches, else the mismatch listing every key the server offered.
+func dialOtherHostKeys(ctx context.Context, cfg Config, addr string, cc *ssh.ClientConfig, first *HostKeyMismatchError) (*Client, error) {
+	tried := map[string]bool{hostKeyFamily(first.Key.Type()): true}
+	for _, fam := range hostKeyFamilies {
+		if tried[fam.name] {
+			continue
+		}
+		tried[fam.name] = true
+		again := *cc
+		again.HostKeyAlgorithms = fam.algos
+		c, err := dialOnce(ctx, cfg, addr, &again)
+		if err == nil {
+			return c, nil
+		}
+		var m *HostKeyMismatchError
+		switch {
+		case errors.As(err, &m):
+			first.Others = append(first.Others, m.Key.Type()+" "+m.Got)
+		case strings.Contains(err.Error(), "no common algorithm for host key"):
+			// The server has no key of this type.
+		default:
+			return nil, err
+		}
+	}
+	return nil, first
+}
+
+// isFingerprint tells a pin that is a bare "SHA256:" fingerprint.
+func isFingerprint(hostKey string) bool {
+	return strings.HasPrefix(strings.TrimSpace(hostKey), "SHA256:")
 }
 
 func handshake(conn *activityConn, addr string, cc *ssh.ClientConfig) (*Client, error) {

@@ -18,11 +18,18 @@ type HostKeyMismatchError struct {
 	Want string        // pinned fingerprint, "SHA256:..."
 	Got  string        // presented fingerprint, "SHA256:..."
 	Key  ssh.PublicKey // the key the server presented
+	// Others are the server's other host keys, "<type> SHA256:...", when
+	// the pin is a bare fingerprint and each type was asked for.
+	Others []string
 }
 
 func (e *HostKeyMismatchError) Error() string {
-	return fmt.Sprintf("sftp: host key mismatch for %s: pinned %s, server presented %s %s",
+	msg := fmt.Sprintf("sftp: host key mismatch for %s: pinned %s, server presented %s %s",
 		e.Host, e.Want, e.Key.Type(), e.Got)
+	if len(e.Others) > 0 {
+		msg += " and " + strings.Join(e.Others, ", ")
+	}
+	return msg
 }
 
 // pin is a parsed Config.HostKey.

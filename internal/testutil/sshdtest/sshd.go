@@ -21,7 +21,9 @@ package sshdtest
 
 import (
 	"bytes"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/pem"
@@ -54,6 +56,9 @@ type Options struct {
 	KeyboardInteractiveOnly bool
 	// ClientKeyPassphrase, when set, encrypts Server.ClientKeyPEM with it.
 	ClientKeyPassphrase string
+	// ECDSAHostKey gives the server a second host key, ECDSA P-256
+	// (Server.ECDSAHostKey), as most servers have several.
+	ECDSAHostKey bool
 }
 
 // Server is a running sshd.
@@ -65,6 +70,8 @@ type Server struct {
 	HostKey            ssh.PublicKey
 	HostKeyAuthorized  string // "ssh-ed25519 AAAA..." (authorized_keys format, no newline)
 	HostKeyFingerprint string // "SHA256:..."
+	// ECDSAHostKey is the second host key (Options.ECDSAHostKey), else nil.
+	ECDSAHostKey ssh.PublicKey
 
 	User     string
 	Password string // empty when not running as root
@@ -101,6 +108,12 @@ func Start(t testing.TB, opts Options) *Server {
 	s.HostKey = hostSigner.PublicKey()
 	s.HostKeyAuthorized = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(s.HostKey)))
 	s.HostKeyFingerprint = ssh.FingerprintSHA256(s.HostKey)
+	hostKeys := "HostKey " + filepath.Join(work, "host_key")
+	if opts.ECDSAHostKey {
+		path := filepath.Join(work, "host_key_ecdsa")
+		s.ECDSAHostKey = newECDSA(t, path).PublicKey()
+		hostKeys += "\nHostKey " + path
+	}
 
 	clientPath := filepath.Join(work, "client_key")
 	s.ClientKeySigner = newEd25519(t, clientPath, opts.ClientKeyPassphrase)
@@ -156,7 +169,7 @@ func Start(t testing.TB, opts Options) *Server {
 	}
 	cfg := fmt.Sprintf(`Port %d
 ListenAddress 127.0.0.1
-HostKey %s
+%s
 PidFile none
 AuthorizedKeysFile %s
 StrictModes no
@@ -169,7 +182,7 @@ MaxAuthTries 10
 LoginGraceTime 30
 Subsystem sftp internal-sftp
 LogLevel VERBOSE
-`, s.Port, filepath.Join(work, "host_key"), authorized, pam, pwAuth, kbd)
+`, s.Port, hostKeys, authorized, pam, pwAuth, kbd)
 	cfgPath := filepath.Join(work, "sshd_config")
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o600); err != nil {
 		t.Fatalf("sshdtest: %v", err)
@@ -339,6 +352,26 @@ func newEd25519(t testing.TB, path, passphrase string) ssh.Signer {
 	} else {
 		block, err = ssh.MarshalPrivateKey(priv, "sshdtest")
 	}
+	if err != nil {
+		t.Fatalf("sshdtest: %v", err)
+	}
+	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
+		t.Fatalf("sshdtest: %v", err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatalf("sshdtest: %v", err)
+	}
+	return signer
+}
+
+func newECDSA(t testing.TB, path string) ssh.Signer {
+	t.Helper()
+	priv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatalf("sshdtest: %v", err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "sshdtest")
 	if err != nil {
 		t.Fatalf("sshdtest: %v", err)
 	}
