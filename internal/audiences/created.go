@@ -8,7 +8,6 @@ import (
 
 	"github.com/brazesync/brazesync/internal/changelog"
 	"github.com/brazesync/brazesync/internal/profiles"
-	"github.com/redis/go-redis/v9"
 )
 
 var _ profiles.CreationHook = (*Service)(nil)
@@ -19,7 +18,7 @@ func (s *Service) CreationKeys(acct string) []string {
 	return []string{s.keys.version(acct)}
 }
 
-// QueueCreated implements profiles.CreationHook: inside the transaction
+// CreatedWrites implements profiles.CreationHook: committed with the batch
 // that creates them, new profiles enter the rule audiences they match. A new
 // profile is in no audience yet, so this reads nothing: per audience one
 // ZADD of its new members, per profile one SADD of its audiences, one
@@ -28,22 +27,22 @@ func (s *Service) CreationKeys(acct string) []string {
 // compares later. vals[0] is the definitions version read
 // under watch; when the cached definitions are of another version they are
 // reloaded and profiles.ErrStale makes the batch start again.
-func (s *Service) QueueCreated(ctx context.Context, pipe redis.Pipeliner, acct string, vals []string, created []*profiles.Profile) error {
+func (s *Service) CreatedWrites(ctx context.Context, acct string, vals []string, created []*profiles.Profile) ([][]any, error) {
 	version := "0"
 	if len(vals) > 0 && vals[0] != "" {
 		version = vals[0]
 	}
 	d, err := s.defs(ctx, acct, false)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if d.version != version {
 		// Reload, and have the batch start again: the profiles it built may
 		// lack data fields that the new definitions read (NeedsFields).
 		if _, err := s.defs(ctx, acct, true); err != nil {
-			return err
+			return nil, err
 		}
-		return fmt.Errorf("audience definitions of account %q: cached version %s, current %s: %w", acct, d.version, version, profiles.ErrStale)
+		return nil, fmt.Errorf("audience definitions of account %q: cached version %s, current %s: %w", acct, d.version, version, profiles.ErrStale)
 	}
 	rules := make([]int, 0, len(d.list))
 	for i, x := range d.list {
@@ -51,8 +50,10 @@ func (s *Service) QueueCreated(ctx context.Context, pipe redis.Pipeliner, acct s
 			rules = append(rules, i)
 		}
 	}
-	members := make([][]redis.Z, len(d.list))
-	sigs := make([]any, 0, 2*len(created))
+	var cmds [][]any
+	members := make([][]any, len(d.list))
+	sigs := make([]any, 0, 2+2*len(created))
+	sigs = append(sigs, "HSET", s.keys.sig(acct))
 	now := s.now()
 	nowMS := strconv.FormatInt(now.UnixMilli(), 10)
 	// Profiles that entered the same audiences share change-log entries.
@@ -69,12 +70,12 @@ func (s *Service) QueueCreated(ctx context.Context, pipe redis.Pipeliner, acct s
 		slugs = slugs[:0]
 		for i, c := range spec {
 			if c == '1' {
-				members[i] = append(members[i], redis.Z{Member: p.ID})
+				members[i] = append(members[i], 0, p.ID)
 				slugs = append(slugs, d.list[i].Slug)
 			}
 		}
 		if len(slugs) > 0 {
-			pipe.SAdd(ctx, s.keys.profile(acct, p.ID), slugs...)
+			cmds = append(cmds, append([]any{"SADD", s.keys.profile(acct, p.ID)}, slugs...))
 			g := bySpec[string(spec)]
 			if g == nil {
 				names := make([]string, len(slugs))
@@ -92,19 +93,18 @@ func (s *Service) QueueCreated(ctx context.Context, pipe redis.Pipeliner, acct s
 	for _, g := range groups {
 		for from := 0; from < len(g.ids); from += changelog.MaxProfilesPerEntry {
 			ids := g.ids[from:min(from+changelog.MaxProfilesPerEntry, len(g.ids))]
-			pipe.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.changelog(acct), Values: []string{
+			cmds = append(cmds, []any{"XADD", s.keys.changelog(acct), "*",
 				changelog.FieldAudience, g.slugs, changelog.FieldProfile, strings.Join(ids, ","),
-				changelog.FieldOp, string(changelog.OpEnter), changelog.FieldTime, nowMS,
-			}})
+				changelog.FieldOp, string(changelog.OpEnter), changelog.FieldTime, nowMS})
 		}
 	}
 	for i, m := range members {
 		if len(m) > 0 {
-			pipe.ZAdd(ctx, s.keys.members(acct, d.list[i].Slug), m...)
+			cmds = append(cmds, append([]any{"ZADD", s.keys.members(acct, d.list[i].Slug)}, m...))
 		}
 	}
-	if len(sigs) > 0 {
-		pipe.HSet(ctx, s.keys.sig(acct), sigs...)
+	if len(sigs) > 2 {
+		cmds = append(cmds, sigs)
 	}
-	return nil
+	return cmds, nil
 }

@@ -7,6 +7,7 @@ import "github.com/brazesync/brazesync/internal/store"
 // scripts build the same names from keyPrefix; keep both in step.
 //
 //	<prefix>seq               string  last profile id handed out (INCR); ids are dense
+//	<prefix>pver              string  write version: bumped by every write of profiles or ids
 //	<prefix>gone              string  profiles deleted or merged away (Count = seq - gone)
 //	<prefix>ids               hash    identity index: "<field>:<value>" -> profile id
 //	<prefix>p:<id>            string  one profile: first and last seen, identities and data
@@ -22,6 +23,7 @@ type keys struct {
 func (k keys) prefix(acct string) string { return k.ns.Account(acct) + ":" }
 
 func (k keys) seq(acct string) string  { return k.ns.Account(acct, "seq") }
+func (k keys) pver(acct string) string { return k.ns.Account(acct, "pver") }
 func (k keys) gone(acct string) string { return k.ns.Account(acct, "gone") }
 func (k keys) ids(acct string) string  { return k.ns.Account(acct, "ids") }
 func (k keys) profile(acct, id string) string {

@@ -7,8 +7,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Profile is one person as brazesync knows them.
@@ -52,22 +50,23 @@ type FieldsNeeder interface {
 	NeedsFields(ctx context.Context, account string) (bool, error)
 }
 
-// CreationHook is an optional interface of a ChangeHook. The profiles a
-// batch creates are handed to QueueCreated inside the batch's MULTI/EXEC,
-// so that what the hook writes for them (their first audience memberships)
-// is atomic with their creation: nobody can know a profile before that
-// EXEC, so nothing can race with it. Those profiles are then left out of
-// ProfilesChanged. When the batch cannot run as a transaction (after lost
-// races) every profile goes to ProfilesChanged as before.
+// CreationHook is an optional interface of a ChangeHook. The writes it
+// gives for the profiles a batch creates are committed with the batch, so
+// that they are atomic with the creation (the profiles' first audience
+// memberships): nobody can know a profile before that commit, so nothing
+// can race with it. Those profiles are then left out of ProfilesChanged.
+// When the batch cannot be committed optimistically (after lost races)
+// every profile goes to ProfilesChanged as before.
 type CreationHook interface {
 	// CreationKeys names keys of account (under its hash tag) that the batch
-	// watches and reads before anything else, e.g. a definitions version.
+	// reads first and whose values must be unchanged at its commit, e.g. a
+	// definitions version.
 	CreationKeys(account string) []string
-	// QueueCreated queues on pipe, the batch's MULTI, the writes for the
-	// profiles it creates. vals are the values of CreationKeys as read under
-	// watch ("" for a missing key). An error wrapping ErrStale makes the
-	// batch start again; any other fails it.
-	QueueCreated(ctx context.Context, pipe redis.Pipeliner, account string, vals []string, created []*Profile) error
+	// CreatedWrites returns the writes for the profiles the batch creates,
+	// each a command with its arguments (name first). vals are the values
+	// of CreationKeys as read ("" for a missing key). An error wrapping
+	// ErrStale makes the batch start again; any other fails it.
+	CreatedWrites(ctx context.Context, account string, vals []string, created []*Profile) ([][]any, error)
 }
 
 // ErrStale tells a batch that what a CreationHook knows is older than what

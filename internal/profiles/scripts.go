@@ -8,7 +8,8 @@ import "github.com/redis/go-redis/v9"
 // HMGET and written with one HSET for the whole batch (in chunks), and a
 // profile is one string in the form of stored.go, so a new profile costs one
 // SET and a record only a few arguments. Store.Upsert runs it only for a
-// batch whose optimistic transaction (txwrite.go) lost three races.
+// batch whose optimistic commit (txwrite.go) lost three races. It bumps the
+// write version, as every writer of profiles must.
 //
 // KEYS[1]: <prefix>seq, the account's profile id counter. Every other key is
 //
@@ -33,6 +34,7 @@ local prefix = ARGV[1]
 local n = tonumber(ARGV[2])
 local seqKey = KEYS[1]
 local idsKey = prefix .. 'ids'
+redis.call('INCR', prefix .. 'pver')
 local chunk = 1000
 
 local function tsOf(v)
@@ -278,5 +280,6 @@ for suffix in string.gmatch(list, '[^\n]+') do
 end
 redis.call('DEL', KEYS[1])
 redis.call('INCR', prefix .. 'gone')
+redis.call('INCR', prefix .. 'pver')
 return 1
 `)

@@ -200,19 +200,73 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 	}
 	applied := 0
 	var first error
+	send := func(changes []Change) {
+		if hooks != nil {
+			hooks <- changes
+		}
+	}
+	// prev is the batch whose commit runs while the next one is resolved.
+	var prev *pending
+	// settle waits for prev's commit and hands its changes on. redone: the
+	// commit was stale and prev was written again on its own, so a batch
+	// resolved against it must be resolved again.
+	settle := func() (redone bool, err error) {
+		if prev == nil {
+			return false, nil
+		}
+		p := prev
+		prev = nil
+		err = <-p.done
+		if errors.Is(err, errStaleCommit) {
+			changes, err := s.applyBatch(ctx, account, p.batch)
+			if err != nil {
+				return true, err
+			}
+			applied += len(p.batch)
+			send(changes)
+			return true, nil
+		}
+		if err != nil {
+			return false, fmt.Errorf("applying %d records to profiles of account %q: %w", len(p.batch), account, err)
+		}
+		applied += len(p.batch)
+		if s.hook != nil {
+			send(s.txChanges(ctx, account, p.res))
+		}
+		return false, nil
+	}
 	for b := range batches {
 		if first != nil {
 			continue
 		}
-		changes, err := s.applyBatch(ctx, account, b)
-		if err != nil {
-			first = err
+		p, err := s.resolve(ctx, account, b, prev)
+		redone, serr := settle()
+		if serr != nil {
+			first = serr
 			continue
 		}
-		applied += len(b)
-		if hooks != nil {
-			hooks <- changes
+		if err == nil && (redone || p.stale) {
+			p, err = s.resolve(ctx, account, b, nil)
 		}
+		if err != nil {
+			first = fmt.Errorf("applying %d records to profiles of account %q: %w", len(b), account, err)
+			continue
+		}
+		if p.stale {
+			changes, err := s.applyBatch(ctx, account, b)
+			if err != nil {
+				first = err
+				continue
+			}
+			applied += len(b)
+			send(changes)
+			continue
+		}
+		prev = p
+		go func() { p.done <- s.commit(ctx, account, p) }()
+	}
+	if _, err := settle(); err != nil && first == nil {
+		first = err
 	}
 	if hooks != nil {
 		close(hooks)
@@ -223,14 +277,14 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 	return applied, first
 }
 
-// applyBatch writes one batch and returns its changes for the hook (none
-// without a hook). It tries an optimistic transaction, whose result needs no
-// read-back, and after repeated conflicts with concurrent writers runs the
-// upsert script, which cannot conflict.
+// applyBatch writes one batch on its own and returns its changes for the
+// hook (none without a hook). It tries the optimistic commit, whose result
+// needs no read-back, and after repeated conflicts with concurrent writers
+// runs the upsert script, which cannot conflict.
 func (s *Store) applyBatch(ctx context.Context, account string, batch []prepared) ([]Change, error) {
 	for range txAttempts {
-		res, err := s.writeBatchTx(ctx, account, batch)
-		if errors.Is(err, errTxConflict) {
+		p, err := s.writeBatchTx(ctx, account, batch)
+		if errors.Is(err, errStaleCommit) {
 			continue
 		}
 		if err != nil {
@@ -239,7 +293,7 @@ func (s *Store) applyBatch(ctx context.Context, account string, batch []prepared
 		if s.hook == nil {
 			return nil, nil
 		}
-		return s.txChanges(ctx, account, res), nil
+		return s.txChanges(ctx, account, p.res), nil
 	}
 	return s.applyBatchScript(ctx, account, batch)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,12 +14,9 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-// txAttempts is how many times a batch is tried as an optimistic transaction
-// before it falls back to the upsert script.
+// txAttempts is how many times a batch is tried optimistically before it
+// falls back to the upsert script.
 const txAttempts = 3
-
-// errTxConflict: a watched key changed before EXEC.
-var errTxConflict = errors.New("profiles changed by a concurrent writer")
 
 // profileState is one profile as a batch sees and changes it.
 type profileState struct {
@@ -94,117 +92,216 @@ type txBatch struct {
 	createdHandled bool
 }
 
-// writeBatchTx applies a batch the way upsertScript does, with identity
-// resolution and newest-wins in Go, and writes the result in one MULTI/EXEC
-// guarded by WATCH on the identity index, the id counter and every profile
-// read. It returns errTxConflict when a concurrent writer got there first;
-// nothing is written then.
-func (s *Store) writeBatchTx(ctx context.Context, account string, batch []prepared) (*txBatch, error) {
-	idsKey, seqKey := s.keys.ids(account), s.keys.seq(account)
+// A batch is written optimistically: its reads (the identity index, the
+// profiles it touches, the id counter, the write version) are resolved in Go
+// and the result is committed in one MULTI/EXEC that applies only if the
+// account's write version ("pver", bumped by every write of profiles or of
+// the identity index) is still the one the batch read. Batches of one
+// Upsert overlap: while one commit runs in Redis, the next batch is read and
+// resolved against what Redis held plus the commit in flight (see resolve).
+
+// errStaleCommit: the write version moved under a batch; nothing of it was
+// written.
+var errStaleCommit = errors.New("profiles changed by a concurrent writer")
+
+// pending is a resolved batch with the commands that commit it.
+type pending struct {
+	batch []prepared
+	w     *batchWriter
+	res   *txBatch
+	pver  int64    // the write version the commit expects
+	cmds  [][]any  // the writes
+	check []string // further key, expected value pairs (CreationHook keys)
+	// stale: the reads saw a write version that neither this batch's
+	// predecessor nor its commit explains; resolve again after it.
+	stale bool
+	done  chan error
+}
+
+// resolve reads what the batch needs and works out its writes. prev, when
+// not nil, is the batch before it whose commit may not have run yet: the
+// reads tell (by the write version) whether it has, and if not its writes
+// are overlaid on what was read.
+func (s *Store) resolve(ctx context.Context, account string, batch []prepared, prev *pending) (*pending, error) {
 	creation, _ := s.hook.(CreationHook)
 	var hookKeys []string
 	if creation != nil {
 		hookKeys = creation.CreationKeys(account)
 	}
-	var out *txBatch
-	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
-		suffixes := make([]string, 0, len(batch)*3)
-		seen := make(map[string]bool, len(batch)*3)
-		for _, p := range batch {
-			for _, sfx := range p.ids {
-				if !seen[sfx] {
-					seen[sfx] = true
-					suffixes = append(suffixes, sfx)
-				}
+	suffixes := make([]string, 0, len(batch)*3)
+	seen := make(map[string]bool, len(batch)*3)
+	for _, p := range batch {
+		for _, sfx := range p.ids {
+			if !seen[sfx] {
+				seen[sfx] = true
+				suffixes = append(suffixes, sfx)
 			}
 		}
-		// WATCH and the first reads in one round trip.
-		pipe := tx.Pipeline()
-		watch := append([]any{"watch", idsKey, seqKey}, anySlice(hookKeys)...)
-		pipe.Do(ctx, watch...)
-		seqCmd := pipe.Get(ctx, seqKey)
-		idxCmd := pipe.HMGet(ctx, idsKey, suffixes...)
-		hookCmds := make([]*redis.StringCmd, len(hookKeys))
-		for i, k := range hookKeys {
-			hookCmds[i] = pipe.Get(ctx, k)
+	}
+	pipe := s.rdb.Pipeline()
+	verCmd := pipe.Get(ctx, s.keys.pver(account))
+	seqCmd := pipe.Get(ctx, s.keys.seq(account))
+	idxCmd := pipe.HMGet(ctx, s.keys.ids(account), suffixes...)
+	hookCmds := make([]*redis.StringCmd, len(hookKeys))
+	for i, k := range hookKeys {
+		hookCmds[i] = pipe.Get(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("reading identity index: %w", err)
+	}
+	pver, _ := strconv.ParseInt(verCmd.Val(), 10, 64)
+	seq, _ := strconv.ParseInt(seqCmd.Val(), 10, 64)
+	out := &pending{batch: batch, pver: pver, done: make(chan error, 1)}
+	// overlay: prev has not been committed when these reads ran.
+	var overlay *batchWriter
+	if prev != nil {
+		switch pver {
+		case prev.pver:
+			overlay = prev.w
+			out.pver = prev.pver + 1
+		case prev.pver + 1:
+		default:
+			out.stale = true
+			return out, nil
 		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return fmt.Errorf("reading identity index: %w", err)
+	}
+	index := make(map[string]string, len(suffixes))
+	var known []string
+	for i, v := range idxCmd.Val() {
+		id, ok := v.(string)
+		if overlay != nil && overlay.dirtySet[suffixes[i]] {
+			id, ok = overlay.index[suffixes[i]], true
 		}
-		seq, _ := strconv.ParseInt(seqCmd.Val(), 10, 64)
-		index := make(map[string]string, len(suffixes))
-		var known []string
-		for i, v := range idxCmd.Val() {
-			if id, ok := v.(string); ok {
-				index[suffixes[i]] = id
-				if !seen[id] { // ids are digits, suffixes hold a colon
-					seen[id] = true
-					known = append(known, id)
-				}
+		if ok {
+			index[suffixes[i]] = id
+			if !seen[id] { // ids are digits, suffixes hold a colon
+				seen[id] = true
+				known = append(known, id)
 			}
 		}
-		states, err := s.loadStates(ctx, tx, account, known)
-		if err != nil {
-			return err
+	}
+	states := make(map[string]*profileState, len(known))
+	var toRead []string
+	for _, id := range known {
+		if overlay != nil {
+			if st := overlay.states[id]; st != nil && st.touched {
+				states[id] = st.carried()
+				continue
+			}
 		}
-		w := &batchWriter{index: index, dirtySet: map[string]bool{}, states: states, next: seq}
-		res := w.apply(batch)
-		if _, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
-			s.queueWrites(ctx, p, account, w, seq)
-			if creation == nil {
-				return nil
-			}
-			vals := make([]string, len(hookCmds))
-			for i, c := range hookCmds {
-				vals[i] = c.Val()
-			}
-			var created []*Profile
-			fields := s.hookNeedsFields(ctx, account)
-			for _, st := range res.order {
-				if st.created && !st.gone {
-					created = append(created, st.profile(fields))
-				}
-			}
-			if len(created) == 0 {
-				return nil
-			}
-			res.createdHandled = true
-			return creation.QueueCreated(ctx, p, account, vals, created)
-		}); err != nil {
-			if errors.Is(err, redis.TxFailedErr) || errors.Is(err, ErrStale) {
-				return errTxConflict
-			}
-			return fmt.Errorf("writing profiles: %w", err)
-		}
-		out = res
-		return nil
-	})
-	if err != nil {
+		toRead = append(toRead, id)
+	}
+	if err := s.loadStates(ctx, account, toRead, states); err != nil {
 		return nil, err
+	}
+	if overlay != nil {
+		seq = max(seq, overlay.next)
+	}
+	w := &batchWriter{index: index, dirtySet: map[string]bool{}, states: states, next: seq}
+	out.w = w
+	out.res = w.apply(batch)
+	out.cmds = s.writeCommands(account, w, seq)
+	if creation != nil {
+		vals := make([]string, len(hookCmds))
+		for i, c := range hookCmds {
+			vals[i] = c.Val()
+			out.check = append(out.check, hookKeys[i], vals[i])
+		}
+		var created []*Profile
+		fields := s.hookNeedsFields(ctx, account)
+		for _, st := range out.res.order {
+			if st.created && !st.gone {
+				created = append(created, st.profile(fields))
+			}
+		}
+		if len(created) > 0 {
+			more, err := creation.CreatedWrites(ctx, account, vals, created)
+			if errors.Is(err, ErrStale) {
+				out.stale = true
+				return out, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			out.cmds = append(out.cmds, more...)
+			out.res.createdHandled = true
+		}
 	}
 	return out, nil
 }
 
-// loadStates watches and reads the profiles with the given ids.
-func (s *Store) loadStates(ctx context.Context, tx *redis.Tx, account string, ids []string) (map[string]*profileState, error) {
-	states := make(map[string]*profileState, len(ids))
+// commit runs the batch's commands in one MULTI/EXEC if the write version
+// (and every CreationHook key) is still what the batch was resolved
+// against: it watches the version, checks it and the keys, and bumps the
+// version in the transaction; errStaleCommit otherwise.
+func (s *Store) commit(ctx context.Context, account string, p *pending) error {
+	verKey := s.keys.pver(account)
+	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		pipe := tx.Pipeline()
+		pipe.Do(ctx, "watch", verKey)
+		verCmd := pipe.Get(ctx, verKey)
+		checks := make([]*redis.StringCmd, 0, len(p.check)/2)
+		for i := 0; i+1 < len(p.check); i += 2 {
+			checks = append(checks, pipe.Get(ctx, p.check[i]))
+		}
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		ver, _ := strconv.ParseInt(verCmd.Val(), 10, 64)
+		if ver != p.pver {
+			return errStaleCommit
+		}
+		for i, c := range checks {
+			if c.Val() != p.check[2*i+1] {
+				return errStaleCommit
+			}
+		}
+		_, err := tx.TxPipelined(ctx, func(q redis.Pipeliner) error {
+			for _, c := range p.cmds {
+				q.Do(ctx, c...)
+			}
+			q.Incr(ctx, verKey)
+			return nil
+		})
+		if errors.Is(err, redis.TxFailedErr) {
+			return errStaleCommit
+		}
+		return err
+	})
+	if err != nil && !errors.Is(err, errStaleCommit) {
+		return fmt.Errorf("writing profiles: %w", err)
+	}
+	return err
+}
+
+// writeBatchTx resolves and commits one batch on its own. It returns
+// errStaleCommit when concurrent writers kept it from committing.
+func (s *Store) writeBatchTx(ctx context.Context, account string, batch []prepared) (*pending, error) {
+	p, err := s.resolve(ctx, account, batch, nil)
+	if err != nil {
+		return nil, err
+	}
+	if p.stale {
+		return nil, errStaleCommit
+	}
+	if err := s.commit(ctx, account, p); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// loadStates reads the profiles with the given ids into states.
+func (s *Store) loadStates(ctx context.Context, account string, ids []string, states map[string]*profileState) error {
 	if len(ids) == 0 {
-		return states, nil
+		return nil
 	}
-	keys := make([]string, len(ids))
-	for i, id := range ids {
-		keys[i] = s.keys.profile(account, id)
-	}
-	if err := tx.Watch(ctx, keys...).Err(); err != nil {
-		return nil, fmt.Errorf("watching %d profiles: %w", len(ids), err)
-	}
-	pipe := tx.Pipeline()
+	pipe := s.rdb.Pipeline()
 	cmds := make([]*redis.StringCmd, len(ids))
-	for i, k := range keys {
-		cmds[i] = pipe.Get(ctx, k)
+	for i, id := range ids {
+		cmds[i] = pipe.Get(ctx, s.keys.profile(account, id))
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return nil, fmt.Errorf("reading %d profiles: %w", len(ids), err)
+		return fmt.Errorf("reading %d profiles: %w", len(ids), err)
 	}
 	for i, id := range ids {
 		st := &profileState{id: id}
@@ -212,7 +309,17 @@ func (s *Store) loadStates(ctx context.Context, tx *redis.Tx, account string, id
 		st.fs, st.ls, st.ids, st.raw, _ = decodeStored(cmds[i].Val())
 		states[id] = st
 	}
-	return states, nil
+	return nil
+}
+
+// carried is a copy of a state that the batch before wrote, as the next
+// batch starts from it.
+func (p *profileState) carried() *profileState {
+	c := &profileState{id: p.id, num: p.num, fs: p.fs, ls: p.ls, ids: slices.Clone(p.ids), raw: p.raw}
+	if p.data != nil {
+		c.data = maps.Clone(p.data)
+	}
+	return c
 }
 
 // batchWriter resolves the records of a batch against the index and the
@@ -329,12 +436,13 @@ func (w *batchWriter) merge(s, l *profileState) {
 	w.merges = append(w.merges, l.id, s.id)
 }
 
-// queueWrites queues the writes of w on p (inside MULTI).
-func (s *Store) queueWrites(ctx context.Context, p redis.Pipeliner, account string, w *batchWriter, seq int64) {
-	// Every written profile in one MSET (per 500): far less work, on both
-	// sides, than a SET each.
+// writeCommands returns the writes of w.
+func (s *Store) writeCommands(account string, w *batchWriter, seq int64) [][]any {
+	var cmds [][]any
+	// Every written profile in one MSET (per 500): far less work than a SET
+	// each.
 	const msetChunk = 500
-	pairs := make([]any, 0, 2*min(len(w.order), msetChunk))
+	mset := []any{"MSET"}
 	for _, st := range w.order {
 		if st.gone || !(st.created || st.idsChanged || st.seenChanged || st.dataChanged) {
 			continue
@@ -343,37 +451,39 @@ func (s *Store) queueWrites(ctx context.Context, p redis.Pipeliner, account stri
 		if st.data != nil {
 			data = encodeStored(st.data)
 		}
-		pairs = append(pairs, s.keys.profile(account, st.id), encodeProfile(st.fs, st.ls, st.ids, data))
-		if len(pairs) == 2*msetChunk {
-			p.MSet(ctx, pairs...)
-			pairs = make([]any, 0, 2*msetChunk)
+		mset = append(mset, s.keys.profile(account, st.id), encodeProfile(st.fs, st.ls, st.ids, data))
+		if len(mset) == 1+2*msetChunk {
+			cmds = append(cmds, mset)
+			mset = []any{"MSET"}
 		}
 	}
-	if len(pairs) > 0 {
-		p.MSet(ctx, pairs...)
+	if len(mset) > 1 {
+		cmds = append(cmds, mset)
 	}
 	for i := 0; i+1 < len(w.merges); i += 2 {
 		l, sv := w.merges[i], w.merges[i+1]
 		if !w.states[l].created {
-			p.Del(ctx, s.keys.profile(account, l))
+			cmds = append(cmds, []any{"DEL", s.keys.profile(account, l)})
 		}
-		p.Incr(ctx, s.keys.gone(account))
-		p.Set(ctx, s.keys.merged(account, l), sv, 0)
-		p.XAdd(ctx, &redis.XAddArgs{Stream: s.keys.merges(account), MaxLen: 10000, Approx: true,
-			Values: []string{"loser", l, "survivor", sv}})
+		cmds = append(cmds,
+			[]any{"INCR", s.keys.gone(account)},
+			[]any{"SET", s.keys.merged(account, l), sv},
+			[]any{"XADD", s.keys.merges(account), "MAXLEN", "~", 10000, "*", "loser", l, "survivor", sv})
 	}
 	const chunk = 1000
 	for c := 0; c < len(w.dirty); c += chunk {
 		part := w.dirty[c:min(c+chunk, len(w.dirty))]
-		hs := make([]any, 0, 2*len(part))
+		hs := make([]any, 0, 2+2*len(part))
+		hs = append(hs, "HSET", s.keys.ids(account))
 		for _, sfx := range part {
 			hs = append(hs, sfx, w.index[sfx])
 		}
-		p.HSet(ctx, s.keys.ids(account), hs...)
+		cmds = append(cmds, hs)
 	}
 	if w.next > seq {
-		p.Set(ctx, s.keys.seq(account), w.next, 0)
+		cmds = append(cmds, []any{"SET", s.keys.seq(account), w.next})
 	}
+	return cmds
 }
 
 // profile turns the state into a Profile, with its data fields when
@@ -398,12 +508,4 @@ func (p *profileState) profile(withFields bool) *Profile {
 func encodeStored(m map[string]string) string {
 	b, _ := json.Marshal(m)
 	return string(b)
-}
-
-func anySlice(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
 }

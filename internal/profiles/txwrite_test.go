@@ -5,106 +5,190 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"reflect"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
-// TestTransactionMatchesScript applies the same batches, full of identity
-// collisions, merges and ties, once through the optimistic transaction and
-// once through the upsert script (the fallback under contention), and
-// expects the same profiles, identity index and counts.
-func TestTransactionMatchesScript(t *testing.T) {
-	t.Parallel()
-	rdb, ns := redistest.Client(t)
-	s := New(rdb, ns, nil, Options{})
-	ctx := context.Background()
-	m, err := s.compiledMapping(ctx, "any", "web")
+var txBase = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// collidingRecords are records full of identity collisions, merges and
+// ties: 60 emails, 60 external ids and 40 Braze ids among 483 records, and
+// two event times. The first three make a merge whose two profiles hold one
+// field at the same event time (the survivor's value stays).
+func collidingRecords() []Record {
+	rng := rand.New(rand.NewPCG(7, 11))
+	recs := []Record{
+		{Fields: map[string]any{"email": "tie@x.io", "city": "Oslo"}, EventTime: txBase.Add(time.Hour)},
+		{Fields: map[string]any{"external_id": "tie", "city": "Rome"}, EventTime: txBase.Add(time.Hour)},
+		{Fields: map[string]any{"email": "tie@x.io", "external_id": "tie"}, EventTime: txBase},
+	}
+	for r := range 480 {
+		f := map[string]any{"n": float64(r), "city": fmt.Sprintf("c%d", rng.IntN(50)), "z": fmt.Sprintf("z%d", rng.IntN(50))}
+		if rng.IntN(3) > 0 {
+			f["email"] = fmt.Sprintf("u%d@x.io", rng.IntN(60))
+		}
+		if rng.IntN(3) == 0 || f["email"] == nil {
+			f["external_id"] = fmt.Sprintf("e%d", rng.IntN(60))
+		}
+		if rng.IntN(4) == 0 {
+			f["braze_id"] = fmt.Sprintf("b%d", rng.IntN(40))
+		}
+		recs = append(recs, Record{Fields: f, EventTime: txBase.Add(time.Duration(rng.IntN(2)) * time.Minute)})
+	}
+	return recs
+}
+
+// inBatches prepares records in batches of the given size.
+func inBatches(t *testing.T, s *Store, recs []Record, size int) [][]prepared {
+	t.Helper()
+	m, err := s.compiledMapping(context.Background(), "any", "web")
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(7, 11))
-	base := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	prep := func(ev time.Time, f map[string]any) prepared {
-		p, err := m.prepare(Record{Fields: f, EventTime: ev}, base, true)
-		if err != nil {
-			t.Fatal(err)
+	var out [][]prepared
+	for from := 0; from < len(recs); from += size {
+		var b []prepared
+		for _, r := range recs[from:min(from+size, len(recs))] {
+			p, err := m.prepare(r, txBase, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b = append(b, p)
 		}
-		return p
+		out = append(out, b)
 	}
-	// A merge whose two profiles hold one field at the same event time: the
-	// survivor's value stays.
-	batches := [][]prepared{{
-		prep(base.Add(time.Hour), map[string]any{"email": "tie@x.io", "city": "Oslo"}),
-		prep(base.Add(time.Hour), map[string]any{"external_id": "tie", "city": "Rome"}),
-		prep(base, map[string]any{"email": "tie@x.io", "external_id": "tie"}),
-	}}
-	for b := range 12 {
-		var batch []prepared
-		for r := range 40 {
-			f := map[string]any{"n": float64(b*100 + r), "city": fmt.Sprintf("c%d", rng.IntN(50)), "z": fmt.Sprintf("z%d", rng.IntN(50))}
-			if rng.IntN(3) > 0 {
-				f["email"] = fmt.Sprintf("u%d@x.io", rng.IntN(60))
-			}
-			if rng.IntN(3) == 0 || f["email"] == nil {
-				f["external_id"] = fmt.Sprintf("e%d", rng.IntN(60))
-			}
-			if rng.IntN(4) == 0 {
-				f["braze_id"] = fmt.Sprintf("b%d", rng.IntN(40))
-			}
-			batch = append(batch, prep(base.Add(time.Duration(rng.IntN(2))*time.Minute), f))
+	return out
+}
+
+type snapshot struct {
+	profiles map[string]Profile
+	index    map[string]string
+	count    int64
+}
+
+func takeSnapshot(t *testing.T, s *Store, rdb *redis.Client, acct string) snapshot {
+	t.Helper()
+	ctx := context.Background()
+	ps, next, err := s.Scan(ctx, acct, "", 100000)
+	if err != nil || next != "" {
+		t.Fatalf("Scan: %v %q", err, next)
+	}
+	snap := snapshot{profiles: map[string]Profile{}}
+	for _, p := range ps {
+		snap.profiles[p.ID] = p
+	}
+	if snap.index, err = rdb.HGetAll(ctx, s.keys.ids(acct)).Result(); err != nil {
+		t.Fatal(err)
+	}
+	if snap.count, err = s.Count(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+func sameSnapshots(t *testing.T, what string, got, want snapshot) {
+	t.Helper()
+	if got.count != want.count || got.count == 0 {
+		t.Errorf("%s: Count %d, script %d", what, got.count, want.count)
+	}
+	if !reflect.DeepEqual(got.index, want.index) {
+		t.Errorf("%s: identity index differs:\n%v\nscript %v", what, got.index, want.index)
+	}
+	for id, p := range got.profiles {
+		if !reflect.DeepEqual(p, want.profiles[id]) {
+			t.Errorf("%s: profile %s differs:\n%+v\nscript %+v", what, id, p, want.profiles[id])
 		}
-		batches = append(batches, batch)
 	}
-	txAcct, scriptAcct := "tx-"+redistest.RandomID(), "script-"+redistest.RandomID()
+	if len(got.profiles) != len(want.profiles) {
+		t.Errorf("%s: %d profiles, script %d", what, len(got.profiles), len(want.profiles))
+	}
+}
+
+// TestOptimisticWritesMatchScript applies the same records three ways: one
+// batch at a time through the optimistic commit, through Upsert (whose
+// batches are resolved while the previous one commits, against what it
+// writes), and through the upsert script (the fallback under contention),
+// and expects the same profiles, identity index and counts.
+func TestOptimisticWritesMatchScript(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	s := New(rdb, ns, nil, Options{BatchSize: 40})
+	ctx := context.Background()
+	recs := collidingRecords()
+	batches := inBatches(t, s, recs, 40)
+	serial, scripted, piped := "serial-"+redistest.RandomID(), "script-"+redistest.RandomID(), "piped-"+redistest.RandomID()
 	for _, b := range batches {
-		if _, err := s.writeBatchTx(ctx, txAcct, b); err != nil {
+		if _, err := s.writeBatchTx(ctx, serial, b); err != nil {
 			t.Fatalf("writeBatchTx: %v", err)
 		}
-		if _, err := s.applyBatchScript(ctx, scriptAcct, b); err != nil {
+		if _, err := s.applyBatchScript(ctx, scripted, b); err != nil {
 			t.Fatalf("applyBatchScript: %v", err)
 		}
 	}
-	snapshot := func(acct string) (map[string]Profile, map[string]string, int64) {
-		ps, next, err := s.Scan(ctx, acct, "", 100000)
-		if err != nil || next != "" {
-			t.Fatalf("Scan: %v %q", err, next)
-		}
-		byID := map[string]Profile{}
-		for _, p := range ps {
-			byID[p.ID] = p
-		}
-		idx, err := rdb.HGetAll(ctx, s.keys.ids(acct)).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		n, err := s.Count(ctx, acct)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return byID, idx, n
+	if res, err := s.Upsert(ctx, piped, "web", recs); err != nil || res.Applied != len(recs) {
+		t.Fatalf("Upsert = %+v, %v", res, err)
 	}
-	txP, txIdx, txN := snapshot(txAcct)
-	scP, scIdx, scN := snapshot(scriptAcct)
-	if txN != scN || txN == 0 {
-		t.Errorf("Count: transaction %d, script %d", txN, scN)
+	want := takeSnapshot(t, s, rdb, scripted)
+	if want.count >= 100 {
+		t.Errorf("Count = %d: the records should have merged profiles", want.count)
 	}
-	if p := txP["1"]; p.Fields["city"] != "Oslo" {
+	if p := want.profiles["1"]; p.Fields["city"] != "Oslo" {
 		t.Errorf("city after a tie = %v, want the survivor's Oslo", p.Fields["city"])
 	}
-	if txN >= 60 {
-		t.Errorf("Count = %d: the batches should have merged profiles", txN)
+	sameSnapshots(t, "one batch at a time", takeSnapshot(t, s, rdb, serial), want)
+	sameSnapshots(t, "Upsert", takeSnapshot(t, s, rdb, piped), want)
+}
+
+// TestConcurrentWritersKeepTheIndexConsistent runs Upserts of colliding
+// records from several goroutines into one account, in small batches, so
+// that commits go stale and batches are resolved again or fall back to the
+// script; every identity must then point at one live profile that lists it,
+// and every profile's identities must point back at it.
+func TestConcurrentWritersKeepTheIndexConsistent(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	s := New(rdb, ns, nil, Options{BatchSize: 7})
+	ctx := context.Background()
+	acct := "acct-" + redistest.RandomID()
+	recs := collidingRecords()
+	var wg sync.WaitGroup
+	for g := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			part := append([]Record(nil), recs[g*40:]...)
+			if _, err := s.Upsert(ctx, acct, "web", part); err != nil {
+				t.Errorf("Upsert: %v", err)
+			}
+		}()
 	}
-	if !reflect.DeepEqual(txIdx, scIdx) {
-		t.Errorf("identity index differs:\ntx     %v\nscript %v", txIdx, scIdx)
+	wg.Wait()
+	snap := takeSnapshot(t, s, rdb, acct)
+	if int64(len(snap.profiles)) != snap.count {
+		t.Errorf("Count = %d, but %d profiles are stored", snap.count, len(snap.profiles))
 	}
-	if !reflect.DeepEqual(txP, scP) {
-		for id, p := range txP {
-			if !reflect.DeepEqual(p, scP[id]) {
-				t.Errorf("profile %s differs:\ntx     %+v\nscript %+v", id, p, scP[id])
+	for sfx, id := range snap.index {
+		p, ok := snap.profiles[id]
+		field, value, _ := strings.Cut(sfx, ":")
+		if !ok {
+			t.Errorf("identity %s points at profile %s, which is gone", sfx, id)
+		} else if !slices.Contains(p.Identities[field], value) {
+			t.Errorf("identity %s points at profile %s, which does not list it: %v", sfx, id, p.Identities)
+		}
+	}
+	for id, p := range snap.profiles {
+		for field, values := range p.Identities {
+			for _, v := range values {
+				if got := snap.index[field+":"+v]; got != id {
+					t.Errorf("profile %s lists %s:%s, which points at %q", id, field, v, got)
+				}
 			}
 		}
-		t.Errorf("profiles differ (%d vs %d)", len(txP), len(scP))
 	}
 }
