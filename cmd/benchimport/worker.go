@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/brazesync/brazesync/internal/config"
 	"log/slog"
 	"os"
 	"runtime"
@@ -103,6 +104,7 @@ func (t *timedUpserter) Upsert(ctx context.Context, account, stream string, recs
 // runWorker is the worker process: one importjob.Runner.Run of the job, as
 // a worker runs it, then a JSON result line on stdout.
 func runWorker(args []string) error {
+	config.SetWorkerGC(os.Getenv) // as `brazesync worker` does
 	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
 	redisURL := fs.String("redis", "", "Redis URL with the database")
 	account := fs.String("account", "", "account")

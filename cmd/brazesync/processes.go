@@ -56,6 +56,7 @@ func runAPI(ctx context.Context, getenv func(string) string) error {
 }
 
 func runWorker(ctx context.Context, getenv func(string) string) error {
+	config.SetWorkerGC(getenv)
 	a, err := openApp(ctx, getenv)
 	if err != nil {
 		return err
