@@ -10,19 +10,38 @@ import (
 	"github.com/brazesync/brazesync/internal/audiences"
 	"github.com/brazesync/brazesync/internal/changelog"
 	"github.com/brazesync/brazesync/internal/profiles"
+	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
+	"github.com/redis/go-redis/v9"
 )
+
+// withStore is the audiences service hooked to a real profiles store, as
+// cmd/brazesync wires them, and the change log, on a fresh namespace.
+type withStore struct {
+	rdb   *redis.Client
+	ns    store.Namespace
+	clock *testClock
+	svc   *audiences.Service
+	ps    *profiles.Store
+	log   *changelog.Log
+}
+
+func newWithStore(t *testing.T, chunk int) withStore {
+	t.Helper()
+	rdb, ns := redistest.Client(t)
+	clock := &testClock{t: time.Now().UTC()}
+	svc := audiences.New(rdb, ns, nil, audiences.Options{Clock: clock.Now, ChunkSize: chunk})
+	ps := profiles.New(rdb, ns, svc, profiles.Options{Now: clock.Now})
+	svc.UseProfiles(ps)
+	return withStore{rdb: rdb, ns: ns, clock: clock, svc: svc, ps: ps, log: changelog.New(rdb, ns, changelog.Options{})}
+}
 
 // TestWithProfilesStore runs the audiences against the real profiles store:
 // upserts, merges and deletes reach the audiences through the change hook.
 func TestWithProfilesStore(t *testing.T) {
 	t.Parallel()
-	rdb, ns := redistest.Client(t)
-	clock := &testClock{t: time.Now().UTC()}
-	svc := audiences.New(rdb, ns, nil, audiences.Options{Clock: clock.Now, ChunkSize: 2})
-	ps := profiles.New(rdb, ns, svc, profiles.Options{Now: clock.Now})
-	svc.UseProfiles(ps)
-	log := changelog.New(rdb, ns, changelog.Options{})
+	w := newWithStore(t, 2)
+	svc, ps, log := w.svc, w.ps, w.log
 	ctx := context.Background()
 
 	if _, err := svc.Create(ctx, acct, audiences.Audience{Slug: "fr", Kind: audiences.KindRule,
@@ -131,12 +150,8 @@ func TestWithProfilesStore(t *testing.T) {
 // later changes diff against what that wrote.
 func TestCreatedProfilesEnterInTheirWrite(t *testing.T) {
 	t.Parallel()
-	rdb, ns := redistest.Client(t)
-	clock := &testClock{t: time.Now().UTC()}
-	svc := audiences.New(rdb, ns, nil, audiences.Options{Clock: clock.Now})
-	ps := profiles.New(rdb, ns, svc, profiles.Options{Now: clock.Now})
-	svc.UseProfiles(ps)
-	log := changelog.New(rdb, ns, changelog.Options{})
+	w := newWithStore(t, 0)
+	rdb, ns, svc, ps, log, clock := w.rdb, w.ns, w.svc, w.ps, w.log, w.clock
 	ctx := context.Background()
 	if _, err := svc.Create(ctx, acct, audiences.Audience{Slug: "fr", Kind: audiences.KindRule,
 		Rule: json.RawMessage(`{"field":"country","op":"eq","value":"FR"}`)}); err != nil {

@@ -21,6 +21,7 @@ package sshdtest
 
 import (
 	"bytes"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
 	"crypto/elliptic"
@@ -346,23 +347,7 @@ func newEd25519(t testing.TB, path, passphrase string) ssh.Signer {
 	if err != nil {
 		t.Fatalf("sshdtest: %v", err)
 	}
-	var block *pem.Block
-	if passphrase != "" {
-		block, err = ssh.MarshalPrivateKeyWithPassphrase(priv, "sshdtest", []byte(passphrase))
-	} else {
-		block, err = ssh.MarshalPrivateKey(priv, "sshdtest")
-	}
-	if err != nil {
-		t.Fatalf("sshdtest: %v", err)
-	}
-	if err := os.WriteFile(path, pem.EncodeToMemory(block), 0o600); err != nil {
-		t.Fatalf("sshdtest: %v", err)
-	}
-	signer, err := ssh.NewSignerFromKey(priv)
-	if err != nil {
-		t.Fatalf("sshdtest: %v", err)
-	}
-	return signer
+	return saveKey(t, path, priv, passphrase)
 }
 
 func newECDSA(t testing.TB, path string) ssh.Signer {
@@ -371,7 +356,20 @@ func newECDSA(t testing.TB, path string) ssh.Signer {
 	if err != nil {
 		t.Fatalf("sshdtest: %v", err)
 	}
-	block, err := ssh.MarshalPrivateKey(priv, "sshdtest")
+	return saveKey(t, path, priv, "")
+}
+
+// saveKey writes priv to path in OpenSSH form (encrypted with passphrase
+// when it is set) and returns its signer.
+func saveKey(t testing.TB, path string, priv crypto.Signer, passphrase string) ssh.Signer {
+	t.Helper()
+	var block *pem.Block
+	var err error
+	if passphrase != "" {
+		block, err = ssh.MarshalPrivateKeyWithPassphrase(priv, "sshdtest", []byte(passphrase))
+	} else {
+		block, err = ssh.MarshalPrivateKey(priv, "sshdtest")
+	}
 	if err != nil {
 		t.Fatalf("sshdtest: %v", err)
 	}
