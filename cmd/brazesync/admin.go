@@ -18,6 +18,9 @@ const adminUsage = `Usage:
   brazesync admin create-account ID [NAME]
   brazesync admin create-token [--expires 720h] [--description TEXT] ACCOUNT NAME SCOPE[,SCOPE]
   brazesync admin list-accounts
+  brazesync admin migrate-profiles
+      rewrite profiles that an earlier build stored as hashes into the
+      one-string form (safe to run again, and while brazesync runs)
   brazesync admin reseal
       seal every stored secret again with the first BRAZESYNC_MASTER_KEY
       (authorizations of every account, the managed SFTP host key), so that
@@ -78,6 +81,11 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		for _, acct := range list {
 			fmt.Fprintf(stdout, "%s\t%s\t%s\n", acct.ID, acct.Name, acct.CreatedAt.Format(time.RFC3339))
 		}
+	case "migrate-profiles":
+		if len(args) != 1 {
+			return &usageError{adminUsage}
+		}
+		return a.migrateProfiles(ctx, stdout)
 	case "reseal":
 		if len(args) != 1 {
 			return &usageError{adminUsage}
@@ -112,5 +120,23 @@ func (a *app) reseal(ctx context.Context, stdout io.Writer) error {
 		fmt.Fprintln(stdout, "managed SFTP host key resealed")
 	}
 	fmt.Fprintf(stdout, "every secret is sealed with key %s; keys after the first can be retired\n", a.box.SealingKeyID())
+	return nil
+}
+
+// migrateProfiles rewrites hash-stored profiles of every account.
+func (a *app) migrateProfiles(ctx context.Context, stdout io.Writer) error {
+	list, err := a.accounts.List(ctx)
+	if err != nil {
+		return err
+	}
+	total := 0
+	for _, acct := range list {
+		n, err := a.profiles.MigrateHashProfiles(ctx, acct.ID)
+		if err != nil {
+			return err
+		}
+		total += n
+	}
+	fmt.Fprintf(stdout, "profiles rewritten: %d (in %d accounts)\n", total, len(list))
 	return nil
 }

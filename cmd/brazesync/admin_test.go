@@ -74,3 +74,23 @@ func TestAdminResealRetiresTheOldKey(t *testing.T) {
 		t.Fatalf("host key with the old key retired: %q, %v; want %q", got, err, fp)
 	}
 }
+
+func TestAdminMigrateProfiles(t *testing.T) {
+	t.Parallel()
+	_, url := redistest.DB(t)
+	env := func(name string) string {
+		return map[string]string{"REDIS_URL": url, "BRAZESYNC_MASTER_KEY": masterKey}[name]
+	}
+	ctx := context.Background()
+	var out bytes.Buffer
+	if err := runAdmin(ctx, []string{"create-account", "acme"}, env, &out); err != nil {
+		t.Fatal(err)
+	}
+	out.Reset()
+	if err := runAdmin(ctx, []string{"migrate-profiles"}, env, &out); err != nil {
+		t.Fatalf("migrate-profiles: %v", err)
+	}
+	if !strings.Contains(out.String(), "profiles rewritten: 0 (in 1 accounts)") {
+		t.Errorf("migrate-profiles printed %q", out.String())
+	}
+}

@@ -1,0 +1,83 @@
+package profiles
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// MigrateHashProfiles rewrites the profiles of account that an earlier
+// build stored as hashes ("m:fs", "m:ls", "m:ids", "d") into the one-string
+// form of stored.go, and returns how many it rewrote. It is safe to run
+// again, and while other processes write (each profile is rewritten under
+// WATCH, and the write version is bumped).
+func (s *Store) MigrateHashProfiles(ctx context.Context, account string) (int, error) {
+	last, err := s.rdb.Get(ctx, s.keys.seq(account)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("migrating profiles of account %q: %w", account, err)
+	}
+	const window = 500
+	n := 0
+	for from := int64(1); from <= last; from += window {
+		pipe := s.rdb.Pipeline()
+		types := make([]*redis.StatusCmd, 0, window)
+		for id := from; id < from+window && id <= last; id++ {
+			types = append(types, pipe.Type(ctx, s.keys.profile(account, strconv.FormatInt(id, 10))))
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return n, fmt.Errorf("migrating profiles of account %q: %w", account, err)
+		}
+		for i, t := range types {
+			if t.Val() != "hash" {
+				continue
+			}
+			if err := s.migrateOne(ctx, account, strconv.FormatInt(from+int64(i), 10)); err != nil {
+				return n, fmt.Errorf("migrating profiles of account %q: %w", account, err)
+			}
+			n++
+		}
+	}
+	return n, nil
+}
+
+func (s *Store) migrateOne(ctx context.Context, account, id string) error {
+	key := s.keys.profile(account, id)
+	return s.rdb.Watch(ctx, func(tx *redis.Tx) error {
+		h, err := tx.HGetAll(ctx, key).Result()
+		if err != nil {
+			if strings.Contains(err.Error(), "WRONGTYPE") {
+				return nil // rewritten meanwhile
+			}
+			return err
+		}
+		if len(h) == 0 {
+			return nil
+		}
+		fs, _ := strconv.ParseInt(h["m:fs"], 10, 64)
+		ls, _ := strconv.ParseInt(h["m:ls"], 10, 64)
+		var ids []string
+		for sfx := range strings.SplitSeq(h["m:ids"], "\n") {
+			if sfx != "" {
+				ids = append(ids, sfx)
+			}
+		}
+		data := h["d"]
+		if data == "" || data == "[]" {
+			data = "{}"
+		}
+		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.Del(ctx, key)
+			p.Set(ctx, key, encodeProfile(fs, ls, ids, data), 0)
+			p.Incr(ctx, s.keys.pver(account))
+			return nil
+		})
+		return err
+	}, key)
+}
