@@ -34,7 +34,7 @@ import "github.com/redis/go-redis/v9"
 // "1" if the profile is in audience j now, else "0" (ignored for "0"
 // audiences); the profile enters or exits accordingly. (Profiles that a
 // write creates get their first memberships in the write itself: see
-// Service.QueueCreated.)
+// Service.CreatedWrites.)
 //
 // The changes of one profile in one direction are logged as one entry whose
 // audience field lists their slugs comma-separated (package changelog
