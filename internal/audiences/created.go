@@ -24,9 +24,10 @@ func (s *Service) CreationKeys(acct string) []string {
 // ZADD of its new members, per profile one SADD of its audiences, one
 // change-log entry per changelog.MaxProfilesPerEntry profiles that entered
 // the same audiences, and one HSET of the signatures that ProfilesChanged
-// compares later. vals[0] is the definitions version read
-// under watch; when the cached definitions are of another version they are
-// reloaded and profiles.ErrStale makes the batch start again.
+// compares later. vals[0] is the definitions version the batch read (its
+// commit checks it is unchanged); when the cached definitions are of another
+// version they are reloaded and profiles.ErrStale makes the batch start
+// again.
 func (s *Service) CreatedWrites(ctx context.Context, acct string, vals []string, created []*profiles.Profile) ([][]any, error) {
 	version := "0"
 	if len(vals) > 0 && vals[0] != "" {
@@ -44,12 +45,6 @@ func (s *Service) CreatedWrites(ctx context.Context, acct string, vals []string,
 		}
 		return nil, fmt.Errorf("audience definitions of account %q: cached version %s, current %s: %w", acct, d.version, version, profiles.ErrStale)
 	}
-	rules := make([]int, 0, len(d.list))
-	for i, x := range d.list {
-		if x.Kind == KindRule {
-			rules = append(rules, i)
-		}
-	}
 	var cmds [][]any
 	members := make([][]any, len(d.list))
 	sigs := make([]any, 0, 2+2*len(created))
@@ -66,7 +61,7 @@ func (s *Service) CreatedWrites(ctx context.Context, acct string, vals []string,
 	var spec []byte
 	var slugs []any
 	for _, p := range created {
-		spec = appendSpec(spec[:0], d.list, rules, p, now)
+		spec = appendSpec(spec[:0], d.list, p, now)
 		slugs = slugs[:0]
 		for i, c := range spec {
 			if c == '1' {

@@ -147,12 +147,8 @@ func (s *Service) applyChanges(ctx context.Context, acct string, changes []profi
 			return Counts{}, err
 		}
 		scope := make([]scopeAud, len(d.list))
-		rules := make([]int, 0, len(d.list)) // indices into d.list of rule audiences
 		for i, x := range d.list {
 			scope[i] = scopeAud{slug: x.Slug, decided: x.Kind == KindRule}
-			if x.Kind == KindRule {
-				rules = append(rules, i)
-			}
 		}
 		b := s.newBatch(acct, d.version, scope)
 		b.hook = true
@@ -173,7 +169,7 @@ func (s *Service) applyChanges(ctx context.Context, acct string, changes []profi
 				b.add(c.ProfileID, "D", "")
 				continue
 			}
-			spec = appendSpec(spec[:0], d.list, rules, c.Profile, now)
+			spec = appendSpec(spec[:0], d.list, c.Profile, now)
 			b.add(c.ProfileID, string(spec), "")
 		}
 		var counts Counts
@@ -186,17 +182,15 @@ func (s *Service) applyChanges(ctx context.Context, acct string, changes []profi
 }
 
 // appendSpec appends one byte per audience of list: '1' for the rule
-// audiences (indices in rules) that p matches at now, '0' for the others.
-func appendSpec(spec []byte, list []*def, rules []int, p *profiles.Profile, now time.Time) []byte {
+// audiences that p matches at now, '0' for the others.
+func appendSpec(spec []byte, list []*def, p *profiles.Profile, now time.Time) []byte {
 	v := view{p: p}
-	base := len(spec)
-	for range list {
-		spec = append(spec, '0')
-	}
-	for _, i := range rules {
-		if list[i].rule.match(&v, now) {
-			spec[base+i] = '1'
+	for _, x := range list {
+		c := byte('0')
+		if x.Kind == KindRule && x.rule.match(&v, now) {
+			c = '1'
 		}
+		spec = append(spec, c)
 	}
 	return spec
 }

@@ -190,16 +190,14 @@ func (s *Service) ReevaluateRelativeChunk(ctx context.Context, acct, cursor stri
 			}
 		}
 		scope := make([]scopeAud, len(rel))
-		idx := make([]int, len(rel))
 		for i, x := range rel {
 			scope[i] = scopeAud{slug: x.Slug, decided: true}
-			idx[i] = i
 		}
 		b := s.newBatch(acct, d.version, scope)
 		now := s.now()
 		var spec []byte
 		for i := range list {
-			spec = appendSpec(spec[:0], rel, idx, &list[i], now)
+			spec = appendSpec(spec[:0], rel, &list[i], now)
 			b.add(list[i].ID, string(spec), "")
 		}
 		counts, err = b.run(ctx, s)
