@@ -45,12 +45,8 @@ func (s *Store) getMany(ctx context.Context, account string, ids []string) ([]*P
 	return s.readProfiles(ctx, account, ids, true)
 }
 
-// getManyMeta reads profiles' identities and first and last seen, without
-// decoding their data fields, in one round trip; missing ones are nil.
-func (s *Store) getManyMeta(ctx context.Context, account string, ids []string) ([]*Profile, error) {
-	return s.readProfiles(ctx, account, ids, false)
-}
-
+// readProfiles reads profiles in one round trip, their data fields only
+// withFields; missing ones are nil.
 func (s *Store) readProfiles(ctx context.Context, account string, ids []string, withFields bool) ([]*Profile, error) {
 	if len(ids) == 0 {
 		return nil, nil

@@ -28,8 +28,8 @@ var ErrNotFound = errors.New("profile not found")
 type Options struct {
 	// Logger receives the store's logs; nil discards them.
 	Logger *slog.Logger
-	// BatchSize is the number of records applied by one script call
-	// (default BatchSizeDefault).
+	// BatchSize is the number of records written by one commit (default
+	// BatchSizeDefault).
 	BatchSize int
 	// MappingTTL is how long a stream mapping read from Redis is cached in
 	// this process (default MappingTTLDefault). A changed mapping takes
@@ -205,6 +205,16 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 			hooks <- changes
 		}
 	}
+	// alone writes a batch on its own (after a lost race).
+	alone := func(b []prepared) error {
+		changes, err := s.applyBatch(ctx, account, b)
+		if err != nil {
+			return err
+		}
+		applied += len(b)
+		send(changes)
+		return nil
+	}
 	// prev is the batch whose commit runs while the next one is resolved.
 	var prev *pending
 	// settle waits for prev's commit and hands its changes on. redone: the
@@ -218,20 +228,14 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 		prev = nil
 		err = <-p.done
 		if errors.Is(err, errStaleCommit) {
-			changes, err := s.applyBatch(ctx, account, p.batch)
-			if err != nil {
-				return true, err
-			}
-			applied += len(p.batch)
-			send(changes)
-			return true, nil
+			return true, alone(p.batch)
 		}
 		if err != nil {
 			return false, fmt.Errorf("applying %d records to profiles of account %q: %w", len(p.batch), account, err)
 		}
 		applied += len(p.batch)
 		if s.hook != nil {
-			send(s.txChanges(ctx, account, p.res))
+			send(s.txChanges(ctx, account, p))
 		}
 		return false, nil
 	}
@@ -253,13 +257,7 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 			continue
 		}
 		if p.stale {
-			changes, err := s.applyBatch(ctx, account, b)
-			if err != nil {
-				first = err
-				continue
-			}
-			applied += len(b)
-			send(changes)
+			first = alone(b)
 			continue
 		}
 		prev = p
@@ -293,29 +291,38 @@ func (s *Store) applyBatch(ctx context.Context, account string, batch []prepared
 		if s.hook == nil {
 			return nil, nil
 		}
-		return s.txChanges(ctx, account, p.res), nil
+		return s.txChanges(ctx, account, p), nil
 	}
 	return s.applyBatchScript(ctx, account, batch)
 }
 
-// txChanges lists what a transaction changed: merged-away profiles first,
-// then every profile it wrote, as it wrote them.
-func (s *Store) txChanges(ctx context.Context, account string, res *txBatch) []Change {
-	survivor := map[string]string{}
-	for i := 0; i+1 < len(res.merges); i += 2 {
-		survivor[res.merges[i]] = res.merges[i+1]
-	}
-	var changes []Change
-	for i := 0; i+1 < len(res.merges); i += 2 {
-		changes = append(changes, Change{ProfileID: res.merges[i], MergedInto: finalSurvivor(survivor, res.merges[i])})
-	}
+// txChanges lists what a committed batch changed: merged-away profiles
+// first, then every profile it wrote, as it wrote them, but for those a
+// CreationHook already took.
+func (s *Store) txChanges(ctx context.Context, account string, p *pending) []Change {
+	changes, _ := mergeChanges(p.w.merges)
 	fields := s.hookNeedsFields(ctx, account)
-	for _, st := range res.order {
-		if !st.gone && !(st.created && res.createdHandled) {
+	for _, st := range p.w.order {
+		if !st.gone && !(st.created && p.createdHandled) {
 			changes = append(changes, Change{ProfileID: st.id, Profile: st.profile(fields)})
 		}
 	}
 	return changes
+}
+
+// mergeChanges turns merges (loser, survivor, ... in order) into a Change
+// per loser naming its final survivor, and returns the loser to survivor
+// map.
+func mergeChanges(merges []string) ([]Change, map[string]string) {
+	survivor := make(map[string]string, len(merges)/2)
+	for i := 0; i+1 < len(merges); i += 2 {
+		survivor[merges[i]] = merges[i+1]
+	}
+	var changes []Change
+	for i := 0; i+1 < len(merges); i += 2 {
+		changes = append(changes, Change{ProfileID: merges[i], MergedInto: finalSurvivor(survivor, merges[i])})
+	}
+	return changes, survivor
 }
 
 // hookNeedsFields tells whether the hook reads data fields of the account's
@@ -371,17 +378,11 @@ func (s *Store) applyBatchScript(ctx context.Context, account string, batch []pr
 // readChanges builds the changes of a batch the script applied, reading the
 // changed profiles back.
 func (s *Store) readChanges(ctx context.Context, account string, ids, mergeList []any) ([]Change, error) {
-	survivor := map[string]string{}
-	var changes []Change
-	for i := 0; i+1 < len(mergeList); i += 2 {
-		l, _ := mergeList[i].(string)
-		sv, _ := mergeList[i+1].(string)
-		survivor[l] = sv
+	merges := make([]string, len(mergeList))
+	for i, v := range mergeList {
+		merges[i], _ = v.(string)
 	}
-	for i := 0; i+1 < len(mergeList); i += 2 {
-		l, _ := mergeList[i].(string)
-		changes = append(changes, Change{ProfileID: l, MergedInto: finalSurvivor(survivor, l)})
-	}
+	changes, survivor := mergeChanges(merges)
 	seen := map[string]bool{}
 	var touched []string
 	for _, v := range ids {
@@ -392,11 +393,7 @@ func (s *Store) readChanges(ctx context.Context, account string, ids, mergeList 
 			touched = append(touched, id)
 		}
 	}
-	read := s.getMany
-	if !s.hookNeedsFields(ctx, account) {
-		read = s.getManyMeta
-	}
-	profiles, err := read(ctx, account, touched)
+	profiles, err := s.readProfiles(ctx, account, touched, s.hookNeedsFields(ctx, account))
 	if err != nil {
 		return nil, err
 	}

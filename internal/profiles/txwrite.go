@@ -84,14 +84,6 @@ func overlay(dst, src map[string]string, strict bool) bool {
 	return changed
 }
 
-// txBatch is the outcome of one batch written as a transaction.
-type txBatch struct {
-	merges []string        // loser, survivor, ... in order
-	order  []*profileState // profiles touched, in first-touch order
-	// createdHandled: a CreationHook took the created profiles.
-	createdHandled bool
-}
-
 // A batch is written optimistically: its reads (the identity index, the
 // profiles it touches, the id counter, the write version) are resolved in Go
 // and the result is committed in one MULTI/EXEC that applies only if the
@@ -108,14 +100,15 @@ var errStaleCommit = errors.New("profiles changed by a concurrent writer")
 type pending struct {
 	batch []prepared
 	w     *batchWriter
-	res   *txBatch
 	pver  int64    // the write version the commit expects
 	cmds  [][]any  // the writes
 	check []string // further key, expected value pairs (CreationHook keys)
 	// stale: the reads saw a write version that neither this batch's
 	// predecessor nor its commit explains; resolve again after it.
 	stale bool
-	done  chan error
+	// createdHandled: a CreationHook wrote for the created profiles.
+	createdHandled bool
+	done           chan error
 }
 
 // resolve reads what the batch needs and works out its writes. prev, when
@@ -199,7 +192,7 @@ func (s *Store) resolve(ctx context.Context, account string, batch []prepared, p
 	}
 	w := &batchWriter{index: index, dirtySet: map[string]bool{}, states: states, next: seq}
 	out.w = w
-	out.res = w.apply(batch)
+	w.apply(batch)
 	out.cmds = s.writeCommands(account, w, seq)
 	if creation != nil {
 		vals := make([]string, len(hookCmds))
@@ -209,7 +202,7 @@ func (s *Store) resolve(ctx context.Context, account string, batch []prepared, p
 		}
 		var created []*Profile
 		fields := s.hookNeedsFields(ctx, account)
-		for _, st := range out.res.order {
+		for _, st := range w.order {
 			if st.created && !st.gone {
 				created = append(created, st.profile(fields))
 			}
@@ -224,7 +217,7 @@ func (s *Store) resolve(ctx context.Context, account string, batch []prepared, p
 				return nil, err
 			}
 			out.cmds = append(out.cmds, more...)
-			out.res.createdHandled = true
+			out.createdHandled = true
 		}
 	}
 	return out, nil
@@ -350,7 +343,7 @@ func (w *batchWriter) touch(p *profileState) {
 }
 
 // apply resolves every record: the same rules as upsertScript.
-func (w *batchWriter) apply(batch []prepared) *txBatch {
+func (w *batchWriter) apply(batch []prepared) {
 	for _, rec := range batch {
 		var target *profileState
 		var others []*profileState
@@ -409,7 +402,6 @@ func (w *batchWriter) apply(batch []prepared) *txBatch {
 		}
 		w.touch(target)
 	}
-	return &txBatch{merges: w.merges, order: w.order}
 }
 
 // merge folds profile l into s: newest value per field (s on a tie), the
