@@ -61,6 +61,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	cc := &ssh.ClientConfig{User: cfg.Username, Timeout: cfg.HandshakeTimeout}
 
 	var seen ssh.PublicKey
+	fingerprintOnly := false // the pin names no key type
 	if cfg.InsecureSeeHostKey {
 		cc.HostKeyCallback = func(_ string, _ net.Addr, key ssh.PublicKey) error {
 			seen = key
@@ -72,6 +73,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 			return nil, err
 		}
 		cc.HostKeyAlgorithms = p.algorithms()
+		fingerprintOnly = p.key == nil
 		pinned := p.callback(addr)
 		cc.HostKeyCallback = func(h string, a net.Addr, key ssh.PublicKey) error {
 			seen = key
@@ -100,7 +102,7 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 
 	c, err := dialOnce(ctx, cfg, addr, cc)
 	var mismatch *HostKeyMismatchError
-	if err != nil && isFingerprint(cfg.HostKey) && errors.As(err, &mismatch) {
+	if err != nil && fingerprintOnly && errors.As(err, &mismatch) {
 		c, err = dialOtherHostKeys(ctx, cfg, addr, cc, mismatch)
 	}
 	if err != nil {
@@ -212,11 +214,6 @@ func dialOtherHostKeys(ctx context.Context, cfg Config, addr string, cc *ssh.Cli
 		}
 	}
 	return nil, first
-}
-
-// isFingerprint tells a pin that is a bare "SHA256:" fingerprint.
-func isFingerprint(hostKey string) bool {
-	return strings.HasPrefix(strings.TrimSpace(hostKey), "SHA256:")
 }
 
 func handshake(conn *activityConn, addr string, cc *ssh.ClientConfig) (*Client, error) {
