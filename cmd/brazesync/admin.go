@@ -99,19 +99,17 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 
 // reseal seals every secret at rest again with the current sealing key.
 func (a *app) reseal(ctx context.Context, stdout io.Writer) error {
-	list, err := a.accounts.List(ctx)
+	total, accounts, err := a.eachAccount(ctx, func(id string) (int, error) {
+		n, err := a.auths.Reseal(ctx, id)
+		if err != nil {
+			return n, fmt.Errorf("resealing authorizations of account %s: %w", id, err)
+		}
+		return n, nil
+	})
 	if err != nil {
 		return err
 	}
-	total := 0
-	for _, acct := range list {
-		n, err := a.auths.Reseal(ctx, acct.ID)
-		if err != nil {
-			return fmt.Errorf("resealing authorizations of account %s: %w", acct.ID, err)
-		}
-		total += n
-	}
-	fmt.Fprintf(stdout, "authorizations resealed: %d (in %d accounts)\n", total, len(list))
+	fmt.Fprintf(stdout, "authorizations resealed: %d (in %d accounts)\n", total, accounts)
 	found, err := sftpd.ResealHostKey(ctx, a.rdb, a.ns, secrets.Purpose{Box: a.box, Purpose: hostKeyPurpose})
 	if err != nil {
 		return err
@@ -125,18 +123,28 @@ func (a *app) reseal(ctx context.Context, stdout io.Writer) error {
 
 // migrateProfiles rewrites hash-stored profiles of every account.
 func (a *app) migrateProfiles(ctx context.Context, stdout io.Writer) error {
-	list, err := a.accounts.List(ctx)
+	total, accounts, err := a.eachAccount(ctx, func(id string) (int, error) {
+		return a.profiles.MigrateHashProfiles(ctx, id)
+	})
 	if err != nil {
 		return err
 	}
-	total := 0
+	fmt.Fprintf(stdout, "profiles rewritten: %d (in %d accounts)\n", total, accounts)
+	return nil
+}
+
+// eachAccount runs fn for every account and sums what it counts.
+func (a *app) eachAccount(ctx context.Context, fn func(id string) (int, error)) (total, accounts int, err error) {
+	list, err := a.accounts.List(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
 	for _, acct := range list {
-		n, err := a.profiles.MigrateHashProfiles(ctx, acct.ID)
+		n, err := fn(acct.ID)
 		if err != nil {
-			return err
+			return total, len(list), err
 		}
 		total += n
 	}
-	fmt.Fprintf(stdout, "profiles rewritten: %d (in %d accounts)\n", total, len(list))
-	return nil
+	return total, len(list), nil
 }

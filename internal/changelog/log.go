@@ -155,9 +155,6 @@ func (l *Log) Range(ctx context.Context, acct, after string, count int) ([]Entry
 // FieldAudience, profile by profile, all with the stream entry's ID.
 func appendEntries(out []Entry, acct string, m redis.XMessage) []Entry {
 	e := parseEntry(acct, m)
-	if !strings.Contains(e.Audience, ",") && !strings.Contains(e.ProfileID, ",") {
-		return append(out, e)
-	}
 	auds, profs := e.Audience, e.ProfileID
 	for p := range strings.SplitSeq(profs, ",") {
 		for a := range strings.SplitSeq(auds, ",") {
