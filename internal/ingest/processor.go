@@ -19,12 +19,13 @@ import (
 // Defaults of ProcessorOptions.
 const (
 	ConcurrencyDefault   = 4
-	ReadCountDefault     = 200
+	ReadCountDefault     = 1000
 	PollIntervalDefault  = 25 * time.Millisecond
 	ClaimIdleDefault     = 30 * time.Second
 	ClaimIntervalDefault = 5 * time.Second
 	MaxDeliveriesDefault = 20
 	RetryBackoffDefault  = time.Second
+	LingerDefault        = 50 * time.Millisecond
 	// ForgetConsumersAfterDefault is the default of ForgetConsumersAfter.
 	ForgetConsumersAfterDefault = time.Hour
 	maxRetryBackoff             = 30 * time.Second
@@ -58,6 +59,13 @@ type ProcessorOptions struct {
 	// RetryBackoff is the first wait after a failed apply; it doubles up to
 	// 30 s.
 	RetryBackoff time.Duration
+	// Linger is how long the processor waits after a read that found fewer
+	// requests than it asked for before it reads again: under a steady
+	// stream of requests it then applies them in batches of hundreds, whose
+	// fixed costs (round trips, transactions) are shared, instead of a few
+	// at a time. It adds at most Linger to the time until an event is in its
+	// profile.
+	Linger time.Duration
 	// ForgetConsumersAfter is how long another consumer with nothing pending
 	// must have been silent before it is removed from the group (a process
 	// that restarted under a new name leaves its old one behind; default 1 h).
@@ -92,6 +100,9 @@ func (o ProcessorOptions) withDefaults() ProcessorOptions {
 	}
 	if o.RetryBackoff <= 0 {
 		o.RetryBackoff = RetryBackoffDefault
+	}
+	if o.Linger <= 0 {
+		o.Linger = LingerDefault
 	}
 	if o.ForgetConsumersAfter <= 0 {
 		o.ForgetConsumersAfter = ForgetConsumersAfterDefault
@@ -219,10 +230,12 @@ func (p *Processor) drain(ctx context.Context, acct string) {
 		p.log.Warn("creating ingest consumer group", "account", acct, "err", err)
 		return
 	}
-	p.claimIfDue(ctx, acct)
 	start := "0" // first our own pending requests (a retry), then new ones
 	count := p.opt.ReadCount
 	for ctx.Err() == nil {
+		// Also while requests keep coming: a drain may last as long as they
+		// do, and a crashed consumer's requests must not wait for its end.
+		p.claimIfDue(ctx, acct)
 		msgs, err := p.read(ctx, acct, start, count)
 		if err != nil {
 			if ctx.Err() == nil {
@@ -238,6 +251,7 @@ func (p *Processor) drain(ctx context.Context, acct string) {
 			p.deactivate(ctx, acct)
 			return
 		}
+		short := len(msgs) < count
 		count = nextReadCount(msgs, count, p.opt.ReadCount)
 		if err := p.apply(ctx, acct, msgs); err != nil {
 			p.failed(ctx, acct, msgs, err)
@@ -246,6 +260,12 @@ func (p *Processor) drain(ctx context.Context, acct string) {
 		p.mu.Lock()
 		delete(p.failures, acct)
 		p.mu.Unlock()
+		if short && start == ">" {
+			select { // let the next batch gather (see Linger)
+			case <-ctx.Done():
+			case <-time.After(p.opt.Linger):
+			}
+		}
 	}
 }
 
