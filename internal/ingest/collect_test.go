@@ -282,6 +282,67 @@ func TestCollectRateLimit(t *testing.T) {
 	}
 }
 
+// Two processes (collectors) share an account's rate limit: each takes
+// leases from the same budget, so together they accept the burst and what
+// the rate refills while they post, and no more.
+func TestCollectRateLimitSharedByProcesses(t *testing.T) {
+	t.Parallel()
+	const rate, burst = 200, 20 // leases of 10
+	b := setup(t, options{noProcessor: true, collector: ingest.CollectorOptions{Rate: rate, Burst: burst}})
+	other := newCollectServer(t, ingest.NewCollector(b.rdb, b.ns, b.store, ingest.CollectorOptions{Rate: rate, Burst: burst}))
+	urls := []string{b.collectURL("web"), other + "/c/" + b.acct + "/web"}
+	accepted, limited := 0, 0
+	start := time.Now()
+	for i := 0; limited < 10; i++ {
+		a := post(t, urls[i%2], "application/json", `{"email":"r@x.io"}`)
+		switch a.status {
+		case 200:
+			accepted++
+		case http.StatusTooManyRequests:
+			limited++
+		default:
+			t.Fatalf("request %d: %d %+v", i, a.status, a.body)
+		}
+	}
+	refill := int(time.Since(start).Seconds()*rate) + 1
+	if accepted < burst || accepted > burst+refill {
+		t.Errorf("accepted %d requests, want between the burst (%d) and the burst plus %d refilled", accepted, burst, refill)
+	}
+	if n := b.queueLen(t); n != int64(accepted) {
+		t.Errorf("queue holds %d entries, want the %d accepted", n, accepted)
+	}
+}
+
+// A full backlog answers 503 without queueing; once the processor has
+// caught up, requests are accepted again.
+func TestCollectBacklogFull(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{noProcessor: true, collector: ingest.CollectorOptions{Rate: -1, MaxBacklog: 2}})
+	for i := range 2 {
+		if a := post(t, b.collectURL("web"), "application/json", `{"email":"q@x.io"}`); a.status != 200 {
+			t.Fatalf("request %d under the backlog limit: %d %+v", i, a.status, a.body)
+		}
+	}
+	a := post(t, b.collectURL("web"), "application/json", `{"email":"q@x.io"}`)
+	if a.status != http.StatusServiceUnavailable || a.retryAfter == "" {
+		t.Errorf("request over the backlog: %d Retry-After %q, want 503 with Retry-After", a.status, a.retryAfter)
+	}
+	if n := b.queueLen(t); n != 2 {
+		t.Errorf("queue holds %d entries, want 2", n)
+	}
+	startProcessor(t, b.rdb, b.ns, b.store, ingest.ProcessorOptions{})
+	deadline := time.Now().Add(5 * time.Second)
+	for b.queueLen(t) > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the processor did not drain the queue within 5 s")
+		}
+		time.Sleep(5 * time.Millisecond) // polling with a deadline
+	}
+	if a := post(t, b.collectURL("web"), "application/json", `{"email":"q@x.io"}`); a.status != 200 {
+		t.Errorf("request after the backlog drained: %d %+v", a.status, a.body)
+	}
+}
+
 func TestCollectBadStreamName(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{noProcessor: true})

@@ -105,7 +105,7 @@ type Collector struct {
 	log     *slog.Logger
 
 	mu       sync.Mutex
-	activeAt map[string]time.Time // when this process last added an account to the active set
+	accounts map[string]*accountState
 }
 
 // NewCollector returns a Collector that checks records with checker and
@@ -115,7 +115,7 @@ func NewCollector(rdb redis.UniversalClient, ns store.Namespace, checker Checker
 	return &Collector{
 		rdb: rdb, keys: keys{ns: ns}, checker: checker, opt: opts,
 		log:      opts.Logger.With("component", "ingest"),
-		activeAt: map[string]time.Time{},
+		accounts: map[string]*accountState{},
 	}
 }
 
@@ -194,12 +194,13 @@ func (c *Collector) Collect(ctx context.Context, account, stream, contentType st
 	return resp, nil
 }
 
-// enqueue appends one request to the account's ingest stream (one round
-// trip) and, when needed, marks the account active (a second one).
+// enqueue appends one request to the account's ingest stream after the
+// rate limit and the backlog let it in: one round trip (a MULTI of XLEN and
+// XADD) for most requests, a second when the account must be marked active,
+// and now and then one for a rate-limit lease or a backlog check.
 func (c *Collector) enqueue(ctx context.Context, account, stream, contentType string, body []byte, rejected []profiles.Rejection) error {
-	var interval int64
-	if c.opt.Rate > 0 {
-		interval = int64(1e6 / c.opt.Rate)
+	if err := c.admit(ctx, account); err != nil {
+		return err
 	}
 	var rej strings.Builder
 	for i, r := range rejected {
@@ -208,62 +209,33 @@ func (c *Collector) enqueue(ctx context.Context, account, stream, contentType st
 		}
 		rej.WriteString(strconv.Itoa(r.Index))
 	}
-	args := []any{interval, c.opt.Burst, c.opt.MaxBacklog,
+	key := c.keys.queue(account)
+	pipe := c.rdb.TxPipeline()
+	lenCmd := pipe.XLen(ctx, key)
+	pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []any{
 		fieldStream, stream,
 		fieldArrival, time.Now().UnixMilli(),
 		fieldContentType, contentType,
 		fieldBody, body,
 		fieldRejected, rej.String(),
-	}
-	keys := []string{c.keys.queue(account), c.keys.rate(account)}
-	res, err := enqueueScript.Run(ctx, c.rdb, keys, args...).Slice()
-	if err != nil {
+	}})
+	if _, err := pipe.Exec(ctx); err != nil {
 		return fmt.Errorf("%w: queueing request of account %q: %v", ErrUnavailable, account, err)
 	}
-	if len(res) < 2 {
-		return fmt.Errorf("%w: unexpected enqueue reply %v", ErrUnavailable, res)
-	}
-	switch code, _ := res[0].(int64); code {
-	case 1:
-	case 0:
-		ms, _ := res[1].(int64)
-		return &RateLimitedError{RetryAfter: time.Duration(ms) * time.Millisecond}
-	default:
-		c.log.Warn("ingest backlog full", "account", account, "length", res[1])
-		return fmt.Errorf("%w: account %q has %v queued requests", ErrUnavailable, account, res[1])
-	}
+	prior := lenCmd.Val()
 	// The account must be in the active set while its stream holds entries.
 	// A request that found the stream empty adds it (the processor may have
 	// just removed it); one that found entries may rely on the request that
 	// queued them, or on the processor, which re-adds an account whose stream
 	// is not empty after removing it. Each process also re-adds its accounts
 	// once a second, in case a processor failed to.
-	if prior, _ := res[2].(int64); prior == 0 || c.activeStale(account) {
+	if stale := c.queued(account, prior+1); stale || prior == 0 {
 		if err := c.rdb.SAdd(ctx, c.keys.active(), account).Err(); err != nil {
 			return fmt.Errorf("%w: marking account %q active: %v", ErrUnavailable, account, err)
 		}
 		c.markActive(account)
 	}
 	return nil
-}
-
-// activeRefresh is how often a process re-adds an account it queues for to
-// the active set even when the stream was not empty.
-const activeRefresh = time.Second
-
-func (c *Collector) activeStale(account string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return time.Since(c.activeAt[account]) > activeRefresh
-}
-
-func (c *Collector) markActive(account string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if len(c.activeAt) > 100_000 {
-		clear(c.activeAt)
-	}
-	c.activeAt[account] = time.Now()
 }
 
 // logRejections writes rejections to the stream's log; failures are only
