@@ -14,8 +14,6 @@ type accountState struct {
 	leaseEnd time.Time
 	// length is the ingest stream's length as this process last saw it.
 	length int64
-	// activeAt is when this process last added the account to the active set.
-	activeAt time.Time
 }
 
 // Rate-limit leases: a process takes up to leaseShare of a second's rate
@@ -26,10 +24,6 @@ const (
 	leaseShare = 20 // a lease holds at most rate/leaseShare requests
 	leaseTime  = time.Second
 )
-
-// activeRefresh is how often a process re-adds an account it queues for to
-// the active set even when the stream was not empty.
-const activeRefresh = time.Second
 
 // maxAccountStates bounds the accounts a Collector remembers.
 const maxAccountStates = 100_000
@@ -96,19 +90,9 @@ func (c *Collector) admit(ctx context.Context, acct string) error {
 	return nil
 }
 
-// queued records the stream length after a request of acct was queued and
-// reports whether this process should refresh the account's place in the
-// active set (activeRefresh).
-func (c *Collector) queued(acct string, length int64) bool {
+// queued records the stream length after a request of acct was queued.
+func (c *Collector) queued(acct string, length int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	st := c.state(acct)
-	st.length = length
-	return time.Since(st.activeAt) > activeRefresh
-}
-
-func (c *Collector) markActive(acct string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.state(acct).activeAt = time.Now()
+	c.state(acct).length = length
 }

@@ -195,9 +195,9 @@ func (c *Collector) Collect(ctx context.Context, account, stream, contentType st
 }
 
 // enqueue appends one request to the account's ingest stream after the
-// rate limit and the backlog let it in: one round trip (a MULTI of XLEN and
-// XADD) for most requests, a second when the account must be marked active,
-// and now and then one for a rate-limit lease or a backlog check.
+// rate limit and the backlog let it in: one round trip (a pipeline of XADD,
+// SADD to the active set and XLEN) for most requests, and now and then one
+// more for a rate-limit lease or a backlog check.
 func (c *Collector) enqueue(ctx context.Context, account, stream, contentType string, body []byte, rejected []profiles.Rejection) error {
 	if err := c.admit(ctx, account); err != nil {
 		return err
@@ -210,31 +210,32 @@ func (c *Collector) enqueue(ctx context.Context, account, stream, contentType st
 		rej.WriteString(strconv.Itoa(r.Index))
 	}
 	key := c.keys.queue(account)
-	pipe := c.rdb.TxPipeline()
-	lenCmd := pipe.XLen(ctx, key)
-	pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []any{
+	pipe := c.rdb.Pipeline()
+	addCmd := pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []any{
 		fieldStream, stream,
 		fieldArrival, time.Now().UnixMilli(),
 		fieldContentType, contentType,
 		fieldBody, body,
 		fieldRejected, rej.String(),
 	}})
-	if _, err := pipe.Exec(ctx); err != nil {
-		return fmt.Errorf("%w: queueing request of account %q: %v", ErrUnavailable, account, err)
+	// The account is in the active set while its stream holds entries: the
+	// SADD runs after the XADD, and the processor takes an account out
+	// before it checks the stream is empty (and puts it back if not), so
+	// whichever order the two interleave in, the entry is seen.
+	pipe.SAdd(ctx, c.keys.active(), account)
+	lenCmd := pipe.XLen(ctx, key)
+	_, err := pipe.Exec(ctx)
+	if addErr := addCmd.Err(); addErr != nil {
+		return fmt.Errorf("%w: queueing request of account %q: %v", ErrUnavailable, account, addErr)
 	}
-	prior := lenCmd.Val()
-	// The account must be in the active set while its stream holds entries.
-	// A request that found the stream empty adds it (the processor may have
-	// just removed it); one that found entries may rely on the request that
-	// queued them, or on the processor, which re-adds an account whose stream
-	// is not empty after removing it. Each process also re-adds its accounts
-	// once a second, in case a processor failed to.
-	if stale := c.queued(account, prior+1); stale || prior == 0 {
-		if err := c.rdb.SAdd(ctx, c.keys.active(), account).Err(); err != nil {
-			return fmt.Errorf("%w: marking account %q active: %v", ErrUnavailable, account, err)
-		}
-		c.markActive(account)
+	if err != nil {
+		// Queued, but maybe not marked active: the processor may not see
+		// it until another request of the account marks it, and the client
+		// would not know. Say the request failed; its retry is applied
+		// twice at worst, which an upsert makes harmless.
+		return fmt.Errorf("%w: marking account %q active: %v", ErrUnavailable, account, err)
 	}
+	c.queued(account, lenCmd.Val())
 	return nil
 }
 
