@@ -72,6 +72,14 @@ func parseForm(body []byte) ([]Item, error) {
 }
 
 func parseJSON(body []byte) ([]Item, error) {
+	if items, ok := parseFlat(body); ok {
+		return items, nil
+	}
+	return decodeJSON(body)
+}
+
+// decodeJSON reads any JSON body with encoding/json.
+func decodeJSON(body []byte) ([]Item, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var items []Item
