@@ -440,8 +440,8 @@ func decodeEntry(m redis.XMessage) (stream string, items []Item, skip map[int]bo
 	if err != nil {
 		return "", nil, nil, time.Time{}, err
 	}
-	skip = map[int]bool{}
 	if r := str(fieldRejected); r != "" {
+		skip = map[int]bool{}
 		for _, s := range strings.Split(r, ",") {
 			if i, err := strconv.Atoi(s); err == nil {
 				skip[i] = true
