@@ -12,8 +12,10 @@ type accountState struct {
 	// leaseEnd.
 	tokens   int
 	leaseEnd time.Time
-	// length is the ingest stream's length as this process last saw it.
-	length int64
+	// length is the ingest stream's length as this process last saw it, at
+	// lengthAt.
+	length   int64
+	lengthAt time.Time
 }
 
 // Rate-limit leases: a process takes up to leaseShare of a second's rate
@@ -45,7 +47,8 @@ func (c *Collector) state(acct string) *accountState {
 // when the account's rate is used up, ErrUnavailable when its backlog is
 // full. The rate limit is a GCRA in Redis from which each process takes
 // small leases; the backlog is checked against the stream length this
-// process last saw, and read again only when that is at the limit, so the
+// process last saw (read with a request every lengthRefresh, and with every
+// request near the limit), and read again when that is at the limit, so the
 // limit may be passed by the requests in flight at that moment.
 func (c *Collector) admit(ctx context.Context, acct string) error {
 	now := time.Now()
@@ -90,9 +93,24 @@ func (c *Collector) admit(ctx context.Context, acct string) error {
 	return nil
 }
 
+// lengthRefresh is how often a process reads the length of an account's
+// stream while it queues requests for it.
+const lengthRefresh = 20 * time.Millisecond
+
+// needLength reports whether the next request of acct should read the
+// stream's length: every lengthRefresh, and every time once the backlog is
+// within a tenth of its limit.
+func (c *Collector) needLength(acct string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.state(acct)
+	return st.length >= c.opt.MaxBacklog-max(1, c.opt.MaxBacklog/10) || time.Since(st.lengthAt) >= lengthRefresh
+}
+
 // queued records the stream length after a request of acct was queued.
 func (c *Collector) queued(acct string, length int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.state(acct).length = length
+	st := c.state(acct)
+	st.length, st.lengthAt = length, time.Now()
 }

@@ -196,8 +196,8 @@ func (c *Collector) Collect(ctx context.Context, account, stream, contentType st
 
 // enqueue appends one request to the account's ingest stream after the
 // rate limit and the backlog let it in: one round trip (a pipeline of XADD,
-// SADD to the active set and XLEN) for most requests, and now and then one
-// more for a rate-limit lease or a backlog check.
+// SADD to the active set and, now and then, XLEN) for most requests, and now
+// and then one more for a rate-limit lease or a backlog check.
 func (c *Collector) enqueue(ctx context.Context, account, stream, contentType string, body []byte, rejected []profiles.Rejection) error {
 	if err := c.admit(ctx, account); err != nil {
 		return err
@@ -223,7 +223,10 @@ func (c *Collector) enqueue(ctx context.Context, account, stream, contentType st
 	// before it checks the stream is empty (and puts it back if not), so
 	// whichever order the two interleave in, the entry is seen.
 	pipe.SAdd(ctx, c.keys.active(), account)
-	lenCmd := pipe.XLen(ctx, key)
+	var lenCmd *redis.IntCmd
+	if c.needLength(account) {
+		lenCmd = pipe.XLen(ctx, key)
+	}
 	_, err := pipe.Exec(ctx)
 	if addErr := addCmd.Err(); addErr != nil {
 		return fmt.Errorf("%w: queueing request of account %q: %v", ErrUnavailable, account, addErr)
@@ -235,7 +238,9 @@ func (c *Collector) enqueue(ctx context.Context, account, stream, contentType st
 		// twice at worst, which an upsert makes harmless.
 		return fmt.Errorf("%w: marking account %q active: %v", ErrUnavailable, account, err)
 	}
-	c.queued(account, lenCmd.Val())
+	if lenCmd != nil {
+		c.queued(account, lenCmd.Val())
+	}
 	return nil
 }
 

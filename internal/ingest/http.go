@@ -26,7 +26,10 @@ func (c *Collector) ServeCollect(w http.ResponseWriter, r *http.Request, account
 		writeResponse(w, http.StatusBadRequest, "reading request body: "+err.Error())
 		return
 	}
-	dryRun, _ := strconv.ParseBool(r.URL.Query().Get("dryrun"))
+	var dryRun bool
+	if r.URL.RawQuery != "" {
+		dryRun, _ = strconv.ParseBool(r.URL.Query().Get("dryrun"))
+	}
 	resp, err := c.Collect(r.Context(), account, stream, r.Header.Get("Content-Type"), body, dryRun)
 	if err != nil {
 		c.writeError(w, account, err)
