@@ -26,6 +26,7 @@ const (
 	MaxDeliveriesDefault = 20
 	RetryBackoffDefault  = time.Second
 	LingerDefault        = 50 * time.Millisecond
+	TurnDefault          = time.Second
 	// ForgetConsumersAfterDefault is the default of ForgetConsumersAfter.
 	ForgetConsumersAfterDefault = time.Hour
 	maxRetryBackoff             = 30 * time.Second
@@ -66,6 +67,10 @@ type ProcessorOptions struct {
 	// at a time. It adds at most Linger to the time until an event is in its
 	// profile.
 	Linger time.Duration
+	// Turn is how long the processor keeps applying one account's requests
+	// while they keep coming before it lets the other accounts waiting for
+	// one of its Concurrency slots have theirs (default 1 s).
+	Turn time.Duration
 	// ForgetConsumersAfter is how long another consumer with nothing pending
 	// must have been silent before it is removed from the group (a process
 	// that restarted under a new name leaves its old one behind; default 1 h).
@@ -103,6 +108,9 @@ func (o ProcessorOptions) withDefaults() ProcessorOptions {
 	}
 	if o.Linger <= 0 {
 		o.Linger = LingerDefault
+	}
+	if o.Turn <= 0 {
+		o.Turn = TurnDefault
 	}
 	if o.ForgetConsumersAfter <= 0 {
 		o.ForgetConsumersAfter = ForgetConsumersAfterDefault
@@ -224,12 +232,14 @@ func (p *Processor) run(ctx context.Context) {
 
 // drain applies an account's queued requests until none is left, then takes
 // the account out of the active set unless requests remain (pending with
-// other consumers, or newly queued).
+// other consumers, or newly queued). After Turn it stops and leaves the
+// account active, so that accounts whose requests keep coming take turns.
 func (p *Processor) drain(ctx context.Context, acct string) {
 	if err := p.ensureGroup(ctx, acct); err != nil {
 		p.log.Warn("creating ingest consumer group", "account", acct, "err", err)
 		return
 	}
+	began := time.Now()
 	start := "0" // first our own pending requests (a retry), then new ones
 	count := p.opt.ReadCount
 	for ctx.Err() == nil {
@@ -260,6 +270,9 @@ func (p *Processor) drain(ctx context.Context, acct string) {
 		p.mu.Lock()
 		delete(p.failures, acct)
 		p.mu.Unlock()
+		if time.Since(began) >= p.opt.Turn {
+			return // the account stays active: its next turn comes
+		}
 		if short && start == ">" {
 			select { // let the next batch gather (see Linger)
 			case <-ctx.Done():

@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os/exec"
 	"strconv"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -239,4 +242,37 @@ func TestProcessorForgetsGoneConsumers(t *testing.T) {
 		}
 		return true
 	})
+}
+
+// An account whose requests keep coming does not keep the processor from
+// the others: with one account at a time, a second account's request is
+// applied while the first one's still flow.
+func TestProcessorTakesTurnsBetweenAccounts(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{noProcessor: true})
+	other := &bundle{rdb: b.rdb, ns: b.ns, store: b.store, url: b.url, acct: "other-" + redistest.RandomID()}
+	startProcessor(t, b.rdb, b.ns, b.store, ingest.ProcessorOptions{Concurrency: 1})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // a steady trickle into the first account
+		defer wg.Done()
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond): // the pace of the trickle
+			}
+			resp, err := http.Post(b.collectURL("web"), "application/json", strings.NewReader(fmt.Sprintf(`{"email":"t%d@x.io"}`, i)))
+			if err == nil {
+				resp.Body.Close()
+			}
+		}
+	}()
+	defer func() { close(stop); wg.Wait() }()
+	b.waitProfile(t, "email", "t0@x.io", nil)
+	if a := post(t, other.collectURL("web"), "application/json", `{"email":"o@x.io"}`); a.status != 200 {
+		t.Fatalf("post: %d", a.status)
+	}
+	other.waitProfile(t, "email", "o@x.io", nil)
 }
