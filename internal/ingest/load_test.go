@@ -17,6 +17,7 @@ import (
 
 	"github.com/brazesync/brazesync/internal/ingest"
 	"github.com/brazesync/brazesync/internal/profiles"
+	"github.com/brazesync/brazesync/internal/testutil/cputime"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -36,6 +37,9 @@ import (
 //     profile, and the events lost (accepted but never applied; must be 0);
 //   - open-loop latency at LOAD_RATE req/s (default 5,000) for LOAD_SECONDS,
 //     measured from each request's scheduled time (no coordinated omission);
+//   - the CPU time per request of this process (API, processor and load
+//     generator) and of Redis, in the collect rounds (until their events are
+//     applied) and in the baseline rounds;
 //   - the closed loop against a collector whose namespace no processor reads
 //     (collect_only), to show the request path without the profile writes
 //     sharing the CPUs.
@@ -87,20 +91,27 @@ func BenchmarkCollectLoad(b *testing.B) {
 		var res loadResult
 		var failed int64
 		var visible time.Duration
+		// CPU per request, of this process and of Redis; a collect round's
+		// runs until its events are applied.
+		var collectCPU, baseCPU cpuUse
 		base := baselineServer(rdb, ns.Account(acct, "baseline"))
 		applied := 0
 		for r := range rounds {
 			runCollect := func() {
+				c0 := takeCPU(rdb)
 				res = closedLoop(b, client, url, requests, workers, applied)
 				lastOK := time.Now()
 				applied += res.ok
 				waitApplied(b, st, acct, int64(applied))
 				visible = max(visible, time.Since(lastOK))
+				collectCPU.add(c0, takeCPU(rdb), res.ok)
 				failed += int64(res.failed)
 				collectRPS = append(collectRPS, res.rps())
 			}
 			runBase := func() {
+				c0 := takeCPU(rdb)
 				baseRes := closedLoop(b, client, base.URL+"/c/"+acct+"/braze_users", requests, workers, 0)
+				baseCPU.add(c0, takeCPU(rdb), baseRes.ok)
 				baseRPS = append(baseRPS, baseRes.rps())
 			}
 			if r%2 == 0 {
@@ -121,6 +132,10 @@ func BenchmarkCollectLoad(b *testing.B) {
 		b.ReportMetric(median(collectRPS)/median(baseRPS), "ratio")
 		b.ReportMetric(slices.Min(ratios), "ratio_min")
 		b.ReportMetric(slices.Max(ratios), "ratio_max")
+		b.ReportMetric(collectCPU.goPerReq(), "collect_go_cpu_us/req")
+		b.ReportMetric(collectCPU.redisPerReq(), "collect_redis_cpu_us/req")
+		b.ReportMetric(baseCPU.goPerReq(), "baseline_go_cpu_us/req")
+		b.ReportMetric(baseCPU.redisPerReq(), "baseline_redis_cpu_us/req")
 
 		// Open loop at a fixed rate.
 		open := openLoop(b, client, url, rate, seconds, workers, applied)
@@ -136,11 +151,38 @@ func BenchmarkCollectLoad(b *testing.B) {
 
 		// The collect path alone: the same closed loop into a namespace no
 		// processor reads, so the profile writes do not share the CPUs.
+		c0 := takeCPU(rdb)
 		only := closedLoop(b, client, onlySrv.URL+"/c/"+acct+"/braze_users", requests, workers, 0)
+		var onlyCPU cpuUse
+		onlyCPU.add(c0, takeCPU(rdb), only.ok)
+		b.ReportMetric(onlyCPU.goPerReq(), "collect_only_go_cpu_us/req")
+		b.ReportMetric(onlyCPU.redisPerReq(), "collect_only_redis_cpu_us/req")
 		b.ReportMetric(only.rps(), "collect_only_req/s")
 		b.ReportMetric(only.rps()/median(baseRPS), "collect_only_ratio")
 	}
 }
+
+// cpuAt is the CPU time of this process and of Redis at one moment.
+type cpuAt struct{ proc, redis float64 }
+
+func takeCPU(rdb *redis.Client) cpuAt {
+	return cpuAt{cputime.Process(), cputime.RedisServer(context.Background(), rdb)}
+}
+
+// cpuUse sums CPU seconds and requests over rounds.
+type cpuUse struct {
+	proc, redis float64
+	requests    int
+}
+
+func (u *cpuUse) add(from, to cpuAt, requests int) {
+	u.proc += to.proc - from.proc
+	u.redis += to.redis - from.redis
+	u.requests += requests
+}
+
+func (u cpuUse) goPerReq() float64    { return u.proc * 1e6 / float64(max(1, u.requests)) }
+func (u cpuUse) redisPerReq() float64 { return u.redis * 1e6 / float64(max(1, u.requests)) }
 
 // median of xs (not empty).
 func median(xs []float64) float64 {

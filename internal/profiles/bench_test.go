@@ -8,13 +8,12 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/profiles"
+	"github.com/brazesync/brazesync/internal/testutil/cputime"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
-	"github.com/redis/go-redis/v9"
 )
 
 // brazeRecord is a Braze-shaped record: 18 fields, 3 of them identities
@@ -120,7 +119,7 @@ func BenchmarkUpsertBraze(b *testing.B) {
 	b.ResetTimer()
 	for it := 0; it < b.N; it++ {
 		acct := "bench-" + redistest.RandomID()
-		cpu0, rcpu0 := processCPU(), redisServerCPU(ctx, rdb)
+		cpu0, rcpu0 := cputime.Process(), cputime.RedisServer(ctx, rdb)
 		start := time.Now()
 		applied := 0
 		for from := 0; from < n; from += benchChunk {
@@ -133,7 +132,7 @@ func BenchmarkUpsertBraze(b *testing.B) {
 			applied += res.Applied
 		}
 		el := time.Since(start)
-		goCPU, redisCPU = processCPU()-cpu0, redisServerCPU(ctx, rdb)-rcpu0
+		goCPU, redisCPU = cputime.Process()-cpu0, cputime.RedisServer(ctx, rdb)-rcpu0
 		if applied != n {
 			b.Fatalf("Upsert applied %d of %d", applied, n)
 		}
@@ -187,31 +186,4 @@ func redisCLIPipeRate(prefix string, n int) (float64, error) {
 		return 0, fmt.Errorf("redis-cli --pipe: %v: %s", err, out)
 	}
 	return float64(n) / el.Seconds(), nil
-}
-
-// processCPU is this process's CPU time so far, in seconds.
-func processCPU() float64 {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-}
-
-// redisServerCPU is the Redis server's CPU time so far (INFO cpu), in
-// seconds.
-func redisServerCPU(ctx context.Context, rdb *redis.Client) float64 {
-	info, err := rdb.Info(ctx, "cpu").Result()
-	if err != nil {
-		return 0
-	}
-	total := 0.0
-	for _, line := range strings.Split(info, "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
-			f, _ := strconv.ParseFloat(v, 64)
-			total += f
-		}
-	}
-	return total
 }
