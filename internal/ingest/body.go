@@ -43,10 +43,21 @@ func ParseBody(contentType string, body []byte) ([]Item, error) {
 	}
 	// A form content type with a JSON body is what `curl -d '{...}'` and a
 	// misconfigured campaign send: a form body never starts with { or [.
-	if first := bytes.TrimSpace(body)[0]; isForm(contentType) && first != '{' && first != '[' {
+	if first := bytes.TrimSpace(body)[0]; first != '{' && first != '[' && isForm(contentType) {
 		return parseForm(body)
 	}
 	return parseJSON(body)
+}
+
+// parseBodyString is ParseBody of a body held as a string (a queued
+// request), which the common flat JSON body is read from without a copy.
+func parseBodyString(contentType, body string) ([]Item, error) {
+	// A body parseFlatString takes starts with { or [, which ParseBody reads
+	// as JSON whatever the content type.
+	if items, ok := parseFlatString(body); ok && len(items) > 0 {
+		return items, nil
+	}
+	return ParseBody(contentType, []byte(body))
 }
 
 func parseForm(body []byte) ([]Item, error) {

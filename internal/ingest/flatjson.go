@@ -15,7 +15,12 @@ import (
 //
 // Every key and value is a substring of one copy of the body.
 func parseFlat(body []byte) (items []Item, ok bool) {
-	p := flatParser{s: string(body)}
+	return parseFlatString(string(body))
+}
+
+// parseFlatString is parseFlat of a body held as a string.
+func parseFlatString(body string) (items []Item, ok bool) {
+	p := flatParser{s: body}
 	for {
 		p.space()
 		if p.i == len(p.s) {
@@ -61,6 +66,14 @@ func parseFlat(body []byte) (items []Item, ok bool) {
 type flatParser struct {
 	s string
 	i int
+	// pairs holds an object's keys and values until its map is made with
+	// the right size (a map sized for more costs twice the memory).
+	pairs []flatPair
+}
+
+type flatPair struct {
+	key string
+	val any
 }
 
 func (p *flatParser) space() {
@@ -86,10 +99,10 @@ func (p *flatParser) next(c byte) bool {
 // object reads {"k": v, ...} at p.i.
 func (p *flatParser) object() (map[string]any, bool) {
 	p.i++ // '{'
-	obj := make(map[string]any, 16)
+	p.pairs = p.pairs[:0]
 	p.space()
 	if p.next('}') {
-		return obj, true
+		return map[string]any{}, true
 	}
 	for {
 		p.space()
@@ -106,9 +119,13 @@ func (p *flatParser) object() (map[string]any, bool) {
 		if !ok {
 			return nil, false
 		}
-		obj[key] = v
+		p.pairs = append(p.pairs, flatPair{key, v})
 		p.space()
 		if p.next('}') {
+			obj := make(map[string]any, len(p.pairs))
+			for _, kv := range p.pairs {
+				obj[kv.key] = kv.val // the last of duplicate keys wins
+			}
 			return obj, true
 		}
 		if !p.next(',') {

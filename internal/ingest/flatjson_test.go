@@ -62,3 +62,17 @@ func FuzzParseFlat(f *testing.F) {
 	}
 	f.Fuzz(checkFlat)
 }
+
+// A queued body read from its string gives what ParseBody gives.
+func TestParseBodyStringMatchesParseBody(t *testing.T) {
+	bodies := append([]string{"", "  ", "a=1&b=2", "email=x%40y.io"}, flatCases...)
+	for _, ct := range []string{"application/json", "application/x-www-form-urlencoded", ""} {
+		for _, body := range bodies {
+			got, gotErr := parseBodyString(ct, body)
+			want, wantErr := ParseBody(ct, []byte(body))
+			if (gotErr != nil) != (wantErr != nil) || (len(got) > 0 || len(want) > 0) && !reflect.DeepEqual(got, want) {
+				t.Errorf("%s %q: parseBodyString = %#v, %v; ParseBody = %#v, %v", ct, body, got, gotErr, want, wantErr)
+			}
+		}
+	}
+}

@@ -449,7 +449,7 @@ func decodeEntry(m redis.XMessage) (stream string, items []Item, skip map[int]bo
 	if err != nil {
 		return "", nil, nil, time.Time{}, fmt.Errorf("entry arrival time: %w", err)
 	}
-	items, err = ParseBody(str(fieldContentType), []byte(str(fieldBody)))
+	items, err = parseBodyString(str(fieldContentType), str(fieldBody))
 	if err != nil {
 		return "", nil, nil, time.Time{}, err
 	}
