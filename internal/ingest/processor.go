@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/profiles"
@@ -65,11 +66,13 @@ type ProcessorOptions struct {
 	// stream of requests it then applies them in batches of hundreds, whose
 	// fixed costs (round trips, transactions) are shared, instead of a few
 	// at a time. It adds at most Linger to the time until an event is in its
-	// profile.
+	// profile; a processor lingers only while no other account waits for
+	// one of its slots (default 50 ms).
 	Linger time.Duration
 	// Turn is how long the processor keeps applying one account's requests
-	// while they keep coming before it lets the other accounts waiting for
-	// one of its Concurrency slots have theirs (default 1 s).
+	// while they keep coming before it gives the slot to an account waiting
+	// for one of its Concurrency slots (default 1 s). An account that has
+	// caught up gives its slot to a waiting one at once.
 	Turn time.Duration
 	// ForgetConsumersAfter is how long another consumer with nothing pending
 	// must have been silent before it is removed from the group (a process
@@ -130,6 +133,11 @@ type Processor struct {
 	opt  ProcessorOptions
 	log  *slog.Logger
 
+	// waiting counts the accounts waiting for one of the Concurrency slots;
+	// waited wakes a lingering drain when one starts waiting.
+	waiting atomic.Int32
+	waited  chan struct{}
+
 	mu        sync.Mutex
 	cancel    context.CancelFunc
 	done      chan struct{}
@@ -145,6 +153,7 @@ func NewProcessor(rdb redis.UniversalClient, ns store.Namespace, up Upserter, op
 	return &Processor{
 		rdb: rdb, keys: keys{ns: ns}, up: up, opt: opts,
 		log:       opts.Logger.With("component", "ingest-processor", "consumer", opts.Consumer),
+		waited:    make(chan struct{}, 1),
 		busy:      map[string]bool{},
 		groups:    map[string]bool{},
 		lastClaim: map[string]time.Time{},
@@ -207,9 +216,7 @@ func (p *Processor) run(ctx context.Context) {
 			if skip {
 				continue
 			}
-			select {
-			case sem <- struct{}{}:
-			case <-ctx.Done():
+			if !p.acquire(ctx, sem) {
 				return
 			}
 			wg.Add(1)
@@ -230,10 +237,34 @@ func (p *Processor) run(ctx context.Context) {
 	}
 }
 
+// acquire takes a slot of sem for an account, counting the account in
+// p.waiting while all slots are taken; false when ctx ends first.
+func (p *Processor) acquire(ctx context.Context, sem chan struct{}) bool {
+	select {
+	case sem <- struct{}{}:
+		return true
+	default:
+	}
+	p.waiting.Add(1)
+	defer p.waiting.Add(-1)
+	select { // end a drain's linger, so that it gives its slot up
+	case p.waited <- struct{}{}:
+	default:
+	}
+	select {
+	case sem <- struct{}{}:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
 // drain applies an account's queued requests until none is left, then takes
 // the account out of the active set unless requests remain (pending with
-// other consumers, or newly queued). After Turn it stops and leaves the
-// account active, so that accounts whose requests keep coming take turns.
+// other consumers, or newly queued). It leaves the account active and
+// stops early when other accounts wait for a slot, once it has caught up
+// (a short read) or after Turn, so that accounts whose requests keep coming
+// take turns.
 func (p *Processor) drain(ctx context.Context, acct string) {
 	if err := p.ensureGroup(ctx, acct); err != nil {
 		p.log.Warn("creating ingest consumer group", "account", acct, "err", err)
@@ -270,13 +301,20 @@ func (p *Processor) drain(ctx context.Context, acct string) {
 		p.mu.Lock()
 		delete(p.failures, acct)
 		p.mu.Unlock()
-		if time.Since(began) >= p.opt.Turn {
-			return // the account stays active: its next turn comes
+		if time.Since(began) >= p.opt.Turn && p.waiting.Load() > 0 {
+			return // its turn is over, and others wait: the account stays active
 		}
 		if short && start == ">" {
+			if p.waiting.Load() > 0 {
+				return // caught up, and others wait: the account stays active
+			}
 			select { // let the next batch gather (see Linger)
 			case <-ctx.Done():
 			case <-time.After(p.opt.Linger):
+			case <-p.waited:
+				if p.waiting.Load() > 0 {
+					return // another account waits: the account stays active
+				}
 			}
 		}
 	}

@@ -244,14 +244,37 @@ func TestProcessorForgetsGoneConsumers(t *testing.T) {
 	})
 }
 
-// An account whose requests keep coming does not keep the processor from
-// the others: with one account at a time, a second account's request is
-// applied while the first one's still flow.
+// An account with a backlog does not keep the processor from the others:
+// with one slot and reads of one request, which are never short, only the
+// turn ends its drain, and a second account's request is applied while the
+// first one's backlog is still queued.
 func TestProcessorTakesTurnsBetweenAccounts(t *testing.T) {
 	t.Parallel()
 	b := setup(t, options{noProcessor: true})
 	other := &bundle{rdb: b.rdb, ns: b.ns, store: b.store, url: b.url, acct: "other-" + redistest.RandomID()}
-	startProcessor(t, b.rdb, b.ns, b.store, ingest.ProcessorOptions{Concurrency: 1})
+	for i := range 600 {
+		if a := post(t, b.collectURL("web"), "application/json", fmt.Sprintf(`{"email":"t%d@x.io"}`, i)); a.status != 200 {
+			t.Fatalf("post %d: %d", i, a.status)
+		}
+	}
+	startProcessor(t, b.rdb, b.ns, b.store, ingest.ProcessorOptions{Concurrency: 1, ReadCount: 1, Turn: 20 * time.Millisecond})
+	b.waitProfile(t, "email", "t0@x.io", nil)
+	if a := post(t, other.collectURL("web"), "application/json", `{"email":"o@x.io"}`); a.status != 200 {
+		t.Fatalf("post: %d", a.status)
+	}
+	other.waitProfile(t, "email", "o@x.io", nil)
+	if n := b.queueLen(t); n == 0 {
+		t.Error("the second account waited until the first one's backlog was applied")
+	}
+}
+
+// While another account waits for the processor's one slot, an account
+// that has caught up gives the slot away instead of lingering for more.
+func TestProcessorDoesNotLingerWhileOthersWait(t *testing.T) {
+	t.Parallel()
+	b := setup(t, options{noProcessor: true})
+	other := &bundle{rdb: b.rdb, ns: b.ns, store: b.store, url: b.url, acct: "other-" + redistest.RandomID()}
+	startProcessor(t, b.rdb, b.ns, b.store, ingest.ProcessorOptions{Concurrency: 1, Linger: 2 * time.Second, Turn: time.Minute})
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -261,7 +284,7 @@ func TestProcessorTakesTurnsBetweenAccounts(t *testing.T) {
 			select {
 			case <-stop:
 				return
-			case <-time.After(5 * time.Millisecond): // the pace of the trickle
+			case <-time.After(20 * time.Millisecond): // the pace of the trickle
 			}
 			resp, err := http.Post(b.collectURL("web"), "application/json", strings.NewReader(fmt.Sprintf(`{"email":"t%d@x.io"}`, i)))
 			if err == nil {
@@ -271,8 +294,12 @@ func TestProcessorTakesTurnsBetweenAccounts(t *testing.T) {
 	}()
 	defer func() { close(stop); wg.Wait() }()
 	b.waitProfile(t, "email", "t0@x.io", nil)
+	posted := time.Now()
 	if a := post(t, other.collectURL("web"), "application/json", `{"email":"o@x.io"}`); a.status != 200 {
 		t.Fatalf("post: %d", a.status)
 	}
 	other.waitProfile(t, "email", "o@x.io", nil)
+	if d := time.Since(posted); d >= time.Second {
+		t.Errorf("the waiting account's request took %v, as if the first had lingered on (2 s)", d)
+	}
 }
