@@ -222,23 +222,23 @@ func (c *Collector) enqueue(ctx context.Context, account, stream, contentType st
 	// SADD runs after the XADD, and the processor takes an account out
 	// before it checks the stream is empty (and puts it back if not), so
 	// whichever order the two interleave in, the entry is seen.
-	pipe.SAdd(ctx, c.keys.active(), account)
+	activeCmd := pipe.SAdd(ctx, c.keys.active(), account)
 	var lenCmd *redis.IntCmd
 	if c.needLength(account) {
 		lenCmd = pipe.XLen(ctx, key)
 	}
-	_, err := pipe.Exec(ctx)
-	if addErr := addCmd.Err(); addErr != nil {
-		return fmt.Errorf("%w: queueing request of account %q: %v", ErrUnavailable, account, addErr)
+	_, _ = pipe.Exec(ctx) // each command's error is looked at below
+	if err := addCmd.Err(); err != nil {
+		return fmt.Errorf("%w: queueing request of account %q: %v", ErrUnavailable, account, err)
 	}
-	if err != nil {
+	if err := activeCmd.Err(); err != nil {
 		// Queued, but maybe not marked active: the processor may not see
 		// it until another request of the account marks it, and the client
 		// would not know. Say the request failed; its retry is applied
 		// twice at worst, which an upsert makes harmless.
 		return fmt.Errorf("%w: marking account %q active: %v", ErrUnavailable, account, err)
 	}
-	if lenCmd != nil {
+	if lenCmd != nil && lenCmd.Err() == nil {
 		c.queued(account, lenCmd.Val())
 	}
 	return nil
