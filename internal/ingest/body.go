@@ -8,6 +8,8 @@ import (
 	"io"
 	"mime"
 	"net/url"
+
+	"github.com/brazesync/brazesync/internal/profiles"
 )
 
 // BadBodyError tells why a request body could not be read at all. Nothing of
@@ -49,15 +51,35 @@ func ParseBody(contentType string, body []byte) ([]Item, error) {
 	return parseJSON(body)
 }
 
-// parseBodyString is ParseBody of a body held as a string (a queued
-// request), which the common flat JSON body is read from without a copy.
-func parseBodyString(contentType, body string) ([]Item, error) {
-	// A body parseFlatString takes starts with { or [, which ParseBody reads
-	// as JSON whatever the content type.
-	if items, ok := parseFlatString(body); ok && len(items) > 0 {
-		return items, nil
+// bodyRecords reads a body as ParseBody does, into the records to apply
+// (index[i] is the item index of records[i]) and the items that are not
+// records (problems); n is the number of items. The common flat JSON body
+// (see flatRecords) is read without going through Items.
+func bodyRecords(contentType, body string) (records []profiles.Record, index []int, problems []profiles.Rejection, n int, err error) {
+	// A body flatRecords takes starts with { or [, which ParseBody reads as
+	// JSON whatever the content type.
+	if recs, ok := flatRecords(body); ok && len(recs) > 0 {
+		index = make([]int, len(recs))
+		for i := range index {
+			index[i] = i
+		}
+		return recs, index, nil, len(recs), nil
 	}
-	return ParseBody(contentType, []byte(body))
+	items, err := ParseBody(contentType, []byte(body))
+	if err != nil {
+		return nil, nil, nil, 0, err
+	}
+	records = make([]profiles.Record, 0, len(items))
+	index = make([]int, 0, len(items))
+	for i, it := range items {
+		if it.Fields == nil {
+			problems = append(problems, profiles.Rejection{Index: i, Reason: it.Problem})
+			continue
+		}
+		records = append(records, profiles.Record{Fields: it.Fields})
+		index = append(index, i)
+	}
+	return records, index, problems, len(items), nil
 }
 
 func parseForm(body []byte) ([]Item, error) {

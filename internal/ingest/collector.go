@@ -151,22 +151,9 @@ func (c *Collector) Collect(ctx context.Context, account, stream, contentType st
 	if int64(len(body)) > c.opt.MaxBodyBytes {
 		return Response{}, ErrBodyTooLarge
 	}
-	items, err := ParseBody(contentType, body)
+	records, index, rejected, items, err := bodyRecords(contentType, string(body))
 	if err != nil {
 		return Response{}, err
-	}
-	var (
-		rejected []profiles.Rejection
-		records  = make([]profiles.Record, 0, len(items))
-		index    = make([]int, 0, len(items)) // record -> item index
-	)
-	for i, it := range items {
-		if it.Fields == nil {
-			rejected = append(rejected, profiles.Rejection{Index: i, Reason: it.Problem})
-			continue
-		}
-		records = append(records, profiles.Record{Fields: it.Fields})
-		index = append(index, i)
 	}
 	rej, err := c.checker.Check(ctx, account, stream, records)
 	if err != nil {
@@ -176,7 +163,7 @@ func (c *Collector) Collect(ctx context.Context, account, stream, contentType st
 		rejected = append(rejected, profiles.Rejection{Index: index[r.Index], Reason: r.Reason})
 	}
 	sortRejections(rejected)
-	accepted := len(items) - len(rejected)
+	accepted := items - len(rejected)
 	data := &ResponseData{MessageCount: accepted, RejectedCount: len(rejected), DryRun: dryRun}
 	data.Rejected = rejected[:min(len(rejected), c.opt.MaxRejectedInBody)]
 	resp := Response{Status: 200, Message: "success", Data: data}

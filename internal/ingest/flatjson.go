@@ -3,6 +3,8 @@ package ingest
 import (
 	"encoding/json"
 	"unicode/utf8"
+
+	"github.com/brazesync/brazesync/internal/profiles"
 )
 
 // parseFlat reads the common shape of a collect body quickly: objects whose
@@ -21,18 +23,43 @@ func parseFlat(body []byte) (items []Item, ok bool) {
 // parseFlatString is parseFlat of a body held as a string.
 func parseFlatString(body string) (items []Item, ok bool) {
 	p := flatParser{s: body}
+	ok = p.objects(func() { items = append(items, Item{Fields: p.anyMap()}) })
+	return items, ok
+}
+
+// flatRecords is parseFlatString giving each object as a profiles.Record:
+// as Strings when all its values are strings (no value is boxed in an
+// interface, which is what Braze sends), else as Fields.
+func flatRecords(body string) (recs []profiles.Record, ok bool) {
+	p := flatParser{s: body}
+	ok = p.objects(func() {
+		if p.allStrings {
+			m := make(map[string]string, len(p.pairs))
+			for _, kv := range p.pairs {
+				m[kv.key] = kv.str // the last of duplicate keys wins
+			}
+			recs = append(recs, profiles.Record{Strings: m})
+			return
+		}
+		recs = append(recs, profiles.Record{Fields: p.anyMap()})
+	})
+	return recs, ok
+}
+
+// objects reads the body's objects, calling each with every object's pairs
+// in p.pairs, and reports whether the body has the flat shape.
+func (p *flatParser) objects(each func()) bool {
 	for {
 		p.space()
 		if p.i == len(p.s) {
-			return items, true
+			return true
 		}
 		switch p.s[p.i] {
 		case '{':
-			obj, ok := p.object()
-			if !ok {
-				return nil, false
+			if !p.object() {
+				return false
 			}
-			items = append(items, Item{Fields: obj})
+			each()
 		case '[':
 			p.i++
 			p.space()
@@ -41,24 +68,20 @@ func parseFlatString(body string) (items []Item, ok bool) {
 			}
 			for {
 				p.space()
-				if p.i == len(p.s) || p.s[p.i] != '{' {
-					return nil, false
+				if p.i == len(p.s) || p.s[p.i] != '{' || !p.object() {
+					return false
 				}
-				obj, ok := p.object()
-				if !ok {
-					return nil, false
-				}
-				items = append(items, Item{Fields: obj})
+				each()
 				p.space()
 				if p.next(']') {
 					break
 				}
 				if !p.next(',') {
-					return nil, false
+					return false
 				}
 			}
 		default:
-			return nil, false
+			return false
 		}
 	}
 }
@@ -67,13 +90,31 @@ type flatParser struct {
 	s string
 	i int
 	// pairs holds an object's keys and values until its map is made with
-	// the right size (a map sized for more costs twice the memory).
-	pairs []flatPair
+	// the right size (a map sized for more costs twice the memory);
+	// allStrings tells whether every value is a string.
+	pairs      []flatPair
+	allStrings bool
 }
 
+// flatPair is a key and its value: str when isStr, else val.
 type flatPair struct {
-	key string
-	val any
+	key   string
+	str   string
+	val   any
+	isStr bool
+}
+
+// anyMap makes the map of the object in p.pairs.
+func (p *flatParser) anyMap() map[string]any {
+	m := make(map[string]any, len(p.pairs))
+	for _, kv := range p.pairs {
+		if kv.isStr {
+			m[kv.key] = kv.str // the last of duplicate keys wins
+		} else {
+			m[kv.key] = kv.val
+		}
+	}
+	return m
 }
 
 func (p *flatParser) space() {
@@ -96,51 +137,53 @@ func (p *flatParser) next(c byte) bool {
 	return false
 }
 
-// object reads {"k": v, ...} at p.i.
-func (p *flatParser) object() (map[string]any, bool) {
+// object reads {"k": v, ...} at p.i into p.pairs.
+func (p *flatParser) object() bool {
 	p.i++ // '{'
-	p.pairs = p.pairs[:0]
+	p.pairs, p.allStrings = p.pairs[:0], true
 	p.space()
 	if p.next('}') {
-		return map[string]any{}, true
+		return true
 	}
 	for {
 		p.space()
 		key, ok := p.str()
 		if !ok {
-			return nil, false
+			return false
 		}
 		p.space()
 		if !p.next(':') {
-			return nil, false
+			return false
 		}
 		p.space()
-		v, ok := p.value()
-		if !ok {
-			return nil, false
+		kv := flatPair{key: key}
+		if p.i < len(p.s) && p.s[p.i] == '"' {
+			kv.str, ok = p.str()
+			kv.isStr = true
+		} else {
+			kv.val, ok = p.value()
+			p.allStrings = false
 		}
-		p.pairs = append(p.pairs, flatPair{key, v})
+		if !ok {
+			return false
+		}
+		p.pairs = append(p.pairs, kv)
 		p.space()
 		if p.next('}') {
-			obj := make(map[string]any, len(p.pairs))
-			for _, kv := range p.pairs {
-				obj[kv.key] = kv.val // the last of duplicate keys wins
-			}
-			return obj, true
+			return true
 		}
 		if !p.next(',') {
-			return nil, false
+			return false
 		}
 	}
 }
 
+// value reads a number, true, false or null (object reads strings).
 func (p *flatParser) value() (any, bool) {
 	if p.i == len(p.s) {
 		return nil, false
 	}
 	switch c := p.s[p.i]; {
-	case c == '"':
-		return p.str()
 	case c == '-' || c >= '0' && c <= '9':
 		return p.number()
 	case p.literal("true"):

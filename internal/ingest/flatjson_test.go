@@ -3,6 +3,8 @@ package ingest
 import (
 	"reflect"
 	"testing"
+
+	"github.com/brazesync/brazesync/internal/profiles"
 )
 
 // flatCases are bodies of every shape: those parseFlat takes and those it
@@ -44,6 +46,15 @@ func checkFlat(t *testing.T, body []byte) {
 	if len(got) != len(want) || (len(got) > 0 && !reflect.DeepEqual(got, want)) {
 		t.Fatalf("parseFlat(%q) = %#v, encoding/json gives %#v", body, got, want)
 	}
+	recs, ok := flatRecords(string(body))
+	if !ok || len(recs) != len(want) {
+		t.Fatalf("flatRecords(%q) = %d records, %v; parseFlat gives %d items", body, len(recs), ok, len(want))
+	}
+	for i, r := range recs {
+		if !reflect.DeepEqual(recordFields(r), want[i].Fields) {
+			t.Fatalf("flatRecords(%q)[%d] = %#v, encoding/json gives %#v", body, i, r, want[i].Fields)
+		}
+	}
 }
 
 // The fast path must take the bodies Braze sends.
@@ -63,15 +74,48 @@ func FuzzParseFlat(f *testing.F) {
 	f.Fuzz(checkFlat)
 }
 
-// A queued body read from its string gives what ParseBody gives.
-func TestParseBodyStringMatchesParseBody(t *testing.T) {
-	bodies := append([]string{"", "  ", "a=1&b=2", "email=x%40y.io"}, flatCases...)
+// recordFields is a record's fields as ParseBody's items hold them.
+func recordFields(r profiles.Record) map[string]any {
+	if r.Strings == nil {
+		return r.Fields
+	}
+	m := make(map[string]any, len(r.Strings))
+	for k, v := range r.Strings {
+		m[k] = v
+	}
+	return m
+}
+
+// bodyRecords gives the records and problems of ParseBody's items.
+func TestBodyRecordsMatchesParseBody(t *testing.T) {
+	bodies := append([]string{"", "  ", "a=1&b=2", "email=x%40y.io", `[{"a":"1"},"x",{"b":2}]`, `{"a":{"b":1}}`}, flatCases...)
 	for _, ct := range []string{"application/json", "application/x-www-form-urlencoded", ""} {
 		for _, body := range bodies {
-			got, gotErr := parseBodyString(ct, body)
-			want, wantErr := ParseBody(ct, []byte(body))
-			if (gotErr != nil) != (wantErr != nil) || (len(got) > 0 || len(want) > 0) && !reflect.DeepEqual(got, want) {
-				t.Errorf("%s %q: parseBodyString = %#v, %v; ParseBody = %#v, %v", ct, body, got, gotErr, want, wantErr)
+			recs, index, problems, n, err := bodyRecords(ct, body)
+			items, wantErr := ParseBody(ct, []byte(body))
+			if (err != nil) != (wantErr != nil) || n != len(items) {
+				t.Errorf("%s %q: bodyRecords gives %d items, %v; ParseBody %d, %v", ct, body, n, err, len(items), wantErr)
+				continue
+			}
+			var got, want []any
+			for k, r := range recs {
+				got = append(got, index[k], recordFields(r))
+			}
+			for _, p := range problems {
+				got = append(got, p.Index, p.Reason)
+			}
+			for i, it := range items {
+				if it.Fields != nil {
+					want = append(want, i, it.Fields)
+				}
+			}
+			for i, it := range items {
+				if it.Fields == nil {
+					want = append(want, i, it.Problem)
+				}
+			}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("%s %q: bodyRecords = %v, ParseBody = %v", ct, body, got, want)
 			}
 		}
 	}

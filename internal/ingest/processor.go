@@ -420,7 +420,7 @@ func (p *Processor) apply(ctx context.Context, acct string, msgs []redis.XMessag
 		if len(m.Values) == 0 {
 			continue // deleted after it was read: only acknowledge it
 		}
-		stream, items, skip, arrival, err := decodeEntry(m)
+		stream, records, index, skip, arrival, err := decodeEntry(m)
 		if err != nil {
 			p.log.Error("undecodable ingest entry moved to dead letters", "account", acct, "id", m.ID, "err", err)
 			p.deadLetter(ctx, acct, m, err.Error())
@@ -433,12 +433,13 @@ func (p *Processor) apply(ctx context.Context, acct string, msgs []redis.XMessag
 			batches[stream] = b
 			order = append(order, stream)
 		}
-		for i, it := range items {
-			if it.Fields == nil || skip[i] {
+		for i, rec := range records {
+			if skip[index[i]] {
 				continue
 			}
-			b.records = append(b.records, profiles.Record{Fields: it.Fields, Arrival: arrival})
-			b.origins = append(b.origins, origin{index: i})
+			rec.Arrival = arrival
+			b.records = append(b.records, rec)
+			b.origins = append(b.origins, origin{index: index[i]})
 		}
 	}
 	for _, stream := range order {
@@ -477,19 +478,19 @@ func (p *Processor) ackDelete(ctx context.Context, acct string, ids []string) er
 }
 
 // decodeEntry reads one queued request.
-func decodeEntry(m redis.XMessage) (stream string, items []Item, skip map[int]bool, arrival time.Time, err error) {
+func decodeEntry(m redis.XMessage) (stream string, records []profiles.Record, index []int, skip map[int]bool, arrival time.Time, err error) {
 	str := func(k string) string { s, _ := m.Values[k].(string); return s }
 	stream = str(fieldStream)
 	if stream == "" {
-		return "", nil, nil, time.Time{}, errors.New("entry without stream")
+		return "", nil, nil, nil, time.Time{}, errors.New("entry without stream")
 	}
 	ms, err := strconv.ParseInt(str(fieldArrival), 10, 64)
 	if err != nil {
-		return "", nil, nil, time.Time{}, fmt.Errorf("entry arrival time: %w", err)
+		return "", nil, nil, nil, time.Time{}, fmt.Errorf("entry arrival time: %w", err)
 	}
-	items, err = parseBodyString(str(fieldContentType), str(fieldBody))
+	records, index, _, _, err = bodyRecords(str(fieldContentType), str(fieldBody))
 	if err != nil {
-		return "", nil, nil, time.Time{}, err
+		return "", nil, nil, nil, time.Time{}, err
 	}
 	if r := str(fieldRejected); r != "" {
 		skip = map[int]bool{}
@@ -499,7 +500,7 @@ func decodeEntry(m redis.XMessage) (stream string, items []Item, skip map[int]bo
 			}
 		}
 	}
-	return stream, items, skip, time.UnixMilli(ms), nil
+	return stream, records, index, skip, time.UnixMilli(ms), nil
 }
 
 // failed handles a failed apply: requests delivered MaxDeliveries times go to
