@@ -137,8 +137,10 @@ func (r *Record) len() int {
 }
 
 // prepare maps and types one record. It returns a reason when the record must
-// be rejected. Without encode it only checks (no data is built).
-func (c *compiledMapping) prepare(rec Record, now time.Time, encode bool) (prepared, error) {
+// be rejected. With scratch nil it only checks (no data is built); else the
+// record's fields are gathered in *scratch, reused from record to record.
+func (c *compiledMapping) prepare(rec Record, now time.Time, scratch *[]storedField) (prepared, error) {
+	encode := scratch != nil
 	n := rec.len()
 	if n == 0 {
 		return prepared{}, fmt.Errorf("the record is empty")
@@ -177,7 +179,8 @@ func (c *compiledMapping) prepare(rec Record, now time.Time, encode bool) (prepa
 	p := prepared{ts: ts.UnixMilli()}
 	var fields []storedField
 	if encode {
-		fields = make([]storedField, 0, n)
+		fields = (*scratch)[:0]
+		defer func() { *scratch = fields[:0] }()
 	}
 	// add takes one source field; a string value comes as s (isStr), without
 	// being boxed, else as v.

@@ -108,7 +108,7 @@ func (s *Store) Check(ctx context.Context, account, stream string, records []Rec
 	now := s.opt.Now()
 	var rej []Rejection
 	for i, r := range records {
-		if _, err := m.prepare(r, now, false); err != nil {
+		if _, err := m.prepare(r, now, nil); err != nil {
 			rej = append(rej, Rejection{Index: i, Reason: err.Error()})
 		}
 	}
@@ -144,8 +144,9 @@ func (s *Store) Upsert(ctx context.Context, account, stream string, records []Re
 	}()
 	batch := make([]prepared, 0, min(len(records), s.opt.BatchSize))
 	args, size := 0, 0
+	var scratch []storedField
 	for i, r := range records {
-		p, err := m.prepare(r, now, true)
+		p, err := m.prepare(r, now, &scratch)
 		if err != nil {
 			res.Rejected = append(res.Rejected, Rejection{Index: i, Reason: err.Error()})
 			continue

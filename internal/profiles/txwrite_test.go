@@ -55,7 +55,7 @@ func inBatches(t *testing.T, s *Store, recs []Record, size int) [][]prepared {
 	for from := 0; from < len(recs); from += size {
 		var b []prepared
 		for _, r := range recs[from:min(from+size, len(recs))] {
-			p, err := m.prepare(r, txBase, true)
+			p, err := m.prepare(r, txBase, new([]storedField))
 			if err != nil {
 				t.Fatal(err)
 			}
