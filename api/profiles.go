@@ -102,24 +102,12 @@ func (g ProfilesRoutes) upsert(w http.ResponseWriter, r *http.Request) error {
 		}
 		return Errorf(http.StatusBadRequest, "malformed", "reading request body: %v", err)
 	}
-	items, err := ingest.ParseBody(r.Header.Get("Content-Type"), body)
+	parsed, err := ingest.ParseRecords(r.Header.Get("Content-Type"), body)
 	if err != nil {
 		return Errorf(http.StatusBadRequest, "malformed", "%v", err)
 	}
-	var (
-		rejected []profiles.Rejection
-		records  = make([]profiles.Record, 0, len(items))
-		index    = make([]int, 0, len(items))
-	)
-	for i, it := range items {
-		if it.Fields == nil {
-			rejected = append(rejected, profiles.Rejection{Index: i, Reason: it.Problem})
-			continue
-		}
-		records = append(records, profiles.Record{Fields: it.Fields})
-		index = append(index, i)
-	}
-	res, err := g.Profiles.Upsert(r.Context(), acct, stream, records)
+	rejected, index := parsed.Problems, parsed.Index
+	res, err := g.Profiles.Upsert(r.Context(), acct, stream, parsed.Records)
 	if err != nil {
 		return err
 	}

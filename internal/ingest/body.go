@@ -51,35 +51,52 @@ func ParseBody(contentType string, body []byte) ([]Item, error) {
 	return parseJSON(body)
 }
 
-// bodyRecords reads a body as ParseBody does, into the records to apply
-// (index[i] is the item index of records[i]) and the items that are not
-// records (problems); n is the number of items. The common flat JSON body
-// (see flatRecords) is read without going through Items.
-func bodyRecords(contentType, body string) (records []profiles.Record, index []int, problems []profiles.Rejection, n int, err error) {
+// Records is what a collect body holds, in the form profiles.Store takes.
+type Records struct {
+	// Records are the body's records; Index[i] is the item index of
+	// Records[i] in the body.
+	Records []profiles.Record
+	Index   []int
+	// Problems are the items that are not records (by item index).
+	Problems []profiles.Rejection
+	// Items is the number of items in the body.
+	Items int
+}
+
+// ParseRecords reads a body as ParseBody does, into profile records. The
+// common flat JSON body is read straight into records, an object whose
+// values are all strings as Record.Strings (no value boxed in an
+// interface).
+func ParseRecords(contentType string, body []byte) (Records, error) {
+	return parseRecords(contentType, string(body))
+}
+
+// parseRecords is ParseRecords of a body held as a string (a queued
+// request).
+func parseRecords(contentType, body string) (Records, error) {
 	// A body flatRecords takes starts with { or [, which ParseBody reads as
 	// JSON whatever the content type.
 	if recs, ok := flatRecords(body); ok && len(recs) > 0 {
-		index = make([]int, len(recs))
-		for i := range index {
-			index[i] = i
+		out := Records{Records: recs, Index: make([]int, len(recs)), Items: len(recs)}
+		for i := range out.Index {
+			out.Index[i] = i
 		}
-		return recs, index, nil, len(recs), nil
+		return out, nil
 	}
 	items, err := ParseBody(contentType, []byte(body))
 	if err != nil {
-		return nil, nil, nil, 0, err
+		return Records{}, err
 	}
-	records = make([]profiles.Record, 0, len(items))
-	index = make([]int, 0, len(items))
+	out := Records{Records: make([]profiles.Record, 0, len(items)), Index: make([]int, 0, len(items)), Items: len(items)}
 	for i, it := range items {
 		if it.Fields == nil {
-			problems = append(problems, profiles.Rejection{Index: i, Reason: it.Problem})
+			out.Problems = append(out.Problems, profiles.Rejection{Index: i, Reason: it.Problem})
 			continue
 		}
-		records = append(records, profiles.Record{Fields: it.Fields})
-		index = append(index, i)
+		out.Records = append(out.Records, profiles.Record{Fields: it.Fields})
+		out.Index = append(out.Index, i)
 	}
-	return records, index, problems, len(items), nil
+	return out, nil
 }
 
 func parseForm(body []byte) ([]Item, error) {

@@ -151,11 +151,12 @@ func (c *Collector) Collect(ctx context.Context, account, stream, contentType st
 	if int64(len(body)) > c.opt.MaxBodyBytes {
 		return Response{}, ErrBodyTooLarge
 	}
-	records, index, rejected, items, err := bodyRecords(contentType, string(body))
+	parsed, err := ParseRecords(contentType, body)
 	if err != nil {
 		return Response{}, err
 	}
-	rej, err := c.checker.Check(ctx, account, stream, records)
+	rejected, index := parsed.Problems, parsed.Index
+	rej, err := c.checker.Check(ctx, account, stream, parsed.Records)
 	if err != nil {
 		return Response{}, fmt.Errorf("%w: checking records of stream %q: %v", ErrUnavailable, stream, err)
 	}
@@ -163,7 +164,7 @@ func (c *Collector) Collect(ctx context.Context, account, stream, contentType st
 		rejected = append(rejected, profiles.Rejection{Index: index[r.Index], Reason: r.Reason})
 	}
 	sortRejections(rejected)
-	accepted := items - len(rejected)
+	accepted := parsed.Items - len(rejected)
 	data := &ResponseData{MessageCount: accepted, RejectedCount: len(rejected), DryRun: dryRun}
 	data.Rejected = rejected[:min(len(rejected), c.opt.MaxRejectedInBody)]
 	resp := Response{Status: 200, Message: "success", Data: data}

@@ -86,15 +86,16 @@ func recordFields(r profiles.Record) map[string]any {
 	return m
 }
 
-// bodyRecords gives the records and problems of ParseBody's items.
-func TestBodyRecordsMatchesParseBody(t *testing.T) {
+// parseRecords gives the records and problems of ParseBody's items.
+func TestParseRecordsMatchesParseBody(t *testing.T) {
 	bodies := append([]string{"", "  ", "a=1&b=2", "email=x%40y.io", `[{"a":"1"},"x",{"b":2}]`, `{"a":{"b":1}}`}, flatCases...)
 	for _, ct := range []string{"application/json", "application/x-www-form-urlencoded", ""} {
 		for _, body := range bodies {
-			recs, index, problems, n, err := bodyRecords(ct, body)
+			parsed, err := parseRecords(ct, body)
+			recs, index, problems, n := parsed.Records, parsed.Index, parsed.Problems, parsed.Items
 			items, wantErr := ParseBody(ct, []byte(body))
 			if (err != nil) != (wantErr != nil) || n != len(items) {
-				t.Errorf("%s %q: bodyRecords gives %d items, %v; ParseBody %d, %v", ct, body, n, err, len(items), wantErr)
+				t.Errorf("%s %q: parseRecords gives %d items, %v; ParseBody %d, %v", ct, body, n, err, len(items), wantErr)
 				continue
 			}
 			var got, want []any
@@ -115,7 +116,7 @@ func TestBodyRecordsMatchesParseBody(t *testing.T) {
 				}
 			}
 			if !reflect.DeepEqual(got, want) {
-				t.Errorf("%s %q: bodyRecords = %v, ParseBody = %v", ct, body, got, want)
+				t.Errorf("%s %q: parseRecords = %v, ParseBody = %v", ct, body, got, want)
 			}
 		}
 	}

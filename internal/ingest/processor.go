@@ -488,10 +488,11 @@ func decodeEntry(m redis.XMessage) (stream string, records []profiles.Record, in
 	if err != nil {
 		return "", nil, nil, nil, time.Time{}, fmt.Errorf("entry arrival time: %w", err)
 	}
-	records, index, _, _, err = bodyRecords(str(fieldContentType), str(fieldBody))
+	parsed, err := parseRecords(str(fieldContentType), str(fieldBody))
 	if err != nil {
 		return "", nil, nil, nil, time.Time{}, err
 	}
+	records, index = parsed.Records, parsed.Index
 	if r := str(fieldRejected); r != "" {
 		skip = map[int]bool{}
 		for _, s := range strings.Split(r, ",") {
