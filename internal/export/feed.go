@@ -296,7 +296,9 @@ func (e *Engine) trackRun(ctx context.Context, acct, jobID, run string, busy, se
 		if err := e.jobs.FinishRun(ctx, acct, jobID, run, outcome, ""); err != nil {
 			return err
 		}
-		return e.rdb.HDel(ctx, e.k.state(acct, jobID), "run").Err()
+		// Only if it is still the current run: a job run task may have
+		// attached its own since this plan read the state (AttachRun).
+		return detachRunScript.Run(ctx, e.rdb, []string{e.k.state(acct, jobID)}, run).Err()
 	}
 	return nil
 }

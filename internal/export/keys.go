@@ -124,3 +124,11 @@ return 0`)
 var slotReleaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`)
+
+// detachRunScript removes the job's current run if it is still the given
+// one: a plan that read an older run must not detach a run attached since.
+//
+// KEYS[1] job state. ARGV[1] run id. Returns 1 when removed.
+var detachRunScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'run') == ARGV[1] then return redis.call('HDEL', KEYS[1], 'run') end
+return 0`)

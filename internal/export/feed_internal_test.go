@@ -1,0 +1,48 @@
+package export
+
+import (
+	"context"
+	"testing"
+
+	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/testutil/redistest"
+)
+
+// A plan that read the job's run before a job run task attached its own
+// finishes the run it read and leaves the attached one current: detaching
+// it left the manual run open for good.
+func TestClosingARunKeepsTheRunAttachedSince(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	js := jobs.New(rdb, ns, nil, nil)
+	e := New(rdb, ns, js, nil, nil, nil, nil, nil, Options{})
+	ctx := context.Background()
+	acct, job := "acct-"+redistest.RandomID(), "job_1"
+	old, err := js.StartRun(ctx, acct, job, "run_changes", "changes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.StartRun(ctx, acct, job, "run_manual", "manual"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AttachRun(ctx, acct, job, "run_manual"); err != nil {
+		t.Fatal(err)
+	}
+	// The plan that had read run_changes closes it now.
+	if err := e.trackRun(ctx, acct, job, old.ID, false, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.currentRun(ctx, acct, job); got != "run_manual" {
+		t.Errorf("current run %q, want run_manual", got)
+	}
+	if r, err := js.GetRun(ctx, acct, job, old.ID); err != nil || r.EndedAt == nil {
+		t.Errorf("the run the plan read is not finished: %+v, %v", r, err)
+	}
+	// Closing the current run detaches it.
+	if err := e.trackRun(ctx, acct, job, "run_manual", false, false); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.currentRun(ctx, acct, job); got != "" {
+		t.Errorf("current run %q after it was closed, want none", got)
+	}
+}
