@@ -38,6 +38,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"slices"
 	"sort"
 	"strconv"
@@ -337,12 +338,20 @@ func (e *Engine) Recheck(ctx context.Context, j *jobs.Job) error {
 }
 
 // RequestFlush asks for every waiting user to be sent now (a job run: manual,
-// scheduled or at creation).
+// scheduled or at creation). Each request is a new token, so that a plan
+// that saw an earlier one and found nothing waiting does not clear it.
 func (e *Engine) RequestFlush(ctx context.Context, acct, jobID string) error {
-	if err := e.rdb.HSet(ctx, e.k.state(acct, jobID), "flush", "1").Err(); err != nil {
+	token := strconv.FormatInt(time.Now().UnixNano(), 36) + "." + strconv.FormatUint(rand.Uint64(), 36)
+	if err := e.rdb.HSet(ctx, e.k.state(acct, jobID), "flush", token).Err(); err != nil {
 		return fmt.Errorf("requesting flush of job %s: %w", jobID, err)
 	}
 	return nil
+}
+
+// clearFlush withdraws the flush request token once everything it asked
+// for was sent, unless a newer request replaced it.
+func (e *Engine) clearFlush(ctx context.Context, acct, jobID, token string) {
+	hdelIfScript.Run(ctx, e.rdb, []string{e.k.state(acct, jobID)}, "flush", token)
 }
 
 func (e *Engine) nowMS() int64 { return e.opts.Now().UnixMilli() }

@@ -229,7 +229,8 @@ func (e *Engine) due(ctx context.Context, acct, jobID string) ([]Work, error) {
 	}
 	st := state.Val()
 	bfPending := st[0] == "1"
-	flush := st[1] == "1"
+	flushReq, _ := st[1].(string) // the token of the last flush request
+	flush := flushReq != ""
 	run, _ := st[2].(string)
 	waiting, inFlight := dirtyN.Val(), inflightN.Val()
 	if exp := expiredN.Val(); exp > 0 {
@@ -264,8 +265,8 @@ func (e *Engine) due(ctx context.Context, acct, jobID string) ([]Work, error) {
 	if err := e.trackRun(ctx, acct, jobID, run, busy, send); err != nil {
 		return out, err
 	}
-	if flush && waiting == 0 && inFlight == 0 && !bfPending {
-		e.rdb.HDel(ctx, e.k.state(acct, jobID), "flush")
+	if flushReq != "" && waiting == 0 && inFlight == 0 && !bfPending {
+		e.clearFlush(ctx, acct, jobID, flushReq)
 	}
 	progress := map[string]any{"waiting": waiting, "in_flight": inFlight}
 	if total := atoi(st[4]); total > 0 {
@@ -298,7 +299,7 @@ func (e *Engine) trackRun(ctx context.Context, acct, jobID, run string, busy, se
 		}
 		// Only if it is still the current run: a job run task may have
 		// attached its own since this plan read the state (AttachRun).
-		return detachRunScript.Run(ctx, e.rdb, []string{e.k.state(acct, jobID)}, run).Err()
+		return hdelIfScript.Run(ctx, e.rdb, []string{e.k.state(acct, jobID)}, "run", run).Err()
 	}
 	return nil
 }

@@ -46,3 +46,36 @@ func TestClosingARunKeepsTheRunAttachedSince(t *testing.T) {
 		t.Errorf("current run %q after it was closed, want none", got)
 	}
 }
+
+// A plan that found nothing waiting withdraws the flush request it saw, not
+// one made since.
+func TestClearingAFlushKeepsALaterRequest(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	e := New(rdb, ns, jobs.New(rdb, ns, nil, nil), nil, nil, nil, nil, nil, Options{})
+	ctx := context.Background()
+	acct, job := "acct-"+redistest.RandomID(), "job_1"
+	flush := func() string {
+		v, _ := rdb.HGet(ctx, e.k.state(acct, job), "flush").Result()
+		return v
+	}
+	if err := e.RequestFlush(ctx, acct, job); err != nil {
+		t.Fatal(err)
+	}
+	seen := flush()
+	if err := e.RequestFlush(ctx, acct, job); err != nil {
+		t.Fatal(err)
+	}
+	later := flush()
+	if seen == "" || later == seen {
+		t.Fatalf("flush requests %q then %q: want two different tokens", seen, later)
+	}
+	e.clearFlush(ctx, acct, job, seen)
+	if got := flush(); got != later {
+		t.Errorf("flush request %q after clearing an earlier one, want %q", got, later)
+	}
+	e.clearFlush(ctx, acct, job, later)
+	if got := flush(); got != "" {
+		t.Errorf("flush request %q after clearing it, want none", got)
+	}
+}

@@ -125,10 +125,11 @@ var slotReleaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0`)
 
-// detachRunScript removes the job's current run if it is still the given
-// one: a plan that read an older run must not detach a run attached since.
+// hdelIfScript removes a field of a hash if it still holds the value a plan
+// read: the job's current run (a job run task may have attached its own
+// since) or its flush request (one may have been made since).
 //
-// KEYS[1] job state. ARGV[1] run id. Returns 1 when removed.
-var detachRunScript = redis.NewScript(`
-if redis.call('HGET', KEYS[1], 'run') == ARGV[1] then return redis.call('HDEL', KEYS[1], 'run') end
+// KEYS[1] hash. ARGV[1] field, ARGV[2] value. Returns 1 when removed.
+var hdelIfScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0`)
