@@ -307,13 +307,13 @@ func (e *Engine) trackRun(ctx context.Context, acct, jobID, run string, busy, se
 // AttachRun makes runID the job's current run (a job run task opened it), so
 // that the sends it causes count there.
 func (e *Engine) AttachRun(ctx context.Context, acct, jobID, runID string) error {
-	if old := e.currentRun(ctx, acct, jobID); old != "" && old != runID {
-		if err := e.trackRun(ctx, acct, jobID, old, false, false); err != nil {
-			return err
-		}
-	}
-	if err := e.rdb.HSet(ctx, e.k.state(acct, jobID), "run", runID).Err(); err != nil {
+	old, err := swapRunScript.Run(ctx, e.rdb, []string{e.k.state(acct, jobID)}, runID).Text()
+	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("attaching run of job %s: %w", jobID, err)
+	}
+	if old != "" && old != runID {
+		// The run it replaces ends (its detaching is a no-op now).
+		return e.trackRun(ctx, acct, jobID, old, false, false)
 	}
 	return nil
 }

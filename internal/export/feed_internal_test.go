@@ -79,3 +79,33 @@ func TestClearingAFlushKeepsALaterRequest(t *testing.T) {
 		t.Errorf("flush request %q after clearing it, want none", got)
 	}
 }
+
+// A job run task's run replaces the job's current run, which ends.
+func TestAttachingARunEndsTheOneItReplaces(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	js := jobs.New(rdb, ns, nil, nil)
+	e := New(rdb, ns, js, nil, nil, nil, nil, nil, Options{})
+	ctx := context.Background()
+	acct, job := "acct-"+redistest.RandomID(), "job_1"
+	for _, id := range []string{"run_changes", "run_manual"} {
+		if _, err := js.StartRun(ctx, acct, job, id, "x"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.AttachRun(ctx, acct, job, "run_changes"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AttachRun(ctx, acct, job, "run_manual"); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.currentRun(ctx, acct, job); got != "run_manual" {
+		t.Errorf("current run %q, want run_manual", got)
+	}
+	if r, err := js.GetRun(ctx, acct, job, "run_changes"); err != nil || r.EndedAt == nil {
+		t.Errorf("the replaced run is not finished: %+v, %v", r, err)
+	}
+	if r, err := js.GetRun(ctx, acct, job, "run_manual"); err != nil || r.EndedAt != nil {
+		t.Errorf("the attached run: %+v, %v; want it running", r, err)
+	}
+}

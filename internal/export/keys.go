@@ -133,3 +133,13 @@ return 0`)
 var hdelIfScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0`)
+
+// swapRunScript makes ARGV[1] the job's current run and returns the run it
+// replaces (false when none), in one step: a plan cannot start a run in
+// between that the new one would overwrite unseen.
+//
+// KEYS[1] job state. ARGV[1] run id.
+var swapRunScript = redis.NewScript(`
+local old = redis.call('HGET', KEYS[1], 'run')
+redis.call('HSET', KEYS[1], 'run', ARGV[1])
+return old`)
