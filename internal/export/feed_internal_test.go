@@ -8,16 +8,22 @@ import (
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 )
 
+// testEngine is an Engine on the test's Redis with only a jobs store, and
+// an account and job id of its own.
+func testEngine(t *testing.T) (e *Engine, js *jobs.Store, acct, job string) {
+	t.Helper()
+	rdb, ns := redistest.Client(t)
+	js = jobs.New(rdb, ns, nil, nil)
+	return New(rdb, ns, js, nil, nil, nil, nil, nil, Options{}), js, "acct-" + redistest.RandomID(), "job_1"
+}
+
 // A plan that read the job's run before a job run task attached its own
 // finishes the run it read and leaves the attached one current: detaching
 // it left the manual run open for good.
 func TestClosingARunKeepsTheRunAttachedSince(t *testing.T) {
 	t.Parallel()
-	rdb, ns := redistest.Client(t)
-	js := jobs.New(rdb, ns, nil, nil)
-	e := New(rdb, ns, js, nil, nil, nil, nil, nil, Options{})
+	e, js, acct, job := testEngine(t)
 	ctx := context.Background()
-	acct, job := "acct-"+redistest.RandomID(), "job_1"
 	old, err := js.StartRun(ctx, acct, job, "run_changes", "changes")
 	if err != nil {
 		t.Fatal(err)
@@ -51,12 +57,10 @@ func TestClosingARunKeepsTheRunAttachedSince(t *testing.T) {
 // one made since.
 func TestClearingAFlushKeepsALaterRequest(t *testing.T) {
 	t.Parallel()
-	rdb, ns := redistest.Client(t)
-	e := New(rdb, ns, jobs.New(rdb, ns, nil, nil), nil, nil, nil, nil, nil, Options{})
+	e, _, acct, job := testEngine(t)
 	ctx := context.Background()
-	acct, job := "acct-"+redistest.RandomID(), "job_1"
 	flush := func() string {
-		v, _ := rdb.HGet(ctx, e.k.state(acct, job), "flush").Result()
+		v, _ := e.rdb.HGet(ctx, e.k.state(acct, job), "flush").Result()
 		return v
 	}
 	if err := e.RequestFlush(ctx, acct, job); err != nil {
@@ -83,11 +87,8 @@ func TestClearingAFlushKeepsALaterRequest(t *testing.T) {
 // A job run task's run replaces the job's current run, which ends.
 func TestAttachingARunEndsTheOneItReplaces(t *testing.T) {
 	t.Parallel()
-	rdb, ns := redistest.Client(t)
-	js := jobs.New(rdb, ns, nil, nil)
-	e := New(rdb, ns, js, nil, nil, nil, nil, nil, Options{})
+	e, js, acct, job := testEngine(t)
 	ctx := context.Background()
-	acct, job := "acct-"+redistest.RandomID(), "job_1"
 	for _, id := range []string{"run_changes", "run_manual"} {
 		if _, err := js.StartRun(ctx, acct, job, id, "x"); err != nil {
 			t.Fatal(err)
