@@ -40,6 +40,11 @@ func isForm(contentType string) bool {
 // are kept as json.Number so that long ids keep every digit. A body that is
 // not well-formed gives a *BadBodyError.
 func ParseBody(contentType string, body []byte) ([]Item, error) {
+	return parseBody(contentType, body, parseJSON)
+}
+
+// parseBody is ParseBody reading JSON with readJSON.
+func parseBody(contentType string, body []byte, readJSON func([]byte) ([]Item, error)) ([]Item, error) {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return nil, &BadBodyError{Reason: "the body is empty"}
 	}
@@ -48,7 +53,7 @@ func ParseBody(contentType string, body []byte) ([]Item, error) {
 	if first := bytes.TrimSpace(body)[0]; first != '{' && first != '[' && isForm(contentType) {
 		return parseForm(body)
 	}
-	return parseJSON(body)
+	return readJSON(body)
 }
 
 // Records is what a collect body holds, in the form profiles.Store takes.
@@ -83,7 +88,8 @@ func parseRecords(contentType, body string) (Records, error) {
 		}
 		return out, nil
 	}
-	items, err := ParseBody(contentType, []byte(body))
+	// Not flat (or empty): the flat parse need not be tried again.
+	items, err := parseBody(contentType, []byte(body), decodeJSON)
 	if err != nil {
 		return Records{}, err
 	}

@@ -17,17 +17,13 @@ import (
 //
 // Every key and value is a substring of one copy of the body.
 func parseFlat(body []byte) (items []Item, ok bool) {
-	return parseFlatString(string(body))
-}
-
-// parseFlatString is parseFlat of a body held as a string.
-func parseFlatString(body string) (items []Item, ok bool) {
-	p := flatParser{s: body}
+	p := flatParser{s: string(body)}
 	ok = p.objects(func() { items = append(items, Item{Fields: p.anyMap()}) })
 	return items, ok
 }
 
-// flatRecords is parseFlatString giving each object as a profiles.Record:
+// flatRecords is parseFlat of a body held as a string, giving each object
+// as a profiles.Record:
 // as Strings when all its values are strings (no value is boxed in an
 // interface, which is what Braze sends), else as Fields.
 func flatRecords(body string) (recs []profiles.Record, ok bool) {
