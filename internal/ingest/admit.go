@@ -47,14 +47,17 @@ func (c *Collector) state(acct string) *accountState {
 // when the account's rate is used up, ErrUnavailable when its backlog is
 // full. The rate limit is a GCRA in Redis from which each process takes
 // small leases; the backlog is checked against the stream length this
-// process last saw (read with a request every lengthRefresh, and with every
-// request near the limit), and read again when that is at the limit, so the
-// limit may be passed by the requests in flight at that moment.
-func (c *Collector) admit(ctx context.Context, acct string) error {
+// process last saw, and read again when that is at the limit, so the limit
+// may be passed by the requests in flight at that moment. readLength tells
+// whether this request should read the length with its XADD: every
+// lengthRefresh, and every time once the backlog is within a tenth of its
+// limit.
+func (c *Collector) admit(ctx context.Context, acct string) (readLength bool, err error) {
 	now := time.Now()
 	c.mu.Lock()
 	st := c.state(acct)
 	full := st.length >= c.opt.MaxBacklog
+	readLength = st.length >= c.opt.MaxBacklog-max(1, c.opt.MaxBacklog/10) || now.Sub(st.lengthAt) >= lengthRefresh
 	leased := c.opt.Rate <= 0
 	if !leased && st.tokens > 0 && now.Before(st.leaseEnd) {
 		st.tokens--
@@ -65,47 +68,37 @@ func (c *Collector) admit(ctx context.Context, acct string) error {
 	if full {
 		n, err := c.rdb.XLen(ctx, c.keys.queue(acct)).Result()
 		if err != nil {
-			return fmt.Errorf("%w: reading the backlog of account %q: %v", ErrUnavailable, acct, err)
+			return false, fmt.Errorf("%w: reading the backlog of account %q: %v", ErrUnavailable, acct, err)
 		}
 		c.mu.Lock()
 		c.state(acct).length = n
 		c.mu.Unlock()
 		if n >= c.opt.MaxBacklog {
 			c.log.Warn("ingest backlog full", "account", acct, "length", n)
-			return fmt.Errorf("%w: account %q has %d queued requests", ErrUnavailable, acct, n)
+			return false, fmt.Errorf("%w: account %q has %d queued requests", ErrUnavailable, acct, n)
 		}
 	}
 	if leased {
-		return nil
+		return readLength, nil
 	}
 	want := min(c.opt.Burst, max(1, int(c.opt.Rate/leaseShare)))
 	res, err := leaseScript.Run(ctx, c.rdb, []string{c.keys.rate(acct)}, int64(1e6/c.opt.Rate), c.opt.Burst, want).Int64Slice()
 	if err != nil || len(res) != 2 {
-		return fmt.Errorf("%w: taking from the rate limit of account %q: %v %v", ErrUnavailable, acct, res, err)
+		return false, fmt.Errorf("%w: taking from the rate limit of account %q: %v %v", ErrUnavailable, acct, res, err)
 	}
 	if res[0] == 0 {
-		return &RateLimitedError{RetryAfter: time.Duration(res[1]) * time.Millisecond}
+		return false, &RateLimitedError{RetryAfter: time.Duration(res[1]) * time.Millisecond}
 	}
 	c.mu.Lock()
 	st = c.state(acct)
 	st.tokens, st.leaseEnd = int(res[0])-1, now.Add(leaseTime)
 	c.mu.Unlock()
-	return nil
+	return readLength, nil
 }
 
 // lengthRefresh is how often a process reads the length of an account's
 // stream while it queues requests for it.
 const lengthRefresh = 20 * time.Millisecond
-
-// needLength reports whether the next request of acct should read the
-// stream's length: every lengthRefresh, and every time once the backlog is
-// within a tenth of its limit.
-func (c *Collector) needLength(acct string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st := c.state(acct)
-	return st.length >= c.opt.MaxBacklog-max(1, c.opt.MaxBacklog/10) || time.Since(st.lengthAt) >= lengthRefresh
-}
 
 // queued records the stream length after a request of acct was queued.
 func (c *Collector) queued(acct string, length int64) {

@@ -187,7 +187,8 @@ func (c *Collector) Collect(ctx context.Context, account, stream, contentType st
 // SADD to the active set and, now and then, XLEN) for most requests, and now
 // and then one more for a rate-limit lease or a backlog check.
 func (c *Collector) enqueue(ctx context.Context, account, stream, contentType string, body []byte, rejected []profiles.Rejection) error {
-	if err := c.admit(ctx, account); err != nil {
+	readLength, err := c.admit(ctx, account)
+	if err != nil {
 		return err
 	}
 	var rej strings.Builder
@@ -212,7 +213,7 @@ func (c *Collector) enqueue(ctx context.Context, account, stream, contentType st
 	// whichever order the two interleave in, the entry is seen.
 	activeCmd := pipe.SAdd(ctx, c.keys.active(), account)
 	var lenCmd *redis.IntCmd
-	if c.needLength(account) {
+	if readLength {
 		lenCmd = pipe.XLen(ctx, key)
 	}
 	_, _ = pipe.Exec(ctx) // each command's error is looked at below
