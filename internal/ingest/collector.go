@@ -103,6 +103,7 @@ type Collector struct {
 	checker Checker
 	opt     CollectorOptions
 	log     *slog.Logger
+	batch   *batcher
 
 	mu       sync.Mutex
 	accounts map[string]*accountState
@@ -115,6 +116,7 @@ func NewCollector(rdb redis.UniversalClient, ns store.Namespace, checker Checker
 	return &Collector{
 		rdb: rdb, keys: keys{ns: ns}, checker: checker, opt: opts,
 		log:      opts.Logger.With("component", "ingest"),
+		batch:    &batcher{rdb: rdb, active: keys{ns: ns}.active()},
 		accounts: map[string]*accountState{},
 	}
 }
@@ -184,8 +186,9 @@ func (c *Collector) Collect(ctx context.Context, account, stream, contentType st
 
 // enqueue appends one request to the account's ingest stream after the
 // rate limit and the backlog let it in: one round trip (a pipeline of XADD,
-// SADD to the active set and, now and then, XLEN) for most requests, and now
-// and then one more for a rate-limit lease or a backlog check.
+// SADD to the active set and, now and then, XLEN, shared with the requests
+// queued at the same moment) for most requests, and now and then one more
+// for a rate-limit lease or a backlog check.
 func (c *Collector) enqueue(ctx context.Context, account, stream, contentType string, body []byte, rejected []profiles.Rejection) error {
 	readLength, err := c.admit(ctx, account)
 	if err != nil {
@@ -198,37 +201,32 @@ func (c *Collector) enqueue(ctx context.Context, account, stream, contentType st
 		}
 		rej.WriteString(strconv.Itoa(r.Index))
 	}
-	key := c.keys.queue(account)
-	pipe := c.rdb.Pipeline()
-	addCmd := pipe.XAdd(ctx, &redis.XAddArgs{Stream: key, Values: []any{
-		fieldStream, stream,
-		fieldArrival, time.Now().UnixMilli(),
-		fieldContentType, contentType,
-		fieldBody, body,
-		fieldRejected, rej.String(),
-	}})
-	// The account is in the active set while its stream holds entries: the
-	// SADD runs after the XADD, and the processor takes an account out
-	// before it checks the stream is empty (and puts it back if not), so
-	// whichever order the two interleave in, the entry is seen.
-	activeCmd := pipe.SAdd(ctx, c.keys.active(), account)
-	var lenCmd *redis.IntCmd
-	if readLength {
-		lenCmd = pipe.XLen(ctx, key)
+	w := &queueWrite{
+		account: account,
+		key:     c.keys.queue(account),
+		values: []any{
+			fieldStream, stream,
+			fieldArrival, time.Now().UnixMilli(),
+			fieldContentType, contentType,
+			fieldBody, body,
+			fieldRejected, rej.String(),
+		},
+		size:       len(body),
+		readLength: readLength,
 	}
-	_, _ = pipe.Exec(ctx) // each command's error is looked at below
-	if err := addCmd.Err(); err != nil {
+	c.batch.write(ctx, w)
+	if err := w.addErr; err != nil {
 		return fmt.Errorf("%w: queueing request of account %q: %v", ErrUnavailable, account, err)
 	}
-	if err := activeCmd.Err(); err != nil {
+	if err := w.activeErr; err != nil {
 		// Queued, but maybe not marked active: the processor may not see
 		// it until another request of the account marks it, and the client
 		// would not know. Say the request failed; its retry is applied
 		// twice at worst, which an upsert makes harmless.
 		return fmt.Errorf("%w: marking account %q active: %v", ErrUnavailable, account, err)
 	}
-	if lenCmd != nil && lenCmd.Err() == nil {
-		c.queued(account, lenCmd.Val())
+	if w.length >= 0 {
+		c.queued(account, w.length)
 	}
 	return nil
 }
