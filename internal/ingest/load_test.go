@@ -1,7 +1,6 @@
 package ingest_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -24,7 +23,8 @@ import (
 
 // The collect load benchmark posts Braze webhook sample bodies (one user
 // each, unique identities) to /c/{account}/braze_users over real loopback
-// HTTP with keep-alive connections, and reports:
+// HTTP with keep-alive connections (one per load goroutine, written to and
+// read by a lean client, see poster), and reports:
 //
 //   - closed-loop throughput (LOAD_WORKERS concurrent clients, LOAD_REQUESTS
 //     requests a round, the median of LOAD_ROUNDS rounds, default 3):
@@ -76,8 +76,6 @@ func BenchmarkCollectLoad(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer proc.Stop()
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: workers, MaxConnsPerHost: workers}}
-	defer client.CloseIdleConnections()
 
 	b.ResetTimer()
 	for range b.N {
@@ -99,7 +97,7 @@ func BenchmarkCollectLoad(b *testing.B) {
 		for r := range rounds {
 			runCollect := func() {
 				c0 := takeCPU(rdb)
-				res = closedLoop(b, client, url, requests, workers, applied)
+				res = closedLoop(b, url, requests, workers, applied)
 				lastOK := time.Now()
 				applied += res.ok
 				waitApplied(b, st, acct, int64(applied))
@@ -110,7 +108,7 @@ func BenchmarkCollectLoad(b *testing.B) {
 			}
 			runBase := func() {
 				c0 := takeCPU(rdb)
-				baseRes := closedLoop(b, client, base.URL+"/c/"+acct+"/braze_users", requests, workers, 0)
+				baseRes := closedLoop(b, base.URL+"/c/"+acct+"/braze_users", requests, workers, 0)
 				baseCPU.add(c0, takeCPU(rdb), baseRes.ok)
 				baseRPS = append(baseRPS, baseRes.rps())
 			}
@@ -138,7 +136,7 @@ func BenchmarkCollectLoad(b *testing.B) {
 		b.ReportMetric(baseCPU.redisPerReq(), "baseline_redis_cpu_us/req")
 
 		// Open loop at a fixed rate.
-		open := openLoop(b, client, url, rate, seconds, workers, applied)
+		open := openLoop(b, url, rate, seconds, workers, applied)
 		applied += open.ok
 		waitApplied(b, st, acct, int64(applied))
 		n, _ := st.Count(context.Background(), acct)
@@ -152,7 +150,7 @@ func BenchmarkCollectLoad(b *testing.B) {
 		// The collect path alone: the same closed loop into a namespace no
 		// processor reads, so the profile writes do not share the CPUs.
 		c0 := takeCPU(rdb)
-		only := closedLoop(b, client, onlySrv.URL+"/c/"+acct+"/braze_users", requests, workers, 0)
+		only := closedLoop(b, onlySrv.URL+"/c/"+acct+"/braze_users", requests, workers, 0)
 		var onlyCPU cpuUse
 		onlyCPU.add(c0, takeCPU(rdb), only.ok)
 		b.ReportMetric(onlyCPU.goPerReq(), "collect_only_go_cpu_us/req")
@@ -227,18 +225,17 @@ func (r loadResult) pct(p int) time.Duration {
 	return s[min(len(s)-1, len(s)*p/100)]
 }
 
-func postOnce(client *http.Client, url string, body []byte) bool {
-	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+// dialPoster returns a poster for url, one per load goroutine.
+func dialPoster(b *testing.B, url string) *poster {
+	p, err := newPoster(url)
 	if err != nil {
-		return false
+		b.Fatal(err)
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	return resp.StatusCode == http.StatusOK
+	return p
 }
 
 // closedLoop sends n requests from workers goroutines as fast as they answer.
-func closedLoop(b *testing.B, client *http.Client, url string, n, workers, offset int) loadResult {
+func closedLoop(b *testing.B, url string, n, workers, offset int) loadResult {
 	b.Helper()
 	var (
 		next   atomic.Int64
@@ -252,6 +249,8 @@ func closedLoop(b *testing.B, client *http.Client, url string, n, workers, offse
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			p := dialPoster(b, url)
+			defer p.Close()
 			local := make([]time.Duration, 0, n/workers+1)
 			for {
 				i := int(next.Add(1)) - 1
@@ -259,7 +258,7 @@ func closedLoop(b *testing.B, client *http.Client, url string, n, workers, offse
 					break
 				}
 				t := time.Now()
-				if postOnce(client, url, brazeBody(offset+i)) {
+				if p.post(brazeBody(offset + i)) {
 					local = append(local, time.Since(t))
 				} else {
 					failed.Add(1)
@@ -276,7 +275,7 @@ func closedLoop(b *testing.B, client *http.Client, url string, n, workers, offse
 
 // openLoop sends rate requests per second for seconds, each at its scheduled
 // time, and measures latency from that time.
-func openLoop(b *testing.B, client *http.Client, url string, rate, seconds, workers, offset int) loadResult {
+func openLoop(b *testing.B, url string, rate, seconds, workers, offset int) loadResult {
 	b.Helper()
 	n := rate * seconds
 	interval := time.Second / time.Duration(rate)
@@ -295,8 +294,10 @@ func openLoop(b *testing.B, client *http.Client, url string, rate, seconds, work
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			p := dialPoster(b, url)
+			defer p.Close()
 			for j := range jobs {
-				if postOnce(client, url, brazeBody(offset+j.i)) {
+				if p.post(brazeBody(offset + j.i)) {
 					d := time.Since(j.due)
 					mu.Lock()
 					lat = append(lat, d)
