@@ -157,6 +157,45 @@ func TestRunsCountersLogProgress(t *testing.T) {
 	}
 }
 
+// TestFinishedRunHasItsOutcome reads runs while they finish: a run seen
+// ended must carry its outcome (the end time and the outcome were once two
+// writes, and a reader in between saw an ended run still "running").
+func TestFinishedRunHasItsOutcome(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx := context.Background()
+	j, err := s.Create(ctx, "acme", Input{Type: "demo", Label: p("x"), AuthorizationID: p("au_b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 50 {
+		r, err := s.StartRun(ctx, "acme", j.ID, "", "manual")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			if err := s.FinishRun(ctx, "acme", j.ID, r.ID, OutcomeFailed, "boom"); err != nil {
+				t.Error(err)
+			}
+		})
+		for {
+			got, err := s.GetRun(ctx, "acme", j.ID, r.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.EndedAt == nil {
+				continue
+			}
+			if got.Outcome != OutcomeFailed || got.Error != "boom" {
+				t.Fatalf("an ended run reads %q, %q; want %q, %q", got.Outcome, got.Error, OutcomeFailed, "boom")
+			}
+			break
+		}
+		wg.Wait()
+	}
+}
+
 func TestScheduleClaimedOnceAcrossSchedulers(t *testing.T) {
 	t.Parallel()
 	s, c := setup(t)

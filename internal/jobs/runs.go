@@ -113,20 +113,24 @@ func (s *Store) Count(ctx context.Context, account, id, runID string, counters m
 }
 
 // FinishRun records a run's end. A run finishes once: later calls are ignored.
+// The end time and the outcome are written together, so that no reader sees
+// a run that has ended but is still "running".
 func (s *Store) FinishRun(ctx context.Context, account, id, runID, outcome, errMsg string) error {
 	key := s.runKey(account, id, runID)
-	ok, err := s.rdb.HSetNX(ctx, key, "ended_at", s.now().UTC().Format(time.RFC3339Nano)).Result()
-	if err != nil {
-		return fmt.Errorf("finishing run %s: %w", runID, err)
-	}
-	if !ok {
-		return nil
-	}
-	if err := s.rdb.HSet(ctx, key, "outcome", outcome, "error", errMsg).Err(); err != nil {
+	ended := s.now().UTC().Format(time.RFC3339Nano)
+	if err := finishScript.Run(ctx, s.rdb, []string{key}, ended, outcome, errMsg).Err(); err != nil {
 		return fmt.Errorf("finishing run %s: %w", runID, err)
 	}
 	return nil
 }
+
+// finishScript sets a run's end time, outcome and error unless it has an
+// end time already.
+var finishScript = redis.NewScript(`
+if redis.call('HSETNX', KEYS[1], 'ended_at', ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], 'outcome', ARGV[2], 'error', ARGV[3])
+return 1
+`)
 
 // GetRun returns one run.
 func (s *Store) GetRun(ctx context.Context, account, id, runID string) (*Run, error) {
