@@ -132,8 +132,9 @@ func (x *Exports) classify(ctx context.Context, p tasks.ExportStep, err error) e
 		return Wait(we.Delay, "Braze rate limit")
 	case errors.As(err, &pe):
 		msg := pe.Err.Error()
-		_, _ = x.Jobs.SetState(ctx, p.Account, p.JobID, jobs.StateFailed)
+		// The reason first, so that whoever sees the job failed finds why.
 		_ = x.Jobs.Log(ctx, p.Account, p.JobID, jobs.Entry{Level: "error", Code: fmt.Sprintf("braze_%d", pe.Err.Status), Message: msg})
+		_, _ = x.Jobs.SetState(ctx, p.Account, p.JobID, jobs.StateFailed)
 		x.Logger.ErrorContext(ctx, "export job failed", "account", p.Account, "job", p.JobID, "err", msg)
 		return Permanent(err)
 	case errors.Is(err, jobs.ErrNotFound):

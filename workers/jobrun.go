@@ -83,9 +83,11 @@ func (h *JobRuns) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	case IsPermanent(err) || isLastAttempt(ctx):
 		msg := trimSkip(err)
+		// The reason first, so that whoever sees the run or the job failed
+		// finds why.
+		_ = h.Jobs.Log(ctx, p.Account, p.JobID, jobs.Entry{Level: "error", Code: "run_failed", Message: msg, RunID: run.ID})
 		_ = h.Jobs.FinishRun(ctx, p.Account, p.JobID, run.ID, jobs.OutcomeFailed, msg)
 		_, _ = h.Jobs.SetState(ctx, p.Account, p.JobID, jobs.StateFailed)
-		_ = h.Jobs.Log(ctx, p.Account, p.JobID, jobs.Entry{Level: "error", Code: "run_failed", Message: msg, RunID: run.ID})
 		log.ErrorContext(ctx, "job run failed", "err", msg)
 		return Permanent(errors.New(msg))
 	default:
