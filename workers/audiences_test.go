@@ -5,12 +5,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/brazesync/brazesync/internal/accounts"
 	"github.com/brazesync/brazesync/internal/audiences"
 	"github.com/brazesync/brazesync/internal/changelog"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/hibiken/asynq"
 )
@@ -51,11 +53,11 @@ func TestRuleReevaluationRunsInChunkTasks(t *testing.T) {
 	if err := h.Reevaluate(ctx, "acme", "fr"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the audience to hold its 100 members", func() bool {
+	poll.Until(t, 20*time.Second, "the audience to hold its 100 members", func() bool {
 		n, _ := aud.Size(ctx, "acme", "fr")
 		return n == 100
 	})
-	waitFor(t, "re-evaluation progress to say done", func() bool {
+	poll.Until(t, 20*time.Second, "re-evaluation progress to say done", func() bool {
 		p, err := aud.Progress(ctx, "acme", "fr")
 		return err == nil && p != nil && p.State == "done"
 	})

@@ -11,6 +11,7 @@ import (
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/brazesim"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/tasks"
 )
 
@@ -64,7 +65,7 @@ func TestExportIdentifierFieldNoProfileHas(t *testing.T) {
 	}
 	b.upsert(t, recs...)
 	j := b.startJob(t, b.brazeAuth(t, "k", nil), map[string]any{"audiences": list("fr"), "existing_users": true, "identifier_field": "crm_id"})
-	waitFor(t, "every member omitted", func() bool {
+	poll.Until(t, 20*time.Second, "every member omitted", func() bool {
 		// The job's runs open and close with its activity: count over all.
 		runs, _ := b.jobs.Runs(ctx, b.acct, j.ID, 100)
 		var omitted int64
@@ -112,7 +113,7 @@ func TestExportMetrics(t *testing.T) {
 	b.waitSegments(t, want)
 	// The last batch is counted just after Braze has it.
 	var got map[string]float64
-	waitFor(t, "every user counted as sent", func() bool {
+	poll.Until(t, 20*time.Second, "every user counted as sent", func() bool {
 		got = gather(t, b)
 		return got[`brazesync_export_users_total{outcome="sent"}`] >= 600
 	})

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/brazesim"
+	"github.com/brazesync/brazesync/internal/testutil/poll"
 )
 
 // otherAccount returns a bundle for another account on the same Redis,
@@ -59,8 +60,8 @@ func TestExportFairness(t *testing.T) {
 	bigAuth := big.brazeAuth(t, "big-key", map[string]any{"rate_limit": 15})
 	big.startJob(t, bigAuth, map[string]any{"audiences": list("fr"), "existing_users": true})
 	failing.startJob(t, failing.brazeAuth(t, "failing-key", nil), map[string]any{"audiences": list("fr"), "existing_users": true})
-	waitFor(t, "the big backfill to send", func() bool { return big.sim.Stats().Objects > 0 })
-	waitFor(t, "the failing workspace to fail", func() bool { return failing.sim.Stats().ServerErrors > 2 })
+	poll.Until(t, 20*time.Second, "the big backfill to send", func() bool { return big.sim.Stats().Objects > 0 })
+	poll.Until(t, 20*time.Second, "the failing workspace to fail", func() bool { return failing.sim.Stats().ServerErrors > 2 })
 
 	start := time.Now()
 	small.startJob(t, small.brazeAuth(t, "small-key", nil), map[string]any{"audiences": list("fr"), "existing_users": true})

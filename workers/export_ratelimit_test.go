@@ -8,6 +8,7 @@ import (
 
 	"github.com/brazesync/brazesync/internal/brazesim"
 	"github.com/brazesync/brazesync/internal/profiles"
+	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 )
@@ -47,7 +48,7 @@ func TestExportTwoWorkerProcessesShareTheRateLimit(t *testing.T) {
 
 	// Both processes send at once.
 	insp := asynq.NewInspectorFromRedisClient(pb.rdb)
-	waitFor(t, "both worker processes to run senders", func() bool {
+	poll.Until(t, 20*time.Second, "both worker processes to run senders", func() bool {
 		servers, err := insp.Servers()
 		if err != nil {
 			return false

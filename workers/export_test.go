@@ -21,6 +21,7 @@ import (
 	"github.com/brazesync/brazesync/internal/ratelimit"
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/scheduler"
 	"github.com/brazesync/brazesync/tasks"
@@ -180,7 +181,7 @@ func (b *exportBundle) segments(id string) ([]string, bool) {
 
 func (b *exportBundle) waitSegments(t *testing.T, want map[string][]string) {
 	t.Helper()
-	waitFor(t, "Braze to hold the expected segments", func() bool {
+	poll.Until(t, 20*time.Second, "Braze to hold the expected segments", func() bool {
 		for id, w := range want {
 			got, ok := b.segments(id)
 			if !ok || !slices.Equal(got, w) {
@@ -241,7 +242,7 @@ func TestExportBackfillThenChanges(t *testing.T) {
 	b.upsert(t, map[string]any{"braze_id": "u002", "country": "FR"})
 	task, _ := tasks.NewJobRun(tasks.JobRun{Account: b.acct, JobID: j.ID, Trigger: "manual"}, tasks.QueueExport)
 	b.client.Enqueue(task)
-	waitFor(t, "the manual run to end with the job idle", func() bool {
+	poll.Until(t, 20*time.Second, "the manual run to end with the job idle", func() bool {
 		d, _ := b.jobs.Describe(context.Background(), b.acct, j.ID)
 		return d.LastRun != nil && d.LastRun.Trigger == "manual" && d.LastRun.EndedAt != nil &&
 			d.Progress["waiting"] == 0.0 && d.Progress["in_flight"] == 0.0
@@ -263,7 +264,7 @@ func TestExportWithoutBackfillSendsOnlyChanges(t *testing.T) {
 	b.upsert(t, map[string]any{"braze_id": "old", "country": "FR"})
 	auth := b.brazeAuth(t, "key-1", nil)
 	j := b.startJob(t, auth, map[string]any{"audiences": list("fr"), "flush_users": 1.0})
-	waitFor(t, "job run recorded", func() bool { d, _ := b.jobs.Describe(context.Background(), b.acct, j.ID); return d.LastRun != nil })
+	poll.Until(t, 20*time.Second, "job run recorded", func() bool { d, _ := b.jobs.Describe(context.Background(), b.acct, j.ID); return d.LastRun != nil })
 	b.upsert(t, map[string]any{"braze_id": "new", "country": "FR"}, map[string]any{"braze_id": "nobraze_user_has_no_id_field", "country": "DE"})
 	b.waitSegments(t, map[string][]string{"new": {"fr"}})
 	if _, ok := b.sim.User("old"); ok {
@@ -285,12 +286,12 @@ func TestExportIdentifierKindsOmittedAndDeleted(t *testing.T) {
 		map[string]any{"braze_id": "no-email", "country": "FR"})
 	auth := b.brazeAuth(t, "key-1", nil)
 	j := b.startJob(t, auth, map[string]any{"audiences": list("fr"), "existing_users": true, "identifier_field": "email", "identifier_kind": "email", "flush_users": 1.0})
-	waitFor(t, "users sent by email", func() bool {
+	poll.Until(t, 20*time.Second, "users sent by email", func() bool {
 		_, a := b.sim.UserBy(brazesim.KindEmail, "a@x.io")
 		_, c := b.sim.UserBy(brazesim.KindEmail, "b@x.io")
 		return a && c
 	})
-	waitFor(t, "omitted user counted", func() bool {
+	poll.Until(t, 20*time.Second, "omitted user counted", func() bool {
 		// The job's runs open and close with its activity: count over all.
 		runs, _ := b.jobs.Runs(ctx, b.acct, j.ID, 100)
 		var omitted int64
@@ -315,7 +316,7 @@ func TestExportIdentifierKindsOmittedAndDeleted(t *testing.T) {
 	if err := b.prof.Delete(ctx, b.acct, p.ID); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "deleted user's segments removed", func() bool {
+	poll.Until(t, 20*time.Second, "deleted user's segments removed", func() bool {
 		u, _ := b.sim.UserBy(brazesim.KindEmail, "b@x.io")
 		segs, _ := u["lytics_segments"].([]any)
 		return len(segs) == 0
@@ -330,7 +331,7 @@ func TestExport401FailsTheJobWithoutRetryStorm(t *testing.T) {
 	auth := b.brazeAuth(t, "wrong-key", nil)
 	j := b.startJob(t, auth, map[string]any{"audiences": list("fr"), "existing_users": true})
 	ctx := context.Background()
-	waitFor(t, "job failed", func() bool { jj, _ := b.jobs.Get(ctx, b.acct, j.ID); return jj.State == jobs.StateFailed })
+	poll.Until(t, 20*time.Second, "job failed", func() bool { jj, _ := b.jobs.Get(ctx, b.acct, j.ID); return jj.State == jobs.StateFailed })
 	logs, _ := b.jobs.Logs(ctx, b.acct, j.ID, 10)
 	if len(logs) == 0 || logs[0].Code != "braze_401" || !bytes.Contains([]byte(logs[0].Message), []byte("check the key and that the instance is the workspace's")) {
 		t.Fatalf("log: %+v", logs)

@@ -18,6 +18,7 @@ import (
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/sftpclient"
 	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/internal/testutil/sshdtest"
 	"github.com/brazesync/brazesync/tasks"
@@ -96,7 +97,7 @@ func (b *importBundle) runAgain(t *testing.T, j *jobs.Job) {
 func (b *importBundle) runs(t *testing.T, j *jobs.Job, n int) []jobs.Run {
 	t.Helper()
 	var runs []jobs.Run
-	waitFor(t, "the job's runs to finish", func() bool {
+	poll.Until(t, 20*time.Second, "the job's runs to finish", func() bool {
 		runs, _ = b.jobs.Runs(context.Background(), "acme", j.ID, 10)
 		if len(runs) < n {
 			return false
@@ -186,7 +187,7 @@ func TestImportNeedsAPinnedHostKey(t *testing.T) {
 	b.sshd.WriteFile(t, "a.csv", []byte(brazeCSV))
 	authID := b.auth(t, "sftp", nil, nil)
 	j := b.run(t, authID, map[string]any{"file": "a.csv"})
-	waitFor(t, "the job to fail", func() bool { jj, _ := b.jobs.Get(ctx, "acme", j.ID); return jj.State == jobs.StateFailed })
+	poll.Until(t, 20*time.Second, "the job to fail", func() bool { jj, _ := b.jobs.Get(ctx, "acme", j.ID); return jj.State == jobs.StateFailed })
 	logs, _ := b.jobs.Logs(ctx, "acme", j.ID, 5)
 	if len(logs) == 0 || !strings.Contains(logs[0].Message, "host key is not pinned") {
 		t.Fatalf("log: %+v", logs)
@@ -201,7 +202,7 @@ func TestImportNeedsAPinnedHostKey(t *testing.T) {
 	}
 	b.jobs.Resume(ctx, "acme", j.ID)
 	b.runAgain(t, j)
-	waitFor(t, "the import after pinning", func() bool {
+	poll.Until(t, 20*time.Second, "the import after pinning", func() bool {
 		_, err := b.prof.Lookup(ctx, "acme", "email", "two@example.com")
 		return err == nil
 	})
@@ -219,7 +220,7 @@ func TestImportMissingFolderFailsClearly(t *testing.T) {
 	ctx := context.Background()
 	authID := b.auth(t, "sftp", map[string]any{"host_key": b.sshd.HostKeyAuthorized, "folder": filepath.Join(b.sshd.Dir, "nope")}, nil)
 	j := b.run(t, authID, map[string]any{"file": "a.csv"})
-	waitFor(t, "the job to fail", func() bool { jj, _ := b.jobs.Get(ctx, "acme", j.ID); return jj.State == jobs.StateFailed })
+	poll.Until(t, 20*time.Second, "the job to fail", func() bool { jj, _ := b.jobs.Get(ctx, "acme", j.ID); return jj.State == jobs.StateFailed })
 	logs, _ := b.jobs.Logs(ctx, "acme", j.ID, 5)
 	if len(logs) == 0 || !strings.Contains(logs[0].Message, "nope") {
 		t.Fatalf("log: %+v", logs)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
@@ -21,17 +22,6 @@ func (noAuths) AuthorizationType(context.Context, string, string) (string, error
 }
 
 func str(s string) *string { return &s }
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond) // polling a condition
-	}
-}
 
 // TestJobRunOutcomes runs real Asynq workers over jobs whose runner
 // succeeds, waits then succeeds, and fails permanently.
@@ -76,11 +66,11 @@ func TestJobRunOutcomes(t *testing.T) {
 		}
 	}
 	state := func(typ string) *jobs.Job { j, _ := js.Describe(ctx, "acme", ids[typ]); return j }
-	waitFor(t, "ok job completed", func() bool { return state("ok").State == jobs.StateCompleted })
+	poll.Until(t, 20*time.Second, "ok job completed", func() bool { return state("ok").State == jobs.StateCompleted })
 	if r := state("ok").LastRun; r.Outcome != jobs.OutcomeSuccess || r.Counters["rows"] != 7 {
 		t.Fatalf("ok run: %+v", r)
 	}
-	waitFor(t, "waiting job completed", func() bool { return state("waits").State == jobs.StateCompleted })
+	poll.Until(t, 20*time.Second, "waiting job completed", func() bool { return state("waits").State == jobs.StateCompleted })
 	if r := state("waits").LastRun; r.Outcome != jobs.OutcomePartial {
 		t.Fatalf("waits run: %+v", r)
 	}
@@ -88,13 +78,13 @@ func TestJobRunOutcomes(t *testing.T) {
 	if len(runs) != 1 {
 		t.Fatalf("a task that waited must keep one run, got %d", len(runs))
 	}
-	waitFor(t, "broken job failed", func() bool { return state("broken").State == jobs.StateFailed })
+	poll.Until(t, 20*time.Second, "broken job failed", func() bool { return state("broken").State == jobs.StateFailed })
 	logs, _ := js.Logs(ctx, "acme", ids["broken"], 10)
 	if len(logs) == 0 || logs[0].Code != "run_failed" || logs[0].Message != "Braze answered 401: key rejected" {
 		t.Fatalf("broken job log: %+v", logs)
 	}
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	waitFor(t, "no retries left over", func() bool {
+	poll.Until(t, 20*time.Second, "no retries left over", func() bool {
 		info, err := insp.GetQueueInfo(tasks.QueueDefault)
 		return err == nil && info.Retry == 0 && info.Pending == 0 && info.Active == 0
 	})

@@ -23,6 +23,7 @@ import (
 
 	"github.com/brazesync/brazesync/internal/config"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/pkg/sftp"
@@ -231,7 +232,7 @@ func TestManagedUploadIsImportedWithoutPoll(t *testing.T) {
 	}
 	jobID := job["id"].(string)
 	// The run of the job's creation finds the folder empty and completes.
-	waitUntil(t, time.Minute, "the first run to complete the job", func() bool {
+	poll.Until(t, time.Minute, "the first run to complete the job", func() bool {
 		j, err := b.app.jobs.Get(ctx, "acme", jobID)
 		return err == nil && j.State == jobs.StateCompleted
 	})
@@ -412,7 +413,7 @@ func TestSFTPDStopsCleanlyOnSIGTERM(t *testing.T) {
 	_, url := redistest.DB(t)
 	addr, metricsAddr := freeAddr(t), freeAddr(t)
 	p := start(t, []string{"REDIS_URL=" + url, "BRAZESYNC_MASTER_KEY=" + masterKey, "SFTP_ADDR=" + addr, "SFTP_METRICS_ADDR=" + metricsAddr}, "sftpd")
-	waitUntil(t, 20*time.Second, "sftpd to start", func() bool { return strings.Contains(p.stderr.String(), "sftpd running") })
+	poll.Until(t, 20*time.Second, "sftpd to start", func() bool { return strings.Contains(p.stderr.String(), "sftpd running") })
 	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
 	if err != nil {
 		t.Fatalf("sftpd does not listen on %s: %v", addr, err)
@@ -442,17 +443,5 @@ func TestSFTPDStopsCleanlyOnSIGTERM(t *testing.T) {
 	}
 	if !strings.Contains(p.stderr.String(), "sftp server stopped") {
 		t.Errorf("sftpd did not log its stop; stderr:\n%s", p.stderr)
-	}
-}
-
-// waitUntil polls cond until it holds or within passes.
-func waitUntil(t *testing.T, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting for %s: not done within %s", what, within)
-		}
-		time.Sleep(10 * time.Millisecond) // polling a condition, not synchronising
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -42,17 +43,34 @@ func (h *holdPipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) redi
 
 var _ redis.Hook = (*holdPipelines)(nil)
 
+// heldBatcher returns a batcher on its own key prefix whose first
+// maxFlights pipelines wait until hook.release is closed.
+func heldBatcher(t *testing.T) (*batcher, *holdPipelines, *redis.Client, keys) {
+	rdb, ns := redistest.Client(t)
+	hook := &holdPipelines{hold: maxFlights, release: make(chan struct{})}
+	rdb.AddHook(hook)
+	k := keys{ns: ns}
+	return &batcher{rdb: rdb, active: k.active()}, hook, rdb, k
+}
+
+// waitHeld waits until the held flights are in and n writes wait behind
+// them.
+func waitHeld(t *testing.T, b *batcher, hook *holdPipelines, n int) {
+	t.Helper()
+	poll.Until(t, 10*time.Second, "writes waiting behind the held flights", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return hook.held.Load() == maxFlights && len(b.waiting) == n
+	})
+}
+
 // TestBatcherGroupsWaitingWrites holds the first pipelines in flight while
 // more writes arrive, and checks that the waiting writes go out together
 // (in batches of at most maxBatch), each answered with its own result, and
 // every account marked active.
 func TestBatcherGroupsWaitingWrites(t *testing.T) {
 	t.Parallel()
-	rdb, ns := redistest.Client(t)
-	hook := &holdPipelines{hold: maxFlights, release: make(chan struct{})}
-	rdb.AddHook(hook)
-	k := keys{ns: ns}
-	b := &batcher{rdb: rdb, active: k.active()}
+	b, hook, rdb, k := heldBatcher(t)
 
 	const writes = maxFlights + maxBatch + 10
 	accounts := []string{"a", "b", "c"}
@@ -63,11 +81,7 @@ func TestBatcherGroupsWaitingWrites(t *testing.T) {
 		ws[i] = &queueWrite{account: acct, key: k.queue(acct), values: []any{"i", i}, size: 1, readLength: i%2 == 0}
 		wg.Go(func() { b.write(context.Background(), ws[i]) })
 	}
-	waitFor(t, "writes waiting behind the held flights", func() bool {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		return hook.held.Load() == maxFlights && len(b.waiting) == writes-maxFlights
-	})
+	waitHeld(t, b, hook, writes-maxFlights)
 	close(hook.release)
 	wg.Wait()
 
@@ -111,11 +125,7 @@ func TestBatcherGroupsWaitingWrites(t *testing.T) {
 // cancelled still stores the writes that share its pipeline.
 func TestBatcherLeaderCancelled(t *testing.T) {
 	t.Parallel()
-	rdb, ns := redistest.Client(t)
-	hook := &holdPipelines{hold: maxFlights, release: make(chan struct{})}
-	rdb.AddHook(hook)
-	k := keys{ns: ns}
-	b := &batcher{rdb: rdb, active: k.active()}
+	b, hook, rdb, k := heldBatcher(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	ws := make([]*queueWrite, maxFlights+3)
@@ -124,11 +134,7 @@ func TestBatcherLeaderCancelled(t *testing.T) {
 		ws[i] = &queueWrite{account: "a", key: k.queue("a"), values: []any{"i", i}, size: 1}
 		wg.Go(func() { b.write(ctx, ws[i]) })
 	}
-	waitFor(t, "writes waiting behind the held flights", func() bool {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		return hook.held.Load() == maxFlights && len(b.waiting) == len(ws)-maxFlights
-	})
+	waitHeld(t, b, hook, len(ws)-maxFlights)
 	cancel()
 	close(hook.release)
 	wg.Wait()
@@ -166,16 +172,5 @@ func TestBatcherRedisDown(t *testing.T) {
 		if w.addErr == nil || w.activeErr == nil {
 			t.Errorf("write %d: no error with Redis down (%v, %v)", i, w.addErr, w.activeErr)
 		}
-	}
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(time.Millisecond) // polling a condition with a deadline
 	}
 }

@@ -17,21 +17,10 @@ import (
 	"github.com/brazesync/brazesync/internal/ingest"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 )
-
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling with a deadline
-	}
-}
 
 func TestProcessorTakesOverACrashedConsumer(t *testing.T) {
 	t.Parallel()
@@ -105,7 +94,7 @@ func TestProcessorDeadLettersWhatAlwaysFails(t *testing.T) {
 		t.Fatalf("post: %d", a.status)
 	}
 	dead := b.ns.Account(b.acct, "ingest", "dead")
-	waitFor(t, "a dead letter", func() bool {
+	poll.Until(t, 10*time.Second, "a dead letter", func() bool {
 		n, _ := b.rdb.XLen(context.Background(), dead).Result()
 		return n == 1
 	})
@@ -171,7 +160,7 @@ func (s *redisServer) start() {
 	}
 	c := redis.NewClient(&redis.Options{Addr: s.addr()})
 	defer c.Close()
-	waitFor(s.t, "redis-server to answer", func() bool { return c.Ping(context.Background()).Err() == nil })
+	poll.Until(s.t, 10*time.Second, "redis-server to answer", func() bool { return c.Ping(context.Background()).Err() == nil })
 }
 
 func (s *redisServer) kill() {
@@ -202,7 +191,7 @@ func TestCollectSurvivesRedisOutage(t *testing.T) {
 	}
 	srv.start()
 	// Braze retries the 503.
-	waitFor(t, "the retried request to be accepted", func() bool {
+	poll.Until(t, 10*time.Second, "the retried request to be accepted", func() bool {
 		return post(t, b.collectURL("web"), "application/json", `{"email":"during@x.io"}`).status == 200
 	})
 	startProcessor(t, rdb, ns, st, ingest.ProcessorOptions{})
@@ -227,7 +216,7 @@ func TestProcessorForgetsGoneConsumers(t *testing.T) {
 		t.Fatal(err)
 	}
 	startProcessor(t, b.rdb, b.ns, b.store, ingest.ProcessorOptions{ClaimInterval: time.Millisecond, ForgetConsumersAfter: time.Nanosecond})
-	waitFor(t, "the gone consumer to be removed", func() bool {
+	poll.Until(t, 10*time.Second, "the gone consumer to be removed", func() bool {
 		// Keep the account active: the processor only visits accounts with
 		// queued requests, and may drain the first one before its check.
 		post(t, b.collectURL("web"), "application/json", `{"email":"g@x.io"}`)

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -90,7 +91,7 @@ func TestBenchUpload(t *testing.T) {
 		cpu0 := childrenCPU(t, sshdPID)
 		defer func() {
 			// A child's time is counted once sshd has reaped it.
-			eventually(t, 10*time.Second, "sshd reaped its session", func() bool {
+			poll.Until(t, 10*time.Second, "sshd reaped its session", func() bool {
 				kids, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", sshdPID, sshdPID))
 				return err == nil && strings.TrimSpace(string(kids)) == ""
 			})
@@ -281,7 +282,7 @@ func startSSHD(t *testing.T, u testUser) (port string, pid int) {
 		cancel()
 		_ = cmd.Wait()
 	})
-	eventually(t, 10*time.Second, "sshd listening", func() bool {
+	poll.Until(t, 10*time.Second, "sshd listening", func() bool {
 		c, err := net.Dial("tcp", "127.0.0.1:"+port)
 		if err != nil {
 			return false

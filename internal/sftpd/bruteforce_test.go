@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/ssh"
 )
@@ -143,7 +144,7 @@ func TestLockoutEnds(t *testing.T) {
 	if err := tryPassword(t, srv, u.username, u.password); err == nil {
 		t.Fatal("not locked out")
 	}
-	eventually(t, 5*time.Second, "login after lockout", func() bool {
+	poll.Until(t, 5*time.Second, "login after lockout", func() bool {
 		return tryPassword(t, srv, u.username, u.password) == nil
 	})
 }

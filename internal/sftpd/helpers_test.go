@@ -287,16 +287,4 @@ func (b *bundle) waitUpload(t testing.TB, within time.Duration) uploadEvent {
 	}
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true within %s", what, within)
-		}
-		time.Sleep(5 * time.Millisecond) // polling a condition, not synchronising
-	}
-}
-
 func sshKey(u testUser) ssh.AuthMethod { return ssh.PublicKeys(u.signer) }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/ssh"
 )
@@ -131,7 +132,7 @@ func TestGracefulStop(t *testing.T) {
 	}
 	stopped := make(chan error, 1)
 	go func() { stopped <- srv.Stop(context.Background()) }()
-	eventually(t, 5*time.Second, "server draining", func() bool {
+	poll.Until(t, 5*time.Second, "server draining", func() bool {
 		srv.mu.Lock()
 		defer srv.mu.Unlock()
 		return srv.draining
@@ -288,7 +289,7 @@ func TestMaxConnections(t *testing.T) {
 	}
 	_ = open[0].Close()
 	u := newUser(t, srv, "acct-maxconn")
-	eventually(t, 5*time.Second, "room after a close", func() bool {
+	poll.Until(t, 5*time.Second, "room after a close", func() bool {
 		conn, err := dialSSH(t, srv, u.username, sshKey(u))
 		if err != nil {
 			return false

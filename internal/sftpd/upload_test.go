@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/pkg/sftp"
 )
 
@@ -100,7 +101,7 @@ func TestInterruptedUploadRemoved(t *testing.T) {
 	}
 	_ = conn.Close() // the client vanishes without closing the file
 	_ = c.Close()
-	eventually(t, 5*time.Second, "partial upload removed", func() bool {
+	poll.Until(t, 5*time.Second, "partial upload removed", func() bool {
 		entries, _ := os.ReadDir(u.dir(t, srv))
 		return len(entries) == 0
 	})
@@ -216,7 +217,7 @@ func TestQuotaSeesFilesRemovedOnDisk(t *testing.T) {
 	if err := os.Remove(filepath.Join(u.dir(t, srv), "a.csv")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 5*time.Second, "upload fits after the file was removed on disk", func() bool {
+	poll.Until(t, 5*time.Second, "upload fits after the file was removed on disk", func() bool {
 		f, err := c.Create("b.csv")
 		if err != nil {
 			return false
