@@ -45,6 +45,10 @@ type queueTurn []*queueWrite
 type batcher struct {
 	rdb    redis.UniversalClient
 	active string // the active set's key
+	// markAfter sends the SADD only once the XADDs are answered: on Redis
+	// Cluster the active set and the streams live on different nodes, and
+	// the parts of one pipeline run there concurrently.
+	markAfter bool
 
 	mu      sync.Mutex
 	waiting []*queueWrite
@@ -106,8 +110,15 @@ func (b *batcher) take() []*queueWrite {
 	return next
 }
 
+// newBatcher returns a batcher over rdb marking accounts in the set active.
+func newBatcher(rdb redis.UniversalClient, active string) *batcher {
+	_, cluster := rdb.(*redis.ClusterClient)
+	return &batcher{rdb: rdb, active: active, markAfter: cluster}
+}
+
 // send runs one pipeline: every write's XADD (and XLEN when it asks for
-// the length), then one SADD of their accounts to the active set. The SADD
+// the length), then one SADD of their accounts to the active set (on a
+// cluster, in a second round trip once the XADDs are answered). The SADD
 // comes after the XADDs: the processor takes an account out of the set
 // before it checks the stream is empty, so whichever order the two
 // interleave in, every entry is seen.
@@ -125,8 +136,14 @@ func (b *batcher) send(ctx context.Context, batch []*queueWrite) {
 			accounts = append(accounts, w.account)
 		}
 	}
-	activeCmd := pipe.SAdd(ctx, b.active, accounts...)
+	var activeCmd *redis.IntCmd
+	if !b.markAfter {
+		activeCmd = pipe.SAdd(ctx, b.active, accounts...)
+	}
 	_, _ = pipe.Exec(ctx) // each command's error is looked at below
+	if b.markAfter {
+		activeCmd = b.rdb.SAdd(ctx, b.active, accounts...)
+	}
 	for i, w := range batch {
 		w.addErr = adds[i].Err()
 		w.activeErr = activeCmd.Err()

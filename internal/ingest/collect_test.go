@@ -12,12 +12,14 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/ingest"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 	"go.uber.org/goleak"
@@ -423,4 +425,72 @@ func TestConcurrentRequestsAreNeverStranded(t *testing.T) {
 		time.Sleep(5 * time.Millisecond) // polling with a deadline
 	}
 	waitQueueEmpty(t, b)
+}
+
+// mixedPipelines is a go-redis hook that counts the pipelines holding both
+// an XADD and an SADD.
+type mixedPipelines struct{ n atomic.Int64 }
+
+func (h *mixedPipelines) DialHook(next redis.DialHook) redis.DialHook          { return next }
+func (h *mixedPipelines) ProcessHook(next redis.ProcessHook) redis.ProcessHook { return next }
+func (h *mixedPipelines) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		var xadd, sadd bool
+		for _, c := range cmds {
+			xadd = xadd || c.Name() == "xadd"
+			sadd = sadd || c.Name() == "sadd"
+		}
+		if xadd && sadd {
+			h.n.Add(1)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestCollectOnRedisCluster runs the collector and the processor on a
+// three-node Redis Cluster, where the active set and the accounts' streams
+// live on different nodes: requests of many accounts, posted at once, all
+// reach their profiles, and no SADD to the active set shares a pipeline
+// with the XADDs it announces (the nodes would run the two concurrently, and
+// an account marked before its entry is stored could be drained, found
+// empty and left unseen).
+func TestCollectOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Cluster(t, 3)
+	mixed := &mixedPipelines{}
+	rdb.AddHook(mixed)
+	ns := store.Namespace("t" + redistest.RandomID())
+	st := profiles.New(rdb, ns, nil, profiles.Options{})
+	url := newCollectServer(t, ingest.NewCollector(rdb, ns, st, ingest.CollectorOptions{}))
+	startProcessor(t, rdb, ns, st, ingest.ProcessorOptions{})
+
+	const accounts, each = 12, 20
+	var wg sync.WaitGroup
+	for a := range accounts {
+		for i := range each {
+			wg.Go(func() {
+				body := fmt.Sprintf(`{"external_id":"u%d","email":"u%d@example.com"}`, i, i)
+				resp, err := http.Post(fmt.Sprintf("%s/c/acct-%d/braze_users", url, a), "application/json", strings.NewReader(body))
+				if err != nil {
+					t.Errorf("post: %v", err)
+					return
+				}
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					t.Errorf("post: %d", resp.StatusCode)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for a := range accounts {
+		acct := fmt.Sprintf("acct-%d", a)
+		poll.Until(t, 10*time.Second, "every request of "+acct+" in its profile", func() bool {
+			n, err := st.Count(context.Background(), acct)
+			return err == nil && n == each
+		})
+	}
+	if n := mixed.n.Load(); n > 0 {
+		t.Errorf("%d pipelines held both XADDs and the SADD that announces them", n)
+	}
 }

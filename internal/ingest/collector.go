@@ -116,7 +116,7 @@ func NewCollector(rdb redis.UniversalClient, ns store.Namespace, checker Checker
 	return &Collector{
 		rdb: rdb, keys: keys{ns: ns}, checker: checker, opt: opts,
 		log:      opts.Logger.With("component", "ingest"),
-		batch:    &batcher{rdb: rdb, active: keys{ns: ns}.active()},
+		batch:    newBatcher(rdb, keys{ns: ns}.active()),
 		accounts: map[string]*accountState{},
 	}
 }

@@ -229,6 +229,13 @@ func (s *Store) resolve(ctx context.Context, account string, batch []prepared, p
 // version in the transaction; errStaleCommit otherwise.
 func (s *Store) commit(ctx context.Context, account string, p *pending) error {
 	verKey := s.keys.pver(account)
+	// The WATCH goes in the pipeline of the first reads, saving a round
+	// trip; a cluster client needs the key up front to pick the node (it
+	// then watches it on its own too, which is harmless).
+	var route []string
+	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
+		route = []string{verKey}
+	}
 	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
 		pipe := tx.Pipeline()
 		pipe.Do(ctx, "watch", verKey)
@@ -260,7 +267,7 @@ func (s *Store) commit(ctx context.Context, account string, p *pending) error {
 			return errStaleCommit
 		}
 		return err
-	})
+	}, route...)
 	if err != nil && !errors.Is(err, errStaleCommit) {
 		return fmt.Errorf("writing profiles: %w", err)
 	}
