@@ -252,7 +252,8 @@ func (s *Store) List(ctx context.Context, account string, withDeleted bool) ([]J
 }
 
 // mutate loads a job, applies f, bumps its version and stores it, under an
-// optimistic lock on the account's job hash.
+// optimistic lock on the account's job hash, then brings its schedule entry
+// in line.
 func (s *Store) mutate(ctx context.Context, account, id string, f func(j *Job) error) (*Job, error) {
 	var out *Job
 	key := s.key(account)
@@ -280,7 +281,6 @@ func (s *Store) mutate(ctx context.Context, account, id string, f func(j *Job) e
 			nb, _ := json.Marshal(&j)
 			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 				pipe.HSet(ctx, key, id, nb)
-				s.reschedule(ctx, pipe, &j)
 				return nil
 			})
 			out = &j
@@ -289,9 +289,41 @@ func (s *Store) mutate(ctx context.Context, account, id string, f func(j *Job) e
 		if errors.Is(err, redis.TxFailedErr) {
 			continue
 		}
-		return out, err
+		if err != nil {
+			return nil, err
+		}
+		return out, s.syncSchedule(ctx, *out)
 	}
 	return nil, fmt.Errorf("updating job %s: too much contention", id)
+}
+
+// syncSchedule makes the job's entry in the schedule index match j, its
+// latest version. The index is a global key, in another slot than the job
+// on Redis Cluster, so it cannot be written in the job's transaction: each
+// writer sets it after its commit and then reads the job again; if a newer
+// version was stored meanwhile, it sets the entry from that one. Whoever
+// writes the entry last has seen it match the latest version, and the
+// scheduler checks the job's state before it runs an occurrence anyway.
+func (s *Store) syncSchedule(ctx context.Context, j Job) error {
+	for range 20 {
+		pipe := s.rdb.Pipeline()
+		s.reschedule(ctx, pipe, &j)
+		if _, err := pipe.Exec(ctx); err != nil {
+			return fmt.Errorf("job %s stored; updating its schedule: %w", j.ID, err)
+		}
+		cur, err := s.Get(ctx, j.Account, j.ID)
+		if errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("job %s stored; checking its schedule: %w", j.ID, err)
+		}
+		if cur.Version == j.Version {
+			return nil
+		}
+		j = *cur
+	}
+	return fmt.Errorf("job %s stored; updating its schedule: too much contention", j.ID)
 }
 
 // Update changes a job's settings; the type cannot change.

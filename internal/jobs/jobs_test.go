@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 )
 
@@ -250,5 +251,80 @@ func TestNextDue(t *testing.T) {
 	}
 	if _, ok := NextDue("", base); ok {
 		t.Fatal("empty schedule due")
+	}
+}
+
+// TestJobsOnRedisCluster changes scheduled jobs on a three-node Redis
+// Cluster, where the schedule index and the jobs live in different slots:
+// every change is stored (a transaction spanning both was refused with
+// CROSSSLOT), and after pauses and resumes raced each other, the schedule
+// holds each job exactly when it ended up running.
+func TestJobsOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Cluster(t, 3)
+	c := &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
+	s := New(rdb, store.Namespace("t"+redistest.RandomID()), fakeAuths{"au_b": "braze"}, c.now, Type{Name: "demo", AuthorizationTypes: []string{"braze"}})
+	ctx := context.Background()
+	accounts := []string{"acme", "beta", "gamma", "delta"}
+	ids := map[string]string{}
+	for _, acct := range accounts {
+		j, err := s.Create(ctx, acct, Input{Type: "demo", Label: p("x"), AuthorizationID: p("au_b"), Schedule: p("@every 1h")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids[acct] = j.ID
+		if _, err := s.Update(ctx, acct, j.ID, Input{Label: p("renamed")}); err != nil {
+			t.Fatalf("update on a cluster: %v", err)
+		}
+		var wg sync.WaitGroup
+		for i := range 8 {
+			wg.Go(func() {
+				var err error
+				if i%2 == 0 {
+					_, err = s.Pause(ctx, acct, j.ID)
+				} else {
+					_, err = s.Resume(ctx, acct, j.ID)
+				}
+				if err != nil {
+					t.Errorf("pause or resume on a cluster: %v", err)
+				}
+			})
+		}
+		wg.Wait()
+	}
+	running := map[string]bool{}
+	for _, acct := range accounts {
+		j, err := s.Get(ctx, acct, ids[acct])
+		if err != nil {
+			t.Fatal(err)
+		}
+		running[acct] = j.State == StateRunning
+	}
+	members, err := rdb.ZRange(ctx, s.ns.Global("schedule"), 0, -1).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	scheduled := map[string]bool{}
+	for _, m := range members {
+		acct, _, _ := SplitScheduleMember(m)
+		scheduled[acct] = true
+	}
+	for _, acct := range accounts {
+		if running[acct] != scheduled[acct] {
+			t.Errorf("account %s: job running %v, in the schedule %v", acct, running[acct], scheduled[acct])
+		}
+	}
+	due, err := s.ClaimDue(ctx, c.now().Add(2*time.Hour), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 0
+	for _, r := range running {
+		if r {
+			want++
+		}
+	}
+	if len(due) != want {
+		t.Errorf("%d occurrences claimed, want %d (one per running job)", len(due), want)
 	}
 }
