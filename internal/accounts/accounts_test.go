@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 )
 
@@ -52,6 +53,20 @@ func TestAccounts(t *testing.T) {
 func TestTokenLifecycle(t *testing.T) {
 	t.Parallel()
 	s, c := setup(t)
+	tokenLifecycle(t, s, c)
+}
+
+// TestTokenLifecycleOnRedisCluster runs the same on a three-node Redis
+// Cluster, where a token's index entry (a global key) and its account's
+// list live in different slots: creating a token was one transaction over
+// both, refused with CROSSSLOT.
+func TestTokenLifecycleOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	tokenLifecycle(t, New(redistest.Cluster(t, 3), store.Namespace("t"+redistest.RandomID()), c.now), c)
+}
+
+func tokenLifecycle(t *testing.T, s *Store, c *clock) {
 	ctx := context.Background()
 	s.Create(ctx, "acme", "")
 	exp := c.now().Add(time.Hour)

@@ -133,10 +133,13 @@ func (s *Store) CreateToken(ctx context.Context, account string, nt NewToken) (*
 		Scopes: slices.Compact(slices.Sorted(slices.Values(nt.Scopes))), ExpiresAt: nt.ExpiresAt, CreatedAt: now.Truncate(time.Second),
 	}, SHA: HashToken(secret)}
 	b, _ := json.Marshal(t)
-	pipe := s.rdb.TxPipeline()
-	pipe.HSet(ctx, s.ns.Account(account, "tokens"), t.ID, b)
-	pipe.Set(ctx, s.ns.TokenKey(t.SHA), b, ttl(nt.ExpiresAt, now))
-	if _, err := pipe.Exec(ctx); err != nil {
+	// The list is the account's, the index key is global (another slot on
+	// Redis Cluster): two commands, the list first, so that a token that
+	// authenticates is always listed and can be revoked.
+	if err := s.rdb.HSet(ctx, s.ns.Account(account, "tokens"), t.ID, b).Err(); err != nil {
+		return nil, "", fmt.Errorf("storing token: %w", err)
+	}
+	if err := s.rdb.Set(ctx, s.ns.TokenKey(t.SHA), b, ttl(nt.ExpiresAt, now)).Err(); err != nil {
 		return nil, "", fmt.Errorf("storing token: %w", err)
 	}
 	tok := t.Token
