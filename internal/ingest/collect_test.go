@@ -115,6 +115,20 @@ func post(t *testing.T, url, contentType, body string) answer {
 	return a
 }
 
+// postJSON posts a JSON body and reports an error unless the answer is 200;
+// it may run in a goroutine of the test.
+func postJSON(t *testing.T, url, body string) {
+	resp, err := http.Post(url, "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Errorf("post: %v", err)
+		return
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Errorf("post: %d", resp.StatusCode)
+	}
+}
+
 func (b *bundle) collectURL(stream string) string { return b.url + "/c/" + b.acct + "/" + stream }
 
 // waitProfile polls until the profile with the identity exists and check
@@ -396,16 +410,7 @@ func TestConcurrentRequestsAreNeverStranded(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				body := fmt.Sprintf(`{"external_id":"c%d-%d"}`, c, i)
-				resp, err := http.Post(b.collectURL("web"), "application/json", strings.NewReader(body))
-				if err != nil {
-					t.Errorf("post: %v", err)
-					return
-				}
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					t.Errorf("post: %d", resp.StatusCode)
-				}
+				postJSON(t, b.collectURL("web"), fmt.Sprintf(`{"external_id":"c%d-%d"}`, c, i))
 			}
 		}()
 	}
@@ -469,16 +474,7 @@ func TestCollectOnRedisCluster(t *testing.T) {
 	for a := range accounts {
 		for i := range each {
 			wg.Go(func() {
-				body := fmt.Sprintf(`{"external_id":"u%d","email":"u%d@example.com"}`, i, i)
-				resp, err := http.Post(fmt.Sprintf("%s/c/acct-%d/braze_users", url, a), "application/json", strings.NewReader(body))
-				if err != nil {
-					t.Errorf("post: %v", err)
-					return
-				}
-				resp.Body.Close()
-				if resp.StatusCode != 200 {
-					t.Errorf("post: %d", resp.StatusCode)
-				}
+				postJSON(t, fmt.Sprintf("%s/c/acct-%d/braze_users", url, a), fmt.Sprintf(`{"external_id":"u%d","email":"u%d@example.com"}`, i, i))
 			})
 		}
 	}
