@@ -34,7 +34,7 @@ import (
 // audiences, change log, jobs, a Braze simulator over HTTP, workers and the
 // scheduler's pump.
 type exportBundle struct {
-	rdb    *redis.Client
+	rdb    redis.UniversalClient
 	url    string // of the leased Redis database, for child processes
 	sim    *brazesim.Sim
 	simURL string
@@ -56,7 +56,13 @@ func setupExport(t *testing.T, simOpts brazesim.Options) *exportBundle {
 // setupExportTick is setupExport with the scheduler ticking every tick.
 func setupExportTick(t *testing.T, simOpts brazesim.Options, tick time.Duration) *exportBundle {
 	t.Helper()
-	b := setupStores(t, simOpts)
+	return startExport(t, setupStores(t, simOpts), tick)
+}
+
+// startExport starts workers and the scheduler (ticking every tick) on b's
+// stores.
+func startExport(t *testing.T, b *exportBundle, tick time.Duration) *exportBundle {
+	t.Helper()
 	x := &Exports{Engine: b.engine, Jobs: b.jobs, Logger: testLogger(), SendBudget: 2 * time.Second}
 	srv := NewServer(b.rdb, Config{Concurrency: 6, Logger: testLogger()})
 	x.Register(srv)
@@ -80,6 +86,13 @@ func setupExportTick(t *testing.T, simOpts brazesim.Options, tick time.Duration)
 func setupStores(t *testing.T, simOpts brazesim.Options) *exportBundle {
 	t.Helper()
 	rdb, url := redistest.DB(t)
+	return setupStoresOn(t, simOpts, rdb, url)
+}
+
+// setupStoresOn is setupStores on rdb (whose URL is url, or "" when no
+// child process needs it).
+func setupStoresOn(t *testing.T, simOpts brazesim.Options, rdb redis.UniversalClient, url string) *exportBundle {
+	t.Helper()
 	ns := store.DefaultNamespace
 	b := &exportBundle{rdb: rdb, url: url, acct: "acme"}
 	b.sim = brazesim.New(simOpts)
@@ -202,7 +215,20 @@ func list(s ...string) []any {
 
 func TestExportBackfillThenChanges(t *testing.T) {
 	t.Parallel()
-	b := setupExport(t, brazesim.Options{})
+	exportBackfillThenChanges(t, setupExport(t, brazesim.Options{}))
+}
+
+// TestExportOnRedisCluster runs the same on a three-node Redis Cluster:
+// Asynq, the scheduler, the engine and every store on one cluster client.
+func TestExportOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	exportBackfillThenChanges(t, startExport(t, setupStoresOn(t, brazesim.Options{}, redistest.Cluster(t, 3), ""), 100*time.Millisecond))
+}
+
+// exportBackfillThenChanges backfills two audiences of 200 users, then
+// sends two changes, then checks that a run with nothing changed sends
+// nothing.
+func exportBackfillThenChanges(t *testing.T, b *exportBundle) {
 	b.audience(t, "fr", `{"field":"country","op":"eq","value":"FR"}`)
 	b.audience(t, "vip", `{"field":"tier","op":"eq","value":"gold"}`)
 	var recs []map[string]any
