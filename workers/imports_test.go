@@ -23,6 +23,7 @@ import (
 	"github.com/brazesync/brazesync/internal/testutil/sshdtest"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 )
 
 type importBundle struct {
@@ -37,6 +38,12 @@ type importBundle struct {
 func setupImport(t *testing.T) *importBundle {
 	t.Helper()
 	rdb, _ := redistest.DB(t)
+	return setupImportOn(t, rdb)
+}
+
+// setupImportOn is setupImport on rdb.
+func setupImportOn(t *testing.T, rdb redis.UniversalClient) *importBundle {
+	t.Helper()
 	ns := store.Namespace("bs")
 	b := &importBundle{sshd: sshdtest.Start(t, sshdtest.Options{})}
 	box, _ := secrets.NewBox(bytes.Repeat([]byte{6}, 32))
@@ -148,6 +155,27 @@ func TestImportCSVFromCustomerServer(t *testing.T) {
 	d, _ := b.jobs.Describe(ctx, "acme", j.ID)
 	if d.Progress["rows_read"] != 3.0 || !strings.HasSuffix(d.Progress["file"].(string), "users_2026-11-01.csv") {
 		t.Fatalf("progress: %+v", d.Progress)
+	}
+}
+
+// TestImportOnRedisCluster imports a file on a three-node Redis Cluster
+// (Asynq, jobs, the ledger, the connection limiter and profiles on one
+// cluster client), and the same file version is not imported twice.
+func TestImportOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	b := setupImportOn(t, redistest.Cluster(t, 3))
+	b.sshd.WriteFile(t, "users.csv", []byte(brazeCSV))
+	j := b.run(t, b.auth(t, "sftp", map[string]any{"host_key": b.sshd.HostKeyAuthorized}, nil), map[string]any{"file": "users.csv"})
+	if runs := b.runs(t, j, 1); runs[0].Outcome != jobs.OutcomeSuccess || runs[0].Counters["applied"] != 2 {
+		t.Fatalf("run: %+v", runs[0])
+	}
+	p, err := b.prof.Lookup(context.Background(), "acme", "email", "two@example.com")
+	if err != nil || p.Fields["first_name"] != "Bob" {
+		t.Fatalf("profile: %+v %v", p, err)
+	}
+	b.runAgain(t, j)
+	if runs := b.runs(t, j, 2); runs[0].Counters["files_imported"] != 0 {
+		t.Fatalf("the same file version was imported twice: %+v", runs[0])
 	}
 }
 
