@@ -5,7 +5,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/poll"
+	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/crypto/ssh"
 )
@@ -230,5 +232,39 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 		if strings.Contains(logs, secret) {
 			t.Errorf("a password appears in the logs")
 		}
+	}
+}
+
+// TestOnRedisCluster runs two replicas on a three-node Redis Cluster, where
+// the host key, the username index and the failure counters (global keys)
+// live in other slots than the accounts' users: both replicas serve the
+// same host key and users, an upload lands, and failures on one replica
+// lock the user out on the other.
+func TestOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	srv, b := setupOn(t, redistest.Cluster(t, 3), store.Namespace("t"+redistest.RandomID()), func(c *Config) {
+		c.MaxUserFailures = 2
+		c.MaxAddrFailures = 100
+		c.Lockout = time.Minute
+	})
+	other := b.start(t)
+	u := newUser(t, srv, "acct-cluster")
+	putFile(t, u.keyClient(t, other), "/in.csv", []byte("a,b\n1,2\n"))
+	if ev := b.waitUpload(t, 5*time.Second); ev.path != "/in.csv" || ev.account != "acct-cluster" {
+		t.Errorf("upload hook: %+v", ev)
+	}
+	for i := range 2 {
+		if err := tryPassword(t, srv, u.username, "wrong-"+string(rune('a'+i))); err == nil {
+			t.Fatal("wrong password accepted")
+		}
+	}
+	if err := tryPassword(t, other, u.username, u.password); err == nil {
+		t.Fatal("the other replica accepted the right password while locked out")
+	}
+	if err := srv.Users().DeleteUser(t.Context(), u.account, u.username); err != nil {
+		t.Fatalf("DeleteUser: %v", err)
+	}
+	if _, err := srv.Users().LookupUser(t.Context(), u.username); err == nil {
+		t.Error("a deleted user is still found")
 	}
 }

@@ -71,7 +71,7 @@ type uploadEvent struct{ account, username, path string }
 
 // bundle is what a test gets from setup.
 type bundle struct {
-	rdb     *redis.Client
+	rdb     redis.UniversalClient
 	ns      store.Namespace
 	sealer  boxSealer
 	dataDir string
@@ -115,6 +115,12 @@ func testConfig(dataDir string) Config {
 func setup(t *testing.T, modify func(*Config)) (*Server, *bundle) {
 	t.Helper()
 	rdb, ns := redistest.Client(t)
+	return setupOn(t, rdb, ns, modify)
+}
+
+// setupOn is setup on rdb, under ns.
+func setupOn(t *testing.T, rdb redis.UniversalClient, ns store.Namespace, modify func(*Config)) (*Server, *bundle) {
+	t.Helper()
 	b := &bundle{rdb: rdb, ns: ns, sealer: newBoxSealer(t), dataDir: t.TempDir(), uploads: make(chan uploadEvent, 100), logs: &lockedBuffer{}}
 	b.cfg = testConfig(b.dataDir)
 	if modify != nil {
