@@ -121,3 +121,17 @@ func TestParseRecordsMatchesParseBody(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkParseRecordsBrazeSample reads the partner guide's webhook sample
+// body as the collector and the processor do.
+func BenchmarkParseRecordsBrazeSample(b *testing.B) {
+	body := `{"city":"Bangkok","country":"TH","first_name":"Ann","gender":"F","language":"th","last_name":"Lee",` +
+		`"date_of_birth":"19820101","phone_number":"+66000000001","time_zone":"GMT+7","twitter_handle":"@u1",` +
+		`"email":"u1@example.com","braze_id":"5f000000000000001"}`
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := parseRecords("application/json", body); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
