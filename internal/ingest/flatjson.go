@@ -107,8 +107,16 @@ func newFlatParser(s string) *flatParser {
 	return p
 }
 
+// maxPooledPairs bounds the buffer a pooled parser keeps: one that grew
+// past it for a wide object is left to the collector, so that clearing it
+// does not cost every later request.
+const maxPooledPairs = 256
+
 // free drops the parser's references to the body and keeps it for reuse.
 func (p *flatParser) free() {
+	if cap(p.pairs) > maxPooledPairs {
+		return
+	}
 	clear(p.pairs[:cap(p.pairs)])
 	p.s, p.pairs = "", p.pairs[:0]
 	flatParsers.Put(p)
