@@ -283,11 +283,17 @@ func (e *Engine) due(ctx context.Context, acct, jobID string) ([]Work, error) {
 func (e *Engine) trackRun(ctx context.Context, acct, jobID, run string, busy, sending bool) error {
 	switch {
 	case run == "" && sending:
-		r, err := e.jobs.StartRun(ctx, acct, jobID, "", "changes")
-		if err != nil {
+		// Claim the job's run slot before starting the run: a job run task
+		// may have attached its own since this plan read the state, and a
+		// run started first and then refused the slot was left open for
+		// good (and became the job's last run).
+		runID := jobs.NewRunID()
+		claimed, err := e.rdb.HSetNX(ctx, e.k.state(acct, jobID), "run", runID).Result()
+		if err != nil || !claimed {
 			return err
 		}
-		return e.rdb.HSetNX(ctx, e.k.state(acct, jobID), "run", r.ID).Err()
+		_, err = e.jobs.StartRun(ctx, acct, jobID, runID, "changes")
+		return err
 	case run != "" && !busy:
 		r, err := e.jobs.GetRun(ctx, acct, jobID, run)
 		outcome := jobs.OutcomeSuccess

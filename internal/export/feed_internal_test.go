@@ -53,6 +53,46 @@ func TestClosingARunKeepsTheRunAttachedSince(t *testing.T) {
 	}
 }
 
+// A plan that read no current run, and starts one to send, while a job run
+// task attached its own meanwhile, starts none: the run it started first
+// and then failed to attach stayed open for good, as the job's last run.
+func TestStartingARunYieldsToTheRunAttachedSince(t *testing.T) {
+	t.Parallel()
+	e, js, acct, job := testEngine(t)
+	ctx := context.Background()
+	if _, err := js.StartRun(ctx, acct, job, "run_manual", "manual"); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.AttachRun(ctx, acct, job, "run_manual"); err != nil {
+		t.Fatal(err)
+	}
+	// The plan that had read no run starts sending now.
+	if err := e.trackRun(ctx, acct, job, "", true, true); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.currentRun(ctx, acct, job); got != "run_manual" {
+		t.Errorf("current run %q, want run_manual", got)
+	}
+	runs, err := js.Runs(ctx, acct, job, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(runs) != 1 || runs[0].ID != "run_manual" {
+		t.Errorf("runs %+v, want only run_manual", runs)
+	}
+	// With no run attached, the plan starts one and attaches it.
+	if err := e.trackRun(ctx, acct, job, "run_manual", false, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.trackRun(ctx, acct, job, "", true, true); err != nil {
+		t.Fatal(err)
+	}
+	cur := e.currentRun(ctx, acct, job)
+	if r, err := js.GetRun(ctx, acct, job, cur); err != nil || r.Trigger != "changes" || r.EndedAt != nil {
+		t.Errorf("the plan's run %q: %+v, %v", cur, r, err)
+	}
+}
+
 // A plan that found nothing waiting withdraws the flush request it saw, not
 // one made since.
 func TestClearingAFlushKeepsALaterRequest(t *testing.T) {

@@ -58,14 +58,20 @@ func (s *Store) progressKey(account, id string) string {
 }
 func (s *Store) logKey(account, id string) string { return s.ns.Account(account, "job", id, "log") }
 
+// NewRunID returns a random run id, for a caller that must name a run
+// before it starts it.
+func NewRunID() string {
+	b := make([]byte, 5)
+	_, _ = rand.Read(b)
+	return "run_" + hex.EncodeToString(b)
+}
+
 // StartRun records the start of a run and returns it. runID names the run
 // ("" for a random id); starting a run that exists (a retried task) returns
 // the existing run.
 func (s *Store) StartRun(ctx context.Context, account, id, runID, trigger string) (*Run, error) {
 	if runID == "" {
-		b := make([]byte, 5)
-		_, _ = rand.Read(b)
-		runID = "run_" + hex.EncodeToString(b)
+		runID = NewRunID()
 	}
 	if r, err := s.GetRun(ctx, account, id, runID); err == nil {
 		return r, nil
