@@ -268,9 +268,17 @@ func exportBackfillThenChanges(t *testing.T, b *exportBundle) {
 	b.upsert(t, map[string]any{"braze_id": "u002", "country": "FR"})
 	task, _ := tasks.NewJobRun(tasks.JobRun{Account: b.acct, JobID: j.ID, Trigger: "manual"}, tasks.QueueExport)
 	b.client.Enqueue(task)
+	var last *jobs.Job
+	defer func() {
+		if t.Failed() && last != nil {
+			runs, _ := b.jobs.Runs(context.Background(), b.acct, j.ID, 5)
+			t.Logf("job when the wait ended: last run %+v, progress %v; runs %+v", last.LastRun, last.Progress, runs)
+		}
+	}()
 	poll.Until(t, 20*time.Second, "the manual run to end with the job idle", func() bool {
-		d, _ := b.jobs.Describe(context.Background(), b.acct, j.ID)
-		return d.LastRun != nil && d.LastRun.Trigger == "manual" && d.LastRun.EndedAt != nil &&
+		last, _ = b.jobs.Describe(context.Background(), b.acct, j.ID)
+		d := last
+		return d != nil && d.LastRun != nil && d.LastRun.Trigger == "manual" && d.LastRun.EndedAt != nil &&
 			d.Progress["waiting"] == 0.0 && d.Progress["in_flight"] == 0.0
 	})
 	if after := b.sim.Stats().DataPoints; after != before {
