@@ -1,6 +1,7 @@
 package sftpd
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -19,6 +20,17 @@ func tryPassword(t *testing.T, srv *Server, username, password string) error {
 		_ = conn.Close()
 	}
 	return err
+}
+
+// failPasswords tries n wrong passwords for username, on each of servers
+// in turn, and fails the test if one is accepted.
+func failPasswords(t *testing.T, username string, n int, servers ...*Server) {
+	t.Helper()
+	for i := range n {
+		if err := tryPassword(t, servers[i%len(servers)], username, "wrong-password-"+strconv.Itoa(i)); err == nil {
+			t.Fatal("wrong password accepted")
+		}
+	}
 }
 
 func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
@@ -60,11 +72,7 @@ func TestWrongPasswordUntilLockout(t *testing.T) {
 	if err := tryPassword(t, srv, u.username, u.password); err != nil {
 		t.Fatalf("right password before any failure: %v", err)
 	}
-	for i := range 3 {
-		if err := tryPassword(t, srv, u.username, "wrong-password-"+string(rune('a'+i))); err == nil {
-			t.Fatal("wrong password accepted")
-		}
-	}
+	failPasswords(t, u.username, 3, srv)
 	if err := tryPassword(t, srv, u.username, u.password); err == nil {
 		t.Fatal("right password accepted while locked out")
 	}
@@ -103,11 +111,7 @@ func TestFailuresOnTwoReplicasAddUp(t *testing.T) {
 	})
 	other := b.start(t)
 	u := newUser(t, srv, "acct-shared")
-	for i, s := range []*Server{srv, other, srv, other} {
-		if err := tryPassword(t, s, u.username, "nope-"+string(rune('0'+i))); err == nil {
-			t.Fatal("wrong password accepted")
-		}
-	}
+	failPasswords(t, u.username, 4, srv, other)
 	if err := tryPassword(t, srv, u.username, u.password); err == nil {
 		t.Fatal("4 failures over two replicas did not lock the user out")
 	}
@@ -253,11 +257,7 @@ func TestOnRedisCluster(t *testing.T) {
 	if ev := b.waitUpload(t, 5*time.Second); ev.path != "/in.csv" || ev.account != "acct-cluster" {
 		t.Errorf("upload hook: %+v", ev)
 	}
-	for i := range 2 {
-		if err := tryPassword(t, srv, u.username, "wrong-"+string(rune('a'+i))); err == nil {
-			t.Fatal("wrong password accepted")
-		}
-	}
+	failPasswords(t, u.username, 2, srv)
 	if err := tryPassword(t, other, u.username, u.password); err == nil {
 		t.Fatal("the other replica accepted the right password while locked out")
 	}
