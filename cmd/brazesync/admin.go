@@ -21,6 +21,10 @@ const adminUsage = `Usage:
   brazesync admin migrate-profiles
       rewrite profiles that an earlier build stored as hashes into the
       one-string form (safe to run again, and while brazesync runs)
+  brazesync admin migrate-audiences
+      move audience membership that an earlier build kept in sorted sets
+      into member bitmaps (safe to run again; run it with every brazesync
+      process stopped, before starting this build)
   brazesync admin reseal
       seal every stored secret again with the first BRAZESYNC_MASTER_KEY
       (authorizations of every account, the managed SFTP host key), so that
@@ -86,6 +90,11 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 			return &usageError{adminUsage}
 		}
 		return a.migrateProfiles(ctx, stdout)
+	case "migrate-audiences":
+		if len(args) != 1 {
+			return &usageError{adminUsage}
+		}
+		return a.migrateAudiences(ctx, stdout)
 	case "reseal":
 		if len(args) != 1 {
 			return &usageError{adminUsage}
@@ -130,6 +139,18 @@ func (a *app) migrateProfiles(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "profiles rewritten: %d (in %d accounts)\n", total, accounts)
+	return nil
+}
+
+// migrateAudiences moves audience membership of every account into bitmaps.
+func (a *app) migrateAudiences(ctx context.Context, stdout io.Writer) error {
+	total, accounts, err := a.eachAccount(ctx, func(id string) (int, error) {
+		return a.audiences.MigrateMemberSets(ctx, id)
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "audience memberships moved: %d (in %d accounts)\n", total, accounts)
 	return nil
 }
 

@@ -93,4 +93,11 @@ func TestAdminMigrateProfiles(t *testing.T) {
 	if !strings.Contains(out.String(), "profiles rewritten: 0 (in 1 accounts)") {
 		t.Errorf("migrate-profiles printed %q", out.String())
 	}
+	out.Reset()
+	if err := runAdmin(ctx, []string{"migrate-audiences"}, env, &out); err != nil {
+		t.Fatalf("migrate-audiences: %v", err)
+	}
+	if !strings.Contains(out.String(), "audience memberships moved: 0 (in 1 accounts)") {
+		t.Errorf("migrate-audiences printed %q", out.String())
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,7 +52,7 @@ func BenchmarkProfilesChanged1000(b *testing.B) {
 						country, plan = "US", "free"
 					}
 					p := profiles.Profile{
-						ID: fmt.Sprintf("p%07d", i),
+						ID: strconv.Itoa(i + 1),
 						Fields: map[string]any{
 							"country": country, "plan": plan, "score": float64(i % 100),
 							"tags": []string{"a", "vip"}, "name": "Someone",

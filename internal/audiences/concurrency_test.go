@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"sync"
 	"testing"
 
@@ -27,7 +28,7 @@ func TestConcurrentWritersKeepLogAndSetsInStep(t *testing.T) {
 	batch := func(country string) []profiles.Change {
 		var cs []profiles.Change
 		for i := range 50 {
-			p := profiles.Profile{ID: fmt.Sprintf("p%02d", i), Fields: map[string]any{"country": country}}
+			p := profiles.Profile{ID: strconv.Itoa(i + 1), Fields: map[string]any{"country": country}}
 			cs = append(cs, profiles.Change{ProfileID: p.ID, Profile: &p})
 		}
 		return cs
@@ -75,7 +76,7 @@ func TestConcurrentWritersKeepLogAndSetsInStep(t *testing.T) {
 		in[id] = true
 	}
 	for i := range 50 {
-		id := fmt.Sprintf("p%02d", i)
+		id := strconv.Itoa(i + 1)
 		if in[id] != (last["fr "+id] == "enter") {
 			t.Errorf("%s: member %v, but the log ends with %q", id, in[id], last["fr "+id])
 		}

@@ -20,11 +20,11 @@ func (s *Service) CreationKeys(acct string) []string {
 
 // CreatedWrites implements profiles.CreationHook: committed with the batch
 // that creates them, new profiles enter the rule audiences they match. A new
-// profile is in no audience yet, so this reads nothing: per audience one
-// ZADD of its new members, per profile one SADD of its audiences, one
-// change-log entry per changelog.MaxProfilesPerEntry profiles that entered
-// the same audiences, and one HSET of the signatures that ProfilesChanged
-// compares later. vals[0] is the definitions version the batch read (its
+// profile is in no audience yet, so this reads nothing and writes, per
+// audience, one BITFIELD that sets its new members' bits, and one change-log
+// entry per changelog.MaxProfilesPerEntry profiles that entered the same
+// audiences. (No signature is stored: a profile's first change reads its
+// bits.) vals[0] is the definitions version the batch read (its
 // commit checks it is unchanged); when the cached definitions are of another
 // version they are reloaded and profiles.ErrStale makes the batch start
 // again.
@@ -47,8 +47,6 @@ func (s *Service) CreatedWrites(ctx context.Context, acct string, vals []string,
 	}
 	var cmds [][]any
 	members := make([][]any, len(d.list))
-	sigs := make([]any, 0, 2+2*len(created))
-	sigs = append(sigs, "HSET", s.keys.sig(acct))
 	now := s.now()
 	nowMS := strconv.FormatInt(now.UnixMilli(), 10)
 	// Profiles that entered the same audiences share change-log entries.
@@ -59,31 +57,29 @@ func (s *Service) CreatedWrites(ctx context.Context, acct string, vals []string,
 	var groups []*group
 	bySpec := map[string]*group{}
 	var spec []byte
-	var slugs []any
+	var slugs []string
 	for _, p := range created {
+		if err := checkID(p.ID); err != nil {
+			return nil, fmt.Errorf("audiences of new profiles of account %q: %w", acct, err)
+		}
 		spec = appendSpec(spec[:0], d.list, p, now)
 		slugs = slugs[:0]
 		for i, c := range spec {
 			if c == '1' {
-				members[i] = append(members[i], 0, p.ID)
+				members[i] = append(members[i], "SET", "u1", p.ID, 1)
 				slugs = append(slugs, d.list[i].Slug)
 			}
 		}
-		if len(slugs) > 0 {
-			cmds = append(cmds, append([]any{"SADD", s.keys.profile(acct, p.ID)}, slugs...))
-			g := bySpec[string(spec)]
-			if g == nil {
-				names := make([]string, len(slugs))
-				for i, sl := range slugs {
-					names[i] = sl.(string)
-				}
-				g = &group{slugs: strings.Join(names, ",")}
-				bySpec[string(spec)] = g
-				groups = append(groups, g)
-			}
-			g.ids = append(g.ids, p.ID)
+		if len(slugs) == 0 {
+			continue
 		}
-		sigs = append(sigs, p.ID, d.version+":"+string(spec))
+		g := bySpec[string(spec)]
+		if g == nil {
+			g = &group{slugs: strings.Join(slugs, ",")}
+			bySpec[string(spec)] = g
+			groups = append(groups, g)
+		}
+		g.ids = append(g.ids, p.ID)
 	}
 	for _, g := range groups {
 		for from := 0; from < len(g.ids); from += changelog.MaxProfilesPerEntry {
@@ -95,11 +91,8 @@ func (s *Service) CreatedWrites(ctx context.Context, acct string, vals []string,
 	}
 	for i, m := range members {
 		if len(m) > 0 {
-			cmds = append(cmds, append([]any{"ZADD", s.keys.members(acct, d.list[i].Slug)}, m...))
+			cmds = append(cmds, append([]any{"BITFIELD", s.keys.members(acct, d.list[i].Slug)}, m...))
 		}
-	}
-	if len(sigs) > 2 {
-		cmds = append(cmds, sigs)
 	}
 	return cmds, nil
 }

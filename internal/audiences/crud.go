@@ -92,7 +92,7 @@ func (s *Service) infos(ctx context.Context, acct string, defs []*def) ([]Info, 
 	sizes := make([]func() int64, len(defs))
 	progs := make([]func() map[string]string, len(defs))
 	for i, x := range defs {
-		c := pipe.ZCard(ctx, s.keys.members(acct, x.Slug))
+		c := pipe.BitCount(ctx, s.keys.members(acct, x.Slug), nil)
 		sizes[i] = c.Val
 		p := pipe.HGetAll(ctx, s.keys.progress(acct, x.Slug))
 		progs[i] = p.Val
@@ -191,7 +191,7 @@ func (s *Service) Delete(ctx context.Context, acct, slug string) error {
 	}
 	s.invalidate(acct)
 	for {
-		ids, err := s.rdb.ZRange(ctx, s.keys.members(acct, slug), 0, int64(s.chunk-1)).Result()
+		ids, _, err := s.Members(ctx, acct, slug, "", s.chunk)
 		if err != nil {
 			return fmt.Errorf("emptying deleted audience %q of account %q: %w", slug, acct, err)
 		}

@@ -9,8 +9,9 @@
 // # How membership changes
 //
 // Every enter and exit is appended to the account's change log (package
-// changelog) by the same Lua script that changes the membership sets, so the
-// log and the sets never disagree, even with concurrent writers.
+// changelog) by the same Lua script that changes the member bitmaps (bit n
+// of an audience's bitmap is profile n), so the log and the bitmaps never
+// disagree, even with concurrent writers.
 //
 //  1. When profiles change: *Service is the profiles.ChangeHook. For each
 //     changed profile it evaluates every rule audience of the account (rules
@@ -42,7 +43,7 @@
 // # Reading
 //
 // Get and List give definitions with sizes; Members pages through member
-// profile ids in id order with an exact cursor (it is also the
+// profile ids in numeric id order with an exact cursor (it is also the
 // changelog.MemberSource for backfills); ProfileAudiences gives the slugs of
 // one profile; Size gives one audience's size.
 //

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -35,7 +36,7 @@ func (f *fakeProfiles) put(p profiles.Profile) profiles.Change {
 	defer f.mu.Unlock()
 	if p.ID == "" {
 		f.next++
-		p.ID = fmt.Sprintf("p%06d", f.next)
+		p.ID = strconv.Itoa(f.next)
 	}
 	for field, vals := range p.Identities {
 		for _, v := range vals {
@@ -96,12 +97,17 @@ func (f *fakeProfiles) Scan(_ context.Context, _, cursor string, count int) ([]p
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	ids := make([]string, 0, len(f.byID))
+	after, _ := strconv.Atoi(cursor)
 	for id := range f.byID {
-		if id > cursor {
+		if n, _ := strconv.Atoi(id); n > after {
 			ids = append(ids, id)
 		}
 	}
-	sort.Strings(ids)
+	sort.Slice(ids, func(i, j int) bool {
+		a, _ := strconv.Atoi(ids[i])
+		b, _ := strconv.Atoi(ids[j])
+		return a < b
+	})
 	next := ""
 	if len(ids) > count {
 		ids = ids[:count]

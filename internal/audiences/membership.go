@@ -4,13 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/profiles"
-	"github.com/redis/go-redis/v9"
 )
 
 // Counts sums up a membership update.
@@ -83,11 +81,19 @@ func (b *batch) run(ctx context.Context, s *Service) (Counts, error) {
 		head = append(head, s.keys.members(b.acct, sc.slug))
 	}
 	now := strconv.FormatInt(s.now().UnixMilli(), 10)
+	for i, id := range b.ids {
+		if err := checkID(id); err != nil {
+			return total, fmt.Errorf("updating membership in account %q: %w", b.acct, err)
+		}
+		if b.specs[i] == "M" {
+			if err := checkID(b.survs[i]); err != nil {
+				return total, fmt.Errorf("updating membership in account %q: survivor of %s: %w", b.acct, id, err)
+			}
+		}
+	}
 	for start := 0; start < len(b.ids); start += maxScriptProfiles {
 		end := min(start+maxScriptProfiles, len(b.ids))
 		n := end - start
-		keys := make([]string, 0, len(head)+n)
-		keys = append(keys, head...)
 		args := make([]any, 0, 5+2*a+2*n)
 		args = append(args, b.version, now, a, n, mode)
 		for _, sc := range b.scope {
@@ -102,17 +108,13 @@ func (b *batch) run(ctx context.Context, s *Service) (Counts, error) {
 		}
 		var survivors []any
 		for i := start; i < end; i++ {
-			keys = append(keys, s.keys.profile(b.acct, b.ids[i]))
 			args = append(args, b.ids[i], b.specs[i])
 			if b.specs[i] == "M" {
 				survivors = append(survivors, b.survs[i])
 			}
 		}
-		for _, sv := range survivors {
-			keys = append(keys, s.keys.profile(b.acct, sv.(string)))
-		}
 		args = append(args, survivors...)
-		res, err := membershipScript.Run(ctx, s.rdb, keys, args...).Int64Slice()
+		res, err := membershipScript.Run(ctx, s.rdb, head, args...).Int64Slice()
 		if err != nil {
 			if strings.HasPrefix(err.Error(), "STALE") {
 				return total, fmt.Errorf("updating membership in account %q: %w", b.acct, errStale)
@@ -193,68 +195,4 @@ func appendSpec(spec []byte, list []*def, p *profiles.Profile, now time.Time) []
 		spec = append(spec, c)
 	}
 	return spec
-}
-
-// Members returns up to count member profile ids of the audience after
-// cursor ("" for the first page), in id order, and the cursor of the next
-// page ("" after the last). Paging is exact: no id is repeated or skipped
-// unless it changes membership meanwhile. It implements
-// changelog.MemberSource.
-func (s *Service) Members(ctx context.Context, acct, slug, cursor string, count int) ([]string, string, error) {
-	if count <= 0 {
-		count = 100
-	}
-	start := "-"
-	if cursor != "" {
-		start = "(" + cursor
-	}
-	ids, err := s.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: s.keys.members(acct, slug), Start: start, Stop: "+", ByLex: true, Count: int64(count),
-	}).Result()
-	if err != nil {
-		return nil, "", fmt.Errorf("listing members of audience %q of account %q: %w", slug, acct, err)
-	}
-	next := ""
-	if len(ids) == count {
-		next = ids[len(ids)-1]
-	}
-	return ids, next, nil
-}
-
-// Size returns the number of members of the audience.
-func (s *Service) Size(ctx context.Context, acct, slug string) (int64, error) {
-	n, err := s.rdb.ZCard(ctx, s.keys.members(acct, slug)).Result()
-	if err != nil {
-		return 0, fmt.Errorf("measuring audience %q of account %q: %w", slug, acct, err)
-	}
-	return n, nil
-}
-
-// ProfileAudiences returns the slugs of the audiences the profile is in,
-// sorted.
-func (s *Service) ProfileAudiences(ctx context.Context, acct, profileID string) ([]string, error) {
-	slugs, err := s.rdb.SMembers(ctx, s.keys.profile(acct, profileID)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("reading audiences of profile %q of account %q: %w", profileID, acct, err)
-	}
-	d, err := s.defs(ctx, acct, false)
-	if err != nil {
-		return nil, err
-	}
-	for _, sl := range slugs {
-		if d.bySlug[sl] == nil { // unknown to the cache: maybe new, look again
-			if d, err = s.defs(ctx, acct, true); err != nil {
-				return nil, err
-			}
-			break
-		}
-	}
-	out := slugs[:0]
-	for _, sl := range slugs {
-		if d.bySlug[sl] != nil {
-			out = append(out, sl)
-		}
-	}
-	sort.Strings(out)
-	return out, nil
 }

@@ -4,32 +4,30 @@ import "github.com/redis/go-redis/v9"
 
 // membershipScript applies membership decisions for a batch of profiles and
 // appends every enter and exit to the change log in the same atomic step, so
-// the sets and the log never disagree. It diffs against each profile's
-// current set itself, so concurrent writers cannot log a change twice. Log
+// the bitmaps and the log never disagree. It diffs against each profile's
+// current bits itself, so concurrent writers cannot log a change twice. Log
 // entries use the field names of package changelog (changelog.FieldAudience
 // "a", FieldProfile "p", FieldOp "op", FieldTime "t").
 //
 // Fast path: in "hook" mode (every rule audience decided from the profile's
 // data) the script stores, per profile, the signature "<version>:<spec>" of
 // what it decided; a profile whose signature is unchanged is skipped without
-// reading its set. Every other run that changes a profile's membership
+// reading its bits. Every other run that changes a profile's membership
 // drops its signature.
 //
 // KEYS[1] definitions version, KEYS[2] change log stream, KEYS[3] signature
-// hash, KEYS[3+j] member zset of scope audience j (j = 1..A),
-// KEYS[3+A+i] membership set of profile i (i = 1..N),
-// KEYS[3+A+N+m] membership set of the survivor of the m-th merged profile.
+// hash, KEYS[3+j] member bitmap of scope audience j (j = 1..A).
 //
 // ARGV[1] expected version ("" skips the check), ARGV[2] time (Unix ms) for
 // the log, ARGV[3] A, ARGV[4] N, ARGV[5] mode ("hook" or "set"),
 // ARGV[5+j] slug of audience j, ARGV[5+A+j] "1" if audience j is decided by
 // the spec of a live profile, "0" if it is only left when the profile is gone
 // (list audiences during a profile change). ARGV[6+2A+2(i-1)] and the next:
-// id and spec of profile i; then ARGV[6+2A+2N+(m-1)]: the survivor id of the
-// m-th merged profile.
+// id (a number: its bit) and spec of profile i; then ARGV[6+2A+2N+(m-1)]:
+// the survivor id of the m-th merged profile.
 //
-// spec "D": the profile is deleted: it exits every scope audience. "M": it
-// was merged away: the same, and its survivor enters the "0" (list)
+// spec "D": the profile is deleted: it exits every scope audience it is in.
+// "M": it was merged away: the same, and its survivor enters the "0" (list)
 // audiences it was in. Any other spec: one character per scope audience,
 // "1" if the profile is in audience j now, else "0" (ignored for "0"
 // audiences); the profile enters or exits accordingly. (Profiles that a
@@ -48,8 +46,6 @@ if ARGV[1] ~= '' then
   if v ~= ARGV[1] then return redis.error_reply('STALE audience definitions changed') end
 end
 local now = ARGV[2]
-local idx = {}
-for j = 1, A do idx[ARGV[5 + j]] = j end
 local entered, exited, merges = 0, 0, 0
 -- Log entries waiting for the end of the current profile: consecutive
 -- changes of one profile in one direction share one entry.
@@ -68,64 +64,52 @@ local function flush()
   end
   pend = {}
 end
-local function enter(j, id, pkey)
-  redis.call('ZADD', KEYS[3 + j], 0, id)
-  redis.call('SADD', pkey, ARGV[5 + j])
+local function isin(j, id)
+  return redis.call('GETBIT', KEYS[3 + j], id) == 1
+end
+local function enter(j, id)
+  redis.call('SETBIT', KEYS[3 + j], id, 1)
   log('enter', j, id)
   entered = entered + 1
 end
-local function exit(j, id, pkey)
-  redis.call('ZREM', KEYS[3 + j], id)
-  redis.call('SREM', pkey, ARGV[5 + j])
+local function exit(j, id)
+  redis.call('SETBIT', KEYS[3 + j], id, 0)
   log('exit', j, id)
   exited = exited + 1
 end
-local have = {}
 local base = 6 + 2 * A
 for i = 1, N do
   local id, spec = ARGV[base + 2 * (i - 1)], ARGV[base + 2 * (i - 1) + 1]
-  local pkey = KEYS[3 + A + i]
   if spec == 'D' or spec == 'M' then
-    local surv, skey
+    local surv
     if spec == 'M' then
       merges = merges + 1
-      surv, skey = ARGV[base + 2 * N + merges - 1], KEYS[3 + A + N + merges]
+      surv = ARGV[base + 2 * N + merges - 1]
     end
-    for _, s in ipairs(redis.call('SMEMBERS', pkey)) do
-      local j = idx[s]
-      if j then
-        exit(j, id, pkey)
-        if surv and ARGV[5 + A + j] == '0' and redis.call('SISMEMBER', skey, s) == 0 then
-          enter(j, surv, skey)
+    for j = 1, A do
+      if isin(j, id) then
+        exit(j, id)
+        if surv and ARGV[5 + A + j] == '0' and not isin(j, surv) then
+          enter(j, surv)
           redis.call('HDEL', KEYS[3], surv)
         end
       end
     end
-    redis.call('DEL', pkey)
     redis.call('HDEL', KEYS[3], id)
   else
     local sig
     if hook then sig = ARGV[1] .. ':' .. spec end
     if not (sig and redis.call('HGET', KEYS[3], id) == sig) then
-      local old = redis.call('SMEMBERS', pkey)
       local before = entered + exited
-      for _, s in ipairs(old) do
-        local j = idx[s]
-        if j then have[j] = true end
-      end
       for j = 1, A do
         if ARGV[5 + A + j] == '1' then
-          local want = string.byte(spec, j) == 49
-          if want and not have[j] then
-            enter(j, id, pkey)
-          elseif have[j] and not want then
-            exit(j, id, pkey)
+          local want, have = string.byte(spec, j) == 49, isin(j, id)
+          if want and not have then
+            enter(j, id)
+          elseif have and not want then
+            exit(j, id)
           end
         end
-      end
-      for _, s in ipairs(old) do
-        local j = idx[s]
-        if j then have[j] = nil end
       end
       if sig then
         redis.call('HSET', KEYS[3], id, sig)

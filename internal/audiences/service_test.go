@@ -6,11 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/audiences"
 	"github.com/brazesync/brazesync/internal/profiles"
+	"github.com/redis/go-redis/v9"
 )
 
 func mustAudiences(t *testing.T, svc *audiences.Service, id string, want ...string) {
@@ -109,23 +112,23 @@ func TestRuleAudienceFollowsProfileChangesInOrder(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := profiles.Profile{ID: "p1", Fields: map[string]any{"country": "FR"}}
+	p := profiles.Profile{ID: "1", Fields: map[string]any{"country": "FR"}}
 	for _, country := range []string{"FR", "DE", "FR"} {
 		p.Fields = map[string]any{"country": country}
 		if err := svc.ProfilesChanged(ctx, acct, []profiles.Change{b.profiles.put(p)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	mustAudiences(t, svc, "p1", "french", "lytics_all")
+	mustAudiences(t, svc, "1", "french", "lytics_all")
 	var french []string
 	for _, e := range b.entries(t) {
-		if e[len(e)-len(" french p1"):] == " french p1" {
+		if strings.HasSuffix(e, " french 1") {
 			french = append(french, e)
 		}
 	}
-	want := []string{"enter french p1", "exit french p1", "enter french p1"}
+	want := []string{"enter french 1", "exit french 1", "enter french 1"}
 	if !slices.Equal(french, want) {
-		t.Fatalf("log of p1 in french = %v, want %v", french, want)
+		t.Fatalf("log of profile 1 in french = %v, want %v", french, want)
 	}
 }
 
@@ -268,8 +271,13 @@ func TestMembersPaging(t *testing.T) {
 		}
 		cursor = next
 	}
-	if len(all) != 25 || !slices.IsSorted(all) || len(slices.Compact(slices.Clone(all))) != 25 {
-		t.Fatalf("paged %d members (sorted %v), want 25 distinct", len(all), slices.IsSorted(all))
+	for i, id := range all {
+		if id != strconv.Itoa(i+1) {
+			t.Fatalf("paged members %v, want 1 to 25 in order", all)
+		}
+	}
+	if len(all) != 25 {
+		t.Fatalf("paged members %v, want 1 to 25 in order", all)
 	}
 }
 
@@ -471,13 +479,113 @@ func TestProfilesAudiencesInOneCall(t *testing.T) {
 	if err := svc.ProfilesChanged(ctx, acct, []profiles.Change{known, anon}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := svc.ProfilesAudiences(ctx, acct, []string{known.ProfileID, anon.ProfileID, "missing"})
+	got, err := svc.ProfilesAudiences(ctx, acct, []string{known.ProfileID, anon.ProfileID, "999999"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	slices.Sort(got[known.ProfileID])
 	if !slices.Equal(got[known.ProfileID], []string{"lytics_all", "lytics_known"}) ||
-		!slices.Equal(got[anon.ProfileID], []string{"lytics_all"}) || len(got["missing"]) != 0 {
+		!slices.Equal(got[anon.ProfileID], []string{"lytics_all"}) || len(got["999999"]) != 0 {
 		t.Fatalf("ProfilesAudiences = %v", got)
+	}
+}
+
+// TestMembersPagingAcrossSparseBitmap: members far apart, across the
+// bitmap reads' 32,768-id chunks, are paged in id order whatever the page
+// size, none repeated or skipped.
+func TestMembersPagingAcrossSparseBitmap(t *testing.T) {
+	t.Parallel()
+	svc, b := setup(t, 0)
+	ctx := context.Background()
+	want := []string{"3", "7", "8", "32767", "32768", "32769", "65536", "70000", "300001"}
+	var changes []profiles.Change
+	for _, id := range want {
+		changes = append(changes, b.profiles.put(profiles.Profile{ID: id}))
+	}
+	if err := svc.ProfilesChanged(ctx, acct, changes); err != nil {
+		t.Fatal(err)
+	}
+	for _, count := range []int{1, 2, 4, 9, 100} {
+		var all []string
+		cursor := ""
+		for pages := 0; ; pages++ {
+			ids, next, err := svc.Members(ctx, acct, "lytics_all", cursor, count)
+			if err != nil {
+				t.Fatal(err)
+			}
+			all = append(all, ids...)
+			if next == "" {
+				break
+			}
+			if pages > len(want) {
+				t.Fatalf("count %d: paging does not end", count)
+			}
+			cursor = next
+		}
+		if !slices.Equal(all, want) {
+			t.Fatalf("count %d: paged %v, want %v", count, all, want)
+		}
+	}
+	if n, err := svc.Size(ctx, acct, "lytics_all"); err != nil || n != int64(len(want)) {
+		t.Fatalf("size %d (%v), want %d", n, err, len(want))
+	}
+	if _, _, err := svc.Members(ctx, acct, "lytics_all", "x7", 10); err == nil || !strings.Contains(err.Error(), `"x7" is not a profile number`) {
+		t.Fatalf("a cursor that is not a profile id: %v", err)
+	}
+}
+
+// TestProfileIDsMustBeNumbers: membership is kept by profile number, so an
+// id the profiles store could not have given is refused with its name, not
+// stored under another number.
+func TestProfileIDsMustBeNumbers(t *testing.T) {
+	t.Parallel()
+	svc, _ := setup(t, 0)
+	ctx := context.Background()
+	for _, id := range []string{"p1", "007", "-1", "4294967296"} {
+		p := profiles.Profile{ID: id}
+		err := svc.ProfilesChanged(ctx, acct, []profiles.Change{{ProfileID: id, Profile: &p}})
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q is not a profile number", id)) {
+			t.Errorf("profile %q: %v", id, err)
+		}
+	}
+	if _, err := svc.ProfileAudiences(ctx, acct, "p1"); err == nil {
+		t.Error("ProfileAudiences of p1: no error")
+	}
+}
+
+// TestMigrateMemberSets: membership an earlier build kept in a sorted set
+// per audience and a set per profile ends up in the bitmaps, with the old
+// keys gone, and a second run moves nothing.
+func TestMigrateMemberSets(t *testing.T) {
+	t.Parallel()
+	svc, b := setup(t, 0)
+	ctx := context.Background()
+	if _, err := svc.EnsureDefaults(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	oldAll := b.ns.Account(acct, "aud", "m", "lytics_all")
+	oldKnown := b.ns.Account(acct, "aud", "m", "lytics_known")
+	ids := []string{"1", "2", "10", "40000"}
+	var old []string
+	for _, id := range ids {
+		pkey := b.ns.Account(acct, "aud", "p", id)
+		old = append(old, pkey)
+		b.rdb.ZAdd(ctx, oldAll, redis.Z{Member: id})
+		b.rdb.SAdd(ctx, pkey, "lytics_all")
+	}
+	b.rdb.ZAdd(ctx, oldKnown, redis.Z{Member: "10"})
+	b.rdb.SAdd(ctx, b.ns.Account(acct, "aud", "p", "10"), "lytics_known")
+	n, err := svc.MigrateMemberSets(ctx, acct)
+	if err != nil || n != 5 {
+		t.Fatalf("migrated %d (%v), want 5", n, err)
+	}
+	if got, _, err := svc.Members(ctx, acct, "lytics_all", "", 10); err != nil || !slices.Equal(got, []string{"1", "2", "10", "40000"}) {
+		t.Fatalf("lytics_all after migrating: %v (%v)", got, err)
+	}
+	mustAudiences(t, svc, "10", "lytics_all", "lytics_known")
+	if n, err := b.rdb.Exists(ctx, append(old, oldAll, oldKnown)...).Result(); err != nil || n != 0 {
+		t.Fatalf("%d old keys left (%v)", n, err)
+	}
+	if n, err := svc.MigrateMemberSets(ctx, acct); err != nil || n != 0 {
+		t.Fatalf("second run migrated %d (%v), want 0", n, err)
 	}
 }
