@@ -3,6 +3,7 @@ package audiences
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -21,7 +22,8 @@ func (s *Service) CreationKeys(acct string) []string {
 // CreatedWrites implements profiles.CreationHook: committed with the batch
 // that creates them, new profiles enter the rule audiences they match. A new
 // profile is in no audience yet, so this reads nothing and writes, per
-// audience, one BITFIELD that sets its new members' bits, and one change-log
+// audience, one BITFIELD that sets its new members' bits (a batch's new
+// profiles have consecutive ids, so mostly in runs of 63 bits at once), and one change-log
 // entry per changelog.MaxProfilesPerEntry profiles that entered the same
 // audiences. (No signature is stored: a profile's first change reads its
 // bits.) vals[0] is the definitions version the batch read (its
@@ -46,7 +48,7 @@ func (s *Service) CreatedWrites(ctx context.Context, acct string, vals []string,
 		return nil, fmt.Errorf("audience definitions of account %q: cached version %s, current %s: %w", acct, d.version, version, profiles.ErrStale)
 	}
 	var cmds [][]any
-	members := make([][]any, len(d.list))
+	members := make([][]uint32, len(d.list))
 	now := s.now()
 	nowMS := strconv.FormatInt(now.UnixMilli(), 10)
 	// Profiles that entered the same audiences share change-log entries.
@@ -59,14 +61,15 @@ func (s *Service) CreatedWrites(ctx context.Context, acct string, vals []string,
 	var spec []byte
 	var slugs []string
 	for _, p := range created {
-		if err := checkID(p.ID); err != nil {
+		bit, err := parseID(p.ID)
+		if err != nil {
 			return nil, fmt.Errorf("audiences of new profiles of account %q: %w", acct, err)
 		}
 		spec = appendSpec(spec[:0], d.list, p, now)
 		slugs = slugs[:0]
 		for i, c := range spec {
 			if c == '1' {
-				members[i] = append(members[i], "SET", "u1", p.ID, 1)
+				members[i] = append(members[i], bit)
 				slugs = append(slugs, d.list[i].Slug)
 			}
 		}
@@ -91,8 +94,28 @@ func (s *Service) CreatedWrites(ctx context.Context, acct string, vals []string,
 	}
 	for i, m := range members {
 		if len(m) > 0 {
-			cmds = append(cmds, append([]any{"BITFIELD", s.keys.members(acct, d.list[i].Slug)}, m...))
+			cmds = append(cmds, appendSetBits([]any{"BITFIELD", s.keys.members(acct, d.list[i].Slug)}, m))
 		}
 	}
 	return cmds, nil
+}
+
+// appendSetBits appends to a BITFIELD command the operations that set the
+// bits of ids to 1 and no other bit: each run of consecutive ids is set by
+// SET operations of at most 63 bits whose value is all ones.
+func appendSetBits(cmd []any, ids []uint32) []any {
+	slices.Sort(ids)
+	for i := 0; i < len(ids); {
+		start, n := ids[i], 1
+		for i+n < len(ids) && n < 63 && ids[i+n] == start+uint32(n) {
+			n++
+		}
+		j := i + n
+		for j < len(ids) && ids[j] == ids[j-1] { // a repeated id
+			j++
+		}
+		cmd = append(cmd, "SET", "u"+strconv.Itoa(n), start, uint64(1)<<n-1)
+		i = j
+	}
+	return cmd
 }
