@@ -174,6 +174,9 @@ func TestAudienceMembersThroughAPI(t *testing.T) {
 	if len(all) != 5 || len(slices.Compact(slices.Clone(all))) != 5 {
 		t.Fatalf("paged members %v, want 5 distinct", all)
 	}
+	if code, out := b.do(t, "GET", base+"/vip/members?cursor=abc", toks["read"], nil); code != http.StatusUnprocessableEntity || field(out) != "cursor" {
+		t.Errorf("a cursor that no page gave: %d %v", code, out)
+	}
 	code, out = b.do(t, "POST", base+"/vip/members", toks["data_manager"], map[string]any{"remove": []map[string]string{{"email": "m0@x.io"}}})
 	if code != http.StatusOK || out["removed"] != 1.0 {
 		t.Fatalf("remove: %d %v", code, out)

@@ -37,7 +37,8 @@ const memberChunk = 4096
 
 // Members returns up to count member profile ids of the audience after
 // cursor ("" for the first page), in id order, and the cursor of the next
-// page ("" after the last). Paging is exact: no id is repeated or skipped
+// page ("" after the last); a cursor that is not a profile id is a
+// *ValidationError. Paging is exact: no id is repeated or skipped
 // unless it changes membership meanwhile. It implements
 // changelog.MemberSource.
 func (s *Service) Members(ctx context.Context, acct, slug, cursor string, count int) ([]string, string, error) {
@@ -48,7 +49,8 @@ func (s *Service) Members(ctx context.Context, acct, slug, cursor string, count 
 	if cursor != "" {
 		n, err := parseID(cursor)
 		if err != nil {
-			return nil, "", fmt.Errorf("listing members of audience %q of account %q: cursor: %w", slug, acct, err)
+			return nil, "", fmt.Errorf("listing members of audience %q of account %q: %w", slug, acct,
+				&ValidationError{Field: "cursor", Message: "must be a next_cursor given by an earlier page (a profile id)"})
 		}
 		from = int64(n) + 1
 	}

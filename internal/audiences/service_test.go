@@ -528,7 +528,8 @@ func TestMembersPagingAcrossSparseBitmap(t *testing.T) {
 	if n, err := svc.Size(ctx, acct, "lytics_all"); err != nil || n != int64(len(want)) {
 		t.Fatalf("size %d (%v), want %d", n, err, len(want))
 	}
-	if _, _, err := svc.Members(ctx, acct, "lytics_all", "x7", 10); err == nil || !strings.Contains(err.Error(), `"x7" is not a profile number`) {
+	var ve *audiences.ValidationError
+	if _, _, err := svc.Members(ctx, acct, "lytics_all", "x7", 10); !errors.As(err, &ve) || ve.Field != "cursor" {
 		t.Fatalf("a cursor that is not a profile id: %v", err)
 	}
 }
