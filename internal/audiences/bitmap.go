@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math"
 	"strconv"
 
 	"github.com/redis/go-redis/v9"
@@ -17,10 +16,10 @@ import (
 // with one bit. Reading one profile's audiences is one bit per audience.
 
 // parseID returns the bit of a profile id: a decimal number, written as the
-// profiles store writes it, below 2^32 (Redis' largest bit offset).
+// profiles store writes it, below 2^32 (Redis' bit offsets end there).
 func parseID(id string) (uint32, error) {
 	n, err := strconv.ParseUint(id, 10, 32)
-	if err != nil || strconv.FormatUint(n, 10) != id || n > math.MaxUint32 {
+	if err != nil || strconv.FormatUint(n, 10) != id {
 		return 0, fmt.Errorf("profile id %q is not a profile number", id)
 	}
 	return uint32(n), nil
