@@ -89,12 +89,12 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 		if len(args) != 1 {
 			return &usageError{adminUsage}
 		}
-		return a.migrateProfiles(ctx, stdout)
+		return a.migrate(ctx, stdout, "profiles rewritten", a.profiles.MigrateHashProfiles)
 	case "migrate-audiences":
 		if len(args) != 1 {
 			return &usageError{adminUsage}
 		}
-		return a.migrateAudiences(ctx, stdout)
+		return a.migrate(ctx, stdout, "audience memberships moved", a.audiences.MigrateMemberSets)
 	case "reseal":
 		if len(args) != 1 {
 			return &usageError{adminUsage}
@@ -130,27 +130,14 @@ func (a *app) reseal(ctx context.Context, stdout io.Writer) error {
 	return nil
 }
 
-// migrateProfiles rewrites hash-stored profiles of every account.
-func (a *app) migrateProfiles(ctx context.Context, stdout io.Writer) error {
-	total, accounts, err := a.eachAccount(ctx, func(id string) (int, error) {
-		return a.profiles.MigrateHashProfiles(ctx, id)
-	})
+// migrate runs a per-account migration over every account and prints what
+// it counted under label.
+func (a *app) migrate(ctx context.Context, stdout io.Writer, label string, fn func(ctx context.Context, acct string) (int, error)) error {
+	total, accounts, err := a.eachAccount(ctx, func(id string) (int, error) { return fn(ctx, id) })
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "profiles rewritten: %d (in %d accounts)\n", total, accounts)
-	return nil
-}
-
-// migrateAudiences moves audience membership of every account into bitmaps.
-func (a *app) migrateAudiences(ctx context.Context, stdout io.Writer) error {
-	total, accounts, err := a.eachAccount(ctx, func(id string) (int, error) {
-		return a.audiences.MigrateMemberSets(ctx, id)
-	})
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(stdout, "audience memberships moved: %d (in %d accounts)\n", total, accounts)
+	fmt.Fprintf(stdout, "%s: %d (in %d accounts)\n", label, total, accounts)
 	return nil
 }
 
