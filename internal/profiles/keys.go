@@ -8,6 +8,7 @@ import "github.com/brazesync/brazesync/internal/store"
 //
 //	<prefix>seq               string  last profile id handed out (INCR); ids are dense
 //	<prefix>pver              string  write version: bumped by every write of profiles or ids
+//	<prefix>pguard            string  touched to abort a stale optimistic commit (see commit)
 //	<prefix>gone              string  profiles deleted or merged away (Count = seq - gone)
 //	<prefix>ids               hash    identity index: "<field>:<value>" -> profile id
 //	<prefix>p:<id>            string  one profile: first and last seen, identities and data
@@ -22,10 +23,11 @@ type keys struct {
 // prefix is "<ns>:{<acct>}:", the start of every key of the account.
 func (k keys) prefix(acct string) string { return k.ns.Account(acct) + ":" }
 
-func (k keys) seq(acct string) string  { return k.ns.Account(acct, "seq") }
-func (k keys) pver(acct string) string { return k.ns.Account(acct, "pver") }
-func (k keys) gone(acct string) string { return k.ns.Account(acct, "gone") }
-func (k keys) ids(acct string) string  { return k.ns.Account(acct, "ids") }
+func (k keys) seq(acct string) string   { return k.ns.Account(acct, "seq") }
+func (k keys) pver(acct string) string  { return k.ns.Account(acct, "pver") }
+func (k keys) gone(acct string) string  { return k.ns.Account(acct, "gone") }
+func (k keys) guard(acct string) string { return k.ns.Account(acct, "pguard") }
+func (k keys) ids(acct string) string   { return k.ns.Account(acct, "ids") }
 func (k keys) profile(acct, id string) string {
 	return k.ns.Account(acct, "p", id)
 }

@@ -2,6 +2,27 @@ package profiles
 
 import "github.com/redis/go-redis/v9"
 
+// guardScript checks what an optimistic commit was resolved against and,
+// when anything differs, touches the guard key that the commit's connection
+// watches, so that the transaction queued after it aborts.
+//
+// KEYS[1] write version, KEYS[2] guard, KEYS[2+i] the i-th checked key.
+// ARGV[1] expected write version (a missing one is 0), ARGV[1+i] expected
+// value of the i-th checked key ("" when missing).
+//
+// Returns 1 when it touched the guard, else 0.
+var guardScript = redis.NewScript(`
+local stale = tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1])
+for i = 3, #KEYS do
+  if (redis.call('GET', KEYS[i]) or '') ~= ARGV[i - 1] then stale = true end
+end
+if stale then
+  redis.call('SET', KEYS[2], '1', 'PX', 60000)
+  return 1
+end
+return 0
+`)
+
 // upsertScript applies a batch of prepared records to the profiles of one
 // account in one round trip: identity resolution, profile creation, merges
 // and newest-event-wins field writes. The identity index is read with one

@@ -225,48 +225,51 @@ func (s *Store) resolve(ctx context.Context, account string, batch []prepared, p
 
 // commit runs the batch's commands in one MULTI/EXEC if the write version
 // (and every CreationHook key) is still what the batch was resolved
-// against: it watches the version, checks it and the keys, and bumps the
-// version in the transaction; errStaleCommit otherwise.
+// against, and bumps the version in the transaction; errStaleCommit
+// otherwise. It takes one round trip: it watches the version and a guard
+// key, guardScript touches the guard when a value is not the expected one
+// (a watched key this connection changed aborts its own EXEC too), and the
+// transaction follows in the same pipeline.
 func (s *Store) commit(ctx context.Context, account string, p *pending) error {
-	verKey := s.keys.pver(account)
-	// The WATCH goes in the pipeline of the first reads, saving a round
-	// trip; a cluster client needs the key up front to pick the node (it
-	// then watches it on its own too, which is harmless).
+	verKey, guardKey := s.keys.pver(account), s.keys.guard(account)
+	// A cluster client needs a key up front to pick the node (it then
+	// watches it on its own too, which is harmless).
 	var route []string
 	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
 		route = []string{verKey}
 	}
+	keys := make([]string, 0, 2+len(p.check)/2)
+	args := make([]any, 0, 1+len(p.check)/2)
+	keys = append(keys, verKey, guardKey)
+	args = append(args, p.pver)
+	for i := 0; i+1 < len(p.check); i += 2 {
+		keys = append(keys, p.check[i])
+		args = append(args, p.check[i+1])
+	}
 	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
 		pipe := tx.Pipeline()
-		pipe.Do(ctx, "watch", verKey)
-		verCmd := pipe.Get(ctx, verKey)
-		checks := make([]*redis.StringCmd, 0, len(p.check)/2)
-		for i := 0; i+1 < len(p.check); i += 2 {
-			checks = append(checks, pipe.Get(ctx, p.check[i]))
+		pipe.Do(ctx, "watch", verKey, guardKey)
+		guardScript.Eval(ctx, pipe, keys, args...)
+		pipe.Do(ctx, "multi")
+		for _, c := range p.cmds {
+			pipe.Do(ctx, c...)
 		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		pipe.Do(ctx, "incr", verKey)
+		exec := pipe.Do(ctx, "exec")
+		_, _ = pipe.Exec(ctx) // each command's outcome is read below
+		replies, err := exec.Slice()
+		if errors.Is(err, redis.Nil) {
+			return errStaleCommit // aborted: a value was stale or changed
+		}
+		if err != nil {
 			return err
 		}
-		ver, _ := strconv.ParseInt(verCmd.Val(), 10, 64)
-		if ver != p.pver {
-			return errStaleCommit
-		}
-		for i, c := range checks {
-			if c.Val() != p.check[2*i+1] {
-				return errStaleCommit
+		for _, r := range replies {
+			if rerr, ok := r.(error); ok {
+				return rerr
 			}
 		}
-		_, err := tx.TxPipelined(ctx, func(q redis.Pipeliner) error {
-			for _, c := range p.cmds {
-				q.Do(ctx, c...)
-			}
-			q.Incr(ctx, verKey)
-			return nil
-		})
-		if errors.Is(err, redis.TxFailedErr) {
-			return errStaleCommit
-		}
-		return err
+		return nil
 	}, route...)
 	if err != nil && !errors.Is(err, errStaleCommit) {
 		return fmt.Errorf("writing profiles: %w", err)

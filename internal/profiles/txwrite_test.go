@@ -2,6 +2,7 @@ package profiles
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
@@ -190,5 +191,73 @@ func TestConcurrentWritersKeepTheIndexConsistent(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestCommitRefusesWhatItWasNotResolvedAgainst: a commit applies only if
+// the write version and every checked key still hold what the batch was
+// resolved against; otherwise nothing of it is written. A command that
+// fails inside the transaction is an error, not a success.
+func TestCommitRefusesWhatItWasNotResolvedAgainst(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	s := New(rdb, ns, nil, Options{})
+	ctx := context.Background()
+	batches := inBatches(t, s, collidingRecords(), 10)
+	acct := "acct-" + redistest.RandomID()
+	resolve := func(b []prepared) *pending {
+		t.Helper()
+		p, err := s.resolve(ctx, acct, b, nil)
+		if err != nil || p.stale {
+			t.Fatalf("resolve: %v (stale %v)", err, p != nil && p.stale)
+		}
+		return p
+	}
+	version := func() string { return rdb.Get(ctx, s.keys.pver(acct)).Val() }
+
+	// Another write lands between resolving and committing.
+	p := resolve(batches[0])
+	if _, err := s.writeBatchTx(ctx, acct, batches[1]); err != nil {
+		t.Fatal(err)
+	}
+	before := version()
+	if err := s.commit(ctx, acct, p); !errors.Is(err, errStaleCommit) {
+		t.Fatalf("commit after another write: %v, want errStaleCommit", err)
+	}
+	if version() != before {
+		t.Fatalf("a refused commit bumped the write version from %s to %s", before, version())
+	}
+	for _, sfx := range p.batch[0].ids {
+		if id := rdb.HGet(ctx, s.keys.ids(acct), sfx).Val(); id != "" && !slices.ContainsFunc(batches[1], func(q prepared) bool { return slices.Contains(q.ids, sfx) }) {
+			t.Fatalf("identity %s of the refused batch was written (profile %s)", sfx, id)
+		}
+	}
+
+	// A checked key changed.
+	check := ns.Account(acct, "checked")
+	rdb.Set(ctx, check, "v1", 0)
+	p = resolve(batches[2])
+	p.check = []string{check, "v1"}
+	rdb.Set(ctx, check, "v2", 0)
+	if err := s.commit(ctx, acct, p); !errors.Is(err, errStaleCommit) {
+		t.Fatalf("commit after a checked key changed: %v, want errStaleCommit", err)
+	}
+
+	// Nothing changed: it applies and bumps the version.
+	p = resolve(batches[2])
+	p.check = []string{check, "v2", ns.Account(acct, "missing"), ""}
+	before = version()
+	if err := s.commit(ctx, acct, p); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	if after := version(); after == before {
+		t.Fatalf("write version %s unchanged by a commit", after)
+	}
+
+	// A command failing inside the transaction fails the commit.
+	p = resolve(batches[3])
+	p.cmds = append(p.cmds, []any{"INCR", check})
+	if err := s.commit(ctx, acct, p); err == nil || errors.Is(err, errStaleCommit) {
+		t.Fatalf("commit with a failing command: %v, want its error", err)
 	}
 }
