@@ -249,7 +249,7 @@ func (s *Store) commit(ctx context.Context, account string, p *pending) error {
 	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
 		pipe := tx.Pipeline()
 		pipe.Do(ctx, "watch", verKey, guardKey)
-		guardScript.Eval(ctx, pipe, keys, args...)
+		guard := guardScript.Eval(ctx, pipe, keys, args...)
 		pipe.Do(ctx, "multi")
 		for _, c := range p.cmds {
 			pipe.Do(ctx, c...)
@@ -263,6 +263,11 @@ func (s *Store) commit(ctx context.Context, account string, p *pending) error {
 		}
 		if err != nil {
 			return err
+		}
+		if err := guard.Err(); err != nil {
+			// The transaction ran without its check: fail the write
+			// rather than trust it.
+			return fmt.Errorf("checking the write version: %w", err)
 		}
 		for _, r := range replies {
 			if rerr, ok := r.(error); ok {

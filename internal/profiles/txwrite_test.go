@@ -254,6 +254,15 @@ func TestCommitRefusesWhatItWasNotResolvedAgainst(t *testing.T) {
 		t.Fatalf("write version %s unchanged by a commit", after)
 	}
 
+	// A check that cannot run fails the commit too.
+	wrong := ns.Account(acct, "a-hash")
+	rdb.HSet(ctx, wrong, "f", "v")
+	p = resolve(batches[3])
+	p.check = []string{wrong, ""}
+	if err := s.commit(ctx, acct, p); err == nil || errors.Is(err, errStaleCommit) {
+		t.Fatalf("commit whose check failed: %v, want its error", err)
+	}
+
 	// A command failing inside the transaction fails the commit.
 	p = resolve(batches[3])
 	p.cmds = append(p.cmds, []any{"INCR", check})
