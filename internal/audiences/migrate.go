@@ -32,17 +32,18 @@ func (s *Service) MigrateMemberSets(ctx context.Context, acct string) (int, erro
 			if len(ids) == 0 {
 				break
 			}
-			set := make([]any, 0, 4*len(ids))
+			bits := make([]uint32, 0, len(ids))
 			sets := make([]string, 0, len(ids))
 			for _, id := range ids {
-				if err := checkID(id); err != nil {
+				bit, err := parseID(id)
+				if err != nil {
 					return moved, fmt.Errorf("migrating members of audience %q of account %q: %w", x.Slug, acct, err)
 				}
-				set = append(set, "SET", "u1", id, 1)
+				bits = append(bits, bit)
 				sets = append(sets, s.keys.legacyProfile(acct, id))
 			}
 			pipe := s.rdb.Pipeline()
-			pipe.BitField(ctx, s.keys.members(acct, x.Slug), set...)
+			pipe.Do(ctx, appendSetBits([]any{"BITFIELD", s.keys.members(acct, x.Slug)}, bits)...)
 			pipe.Unlink(ctx, sets...)
 			if _, err := pipe.Exec(ctx); err != nil {
 				return moved, fmt.Errorf("migrating members of audience %q of account %q: %w", x.Slug, acct, err)
