@@ -114,9 +114,10 @@ func (s *Service) ProfileAudiences(ctx context.Context, acct, profileID string) 
 }
 
 // ProfilesAudiences returns, for each profile id, the slugs of the audiences
-// it is in (sorted; a profile in none is left out), in one round trip: one bit per audience and profile.
-// The audiences are the account's current ones; if another process changed
-// them since this one cached them, they are read again.
+// it is in (sorted; a profile in none is left out), in one round trip: one
+// bit per audience and profile. The audiences are the account's current
+// ones; if another process changed them since this one cached them, they
+// are read again.
 func (s *Service) ProfilesAudiences(ctx context.Context, acct string, ids []string) (map[string][]string, error) {
 	out := make(map[string][]string, len(ids))
 	if len(ids) == 0 {

@@ -23,10 +23,10 @@ func (s *Service) CreationKeys(acct string) []string {
 // that creates them, new profiles enter the rule audiences they match. A new
 // profile is in no audience yet, so this reads nothing and writes, per
 // audience, one BITFIELD that sets its new members' bits (a batch's new
-// profiles have consecutive ids, so mostly in runs of 63 bits at once), and one change-log
-// entry per changelog.MaxProfilesPerEntry profiles that entered the same
-// audiences. (No signature is stored: a profile's first change reads its
-// bits.) vals[0] is the definitions version the batch read (its
+// profiles have consecutive ids, so mostly in runs of 63 bits at once),
+// and one change-log entry per changelog.MaxProfilesPerEntry profiles that
+// entered the same audiences. (No signature is stored: a profile's first
+// change reads its bits.) vals[0] is the definitions version the batch read (its
 // commit checks it is unchanged); when the cached definitions are of another
 // version they are reloaded and profiles.ErrStale makes the batch start
 // again.
