@@ -13,7 +13,7 @@ type printSink struct{}
 
 func (printSink) Apply(_ context.Context, recs []csvimport.Record) (int, []csvimport.Rejection, error) {
 	for _, r := range recs {
-		fmt.Printf("line %d: %s %s %s\n", r.Line, r.Fields["user_id"], r.Fields["email"], r.EventTime.Format("2006-01-02"))
+		fmt.Printf("line %d: %s %s %s\n", r.Line, r.Field("user_id"), r.Field("email"), r.EventTime.Format("2006-01-02"))
 	}
 	return len(recs), nil, nil
 }

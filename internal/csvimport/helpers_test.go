@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"slices"
 	"sync"
 	"testing"
 
@@ -34,15 +35,11 @@ func (s *memSink) Apply(_ context.Context, recs []Record) (int, []Rejection, err
 	var rej []Rejection
 	n := 0
 	for _, r := range recs {
-		if r.Fields["reject"] == "yes" {
+		if r.Field("reject") == "yes" {
 			rej = append(rej, Rejection{Line: r.Line, Entry: r.Entry, Reason: "sink says no"})
 			continue
 		}
-		fields := make(map[string]string, len(r.Fields))
-		for k, v := range r.Fields {
-			fields[k] = v
-		}
-		r.Fields = fields
+		r.Values = slices.Clone(r.Values) // Apply must not keep them
 		s.records = append(s.records, r)
 		n++
 	}

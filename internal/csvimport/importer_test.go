@@ -163,7 +163,7 @@ func TestDiffAppliesOnlyChangedRows(t *testing.T) {
 	}
 	var got []string
 	for _, r := range b.sink.all() {
-		got = append(got, r.Fields["user_id"])
+		got = append(got, r.Field("user_id"))
 	}
 	if strings.Join(got, ",") != "u2,u3,u4" || rep.Unchanged != 21 || rep.Applied != 3 {
 		t.Fatalf("second file applied %v, report %+v", got, rep)

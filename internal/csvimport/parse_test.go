@@ -23,10 +23,10 @@ func TestParseDelimitersQuotingAndLineEndings(t *testing.T) {
 			if len(recs) != 2 || rep.Applied != 2 || rep.Delimiter != delimiterName(rune(d[0])) {
 				t.Fatalf("report %+v, %d records", rep, len(recs))
 			}
-			if got := recs[0].Fields["note"]; got != "multi\r\nline, \"quoted\"" && got != "multi\nline, \"quoted\"" {
+			if got := recs[0].Field("note"); got != "multi\r\nline, \"quoted\"" && got != "multi\nline, \"quoted\"" {
 				t.Fatalf("quoted field %q", got)
 			}
-			if recs[0].Fields["user_id"] != "u1" || recs[1].Line != 4 || recs[0].Line != 2 {
+			if recs[0].Field("user_id") != "u1" || recs[1].Line != 4 || recs[0].Line != 2 {
 				t.Fatalf("records %+v", recs)
 			}
 		})
@@ -83,7 +83,7 @@ func TestHeaderDecisions(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		f := sink.all()[0].Fields
+		f := sink.all()[0].Map()
 		if f["email"] != "a@x" || f["email_2"] != "D" || f["name"] != "A" || f["Name_2"] != "B" || f["column_4"] != "C" {
 			t.Fatalf("fields %v", f)
 		}
@@ -113,7 +113,7 @@ func TestHeaderDecisions(t *testing.T) {
 	t.Run("given headers", func(t *testing.T) {
 		t.Parallel()
 		_, sink, err := stageAndApply(t, []byte("u1;a@x\nu2;b@x\n"), Config{Headers: []string{"user_id", "email"}})
-		if err != nil || len(sink.all()) != 2 || sink.all()[1].Fields["email"] != "b@x" || sink.all()[0].Line != 1 {
+		if err != nil || len(sink.all()) != 2 || sink.all()[1].Field("email") != "b@x" || sink.all()[0].Line != 1 {
 			t.Fatalf("%v %+v", err, sink.all())
 		}
 	})
@@ -137,11 +137,11 @@ func TestColumnsTimestampsAndLatin1(t *testing.T) {
 		t.Fatalf("%d records", len(recs))
 	}
 	// Identity columns come along although Columns leaves them out.
-	if _, ok := recs[0].Fields["created_at"]; ok || recs[0].Fields["Braze ID"] != "b1" || recs[0].Fields["email"] != "a@x" {
-		t.Fatalf("columns %v", recs[0].Fields)
+	if _, ok := recs[0].Map()["created_at"]; ok || recs[0].Field("Braze ID") != "b1" || recs[0].Field("email") != "a@x" {
+		t.Fatalf("columns %v", recs[0].Map())
 	}
-	if recs[0].Fields["first_name"] != "Renée" || recs[1].Fields["first_name"] != "Zoë" {
-		t.Fatalf("latin-1: %q %q", recs[0].Fields["first_name"], recs[1].Fields["first_name"])
+	if recs[0].Field("first_name") != "Renée" || recs[1].Field("first_name") != "Zoë" {
+		t.Fatalf("latin-1: %q %q", recs[0].Field("first_name"), recs[1].Field("first_name"))
 	}
 	if !recs[0].EventTime.Equal(time.Date(2020, 5, 1, 10, 0, 0, 0, time.UTC)) ||
 		!recs[1].EventTime.Equal(time.Unix(1700000000, 0)) ||

@@ -8,8 +8,11 @@ import (
 
 // Record is one staged row handed to a Sink.
 type Record struct {
-	// Fields maps header names (as in the file, made unique) to values.
-	Fields map[string]string
+	// Columns are the header names (as in the file, made unique). The rows
+	// of one file (or zip entry) share one Columns slice.
+	Columns []string
+	// Values are the row's values: Values[i] is the value of Columns[i].
+	Values []string
 	// EventTime is the first present, non-empty timestamp column's value;
 	// zero when there is none.
 	EventTime time.Time
@@ -17,6 +20,25 @@ type Record struct {
 	Line int64
 	// Entry is the zip entry the row came from; empty for other files.
 	Entry string
+}
+
+// Field returns the value of the named column; "" when there is none.
+func (r Record) Field(name string) string {
+	for i, c := range r.Columns {
+		if c == name {
+			return r.Values[i]
+		}
+	}
+	return ""
+}
+
+// Map returns the row as a map from column to value.
+func (r Record) Map() map[string]string {
+	m := make(map[string]string, len(r.Columns))
+	for i, c := range r.Columns {
+		m[c] = r.Values[i]
+	}
+	return m
 }
 
 // Rejection says why a row was not imported.
@@ -30,9 +52,9 @@ type Rejection struct {
 // returns how many records it applied and which it rejected (by Line and
 // Entry); an error aborts the import (it is retried as a whole).
 //
-// The records slice and each Record's Fields map are reused for the next
-// batch: Apply must not keep them (or Fields) after it returns; copy what
-// it needs. The strings themselves may be kept.
+// The records slice and each Record's Values are reused for the next batch:
+// Apply must not keep them (or Values) after it returns; copy what it
+// needs. Columns and the strings themselves may be kept.
 type Sink interface {
 	Apply(ctx context.Context, records []Record) (applied int, rejected []Rejection, err error)
 }

@@ -129,7 +129,7 @@ func (s *stageReader) str() (string, error) {
 	return string(b), nil
 }
 
-// next reads the next row into values (reused), returning its section.
+// next appends the next row's values to values, returning its section.
 // It returns io.EOF at the end.
 func (s *stageReader) next(values []string) (sec *section, line int64, event time.Time, out []string, err error) {
 	for {
@@ -194,7 +194,6 @@ func (s *stageReader) next(values []string) (sec *section, line int64, event tim
 				s.ends = append(s.ends, len(s.row))
 			}
 			all := string(s.row)
-			values = values[:0]
 			prev := 0
 			for _, e := range s.ends {
 				values = append(values, all[prev:e])

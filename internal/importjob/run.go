@@ -264,7 +264,7 @@ type profileSink struct {
 func (s *profileSink) Apply(ctx context.Context, recs []csvimport.Record) (int, []csvimport.Rejection, error) {
 	batch := make([]profiles.Record, len(recs))
 	for i, rec := range recs {
-		batch[i] = profiles.Record{Strings: rec.Fields, EventTime: rec.EventTime} // no copy: Upsert is done with the rows when it returns
+		batch[i] = profiles.Record{Columns: rec.Columns, Values: rec.Values, EventTime: rec.EventTime} // no copy: Upsert is done with the rows when it returns
 	}
 	res, err := s.up.Upsert(ctx, s.account, s.stream, batch)
 	if err != nil {

@@ -22,7 +22,7 @@ var _ csvimport.Sink = ImportSink{}
 func (s ImportSink) Apply(ctx context.Context, rows []csvimport.Record) (int, []csvimport.Rejection, error) {
 	recs := make([]Record, len(rows))
 	for i, r := range rows {
-		recs[i] = Record{Strings: r.Fields, EventTime: r.EventTime}
+		recs[i] = Record{Columns: r.Columns, Values: r.Values, EventTime: r.EventTime}
 	}
 	res, err := s.Store.Upsert(ctx, s.Account, s.Stream, recs)
 	var rej []csvimport.Rejection

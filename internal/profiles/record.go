@@ -16,10 +16,16 @@ type Record struct {
 	// time.Time or strings; mapped fields are converted to their type. Empty
 	// strings and nil count as absent (they never clear a stored value).
 	Fields map[string]any
-	// Strings are the source fields of a record whose values are all strings
-	// (a CSV row), used when Fields is nil. Upsert reads the map only during
-	// the call.
+	// Strings are the source fields of a record whose values are all
+	// strings, used when Fields is nil. Upsert reads the map only during the
+	// call.
 	Strings map[string]string
+	// Columns and Values are a CSV row, used when Fields and Strings are
+	// nil: Values[i] is the value of column Columns[i]. Rows that share one
+	// Columns slice have their columns mapped once. Upsert reads both only
+	// during the call and does not change them.
+	Columns []string
+	Values  []string
 	// EventTime is when the data was true. Zero means: the stream's
 	// timestamp field, else Arrival.
 	EventTime time.Time
@@ -111,36 +117,93 @@ type prepared struct {
 	data  string   // the fields as a JSON object of stored values
 }
 
-// each calls fn for every source field of the record (Fields, else Strings)
-// until fn returns false.
+// each calls fn for every source field of the record (Fields, else Strings,
+// else Columns and Values) until fn returns false.
 func (r *Record) each(fn func(k string, v any) bool) {
-	if r.Fields != nil {
+	switch {
+	case r.Fields != nil:
 		for k, v := range r.Fields {
 			if !fn(k, v) {
 				return
 			}
 		}
-		return
-	}
-	for k, v := range r.Strings {
-		if !fn(k, v) {
-			return
+	case r.Strings != nil:
+		for k, v := range r.Strings {
+			if !fn(k, v) {
+				return
+			}
+		}
+	default:
+		for i, k := range r.Columns {
+			if !fn(k, r.Values[i]) {
+				return
+			}
 		}
 	}
 }
 
 func (r *Record) len() int {
-	if r.Fields != nil {
+	switch {
+	case r.Fields != nil:
 		return len(r.Fields)
+	case r.Strings != nil:
+		return len(r.Strings)
 	}
-	return len(r.Strings)
+	return len(r.Columns)
+}
+
+// columnPlan is how one column of a CSV row is mapped, worked out once for
+// every row that shares the Columns slice.
+type columnPlan struct {
+	f       *FieldMapping // nil: unmapped
+	collide bool          // mayCollide of its target field
+}
+
+// preparer maps and types the records of one call, keeping what it can reuse
+// from record to record: the fields gathered and the plan of the last
+// Columns slice.
+type preparer struct {
+	m      *compiledMapping
+	now    time.Time
+	encode bool // build data; else only check
+	fields []storedField
+	cols   []string // the Columns slice plan was made for
+	plan   []columnPlan
+	tsCol  int // the column of the timestamp field; -1: none
+}
+
+// newPreparer returns a preparer of records arriving at now; with encode
+// false it only checks them (no data is built).
+func (c *compiledMapping) newPreparer(now time.Time, encode bool) *preparer {
+	return &preparer{m: c, now: now, encode: encode}
+}
+
+// planFor returns the plan of cols, reusing the last one when cols is the
+// same slice.
+func (p *preparer) planFor(cols []string) []columnPlan {
+	if p.plan != nil && len(cols) == len(p.cols) && &cols[0] == &p.cols[0] {
+		return p.plan
+	}
+	c := p.m
+	p.cols, p.plan, p.tsCol = cols, make([]columnPlan, len(cols)), -1
+	for i, k := range cols {
+		f := c.lookup(k)
+		name := k
+		if f != nil {
+			name = f.Field
+		}
+		p.plan[i] = columnPlan{f: f, collide: c.mayCollide[name]}
+		if p.tsCol < 0 && c.isTimestampSource(k) {
+			p.tsCol = i
+		}
+	}
+	return p.plan
 }
 
 // prepare maps and types one record. It returns a reason when the record must
-// be rejected. With scratch nil it only checks (no data is built); else the
-// record's fields are gathered in *scratch, reused from record to record.
-func (c *compiledMapping) prepare(rec Record, now time.Time, scratch *[]storedField) (prepared, error) {
-	encode := scratch != nil
+// be rejected.
+func (p *preparer) prepare(rec Record) (prepared, error) {
+	c, encode := p.m, p.encode
 	n := rec.len()
 	if n == 0 {
 		return prepared{}, fmt.Errorf("the record is empty")
@@ -148,9 +211,26 @@ func (c *compiledMapping) prepare(rec Record, now time.Time, scratch *[]storedFi
 	if n > MaxRecordFields {
 		return prepared{}, fmt.Errorf("the record has %d fields, at most %d", n, MaxRecordFields)
 	}
+	var plan []columnPlan
+	if rec.Fields == nil && rec.Strings == nil {
+		if len(rec.Values) != len(rec.Columns) {
+			return prepared{}, fmt.Errorf("the record has %d values for %d columns", len(rec.Values), len(rec.Columns))
+		}
+		plan = p.planFor(rec.Columns)
+	}
 	var err error
 	ts := rec.EventTime
-	if ts.IsZero() && c.tsSource != "" {
+	switch {
+	case !ts.IsZero() || c.tsSource == "":
+	case plan != nil:
+		if p.tsCol >= 0 && strings.TrimSpace(rec.Values[p.tsCol]) != "" {
+			t, terr := toTimestamp(rec.Values[p.tsCol])
+			if terr != nil {
+				return prepared{}, fmt.Errorf("timestamp field %q: %v", rec.Columns[p.tsCol], terr)
+			}
+			ts = t
+		}
+	default:
 		rec.each(func(k string, v any) bool {
 			if !c.isTimestampSource(k) {
 				return true
@@ -174,24 +254,27 @@ func (c *compiledMapping) prepare(rec Record, now time.Time, scratch *[]storedFi
 		ts = rec.Arrival
 	}
 	if ts.IsZero() {
-		ts = now
+		ts = p.now
 	}
-	p := prepared{ts: ts.UnixMilli()}
-	var fields []storedField
-	if encode {
-		fields = (*scratch)[:0]
-		defer func() { *scratch = fields[:0] }()
-	}
-	// add takes one source field; a string value comes as s (isStr), without
-	// being boxed, else as v.
-	add := func(k string, v any, s string, isStr bool) bool {
+	out := prepared{ts: ts.UnixMilli()}
+	fields := p.fields[:0]
+	defer func() { p.fields = fields[:0] }()
+	// add takes one source field, mapped by cp (nil: look it up); a string
+	// value comes as s (isStr), without being boxed, else as v.
+	add := func(k string, cp *columnPlan, v any, s string, isStr bool) bool {
 		var (
 			code byte
 			text string
 			ok   bool
 			name = k
+			f    *FieldMapping
 		)
-		if f := c.lookup(k); f != nil {
+		if cp != nil {
+			f = cp.f
+		} else {
+			f = c.lookup(k)
+		}
+		if f != nil {
 			var terr error
 			if isStr {
 				code, text, ok, terr = typedString(f.Type, s)
@@ -214,8 +297,8 @@ func (c *compiledMapping) prepare(rec Record, now time.Time, scratch *[]storedFi
 					return false
 				}
 				text = id
-				if suffix := identitySuffix(f.Field, id); !slices.Contains(p.ids, suffix) {
-					p.ids = append(p.ids, suffix)
+				if suffix := identitySuffix(f.Field, id); !slices.Contains(out.ids, suffix) {
+					out.ids = append(out.ids, suffix)
 				}
 			}
 		} else {
@@ -231,22 +314,29 @@ func (c *compiledMapping) prepare(rec Record, now time.Time, scratch *[]storedFi
 		if !ok || !encode {
 			return true
 		}
-		if c.mayCollide[name] {
+		if (cp != nil && cp.collide) || (cp == nil && c.mayCollide[name]) {
 			fields = dropField(fields, name)
 		}
 		fields = append(fields, storedField{name: name, code: code, text: text})
 		return true
 	}
-	if rec.Fields != nil {
+	switch {
+	case rec.Fields != nil:
 		for k, v := range rec.Fields {
 			s, isStr := v.(string)
-			if !add(k, v, s, isStr) {
+			if !add(k, nil, v, s, isStr) {
 				break
 			}
 		}
-	} else {
+	case rec.Strings != nil:
 		for k, s := range rec.Strings {
-			if !add(k, nil, s, true) {
+			if !add(k, nil, nil, s, true) {
+				break
+			}
+		}
+	default:
+		for i, s := range rec.Values {
+			if !add(rec.Columns[i], &plan[i], nil, s, true) {
 				break
 			}
 		}
@@ -254,13 +344,13 @@ func (c *compiledMapping) prepare(rec Record, now time.Time, scratch *[]storedFi
 	if err != nil {
 		return prepared{}, err
 	}
-	if len(p.ids) == 0 {
+	if len(out.ids) == 0 {
 		return prepared{}, fmt.Errorf("no identity: the record needs one of %s", strings.Join(c.idFields, ", "))
 	}
 	if encode {
-		p.data = encodeData(p.ts, fields)
+		out.data = encodeData(out.ts, fields)
 	}
-	return p, nil
+	return out, nil
 }
 
 // dropField removes name from fields (two sources mapped to one field: the

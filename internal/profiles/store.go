@@ -105,10 +105,10 @@ func (s *Store) Check(ctx context.Context, account, stream string, records []Rec
 	if err != nil {
 		return nil, err
 	}
-	now := s.opt.Now()
+	pr := m.newPreparer(s.opt.Now(), false)
 	var rej []Rejection
 	for i, r := range records {
-		if _, err := m.prepare(r, now, nil); err != nil {
+		if _, err := pr.prepare(r); err != nil {
 			rej = append(rej, Rejection{Index: i, Reason: err.Error()})
 		}
 	}
@@ -131,7 +131,7 @@ func (s *Store) Upsert(ctx context.Context, account, stream string, records []Re
 	if err != nil {
 		return res, err
 	}
-	now := s.opt.Now()
+	pr := m.newPreparer(s.opt.Now(), true)
 	batches := make(chan []prepared, 4)
 	type outcome struct {
 		applied int
@@ -144,9 +144,8 @@ func (s *Store) Upsert(ctx context.Context, account, stream string, records []Re
 	}()
 	batch := make([]prepared, 0, min(len(records), s.opt.BatchSize))
 	args, size := 0, 0
-	var scratch []storedField
 	for i, r := range records {
-		p, err := m.prepare(r, now, &scratch)
+		p, err := pr.prepare(r)
 		if err != nil {
 			res.Rejected = append(res.Rejected, Rejection{Index: i, Reason: err.Error()})
 			continue

@@ -56,7 +56,7 @@ func inBatches(t *testing.T, s *Store, recs []Record, size int) [][]prepared {
 	for from := 0; from < len(recs); from += size {
 		var b []prepared
 		for _, r := range recs[from:min(from+size, len(recs))] {
-			p, err := m.prepare(r, txBase, new([]storedField))
+			p, err := m.newPreparer(txBase, true).prepare(r)
 			if err != nil {
 				t.Fatal(err)
 			}
