@@ -2,7 +2,6 @@ package profiles
 
 import (
 	"strconv"
-	"strings"
 	"unicode/utf8"
 )
 
@@ -11,86 +10,98 @@ type storedField struct {
 	name string
 	code byte
 	text string
+	// key is the field's JSON key as appendData writes it (`"name":"`),
+	// worked out once per CSV column; empty: written from name.
+	key string
 }
 
 // encodeData writes fields as a JSON object of stored values
-// "<ts>|<code><text>", the form in which a profile's fields are stored ("d"
-// in the profile hash) and read by the upsert script's cjson. It makes one
-// allocation.
+// "<ts>|<code><text>", the form in which a profile's fields are stored (see
+// stored.go) and read by the upsert script's cjson.
 func encodeData(ts int64, fields []storedField) string {
+	return string(appendData(nil, ts, fields))
+}
+
+// appendData appends the JSON object encodeData returns to b.
+func appendData(b []byte, ts int64, fields []storedField) []byte {
 	var num [20]byte
 	prefix := strconv.AppendInt(num[:0], ts, 10)
-	n := 2
-	for _, f := range fields {
-		n += len(f.name) + len(prefix) + len(f.text) + 8
-	}
-	var b strings.Builder
-	b.Grow(n)
-	b.WriteByte('{')
+	b = append(b, '{')
 	for i, f := range fields {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		writeJSONString(&b, f.name, true)
-		b.WriteString(`:"`)
-		b.Write(prefix)
-		b.WriteByte('|')
-		b.WriteByte(f.code)
-		writeJSONString(&b, f.text, false)
-		b.WriteByte('"')
+		if f.key != "" {
+			b = append(b, f.key...)
+		} else {
+			b = appendJSONKey(b, f.name)
+		}
+		b = append(b, prefix...)
+		b = append(b, '|', f.code)
+		b = appendJSONString(b, f.text)
+		b = append(b, '"')
 	}
-	b.WriteByte('}')
-	return b.String()
+	return append(b, '}')
 }
+
+// appendJSONKey appends `"name":"`, the start of a member whose value is a
+// string.
+func appendJSONKey(b []byte, name string) []byte {
+	b = append(b, '"')
+	b = appendJSONString(b, name)
+	return append(b, '"', ':', '"')
+}
+
+// jsonSafe holds the bytes a JSON string takes as they are: printable ASCII
+// but for the quote and the backslash.
+var jsonSafe = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
 
 const hexDigits = "0123456789abcdef"
 
-// writeJSONString writes s as a JSON string (only its escaped content
-// unless quote); invalid UTF-8 becomes U+FFFD.
-func writeJSONString(b *strings.Builder, s string, quote bool) {
-	if quote {
-		b.WriteByte('"')
-	}
-	start := 0
-	for i := 0; i < len(s); {
+// appendJSONString appends s escaped for a JSON string (without quotes);
+// invalid UTF-8 becomes U+FFFD.
+func appendJSONString(b []byte, s string) []byte {
+	start, i := 0, 0
+	for i < len(s) {
+		for i < len(s) && jsonSafe[s[i]] {
+			i++
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
-		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, s[start:i]...)
+				b = append(b, "\ufffd"...)
 				i++
+				start = i
 				continue
 			}
-			b.WriteString(s[start:i])
-			switch c {
-			case '"', '\\':
-				b.WriteByte('\\')
-				b.WriteByte(c)
-			case '\n':
-				b.WriteString(`\n`)
-			case '\r':
-				b.WriteString(`\r`)
-			case '\t':
-				b.WriteString(`\t`)
-			default:
-				b.WriteString(`\u00`)
-				b.WriteByte(hexDigits[c>>4])
-				b.WriteByte(hexDigits[c&0xf])
-			}
-			i++
-			start = i
+			i += size
 			continue
 		}
-		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			b.WriteString(s[start:i])
-			b.WriteString("\ufffd")
-			i++
-			start = i
-			continue
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
 		}
-		i += size
+		i++
+		start = i
 	}
-	b.WriteString(s[start:])
-	if quote {
-		b.WriteByte('"')
-	}
+	return append(b, s[start:]...)
 }

@@ -2,18 +2,21 @@ package profiles
 
 import (
 	"encoding/json"
+	"slices"
 	"testing"
+	"time"
 )
 
 func TestEncodeDataIsJSON(t *testing.T) {
 	t.Parallel()
 	fields := []storedField{
-		{"plain", 's', "Ann"},
-		{"quote\"back\\slash", 's', "\"q\" \\ /"},
-		{"controls", 's', "\n\r\t\x00\x1f"},
-		{"unicode", 's', "Åsa 東京 🎉"},
-		{"bad utf8 \xff", 's', "\xff\xfeok"},
-		{"number", 'n', "12.5"},
+		{name: "plain", code: 's', text: "Ann"},
+		{name: "quote\"back\\slash", code: 's', text: "\"q\" \\ /"},
+		{name: "controls", code: 's', text: "\n\r\t\x00\x1f"},
+		{name: "unicode", code: 's', text: "Åsa 東京 🎉"},
+		{name: "bad utf8 \xff", code: 's', text: "\xff\xfeok"},
+		{name: "number", code: 'n', text: "12.5"},
+		{name: "pre-encoded", code: 's', text: "x", key: string(appendJSONKey(nil, "pre-encoded"))},
 	}
 	data := encodeData(1700000000123, fields)
 	var got map[string]string
@@ -34,5 +37,27 @@ func TestEncodeDataIsJSON(t *testing.T) {
 	}
 	if d := encodeData(1, nil); d != "{}" {
 		t.Errorf("empty = %s", d)
+	}
+}
+
+func TestPreparedBlobIsTheStoredProfile(t *testing.T) {
+	t.Parallel()
+	pr := compile(builtinMapping(BrazeUsersStream)).newPreparer(time.Unix(1700000000, 0), true)
+	cols := []string{"Braze ID", "email", "first_name", "user_id"}
+	for _, vals := range [][]string{
+		{"b1", "A@x.io", "Ann", "u1"},
+		{"", "", "Bo \"q\"\n", "u2"},
+	} {
+		p, err := pr.prepare(Record{Columns: cols, Values: vals})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := encodeProfile(p.ts, p.ts, p.ids, p.data); p.blob != want {
+			t.Errorf("blob %q, want %q", p.blob, want)
+		}
+		fs, ls, ids, data, ok := decodeStored(p.blob)
+		if !ok || fs != p.ts || ls != p.ts || !slices.Equal(ids, p.ids) || data != p.data {
+			t.Errorf("blob %q decodes to %d %d %q %q %v", p.blob, fs, ls, ids, data, ok)
+		}
 	}
 }

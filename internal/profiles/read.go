@@ -80,10 +80,21 @@ func decodeProfile(id, stored string, withFields bool) *Profile {
 // addIdentities adds identity suffixes "field:value" to p, each field's
 // values sorted.
 func addIdentities(p *Profile, suffixes []string) {
+	// One array for the values: most fields have one, and a second value
+	// appended to a field's full slice moves it out.
+	values := make([]string, 0, len(suffixes))
 	for _, suffix := range suffixes {
 		field, value, ok := strings.Cut(suffix, ":")
-		if ok && !slices.Contains(p.Identities[field], value) {
-			p.Identities[field] = append(p.Identities[field], value)
+		if !ok {
+			continue
+		}
+		cur, found := p.Identities[field]
+		switch {
+		case !found:
+			values = append(values, value)
+			p.Identities[field] = values[len(values)-1 : len(values) : len(values)]
+		case !slices.Contains(cur, value):
+			p.Identities[field] = append(cur, value)
 		}
 	}
 	for _, vs := range p.Identities {

@@ -3,6 +3,7 @@ package profiles
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -115,6 +116,9 @@ type prepared struct {
 	ts    int64    // event time, unix ms
 	ids   []string // identity index suffixes "field:value"
 	data  string   // the fields as a JSON object of stored values
+	// blob is the stored form (see stored.go) of the profile this record
+	// creates when no profile has its identities; data is its tail.
+	blob string
 }
 
 // each calls fn for every source field of the record (Fields, else Strings,
@@ -157,6 +161,7 @@ func (r *Record) len() int {
 type columnPlan struct {
 	f       *FieldMapping // nil: unmapped
 	collide bool          // mayCollide of its target field
+	key     string        // the target field's JSON key (storedField.key)
 }
 
 // preparer maps and types the records of one call, keeping what it can reuse
@@ -167,6 +172,7 @@ type preparer struct {
 	now    time.Time
 	encode bool // build data; else only check
 	fields []storedField
+	buf    []byte   // data being encoded
 	cols   []string // the Columns slice plan was made for
 	plan   []columnPlan
 	tsCol  int // the column of the timestamp field; -1: none
@@ -192,7 +198,7 @@ func (p *preparer) planFor(cols []string) []columnPlan {
 		if f != nil {
 			name = f.Field
 		}
-		p.plan[i] = columnPlan{f: f, collide: c.mayCollide[name]}
+		p.plan[i] = columnPlan{f: f, collide: c.mayCollide[name], key: string(appendJSONKey(nil, name))}
 		if p.tsCol < 0 && c.isTimestampSource(k) {
 			p.tsCol = i
 		}
@@ -292,12 +298,15 @@ func (p *preparer) prepare(rec Record) (prepared, error) {
 					err = fmt.Errorf("identity %q is longer than %d bytes", k, MaxIdentityLength)
 					return false
 				}
-				if strings.ContainsAny(id, "\n\r") {
+				if strings.IndexByte(id, '\n') >= 0 || strings.IndexByte(id, '\r') >= 0 {
 					err = fmt.Errorf("identity %q contains a line break", k)
 					return false
 				}
 				text = id
 				if suffix := identitySuffix(f.Field, id); !slices.Contains(out.ids, suffix) {
+					if out.ids == nil {
+						out.ids = make([]string, 0, len(c.idFields))
+					}
 					out.ids = append(out.ids, suffix)
 				}
 			}
@@ -317,7 +326,11 @@ func (p *preparer) prepare(rec Record) (prepared, error) {
 		if (cp != nil && cp.collide) || (cp == nil && c.mayCollide[name]) {
 			fields = dropField(fields, name)
 		}
-		fields = append(fields, storedField{name: name, code: code, text: text})
+		sf := storedField{name: name, code: code, text: text}
+		if cp != nil {
+			sf.key = cp.key
+		}
+		fields = append(fields, sf)
 		return true
 	}
 	switch {
@@ -348,7 +361,21 @@ func (p *preparer) prepare(rec Record) (prepared, error) {
 		return prepared{}, fmt.Errorf("no identity: the record needs one of %s", strings.Join(c.idFields, ", "))
 	}
 	if encode {
-		out.data = encodeData(out.ts, fields)
+		// The profile this record creates, as it is stored, in the same
+		// allocation as its data.
+		b := strconv.AppendInt(p.buf[:0], out.ts, 10)
+		b = append(b, ' ')
+		b = strconv.AppendInt(b, out.ts, 10)
+		b = append(b, '\n')
+		for _, id := range out.ids {
+			b = append(b, id...)
+			b = append(b, '\n')
+		}
+		b = append(b, '\n')
+		head := len(b)
+		p.buf = appendData(b, out.ts, fields)
+		out.blob = string(p.buf)
+		out.data = out.blob[head:]
 	}
 	return out, nil
 }

@@ -27,6 +27,9 @@ type profileState struct {
 	// raw is the stored data JSON until data is decoded.
 	raw  string
 	data map[string]string
+	// blob is the stored form of a profile created from one record, valid
+	// until the batch changes the profile (see writeCommands).
+	blob string
 	// created: made by this batch; gone: merged away by it; touched: in
 	// batchWriter.order.
 	created, gone, touched bool
@@ -121,12 +124,15 @@ func (s *Store) resolve(ctx context.Context, account string, batch []prepared, p
 	if creation != nil {
 		hookKeys = creation.CreationKeys(account)
 	}
+	// Every identity of the batch gets a slot in w, in first-seen order:
+	// suffixes[i] is w.entries[i].sfx.
+	w := &batchWriter{slots: make(map[string]int32, len(batch)*3)}
 	suffixes := make([]string, 0, len(batch)*3)
-	seen := make(map[string]bool, len(batch)*3)
 	for _, p := range batch {
 		for _, sfx := range p.ids {
-			if !seen[sfx] {
-				seen[sfx] = true
+			if _, ok := w.slots[sfx]; !ok {
+				w.slots[sfx] = int32(len(w.entries))
+				w.entries = append(w.entries, indexEntry{sfx: sfx})
 				suffixes = append(suffixes, sfx)
 			}
 		}
@@ -158,19 +164,25 @@ func (s *Store) resolve(ctx context.Context, account string, batch []prepared, p
 			return out, nil
 		}
 	}
-	index := make(map[string]string, len(suffixes))
 	var known []string
+	var seen map[string]bool
 	for i, v := range idxCmd.Val() {
-		id, ok := v.(string)
-		if overlay != nil && overlay.dirtySet[suffixes[i]] {
-			id, ok = overlay.index[suffixes[i]], true
-		}
-		if ok {
-			index[suffixes[i]] = id
-			if !seen[id] { // ids are digits, suffixes hold a colon
-				seen[id] = true
-				known = append(known, id)
+		id, _ := v.(string)
+		if overlay != nil {
+			if oid, dirty := overlay.dirtyID(suffixes[i]); dirty {
+				id = oid
 			}
+		}
+		if id == "" {
+			continue
+		}
+		w.entries[i].id = id
+		if seen == nil {
+			seen = make(map[string]bool, len(suffixes))
+		}
+		if !seen[id] {
+			seen[id] = true
+			known = append(known, id)
 		}
 	}
 	states := make(map[string]*profileState, len(known))
@@ -190,7 +202,7 @@ func (s *Store) resolve(ctx context.Context, account string, batch []prepared, p
 	if overlay != nil {
 		seq = max(seq, overlay.next)
 	}
-	w := &batchWriter{index: index, dirtySet: map[string]bool{}, states: states, next: seq}
+	w.states, w.next = states, seq
 	out.w = w
 	w.apply(batch)
 	out.cmds = s.writeCommands(account, w, seq)
@@ -333,21 +345,52 @@ func (p *profileState) carried() *profileState {
 // batchWriter resolves the records of a batch against the index and the
 // profiles read, in memory, and remembers what to write.
 type batchWriter struct {
-	index    map[string]string
-	dirty    []string // index entries to write, in order
-	dirtySet map[string]bool
-	states   map[string]*profileState
-	next     int64 // last id handed out
-	merges   []string
-	order    []*profileState // profiles touched, in first-touch order
+	slots   map[string]int32 // identity suffix -> its entry
+	entries []indexEntry
+	dirty   []int32 // entries to write, in order
+	states  map[string]*profileState
+	next    int64 // last id handed out
+	merges  []string
+	order   []*profileState // profiles touched, in first-touch order
+}
+
+// indexEntry is one identity of the index as the batch sees it.
+type indexEntry struct {
+	sfx   string
+	id    string // the profile it names; "" for none
+	dirty bool   // to be written
+}
+
+// lookup returns the profile the identity suffix names.
+func (w *batchWriter) lookup(suffix string) (string, bool) {
+	if i, ok := w.slots[suffix]; ok && w.entries[i].id != "" {
+		return w.entries[i].id, true
+	}
+	return "", false
+}
+
+// dirtyID returns what the batch writes for the identity suffix, if it
+// writes it.
+func (w *batchWriter) dirtyID(suffix string) (string, bool) {
+	if i, ok := w.slots[suffix]; ok && w.entries[i].dirty {
+		return w.entries[i].id, true
+	}
+	return "", false
 }
 
 func (w *batchWriter) point(suffix, id string) {
-	if !w.dirtySet[suffix] {
-		w.dirtySet[suffix] = true
-		w.dirty = append(w.dirty, suffix)
+	i, ok := w.slots[suffix]
+	if !ok {
+		i = int32(len(w.entries))
+		w.slots[suffix] = i
+		w.entries = append(w.entries, indexEntry{sfx: suffix})
 	}
-	w.index[suffix] = id
+	e := &w.entries[i]
+	if !e.dirty {
+		e.dirty = true
+		w.dirty = append(w.dirty, i)
+	}
+	e.id = id
 }
 
 func (w *batchWriter) touch(p *profileState) {
@@ -363,7 +406,7 @@ func (w *batchWriter) apply(batch []prepared) {
 		var target *profileState
 		var others []*profileState
 		for _, sfx := range rec.ids {
-			id, ok := w.index[sfx]
+			id, ok := w.lookup(sfx)
 			if !ok {
 				continue
 			}
@@ -392,14 +435,14 @@ func (w *batchWriter) apply(batch []prepared) {
 		if target == nil {
 			w.next++
 			target = &profileState{id: strconv.FormatInt(w.next, 10), num: w.next,
-				fs: rec.ts, ls: rec.ts, ids: slices.Clone(rec.ids), raw: rec.data, created: true}
+				fs: rec.ts, ls: rec.ts, ids: slices.Clone(rec.ids), raw: rec.data, blob: rec.blob, created: true}
 			w.states[target.id] = target
 			for _, sfx := range rec.ids {
 				w.point(sfx, target.id)
 			}
 		} else {
 			for _, sfx := range rec.ids {
-				if _, ok := w.index[sfx]; !ok {
+				if _, ok := w.lookup(sfx); !ok {
 					w.point(sfx, target.id)
 					target.ids = append(target.ids, sfx)
 					target.idsChanged = true
@@ -454,11 +497,16 @@ func (s *Store) writeCommands(account string, w *batchWriter, seq int64) [][]any
 		if st.gone || !(st.created || st.idsChanged || st.seenChanged || st.dataChanged) {
 			continue
 		}
-		data := st.raw
-		if st.data != nil {
-			data = encodeStored(st.data)
+		var stored string
+		switch {
+		case st.blob != "" && !st.idsChanged && !st.seenChanged && !st.dataChanged:
+			stored = st.blob // as its record built it
+		case st.data != nil:
+			stored = encodeProfile(st.fs, st.ls, st.ids, encodeStored(st.data))
+		default:
+			stored = encodeProfile(st.fs, st.ls, st.ids, st.raw)
 		}
-		mset = append(mset, s.keys.profile(account, st.id), encodeProfile(st.fs, st.ls, st.ids, data))
+		mset = append(mset, s.keys.profile(account, st.id), stored)
 		if len(mset) == 1+2*msetChunk {
 			cmds = append(cmds, mset)
 			mset = []any{"MSET"}
@@ -482,8 +530,8 @@ func (s *Store) writeCommands(account string, w *batchWriter, seq int64) [][]any
 		part := w.dirty[c:min(c+chunk, len(w.dirty))]
 		hs := make([]any, 0, 2+2*len(part))
 		hs = append(hs, "HSET", s.keys.ids(account))
-		for _, sfx := range part {
-			hs = append(hs, sfx, w.index[sfx])
+		for _, i := range part {
+			hs = append(hs, w.entries[i].sfx, w.entries[i].id)
 		}
 		cmds = append(cmds, hs)
 	}
@@ -500,7 +548,7 @@ func (p *profileState) profile(withFields bool) *Profile {
 		ID:         p.id,
 		Fields:     map[string]any{},
 		FieldTimes: map[string]time.Time{},
-		Identities: map[string][]string{},
+		Identities: make(map[string][]string, len(p.ids)),
 		FirstSeen:  time.UnixMilli(p.fs).UTC(),
 		LastSeen:   time.UnixMilli(p.ls).UTC(),
 	}
