@@ -65,7 +65,8 @@ type CreationHook interface {
 	// CreatedWrites returns the writes for the profiles the batch creates,
 	// each a command with its arguments (name first). vals are the values
 	// of CreationKeys as read ("" for a missing key). An error wrapping
-	// ErrStale makes the batch start again; any other fails it.
+	// ErrStale makes the batch start again; any other fails it. The
+	// profiles are reused once it returns: it must not keep them.
 	CreatedWrites(ctx context.Context, account string, vals []string, created []*Profile) ([][]any, error)
 }
 

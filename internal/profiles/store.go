@@ -65,6 +65,8 @@ type Store struct {
 
 	mu       sync.Mutex
 	mappings map[string]cachedMapping
+	// createdScratch recycles *createdProfiles (see resolve).
+	createdScratch sync.Pool
 }
 
 type cachedMapping struct {
@@ -77,12 +79,13 @@ type cachedMapping struct {
 func New(rdb redis.UniversalClient, ns store.Namespace, hook ChangeHook, opts Options) *Store {
 	opts = opts.withDefaults()
 	return &Store{
-		rdb:      rdb,
-		keys:     keys{ns: ns},
-		hook:     hook,
-		opt:      opts,
-		log:      opts.Logger.With("component", "profiles"),
-		mappings: map[string]cachedMapping{},
+		rdb:            rdb,
+		keys:           keys{ns: ns},
+		hook:           hook,
+		opt:            opts,
+		log:            opts.Logger.With("component", "profiles"),
+		mappings:       map[string]cachedMapping{},
+		createdScratch: sync.Pool{New: func() any { return new(createdProfiles) }},
 	}
 }
 
