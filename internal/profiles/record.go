@@ -1,6 +1,7 @@
 package profiles
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -53,9 +54,11 @@ const (
 // compiledMapping is a Mapping ready for fast lookups.
 type compiledMapping struct {
 	Mapping
-	bySource map[string]*FieldMapping
-	tsSource string
-	idFields []string
+	// fingerprint tells mappings apart (its JSON).
+	fingerprint string
+	bySource    map[string]*FieldMapping
+	tsSource    string
+	idFields    []string
 	// mayCollide names the fields that two sources of one record can fill:
 	// the target of several sources, or a target that a record can also
 	// carry unmapped under its own name. Only those need dropField.
@@ -71,6 +74,9 @@ const maxResolved = 4096
 
 func compile(m Mapping) *compiledMapping {
 	c := &compiledMapping{Mapping: m, bySource: make(map[string]*FieldMapping, len(m.Fields)), mayCollide: map[string]bool{}}
+	if fp, err := json.Marshal(m); err == nil {
+		c.fingerprint = string(fp)
+	}
 	seen := map[string]bool{}
 	targets := map[string]int{}
 	for i := range m.Fields {
@@ -119,6 +125,8 @@ type prepared struct {
 	// blob is the stored form (see stored.go) of the profile this record
 	// creates when no profile has its identities; data is its tail.
 	blob string
+	// fresh: a Bulk's Preread found none of its identities (see Bulk).
+	fresh bool
 }
 
 // each calls fn for every source field of the record (Fields, else Strings,

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -129,10 +130,18 @@ func (s *Store) Check(ctx context.Context, account, stream string, records []Rec
 // applied atomically and idempotently: on error some batches may have been
 // applied, and applying the same records again is safe.
 func (s *Store) Upsert(ctx context.Context, account, stream string, records []Record) (Result, error) {
+	return s.upsert(ctx, account, stream, records, nil, nil)
+}
+
+// upsert is Upsert, for bulk (when not nil) with Preread's answers fresh.
+func (s *Store) upsert(ctx context.Context, account, stream string, records []Record, bulk *Bulk, fresh []bool) (Result, error) {
 	var res Result
 	m, err := s.compiledMapping(ctx, account, stream)
 	if err != nil {
 		return res, err
+	}
+	if bulk != nil && bulk.mapping != m.fingerprint {
+		bulk.valid = false // the mapping changed since Preread
 	}
 	pr := m.newPreparer(s.opt.Now(), true)
 	batches := make(chan []prepared, 4)
@@ -142,7 +151,7 @@ func (s *Store) Upsert(ctx context.Context, account, stream string, records []Re
 	}
 	done := make(chan outcome, 1)
 	go func() {
-		n, err := s.applyAll(ctx, account, batches)
+		n, err := s.applyAll(ctx, account, batches, bulk)
 		done <- outcome{n, err}
 	}()
 	batch := make([]prepared, 0, min(len(records), s.opt.BatchSize))
@@ -154,6 +163,7 @@ func (s *Store) Upsert(ctx context.Context, account, stream string, records []Re
 			continue
 		}
 		p.index = i
+		p.fresh = i < len(fresh) && fresh[i]
 		batch = append(batch, p)
 		args += 3 + len(p.ids)
 		size += len(p.data)
@@ -180,8 +190,10 @@ func (s *Store) Upsert(ctx context.Context, account, stream string, records []Re
 
 // applyAll writes the batches in order and hands each one's changes to the
 // hook, which runs behind the writes. After an error the remaining batches
-// are drained unwritten. It returns the number of records written.
-func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []prepared) (int, error) {
+// are drained unwritten. It returns the number of records written. With a
+// bulk, batches of records its Preread found new are written without
+// reading, up to maxGroup per commit.
+func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []prepared, bulk *Bulk) (int, error) {
 	var hooks chan []Change
 	hookDone := make(chan error, 1)
 	if s.hook != nil {
@@ -208,8 +220,15 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 			hooks <- changes
 		}
 	}
-	// alone writes a batch on its own (after a lost race).
+	failed := func(n int, err error) error {
+		return fmt.Errorf("applying %d records to profiles of account %q: %w", n, account, err)
+	}
+	// alone writes a batch on its own (after a lost race). What a bulk
+	// knew no longer holds: another writer came in.
 	alone := func(b []prepared) error {
+		if bulk != nil {
+			bulk.valid = false
+		}
 		changes, err := s.applyBatch(ctx, account, b)
 		if err != nil {
 			return err
@@ -217,6 +236,16 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 		applied += len(b)
 		send(changes)
 		return nil
+	}
+	// committed takes note of a batch that applied.
+	committed := func(p *pending) {
+		applied += len(p.batch)
+		if s.hook != nil {
+			send(s.txChanges(ctx, account, p))
+		}
+		if bulk != nil {
+			bulk.pver, bulk.seq = p.pver+1, p.w.next
+		}
 	}
 	// prev is the batch whose commit runs while the next one is resolved.
 	var prev *pending
@@ -234,19 +263,118 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 			return true, alone(p.batch)
 		}
 		if err != nil {
-			return false, fmt.Errorf("applying %d records to profiles of account %q: %w", len(p.batch), account, err)
+			return false, failed(len(p.batch), err)
 		}
-		applied += len(p.batch)
-		if s.hook != nil {
-			send(s.txChanges(ctx, account, p))
-		}
+		committed(p)
 		return false, nil
+	}
+	// Batches of new records: group is the commit in flight, queue the
+	// batches resolved since, each against the one before.
+	var group, queue []*pending
+	var groupDone chan error
+	launch := func() {
+		if len(queue) == 0 {
+			return
+		}
+		g := queue
+		group, queue = g, nil
+		done := make(chan error, 1)
+		groupDone = done
+		go func() { done <- s.commit(ctx, account, g...) }()
+	}
+	// settleGroup takes the outcome of the group in flight, waiting for it
+	// when wait. When it did not apply, its batches and the queued ones are
+	// written on their own.
+	settleGroup := func(wait bool) error {
+		if group == nil {
+			return nil
+		}
+		var err error
+		if wait {
+			err = <-groupDone
+		} else {
+			select {
+			case err = <-groupDone:
+			default:
+				return nil
+			}
+		}
+		g := group
+		group = nil
+		if errors.Is(err, errStaleCommit) {
+			redo := append(g, queue...)
+			queue = nil
+			for _, p := range redo {
+				if err := alone(p.batch); err != nil {
+					return err
+				}
+			}
+			return nil
+		}
+		if err != nil {
+			n := 0
+			for _, p := range g {
+				n += len(p.batch)
+			}
+			return failed(n, err)
+		}
+		for _, p := range g {
+			committed(p)
+		}
+		return nil
+	}
+	// drain writes every batch of new records resolved so far.
+	drain := func() error {
+		if err := settleGroup(true); err != nil {
+			return err
+		}
+		launch()
+		return settleGroup(true)
 	}
 	for b := range batches {
 		if first != nil {
 			continue
 		}
+		if bulk.freshBatch(b) {
+			if _, err := settle(); err != nil {
+				first = err
+				continue
+			}
+		}
+		if bulk.freshBatch(b) { // still: settle may have found another writer
+			// What the account holds once everything before applied.
+			pver, seq := bulk.pver, bulk.seq
+			switch {
+			case len(queue) > 0:
+				pver, seq = queue[len(queue)-1].pver+1, queue[len(queue)-1].w.next
+			case len(group) > 0:
+				pver, seq = group[len(group)-1].pver+1, group[len(group)-1].w.next
+			}
+			p, err := s.resolveFresh(ctx, account, b, pver, seq, bulk.hookVals)
+			if err != nil {
+				first = failed(len(b), err)
+				continue
+			}
+			if !p.stale {
+				bulk.freshBatches++
+				queue = append(queue, p)
+				if err := settleGroup(len(queue) >= maxGroup); err != nil {
+					first = err
+					continue
+				}
+				if group == nil {
+					launch()
+				}
+				continue
+			}
+			bulk.valid = false // the audience definitions changed
+		}
+		if err := drain(); err != nil {
+			first = err
+			continue
+		}
 		p, err := s.resolve(ctx, account, b, prev)
+		chained := prev != nil // resolved against prev, so in step with it
 		redone, serr := settle()
 		if serr != nil {
 			first = serr
@@ -254,17 +382,31 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 		}
 		if err == nil && (redone || p.stale) {
 			p, err = s.resolve(ctx, account, b, nil)
+			chained = false
 		}
 		if err != nil {
-			first = fmt.Errorf("applying %d records to profiles of account %q: %w", len(b), account, err)
+			first = failed(len(b), err)
 			continue
 		}
 		if p.stale {
 			first = alone(b)
 			continue
 		}
+		if bulk != nil && ((!chained && p.pver != bulk.pver) || !slices.Equal(p.checkVals, bulk.hookVals)) {
+			bulk.valid = false // another writer came in
+		}
 		prev = p
 		go func() { p.done <- s.commit(ctx, account, p) }()
+	}
+	if first == nil {
+		first = drain()
+	} else if group != nil {
+		// Wait for the commit in flight; nothing more is written.
+		if err := <-groupDone; err == nil {
+			for _, p := range group {
+				committed(p)
+			}
+		}
 	}
 	if _, err := settle(); err != nil && first == nil {
 		first = err

@@ -111,7 +111,9 @@ type pending struct {
 	stale bool
 	// createdHandled: a CreationHook wrote for the created profiles.
 	createdHandled bool
-	done           chan error
+	// checkVals are the CreationHook values the batch was resolved with.
+	checkVals []string
+	done      chan error
 }
 
 // resolve reads what the batch needs and works out its writes. prev, when
@@ -119,13 +121,40 @@ type pending struct {
 // reads tell (by the write version) whether it has, and if not its writes
 // are overlaid on what was read.
 func (s *Store) resolve(ctx context.Context, account string, batch []prepared, prev *pending) (*pending, error) {
-	creation, _ := s.hook.(CreationHook)
-	var hookKeys []string
-	if creation != nil {
-		hookKeys = creation.CreationKeys(account)
+	r, err := s.readBatch(ctx, account, batch)
+	if err != nil {
+		return nil, err
 	}
-	// Every identity of the batch gets a slot in w, in first-seen order:
-	// suffixes[i] is w.entries[i].sfx.
+	return s.resolveReads(ctx, account, batch, r, prev)
+}
+
+// resolveFresh works out the writes of a batch whose identities are all
+// new, without reading: pver, seq and the CreationHook values are what the
+// account holds once the commits before it have applied (see Bulk).
+func (s *Store) resolveFresh(ctx context.Context, account string, batch []prepared, pver, seq int64, hookVals []string) (*pending, error) {
+	r := s.batchSlots(account, batch)
+	r.pver, r.seq, r.hookVals = pver, seq, hookVals
+	r.index = make([]any, len(r.suffixes))
+	return s.resolveReads(ctx, account, batch, r, nil)
+}
+
+// batchReads is what a batch reads before it is resolved.
+type batchReads struct {
+	w         *batchWriter // holds a slot for every identity of the batch
+	suffixes  []string     // the identities: suffixes[i] is w.entries[i].sfx
+	hookKeys  []string     // CreationKeys
+	pver, seq int64
+	index     []any // the index's profile ids of suffixes (nil: none)
+	hookVals  []string
+}
+
+// batchSlots gives every identity of the batch a slot, in first-seen
+// order.
+func (s *Store) batchSlots(account string, batch []prepared) *batchReads {
+	r := &batchReads{}
+	if creation, ok := s.hook.(CreationHook); ok {
+		r.hookKeys = creation.CreationKeys(account)
+	}
 	w := &batchWriter{slots: make(map[string]int32, len(batch)*3), entries: make([]indexEntry, 0, len(batch)*3)}
 	suffixes := make([]string, 0, len(batch)*3)
 	for _, p := range batch {
@@ -137,19 +166,39 @@ func (s *Store) resolve(ctx context.Context, account string, batch []prepared, p
 			}
 		}
 	}
+	r.w, r.suffixes = w, suffixes
+	return r
+}
+
+// readBatch reads the write version, the id counter, the identity index
+// entries of the batch and the CreationHook keys, in one round trip.
+func (s *Store) readBatch(ctx context.Context, account string, batch []prepared) (*batchReads, error) {
+	r := s.batchSlots(account, batch)
 	pipe := s.rdb.Pipeline()
 	verCmd := pipe.Get(ctx, s.keys.pver(account))
 	seqCmd := pipe.Get(ctx, s.keys.seq(account))
-	idxCmd := pipe.HMGet(ctx, s.keys.ids(account), suffixes...)
-	hookCmds := make([]*redis.StringCmd, len(hookKeys))
-	for i, k := range hookKeys {
+	idxCmd := pipe.HMGet(ctx, s.keys.ids(account), r.suffixes...)
+	hookCmds := make([]*redis.StringCmd, len(r.hookKeys))
+	for i, k := range r.hookKeys {
 		hookCmds[i] = pipe.Get(ctx, k)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("reading identity index: %w", err)
 	}
-	pver, _ := strconv.ParseInt(verCmd.Val(), 10, 64)
-	seq, _ := strconv.ParseInt(seqCmd.Val(), 10, 64)
+	r.pver, _ = strconv.ParseInt(verCmd.Val(), 10, 64)
+	r.seq, _ = strconv.ParseInt(seqCmd.Val(), 10, 64)
+	r.index = idxCmd.Val()
+	r.hookVals = make([]string, len(hookCmds))
+	for i, c := range hookCmds {
+		r.hookVals[i] = c.Val()
+	}
+	return r, nil
+}
+
+// resolveReads works out the writes of a batch from its reads (see resolve).
+func (s *Store) resolveReads(ctx context.Context, account string, batch []prepared, r *batchReads, prev *pending) (*pending, error) {
+	creation, _ := s.hook.(CreationHook)
+	w, suffixes, pver, seq := r.w, r.suffixes, r.pver, r.seq
 	out := &pending{batch: batch, pver: pver, done: make(chan error, 1)}
 	// overlay: prev has not been committed when these reads ran.
 	var overlay *batchWriter
@@ -166,7 +215,7 @@ func (s *Store) resolve(ctx context.Context, account string, batch []prepared, p
 	}
 	var known []string
 	var seen map[string]bool
-	for i, v := range idxCmd.Val() {
+	for i, v := range r.index {
 		id, _ := v.(string)
 		if overlay != nil {
 			if oid, dirty := overlay.dirtyID(suffixes[i]); dirty {
@@ -207,11 +256,11 @@ func (s *Store) resolve(ctx context.Context, account string, batch []prepared, p
 	w.apply(batch)
 	out.cmds = s.writeCommands(account, w, seq)
 	if creation != nil {
-		vals := make([]string, len(hookCmds))
-		for i, c := range hookCmds {
-			vals[i] = c.Val()
-			out.check = append(out.check, hookKeys[i], vals[i])
+		vals := r.hookVals
+		for i, k := range r.hookKeys {
+			out.check = append(out.check, k, vals[i])
 		}
+		out.checkVals = vals
 		// The profiles handed to the hook are recycled (it must not keep
 		// them): building a few hundred maps per batch took a tenth of
 		// the import's allocations.
@@ -246,14 +295,17 @@ func (s *Store) resolve(ctx context.Context, account string, batch []prepared, p
 	return out, nil
 }
 
-// commit runs the batch's commands in one MULTI/EXEC if the write version
-// (and every CreationHook key) is still what the batch was resolved
-// against, and bumps the version in the transaction; errStaleCommit
-// otherwise. It takes one round trip: it watches the version and a guard
-// key, guardScript touches the guard when a value is not the expected one
-// (a watched key this connection changed aborts its own EXEC too), and the
-// transaction follows in the same pipeline.
-func (s *Store) commit(ctx context.Context, account string, p *pending) error {
+// commit runs the commands of one batch, or of several resolved one after
+// the other (each against the writes of the one before), in one MULTI/EXEC
+// if the write version (and every CreationHook key) is still what the
+// first was resolved against, and bumps the version once per batch in the
+// transaction; errStaleCommit otherwise. It takes one round trip: it
+// watches the version and a guard key, guardScript touches the guard when
+// a value is not the expected one (a watched key this connection changed
+// aborts its own EXEC too), and the transaction follows in the same
+// pipeline.
+func (s *Store) commit(ctx context.Context, account string, ps ...*pending) error {
+	p := ps[0]
 	verKey, guardKey := s.keys.pver(account), s.keys.guard(account)
 	// A cluster client needs a key up front to pick the node (it then
 	// watches it on its own too, which is harmless).
@@ -274,10 +326,12 @@ func (s *Store) commit(ctx context.Context, account string, p *pending) error {
 		pipe.Do(ctx, "watch", verKey, guardKey)
 		guard := guardScript.Eval(ctx, pipe, keys, args...)
 		pipe.Do(ctx, "multi")
-		for _, c := range p.cmds {
-			pipe.Do(ctx, c...)
+		for _, p := range ps {
+			for _, c := range p.cmds {
+				pipe.Do(ctx, c...)
+			}
 		}
-		pipe.Do(ctx, "incr", verKey)
+		pipe.Do(ctx, "incrby", verKey, len(ps))
 		exec := pipe.Do(ctx, "exec")
 		_, _ = pipe.Exec(ctx) // each command's outcome is read below
 		replies, err := exec.Slice()

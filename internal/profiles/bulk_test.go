@@ -1,0 +1,246 @@
+package profiles
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/testutil/redistest"
+)
+
+// bulkRecords is a file of CSV rows: mostly new people, some already
+// stored (seedRecords), some repeated further down the file, some bad.
+func bulkRecords() []Record {
+	cols := []string{"email", "external_id", "city", "n"}
+	var recs []Record
+	for i := range 600 {
+		email, ext := fmt.Sprintf("p%d@x.io", i), fmt.Sprintf("e%d", i)
+		switch {
+		case i%97 == 50:
+			email = fmt.Sprintf("p%d@x.io", i-40) // the same person as a row before
+		case i%89 == 7:
+			email = fmt.Sprintf("seed%d@x.io", i%5) // a stored profile
+		case i%151 == 3:
+			email, ext = "", "" // no identity: rejected
+		}
+		recs = append(recs, Record{Columns: cols, Values: []string{email, ext, fmt.Sprintf("c%d", i%7), fmt.Sprint(i)},
+			EventTime: txBase.Add(time.Duration(i%3) * time.Minute)})
+	}
+	return recs
+}
+
+func seedRecords() []Record {
+	var recs []Record
+	for i := range 5 {
+		recs = append(recs, Record{Strings: map[string]string{"email": fmt.Sprintf("seed%d@x.io", i), "city": "seed"}, EventTime: txBase})
+	}
+	return recs
+}
+
+// bulkImport prereads recs in chunks, as a file is staged, then upserts
+// them through b in other chunks, as a file is applied.
+func bulkImport(t *testing.T, b *Bulk, recs []Record) Result {
+	t.Helper()
+	ctx := context.Background()
+	var fresh []bool
+	for from := 0; from < len(recs); from += 100 {
+		f, err := b.Preread(ctx, recs[from:min(from+100, len(recs))])
+		if err != nil {
+			t.Fatalf("Preread: %v", err)
+		}
+		fresh = append(fresh, f...)
+	}
+	var total Result
+	for from := 0; from < len(recs); from += 250 {
+		to := min(from+250, len(recs))
+		res, err := b.Upsert(ctx, recs[from:to], fresh[from:to])
+		if err != nil {
+			t.Fatalf("Upsert: %v", err)
+		}
+		total.Applied += res.Applied
+		total.Rejected = append(total.Rejected, res.Rejected...)
+	}
+	return total
+}
+
+// createdLog is a CreationHook that lists the profiles created, in order,
+// as the audiences hook sets their bits.
+type createdLog struct{ ns string }
+
+func (h createdLog) CreationKeys(account string) []string { return []string{h.ns + account + ":defs"} }
+
+func (h createdLog) CreatedWrites(_ context.Context, account string, _ []string, created []*Profile) ([][]any, error) {
+	cmd := []any{"RPUSH", h.ns + account + ":created"}
+	for _, p := range created {
+		cmd = append(cmd, p.ID+"="+strings.Join(p.Identities["email"], ","))
+	}
+	return [][]any{cmd}, nil
+}
+
+func (createdLog) ProfilesChanged(context.Context, string, []Change) error { return nil }
+
+// TestBulkWritesNewRecordsWithoutReadingAsUpsertWould: a Bulk import gives
+// the same profiles, identity index, counts and creation hook writes as
+// Store.Upsert of the same records, and it did write batches of new
+// records without reading them.
+func TestBulkWritesNewRecordsWithoutReadingAsUpsertWould(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	hook := createdLog{ns: ns.Account("hook") + ":"}
+	s := New(rdb, ns, hook, Options{BatchSize: 20})
+	ctx := context.Background()
+	plain, bulk := "plain-"+redistest.RandomID(), "bulk-"+redistest.RandomID()
+	for _, acct := range []string{plain, bulk} {
+		if _, err := s.Upsert(ctx, acct, "web", seedRecords()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := bulkRecords()
+	want, err := s.Upsert(ctx, plain, "web", recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.NewBulk(bulk, "web")
+	got := bulkImport(t, b, recs)
+	if got.Applied != want.Applied || len(got.Rejected) != len(want.Rejected) || want.Applied != len(recs)-4 {
+		t.Fatalf("bulk applied %d, rejected %d; Upsert applied %d, rejected %d (of %d)", got.Applied, len(got.Rejected), want.Applied, len(want.Rejected), len(recs))
+	}
+	if !b.valid || b.freshBatches < 10 {
+		t.Errorf("bulk still valid %v, %d batches written without reading; want it valid, most batches", b.valid, b.freshBatches)
+	}
+	sameSnapshots(t, "bulk", takeSnapshot(t, s, rdb, bulk), takeSnapshot(t, s, rdb, plain))
+	createdBulk := rdb.LRange(ctx, hook.ns+bulk+":created", 0, -1).Val()
+	createdPlain := rdb.LRange(ctx, hook.ns+plain+":created", 0, -1).Val()
+	if !slices.Equal(createdBulk, createdPlain) || len(createdPlain) < 500 {
+		t.Errorf("creation hook: bulk %d profiles, Upsert %d; they differ", len(createdBulk), len(createdPlain))
+	}
+}
+
+// TestBulkStopsTrustingPrereadAfterAnotherWrite: a profile written by
+// someone else between Preread and Upsert, with an identity Preread found
+// new, is merged into, not duplicated; a changed mapping or audience
+// definitions stop the Bulk trusting its answers too.
+func TestBulkStopsTrustingPrereadAfterAnotherWrite(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	hook := createdLog{ns: ns.Account("hook") + ":"}
+	s := New(rdb, ns, hook, Options{BatchSize: 20, MappingTTL: time.Nanosecond})
+	ctx := context.Background()
+	recs := bulkRecords()
+	for _, between := range []struct {
+		name  string
+		write func(acct string)
+	}{
+		{"another writer", func(acct string) {
+			if _, err := s.Upsert(ctx, acct, "web", []Record{{Strings: map[string]string{"email": "p300@x.io", "city": "elsewhere"}, EventTime: txBase}}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"mapping", func(acct string) {
+			m := Mapping{Stream: "web", Fields: []FieldMapping{{Source: "email", Field: "email", Identity: true}, {Source: "external_id", Field: "external_id", Identity: true}, {Source: "n", Field: "n", Type: TypeNumber}}}
+			if err := s.SetMapping(ctx, acct, "web", m); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"audience definitions", func(acct string) { rdb.Set(ctx, hook.ns+acct+":defs", "2", 0) }},
+	} {
+		acct := "acct-" + redistest.RandomID()
+		b := s.NewBulk(acct, "web")
+		var fresh []bool
+		for from := 0; from < len(recs); from += 100 {
+			f, err := b.Preread(ctx, recs[from:min(from+100, len(recs))])
+			if err != nil {
+				t.Fatal(err)
+			}
+			fresh = append(fresh, f...)
+		}
+		if !fresh[300] {
+			t.Fatalf("%s: row 300 not found new", between.name)
+		}
+		between.write(acct)
+		if _, err := b.Upsert(ctx, recs, fresh); err != nil {
+			t.Fatal(err)
+		}
+		if b.valid {
+			t.Errorf("%s: the bulk still trusts its answers", between.name)
+		}
+		checkIndex(t, takeSnapshot(t, s, rdb, acct))
+		if between.name == "another writer" {
+			p, err := s.Lookup(ctx, acct, "email", "p300@x.io")
+			if err != nil || p.ID != "1" || p.Fields["n"] != "300" || p.Fields["city"] != "c6" {
+				t.Errorf("p300: %+v %v; want the stored profile with the file's fields", p, err)
+			}
+		}
+	}
+}
+
+// TestBulkWithConcurrentWritersKeepsTheIndexConsistent runs Bulk imports
+// while other Upserts write the same identities, so that commits of new
+// records go stale in flight; every identity must then point at one live
+// profile that lists it.
+func TestBulkWithConcurrentWritersKeepsTheIndexConsistent(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	s := New(rdb, ns, nil, Options{BatchSize: 5})
+	ctx := context.Background()
+	recs := bulkRecords()
+	for round := range 4 {
+		acct := fmt.Sprintf("acct-%d-%s", round, redistest.RandomID())
+		b := s.NewBulk(acct, "web")
+		var fresh []bool
+		for from := 0; from < len(recs); from += 100 {
+			f, err := b.Preread(ctx, recs[from:min(from+100, len(recs))])
+			if err != nil {
+				t.Fatal(err)
+			}
+			fresh = append(fresh, f...)
+		}
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := len(recs) - 1; i >= 0; i -= 3 + round {
+				if _, err := s.Upsert(ctx, acct, "web", recs[i:i+1]); err != nil {
+					t.Errorf("Upsert: %v", err)
+				}
+			}
+		}()
+		if _, err := b.Upsert(ctx, recs, fresh); err != nil {
+			t.Fatal(err)
+		}
+		wg.Wait()
+		t.Logf("round %d: %d batches without reading, still valid %v", round, b.freshBatches, b.valid)
+		checkIndex(t, takeSnapshot(t, s, rdb, acct))
+	}
+}
+
+// checkIndex fails when an identity does not point at one live profile
+// that lists it, or a profile lists an identity that points elsewhere.
+func checkIndex(t *testing.T, snap snapshot) {
+	t.Helper()
+	if int64(len(snap.profiles)) != snap.count {
+		t.Errorf("Count = %d, but %d profiles are stored", snap.count, len(snap.profiles))
+	}
+	for sfx, id := range snap.index {
+		p, ok := snap.profiles[id]
+		field, value, _ := strings.Cut(sfx, ":")
+		if !ok {
+			t.Errorf("identity %s points at profile %s, which is gone", sfx, id)
+		} else if !slices.Contains(p.Identities[field], value) {
+			t.Errorf("identity %s points at profile %s, which does not list it: %v", sfx, id, p.Identities)
+		}
+	}
+	for id, p := range snap.profiles {
+		for field, values := range p.Identities {
+			for _, v := range values {
+				if got := snap.index[field+":"+v]; got != id {
+					t.Errorf("profile %s lists %s:%s, which points at %q", id, field, v, got)
+				}
+			}
+		}
+	}
+}
