@@ -52,7 +52,7 @@ func setupImportOn(t *testing.T, rdb redis.UniversalClient) *importBundle {
 	aud := audiences.New(rdb, ns, nil, audiences.Options{Logger: testLogger()})
 	b.prof = profiles.New(rdb, ns, aud, profiles.Options{})
 	aud.UseProfiles(b.prof)
-	runner := importjob.New(b.auths, b.jobs, csvimport.NewImporter(rdb, ns, testLogger()), sftpclient.NewLimiter(rdb, ns, sftpclient.LimiterConfig{}), b.prof, importjob.Options{TempDir: t.TempDir(), Logger: testLogger()})
+	runner := importjob.New(b.auths, b.jobs, csvimport.NewImporter(rdb, ns, testLogger()), sftpclient.NewLimiter(rdb, ns, sftpclient.LimiterConfig{}), importjob.ProfilesUpserter(b.prof), importjob.Options{TempDir: t.TempDir(), Logger: testLogger()})
 	srv := NewServer(rdb, Config{Concurrency: 2, Logger: testLogger()})
 	srv.Handle(tasks.TypeJobRun, &JobRuns{Jobs: b.jobs, Runners: map[string]Runner{tasks.JobTypeCSVImport: &Imports{Runner: runner}}, Logger: testLogger()})
 	if err := srv.Start(context.Background()); err != nil {

@@ -81,24 +81,41 @@ func newStores(redisURL string, boxKey []byte, hook bool, log *slog.Logger) (*st
 }
 
 // timedUpserter notes when the first upsert starts (the end of staging) and
-// the time spent upserting.
+// the time spent upserting, through its Bulks as cmd/brazesync's does.
 type timedUpserter struct {
-	up    importjob.Upserter
+	up    importjob.BulkUpserter
 	mu    sync.Mutex
 	first time.Time
 	spent time.Duration
 }
 
 func (t *timedUpserter) Upsert(ctx context.Context, account, stream string, recs []profiles.Record) (profiles.Result, error) {
-	start := time.Now()
-	res, err := t.up.Upsert(ctx, account, stream, recs)
+	defer t.timed(time.Now())
+	return t.up.Upsert(ctx, account, stream, recs)
+}
+
+func (t *timedUpserter) NewBulk(account, stream string) importjob.Bulk {
+	return timedBulk{Bulk: t.up.NewBulk(account, stream), t: t}
+}
+
+func (t *timedUpserter) timed(start time.Time) {
 	t.mu.Lock()
 	if t.first.IsZero() {
 		t.first = start
 	}
 	t.spent += time.Since(start)
 	t.mu.Unlock()
-	return res, err
+}
+
+// timedBulk times a Bulk's upserts; its look-ups belong to staging.
+type timedBulk struct {
+	importjob.Bulk
+	t *timedUpserter
+}
+
+func (b timedBulk) Upsert(ctx context.Context, recs []profiles.Record, fresh []bool) (profiles.Result, error) {
+	defer b.t.timed(time.Now())
+	return b.Bulk.Upsert(ctx, recs, fresh)
 }
 
 // runWorker is the worker process: one importjob.Runner.Run of the job, as
@@ -126,7 +143,7 @@ func runWorker(args []string) error {
 		return err
 	}
 	defer s.rdb.Close()
-	up := &timedUpserter{up: s.prof}
+	up := &timedUpserter{up: importjob.ProfilesUpserter(s.prof)}
 	runner := importjob.New(s.auths, s.jobs, csvimport.NewImporter(s.rdb, ns, log),
 		sftpclient.NewLimiter(s.rdb, ns, sftpclient.LimiterConfig{Logger: log}), up,
 		importjob.Options{TempDir: *tmp, Logger: log})

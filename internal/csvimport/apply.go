@@ -59,7 +59,7 @@ func (im *Importer) Apply(ctx context.Context, job Job, st *Staged, sink Sink) (
 	// values holds the values of the batch's rows, reused from batch to
 	// batch (Sink must not keep them): one slice instead of a map per row.
 	var values []string
-	for {
+	for index := int64(0); ; index++ {
 		if len(batch) == 0 {
 			values = values[:0]
 		}
@@ -73,7 +73,7 @@ func (im *Importer) Apply(ctx context.Context, job Job, st *Staged, sink Sink) (
 		}
 		values = vals
 		row := vals[start:len(vals):len(vals)]
-		rec := Record{Columns: sec.cols, Values: row, EventTime: event, Line: line, Entry: sec.entry}
+		rec := Record{Columns: sec.cols, Values: row, EventTime: event, Line: line, Entry: sec.entry, Hint: hint(st.hints, index)}
 		batch = append(batch, rec)
 		if a.diff != nil {
 			id, sum := a.digests(sec, row, event)

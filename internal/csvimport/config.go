@@ -175,6 +175,10 @@ type Config struct {
 	// checked; default ratioGrace (tests lower it).
 	ratioGrace int64
 
+	// Prereader, when set, looks the rows up while they are staged (see
+	// Prereader). ImportFile sets it to the sink when the sink is one.
+	Prereader Prereader
+
 	// Progress, when set, is called at most every ProgressInterval and
 	// once at the end of each stage.
 	Progress         func(Progress)

@@ -98,6 +98,9 @@ func (im *Importer) importOnce(ctx context.Context, job Job, v FileVersion, open
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", v.Path, err)
 	}
+	if pr, ok := sink.(Prereader); ok && cfg.Prereader == nil {
+		cfg.Prereader = pr
+	}
 	st, err := Stage(ctx, rc, v.Path, v.Size, cfg)
 	_ = rc.Close()
 	if err != nil {

@@ -23,6 +23,7 @@ type parser struct {
 	good   int64 // staged rows over all entries
 	bad    int64 // rows rejected while staging
 	latin1 int64 // fields read as Windows-1252
+	pre    *prereader
 }
 
 // parse reads one CSV stream (one file or zip entry) to its end.
@@ -111,6 +112,9 @@ func (p *parser) parse(ctx context.Context, r io.Reader, entry string) error {
 			continue
 		}
 		p.out.row(int64(line), event, values)
+		if p.pre != nil {
+			p.pre.add(p.good, plan.names, values, event)
+		}
 		p.good++
 		p.tick()
 	}

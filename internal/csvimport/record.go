@@ -20,6 +20,8 @@ type Record struct {
 	Line int64
 	// Entry is the zip entry the row came from; empty for other files.
 	Entry string
+	// Hint is the Sink's Preread answer for the row (see Prereader).
+	Hint bool
 }
 
 // Field returns the value of the named column; "" when there is none.

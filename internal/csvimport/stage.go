@@ -14,6 +14,7 @@ import (
 type Staged struct {
 	Report *Report
 	f      *os.File
+	hints  []uint64 // the Prereader's answers by staged row (see hint)
 	cfg    Config
 	src    *countingReader
 	start  time.Time
@@ -57,6 +58,9 @@ func Stage(ctx context.Context, src io.Reader, name string, size int64, cfg Conf
 	}
 	lastTick := time.Now()
 	p := &parser{cfg: &cfg, report: rep, out: out}
+	if cfg.Prereader != nil {
+		p.pre = newPrereader(ctx, cfg.Prereader)
+	}
 	progress := func() {
 		if cfg.Progress == nil {
 			return
@@ -72,6 +76,10 @@ func Stage(ctx context.Context, src io.Reader, name string, size int64, cfg Conf
 	}
 	d := &decoder{cfg: &cfg, report: rep, parser: p}
 	err = d.open(ctx, in, name, 0)
+	var hints []uint64
+	if p.pre != nil {
+		hints = p.pre.finish()
+	}
 	rep.BytesRead = in.n
 	if err == nil && p.latin1 > 0 {
 		p.warn("%d fields were not UTF-8 and were read as Windows-1252 (Latin-1)", p.latin1)
@@ -103,7 +111,7 @@ func Stage(ctx context.Context, src io.Reader, name string, size int64, cfg Conf
 	rep.RowsStaged = p.good
 	rep.StageTime = time.Since(start)
 	progress()
-	return &Staged{Report: rep, f: f, cfg: cfg, src: in, start: start}, nil
+	return &Staged{Report: rep, f: f, cfg: cfg, src: in, start: start, hints: hints}, nil
 }
 
 // errRecorder remembers the source's first error other than io.EOF.

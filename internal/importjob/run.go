@@ -30,6 +30,27 @@ type Upserter interface {
 	Upsert(ctx context.Context, account, stream string, records []profiles.Record) (profiles.Result, error)
 }
 
+// BulkUpserter is an Upserter that writes each file through a Bulk, which
+// looks its rows up while the file is staged. ProfilesUpserter makes one
+// of a *profiles.Store.
+type BulkUpserter interface {
+	Upserter
+	NewBulk(account, stream string) Bulk
+}
+
+// Bulk writes the rows of one file (*profiles.Bulk).
+type Bulk interface {
+	Preread(ctx context.Context, records []profiles.Record) ([]bool, error)
+	Upsert(ctx context.Context, records []profiles.Record, fresh []bool) (profiles.Result, error)
+}
+
+// ProfilesUpserter is the BulkUpserter of a profiles store.
+func ProfilesUpserter(s *profiles.Store) BulkUpserter { return storeUpserter{s} }
+
+type storeUpserter struct{ *profiles.Store }
+
+func (u storeUpserter) NewBulk(account, stream string) Bulk { return u.Store.NewBulk(account, stream) }
+
 // Options tune a Runner.
 type Options struct {
 	// TempDir is where files are staged (DATA_DIR/temp).
@@ -179,8 +200,8 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 	}
 	sort.Slice(files, func(i, k int) bool { return c.Select.Less(path.Base(files[i].Path), path.Base(files[k].Path)) })
 	job := csvimport.Job{Account: j.Account, ID: j.ID}
-	sink := &profileSink{up: r.profiles, account: j.Account, stream: c.Stream}
 	for _, f := range files {
+		sink := &profileSink{up: r.profiles, account: j.Account, stream: c.Stream}
 		v := csvimport.FileVersion{Path: f.Path, Size: f.Size, ModTime: f.ModTime}
 		if e, found, err := r.importer.Ledger.Get(ctx, job, v); err == nil && found && e.Finished() {
 			res.Skipped++
@@ -254,19 +275,42 @@ func (r *Runner) afterImport(ctx context.Context, client *sftpclient.Client, c C
 	return nil
 }
 
-// profileSink applies staged rows through the profiles bulk upsert path.
+// profileSink applies the staged rows of one file through the profiles
+// bulk upsert path; with a BulkUpserter, through a Bulk that looks the
+// rows up while the file is staged.
 type profileSink struct {
 	up      Upserter
 	account string
 	stream  string
+	bulk    Bulk
+}
+
+// NewFile starts a Bulk for the rows of a new staging.
+func (s *profileSink) NewFile() {
+	if b, ok := s.up.(BulkUpserter); ok {
+		s.bulk = b.NewBulk(s.account, s.stream)
+	}
+}
+
+func (s *profileSink) Preread(ctx context.Context, recs []csvimport.Record) ([]bool, error) {
+	if s.bulk == nil {
+		return nil, nil
+	}
+	return s.bulk.Preread(ctx, records(recs))
 }
 
 func (s *profileSink) Apply(ctx context.Context, recs []csvimport.Record) (int, []csvimport.Rejection, error) {
-	batch := make([]profiles.Record, len(recs))
-	for i, rec := range recs {
-		batch[i] = profiles.Record{Columns: rec.Columns, Values: rec.Values, EventTime: rec.EventTime} // no copy: Upsert is done with the rows when it returns
+	var res profiles.Result
+	var err error
+	if s.bulk != nil {
+		fresh := make([]bool, len(recs))
+		for i, rec := range recs {
+			fresh[i] = rec.Hint
+		}
+		res, err = s.bulk.Upsert(ctx, records(recs), fresh)
+	} else {
+		res, err = s.up.Upsert(ctx, s.account, s.stream, records(recs))
 	}
-	res, err := s.up.Upsert(ctx, s.account, s.stream, batch)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -277,4 +321,14 @@ func (s *profileSink) Apply(ctx context.Context, recs []csvimport.Record) (int, 
 		}
 	}
 	return res.Applied, rej, nil
+}
+
+// records are the staged rows as profile records, without copying: the
+// profiles store is done with them when its call returns.
+func records(recs []csvimport.Record) []profiles.Record {
+	batch := make([]profiles.Record, len(recs))
+	for i, rec := range recs {
+		batch[i] = profiles.Record{Columns: rec.Columns, Values: rec.Values, EventTime: rec.EventTime}
+	}
+	return batch
 }
