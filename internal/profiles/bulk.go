@@ -7,6 +7,7 @@ import (
 	"hash/maphash"
 	"slices"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -17,6 +18,12 @@ import (
 // none of their identities is in the index, nor in an earlier record given
 // to Preread. Upsert then writes the batches whose records are all new
 // without reading anything, several per commit.
+//
+// Upsert returns once its records are prepared and handed to the Bulk's
+// writer, a goroutine that the first Upsert starts (under its ctx) and that
+// commits them while the caller goes on; Result.Applied counts the records
+// written since the call before. Close waits for the rest. A write that
+// fails stops the writer; the next Upsert or Close returns its error.
 //
 // Those answers hold only while nothing else writes the account's profiles
 // (or its audience definitions) and the stream's mapping stays the same.
@@ -39,6 +46,17 @@ type Bulk struct {
 	hookVals  []string
 	// freshBatches counts the batches written without reading.
 	freshBatches int
+	// mappingChanged: an Upsert found the mapping unlike Preread's.
+	mappingChanged atomic.Bool
+
+	// The writer (see writer).
+	batches  chan []prepared
+	done     chan struct{}
+	closed   bool
+	err      error // the writer's outcome, once done is closed
+	failed   atomic.Pointer[error]
+	applied  atomic.Int64 // records written
+	reported int64        // of which Upsert or Close told
 }
 
 // NewBulk returns a Bulk of records of stream into account's profiles.
@@ -140,15 +158,77 @@ func (b *Bulk) Preread(ctx context.Context, records []Record) ([]bool, error) {
 	return fresh, nil
 }
 
-// Upsert is Store.Upsert for the Bulk's account and stream; fresh holds
-// Preread's answers for records (nil: none).
+// Upsert is Store.Upsert for the Bulk's account and stream, except that it
+// returns before the records are written (see Bulk); fresh holds Preread's
+// answers for records (nil: none).
 func (b *Bulk) Upsert(ctx context.Context, records []Record, fresh []bool) (Result, error) {
+	if b.closed {
+		return Result{}, errors.New("profiles: Upsert on a closed Bulk")
+	}
 	return b.s.upsert(ctx, b.account, b.stream, records, b, fresh)
+}
+
+// Close waits until every record handed to Upsert is written, or the
+// writer failed, and returns how many records it wrote since the last
+// Upsert returned, and the writer's error. It may be called more than once.
+func (b *Bulk) Close() (applied int, err error) {
+	if b.batches == nil {
+		return 0, nil
+	}
+	if !b.closed {
+		b.closed = true
+		close(b.batches)
+	}
+	<-b.done
+	return b.take(), b.err
+}
+
+// writer returns the channel of the Bulk's writer, starting it.
+func (b *Bulk) writer(ctx context.Context) chan []prepared {
+	if b.batches == nil {
+		b.batches = make(chan []prepared, 4)
+		b.done = make(chan struct{})
+		go func() {
+			defer close(b.done)
+			_, b.err = b.s.applyAll(ctx, b.account, b.batches, b)
+			if b.err != nil {
+				b.fail(b.err)
+			}
+		}()
+	}
+	return b.batches
+}
+
+// take returns the records written since it was last called.
+func (b *Bulk) take() int {
+	n := b.applied.Load()
+	d := n - b.reported
+	b.reported = n
+	return int(d)
+}
+
+func (b *Bulk) fail(err error) {
+	if b != nil {
+		b.failed.CompareAndSwap(nil, &err)
+	}
+}
+
+// failure is the writer's first error, if it stopped.
+func (b *Bulk) failure() error {
+	if e := b.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
+}
+
+// trusted tells whether Preread's answers still hold.
+func (b *Bulk) trusted() bool {
+	return b != nil && b.valid && !b.mappingChanged.Load()
 }
 
 // freshBatch tells whether batch can be written without reading.
 func (b *Bulk) freshBatch(batch []prepared) bool {
-	if b == nil || !b.valid {
+	if !b.trusted() {
 		return false
 	}
 	for _, p := range batch {

@@ -64,6 +64,11 @@ func bulkImport(t *testing.T, b *Bulk, recs []Record) Result {
 		total.Applied += res.Applied
 		total.Rejected = append(total.Rejected, res.Rejected...)
 	}
+	n, err := b.Close()
+	if err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	total.Applied += n
 	return total
 }
 
@@ -109,8 +114,8 @@ func TestBulkWritesNewRecordsWithoutReadingAsUpsertWould(t *testing.T) {
 	if got.Applied != want.Applied || len(got.Rejected) != len(want.Rejected) || want.Applied != len(recs)-4 {
 		t.Fatalf("bulk applied %d, rejected %d; Upsert applied %d, rejected %d (of %d)", got.Applied, len(got.Rejected), want.Applied, len(want.Rejected), len(recs))
 	}
-	if !b.valid || b.freshBatches < 10 {
-		t.Errorf("bulk still valid %v, %d batches written without reading; want it valid, most batches", b.valid, b.freshBatches)
+	if !b.trusted() || b.freshBatches < 10 {
+		t.Errorf("bulk trusted %v, %d batches written without reading; want it trusted, most batches", b.trusted(), b.freshBatches)
 	}
 	sameSnapshots(t, "bulk", takeSnapshot(t, s, rdb, bulk), takeSnapshot(t, s, rdb, plain))
 	createdBulk := rdb.LRange(ctx, hook.ns+bulk+":created", 0, -1).Val()
@@ -165,7 +170,10 @@ func TestBulkStopsTrustingPrereadAfterAnotherWrite(t *testing.T) {
 		if _, err := b.Upsert(ctx, recs, fresh); err != nil {
 			t.Fatal(err)
 		}
-		if b.valid {
+		if _, err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if b.trusted() {
 			t.Errorf("%s: the bulk still trusts its answers", between.name)
 		}
 		checkIndex(t, takeSnapshot(t, s, rdb, acct))
@@ -212,8 +220,11 @@ func TestBulkWithConcurrentWritersKeepsTheIndexConsistent(t *testing.T) {
 		if _, err := b.Upsert(ctx, recs, fresh); err != nil {
 			t.Fatal(err)
 		}
+		if _, err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
 		wg.Wait()
-		t.Logf("round %d: %d batches without reading, still valid %v", round, b.freshBatches, b.valid)
+		t.Logf("round %d: %d batches without reading, still trusted %v", round, b.freshBatches, b.trusted())
 		checkIndex(t, takeSnapshot(t, s, rdb, acct))
 	}
 }
@@ -242,5 +253,36 @@ func checkIndex(t *testing.T, snap snapshot) {
 				}
 			}
 		}
+	}
+}
+
+// TestBulkReportsAFailedWrite: a write that fails stops the Bulk's writer,
+// and Close (or the next Upsert) returns its error.
+func TestBulkReportsAFailedWrite(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	s := New(rdb, ns, nil, Options{BatchSize: 20})
+	ctx := context.Background()
+	acct := "acct-" + redistest.RandomID()
+	recs := bulkRecords()
+	b := s.NewBulk(acct, "web")
+	fresh, err := b.Preread(ctx, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb.Set(ctx, s.keys.ids(acct), "not a hash", 0) // every index write fails
+	var upsertErr error
+	for from := 0; from < len(recs) && upsertErr == nil; from += 100 {
+		_, upsertErr = b.Upsert(ctx, recs[from:from+100], fresh[from:from+100])
+	}
+	_, closeErr := b.Close()
+	if closeErr == nil || !strings.Contains(closeErr.Error(), "WRONGTYPE") {
+		t.Fatalf("Close = %v, want the failed write's error", closeErr)
+	}
+	if upsertErr != nil && !strings.Contains(upsertErr.Error(), "WRONGTYPE") {
+		t.Errorf("Upsert = %v", upsertErr)
+	}
+	if _, err := b.Upsert(ctx, recs[:1], nil); err == nil {
+		t.Error("Upsert after Close: no error")
 	}
 }

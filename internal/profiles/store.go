@@ -140,20 +140,30 @@ func (s *Store) upsert(ctx context.Context, account, stream string, records []Re
 	if err != nil {
 		return res, err
 	}
-	if bulk != nil && bulk.mapping != m.fingerprint {
-		bulk.valid = false // the mapping changed since Preread
+	if bulk != nil {
+		if err := bulk.failure(); err != nil {
+			return res, err
+		}
+		if bulk.mapping != m.fingerprint {
+			bulk.mappingChanged.Store(true) // since Preread
+		}
 	}
-	pr := m.newPreparer(s.opt.Now(), true)
-	batches := make(chan []prepared, 4)
 	type outcome struct {
 		applied int
 		err     error
 	}
+	var batches chan []prepared
 	done := make(chan outcome, 1)
-	go func() {
-		n, err := s.applyAll(ctx, account, batches, bulk)
-		done <- outcome{n, err}
-	}()
+	if bulk != nil {
+		batches = bulk.writer(ctx)
+	} else {
+		batches = make(chan []prepared, 4)
+		go func() {
+			n, err := s.applyAll(ctx, account, batches, nil)
+			done <- outcome{n, err}
+		}()
+	}
+	pr := m.newPreparer(s.opt.Now(), true)
 	batch := make([]prepared, 0, min(len(records), s.opt.BatchSize))
 	args, size := 0, 0
 	for i, r := range records {
@@ -178,6 +188,13 @@ func (s *Store) upsert(ctx context.Context, account, stream string, records []Re
 	}
 	if len(batch) > 0 {
 		batches <- batch
+	}
+	if bulk != nil {
+		res.Applied = bulk.take()
+		if err := bulk.failure(); err != nil {
+			return res, err
+		}
+		return res, ctx.Err()
 	}
 	close(batches)
 	out := <-done
@@ -214,6 +231,12 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 		hookDone <- nil
 	}
 	applied := 0
+	count := func(n int) {
+		applied += n
+		if bulk != nil {
+			bulk.applied.Add(int64(n))
+		}
+	}
 	var first error
 	send := func(changes []Change) {
 		if hooks != nil {
@@ -233,13 +256,13 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 		if err != nil {
 			return err
 		}
-		applied += len(b)
+		count(len(b))
 		send(changes)
 		return nil
 	}
 	// committed takes note of a batch that applied.
 	committed := func(p *pending) {
-		applied += len(p.batch)
+		count(len(p.batch))
 		if s.hook != nil {
 			send(s.txChanges(ctx, account, p))
 		}
@@ -333,6 +356,7 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 	}
 	for b := range batches {
 		if first != nil {
+			bulk.fail(first) // drained unwritten from now on
 			continue
 		}
 		if bulk.freshBatch(b) {
