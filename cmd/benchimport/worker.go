@@ -118,6 +118,11 @@ func (b timedBulk) Upsert(ctx context.Context, recs []profiles.Record, fresh []b
 	return b.Bulk.Upsert(ctx, recs, fresh)
 }
 
+func (b timedBulk) Close() (int, error) {
+	defer b.t.timed(time.Now())
+	return b.Bulk.Close()
+}
+
 // runWorker is the worker process: one importjob.Runner.Run of the job, as
 // a worker runs it, then a JSON result line on stdout.
 func runWorker(args []string) error {

@@ -40,9 +40,16 @@ type identityCols struct {
 // Diff, only rows that changed since the previous fully applied file of
 // job. It returns the completed report. An error (sink, Redis, ctx) leaves
 // the diff state as it was, so a retry applies the same rows again.
-func (im *Importer) Apply(ctx context.Context, job Job, st *Staged, sink Sink) (*Report, error) {
+func (im *Importer) Apply(ctx context.Context, job Job, st *Staged, sink Sink) (rep *Report, err error) {
 	if st.f == nil {
 		return nil, errors.New("csv import: staged file already closed")
+	}
+	if f, ok := sink.(Flusher); ok {
+		defer func() {
+			if err != nil {
+				_, _ = f.Flush(ctx) // stop it; the file is applied again on retry
+			}
+		}()
 	}
 	applyStart := time.Now()
 	a := &applier{im: im, job: job, st: st, sink: sink, rep: st.Report, idCols: map[*section]identityCols{}}
@@ -90,6 +97,13 @@ func (im *Importer) Apply(ctx context.Context, job Job, st *Staged, sink Sink) (
 		if err := a.flush(ctx, batch, ids, sums); err != nil {
 			return nil, err
 		}
+	}
+	if f, ok := sink.(Flusher); ok {
+		n, err := f.Flush(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("applying %s: %w", a.rep.File, err)
+		}
+		a.rep.Applied += int64(n)
 	}
 	if a.diff != nil {
 		if err := im.promoteDiff(ctx, job, a.diff); err != nil {

@@ -17,6 +17,13 @@ type Prereader interface {
 	Preread(ctx context.Context, rows []Record) ([]bool, error)
 }
 
+// A Flusher is a Sink whose Apply may return before its rows are written.
+// Flush waits for them and returns how many more were applied; Apply calls
+// it after a file's last rows, and when it gives up on a file.
+type Flusher interface {
+	Flush(ctx context.Context) (applied int, err error)
+}
+
 // prereadBatch is the number of rows of one Preread call.
 const prereadBatch = 2000
 

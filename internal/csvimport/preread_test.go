@@ -95,3 +95,45 @@ func TestPrereadAnswersReachApply(t *testing.T) {
 		}
 	}
 }
+
+// lateSink applies rows only when flushed, as a profiles Bulk may.
+type lateSink struct {
+	pending, flushed, flushes int
+	fail                      error
+}
+
+func (s *lateSink) Apply(_ context.Context, recs []Record) (int, []Rejection, error) {
+	s.pending += len(recs)
+	return 0, nil, s.fail
+}
+
+func (s *lateSink) Flush(context.Context) (int, error) {
+	s.flushes++
+	n := s.pending
+	s.flushed += n
+	s.pending = 0
+	return n, nil
+}
+
+// TestApplyFlushesALateSink: rows a Sink applies late count once flushed,
+// and a file that fails still flushes the sink, to stop its writes.
+func TestApplyFlushesALateSink(t *testing.T) {
+	t.Parallel()
+	data := prereadFile(12000)
+	for _, fail := range []error{nil, errors.New("sink down")} {
+		st, err := Stage(context.Background(), bytes.NewReader(data), "file.csv", int64(len(data)), Config{TempDir: t.TempDir(), MaxBadRowShare: 0.5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		sink := &lateSink{fail: fail}
+		rdb, ns := redistest.Client(t)
+		rep, err := NewImporter(rdb, ns, nil).Apply(context.Background(), Job{Account: "a", ID: "j"}, st, sink)
+		st.Close()
+		if fail == nil && (err != nil || rep.Applied != 12000 || sink.flushes != 1) {
+			t.Errorf("Apply = %+v, %v after %d flushes; want 12000 applied, one flush", rep, err, sink.flushes)
+		}
+		if fail != nil && (!errors.Is(err, fail) || sink.flushes != 1) {
+			t.Errorf("failing sink: Apply = %v after %d flushes; want its error, one flush", err, sink.flushes)
+		}
+	}
+}

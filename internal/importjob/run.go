@@ -42,6 +42,7 @@ type BulkUpserter interface {
 type Bulk interface {
 	Preread(ctx context.Context, records []profiles.Record) ([]bool, error)
 	Upsert(ctx context.Context, records []profiles.Record, fresh []bool) (profiles.Result, error)
+	Close() (applied int, err error)
 }
 
 // ProfilesUpserter is the BulkUpserter of a profiles store.
@@ -285,11 +286,27 @@ type profileSink struct {
 	bulk    Bulk
 }
 
+var (
+	_ csvimport.Prereader = (*profileSink)(nil)
+	_ csvimport.Flusher   = (*profileSink)(nil)
+)
+
 // NewFile starts a Bulk for the rows of a new staging.
 func (s *profileSink) NewFile() {
+	if s.bulk != nil {
+		_, _ = s.bulk.Close() // a staging that never applied
+	}
 	if b, ok := s.up.(BulkUpserter); ok {
 		s.bulk = b.NewBulk(s.account, s.stream)
 	}
+}
+
+// Flush waits for the Bulk's writes.
+func (s *profileSink) Flush(context.Context) (int, error) {
+	if s.bulk == nil {
+		return 0, nil
+	}
+	return s.bulk.Close()
 }
 
 func (s *profileSink) Preread(ctx context.Context, recs []csvimport.Record) ([]bool, error) {
