@@ -69,8 +69,9 @@ func (s *Store) NewBulk(account, stream string) *Bulk {
 const maxGroup = 4
 
 // Preread looks records up without writing and returns, for each, whether
-// it is new. Records that Upsert would reject are not. An error leaves
-// the records not new; the Bulk still works.
+// it is new. Records that Upsert would reject for their identities are
+// not; one it rejects for another field may be, and is not written. An
+// error leaves the records not new; the Bulk still works.
 func (b *Bulk) Preread(ctx context.Context, records []Record) ([]bool, error) {
 	fresh := make([]bool, len(records))
 	m, err := b.s.compiledMapping(ctx, b.account, b.stream)
@@ -95,22 +96,22 @@ func (b *Bulk) Preread(ctx context.Context, records []Record) ([]bool, error) {
 	var suffixes []string
 	var ends []int // candidates[k]'s suffixes end at ends[k]
 	for i, r := range records {
-		p, err := pr.prepare(r)
-		if err != nil {
+		ids, ok := pr.identities(r)
+		if !ok {
 			continue
 		}
 		isNew := true
-		for _, sfx := range p.ids {
+		for _, sfx := range ids {
 			if b.seen.has(sfx) {
 				isNew = false
 			}
 		}
-		for _, sfx := range p.ids {
+		for _, sfx := range ids {
 			b.seen.add(sfx)
 		}
 		if isNew {
 			candidates = append(candidates, i)
-			suffixes = append(suffixes, p.ids...)
+			suffixes = append(suffixes, ids...)
 			ends = append(ends, len(suffixes))
 		}
 	}
@@ -240,41 +241,70 @@ func (b *Bulk) freshBatch(batch []prepared) bool {
 }
 
 // bloom is a Bloom filter of identity suffixes: has may say yes for one it
-// never saw (about 1 in 3,000 after 1.5 million), never no for one it did.
+// never saw (about two in a million), never no for one it did. It grows
+// by parts of 8 MiB that each take bloomPartSize suffixes; past
+// bloomParts parts it says yes to everything (a file of several million
+// rows is then written as Store.Upsert writes).
 type bloom struct {
-	seed maphash.Seed
-	bits []uint64
+	seed  maphash.Seed
+	parts []*bloomPart
+	n     int // suffixes in the last part
 }
 
 const (
-	bloomBits   = 1 << 25 // 4 MiB
-	bloomHashes = 5
+	bloomPartSize = 1_500_000
+	bloomParts    = 4
 )
 
+// bloomPart is split in blocks of one cache line: one memory access per
+// look-up.
+type bloomPart [1 << 17][8]uint64
+
 func newBloom() *bloom {
-	return &bloom{seed: maphash.MakeSeed(), bits: make([]uint64, bloomBits/64)}
+	return &bloom{seed: maphash.MakeSeed()}
 }
 
-func (f *bloom) positions(s string) (h1, h2 uint64) {
+// bits returns the block index of s and one bit in each of its eight words.
+func (f *bloom) bits(s string) (uint64, [8]uint64) {
 	h := maphash.String(f.seed, s)
-	return h, h>>32 | h<<32 | 1
+	g := (h ^ h>>29) * 0xbf58476d1ce4e5b9 // other bits for the positions
+	var mask [8]uint64
+	for i := range mask {
+		mask[i] = 1 << (g >> (6 * i) & 63)
+	}
+	return h % uint64(len(bloomPart{})), mask
 }
 
 func (f *bloom) add(s string) {
-	h1, h2 := f.positions(s)
-	for i := range uint64(bloomHashes) {
-		bit := (h1 + i*h2) % bloomBits
-		f.bits[bit/64] |= 1 << (bit % 64)
+	if len(f.parts) == 0 || f.n == bloomPartSize {
+		if len(f.parts) == bloomParts {
+			return // full: has says yes from now on
+		}
+		f.parts = append(f.parts, new(bloomPart))
+		f.n = 0
+	}
+	f.n++
+	i, mask := f.bits(s)
+	block := &f.parts[len(f.parts)-1][i]
+	for w := range block {
+		block[w] |= mask[w]
 	}
 }
 
 func (f *bloom) has(s string) bool {
-	h1, h2 := f.positions(s)
-	for i := range uint64(bloomHashes) {
-		bit := (h1 + i*h2) % bloomBits
-		if f.bits[bit/64]&(1<<(bit%64)) == 0 {
-			return false
-		}
+	if len(f.parts) == bloomParts && f.n == bloomPartSize {
+		return true
 	}
-	return true
+	i, mask := f.bits(s)
+parts:
+	for _, p := range f.parts {
+		block := &p[i]
+		for w := range block {
+			if block[w]&mask[w] == 0 {
+				continue parts
+			}
+		}
+		return true
+	}
+	return false
 }

@@ -286,3 +286,59 @@ func TestBulkReportsAFailedWrite(t *testing.T) {
 		t.Error("Upsert after Close: no error")
 	}
 }
+
+func TestBloomNeverForgetsAndRarelyImagines(t *testing.T) {
+	t.Parallel()
+	f := newBloom()
+	const n = bloomPartSize + 500_000 // two parts
+	for i := range n {
+		f.add(fmt.Sprintf("email:u%d@x.io", i))
+	}
+	for i := range n {
+		if !f.has(fmt.Sprintf("email:u%d@x.io", i)) {
+			t.Fatalf("forgot u%d", i)
+		}
+	}
+	imagined := 0
+	for i := range 1_000_000 {
+		if f.has(fmt.Sprintf("email:other%d@x.io", i)) {
+			imagined++
+		}
+	}
+	t.Logf("%d false positives in 1,000,000 after %d entries", imagined, n)
+	if len(f.parts) != 2 || imagined > 20 {
+		t.Errorf("%d parts, %d false positives in 1,000,000", len(f.parts), imagined)
+	}
+	f.n, f.parts = bloomPartSize, append(f.parts, new(bloomPart), new(bloomPart))
+	if !f.has("email:never@x.io") {
+		t.Error("a full filter must say yes to everything")
+	}
+}
+
+// TestIdentitiesAsPrepareFindsThem: Preread's identities-only look at a
+// row finds what prepare does, and refuses what prepare refuses for its
+// identities.
+func TestIdentitiesAsPrepareFindsThem(t *testing.T) {
+	t.Parallel()
+	pr := compile(builtinMapping(BrazeUsersStream)).newPreparer(txBase, true)
+	cols := []string{"Braze ID", "email", "user_id", "session_count", "Appboy ID"}
+	rows := [][]string{
+		{"b1", " A@X.io ", "u1", "3", ""},
+		{"b1", "a@x.io", "", "three", "b2"}, // a bad number: prepare refuses, identities need not
+		{"", "", "", "4", ""},               // no identity
+		{"b\nx", "", "", "", ""},            // a line break
+		{strings.Repeat("b", 600), "", "", "", ""},
+		{"b1", "", "u1", "", "b1"},
+	}
+	for _, vals := range rows {
+		rec := Record{Columns: cols, Values: vals, EventTime: txBase}
+		ids, ok := pr.identities(rec)
+		p, err := pr.prepare(rec)
+		switch {
+		case err == nil && (!ok || !slices.Equal(ids, p.ids)):
+			t.Errorf("%q: identities %q %v, prepare %q", vals, ids, ok, p.ids)
+		case err != nil && ok && !strings.Contains(err.Error(), "session_count"):
+			t.Errorf("%q: identities %q, but prepare refuses: %v", vals, ids, err)
+		}
+	}
+}

@@ -301,17 +301,13 @@ func (p *preparer) prepare(rec Record) (prepared, error) {
 			}
 			name = f.Field
 			if ok && f.Identity {
-				id := normalizeIdentity(f.Field, text)
-				if len(id) > MaxIdentityLength {
-					err = fmt.Errorf("identity %q is longer than %d bytes", k, MaxIdentityLength)
-					return false
-				}
-				if strings.IndexByte(id, '\n') >= 0 || strings.IndexByte(id, '\r') >= 0 {
-					err = fmt.Errorf("identity %q contains a line break", k)
+				id, suffix, ierr := identity(f, k, text)
+				if ierr != nil {
+					err = ierr
 					return false
 				}
 				text = id
-				if suffix := identitySuffix(f.Field, id); !slices.Contains(out.ids, suffix) {
+				if !slices.Contains(out.ids, suffix) {
 					if out.ids == nil {
 						out.ids = make([]string, 0, len(c.idFields))
 					}
@@ -386,6 +382,52 @@ func (p *preparer) prepare(rec Record) (prepared, error) {
 		out.data = out.blob[head:]
 	}
 	return out, nil
+}
+
+// identity normalizes the value text of identity field f (source k) and
+// returns it with its index suffix.
+func identity(f *FieldMapping, k, text string) (id, suffix string, err error) {
+	id = normalizeIdentity(f.Field, text)
+	if len(id) > MaxIdentityLength {
+		return "", "", fmt.Errorf("identity %q is longer than %d bytes", k, MaxIdentityLength)
+	}
+	if strings.IndexByte(id, '\n') >= 0 || strings.IndexByte(id, '\r') >= 0 {
+		return "", "", fmt.Errorf("identity %q contains a line break", k)
+	}
+	return id, identitySuffix(f.Field, id), nil
+}
+
+// identities returns the identity suffixes of a record, as prepare finds
+// them, without typing or encoding its other fields (for Bulk.Preread);
+// ok is false when prepare rejects the record for its identities or for
+// having none. A record it accepts, prepare may still reject.
+func (p *preparer) identities(rec Record) (ids []string, ok bool) {
+	if rec.Fields != nil || rec.Strings != nil || len(rec.Columns) == 0 ||
+		len(rec.Values) != len(rec.Columns) || len(rec.Columns) > MaxRecordFields {
+		out, err := p.prepare(rec)
+		return out.ids, err == nil
+	}
+	for i, cp := range p.planFor(rec.Columns) {
+		f := cp.f
+		if f == nil || !f.Identity {
+			continue
+		}
+		_, text, present, err := typedString(f.Type, rec.Values[i])
+		if err != nil {
+			return nil, false
+		}
+		if !present {
+			continue
+		}
+		_, suffix, err := identity(f, rec.Columns[i], text)
+		if err != nil {
+			return nil, false
+		}
+		if !slices.Contains(ids, suffix) {
+			ids = append(ids, suffix)
+		}
+	}
+	return ids, len(ids) > 0
 }
 
 // dropField removes name from fields (two sources mapped to one field: the
