@@ -46,6 +46,8 @@ type Bulk struct {
 	hookVals  []string
 	// freshBatches counts the batches written without reading.
 	freshBatches int
+	// Preread's rows so far, and how many it found new.
+	asked, found int
 	// mappingChanged: an Upsert found the mapping unlike Preread's.
 	mappingChanged atomic.Bool
 
@@ -63,6 +65,10 @@ type Bulk struct {
 func (s *Store) NewBulk(account, stream string) *Bulk {
 	return &Bulk{s: s, account: account, stream: stream}
 }
+
+// prereadTrial is how many rows Preread looks up before it gives up on a
+// file whose rows are mostly not new.
+const prereadTrial = 5000
 
 // maxGroup bounds the batches of one commit of new records: the commit
 // holds Redis for as long as it runs.
@@ -147,14 +153,25 @@ func (b *Bulk) Preread(ctx context.Context, records []Record) ([]bool, error) {
 	} else if pver != b.pver || !slices.Equal(vals, b.hookVals) {
 		b.valid = false // another writer came in
 	}
-	if !b.valid || idxCmd == nil {
+	if !b.valid {
 		return fresh, nil
 	}
-	ids := idxCmd.Val()
-	from := 0
-	for k, i := range candidates {
-		fresh[i] = !slices.ContainsFunc(ids[from:ends[k]], func(v any) bool { return v != nil })
-		from = ends[k]
+	if idxCmd != nil {
+		ids := idxCmd.Val()
+		from := 0
+		for k, i := range candidates {
+			fresh[i] = !slices.ContainsFunc(ids[from:ends[k]], func(v any) bool { return v != nil })
+			from = ends[k]
+			if fresh[i] {
+				b.found++
+			}
+		}
+	}
+	b.asked += len(records)
+	if b.asked >= prereadTrial && b.found < b.asked/2 {
+		// Mostly known rows (a file imported again): the look-ups would
+		// only be made twice.
+		b.valid = false
 	}
 	return fresh, nil
 }
