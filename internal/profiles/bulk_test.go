@@ -41,19 +41,26 @@ func seedRecords() []Record {
 	return recs
 }
 
-// bulkImport prereads recs in chunks, as a file is staged, then upserts
-// them through b in other chunks, as a file is applied.
-func bulkImport(t *testing.T, b *Bulk, recs []Record) Result {
+// preread looks recs up in chunks, as a file is staged.
+func preread(t *testing.T, b *Bulk, recs []Record) []bool {
 	t.Helper()
-	ctx := context.Background()
 	var fresh []bool
 	for from := 0; from < len(recs); from += 100 {
-		f, err := b.Preread(ctx, recs[from:min(from+100, len(recs))])
+		f, err := b.Preread(context.Background(), recs[from:min(from+100, len(recs))])
 		if err != nil {
 			t.Fatalf("Preread: %v", err)
 		}
 		fresh = append(fresh, f...)
 	}
+	return fresh
+}
+
+// bulkImport prereads recs, then upserts them through b in other chunks,
+// as a file is applied.
+func bulkImport(t *testing.T, b *Bulk, recs []Record) Result {
+	t.Helper()
+	ctx := context.Background()
+	fresh := preread(t, b, recs)
 	var total Result
 	for from := 0; from < len(recs); from += 250 {
 		to := min(from+250, len(recs))
@@ -155,14 +162,7 @@ func TestBulkStopsTrustingPrereadAfterAnotherWrite(t *testing.T) {
 	} {
 		acct := "acct-" + redistest.RandomID()
 		b := s.NewBulk(acct, "web")
-		var fresh []bool
-		for from := 0; from < len(recs); from += 100 {
-			f, err := b.Preread(ctx, recs[from:min(from+100, len(recs))])
-			if err != nil {
-				t.Fatal(err)
-			}
-			fresh = append(fresh, f...)
-		}
+		fresh := preread(t, b, recs)
 		if !fresh[300] {
 			t.Fatalf("%s: row 300 not found new", between.name)
 		}
@@ -199,14 +199,7 @@ func TestBulkWithConcurrentWritersKeepsTheIndexConsistent(t *testing.T) {
 	for round := range 4 {
 		acct := fmt.Sprintf("acct-%d-%s", round, redistest.RandomID())
 		b := s.NewBulk(acct, "web")
-		var fresh []bool
-		for from := 0; from < len(recs); from += 100 {
-			f, err := b.Preread(ctx, recs[from:min(from+100, len(recs))])
-			if err != nil {
-				t.Fatal(err)
-			}
-			fresh = append(fresh, f...)
-		}
+		fresh := preread(t, b, recs)
 		var wg sync.WaitGroup
 		wg.Add(1)
 		go func() {

@@ -7,7 +7,6 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -170,28 +169,7 @@ func TestConcurrentWritersKeepTheIndexConsistent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	snap := takeSnapshot(t, s, rdb, acct)
-	if int64(len(snap.profiles)) != snap.count {
-		t.Errorf("Count = %d, but %d profiles are stored", snap.count, len(snap.profiles))
-	}
-	for sfx, id := range snap.index {
-		p, ok := snap.profiles[id]
-		field, value, _ := strings.Cut(sfx, ":")
-		if !ok {
-			t.Errorf("identity %s points at profile %s, which is gone", sfx, id)
-		} else if !slices.Contains(p.Identities[field], value) {
-			t.Errorf("identity %s points at profile %s, which does not list it: %v", sfx, id, p.Identities)
-		}
-	}
-	for id, p := range snap.profiles {
-		for field, values := range p.Identities {
-			for _, v := range values {
-				if got := snap.index[field+":"+v]; got != id {
-					t.Errorf("profile %s lists %s:%s, which points at %q", id, field, v, got)
-				}
-			}
-		}
-	}
+	checkIndex(t, takeSnapshot(t, s, rdb, acct))
 }
 
 // TestCommitRefusesWhatItWasNotResolvedAgainst: a commit applies only if
