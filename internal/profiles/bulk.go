@@ -260,8 +260,10 @@ func (b *Bulk) freshBatch(batch []prepared) bool {
 // bloom is a Bloom filter of identity suffixes: has may say yes for one it
 // never saw (about two in a million), never no for one it did. It grows
 // by parts of 8 MiB that each take bloomPartSize suffixes; past
-// bloomParts parts it says yes to everything (a file of several million
-// rows is then written as Store.Upsert writes).
+// bloomParts parts it says yes to everything, so that the rest of a file
+// of over a million rows is written as Store.Upsert writes and the
+// worker's memory stays bounded (the heap may grow to three times the
+// filter under the worker's GOGC of 200).
 type bloom struct {
 	seed  maphash.Seed
 	parts []*bloomPart
@@ -270,7 +272,7 @@ type bloom struct {
 
 const (
 	bloomPartSize = 1_500_000
-	bloomParts    = 4
+	bloomParts    = 2
 )
 
 // bloomPart is split in blocks of one cache line: one memory access per
