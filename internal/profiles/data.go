@@ -15,14 +15,9 @@ type storedField struct {
 	key string
 }
 
-// encodeData writes fields as a JSON object of stored values
+// appendData appends fields to b as a JSON object of stored values
 // "<ts>|<code><text>", the form in which a profile's fields are stored (see
 // stored.go) and read by the upsert script's cjson.
-func encodeData(ts int64, fields []storedField) string {
-	return string(appendData(nil, ts, fields))
-}
-
-// appendData appends the JSON object encodeData returns to b.
 func appendData(b []byte, ts int64, fields []storedField) []byte {
 	var num [20]byte
 	prefix := strconv.AppendInt(num[:0], ts, 10)

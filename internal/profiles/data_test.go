@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-func TestEncodeDataIsJSON(t *testing.T) {
+func TestAppendDataIsJSON(t *testing.T) {
 	t.Parallel()
 	fields := []storedField{
 		{name: "plain", code: 's', text: "Ann"},
@@ -18,10 +18,10 @@ func TestEncodeDataIsJSON(t *testing.T) {
 		{name: "number", code: 'n', text: "12.5"},
 		{name: "pre-encoded", code: 's', text: "x", key: string(appendJSONKey(nil, "pre-encoded"))},
 	}
-	data := encodeData(1700000000123, fields)
+	data := string(appendData(nil, 1700000000123, fields))
 	var got map[string]string
 	if err := json.Unmarshal([]byte(data), &got); err != nil {
-		t.Fatalf("encodeData is not JSON: %v: %s", err, data)
+		t.Fatalf("appendData is not JSON: %v: %s", err, data)
 	}
 	for _, f := range fields {
 		name, want := f.name, "1700000000123|"+string(f.code)+f.text
@@ -35,7 +35,7 @@ func TestEncodeDataIsJSON(t *testing.T) {
 	if len(got) != len(fields) {
 		t.Errorf("decoded %d fields, want %d", len(got), len(fields))
 	}
-	if d := encodeData(1, nil); d != "{}" {
+	if d := string(appendData(nil, 1, nil)); d != "{}" {
 		t.Errorf("empty = %s", d)
 	}
 }

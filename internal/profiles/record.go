@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -367,15 +366,7 @@ func (p *preparer) prepare(rec Record) (prepared, error) {
 	if encode {
 		// The profile this record creates, as it is stored, in the same
 		// allocation as its data.
-		b := strconv.AppendInt(p.buf[:0], out.ts, 10)
-		b = append(b, ' ')
-		b = strconv.AppendInt(b, out.ts, 10)
-		b = append(b, '\n')
-		for _, id := range out.ids {
-			b = append(b, id...)
-			b = append(b, '\n')
-		}
-		b = append(b, '\n')
+		b := appendProfileHead(p.buf[:0], out.ts, out.ts, out.ids)
 		head := len(b)
 		p.buf = appendData(b, out.ts, fields)
 		out.blob = string(p.buf)

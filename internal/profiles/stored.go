@@ -18,24 +18,24 @@ import (
 
 // encodeProfile writes the stored form.
 func encodeProfile(fs, ls int64, ids []string, data string) string {
-	var b strings.Builder
 	n := 44 + len(data)
 	for _, id := range ids {
 		n += len(id) + 1
 	}
-	b.Grow(n)
-	var num [20]byte
-	b.Write(strconv.AppendInt(num[:0], fs, 10))
-	b.WriteByte(' ')
-	b.Write(strconv.AppendInt(num[:0], ls, 10))
-	b.WriteByte('\n')
+	return string(append(appendProfileHead(make([]byte, 0, n), fs, ls, ids), data...))
+}
+
+// appendProfileHead appends the stored form up to its data to b.
+func appendProfileHead(b []byte, fs, ls int64, ids []string) []byte {
+	b = strconv.AppendInt(b, fs, 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, ls, 10)
+	b = append(b, '\n')
 	for _, id := range ids {
-		b.WriteString(id)
-		b.WriteByte('\n')
+		b = append(b, id...)
+		b = append(b, '\n')
 	}
-	b.WriteByte('\n')
-	b.WriteString(data)
-	return b.String()
+	return append(b, '\n')
 }
 
 // decodeStored splits the stored form; ok is false when v is not one.
