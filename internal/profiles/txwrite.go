@@ -134,17 +134,16 @@ func (s *Store) resolve(ctx context.Context, account string, batch []prepared, p
 func (s *Store) resolveFresh(ctx context.Context, account string, batch []prepared, pver, seq int64, hookVals []string) (*pending, error) {
 	r := s.batchSlots(account, batch)
 	r.pver, r.seq, r.hookVals = pver, seq, hookVals
-	r.index = make([]any, len(r.suffixes))
+	r.index = make([]any, len(r.w.entries))
 	return s.resolveReads(ctx, account, batch, r, nil)
 }
 
 // batchReads is what a batch reads before it is resolved.
 type batchReads struct {
 	w         *batchWriter // holds a slot for every identity of the batch
-	suffixes  []string     // the identities: suffixes[i] is w.entries[i].sfx
 	hookKeys  []string     // CreationKeys
 	pver, seq int64
-	index     []any // the index's profile ids of suffixes (nil: none)
+	index     []any // the profile id of each of w.entries (nil: none)
 	hookVals  []string
 }
 
@@ -156,17 +155,15 @@ func (s *Store) batchSlots(account string, batch []prepared) *batchReads {
 		r.hookKeys = creation.CreationKeys(account)
 	}
 	w := &batchWriter{slots: make(map[string]int32, len(batch)*3), entries: make([]indexEntry, 0, len(batch)*3)}
-	suffixes := make([]string, 0, len(batch)*3)
 	for _, p := range batch {
 		for _, sfx := range p.ids {
 			if _, ok := w.slots[sfx]; !ok {
 				w.slots[sfx] = int32(len(w.entries))
 				w.entries = append(w.entries, indexEntry{sfx: sfx})
-				suffixes = append(suffixes, sfx)
 			}
 		}
 	}
-	r.w, r.suffixes = w, suffixes
+	r.w = w
 	return r
 }
 
@@ -177,7 +174,11 @@ func (s *Store) readBatch(ctx context.Context, account string, batch []prepared)
 	pipe := s.rdb.Pipeline()
 	verCmd := pipe.Get(ctx, s.keys.pver(account))
 	seqCmd := pipe.Get(ctx, s.keys.seq(account))
-	idxCmd := pipe.HMGet(ctx, s.keys.ids(account), r.suffixes...)
+	suffixes := make([]string, len(r.w.entries))
+	for i, e := range r.w.entries {
+		suffixes[i] = e.sfx
+	}
+	idxCmd := pipe.HMGet(ctx, s.keys.ids(account), suffixes...)
 	hookCmds := make([]*redis.StringCmd, len(r.hookKeys))
 	for i, k := range r.hookKeys {
 		hookCmds[i] = pipe.Get(ctx, k)
@@ -198,7 +199,7 @@ func (s *Store) readBatch(ctx context.Context, account string, batch []prepared)
 // resolveReads works out the writes of a batch from its reads (see resolve).
 func (s *Store) resolveReads(ctx context.Context, account string, batch []prepared, r *batchReads, prev *pending) (*pending, error) {
 	creation, _ := s.hook.(CreationHook)
-	w, suffixes, pver, seq := r.w, r.suffixes, r.pver, r.seq
+	w, pver, seq := r.w, r.pver, r.seq
 	out := &pending{batch: batch, pver: pver, done: make(chan error, 1)}
 	// overlay: prev has not been committed when these reads ran.
 	var overlay *batchWriter
@@ -218,7 +219,7 @@ func (s *Store) resolveReads(ctx context.Context, account string, batch []prepar
 	for i, v := range r.index {
 		id, _ := v.(string)
 		if overlay != nil {
-			if oid, dirty := overlay.dirtyID(suffixes[i]); dirty {
+			if oid, dirty := overlay.dirtyID(w.entries[i].sfx); dirty {
 				id = oid
 			}
 		}
@@ -227,7 +228,7 @@ func (s *Store) resolveReads(ctx context.Context, account string, batch []prepar
 		}
 		w.entries[i].id = id
 		if seen == nil {
-			seen = make(map[string]bool, len(suffixes))
+			seen = make(map[string]bool, len(r.index))
 		}
 		if !seen[id] {
 			seen[id] = true
