@@ -25,6 +25,9 @@ import (
 // written since the call before. Close waits for the rest. A write that
 // fails stops the writer; the next Upsert or Close returns its error.
 //
+// Preread stops looking after prereadTrial records when most were known
+// (a file imported again): the look-ups would then be made twice.
+//
 // Those answers hold only while nothing else writes the account's profiles
 // (or its audience definitions) and the stream's mapping stays the same.
 // Every commit checks the first (see commit), and Upsert the second; once
