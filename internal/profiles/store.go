@@ -359,13 +359,15 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 			bulk.fail(first) // drained unwritten from now on
 			continue
 		}
-		if bulk.freshBatch(b) {
+		fresh := bulk.freshBatch(b)
+		if fresh {
 			if _, err := settle(); err != nil {
 				first = err
 				continue
 			}
+			fresh = bulk.trusted() // settling may have found another writer
 		}
-		if bulk.freshBatch(b) { // still: settle may have found another writer
+		if fresh {
 			// What the account holds once everything before applied.
 			pver, seq := bulk.pver, bulk.seq
 			switch {
