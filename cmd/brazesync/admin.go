@@ -25,6 +25,11 @@ const adminUsage = `Usage:
       move audience membership that an earlier build kept in sorted sets
       into member bitmaps (safe to run again; run it with every brazesync
       process stopped, before starting this build)
+  brazesync admin migrate-index
+      move the identity index that an earlier build kept in one hash per
+      account into one hash per identity field (safe to run again; run it
+      with every brazesync process stopped, before starting this build,
+      which refuses to write profiles of an account until then)
   brazesync admin reseal
       seal every stored secret again with the first BRAZESYNC_MASTER_KEY
       (authorizations of every account, the managed SFTP host key), so that
@@ -95,6 +100,11 @@ func runAdmin(ctx context.Context, args []string, getenv func(string) string, st
 			return &usageError{adminUsage}
 		}
 		return a.migrate(ctx, stdout, "audience memberships moved", a.audiences.MigrateMemberSets)
+	case "migrate-index":
+		if len(args) != 1 {
+			return &usageError{adminUsage}
+		}
+		return a.migrate(ctx, stdout, "identity index entries moved", a.profiles.MigrateIndex)
 	case "reseal":
 		if len(args) != 1 {
 			return &usageError{adminUsage}

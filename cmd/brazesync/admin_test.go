@@ -100,4 +100,11 @@ func TestAdminMigrateProfiles(t *testing.T) {
 	if !strings.Contains(out.String(), "audience memberships moved: 0 (in 1 accounts)") {
 		t.Errorf("migrate-audiences printed %q", out.String())
 	}
+	out.Reset()
+	if err := runAdmin(ctx, []string{"migrate-index"}, env, &out); err != nil {
+		t.Fatalf("migrate-index: %v", err)
+	}
+	if !strings.Contains(out.String(), "identity index entries moved: 0 (in 1 accounts)") {
+		t.Errorf("migrate-index printed %q", out.String())
+	}
 }

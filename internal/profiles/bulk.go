@@ -136,9 +136,9 @@ func (b *Bulk) Preread(ctx context.Context, records []Record) ([]bool, error) {
 	for i, k := range hookKeys {
 		hookCmds[i] = pipe.Get(ctx, k)
 	}
-	var idxCmd *redis.SliceCmd
+	var index func() ([]any, error)
 	if len(suffixes) > 0 {
-		idxCmd = pipe.HMGet(ctx, b.s.keys.ids(b.account), suffixes...)
+		index = b.s.keys.queueIndexGet(ctx, pipe, b.account, suffixes)
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		b.valid = false
@@ -159,8 +159,12 @@ func (b *Bulk) Preread(ctx context.Context, records []Record) ([]bool, error) {
 	if !b.valid {
 		return fresh, nil
 	}
-	if idxCmd != nil {
-		ids := idxCmd.Val()
+	if index != nil {
+		ids, err := index()
+		if err != nil {
+			b.valid = false
+			return fresh, err
+		}
 		from := 0
 		for k, i := range candidates {
 			fresh[i] = !slices.ContainsFunc(ids[from:ends[k]], func(v any) bool { return v != nil })

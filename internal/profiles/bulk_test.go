@@ -263,7 +263,9 @@ func TestBulkReportsAFailedWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rdb.Set(ctx, s.keys.ids(acct), "not a hash", 0) // every index write fails
+	for _, f := range []string{"email", "external_id"} {
+		rdb.Set(ctx, s.keys.index(acct, f), "not a hash", 0) // every index write fails
+	}
 	var upsertErr error
 	for from := 0; from < len(recs) && upsertErr == nil; from += 100 {
 		_, upsertErr = b.Upsert(ctx, recs[from:from+100], fresh[from:from+100])

@@ -10,7 +10,10 @@ import "github.com/brazesync/brazesync/internal/store"
 //	<prefix>pver              string  write version: bumped by every write of profiles or ids
 //	<prefix>pguard            string  touched to abort a stale optimistic commit (see commit)
 //	<prefix>gone              string  profiles deleted or merged away (Count = seq - gone)
-//	<prefix>ids               hash    identity index: "<field>:<value>" -> profile id
+//	<prefix>ids:<field>       hash    identity index of one identity field: value -> profile id
+//	                                  (see index.go)
+//	<prefix>ids               hash    the index of earlier builds: "<field>:<value>" -> id
+//	                                  (MigrateIndex moves it)
 //	<prefix>p:<id>            string  one profile: first and last seen, identities and data
 //	                                  (see stored.go)
 //	<prefix>merged:<id>       string  survivor of a merged-away profile
@@ -27,7 +30,10 @@ func (k keys) seq(acct string) string   { return k.ns.Account(acct, "seq") }
 func (k keys) pver(acct string) string  { return k.ns.Account(acct, "pver") }
 func (k keys) gone(acct string) string  { return k.ns.Account(acct, "gone") }
 func (k keys) guard(acct string) string { return k.ns.Account(acct, "pguard") }
-func (k keys) ids(acct string) string   { return k.ns.Account(acct, "ids") }
+func (k keys) index(acct, field string) string {
+	return k.ns.Account(acct, "ids", field)
+}
+func (k keys) legacyIndex(acct string) string { return k.ns.Account(acct, "ids") }
 func (k keys) profile(acct, id string) string {
 	return k.ns.Account(acct, "p", id)
 }

@@ -81,3 +81,66 @@ func (s *Store) migrateOne(ctx context.Context, account, id string) error {
 		return err
 	}, key)
 }
+
+// MigrateIndex moves the account's identity index from the one hash of
+// earlier builds ("<field>:<value>" -> id) into one hash per identity field
+// (see index.go), removes the old hash, and returns how many entries it
+// moved. An entry this build wrote meanwhile is kept over the old one. It
+// is safe to run again. Run it before starting this build: until it ran,
+// this build refuses to read or write the account's profiles
+// (ErrLegacyIndex).
+func (s *Store) MigrateIndex(ctx context.Context, account string) (int, error) {
+	old := s.keys.legacyIndex(account)
+	moved := 0
+	for pass := 0; ; pass++ {
+		var cursor uint64
+		for {
+			page, next, err := s.rdb.HScan(ctx, old, cursor, "*", 1000).Result()
+			if err != nil {
+				return moved, fmt.Errorf("migrating the identity index of account %q: %w", account, err)
+			}
+			if len(page) > 0 {
+				if err := s.moveIndexEntries(ctx, account, page); err != nil {
+					return moved, err
+				}
+				moved += len(page) / 2
+			}
+			if cursor = next; cursor == 0 {
+				break
+			}
+		}
+		// HSCAN returns every entry that stays in the hash; entries it
+		// returned are gone from it. What is left came in meanwhile.
+		left, err := s.rdb.HLen(ctx, old).Result()
+		if err != nil {
+			return moved, fmt.Errorf("migrating the identity index of account %q: %w", account, err)
+		}
+		if left == 0 {
+			return moved, nil
+		}
+		if pass == 2 {
+			return moved, fmt.Errorf("migrating the identity index of account %q: %d entries keep coming in; stop every process of an earlier build", account, left)
+		}
+	}
+}
+
+// moveIndexEntries moves a page of HSCAN (field, value, field, value...)
+// from the old index into the field hashes.
+func (s *Store) moveIndexEntries(ctx context.Context, account string, page []string) error {
+	pipe := s.rdb.Pipeline()
+	fields := make([]string, 0, len(page)/2)
+	for i := 0; i+1 < len(page); i += 2 {
+		sfx, id := page[i], page[i+1]
+		field, value := splitSuffix(sfx)
+		if field == "" || value == "" {
+			return fmt.Errorf("migrating the identity index of account %q: entry %q is not \"<field>:<value>\"", account, sfx)
+		}
+		pipe.HSetNX(ctx, s.keys.index(account, field), value, id)
+		fields = append(fields, sfx)
+	}
+	pipe.HDel(ctx, s.keys.legacyIndex(account), fields...)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("migrating the identity index of account %q: %w", account, err)
+	}
+	return nil
+}

@@ -147,11 +147,16 @@ func (s *Store) Resolve(ctx context.Context, account string, identities map[stri
 	if len(fields) == 0 {
 		return "", fmt.Errorf("resolving profile of account %q: no identity given: %w", account, ErrNotFound)
 	}
-	vals, err := s.rdb.HMGet(ctx, s.keys.ids(account), fields...).Result()
-	if err != nil {
+	pipe := s.rdb.Pipeline()
+	index := s.keys.queueIndexGet(ctx, pipe, account, fields)
+	if _, err := pipe.Exec(ctx); err != nil {
 		return "", fmt.Errorf("resolving profile of account %q: %w", account, err)
 	}
 	best, bestN := "", int64(0)
+	vals, err := index()
+	if err != nil {
+		return "", fmt.Errorf("resolving profile of account %q: %w", account, err)
+	}
 	for _, v := range vals {
 		id, ok := v.(string)
 		if !ok {

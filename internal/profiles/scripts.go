@@ -26,9 +26,9 @@ return 0
 // upsertScript applies a batch of prepared records to the profiles of one
 // account in one round trip: identity resolution, profile creation, merges
 // and newest-event-wins field writes. The identity index is read with one
-// HMGET and written with one HSET for the whole batch (in chunks), and a
-// profile is one string in the form of stored.go, so a new profile costs one
-// SET and a record only a few arguments. Store.Upsert runs it only for a
+// HMGET and written with one HSET per identity field and batch (in chunks),
+// and a profile is one string in the form of stored.go, so a new profile
+// costs one SET and a record only a few arguments. Store.Upsert runs it only for a
 // batch whose optimistic commit (txwrite.go) lost three races. It bumps the
 // write version, as every writer of profiles must.
 //
@@ -54,9 +54,27 @@ var upsertScript = redis.NewScript(`
 local prefix = ARGV[1]
 local n = tonumber(ARGV[2])
 local seqKey = KEYS[1]
-local idsKey = prefix .. 'ids'
 redis.call('INCR', prefix .. 'pver')
 local chunk = 1000
+
+-- byField groups suffixes "field:value" by the index hash of their field:
+-- {key, values, suffixes} in first-seen order.
+local function byField(list)
+  local groups, at = {}, {}
+  for _, s in ipairs(list) do
+    local c = string.find(s, ':', 1, true)
+    local f = string.sub(s, 1, c - 1)
+    local g = at[f]
+    if not g then
+      g = {key = prefix .. 'ids:' .. f, values = {}, suffixes = {}}
+      at[f] = g
+      groups[#groups + 1] = g
+    end
+    g.values[#g.values + 1] = string.sub(s, c + 1)
+    g.suffixes[#g.suffixes + 1] = s
+  end
+  return groups
+end
 
 local function tsOf(v)
   local p = string.find(v, '|', 1, true)
@@ -83,11 +101,13 @@ end
 
 -- index: identity -> profile id (false when unknown), for the whole batch.
 local index = {}
-for c = 1, #suffixes, chunk do
-  local last = math.min(c + chunk - 1, #suffixes)
-  local got = redis.call('HMGET', idsKey, unpack(suffixes, c, last))
-  for k = c, last do
-    index[suffixes[k]] = got[k - c + 1]
+for _, g in ipairs(byField(suffixes)) do
+  for c = 1, #g.values, chunk do
+    local last = math.min(c + chunk - 1, #g.values)
+    local got = redis.call('HMGET', g.key, unpack(g.values, c, last))
+    for k = c, last do
+      index[g.suffixes[k]] = got[k - c + 1]
+    end
   end
 end
 -- dirty: identities whose index entry must be written at the end.
@@ -261,14 +281,15 @@ end
 if nextId > seq then
   redis.call('SET', seqKey, nextId)
 end
-for c = 1, #dirtyList, chunk do
-  local hs = {}
-  for k = c, math.min(c + chunk - 1, #dirtyList) do
-    local suffix = dirtyList[k]
-    hs[#hs + 1] = suffix
-    hs[#hs + 1] = index[suffix]
+for _, g in ipairs(byField(dirtyList)) do
+  for c = 1, #g.values, chunk do
+    local hs = {}
+    for k = c, math.min(c + chunk - 1, #g.values) do
+      hs[#hs + 1] = g.values[k]
+      hs[#hs + 1] = index[g.suffixes[k]]
+    end
+    redis.call('HSET', g.key, unpack(hs))
   end
-  redis.call('HSET', idsKey, unpack(hs))
 end
 return {ids, merges}
 `)
@@ -293,10 +314,11 @@ end
 local nl = string.find(v, '\n', 1, true)
 local e = string.find(v, '\n\n', nl, true)
 local list = string.sub(v, nl + 1, e - 1)
-local idsKey = prefix .. 'ids'
 for suffix in string.gmatch(list, '[^\n]+') do
-  if redis.call('HGET', idsKey, suffix) == id then
-    redis.call('HDEL', idsKey, suffix)
+  local c = string.find(suffix, ':', 1, true)
+  local key, value = prefix .. 'ids:' .. string.sub(suffix, 1, c - 1), string.sub(suffix, c + 1)
+  if redis.call('HGET', key, value) == id then
+    redis.call('HDEL', key, value)
   end
 end
 redis.call('DEL', KEYS[1])

@@ -178,7 +178,7 @@ func (s *Store) readBatch(ctx context.Context, account string, batch []prepared)
 	for i, e := range r.w.entries {
 		suffixes[i] = e.sfx
 	}
-	idxCmd := pipe.HMGet(ctx, s.keys.ids(account), suffixes...)
+	index := s.keys.queueIndexGet(ctx, pipe, account, suffixes)
 	hookCmds := make([]*redis.StringCmd, len(r.hookKeys))
 	for i, k := range r.hookKeys {
 		hookCmds[i] = pipe.Get(ctx, k)
@@ -188,7 +188,10 @@ func (s *Store) readBatch(ctx context.Context, account string, batch []prepared)
 	}
 	r.pver, _ = strconv.ParseInt(verCmd.Val(), 10, 64)
 	r.seq, _ = strconv.ParseInt(seqCmd.Val(), 10, 64)
-	r.index = idxCmd.Val()
+	var err error
+	if r.index, err = index(); err != nil {
+		return nil, err
+	}
 	r.hookVals = make([]string, len(hookCmds))
 	for i, c := range hookCmds {
 		r.hookVals[i] = c.Val()
@@ -591,15 +594,12 @@ func (s *Store) writeCommands(account string, w *batchWriter, seq int64) [][]any
 			[]any{"SET", s.keys.merged(account, l), sv},
 			[]any{"XADD", s.keys.merges(account), "MAXLEN", "~", 10000, "*", "loser", l, "survivor", sv})
 	}
-	const chunk = 1000
-	for c := 0; c < len(w.dirty); c += chunk {
-		part := w.dirty[c:min(c+chunk, len(w.dirty))]
-		hs := make([]any, 0, 2+2*len(part))
-		hs = append(hs, "HSET", s.keys.ids(account))
-		for _, i := range part {
-			hs = append(hs, w.entries[i].sfx, w.entries[i].id)
+	if len(w.dirty) > 0 {
+		sfx, ids := make([]string, len(w.dirty)), make([]string, len(w.dirty))
+		for k, i := range w.dirty {
+			sfx[k], ids[k] = w.entries[i].sfx, w.entries[i].id
 		}
-		cmds = append(cmds, hs)
+		cmds = s.keys.appendIndexSet(cmds, account, sfx, ids, 1000)
 	}
 	if w.next > seq {
 		cmds = append(cmds, []any{"SET", s.keys.seq(account), w.next})

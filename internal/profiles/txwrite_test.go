@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -83,13 +84,33 @@ func takeSnapshot(t *testing.T, s *Store, rdb *redis.Client, acct string) snapsh
 	for _, p := range ps {
 		snap.profiles[p.ID] = p
 	}
-	if snap.index, err = rdb.HGetAll(ctx, s.keys.ids(acct)).Result(); err != nil {
-		t.Fatal(err)
-	}
+	snap.index = indexEntries(t, s, rdb, acct)
 	if snap.count, err = s.Count(ctx, acct); err != nil {
 		t.Fatal(err)
 	}
 	return snap
+}
+
+// indexEntries reads the account's whole identity index as suffix -> id.
+func indexEntries(t *testing.T, s *Store, rdb *redis.Client, acct string) map[string]string {
+	t.Helper()
+	ctx := context.Background()
+	prefix := s.keys.index(acct, "")
+	keys, err := rdb.Keys(ctx, prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, k := range keys {
+		h, err := rdb.HGetAll(ctx, k).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for v, id := range h {
+			out[identitySuffix(strings.TrimPrefix(k, prefix), v)] = id
+		}
+	}
+	return out
 }
 
 func sameSnapshots(t *testing.T, what string, got, want snapshot) {
@@ -206,7 +227,8 @@ func TestCommitRefusesWhatItWasNotResolvedAgainst(t *testing.T) {
 		t.Fatalf("a refused commit bumped the write version from %s to %s", before, version())
 	}
 	for _, sfx := range p.batch[0].ids {
-		if id := rdb.HGet(ctx, s.keys.ids(acct), sfx).Val(); id != "" && !slices.ContainsFunc(batches[1], func(q prepared) bool { return slices.Contains(q.ids, sfx) }) {
+		f, v := splitSuffix(sfx)
+		if id := rdb.HGet(ctx, s.keys.index(acct, f), v).Val(); id != "" && !slices.ContainsFunc(batches[1], func(q prepared) bool { return slices.Contains(q.ids, sfx) }) {
 			t.Fatalf("identity %s of the refused batch was written (profile %s)", sfx, id)
 		}
 	}
