@@ -156,6 +156,7 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 		return res, err
 	}
 	ccfg.Logger = r.opts.Logger
+	ccfg.TempDir = r.opts.TempDir
 	fcfg, err := r.fileSettings(a, secrets, c)
 	if err != nil {
 		return res, err

@@ -2,12 +2,12 @@ package sftpclient
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -105,10 +105,12 @@ func (c *Client) Download(ctx context.Context, p string, w io.Writer) (int64, er
 	return n, nil
 }
 
-// Open streams the file at p as an io.ReadCloser fed through an io.Pipe by
-// File.WriteTo, so that a consumer reading in small pieces (a decrypter, a
-// CSV parser) still gets the concurrent download. The reader returns the
-// download's error, if any, instead of io.EOF. Close it to stop early.
+// Open streams the file at p as an io.ReadCloser. File.WriteTo downloads
+// it with concurrent requests into a spool file in Config.TempDir, which
+// the reader reads as it fills (see spool): a consumer reading in small
+// pieces (a decrypter, a CSV parser) gets the concurrent download, and does
+// not slow it down. The reader returns the download's error, if any,
+// instead of io.EOF. Close it to stop early; it removes the spool file.
 func (c *Client) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -125,33 +127,42 @@ func (c *Client) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening %q: %w", p, err)
 	}
-	pr, pw := io.Pipe()
+	sp, err := newSpool(c.cfg.TempDir)
+	if err != nil {
+		_ = f.Close()
+		return nil, err
+	}
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		err := c.do(ctx, func() error {
-			_, err := f.WriteTo(pw)
+			_, err := f.WriteTo(sp)
 			return err
 		})
 		_ = f.Close()
 		if err != nil {
-			_ = pw.CloseWithError(fmt.Errorf("downloading %q: %w", p, err))
-			return
+			err = fmt.Errorf("downloading %q: %w", p, err)
 		}
-		_ = pw.Close()
+		sp.finish(err)
 	}()
-	return &pipeReader{PipeReader: pr, done: done}, nil
+	return &spoolReader{spool: sp, done: done}, nil
 }
 
-type pipeReader struct {
-	*io.PipeReader
+// spoolReader reads a download's spool.
+type spoolReader struct {
+	*spool
 	done chan struct{}
+	once sync.Once
 }
 
-// Close stops the download and waits for its goroutine.
-func (r *pipeReader) Close() error {
-	_ = r.PipeReader.CloseWithError(errors.New("sftp: download reader closed"))
-	<-r.done
+// Close stops the download, waits for its goroutine and removes the spool
+// file.
+func (r *spoolReader) Close() error {
+	r.once.Do(func() {
+		r.spool.close()
+		<-r.done
+		r.spool.release()
+	})
 	return nil
 }
 

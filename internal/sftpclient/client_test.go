@@ -294,9 +294,8 @@ func TestSilentServerFailsPendingCall(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	if _, err := io.ReadFull(r, make([]byte, 1024)); err != nil {
-		t.Fatalf("first read: %v", err)
-	}
+	// Frozen at once: the download runs ahead of the reader, so after a
+	// first read it could be over already.
 	proxy.Freeze()
 	start := time.Now()
 	_, err = io.Copy(io.Discard, r)

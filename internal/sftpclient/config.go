@@ -55,6 +55,11 @@ type Config struct {
 	// every pending call. Default 60s.
 	IdleTimeout time.Duration
 
+	// TempDir holds the spool files of Open's downloads (a download can
+	// take up to its file's size there while it is read). Default
+	// os.TempDir().
+	TempDir string
+
 	// Logger receives connection events; nil discards them.
 	Logger *slog.Logger
 }
