@@ -158,6 +158,24 @@ func TestImportCSVFromCustomerServer(t *testing.T) {
 	}
 }
 
+// TestImportNamedFile: a job naming its file finds it with one stat; a
+// name that is absent, or that is a folder, imports nothing and is not an
+// error (as when the folder is listed).
+func TestImportNamedFile(t *testing.T) {
+	t.Parallel()
+	b := setupImport(t)
+	b.sshd.WriteFile(t, "users.csv", []byte(brazeCSV))
+	b.sshd.Mkdir(t, "adir")
+	authID := b.auth(t, "sftp", map[string]any{"host_key": b.sshd.HostKeyAuthorized}, nil)
+	for name, imported := range map[string]int64{"users.csv": 1, "absent.csv": 0, "adir": 0} {
+		j := b.run(t, authID, map[string]any{"file": name})
+		runs := b.runs(t, j, 1)
+		if runs[0].Outcome != jobs.OutcomeSuccess || runs[0].Counters["files_imported"] != imported || runs[0].Counters["files_failed"] != 0 {
+			t.Errorf("file %q: run %+v, want %d file imported", name, runs[0], imported)
+		}
+	}
+}
+
 // TestImportOnRedisCluster imports a file on a three-node Redis Cluster
 // (Asynq, jobs, the ledger, the connection limiter and profiles on one
 // cluster client), and the same file version is not imported twice.
