@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sync"
 )
@@ -32,9 +33,15 @@ type spool struct {
 	off     int64 // the reader's offset
 }
 
-// newSpool creates the temporary file in dir (os.TempDir() when empty).
+// newSpool creates the temporary file in dir (os.TempDir() when empty),
+// creating dir when it does not exist yet.
 func newSpool(dir string) (*spool, error) {
 	f, err := os.CreateTemp(dir, "brazesync-download-*")
+	if errors.Is(err, fs.ErrNotExist) && dir != "" {
+		if err = os.MkdirAll(dir, 0o700); err == nil {
+			f, err = os.CreateTemp(dir, "brazesync-download-*")
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("sftp: creating the download's spool file: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -101,4 +102,15 @@ func TestOpenDownloadsAheadOfTheReader(t *testing.T) {
 	if err := r.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
+}
+
+func TestSpoolCreatesItsFolder(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "not", "yet")
+	sp, err := newSpool(dir)
+	if err != nil {
+		t.Fatalf("newSpool in a folder that does not exist yet: %v", err)
+	}
+	sp.close()
+	sp.release()
 }
