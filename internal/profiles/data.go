@@ -1,7 +1,6 @@
 package profiles
 
 import (
-	"strconv"
 	"unicode/utf8"
 )
 
@@ -16,11 +15,10 @@ type storedField struct {
 }
 
 // appendData appends fields to b as a JSON object of stored values
-// "<ts>|<code><text>", the form in which a profile's fields are stored (see
-// stored.go) and read by the upsert script's cjson.
-func appendData(b []byte, ts int64, fields []storedField) []byte {
-	var num [20]byte
-	prefix := strconv.AppendInt(num[:0], ts, 10)
+// "|<code><text>" whose time is the base (the record's event time), the
+// form in which a profile's fields are stored (see stored.go) and read by
+// the upsert script's cjson.
+func appendData(b []byte, fields []storedField) []byte {
 	b = append(b, '{')
 	for i, f := range fields {
 		if i > 0 {
@@ -31,7 +29,6 @@ func appendData(b []byte, ts int64, fields []storedField) []byte {
 		} else {
 			b = appendJSONKey(b, f.name)
 		}
-		b = append(b, prefix...)
 		b = append(b, '|', f.code)
 		b = appendJSONString(b, f.text)
 		b = append(b, '"')

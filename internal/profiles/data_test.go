@@ -18,15 +18,15 @@ func TestAppendDataIsJSON(t *testing.T) {
 		{name: "number", code: 'n', text: "12.5"},
 		{name: "pre-encoded", code: 's', text: "x", key: string(appendJSONKey(nil, "pre-encoded"))},
 	}
-	data := string(appendData(nil, 1700000000123, fields))
+	data := string(appendData(nil, fields))
 	var got map[string]string
 	if err := json.Unmarshal([]byte(data), &got); err != nil {
 		t.Fatalf("appendData is not JSON: %v: %s", err, data)
 	}
 	for _, f := range fields {
-		name, want := f.name, "1700000000123|"+string(f.code)+f.text
+		name, want := f.name, "|"+string(f.code)+f.text
 		if f.name == "bad utf8 \xff" {
-			name, want = "bad utf8 \ufffd", "1700000000123|s\ufffd\ufffdok"
+			name, want = "bad utf8 \ufffd", "|s\ufffd\ufffdok"
 		}
 		if got[name] != want {
 			t.Errorf("%q = %q, want %q", name, got[name], want)
@@ -35,7 +35,7 @@ func TestAppendDataIsJSON(t *testing.T) {
 	if len(got) != len(fields) {
 		t.Errorf("decoded %d fields, want %d", len(got), len(fields))
 	}
-	if d := string(appendData(nil, 1, nil)); d != "{}" {
+	if d := string(appendData(nil, nil)); d != "{}" {
 		t.Errorf("empty = %s", d)
 	}
 }
@@ -52,12 +52,12 @@ func TestPreparedBlobIsTheStoredProfile(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if want := encodeProfile(p.ts, p.ts, p.ids, p.data); p.blob != want {
+		if want := encodeProfile(p.ts, p.ts, p.ts, p.ids, p.data); p.blob != want {
 			t.Errorf("blob %q, want %q", p.blob, want)
 		}
-		fs, ls, ids, data, ok := decodeStored(p.blob)
-		if !ok || fs != p.ts || ls != p.ts || !slices.Equal(ids, p.ids) || data != p.data {
-			t.Errorf("blob %q decodes to %d %d %q %q %v", p.blob, fs, ls, ids, data, ok)
+		sp, ok := decodeStored(p.blob)
+		if !ok || sp.fs != p.ts || sp.ls != p.ts || sp.base != p.ts || !slices.Equal(sp.ids, p.ids) || sp.data != p.data {
+			t.Errorf("blob %q decodes to %+v %v", p.blob, sp, ok)
 		}
 	}
 }

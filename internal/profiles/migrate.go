@@ -74,7 +74,7 @@ func (s *Store) migrateOne(ctx context.Context, account, id string) error {
 		}
 		_, err = tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
 			p.Del(ctx, key)
-			p.Set(ctx, key, encodeProfile(fs, ls, ids, data), 0)
+			p.Set(ctx, key, encodeProfile(fs, ls, 0, ids, data), 0)
 			p.Incr(ctx, s.keys.pver(account))
 			return nil
 		})

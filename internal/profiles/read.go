@@ -69,11 +69,11 @@ func (s *Store) readProfiles(ctx context.Context, account string, ids []string, 
 // decodeProfile turns a stored profile into a Profile; nil when there is
 // none.
 func decodeProfile(id, stored string, withFields bool) *Profile {
-	fs, ls, ids, data, ok := decodeStored(stored)
+	sp, ok := decodeStored(stored)
 	if !ok {
 		return nil
 	}
-	st := profileState{id: id, fs: fs, ls: ls, ids: ids, raw: data}
+	st := profileState{id: id, fs: sp.fs, ls: sp.ls, base: sp.base, ids: sp.ids, raw: sp.data}
 	return st.profile(withFields)
 }
 

@@ -366,9 +366,9 @@ func (p *preparer) prepare(rec Record) (prepared, error) {
 	if encode {
 		// The profile this record creates, as it is stored, in the same
 		// allocation as its data.
-		b := appendProfileHead(p.buf[:0], out.ts, out.ts, out.ids)
+		b := appendProfileHead(p.buf[:0], out.ts, out.ts, out.ts, out.ids)
 		head := len(b)
-		p.buf = appendData(b, out.ts, fields)
+		p.buf = appendData(b, fields)
 		out.blob = string(p.buf)
 		out.data = out.blob[head:]
 	}

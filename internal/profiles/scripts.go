@@ -40,7 +40,8 @@ return 0
 // ARGV[2]: n, the number of records. Then per record:
 //
 //	ts (event time ms), id_count, id_count distinct identity suffixes
-//	"field:value", and data: a JSON object of field -> "<ts>|<code><text>".
+//	"field:value", and data: a JSON object of field -> "|<code><text>"
+//	(the time of every value is ts).
 //
 // Returns {ids, merges}: ids[i] is the profile record i was applied to (it
 // may have been merged away by a later record of the batch); merges is a flat
@@ -144,34 +145,50 @@ local function overlay(dst, src, strict)
   return changed
 end
 
-local function decode(d)
+-- decode decodes stored data; a value without a time ("|<code><text>")
+-- gets base's.
+local function decode(d, base)
   if d and d ~= '' and d ~= '{}' and d ~= '[]' then
-    return cjson.decode(d)
+    local m = cjson.decode(d)
+    for k, v in pairs(m) do
+      if string.sub(v, 1, 1) == '|' then
+        m[k] = base .. v
+      end
+    end
+    return m
   end
   return {}
 end
 
 -- parse and fmt read and write a stored profile (stored.go):
--- "<fs> <ls>\n<id>\n...<id>\n\n<data>". A missing one parses as nil, nil, '', ''.
+-- "<fs> <ls>[ <base>]\n<id>\n...<id>\n\n<data>". A missing one parses as
+-- nil, nil, nil, '', ''; base is nil when there is none.
 local function parse(v)
-  if not v then return nil, nil, '', '' end
+  if not v then return nil, nil, nil, '', '' end
   local nl = string.find(v, '\n', 1, true)
   local sp = string.find(v, ' ', 1, true)
   local e = string.find(v, '\n\n', nl, true)
-  return string.sub(v, 1, sp - 1), string.sub(v, sp + 1, nl - 1), string.sub(v, nl + 1, e - 1), string.sub(v, e + 2)
+  local ls, base = string.sub(v, sp + 1, nl - 1), nil
+  local sp2 = string.find(ls, ' ', 1, true)
+  if sp2 then
+    ls, base = string.sub(ls, 1, sp2 - 1), string.sub(ls, sp2 + 1)
+  end
+  return string.sub(v, 1, sp - 1), ls, base, string.sub(v, nl + 1, e - 1), string.sub(v, e + 2)
 end
-local function fmt(fs, ls, ids, d)
+local function fmt(fs, ls, base, ids, d)
   if ids ~= '' then ids = ids .. '\n' end
-  return fs .. ' ' .. ls .. '\n' .. ids .. '\n' .. d
+  local head = fs .. ' ' .. ls
+  if base then head = head .. ' ' .. base end
+  return head .. '\n' .. ids .. '\n' .. d
 end
 
 local function merge(s, l)
   local skey = prefix .. 'p:' .. s
   local lkey = prefix .. 'p:' .. l
-  local sfs, sls, sids, sd = parse(redis.call('GET', skey))
-  local lfs, lls, lids, ld = parse(redis.call('GET', lkey))
-  local data = decode(sd)
-  overlay(data, decode(ld), true)
+  local sfs, sls, sbase, sids, sd = parse(redis.call('GET', skey))
+  local lfs, lls, lbase, lids, ld = parse(redis.call('GET', lkey))
+  local data = decode(sd, sbase)
+  overlay(data, decode(ld, lbase), true)
   local fs, ls = sfs, sls
   if lfs and ((not fs) or tonumber(lfs) < tonumber(fs)) then fs = lfs end
   if lls and ((not ls) or tonumber(lls) > tonumber(ls)) then ls = lls end
@@ -182,7 +199,7 @@ local function merge(s, l)
     end
     if ids ~= '' then ids = ids .. '\n' .. lids else ids = lids end
   end
-  redis.call('SET', skey, fmt(fs or '0', ls or '0', ids, cjson.encode(data)))
+  redis.call('SET', skey, fmt(fs or '0', ls or '0', nil, ids, cjson.encode(data)))
   redis.call('DEL', lkey)
   redis.call('INCR', prefix .. 'gone')
   redis.call('SET', prefix .. 'merged:' .. l, s)
@@ -236,11 +253,11 @@ for r = 1, n do
     for j = idStart, idEnd do
       point(ARGV[j], id)
     end
-    redis.call('SET', prefix .. 'p:' .. id, fmt(ts, ts, table.concat(ARGV, '\n', idStart, idEnd), data))
+    redis.call('SET', prefix .. 'p:' .. id, fmt(ts, ts, ts, table.concat(ARGV, '\n', idStart, idEnd), data))
   else
     local pkey = prefix .. 'p:' .. id
     local tsn = tonumber(ts)
-    local fs, ls, list, d = parse(redis.call('GET', pkey))
+    local fs, ls, base, list, d = parse(redis.call('GET', pkey))
     local changed = false
     -- Identities the profile does not hold yet.
     local add = {}
@@ -265,14 +282,15 @@ for r = 1, n do
       changed = true
     end
     if data ~= '{}' then
-      local cur = decode(d)
-      if overlay(cur, cjson.decode(data), false) then
-        d = cjson.encode(cur)
+      local cur = decode(d, base)
+      if overlay(cur, decode(data, ts), false) then
+        d = cjson.encode(cur) -- every time written out
+        base = nil
         changed = true
       end
     end
     if changed then
-      redis.call('SET', pkey, fmt(fs, ls, list, d))
+      redis.call('SET', pkey, fmt(fs, ls, base, list, d))
     end
   end
   ids[r] = id

@@ -1,23 +1,90 @@
 package profiles
 
 import (
+	"context"
+	"maps"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/brazesync/brazesync/internal/testutil/redistest"
 )
 
 func TestStoredProfileRoundTrip(t *testing.T) {
 	t.Parallel()
 	for _, ids := range [][]string{nil, {"email:a@x.io"}, {"email:a@x.io", "external_id:e 1", "braze_id:b"}} {
-		data := `{"city":"1|sOslo\nx"}`
-		v := encodeProfile(17, 42, ids, data)
-		fs, ls, gotIDs, gotData, ok := decodeStored(v)
-		if !ok || fs != 17 || ls != 42 || !slices.Equal(gotIDs, ids) || gotData != data {
-			t.Errorf("%q decoded as %d %d %q %q %v", v, fs, ls, gotIDs, gotData, ok)
+		for _, base := range []int64{0, 40} {
+			data := `{"city":"1|sOslo\nx","n":"|n7"}`
+			v := encodeProfile(17, 42, base, ids, data)
+			sp, ok := decodeStored(v)
+			if !ok || sp.fs != 17 || sp.ls != 42 || sp.base != base || !slices.Equal(sp.ids, ids) || sp.data != data {
+				t.Errorf("%q decoded as %+v %v", v, sp, ok)
+			}
 		}
 	}
 	for _, bad := range []string{"", "17 42", "1742\n\n{}", "17 42\nemail:a"} {
-		if _, _, _, _, ok := decodeStored(bad); ok {
+		if _, ok := decodeStored(bad); ok {
 			t.Errorf("%q decoded", bad)
+		}
+	}
+}
+
+// TestStoredDataLeavesOutTheBaseTime: values at the base time are stored
+// without it, and read back with it; others keep theirs.
+func TestStoredDataLeavesOutTheBaseTime(t *testing.T) {
+	t.Parallel()
+	m := map[string]string{"city": "40|sOslo", "n": "12|n7", "q": "40|s\"|\"\n", "e": "40|s"}
+	raw := encodeStored(m, 40)
+	if want := `{"city":"|sOslo","e":"|s","n":"12|n7","q":"|s\"|\"\n"}`; raw != want {
+		t.Errorf("encodeStored = %s, want %s", raw, want)
+	}
+	if got := decodeData(raw, 40); !maps.Equal(got, m) {
+		t.Errorf("decodeData = %q, want %q", got, m)
+	}
+	// Without a base every time is written out (the form of earlier
+	// builds), and read as it is.
+	if got := decodeData(encodeStored(m, 0), 0); !maps.Equal(got, m) {
+		t.Errorf("without a base: %q, want %q", got, m)
+	}
+}
+
+// TestEarlierStoredFormIsUpdated: a profile stored by an earlier build
+// (every time written out, no base) is read and updated right by the
+// optimistic commit and by the upsert script, newest value per field.
+func TestEarlierStoredFormIsUpdated(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	s := New(rdb, ns, nil, Options{})
+	ctx := context.Background()
+	recs := []Record{
+		{Fields: map[string]any{"email": "a@x.io", "city": "Rome"}, EventTime: time.UnixMilli(1500)},
+		{Fields: map[string]any{"email": "a@x.io", "n": 9}, EventTime: time.UnixMilli(500)},
+	}
+	for _, viaScript := range []bool{false, true} {
+		acct := "acct-" + redistest.RandomID()
+		old := "1000 2000\nemail:a@x.io\n\n" + `{"city":"1000|sOslo","n":"2000|n7"}`
+		if err := rdb.Set(ctx, s.keys.profile(acct, "1"), old, 0).Err(); err != nil {
+			t.Fatal(err)
+		}
+		rdb.HSet(ctx, s.keys.index(acct, "email"), "a@x.io", "1")
+		rdb.Set(ctx, s.keys.seq(acct), 1, 0)
+		if viaScript {
+			for _, b := range inBatches(t, s, recs, 1) {
+				if _, err := s.applyBatchScript(ctx, acct, b); err != nil {
+					t.Fatal(err)
+				}
+			}
+		} else if _, err := s.Upsert(ctx, acct, "web", recs); err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.Get(ctx, acct, "1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Fields["city"] != "Rome" || !p.FieldTimes["city"].Equal(time.UnixMilli(1500)) ||
+			p.Fields["n"] != 7.0 || !p.FieldTimes["n"].Equal(time.UnixMilli(2000)) ||
+			!p.FirstSeen.Equal(time.UnixMilli(500)) || !p.LastSeen.Equal(time.UnixMilli(2000)) {
+			t.Errorf("script %v: profile %+v", viaScript, p)
 		}
 	}
 }

@@ -24,8 +24,10 @@ type profileState struct {
 	num    int64
 	fs, ls int64
 	ids    []string
-	// raw is the stored data JSON until data is decoded.
+	// raw is the stored data JSON until data is decoded; its values
+	// without a time have base's (see stored.go).
 	raw  string
+	base int64
 	data map[string]string
 	// blob is the stored form of a profile created from one record, valid
 	// until the batch changes the profile (see writeCommands).
@@ -39,17 +41,28 @@ type profileState struct {
 
 func (p *profileState) decoded() map[string]string {
 	if p.data == nil {
-		p.data = decodeData(p.raw)
+		p.data = decodeData(p.raw, p.base)
 		p.raw = ""
 	}
 	return p.data
 }
 
-// decodeData decodes a stored data object; a malformed or empty one is empty.
-func decodeData(raw string) map[string]string {
+// decodeData decodes a stored data object whose values without a time
+// have base's; a malformed or empty one is empty. Every value of the map
+// it returns carries its time.
+func decodeData(raw string, base int64) map[string]string {
 	m := map[string]string{}
 	if raw != "" && raw != "{}" && raw != "[]" {
 		_ = json.Unmarshal([]byte(raw), &m)
+	}
+	var prefix string
+	for k, v := range m {
+		if strings.HasPrefix(v, "|") {
+			if prefix == "" {
+				prefix = strconv.FormatInt(base, 10)
+			}
+			m[k] = prefix + v
+		}
 	}
 	return m
 }
@@ -395,7 +408,8 @@ func (s *Store) loadStates(ctx context.Context, account string, ids []string, st
 	for i, id := range ids {
 		st := &profileState{id: id}
 		st.num, _ = strconv.ParseInt(id, 10, 64)
-		st.fs, st.ls, st.ids, st.raw, _ = decodeStored(cmds[i].Val())
+		sp, _ := decodeStored(cmds[i].Val())
+		st.fs, st.ls, st.base, st.ids, st.raw = sp.fs, sp.ls, sp.base, sp.ids, sp.data
 		states[id] = st
 	}
 	return nil
@@ -404,7 +418,7 @@ func (s *Store) loadStates(ctx context.Context, account string, ids []string, st
 // carried is a copy of a state that the batch before wrote, as the next
 // batch starts from it.
 func (p *profileState) carried() *profileState {
-	c := &profileState{id: p.id, num: p.num, fs: p.fs, ls: p.ls, ids: slices.Clone(p.ids), raw: p.raw}
+	c := &profileState{id: p.id, num: p.num, fs: p.fs, ls: p.ls, ids: slices.Clone(p.ids), raw: p.raw, base: p.base}
 	if p.data != nil {
 		c.data = maps.Clone(p.data)
 	}
@@ -504,7 +518,7 @@ func (w *batchWriter) apply(batch []prepared) {
 		if target == nil {
 			w.next++
 			target = &profileState{id: strconv.FormatInt(w.next, 10), num: w.next,
-				fs: rec.ts, ls: rec.ts, ids: slices.Clone(rec.ids), raw: rec.data, blob: rec.blob, created: true}
+				fs: rec.ts, ls: rec.ts, ids: slices.Clone(rec.ids), raw: rec.data, base: rec.ts, blob: rec.blob, created: true}
 			w.states[target.id] = target
 			for _, sfx := range rec.ids {
 				w.point(sfx, target.id)
@@ -523,7 +537,7 @@ func (w *batchWriter) apply(batch []prepared) {
 			if rec.ts < target.fs || target.fs == 0 {
 				target.fs, target.seenChanged = rec.ts, true
 			}
-			if rec.data != "{}" && overlay(target.decoded(), decodeData(rec.data), false) {
+			if rec.data != "{}" && overlay(target.decoded(), decodeData(rec.data, rec.ts), false) {
 				target.dataChanged = true
 			}
 		}
@@ -571,9 +585,9 @@ func (s *Store) writeCommands(account string, w *batchWriter, seq int64) [][]any
 		case st.blob != "" && !st.idsChanged && !st.seenChanged && !st.dataChanged:
 			stored = st.blob // as its record built it
 		case st.data != nil:
-			stored = encodeProfile(st.fs, st.ls, st.ids, encodeStored(st.data))
+			stored = encodeProfile(st.fs, st.ls, st.ls, st.ids, encodeStored(st.data, st.ls))
 		default:
-			stored = encodeProfile(st.fs, st.ls, st.ids, st.raw)
+			stored = encodeProfile(st.fs, st.ls, st.base, st.ids, st.raw)
 		}
 		mset = append(mset, s.keys.profile(account, st.id), stored)
 		if len(mset) == 1+2*msetChunk {
@@ -641,8 +655,22 @@ type createdProfiles struct {
 	ptrs []*Profile
 }
 
-// encodeStored encodes a data object for storage.
-func encodeStored(m map[string]string) string {
-	b, _ := json.Marshal(m)
-	return string(b)
+// encodeStored encodes a data object for storage, in key order, leaving
+// out the times that are base's (see stored.go).
+func encodeStored(m map[string]string, base int64) string {
+	prefix := strconv.FormatInt(base, 10) + "|"
+	b := []byte{'{'}
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONKey(b, k)
+		v := m[k]
+		if base != 0 && strings.HasPrefix(v, prefix) {
+			v = v[len(prefix)-1:]
+		}
+		b = appendJSONString(b, v)
+		b = append(b, '"')
+	}
+	return string(append(b, '}'))
 }
