@@ -133,6 +133,21 @@ func serverCPU(ctx context.Context, rdb *redis.Client) time.Duration {
 	return time.Duration(total * float64(time.Second))
 }
 
+// usedMemory is INFO memory's used_memory in bytes (0 when unknown).
+func usedMemory(ctx context.Context, rdb *redis.Client) int64 {
+	info, err := rdb.Info(ctx, "memory").Result()
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(info, "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
 // cmdStat is one command's line of INFO commandstats.
 type cmdStat struct {
 	Name  string

@@ -36,6 +36,7 @@ func printRound(w io.Writer, r roundResult) {
 		float64(r.worker.VmHWMKiB)/1024, float64(r.maxRSSKiB)/1024, r.worker.PeakHeapMiB, r.worker.NumGC)
 	fmt.Fprintf(w, "  CPU              %7.2f s worker process, %.2f s Redis server\n", secs(r.workerCPU), secs(r.workerRedis))
 	fmt.Fprintf(w, "  Redis commands   %s\n", formatCmds(r.workerCmds))
+	fmt.Fprintf(w, "  Redis memory     %7.1f MiB added (used_memory)\n", float64(r.workerMem)/(1<<20))
 	fmt.Fprintf(w, "chain of tools (sequential):\n")
 	fmt.Fprintf(w, "  sftp -b get      %7.2f s\n", secs(r.chain.SFTPGet))
 	fmt.Fprintf(w, "  gpg --decrypt    %7.2f s\n", secs(r.chain.GPGDecrypt))
@@ -43,6 +44,7 @@ func printRound(w io.Writer, r roundResult) {
 	fmt.Fprintf(w, "  total            %7.2f s   (CPU %.2f s tools, %.2f s Redis server)\n",
 		secs(r.chain.Total()), secs(r.chain.CPU), secs(r.chainRedis))
 	fmt.Fprintf(w, "  Redis commands   %s\n", formatCmds(r.chainCmds))
+	fmt.Fprintf(w, "  Redis memory     %7.1f MiB added (used_memory)\n", float64(r.chainMem)/(1<<20))
 	fmt.Fprintf(w, "ratio brazesync/chain %.2f\n", r.worker.Seconds/secs(r.chain.Total()))
 }
 

@@ -66,6 +66,8 @@ type roundResult struct {
 	noHook      bool
 	workerCmds  []cmdStat // Redis commands that took the most time
 	chainCmds   []cmdStat
+	// Redis used_memory each side added (the database starts empty).
+	workerMem, chainMem int64
 }
 
 // setUp starts sshd, makes a gpg key, generates the CSV and puts it,
@@ -178,7 +180,7 @@ func (sc *scene) measure(ctx context.Context, r round, n int) (roundResult, erro
 	cmd.Env = append(os.Environ(), boxKeyEnv+"="+hex.EncodeToString(sc.boxKey))
 	var stdout bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, os.Stderr
-	redisBefore, statsBefore := serverCPU(ctx, sc.rdb), commandStats(ctx, sc.rdb)
+	redisBefore, statsBefore, memBefore := serverCPU(ctx, sc.rdb), commandStats(ctx, sc.rdb), usedMemory(ctx, sc.rdb)
 	start := time.Now()
 	if err := cmd.Run(); err != nil {
 		return res, fmt.Errorf("worker process: %w", err)
@@ -186,6 +188,7 @@ func (sc *scene) measure(ctx context.Context, r round, n int) (roundResult, erro
 	res.workerWall = time.Since(start)
 	res.workerRedis = serverCPU(ctx, sc.rdb) - redisBefore
 	res.workerCmds = topCommands(statsBefore, commandStats(ctx, sc.rdb), 6)
+	res.workerMem = usedMemory(ctx, sc.rdb) - memBefore
 	res.workerCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
 		res.maxRSSKiB = ru.Maxrss
@@ -205,7 +208,7 @@ func (sc *scene) measure(ctx context.Context, r round, n int) (roundResult, erro
 	}
 	host, port, _ := net.SplitHostPort(r.addr)
 	fmt.Fprintf(os.Stderr, "%s: chain of tools (sftp get, gpg --decrypt, redis-cli --pipe)...\n", r.name)
-	redisBefore, statsBefore = serverCPU(ctx, sc.rdb), commandStats(ctx, sc.rdb)
+	redisBefore, statsBefore, memBefore = serverCPU(ctx, sc.rdb), commandStats(ctx, sc.rdb), usedMemory(ctx, sc.rdb)
 	res.chain, err = runChain(ctx, chainSpec{Host: host, Port: port, User: sc.sshd.User, KeyFile: sc.keyFile,
 		Remote: remoteDir + "/" + remoteName, GNUPGHome: sc.gpg.Home, Passphrase: passphrase,
 		Redis: sc.redis, Work: sc.work})
@@ -214,6 +217,7 @@ func (sc *scene) measure(ctx context.Context, r round, n int) (roundResult, erro
 	}
 	res.chainRedis = serverCPU(ctx, sc.rdb) - redisBefore
 	res.chainCmds = topCommands(statsBefore, commandStats(ctx, sc.rdb), 3)
+	res.chainMem = usedMemory(ctx, sc.rdb) - memBefore
 	if res.chain.Rows != sc.o.rows {
 		return res, fmt.Errorf("the chain loaded %d rows, want %d", res.chain.Rows, sc.o.rows)
 	}
