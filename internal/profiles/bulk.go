@@ -2,6 +2,8 @@ package profiles
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/maphash"
@@ -17,7 +19,8 @@ import (
 // while they still arrive, writing nothing, and answers which are new:
 // none of their identities is in the index, nor in an earlier record given
 // to Preread. Upsert then writes the batches whose records are all new
-// without reading anything, several per commit.
+// without reading anything, several per commit, and sends the next commit
+// while one runs (see chainLink).
 //
 // Upsert returns once its records are prepared and handed to the Bulk's
 // writer, a goroutine that the first Upsert starts (under its ctx) and that
@@ -49,6 +52,9 @@ type Bulk struct {
 	hookVals  []string
 	// freshBatches counts the batches written without reading.
 	freshBatches int
+	// tokenBase and tokens name its commits (nextToken).
+	tokenBase string
+	tokens    int
 	// Preread's rows so far, and how many it found new.
 	asked, found int
 	// mappingChanged: an Upsert found the mapping unlike Preread's.
@@ -76,6 +82,30 @@ const prereadTrial = 5000
 // maxGroup bounds the batches of one commit of new records: the commit
 // holds Redis for as long as it runs.
 const maxGroup = 4
+
+// maxFlight bounds the commits of new records in flight at once: while
+// Redis runs one, the next one is on its way, waiting in Redis behind it
+// (see chainLink), so that Redis does not wait for the writer between
+// them.
+const maxFlight = 2
+
+// flightGroup is a commit of new records in flight.
+type flightGroup struct {
+	ps   []*pending
+	link chainLink
+	done chan error
+}
+
+// nextToken names the Bulk's next commit of new records (see chainLink).
+func (b *Bulk) nextToken() string {
+	if b.tokenBase == "" {
+		var r [8]byte
+		_, _ = rand.Read(r[:])
+		b.tokenBase = hex.EncodeToString(r[:])
+	}
+	b.tokens++
+	return b.tokenBase + "." + strconv.Itoa(b.tokens)
+}
 
 // Preread looks records up without writing and returns, for each, whether
 // it is new. Records that Upsert would reject for their identities are

@@ -9,6 +9,8 @@ import "github.com/brazesync/brazesync/internal/store"
 //	<prefix>seq               string  last profile id handed out (INCR); ids are dense
 //	<prefix>pver              string  write version: bumped by every write of profiles or ids
 //	<prefix>pguard            string  touched to abort a stale optimistic commit (see commit)
+//	<prefix>powner            string  token of the last linked commit (see chainLink)
+//	<prefix>psync:<token>     list    pushed after a linked commit's EXEC; expires
 //	<prefix>gone              string  profiles deleted or merged away (Count = seq - gone)
 //	<prefix>ids:<field>       hash    identity index of one identity field: value -> profile id
 //	                                  (see index.go)
@@ -30,6 +32,10 @@ func (k keys) seq(acct string) string   { return k.ns.Account(acct, "seq") }
 func (k keys) pver(acct string) string  { return k.ns.Account(acct, "pver") }
 func (k keys) gone(acct string) string  { return k.ns.Account(acct, "gone") }
 func (k keys) guard(acct string) string { return k.ns.Account(acct, "pguard") }
+func (k keys) owner(acct string) string { return k.ns.Account(acct, "powner") }
+func (k keys) chainSync(acct, token string) string {
+	return k.ns.Account(acct, "psync", token)
+}
 func (k keys) index(acct, field string) string {
 	return k.ns.Account(acct, "ids", field)
 }

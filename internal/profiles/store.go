@@ -291,68 +291,83 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 		committed(p)
 		return false, nil
 	}
-	// Batches of new records: group is the commit in flight, queue the
-	// batches resolved since, each against the one before.
-	var group, queue []*pending
-	var groupDone chan error
+	// Batches of new records: flight is the commits in flight, oldest
+	// first (the second one chained behind the first, see chainLink), and
+	// queue the batches resolved since, each against the one before.
+	var flight []*flightGroup
+	var queue []*pending
 	launch := func() {
-		if len(queue) == 0 {
+		if len(queue) == 0 || len(flight) == maxFlight {
 			return
 		}
-		g := queue
-		group, queue = g, nil
-		done := make(chan error, 1)
-		groupDone = done
-		go func() { done <- s.commit(ctx, account, g...) }()
+		g := &flightGroup{ps: queue, done: make(chan error, 1), link: chainLink{token: bulk.nextToken()}}
+		queue = nil
+		if len(flight) > 0 {
+			g.link.after = flight[len(flight)-1].link.token
+		}
+		flight = append(flight, g)
+		go func() { g.done <- s.commitChained(ctx, account, g.link, g.ps...) }()
 	}
-	// settleGroup takes the outcome of the group in flight, waiting for it
-	// when wait. When it did not apply, its batches and the queued ones are
+	// settleGroup takes the outcome of the oldest commit in flight, waiting
+	// for it when wait. When it did not apply, the commit after it cannot
+	// have applied either (its link); their batches and the queued ones are
 	// written on their own.
 	settleGroup := func(wait bool) error {
-		if group == nil {
+		if len(flight) == 0 {
 			return nil
 		}
+		g := flight[0]
 		var err error
 		if wait {
-			err = <-groupDone
+			err = <-g.done
 		} else {
 			select {
-			case err = <-groupDone:
+			case err = <-g.done:
 			default:
 				return nil
 			}
 		}
-		g := group
-		group = nil
-		if errors.Is(err, errStaleCommit) {
-			redo := append(g, queue...)
-			queue = nil
-			for _, p := range redo {
-				if err := alone(p.batch); err != nil {
-					return err
-				}
+		flight = flight[1:]
+		if err == nil {
+			for _, p := range g.ps {
+				committed(p)
 			}
 			return nil
 		}
-		if err != nil {
+		redo := g.ps
+		for _, h := range flight {
+			<-h.done
+			redo = append(redo, h.ps...)
+		}
+		flight = nil
+		redo = append(redo, queue...)
+		queue = nil
+		if !errors.Is(err, errStaleCommit) {
 			n := 0
-			for _, p := range g {
+			for _, p := range redo {
 				n += len(p.batch)
 			}
 			return failed(n, err)
 		}
-		for _, p := range g {
-			committed(p)
+		for _, p := range redo {
+			if err := alone(p.batch); err != nil {
+				return err
+			}
 		}
 		return nil
 	}
 	// drain writes every batch of new records resolved so far.
 	drain := func() error {
-		if err := settleGroup(true); err != nil {
-			return err
+		for len(flight) > 0 || len(queue) > 0 {
+			if len(queue) > 0 && len(flight) < maxFlight {
+				launch()
+				continue
+			}
+			if err := settleGroup(true); err != nil {
+				return err
+			}
 		}
-		launch()
-		return settleGroup(true)
+		return nil
 	}
 	for b := range batches {
 		if first != nil {
@@ -373,8 +388,9 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 			switch {
 			case len(queue) > 0:
 				pver, seq = queue[len(queue)-1].pver+1, queue[len(queue)-1].w.next
-			case len(group) > 0:
-				pver, seq = group[len(group)-1].pver+1, group[len(group)-1].w.next
+			case len(flight) > 0:
+				last := flight[len(flight)-1].ps
+				pver, seq = last[len(last)-1].pver+1, last[len(last)-1].w.next
 			}
 			p, err := s.resolveFresh(ctx, account, b, pver, seq, bulk.hookVals)
 			if err != nil {
@@ -384,13 +400,11 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 			if !p.stale {
 				bulk.freshBatches++
 				queue = append(queue, p)
-				if err := settleGroup(len(queue) >= maxGroup); err != nil {
+				if err := settleGroup(len(queue) >= maxGroup && len(flight) == maxFlight); err != nil {
 					first = err
 					continue
 				}
-				if group == nil {
-					launch()
-				}
+				launch()
 				continue
 			}
 			bulk.valid = false // the audience definitions changed
@@ -426,10 +440,15 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 	}
 	if first == nil {
 		first = drain()
-	} else if group != nil {
-		// Wait for the commit in flight; nothing more is written.
-		if err := <-groupDone; err == nil {
-			for _, p := range group {
+	} else {
+		// Wait for the commits in flight; nothing more is written.
+		ok := true
+		for _, g := range flight {
+			if err := <-g.done; err != nil || !ok {
+				ok = false
+				continue
+			}
+			for _, p := range g.ps {
 				committed(p)
 			}
 		}

@@ -322,8 +322,36 @@ func (s *Store) resolveReads(ctx context.Context, account string, batch []prepar
 // aborts its own EXEC too), and the transaction follows in the same
 // pipeline.
 func (s *Store) commit(ctx context.Context, account string, ps ...*pending) error {
+	return s.commitChained(ctx, account, chainLink{}, ps...)
+}
+
+// chainLink lets a commit of new records be sent while the one before it
+// is still in flight (Bulk, applyAll), so that Redis has it at hand when
+// the one before ends instead of waiting a round trip for it:
+//
+//   - the commit named after waits in Redis, not in Go, for that one to
+//     have run: it starts with a BLPOP on the list that one pushes to after
+//     its EXEC (<prefix>psync:<token>, expiring);
+//   - it applies only if that one applied: its guard also checks the
+//     owner key (<prefix>powner) that every linked transaction sets to its
+//     token. The write version alone would not do: after the one before
+//     aborted, a foreign write can bring the version to the value this one
+//     expects.
+//
+// A BLPOP that times out (the one before never pushed) leaves the owner
+// check to abort the commit. The zero chainLink is a plain commit.
+type chainLink struct {
+	token string // set by this commit when not ""
+	after string // the commit to wait for and check when not ""
+}
+
+// chainWait bounds the BLPOP of a linked commit; it is below go-redis'
+// default read timeout (3 s), so that Redis answers first.
+const chainWait = 1500 * time.Millisecond
+
+func (s *Store) commitChained(ctx context.Context, account string, link chainLink, ps ...*pending) error {
 	p := ps[0]
-	verKey, guardKey := s.keys.pver(account), s.keys.guard(account)
+	verKey, guardKey, ownerKey := s.keys.pver(account), s.keys.guard(account), s.keys.owner(account)
 	// A cluster client needs a key up front to pick the node (it then
 	// watches it on its own too, which is harmless).
 	var route []string
@@ -338,8 +366,15 @@ func (s *Store) commit(ctx context.Context, account string, ps ...*pending) erro
 		keys = append(keys, p.check[i])
 		args = append(args, p.check[i+1])
 	}
+	if link.after != "" {
+		keys = append(keys, ownerKey)
+		args = append(args, link.after)
+	}
 	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
 		pipe := tx.Pipeline()
+		if link.after != "" {
+			pipe.Do(ctx, "blpop", s.keys.chainSync(account, link.after), chainWait.Seconds())
+		}
 		pipe.Do(ctx, "watch", verKey, guardKey)
 		guard := guardScript.Eval(ctx, pipe, keys, args...)
 		pipe.Do(ctx, "multi")
@@ -348,8 +383,17 @@ func (s *Store) commit(ctx context.Context, account string, ps ...*pending) erro
 				pipe.Do(ctx, c...)
 			}
 		}
+		if link.token != "" {
+			pipe.Do(ctx, "set", ownerKey, link.token)
+		}
 		pipe.Do(ctx, "incrby", verKey, len(ps))
 		exec := pipe.Do(ctx, "exec")
+		if link.token != "" {
+			// Whatever EXEC did: the commit after this one waits for it.
+			syncKey := s.keys.chainSync(account, link.token)
+			pipe.Do(ctx, "rpush", syncKey, 1)
+			pipe.Do(ctx, "pexpire", syncKey, 60000)
+		}
 		_, _ = pipe.Exec(ctx) // each command's outcome is read below
 		replies, err := exec.Slice()
 		if errors.Is(err, redis.Nil) {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -268,5 +269,78 @@ func TestCommitRefusesWhatItWasNotResolvedAgainst(t *testing.T) {
 	p.cmds = append(p.cmds, []any{"INCR", check})
 	if err := s.commit(ctx, acct, p); err == nil || errors.Is(err, errStaleCommit) {
 		t.Fatalf("commit with a failing command: %v, want its error", err)
+	}
+}
+
+// TestLinkedCommits: a commit linked after another runs after it in Redis
+// even when sent first, and applies only if that one applied, even when a
+// foreign write brought the write version to the value it expects.
+func TestLinkedCommits(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	s := New(rdb, ns, nil, Options{})
+	ctx := context.Background()
+	recs := bulkRecords()
+	var fresh []Record
+	for _, r := range recs[:200] {
+		if !strings.HasPrefix(r.Values[0], "seed") && r.Values[0] != "" && r.Values[1] != "" {
+			fresh = append(fresh, r)
+		}
+	}
+	batches := inBatches(t, s, fresh, 40)
+	version := func(acct string) int64 { v, _ := rdb.Get(ctx, s.keys.pver(acct)).Int64(); return v }
+	chain := func(acct string, b1, b2 []prepared) (*pending, *pending) {
+		t.Helper()
+		pv := version(acct)
+		seq, _ := rdb.Get(ctx, s.keys.seq(acct)).Int64()
+		p1, err := s.resolveFresh(ctx, acct, b1, pv, seq, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p2, err := s.resolveFresh(ctx, acct, b2, pv+1, p1.w.next, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p1, p2
+	}
+
+	// Sent first, the second waits in Redis for the first, then applies.
+	acct := "acct-" + redistest.RandomID()
+	p1, p2 := chain(acct, batches[0], batches[1])
+	second := make(chan error, 1)
+	go func() { second <- s.commitChained(ctx, acct, chainLink{token: "t2", after: "t1"}, p2) }()
+	poll.Until(t, 5*time.Second, "the second commit blocked in Redis", func() bool {
+		return strings.Contains(rdb.ClientList(ctx).Val(), "cmd=blpop")
+	})
+	if err := s.commitChained(ctx, acct, chainLink{token: "t1"}, p1); err != nil {
+		t.Fatalf("first commit: %v", err)
+	}
+	if err := <-second; err != nil {
+		t.Fatalf("second commit: %v", err)
+	}
+	if n, _ := s.Count(ctx, acct); n != int64(len(batches[0])+len(batches[1])) || version(acct) != 2 {
+		t.Fatalf("after both: %d profiles, version %d", n, version(acct))
+	}
+
+	// The first is stale; a foreign write makes the version the one the
+	// second expects: the second must not apply.
+	acct = "acct-" + redistest.RandomID()
+	p1, p2 = chain(acct, batches[0], batches[1])
+	rdb.Incr(ctx, s.keys.pver(acct)) // the foreign write
+	if err := s.commitChained(ctx, acct, chainLink{token: "t1"}, p1); !errors.Is(err, errStaleCommit) {
+		t.Fatalf("first commit after a foreign write: %v, want errStaleCommit", err)
+	}
+	if err := s.commitChained(ctx, acct, chainLink{token: "t2", after: "t1"}, p2); !errors.Is(err, errStaleCommit) {
+		t.Fatalf("second commit after the first aborted: %v, want errStaleCommit", err)
+	}
+	if n, _ := s.Count(ctx, acct); n != 0 {
+		t.Fatalf("%d profiles written by aborted commits", n)
+	}
+
+	// The one before never ran: the wait ends and the commit aborts.
+	acct = "acct-" + redistest.RandomID()
+	_, p2 = chain(acct, batches[0], batches[1])
+	if err := s.commitChained(ctx, acct, chainLink{token: "t2", after: "never"}, p2); !errors.Is(err, errStaleCommit) {
+		t.Fatalf("commit after one that never ran: %v, want errStaleCommit", err)
 	}
 }
