@@ -139,11 +139,13 @@ func (c *Client) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 			_, err := f.WriteTo(sp)
 			return err
 		})
-		_ = f.Close()
 		if err != nil {
 			err = fmt.Errorf("downloading %q: %w", p, err)
 		}
+		// The reader has the whole file now, not a round trip later, once
+		// the server closed the handle.
 		sp.finish(err)
+		_ = f.Close()
 	}()
 	return &spoolReader{spool: sp, done: done}, nil
 }
