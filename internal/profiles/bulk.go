@@ -52,6 +52,9 @@ type Bulk struct {
 	hookVals  []string
 	// freshBatches counts the batches written without reading.
 	freshBatches int
+	// absent: identity fields without an index hash at the first
+	// snapshot (see Preread).
+	absent map[string]bool
 	// tokenBase and tokens name its commits (nextToken).
 	tokenBase string
 	tokens    int
@@ -166,9 +169,29 @@ func (b *Bulk) Preread(ctx context.Context, records []Record) ([]bool, error) {
 	for i, k := range hookKeys {
 		hookCmds[i] = pipe.Get(ctx, k)
 	}
+	// Identity fields with no index hash at the first snapshot have none
+	// while the write version holds (every index write bumps it): their
+	// identities need no look-up. On an account's first import, that is
+	// every field.
+	absent := b.absent // as of this snapshot's start
+	skip := func(sfx string) bool {
+		f, _ := splitSuffix(sfx)
+		return absent[f]
+	}
+	lookup := suffixes
+	if len(absent) > 0 {
+		lookup = slices.DeleteFunc(slices.Clone(suffixes), skip)
+	}
 	var index func() ([]any, error)
-	if len(suffixes) > 0 {
-		index = b.s.keys.queueIndexGet(ctx, pipe, b.account, suffixes)
+	if len(lookup) > 0 {
+		index = b.s.keys.queueIndexGet(ctx, pipe, b.account, lookup)
+	}
+	var exists map[string]*redis.IntCmd
+	if !b.started {
+		exists = map[string]*redis.IntCmd{}
+		for _, f := range m.idFields {
+			exists[f] = pipe.Exists(ctx, b.s.keys.index(b.account, f))
+		}
 	}
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		b.valid = false
@@ -183,17 +206,29 @@ func (b *Bulk) Preread(ctx context.Context, records []Record) ([]bool, error) {
 	if !b.started {
 		b.started, b.valid = true, true
 		b.pver, b.seq, b.hookVals = pver, seq, vals
+		b.absent = map[string]bool{}
+		for f, c := range exists {
+			b.absent[f] = c.Val() == 0
+		}
 	} else if pver != b.pver || !slices.Equal(vals, b.hookVals) {
 		b.valid = false // another writer came in
 	}
 	if !b.valid {
 		return fresh, nil
 	}
-	if index != nil {
-		ids, err := index()
-		if err != nil {
-			b.valid = false
-			return fresh, err
+	if len(suffixes) > 0 {
+		var found []any
+		if index != nil {
+			if found, err = index(); err != nil {
+				b.valid = false
+				return fresh, err
+			}
+		}
+		ids := make([]any, len(suffixes)) // nil: not indexed
+		for i, sfx := range suffixes {
+			if !skip(sfx) {
+				ids[i], found = found[0], found[1:]
+			}
 		}
 		from := 0
 		for k, i := range candidates {

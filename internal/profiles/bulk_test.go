@@ -6,10 +6,12 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // bulkRecords is a file of CSV rows: mostly new people, some already
@@ -364,5 +366,81 @@ func TestPrereadGivesUpOnKnownRows(t *testing.T) {
 	}
 	if after := takeSnapshot(t, s, rdb, acct); after.count != before.count {
 		t.Errorf("%d profiles after importing the same rows again, %d before", after.count, before.count)
+	}
+}
+
+// hmgetCounter counts the HMGETs a client sends, in pipelines too.
+type hmgetCounter struct{ n atomic.Int64 }
+
+func (h *hmgetCounter) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *hmgetCounter) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "hmget" {
+			h.n.Add(1)
+		}
+		return next(ctx, cmd)
+	}
+}
+func (h *hmgetCounter) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if c.Name() == "hmget" {
+				h.n.Add(1)
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestBulkLooksUpOnlyFieldsThatHaveAnIndex: identity fields with no index
+// hash at the first look-up are not looked up again while nothing else
+// writes (an account's first import), and the answers stay those of full
+// look-ups.
+func TestBulkLooksUpOnlyFieldsThatHaveAnIndex(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	counter := &hmgetCounter{}
+	rdb.AddHook(counter)
+	s := New(rdb, ns, nil, Options{BatchSize: 20})
+	ctx := context.Background()
+	recs := bulkRecords()
+	chunks := int64((len(recs) + 99) / 100)
+	// fullAnswers are the answers of a Bulk that looks every field up.
+	fullAnswers := func(acct string) []bool {
+		m, err := s.compiledMapping(ctx, acct, "web")
+		if err != nil {
+			t.Fatal(err)
+		}
+		full := s.NewBulk(acct, "web")
+		full.started, full.valid, full.mapping = true, true, m.fingerprint
+		full.pver, _ = rdb.Get(ctx, s.keys.pver(acct)).Int64()
+		full.seq, _ = rdb.Get(ctx, s.keys.seq(acct)).Int64()
+		defer full.Close()
+		return preread(t, full, recs)
+	}
+
+	for _, seeded := range []bool{false, true} {
+		acct := "acct-" + redistest.RandomID()
+		// Seeded: emails are indexed, external ids are not.
+		want := int64(2) // a new account: the first chunk's two fields only
+		if seeded {
+			if _, err := s.Upsert(ctx, acct, "web", seedRecords()); err != nil {
+				t.Fatal(err)
+			}
+			want = chunks + 1 // emails in every chunk, external ids in the first
+		}
+		counter.n.Store(0)
+		b := s.NewBulk(acct, "web")
+		got := preread(t, b, recs)
+		if n := counter.n.Load(); n != want {
+			t.Errorf("seeded %v: %d HMGETs for %d chunks, want %d", seeded, n, chunks, want)
+		}
+		_, _ = b.Close()
+		if full := fullAnswers(acct); !slices.Equal(got, full) {
+			t.Errorf("seeded %v: answers differ from full look-ups", seeded)
+		}
+		if !slices.Contains(got, true) || !slices.Contains(got, false) {
+			t.Errorf("seeded %v: answers all the same: %v", seeded, got)
+		}
 	}
 }
