@@ -11,12 +11,23 @@ import (
 	"github.com/brazesync/brazesync/internal/profiles"
 )
 
-var _ profiles.CreationHook = (*Service)(nil)
+var (
+	_ profiles.CreationHook    = (*Service)(nil)
+	_ profiles.CreationSettler = (*Service)(nil)
+)
 
 // CreationKeys implements profiles.CreationHook: a batch that creates
 // profiles watches the account's definitions version.
 func (s *Service) CreationKeys(acct string) []string {
 	return []string{s.keys.version(acct)}
+}
+
+// SettleCreationKeys implements profiles.CreationSettler: it loads the
+// account's definitions, which creates the built-in ones (and bumps the
+// definitions version) on an account's first use.
+func (s *Service) SettleCreationKeys(ctx context.Context, acct string) error {
+	_, err := s.defs(ctx, acct, false)
+	return err
 }
 
 // CreatedWrites implements profiles.CreationHook: committed with the batch

@@ -58,3 +58,28 @@ func TestNeedsFieldsFollowsTheRules(t *testing.T) {
 	c := upsert(map[string]string{"email": "c@x.io", "country": "FR"})
 	mustAudiences(t, svc, c, "fr", "lytics_all", "lytics_known", "lytics_new", "mail")
 }
+
+// TestSettleCreationKeysCreatesTheBuiltIns: on an account's first use,
+// settling the creation keys creates the built-in definitions, so that the
+// definitions version a Bulk reads next stays the same.
+func TestSettleCreationKeysCreatesTheBuiltIns(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	ctx := context.Background()
+	svc := audiences.New(rdb, ns, nil, audiences.Options{})
+	acct := "acct-" + redistest.RandomID()
+	key := svc.CreationKeys(acct)[0]
+	if v := rdb.Get(ctx, key).Val(); v != "" {
+		t.Fatalf("definitions version before first use: %q", v)
+	}
+	if err := svc.SettleCreationKeys(ctx, acct); err != nil {
+		t.Fatal(err)
+	}
+	settled := rdb.Get(ctx, key).Val()
+	if settled == "" {
+		t.Fatal("no definitions version after SettleCreationKeys")
+	}
+	if err := svc.SettleCreationKeys(ctx, acct); err != nil || rdb.Get(ctx, key).Val() != settled {
+		t.Fatalf("settling again changed the version: %q -> %q (%v)", settled, rdb.Get(ctx, key).Val(), err)
+	}
+}

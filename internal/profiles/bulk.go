@@ -122,10 +122,11 @@ func (b *Bulk) Preread(ctx context.Context, records []Record) ([]bool, error) {
 	}
 	if !b.started {
 		b.mapping = m.fingerprint
-		// Let the hook load its definitions before the snapshot below
-		// (audiences creates the built-in ones on first use), or the
-		// first batch would find them changed.
-		b.s.hookNeedsFields(ctx, b.account)
+		if st, ok := b.s.hook.(CreationSettler); ok {
+			if err := st.SettleCreationKeys(ctx, b.account); err != nil {
+				return fresh, fmt.Errorf("settling the creation keys of account %q: %w", b.account, err)
+			}
+		}
 	} else if !b.valid || b.mapping != m.fingerprint {
 		b.valid = false
 		return fresh, nil

@@ -444,3 +444,50 @@ func TestBulkLooksUpOnlyFieldsThatHaveAnIndex(t *testing.T) {
 		}
 	}
 }
+
+// lazyDefs is a CreationHook whose CreationKeys value is created on first
+// use, as audiences creates an account's built-in definitions when it
+// first loads them: a batch that read it before then is stale.
+type lazyDefs struct {
+	createdLog
+	rdb *redis.Client
+}
+
+func (h lazyDefs) CreatedWrites(ctx context.Context, account string, vals []string, created []*Profile) ([][]any, error) {
+	h.rdb.SetNX(ctx, h.CreationKeys(account)[0], "1", 0)
+	if vals[0] != "1" {
+		return nil, ErrStale
+	}
+	return h.createdLog.CreatedWrites(ctx, account, vals, created)
+}
+
+// settlingDefs is lazyDefs with SettleCreationKeys.
+type settlingDefs struct{ lazyDefs }
+
+func (h settlingDefs) SettleCreationKeys(ctx context.Context, account string) error {
+	return h.rdb.SetNX(ctx, h.CreationKeys(account)[0], "1", 0).Err()
+}
+
+// TestBulkSettlesCreationKeysFirst: on an account's first import, a hook
+// whose keys are created on first use keeps the Bulk's trust only when it
+// settles them before the first look-up (CreationSettler).
+func TestBulkSettlesCreationKeysFirst(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	lazy := lazyDefs{createdLog: createdLog{ns: ns.Account("hook") + ":"}, rdb: rdb}
+	for _, settles := range []bool{false, true} {
+		var hook ChangeHook = lazy
+		if settles {
+			hook = settlingDefs{lazy}
+		}
+		s := New(rdb, ns, hook, Options{BatchSize: 20})
+		b := s.NewBulk("acct-"+redistest.RandomID(), "web")
+		res := bulkImport(t, b, bulkRecords())
+		if res.Applied != len(bulkRecords())-4 {
+			t.Fatalf("settles %v: applied %d", settles, res.Applied)
+		}
+		if trusted := b.trusted() && b.freshBatches >= 10; trusted != settles {
+			t.Errorf("settles %v: trusted %v with %d batches written without reading", settles, b.trusted(), b.freshBatches)
+		}
+	}
+}

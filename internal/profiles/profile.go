@@ -70,6 +70,15 @@ type CreationHook interface {
 	CreatedWrites(ctx context.Context, account string, vals []string, created []*Profile) ([][]any, error)
 }
 
+// CreationSettler is a CreationHook whose CreationKeys can change on first
+// use (audiences creates an account's built-in definitions when it first
+// loads them). A Bulk calls SettleCreationKeys before its first snapshot,
+// which reads them for every batch after: else the first commit would find
+// them changed and the Bulk would stop trusting its look-ups.
+type CreationSettler interface {
+	SettleCreationKeys(ctx context.Context, account string) error
+}
+
 // ErrStale tells a batch that what a CreationHook knows is older than what
 // it read: the batch is resolved again.
 var ErrStale = errors.New("stale: read again")
