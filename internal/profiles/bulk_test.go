@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -488,6 +489,46 @@ func TestBulkSettlesCreationKeysFirst(t *testing.T) {
 		}
 		if trusted := b.trusted() && b.freshBatches >= 10; trusted != settles {
 			t.Errorf("settles %v: trusted %v with %d batches written without reading", settles, b.trusted(), b.freshBatches)
+		}
+	}
+}
+
+// TestBulkOnRedisCluster: a Bulk import on a three-node cluster writes its
+// new records without reading, with linked commits in flight (BLPOP and
+// the owner check on one node), and gives what Store.Upsert gives.
+func TestBulkOnRedisCluster(t *testing.T) {
+	t.Parallel()
+	rdb := redistest.Cluster(t, 3)
+	s := New(rdb, store.Namespace("t"+redistest.RandomID()), nil, Options{BatchSize: 20})
+	ctx := context.Background()
+	recs := bulkRecords()
+	plain, bulk := "plain", "bulk"
+	want, err := s.Upsert(ctx, plain, "web", recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := s.NewBulk(bulk, "web")
+	got := bulkImport(t, b, recs)
+	if got.Applied != want.Applied || len(got.Rejected) != len(want.Rejected) {
+		t.Fatalf("bulk applied %d, rejected %d; Upsert %d, %d", got.Applied, len(got.Rejected), want.Applied, len(want.Rejected))
+	}
+	if !b.trusted() || b.freshBatches < 10 || b.tokens < 3 {
+		t.Errorf("trusted %v, %d batches without reading, %d commits linked; want trusted, most batches, several commits", b.trusted(), b.freshBatches, b.tokens)
+	}
+	np, _ := s.Count(ctx, plain)
+	nb, _ := s.Count(ctx, bulk)
+	if np != nb || np == 0 {
+		t.Errorf("profiles: bulk %d, Upsert %d", nb, np)
+	}
+	for _, r := range recs[:50] {
+		email := r.Values[0]
+		if email == "" {
+			continue
+		}
+		p1, err1 := s.Lookup(ctx, plain, "email", email)
+		p2, err2 := s.Lookup(ctx, bulk, "email", email)
+		if err1 != nil || err2 != nil || p1.Fields["city"] != p2.Fields["city"] || p1.Fields["n"] != p2.Fields["n"] {
+			t.Fatalf("%s: Upsert %+v %v, bulk %+v %v", email, p1, err1, p2, err2)
 		}
 	}
 }

@@ -374,6 +374,9 @@ func (s *Store) commitChained(ctx context.Context, account string, link chainLin
 		pipe := tx.Pipeline()
 		if link.after != "" {
 			pipe.Do(ctx, "blpop", s.keys.chainSync(account, link.after), chainWait.Seconds())
+			// A cluster client watched the version before this pipeline,
+			// and the commit waited for changes it: watch from now on.
+			pipe.Do(ctx, "unwatch")
 		}
 		pipe.Do(ctx, "watch", verKey, guardKey)
 		guard := guardScript.Eval(ctx, pipe, keys, args...)
