@@ -174,18 +174,9 @@ func (b *Bulk) Preread(ctx context.Context, records []Record) ([]bool, error) {
 	// while the write version holds (every index write bumps it): their
 	// identities need no look-up. On an account's first import, that is
 	// every field.
-	absent := b.absent // as of this snapshot's start
-	skip := func(sfx string) bool {
-		f, _ := splitSuffix(sfx)
-		return absent[f]
-	}
-	lookup := suffixes
-	if len(absent) > 0 {
-		lookup = slices.DeleteFunc(slices.Clone(suffixes), skip)
-	}
 	var index func() ([]any, error)
-	if len(lookup) > 0 {
-		index = b.s.keys.queueIndexGet(ctx, pipe, b.account, lookup)
+	if len(suffixes) > 0 {
+		index = b.s.keys.queueIndexGet(ctx, pipe, b.account, suffixes, b.absent)
 	}
 	var exists map[string]*redis.IntCmd
 	if !b.started {
@@ -217,19 +208,11 @@ func (b *Bulk) Preread(ctx context.Context, records []Record) ([]bool, error) {
 	if !b.valid {
 		return fresh, nil
 	}
-	if len(suffixes) > 0 {
-		var found []any
-		if index != nil {
-			if found, err = index(); err != nil {
-				b.valid = false
-				return fresh, err
-			}
-		}
-		ids := make([]any, len(suffixes)) // nil: not indexed
-		for i, sfx := range suffixes {
-			if !skip(sfx) {
-				ids[i], found = found[0], found[1:]
-			}
+	if index != nil {
+		ids, err := index()
+		if err != nil {
+			b.valid = false
+			return fresh, err
 		}
 		from := 0
 		for k, i := range candidates {

@@ -67,13 +67,17 @@ var ErrLegacyIndex = errors.New("profiles: the identity index is in the form of 
 
 // queueIndexGet queues on pipe the look-up of every suffix, one HMGET per
 // identity field, and a check that no index of an earlier build is left.
-// The function it returns gives, once pipe has run, the profile id of each
-// suffix in the order of suffixes (nil: not indexed), or ErrLegacyIndex.
-func (k keys) queueIndexGet(ctx context.Context, pipe redis.Pipeliner, account string, suffixes []string) func() ([]any, error) {
+// Fields in absent (may be nil) are known to have no index hash: they are
+// not looked up. The function it returns gives, once pipe has run, the
+// profile id of each suffix in the order of suffixes (nil: not indexed),
+// or ErrLegacyIndex.
+func (k keys) queueIndexGet(ctx context.Context, pipe redis.Pipeliner, account string, suffixes []string, absent map[string]bool) func() ([]any, error) {
 	groups := groupSuffixes(suffixes)
 	cmds := make([]*redis.SliceCmd, len(groups))
 	for g, grp := range groups {
-		cmds[g] = pipe.HMGet(ctx, k.index(account, grp.field), grp.values...)
+		if !absent[grp.field] {
+			cmds[g] = pipe.HMGet(ctx, k.index(account, grp.field), grp.values...)
+		}
 	}
 	legacy := pipe.Exists(ctx, k.legacyIndex(account))
 	return func() ([]any, error) {
@@ -82,6 +86,9 @@ func (k keys) queueIndexGet(ctx context.Context, pipe redis.Pipeliner, account s
 		}
 		out := make([]any, len(suffixes))
 		for g, grp := range groups {
+			if cmds[g] == nil {
+				continue
+			}
 			vals := cmds[g].Val()
 			for j, i := range grp.at {
 				if j < len(vals) {

@@ -148,7 +148,7 @@ func (s *Store) Resolve(ctx context.Context, account string, identities map[stri
 		return "", fmt.Errorf("resolving profile of account %q: no identity given: %w", account, ErrNotFound)
 	}
 	pipe := s.rdb.Pipeline()
-	index := s.keys.queueIndexGet(ctx, pipe, account, fields)
+	index := s.keys.queueIndexGet(ctx, pipe, account, fields, nil)
 	if _, err := pipe.Exec(ctx); err != nil {
 		return "", fmt.Errorf("resolving profile of account %q: %w", account, err)
 	}

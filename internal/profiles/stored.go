@@ -18,8 +18,8 @@ import (
 // base saves 13 bytes a field, which Redis receives, parses and keeps: a
 // Braze export row takes 609 bytes instead of 829. Forms without a base
 // (every time written out) are those of earlier builds and of the upsert
-// script's rewrites. With no identity it is "<fs> <ls>[ <base>]\n\n<data>". The
-// upsert and delete scripts read and write the same form.
+// script's rewrites. With no identity it is "<fs> <ls>[ <base>]\n\n<data>".
+// The upsert and delete scripts read and write the same form.
 
 // encodeProfile writes the stored form; base 0 means none.
 func encodeProfile(fs, ls, base int64, ids []string, data string) string {

@@ -191,7 +191,7 @@ func (s *Store) readBatch(ctx context.Context, account string, batch []prepared)
 	for i, e := range r.w.entries {
 		suffixes[i] = e.sfx
 	}
-	index := s.keys.queueIndexGet(ctx, pipe, account, suffixes)
+	index := s.keys.queueIndexGet(ctx, pipe, account, suffixes, nil)
 	hookCmds := make([]*redis.StringCmd, len(r.hookKeys))
 	for i, k := range r.hookKeys {
 		hookCmds[i] = pipe.Get(ctx, k)
