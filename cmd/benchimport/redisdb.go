@@ -118,34 +118,31 @@ func (r redisTarget) lease(ctx context.Context) (*redis.Client, func(), error) {
 
 // serverCPU returns the Redis server's CPU time so far (INFO cpu).
 func serverCPU(ctx context.Context, rdb *redis.Client) time.Duration {
-	info, err := rdb.Info(ctx, "cpu").Result()
-	if err != nil {
-		return 0
-	}
-	var total float64
-	for _, line := range strings.Split(info, "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
-			f, _ := strconv.ParseFloat(v, 64)
-			total += f
-		}
-	}
-	return time.Duration(total * float64(time.Second))
+	info := infoNumbers(ctx, rdb, "cpu")
+	return time.Duration((info["used_cpu_sys"] + info["used_cpu_user"]) * float64(time.Second))
 }
 
 // usedMemory is INFO memory's used_memory in bytes (0 when unknown).
 func usedMemory(ctx context.Context, rdb *redis.Client) int64 {
-	info, err := rdb.Info(ctx, "memory").Result()
+	return int64(infoNumbers(ctx, rdb, "memory")["used_memory"])
+}
+
+// infoNumbers reads one section of INFO as numbers (empty when Redis does
+// not answer).
+func infoNumbers(ctx context.Context, rdb *redis.Client, section string) map[string]float64 {
+	out := map[string]float64{}
+	info, err := rdb.Info(ctx, section).Result()
 	if err != nil {
-		return 0
+		return out
 	}
 	for _, line := range strings.Split(info, "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), "used_memory:"); ok {
-			n, _ := strconv.ParseInt(v, 10, 64)
-			return n
+		if k, v, ok := strings.Cut(strings.TrimSpace(line), ":"); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				out[k] = f
+			}
 		}
 	}
-	return 0
+	return out
 }
 
 // cmdStat is one command's line of INFO commandstats.
