@@ -86,8 +86,8 @@ const prereadTrial = 5000
 // holds Redis for as long as it runs.
 const maxGroup = 4
 
-// maxFlight bounds the commits of new records in flight at once: while
-// Redis runs one, the next one is on its way, waiting in Redis behind it
+// maxFlight bounds the commits of new records in flight at once on a
+// commitStream: while Redis runs one, the next one is on its way behind it
 // (see chainLink), so that Redis does not wait for the writer between
 // them.
 const maxFlight = 2

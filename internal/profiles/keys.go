@@ -10,7 +10,6 @@ import "github.com/brazesync/brazesync/internal/store"
 //	<prefix>pver              string  write version: bumped by every write of profiles or ids
 //	<prefix>pguard            string  touched to abort a stale optimistic commit (see commit)
 //	<prefix>powner            string  token of the last linked commit (see chainLink)
-//	<prefix>psync:<token>     list    pushed after a linked commit's EXEC; expires
 //	<prefix>gone              string  profiles deleted or merged away (Count = seq - gone)
 //	<prefix>ids:<field>       hash    identity index of one identity field: value -> profile id
 //	                                  (see index.go)
@@ -33,9 +32,6 @@ func (k keys) pver(acct string) string  { return k.ns.Account(acct, "pver") }
 func (k keys) gone(acct string) string  { return k.ns.Account(acct, "gone") }
 func (k keys) guard(acct string) string { return k.ns.Account(acct, "pguard") }
 func (k keys) owner(acct string) string { return k.ns.Account(acct, "powner") }
-func (k keys) chainSync(acct, token string) string {
-	return k.ns.Account(acct, "psync", token)
-}
 func (k keys) index(acct, field string) string {
 	return k.ns.Account(acct, "ids", field)
 }

@@ -11,7 +11,10 @@ import "github.com/redis/go-redis/v9"
 // value of the i-th checked key ("" when missing).
 //
 // Returns 1 when it touched the guard, else 0.
-var guardScript = redis.NewScript(`
+var guardScript = redis.NewScript(guardSource)
+
+// guardSource is guardScript's source, which a commitStream sends with EVAL.
+const guardSource = `
 local stale = tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1])
 for i = 3, #KEYS do
   if (redis.call('GET', KEYS[i]) or '') ~= ARGV[i - 1] then stale = true end
@@ -21,7 +24,7 @@ if stale then
   return 1
 end
 return 0
-`)
+`
 
 // upsertScript applies a batch of prepared records to the profiles of one
 // account in one round trip: identity resolution, profile creation, merges

@@ -292,21 +292,45 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 		return false, nil
 	}
 	// Batches of new records: flight is the commits in flight, oldest
-	// first (the second one chained behind the first, see chainLink), and
-	// queue the batches resolved since, each against the one before.
+	// first, each linked to the one before (see chainLink) on the
+	// commitStream, and queue the batches resolved since, each against the
+	// one before. Without a stream, they are committed one at a time.
 	var flight []*flightGroup
 	var queue []*pending
+	var stream *commitStream
+	noStream := false
+	defer func() {
+		if stream != nil {
+			stream.close()
+		}
+	}()
+	flightFull := func() bool {
+		return len(flight) >= maxFlight || (stream == nil && len(flight) > 0)
+	}
 	launch := func() {
-		if len(queue) == 0 || len(flight) == maxFlight {
+		if len(queue) == 0 || flightFull() {
 			return
 		}
-		g := &flightGroup{ps: queue, done: make(chan error, 1), link: chainLink{token: bulk.nextToken()}}
+		if stream == nil && !noStream {
+			var err error
+			if stream, err = s.openStream(ctx, account); err != nil {
+				noStream = true
+				s.log.Warn("profiles: committing new records one at a time", "account", account, "err", err)
+			}
+		}
+		g := &flightGroup{ps: queue, done: make(chan error, 1)}
 		queue = nil
+		if stream == nil {
+			flight = append(flight, g)
+			go func() { g.done <- s.commit(ctx, account, g.ps...) }()
+			return
+		}
+		g.link.token = bulk.nextToken()
 		if len(flight) > 0 {
 			g.link.after = flight[len(flight)-1].link.token
 		}
 		flight = append(flight, g)
-		go func() { g.done <- s.commitChained(ctx, account, g.link, g.ps...) }()
+		stream.send(s.commitCommands(account, g.link, g.ps), g)
 	}
 	// settleGroup takes the outcome of the oldest commit in flight, waiting
 	// for it when wait. When it did not apply, the commit after it cannot
@@ -359,7 +383,7 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 	// drain writes every batch of new records resolved so far.
 	drain := func() error {
 		for len(flight) > 0 || len(queue) > 0 {
-			if len(queue) > 0 && len(flight) < maxFlight {
+			if len(queue) > 0 && !flightFull() {
 				launch()
 				continue
 			}
@@ -400,7 +424,7 @@ func (s *Store) applyAll(ctx context.Context, account string, batches <-chan []p
 			if !p.stale {
 				bulk.freshBatches++
 				queue = append(queue, p)
-				if err := settleGroup(len(queue) >= maxGroup && len(flight) == maxFlight); err != nil {
+				if err := settleGroup(len(queue) >= maxGroup && flightFull()); err != nil {
 					first = err
 					continue
 				}

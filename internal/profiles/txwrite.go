@@ -320,83 +320,24 @@ func (s *Store) resolveReads(ctx context.Context, account string, batch []prepar
 // watches the version and a guard key, guardScript touches the guard when
 // a value is not the expected one (a watched key this connection changed
 // aborts its own EXEC too), and the transaction follows in the same
-// pipeline.
+// pipeline. A commitStream sends the same commands without waiting.
 func (s *Store) commit(ctx context.Context, account string, ps ...*pending) error {
-	return s.commitChained(ctx, account, chainLink{}, ps...)
-}
-
-// chainLink lets a commit of new records be sent while the one before it
-// is still in flight (Bulk, applyAll), so that Redis has it at hand when
-// the one before ends instead of waiting a round trip for it:
-//
-//   - the commit named after waits in Redis, not in Go, for that one to
-//     have run: it starts with a BLPOP on the list that one pushes to after
-//     its EXEC (<prefix>psync:<token>, expiring);
-//   - it applies only if that one applied: its guard also checks the
-//     owner key (<prefix>powner) that every linked transaction sets to its
-//     token. The write version alone would not do: after the one before
-//     aborted, a foreign write can bring the version to the value this one
-//     expects.
-//
-// A BLPOP that times out (the one before never pushed) leaves the owner
-// check to abort the commit. The zero chainLink is a plain commit.
-type chainLink struct {
-	token string // set by this commit when not ""
-	after string // the commit to wait for and check when not ""
-}
-
-// chainWait bounds the BLPOP of a linked commit; it is below go-redis'
-// default read timeout (3 s), so that Redis answers first.
-const chainWait = 1500 * time.Millisecond
-
-func (s *Store) commitChained(ctx context.Context, account string, link chainLink, ps ...*pending) error {
-	p := ps[0]
-	verKey, guardKey, ownerKey := s.keys.pver(account), s.keys.guard(account), s.keys.owner(account)
-	// A cluster client needs a key up front to pick the node (it then
-	// watches it on its own too, which is harmless).
+	c := s.commitCommands(account, chainLink{}, ps)
+	// A cluster client or a ring needs a key up front to pick the node (it
+	// then watches it on its own too, which is harmless).
 	var route []string
-	if _, cluster := s.rdb.(*redis.ClusterClient); cluster {
-		route = []string{verKey}
-	}
-	keys := make([]string, 0, 2+len(p.check)/2)
-	args := make([]any, 0, 1+len(p.check)/2)
-	keys = append(keys, verKey, guardKey)
-	args = append(args, p.pver)
-	for i := 0; i+1 < len(p.check); i += 2 {
-		keys = append(keys, p.check[i])
-		args = append(args, p.check[i+1])
-	}
-	if link.after != "" {
-		keys = append(keys, ownerKey)
-		args = append(args, link.after)
+	if _, plain := s.rdb.(*redis.Client); !plain {
+		route = []string{s.keys.pver(account)}
 	}
 	err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
 		pipe := tx.Pipeline()
-		if link.after != "" {
-			pipe.Do(ctx, "blpop", s.keys.chainSync(account, link.after), chainWait.Seconds())
-			// A cluster client watched the version before this pipeline,
-			// and the commit waited for changes it: watch from now on.
-			pipe.Do(ctx, "unwatch")
-		}
-		pipe.Do(ctx, "watch", verKey, guardKey)
-		guard := guardScript.Eval(ctx, pipe, keys, args...)
+		pipe.Do(ctx, c.watch...)
+		guard := guardScript.Eval(ctx, pipe, c.guardKeys, c.guardArgs...)
 		pipe.Do(ctx, "multi")
-		for _, p := range ps {
-			for _, c := range p.cmds {
-				pipe.Do(ctx, c...)
-			}
+		for _, cmd := range c.body {
+			pipe.Do(ctx, cmd...)
 		}
-		if link.token != "" {
-			pipe.Do(ctx, "set", ownerKey, link.token)
-		}
-		pipe.Do(ctx, "incrby", verKey, len(ps))
 		exec := pipe.Do(ctx, "exec")
-		if link.token != "" {
-			// Whatever EXEC did: the commit after this one waits for it.
-			syncKey := s.keys.chainSync(account, link.token)
-			pipe.Do(ctx, "rpush", syncKey, 1)
-			pipe.Do(ctx, "pexpire", syncKey, 60000)
-		}
 		_, _ = pipe.Exec(ctx) // each command's outcome is read below
 		replies, err := exec.Slice()
 		if errors.Is(err, redis.Nil) {
@@ -405,22 +346,79 @@ func (s *Store) commitChained(ctx context.Context, account string, link chainLin
 		if err != nil {
 			return err
 		}
-		if err := guard.Err(); err != nil {
-			// The transaction ran without its check: fail the write
-			// rather than trust it.
-			return fmt.Errorf("checking the write version: %w", err)
-		}
-		for _, r := range replies {
-			if rerr, ok := r.(error); ok {
-				return rerr
-			}
-		}
-		return nil
+		return commitOutcome(guard.Err(), replies)
 	}, route...)
 	if err != nil && !errors.Is(err, errStaleCommit) {
 		return fmt.Errorf("writing profiles: %w", err)
 	}
 	return err
+}
+
+// commitOutcome is the outcome of a commit that ran, from its guard's
+// error and its transaction's replies.
+func commitOutcome(guardErr error, replies []any) error {
+	if guardErr != nil {
+		// The transaction ran without its check: fail the write rather
+		// than trust it.
+		return fmt.Errorf("checking the write version: %w", guardErr)
+	}
+	for _, r := range replies {
+		if rerr, ok := r.(error); ok {
+			return rerr
+		}
+	}
+	return nil
+}
+
+// chainLink lets a commitStream send a commit of new records while the one
+// before it is still in flight, so that Redis has it at hand when the one
+// before ends instead of waiting for the writer. Redis runs the commits of
+// one connection in the order sent: the WATCH of a commit comes after the
+// EXEC of the one before, and its check sees what that one wrote. It must
+// apply only if that one applied: its guard also checks the owner key
+// (<prefix>powner) that every linked commit sets to its token. The write
+// version alone would not do: after the one before aborted, a foreign
+// write can bring the version to the value this one expects. The zero
+// chainLink is a plain commit.
+type chainLink struct {
+	token string // set by this commit when not ""
+	after string // the commit that must have applied, when not ""
+}
+
+// commitCmds are the commands of one commit.
+type commitCmds struct {
+	watch     []any // WATCH of the version and the guard
+	guardKeys []string
+	guardArgs []any
+	body      [][]any // between MULTI and EXEC
+}
+
+func (s *Store) commitCommands(account string, link chainLink, ps []*pending) commitCmds {
+	p := ps[0]
+	verKey, guardKey, ownerKey := s.keys.pver(account), s.keys.guard(account), s.keys.owner(account)
+	c := commitCmds{
+		watch:     []any{"watch", verKey, guardKey},
+		guardKeys: make([]string, 0, 3+len(p.check)/2),
+		guardArgs: make([]any, 0, 2+len(p.check)/2),
+	}
+	c.guardKeys = append(c.guardKeys, verKey, guardKey)
+	c.guardArgs = append(c.guardArgs, p.pver)
+	for i := 0; i+1 < len(p.check); i += 2 {
+		c.guardKeys = append(c.guardKeys, p.check[i])
+		c.guardArgs = append(c.guardArgs, p.check[i+1])
+	}
+	if link.after != "" {
+		c.guardKeys = append(c.guardKeys, ownerKey)
+		c.guardArgs = append(c.guardArgs, link.after)
+	}
+	for _, p := range ps {
+		c.body = append(c.body, p.cmds...)
+	}
+	if link.token != "" {
+		c.body = append(c.body, []any{"set", ownerKey, link.token})
+	}
+	c.body = append(c.body, []any{"incrby", verKey, len(ps)})
+	return c
 }
 
 // writeBatchTx resolves and commits one batch on its own. It returns

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -272,9 +271,9 @@ func TestCommitRefusesWhatItWasNotResolvedAgainst(t *testing.T) {
 	}
 }
 
-// TestLinkedCommits: a commit linked after another runs after it in Redis
-// even when sent first, and applies only if that one applied, even when a
-// foreign write brought the write version to the value it expects.
+// TestLinkedCommits: commits sent one after the other on a commitStream
+// apply in order, and one applies only if the one before it applied, even
+// when a foreign write brought the write version to the value it expects.
 func TestLinkedCommits(t *testing.T) {
 	t.Parallel()
 	rdb, ns := redistest.Client(t)
@@ -303,44 +302,76 @@ func TestLinkedCommits(t *testing.T) {
 		}
 		return p1, p2
 	}
+	// sendAll sends the commits on one stream without waiting and returns
+	// their outcomes.
+	sendAll := func(acct string, links []chainLink, ps ...*pending) []error {
+		t.Helper()
+		cs, err := s.openStream(ctx, acct)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cs.close()
+		var gs []*flightGroup
+		for i, p := range ps {
+			g := &flightGroup{ps: []*pending{p}, link: links[i], done: make(chan error, 1)}
+			cs.send(s.commitCommands(acct, g.link, g.ps), g)
+			gs = append(gs, g)
+		}
+		var errs []error
+		for _, g := range gs {
+			errs = append(errs, <-g.done)
+		}
+		return errs
+	}
+	linked := []chainLink{{token: "t1"}, {token: "t2", after: "t1"}}
 
-	// Sent first, the second waits in Redis for the first, then applies.
+	// Sent together, both apply, in order.
 	acct := "acct-" + redistest.RandomID()
 	p1, p2 := chain(acct, batches[0], batches[1])
-	second := make(chan error, 1)
-	go func() { second <- s.commitChained(ctx, acct, chainLink{token: "t2", after: "t1"}, p2) }()
-	poll.Until(t, 5*time.Second, "the second commit blocked in Redis", func() bool {
-		return strings.Contains(rdb.ClientList(ctx).Val(), "cmd=blpop")
-	})
-	if err := s.commitChained(ctx, acct, chainLink{token: "t1"}, p1); err != nil {
-		t.Fatalf("first commit: %v", err)
-	}
-	if err := <-second; err != nil {
-		t.Fatalf("second commit: %v", err)
+	if errs := sendAll(acct, linked, p1, p2); errs[0] != nil || errs[1] != nil {
+		t.Fatalf("commits: %v", errs)
 	}
 	if n, _ := s.Count(ctx, acct); n != int64(len(batches[0])+len(batches[1])) || version(acct) != 2 {
 		t.Fatalf("after both: %d profiles, version %d", n, version(acct))
 	}
 
-	// The first is stale; a foreign write makes the version the one the
-	// second expects: the second must not apply.
+	// The first is stale, and the second expects the version the foreign
+	// write leaves once the first aborted: the second must not apply.
 	acct = "acct-" + redistest.RandomID()
 	p1, p2 = chain(acct, batches[0], batches[1])
 	rdb.Incr(ctx, s.keys.pver(acct)) // the foreign write
-	if err := s.commitChained(ctx, acct, chainLink{token: "t1"}, p1); !errors.Is(err, errStaleCommit) {
-		t.Fatalf("first commit after a foreign write: %v, want errStaleCommit", err)
-	}
-	if err := s.commitChained(ctx, acct, chainLink{token: "t2", after: "t1"}, p2); !errors.Is(err, errStaleCommit) {
-		t.Fatalf("second commit after the first aborted: %v, want errStaleCommit", err)
+	errs := sendAll(acct, linked, p1, p2)
+	if !errors.Is(errs[0], errStaleCommit) || !errors.Is(errs[1], errStaleCommit) {
+		t.Fatalf("commits after a foreign write: %v, want errStaleCommit twice", errs)
 	}
 	if n, _ := s.Count(ctx, acct); n != 0 {
 		t.Fatalf("%d profiles written by aborted commits", n)
 	}
 
-	// The one before never ran: the wait ends and the commit aborts.
+	// The one before never ran: the commit aborts.
 	acct = "acct-" + redistest.RandomID()
 	_, p2 = chain(acct, batches[0], batches[1])
-	if err := s.commitChained(ctx, acct, chainLink{token: "t2", after: "never"}, p2); !errors.Is(err, errStaleCommit) {
-		t.Fatalf("commit after one that never ran: %v, want errStaleCommit", err)
+	p2.pver = 0 // as if it were the first: only the owner check is left
+	if errs := sendAll(acct, []chainLink{{token: "t2", after: "never"}}, p2); !errors.Is(errs[0], errStaleCommit) {
+		t.Fatalf("commit after one that never ran: %v, want errStaleCommit", errs[0])
 	}
+
+	// A broken connection fails the commits, as errors, not as stale.
+	acct = "acct-" + redistest.RandomID()
+	p1, p2 = chain(acct, batches[0], batches[1])
+	cs, err := s.openStream(ctx, acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = cs.conn.Close()
+	g1 := &flightGroup{ps: []*pending{p1}, link: linked[0], done: make(chan error, 1)}
+	g2 := &flightGroup{ps: []*pending{p2}, link: linked[1], done: make(chan error, 1)}
+	cs.send(s.commitCommands(acct, g1.link, g1.ps), g1)
+	cs.send(s.commitCommands(acct, g2.link, g2.ps), g2)
+	for _, g := range []*flightGroup{g1, g2} {
+		if err := <-g.done; err == nil || errors.Is(err, errStaleCommit) {
+			t.Fatalf("commit on a closed connection: %v, want an error", err)
+		}
+	}
+	cs.close()
 }
