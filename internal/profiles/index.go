@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/redis/go-redis/v9"
@@ -104,15 +105,37 @@ func (k keys) queueIndexGet(ctx context.Context, pipe redis.Pipeliner, account s
 // (ids[i] for suffixes[i]): one HSET per identity field and per chunk
 // entries.
 func (k keys) appendIndexSet(cmds [][]any, account string, suffixes, ids []string, chunk int) [][]any {
-	for _, grp := range groupSuffixes(suffixes) {
-		for c := 0; c < len(grp.values); c += chunk {
-			end := min(c+chunk, len(grp.values))
-			hs := make([]any, 0, 2+2*(end-c))
-			hs = append(hs, "HSET", k.index(account, grp.field))
-			for j := c; j < end; j++ {
-				hs = append(hs, grp.values[j], ids[grp.at[j]])
+	// The fields in first-seen order and their counts, then one pass over
+	// the suffixes per field: no copy of the values on the way.
+	var fields []string
+	var counts []int
+	for _, sfx := range suffixes {
+		field, _ := splitSuffix(sfx)
+		g := slices.Index(fields, field)
+		if g < 0 {
+			g = len(fields)
+			fields, counts = append(fields, field), append(counts, 0)
+		}
+		counts[g]++
+	}
+	for g, field := range fields {
+		var hs []any
+		left := counts[g]
+		for i, sfx := range suffixes {
+			f, value := splitSuffix(sfx)
+			if f != field {
+				continue
 			}
-			cmds = append(cmds, hs)
+			if hs == nil {
+				hs = make([]any, 0, 2+2*min(chunk, left))
+				hs = append(hs, "HSET", k.index(account, field))
+			}
+			hs = append(hs, value, ids[i])
+			left--
+			if len(hs) == cap(hs) {
+				cmds = append(cmds, hs)
+				hs = nil
+			}
 		}
 	}
 	return cmds

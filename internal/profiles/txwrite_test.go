@@ -375,3 +375,23 @@ func TestLinkedCommits(t *testing.T) {
 	}
 	cs.close()
 }
+
+// TestIndexSetCommands: one HSET per identity field and chunk, fields in
+// first-seen order, each value with its id.
+func TestIndexSetCommands(t *testing.T) {
+	t.Parallel()
+	k := keys{ns: "n"}
+	sfx := []string{"email:a", "external_id:1", "email:b", "email:c", "external_id:2", "email:d", "email:e"}
+	ids := []string{"10", "11", "12", "13", "14", "15", "16"}
+	got := k.appendIndexSet([][]any{{"SET", "x", "1"}}, "acct", sfx, ids, 2)
+	em, ex := k.index("acct", "email"), k.index("acct", "external_id")
+	want := [][]any{{"SET", "x", "1"},
+		{"HSET", em, "a", "10", "b", "12"}, {"HSET", em, "c", "13", "d", "15"}, {"HSET", em, "e", "16"},
+		{"HSET", ex, "1", "11", "2", "14"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("commands:\n%v\nwant\n%v", got, want)
+	}
+	if got := k.appendIndexSet(nil, "acct", nil, nil, 2); got != nil {
+		t.Fatalf("no suffixes: %v", got)
+	}
+}
