@@ -203,71 +203,90 @@ func TestCommitRefusesWhatItWasNotResolvedAgainst(t *testing.T) {
 	s := New(rdb, ns, nil, Options{})
 	ctx := context.Background()
 	batches := inBatches(t, s, collidingRecords(), 10)
-	acct := "acct-" + redistest.RandomID()
-	resolve := func(b []prepared) *pending {
-		t.Helper()
-		p, err := s.resolve(ctx, acct, b, nil)
-		if err != nil || p.stale {
-			t.Fatalf("resolve: %v (stale %v)", err, p != nil && p.stale)
+	// On a commitStream, as a Bulk sends its commits of new records.
+	streamed := func(ctx context.Context, acct string, p *pending) error {
+		cs, err := s.openStream(ctx, acct)
+		if err != nil {
+			return err
 		}
-		return p
+		defer cs.close()
+		g := &flightGroup{ps: []*pending{p}, done: make(chan error, 1)}
+		cs.send(s.commitCommands(acct, g.link, g.ps), g)
+		return <-g.done
 	}
-	version := func() string { return rdb.Get(ctx, s.keys.pver(acct)).Val() }
+	for _, c := range []struct {
+		name   string
+		commit func(ctx context.Context, acct string, p *pending) error
+	}{{"go-redis", func(ctx context.Context, acct string, p *pending) error { return s.commit(ctx, acct, p) }}, {"stream", streamed}} {
+		t.Run(c.name, func(t *testing.T) {
+			commit := c.commit
+			acct := "acct-" + redistest.RandomID()
+			resolve := func(b []prepared) *pending {
+				t.Helper()
+				p, err := s.resolve(ctx, acct, b, nil)
+				if err != nil || p.stale {
+					t.Fatalf("resolve: %v (stale %v)", err, p != nil && p.stale)
+				}
+				return p
+			}
+			version := func() string { return rdb.Get(ctx, s.keys.pver(acct)).Val() }
 
-	// Another write lands between resolving and committing.
-	p := resolve(batches[0])
-	if _, err := s.writeBatchTx(ctx, acct, batches[1]); err != nil {
-		t.Fatal(err)
-	}
-	before := version()
-	if err := s.commit(ctx, acct, p); !errors.Is(err, errStaleCommit) {
-		t.Fatalf("commit after another write: %v, want errStaleCommit", err)
-	}
-	if version() != before {
-		t.Fatalf("a refused commit bumped the write version from %s to %s", before, version())
-	}
-	for _, sfx := range p.batch[0].ids {
-		f, v := splitSuffix(sfx)
-		if id := rdb.HGet(ctx, s.keys.index(acct, f), v).Val(); id != "" && !slices.ContainsFunc(batches[1], func(q prepared) bool { return slices.Contains(q.ids, sfx) }) {
-			t.Fatalf("identity %s of the refused batch was written (profile %s)", sfx, id)
-		}
-	}
+			// Another write lands between resolving and committing.
+			p := resolve(batches[0])
+			if _, err := s.writeBatchTx(ctx, acct, batches[1]); err != nil {
+				t.Fatal(err)
+			}
+			before := version()
+			if err := commit(ctx, acct, p); !errors.Is(err, errStaleCommit) {
+				t.Fatalf("commit after another write: %v, want errStaleCommit", err)
+			}
+			if version() != before {
+				t.Fatalf("a refused commit bumped the write version from %s to %s", before, version())
+			}
+			for _, sfx := range p.batch[0].ids {
+				f, v := splitSuffix(sfx)
+				if id := rdb.HGet(ctx, s.keys.index(acct, f), v).Val(); id != "" && !slices.ContainsFunc(batches[1], func(q prepared) bool { return slices.Contains(q.ids, sfx) }) {
+					t.Fatalf("identity %s of the refused batch was written (profile %s)", sfx, id)
+				}
+			}
 
-	// A checked key changed.
-	check := ns.Account(acct, "checked")
-	rdb.Set(ctx, check, "v1", 0)
-	p = resolve(batches[2])
-	p.check = []string{check, "v1"}
-	rdb.Set(ctx, check, "v2", 0)
-	if err := s.commit(ctx, acct, p); !errors.Is(err, errStaleCommit) {
-		t.Fatalf("commit after a checked key changed: %v, want errStaleCommit", err)
-	}
+			// A checked key changed.
+			check := ns.Account(acct, "checked")
+			rdb.Set(ctx, check, "v1", 0)
+			p = resolve(batches[2])
+			p.check = []string{check, "v1"}
+			rdb.Set(ctx, check, "v2", 0)
+			if err := commit(ctx, acct, p); !errors.Is(err, errStaleCommit) {
+				t.Fatalf("commit after a checked key changed: %v, want errStaleCommit", err)
+			}
 
-	// Nothing changed: it applies and bumps the version.
-	p = resolve(batches[2])
-	p.check = []string{check, "v2", ns.Account(acct, "missing"), ""}
-	before = version()
-	if err := s.commit(ctx, acct, p); err != nil {
-		t.Fatalf("commit: %v", err)
-	}
-	if after := version(); after == before {
-		t.Fatalf("write version %s unchanged by a commit", after)
-	}
+			// Nothing changed: it applies and bumps the version.
+			p = resolve(batches[2])
+			p.check = []string{check, "v2", ns.Account(acct, "missing"), ""}
+			before = version()
+			if err := commit(ctx, acct, p); err != nil {
+				t.Fatalf("commit: %v", err)
+			}
+			if after := version(); after == before {
+				t.Fatalf("write version %s unchanged by a commit", after)
+			}
 
-	// A check that cannot run fails the commit too.
-	wrong := ns.Account(acct, "a-hash")
-	rdb.HSet(ctx, wrong, "f", "v")
-	p = resolve(batches[3])
-	p.check = []string{wrong, ""}
-	if err := s.commit(ctx, acct, p); err == nil || errors.Is(err, errStaleCommit) {
-		t.Fatalf("commit whose check failed: %v, want its error", err)
-	}
+			// A check that cannot run fails the commit too.
+			wrong := ns.Account(acct, "a-hash")
+			rdb.HSet(ctx, wrong, "f", "v")
+			p = resolve(batches[3])
+			p.check = []string{wrong, ""}
+			if err := commit(ctx, acct, p); err == nil || errors.Is(err, errStaleCommit) {
+				t.Fatalf("commit whose check failed: %v, want its error", err)
+			}
 
-	// A command failing inside the transaction fails the commit.
-	p = resolve(batches[3])
-	p.cmds = append(p.cmds, []any{"INCR", check})
-	if err := s.commit(ctx, acct, p); err == nil || errors.Is(err, errStaleCommit) {
-		t.Fatalf("commit with a failing command: %v, want its error", err)
+			// A command failing inside the transaction fails the commit.
+			p = resolve(batches[3])
+			p.cmds = append(p.cmds, []any{"INCR", check})
+			if err := commit(ctx, acct, p); err == nil || errors.Is(err, errStaleCommit) {
+				t.Fatalf("commit with a failing command: %v, want its error", err)
+			}
+		})
 	}
 }
 
