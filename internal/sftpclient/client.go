@@ -2,6 +2,7 @@ package sftpclient
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -9,6 +10,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/pkg/sftp"
 )
 
 // FileInfo describes one entry of a folder. Path, Size and ModTime together
@@ -115,10 +118,7 @@ func (c *Client) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	var f interface {
-		io.WriterTo
-		io.Closer
-	}
+	var f *sftp.File
 	err := c.do(ctx, func() error {
 		var err error
 		f, err = c.sftp.Open(p)
@@ -135,10 +135,7 @@ func (c *Client) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		err := c.do(ctx, func() error {
-			_, err := f.WriteTo(sp)
-			return err
-		})
+		err := c.do(ctx, func() error { return download(f, sp) })
 		if err != nil {
 			err = fmt.Errorf("downloading %q: %w", p, err)
 		}
@@ -228,4 +225,71 @@ func (c *Client) Upload(ctx context.Context, p string, r io.Reader) (int64, erro
 		return n, fmt.Errorf("uploading %q: %w", p, err)
 	}
 	return n, nil
+}
+
+// Chunks of a download: each ReadAt of downloadChunk bytes asks for its
+// 32 KiB packets at once, and downloadAhead chunks are asked for ahead of
+// the one being written.
+const (
+	downloadChunk = 1 << 20
+	downloadAhead = 3
+)
+
+// download copies f to w from the start to its end, with the requests of
+// downloadAhead chunks in flight, and writes the chunks in order. Unlike
+// File.WriteTo it does not stat the file first, a round trip before the
+// first byte.
+func download(f *sftp.File, w io.Writer) error {
+	type chunk struct {
+		buf  []byte
+		n    int
+		err  error
+		done chan struct{}
+	}
+	var pending []*chunk
+	var free [][]byte
+	// Whatever happens, the reads in flight end before their buffers go.
+	defer func() {
+		for _, ch := range pending {
+			<-ch.done
+		}
+	}()
+	var off int64
+	ask := func() {
+		var buf []byte
+		if n := len(free); n > 0 {
+			buf, free = free[n-1], free[:n-1]
+		} else {
+			buf = make([]byte, downloadChunk)
+		}
+		ch := &chunk{buf: buf, done: make(chan struct{})}
+		go func(at int64) {
+			defer close(ch.done)
+			ch.n, ch.err = f.ReadAt(ch.buf, at)
+		}(off)
+		off += downloadChunk
+		pending = append(pending, ch)
+	}
+	for {
+		for len(pending) < downloadAhead+1 {
+			ask()
+		}
+		ch := pending[0]
+		<-ch.done
+		pending = pending[1:]
+		if ch.n > 0 {
+			if _, err := w.Write(ch.buf[:ch.n]); err != nil {
+				return err
+			}
+		}
+		switch {
+		case errors.Is(ch.err, io.EOF):
+			return nil
+		case ch.err != nil:
+			return ch.err
+		case ch.n < len(ch.buf):
+			return io.ErrNoProgress // ReadAt broke its contract
+		}
+		free = append(free, ch.buf)
+	}
 }

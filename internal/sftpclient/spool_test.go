@@ -3,7 +3,9 @@ package sftpclient
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -113,4 +115,32 @@ func TestSpoolCreatesItsFolder(t *testing.T) {
 	}
 	sp.close()
 	sp.release()
+}
+
+// TestOpenReadsEveryChunkInOrder: files of sizes around the download's
+// chunks come down whole and in order, empty ones too.
+func TestOpenReadsEveryChunkInOrder(t *testing.T) {
+	t.Parallel()
+	s := sshdtest.Start(t, sshdtest.Options{})
+	sizes := []int{0, 1, downloadChunk - 1, downloadChunk, downloadChunk + 1, (downloadAhead+2)*downloadChunk + 123}
+	files := make(map[string][]byte)
+	for _, n := range sizes {
+		b := make([]byte, n)
+		_, _ = rand.Read(b)
+		name := fmt.Sprintf("f%d.bin", n)
+		files[name] = b
+		s.WriteFile(t, name, b)
+	}
+	c := dial(t, baseConfig(s))
+	for name, want := range files {
+		r, err := c.Open(context.Background(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(r)
+		_ = r.Close()
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("%s: read %d bytes of %d (%v), equal %v", name, len(got), len(want), err, bytes.Equal(got, want))
+		}
+	}
 }
