@@ -224,6 +224,13 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 	if folder == "" {
 		folder = "."
 	}
+	// A file named outright is opened while it is looked up; its download
+	// starts only when the import reads it.
+	var pre *preOpened
+	if name, ok := c.Select.(exact); ok {
+		pre = preOpen(ctx, client, path.Join(folder, string(name)))
+		defer pre.close()
+	}
 	files, err := findFiles(ctx, client, folder, c.Select)
 	if err != nil {
 		return res, err
@@ -246,7 +253,12 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 				"rows_read": p.RowsRead, "applied": p.Applied, "rejected": p.Rejected, "unchanged": p.Unchanged,
 			})
 		}
-		open := func(ctx context.Context) (io.ReadCloser, error) { return client.Open(ctx, f.Path) }
+		open := func(ctx context.Context) (io.ReadCloser, error) {
+			if r := pre.take(f.Path); r != nil {
+				return r, nil
+			}
+			return client.Open(ctx, f.Path)
+		}
 		rep, err := r.importer.ImportFile(ctx, job, v, open, fc, sink)
 		switch {
 		case err == nil:
@@ -272,6 +284,49 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 		}
 	}
 	return res, nil
+}
+
+// preOpened is a file opened ahead of its import (see sftpclient.Open: no
+// download until it is read).
+type preOpened struct {
+	path string
+	done chan struct{}
+	r    io.ReadCloser
+	err  error
+}
+
+func preOpen(ctx context.Context, client *sftpclient.Client, p string) *preOpened {
+	po := &preOpened{path: p, done: make(chan struct{})}
+	go func() {
+		defer close(po.done)
+		po.r, po.err = client.Open(ctx, p)
+	}()
+	return po
+}
+
+// take hands over the file if it is the one at p and it opened; the
+// caller then owns it. Otherwise it returns nil, and the caller opens p
+// itself (and gets the error of its own attempt).
+func (po *preOpened) take(p string) io.ReadCloser {
+	if po == nil || po.path != p {
+		return nil
+	}
+	<-po.done
+	r := po.r
+	po.r = nil
+	return r
+}
+
+// close closes the file unless it was taken.
+func (po *preOpened) close() {
+	if po == nil {
+		return
+	}
+	<-po.done
+	if po.r != nil {
+		_ = po.r.Close()
+		po.r = nil
+	}
 }
 
 func (r *Runner) count(ctx context.Context, j *jobs.Job, run *jobs.Run, rep *csvimport.Report, file string) {

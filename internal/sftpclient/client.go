@@ -108,11 +108,13 @@ func (c *Client) Download(ctx context.Context, p string, w io.Writer) (int64, er
 	return n, nil
 }
 
-// Open streams the file at p as an io.ReadCloser. File.WriteTo downloads
-// it with concurrent requests into a spool file in Config.TempDir, which
-// the reader reads as it fills (see spool): a consumer reading in small
-// pieces (a decrypter, a CSV parser) gets the concurrent download, and does
-// not slow it down. The reader returns the download's error, if any,
+// Open opens the file at p and returns it as an io.ReadCloser. The first
+// Read starts the download: concurrent requests (see download) into a
+// spool file in Config.TempDir, which the reader reads as it fills (see
+// spool), so that a consumer reading in small pieces (a decrypter, a CSV
+// parser) gets the concurrent download and does not slow it down. Until
+// then only the handle is open: a caller may open a file while it decides
+// whether to read it. The reader returns the download's error, if any,
 // instead of io.EOF. Close it to stop early; it removes the spool file.
 func (c *Client) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 	if err := ctx.Err(); err != nil {
@@ -132,9 +134,9 @@ func (c *Client) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 		_ = f.Close()
 		return nil, err
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	r := &spoolReader{spool: sp, f: f, done: make(chan struct{})}
+	r.download = func() {
+		defer close(r.done)
 		err := c.do(ctx, func() error { return download(f, sp) })
 		if err != nil {
 			err = fmt.Errorf("downloading %q: %w", p, err)
@@ -143,21 +145,34 @@ func (c *Client) Open(ctx context.Context, p string) (io.ReadCloser, error) {
 		// the server closed the handle.
 		sp.finish(err)
 		_ = f.Close()
-	}()
-	return &spoolReader{spool: sp, done: done}, nil
+	}
+	return r, nil
 }
 
 // spoolReader reads a download's spool.
 type spoolReader struct {
 	*spool
-	done chan struct{}
-	once sync.Once
+	f        *sftp.File
+	download func() // closes done
+	started  sync.Once
+	done     chan struct{}
+	once     sync.Once
+}
+
+// Read starts the download the first time, then reads the spool.
+func (r *spoolReader) Read(p []byte) (int, error) {
+	r.started.Do(func() { go r.download() })
+	return r.spool.Read(p)
 }
 
 // Close stops the download, waits for its goroutine and removes the spool
-// file.
+// file; without a download, it closes the handle.
 func (r *spoolReader) Close() error {
 	r.once.Do(func() {
+		r.started.Do(func() {
+			_ = r.f.Close()
+			close(r.done)
+		})
 		r.spool.close()
 		<-r.done
 		r.spool.release()

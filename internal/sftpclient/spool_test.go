@@ -70,9 +70,10 @@ func TestSpoolClosedStopsTheWriter(t *testing.T) {
 	}
 }
 
-// TestOpenDownloadsAheadOfTheReader: the whole file comes down while the
-// reader reads nothing, into a spool file that is never visible in
-// TempDir and is gone after Close.
+// TestOpenDownloadsAheadOfTheReader: nothing comes down before the first
+// Read; then the whole file does while the reader reads nothing more,
+// into a spool file that is never visible in TempDir and is gone after
+// Close.
 func TestOpenDownloadsAheadOfTheReader(t *testing.T) {
 	t.Parallel()
 	s := sshdtest.Start(t, sshdtest.Options{})
@@ -86,6 +87,16 @@ func TestOpenDownloadsAheadOfTheReader(t *testing.T) {
 		t.Fatal(err)
 	}
 	sp := r.(*spoolReader).spool
+	// A file opened but not read yet is not downloaded: the handle stays
+	// as it is while the caller decides.
+	second, err := c.Open(context.Background(), "big.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := make([]byte, 1)
+	if _, err := io.ReadFull(r, first); err != nil {
+		t.Fatal(err)
+	}
 	poll.Until(t, 10*time.Second, "the whole file in the spool", func() bool {
 		sp.mu.Lock()
 		defer sp.mu.Unlock()
@@ -94,7 +105,21 @@ func TestOpenDownloadsAheadOfTheReader(t *testing.T) {
 	if entries, _ := os.ReadDir(cfg.TempDir); len(entries) != 0 {
 		t.Errorf("spool file visible in TempDir: %v", entries)
 	}
-	got, err := io.ReadAll(r)
+	unread := second.(*spoolReader).spool
+	unread.mu.Lock()
+	written := unread.written
+	unread.mu.Unlock()
+	if written != 0 {
+		t.Errorf("a file not read yet: %d bytes downloaded", written)
+	}
+	if err := second.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := second.Read(first); err == nil {
+		t.Error("Read after Close of an unread file: no error")
+	}
+	rest, err := io.ReadAll(r)
+	got := append(first, rest...)
 	if err != nil || !bytes.Equal(got, big) {
 		t.Fatalf("read %d bytes, %v", len(got), err)
 	}
