@@ -96,17 +96,23 @@ func (e connError) Unwrap() error { return e.error }
 // guard, MULTI, n times QUEUED, EXEC.
 func (cs *commitStream) outcome(n int) error {
 	_ = cs.conn.SetReadDeadline(time.Now().Add(commitWait))
-	replies := make([]any, 0, 4)
+	var watch, guard, multi, exec any // the QUEUED replies go: EXEC tells
 	for i := range 4 + n {
 		r, err := cs.conn.Read()
 		if err != nil {
 			return connError{fmt.Errorf("writing profiles: %w", err)}
 		}
-		if i < 3 || i == 3+n {
-			replies = append(replies, r)
+		switch i {
+		case 0:
+			watch = r
+		case 1:
+			guard = r
+		case 2:
+			multi = r
+		case 3 + n:
+			exec = r
 		}
 	}
-	watch, guard, multi, exec := replies[0], replies[1], replies[2], replies[3]
 	for _, r := range []any{watch, multi} {
 		if rerr, ok := r.(redispipe.Error); ok {
 			return fmt.Errorf("writing profiles: %w", rerr)
