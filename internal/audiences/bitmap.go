@@ -19,7 +19,9 @@ import (
 // profiles store writes it, below 2^32 (Redis' bit offsets end there).
 func parseID(id string) (uint32, error) {
 	n, err := strconv.ParseUint(id, 10, 32)
-	if err != nil || strconv.FormatUint(n, 10) != id {
+	// ParseUint takes only digits in base 10; the written form of n is
+	// id unless id has leading zeros.
+	if err != nil || (id[0] == '0' && id != "0") {
 		return 0, fmt.Errorf("profile id %q is not a profile number", id)
 	}
 	return uint32(n), nil
