@@ -82,6 +82,8 @@ func (cs *commitStream) read() {
 		var conn connError
 		if errors.As(err, &conn) {
 			broken = err
+			// A writer blocked on a server that stopped reading returns.
+			_ = cs.conn.Close()
 		}
 		sc.g.done <- err
 	}
