@@ -205,14 +205,11 @@ func TestCommitRefusesWhatItWasNotResolvedAgainst(t *testing.T) {
 	batches := inBatches(t, s, collidingRecords(), 10)
 	// On a commitStream, as a Bulk sends its commits of new records.
 	streamed := func(ctx context.Context, acct string, p *pending) error {
-		cs, err := s.openStream(ctx, acct)
+		errs, err := streamCommits(ctx, s, acct, []chainLink{{}}, p)
 		if err != nil {
 			return err
 		}
-		defer cs.close()
-		g := &flightGroup{ps: []*pending{p}, done: make(chan error, 1)}
-		cs.send(s.commitCommands(acct, g.link, g.ps), g)
-		return <-g.done
+		return errs[0]
 	}
 	for _, c := range []struct {
 		name   string
@@ -290,6 +287,27 @@ func TestCommitRefusesWhatItWasNotResolvedAgainst(t *testing.T) {
 	}
 }
 
+// streamCommits sends ps, linked by links, on one commitStream without
+// waiting, and returns their outcomes.
+func streamCommits(ctx context.Context, s *Store, acct string, links []chainLink, ps ...*pending) ([]error, error) {
+	cs, err := s.openStream(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	defer cs.close()
+	var gs []*flightGroup
+	for i, p := range ps {
+		g := &flightGroup{ps: []*pending{p}, link: links[i], done: make(chan error, 1)}
+		cs.send(s.commitCommands(acct, g.link, g.ps), g)
+		gs = append(gs, g)
+	}
+	errs := make([]error, len(gs))
+	for i, g := range gs {
+		errs[i] = <-g.done
+	}
+	return errs, nil
+}
+
 // TestLinkedCommits: commits sent one after the other on a commitStream
 // apply in order, and one applies only if the one before it applied, even
 // when a foreign write brought the write version to the value it expects.
@@ -325,20 +343,9 @@ func TestLinkedCommits(t *testing.T) {
 	// their outcomes.
 	sendAll := func(acct string, links []chainLink, ps ...*pending) []error {
 		t.Helper()
-		cs, err := s.openStream(ctx, acct)
+		errs, err := streamCommits(ctx, s, acct, links, ps...)
 		if err != nil {
 			t.Fatal(err)
-		}
-		defer cs.close()
-		var gs []*flightGroup
-		for i, p := range ps {
-			g := &flightGroup{ps: []*pending{p}, link: links[i], done: make(chan error, 1)}
-			cs.send(s.commitCommands(acct, g.link, g.ps), g)
-			gs = append(gs, g)
-		}
-		var errs []error
-		for _, g := range gs {
-			errs = append(errs, <-g.done)
 		}
 		return errs
 	}
