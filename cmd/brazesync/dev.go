@@ -10,54 +10,15 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
-	"github.com/alicebob/miniredis/v2"
 	"github.com/brazesync/brazesync/internal/accounts"
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/brazesim"
 	"github.com/brazesync/brazesync/internal/config"
+	"github.com/brazesync/brazesync/internal/embeddedredis"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/tasks"
 )
-
-// embeddedRedis is miniredis with a clock: TTLs expire as real time passes.
-type embeddedRedis struct {
-	m    *miniredis.Miniredis
-	stop chan struct{}
-	done chan struct{}
-}
-
-func startEmbeddedRedis() (*embeddedRedis, error) {
-	m := miniredis.NewMiniRedis()
-	if err := m.StartAddr("127.0.0.1:0"); err != nil {
-		return nil, fmt.Errorf("starting embedded Redis: %w", err)
-	}
-	e := &embeddedRedis{m: m, stop: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		defer close(e.done)
-		t := time.NewTicker(100 * time.Millisecond)
-		defer t.Stop()
-		last := time.Now()
-		for {
-			select {
-			case <-e.stop:
-				return
-			case now := <-t.C:
-				m.SetTime(now)
-				m.FastForward(now.Sub(last))
-				last = now
-			}
-		}
-	}()
-	return e, nil
-}
-
-func (e *embeddedRedis) close() {
-	close(e.stop)
-	<-e.done
-	e.m.Close()
-}
 
 func randomToken(prefix string, n int) string {
 	b := make([]byte, n)
@@ -101,12 +62,12 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	log := newLogger(cfg.LogLevel)
 	embedded := cfg.RedisURL == ""
 	if embedded {
-		er, err := startEmbeddedRedis()
+		er, err := embeddedredis.Start()
 		if err != nil {
 			return err
 		}
-		defer er.close()
-		cfg.RedisURL = "redis://" + er.m.Addr()
+		defer er.Close()
+		cfg.RedisURL = er.URL()
 	}
 	if len(cfg.MasterKeys) == 0 {
 		k, err := devMasterKey(cfg, embedded)
