@@ -98,7 +98,7 @@ func (e connError) Unwrap() error { return e.error }
 // guard, MULTI, n times QUEUED, EXEC.
 func (cs *commitStream) outcome(n int) error {
 	_ = cs.conn.SetReadDeadline(time.Now().Add(commitWait))
-	var watch, guard, multi, exec any // the QUEUED replies go: EXEC tells
+	var watch, guard, multi, exec, refused any
 	for i := range 4 + n {
 		r, err := cs.conn.Read()
 		if err != nil {
@@ -113,9 +113,16 @@ func (cs *commitStream) outcome(n int) error {
 			multi = r
 		case 3 + n:
 			exec = r
+		default:
+			// A command refused when queued: Redis then aborts the EXEC,
+			// but a server that runs the rest anyway must not leave the
+			// batch half written unnoticed.
+			if _, ok := r.(redispipe.Error); ok && refused == nil {
+				refused = r
+			}
 		}
 	}
-	for _, r := range []any{watch, multi} {
+	for _, r := range []any{watch, multi, refused} {
 		if rerr, ok := r.(redispipe.Error); ok {
 			return fmt.Errorf("writing profiles: %w", rerr)
 		}

@@ -334,11 +334,20 @@ func (s *Store) commit(ctx context.Context, account string, ps ...*pending) erro
 		pipe.Do(ctx, c.watch...)
 		guard := guardScript.Eval(ctx, pipe, c.guardKeys, c.guardArgs...)
 		pipe.Do(ctx, "multi")
-		for _, cmd := range c.body {
-			pipe.Do(ctx, cmd...)
+		queued := make([]*redis.Cmd, len(c.body))
+		for i, cmd := range c.body {
+			queued[i] = pipe.Do(ctx, cmd...)
 		}
 		exec := pipe.Do(ctx, "exec")
 		_, _ = pipe.Exec(ctx) // each command's outcome is read below
+		for i, q := range queued {
+			// Redis aborts the EXEC of a transaction with a refused
+			// command; a server that runs the rest anyway must not
+			// leave the batch half written unnoticed.
+			if err := q.Err(); err != nil {
+				return fmt.Errorf("queueing %v: %w", c.body[i][0], err)
+			}
+		}
 		replies, err := exec.Slice()
 		if errors.Is(err, redis.Nil) {
 			return errStaleCommit // aborted: a value was stale or changed
