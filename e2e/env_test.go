@@ -247,7 +247,20 @@ func merge(maps ...map[string]string) map[string]string {
 	return out
 }
 
-var bannerToken = regexp.MustCompile(`Admin token:\s+(\S+)`)
+var (
+	bannerToken   = regexp.MustCompile(`Admin token:\s+(\S+)`)
+	bannerExports = regexp.MustCompile(`(?m)^\s*(export API=.*)\n`)
+)
+
+// Exports is the line of the dev banner that sets the variables the
+// README's examples use (API, T, S), as a user pastes it.
+func (e *Env) Exports() string {
+	m := bannerExports.FindStringSubmatch(e.Banner)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
 
 func (e *Env) startDev(opts Options) error {
 	ports, err := freePorts(3)
@@ -267,9 +280,9 @@ func (e *Env) startDev(opts Options) error {
 	if err != nil {
 		return err
 	}
-	// The banner ends with the line about the embedded Redis.
+	// The banner ends with the line that exports the README's variables.
 	if err := waitFor(60*time.Second, p, "the dev banner", func() bool {
-		return strings.Contains(p.Stdout(), "NOTHING PERSISTS")
+		return bannerExports.MatchString(p.Stdout())
 	}); err != nil {
 		return err
 	}

@@ -128,12 +128,12 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	fmt.Fprintf(stdout, "  Admin token:     %s\n", cfg.AdminToken)
 	fmt.Fprintf(stdout, "  Braze simulator: %s  (demo account \"demo\", braze authorization %s)\n", sim.URL(), demoAuth)
 	fmt.Fprintf(stdout, "  Managed SFTP:    %s  (sftp_managed authorizations)\n", displayAddr(cfg.SFTPAddr))
-	fmt.Fprintf(stdout, "  Demo export:     job %s sends audience lytics_all of account demo to the simulator;\n", demoJob)
-	fmt.Fprintf(stdout, "                   POST %s/c/demo/braze_users?key=<admin token> (Content-Type: application/json) {\"braze_id\":\"u1\",\"email\":\"a@example.com\"}\n", base)
-	fmt.Fprintf(stdout, "                   then GET %s/_sim/users/u1\n", sim.URL())
+	fmt.Fprintf(stdout, "  Demo export:     job %s sends audience lytics_all of account demo to the simulator\n", demoJob)
 	if embedded {
 		fmt.Fprintf(stdout, "  WARNING: embedded in-memory Redis at %s: NOTHING PERSISTS; set REDIS_URL to keep data.\n", cfg.RedisURL)
 	}
+	fmt.Fprintf(stdout, "\nIn another shell, set the variables the README's examples use:\n")
+	fmt.Fprintf(stdout, "  export API=%s T=%s S=%s\n", base, cfg.AdminToken, sim.URL())
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "brazesync dev stopping")
 	all.stop()
