@@ -56,9 +56,9 @@ func registerBitfield(m *miniredis.Miniredis) error {
 				c.WriteError(fmt.Sprintf("ERR wrong number of arguments for '%s' command", strings.ToLower(cmd)))
 				return
 			}
-			argv, err := bitfieldArgs(args[1:], readOnly)
-			if err != nil {
-				c.WriteError(err.Error())
+			argv, refusal := bitfieldArgs(args[1:], readOnly)
+			if refusal != "" {
+				c.WriteError(refusal)
 				return
 			}
 			srv.Dispatch(c, append([]string{"EVAL", bitfieldScript, "1", args[0]}, argv...))
@@ -73,30 +73,41 @@ func registerBitfield(m *miniredis.Miniredis) error {
 	return nil
 }
 
+// Redis' answers to the BITFIELD arguments it refuses.
+const (
+	errBitfieldType     = "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is."
+	errBitfieldOffset   = "ERR bit offset is not an integer or out of range"
+	errBitfieldValue    = "ERR value is not an integer or out of range"
+	errBitfieldOverflow = "ERR Invalid OVERFLOW type specified"
+	errBitfieldRO       = "ERR BITFIELD_RO only supports the GET subcommand"
+	errBitfieldIncrby   = "ERR the embedded Redis of brazesync dev supports BITFIELD GET and SET only"
+	errSyntax           = "ERR syntax error"
+)
+
 // bitfieldArgs turns BITFIELD's operations (after the key) into the
-// script's ARGV, with Redis' error messages for what it refuses.
-func bitfieldArgs(args []string, readOnly bool) ([]string, error) {
+// script's ARGV, or returns Redis' answer to what it refuses.
+func bitfieldArgs(args []string, readOnly bool) ([]string, string) {
 	var argv []string
 	for i := 0; i < len(args); {
 		op := strings.ToUpper(args[i])
 		switch {
 		case op == "GET" && i+2 < len(args):
-			width, signed, off, err := bitfieldField(args[i+1], args[i+2])
-			if err != nil {
-				return nil, err
+			width, signed, off, refusal := bitfieldField(args[i+1], args[i+2])
+			if refusal != "" {
+				return nil, refusal
 			}
 			argv = append(argv, "G", strconv.FormatUint(off, 10), strconv.Itoa(width), flag(signed))
 			i += 3
 		case op == "SET" && !readOnly && i+3 < len(args):
-			width, signed, off, err := bitfieldField(args[i+1], args[i+2])
-			if err != nil {
-				return nil, err
+			width, signed, off, refusal := bitfieldField(args[i+1], args[i+2])
+			if refusal != "" {
+				return nil, refusal
 			}
 			v, err := strconv.ParseInt(args[i+3], 10, 64)
 			if err != nil {
 				u, uerr := strconv.ParseUint(args[i+3], 10, 64)
 				if uerr != nil {
-					return nil, fmt.Errorf("ERR value is not an integer or out of range")
+					return nil, errBitfieldValue
 				}
 				v = int64(u)
 			}
@@ -114,38 +125,37 @@ func bitfieldArgs(args []string, readOnly bool) ([]string, error) {
 			switch strings.ToUpper(args[i+1]) {
 			case "WRAP", "SAT", "FAIL":
 			default:
-				return nil, fmt.Errorf("ERR Invalid OVERFLOW type specified")
+				return nil, errBitfieldOverflow
 			}
 			i += 2
 		case readOnly && op != "GET":
-			return nil, fmt.Errorf("ERR BITFIELD_RO only supports the GET subcommand")
+			return nil, errBitfieldRO
 		case op == "INCRBY":
-			return nil, fmt.Errorf("ERR the embedded Redis of brazesync dev supports BITFIELD GET and SET only")
+			return nil, errBitfieldIncrby
 		default:
-			return nil, fmt.Errorf("ERR syntax error")
+			return nil, errSyntax
 		}
 	}
-	return argv, nil
+	return argv, ""
 }
 
 // bitfieldField parses a BITFIELD type (u1..u63, i1..i64) and offset (N,
 // or #N for N times the type's width) into the width, signedness and bit
 // offset.
-func bitfieldField(typ, offset string) (width int, signed bool, off uint64, err error) {
-	errType := fmt.Errorf("ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.")
+func bitfieldField(typ, offset string) (width int, signed bool, off uint64, refusal string) {
 	if len(typ) < 2 {
-		return 0, false, 0, errType
+		return 0, false, 0, errBitfieldType
 	}
 	switch typ[0] {
 	case 'i', 'I':
 		signed = true
 	case 'u', 'U':
 	default:
-		return 0, false, 0, errType
+		return 0, false, 0, errBitfieldType
 	}
-	width, err = strconv.Atoi(typ[1:])
+	width, err := strconv.Atoi(typ[1:])
 	if err != nil || width < 1 || width > 64 || (!signed && width > 63) {
-		return 0, false, 0, errType
+		return 0, false, 0, errBitfieldType
 	}
 	mult := uint64(1)
 	if strings.HasPrefix(offset, "#") {
@@ -153,9 +163,9 @@ func bitfieldField(typ, offset string) (width int, signed bool, off uint64, err 
 	}
 	n, perr := strconv.ParseUint(offset, 10, 64)
 	if perr != nil || n*mult+uint64(width) > 1<<32 {
-		return 0, false, 0, fmt.Errorf("ERR bit offset is not an integer or out of range")
+		return 0, false, 0, errBitfieldOffset
 	}
-	return width, signed, n * mult, nil
+	return width, signed, n * mult, ""
 }
 
 func flag(b bool) string {
