@@ -81,6 +81,7 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 	c := &Config{
 		RedisURL:       strings.TrimSpace(getenv("REDIS_URL")),
 		AdminToken:     getenv("BRAZESYNC_ADMIN_TOKEN"),
+		MonitorToken:   getenv("BRAZESYNC_MONITOR_TOKEN"),
 		HTTPAddr:       or(getenv("HTTP_ADDR"), HTTPAddrDefault),
 		SFTPAddr:       or(getenv("SFTP_ADDR"), SFTPAddrDefault),
 		SFTPPublicHost: or(getenv("SFTP_PUBLIC_HOST"), SFTPPublicHostDefault),
