@@ -121,7 +121,7 @@ func (a *app) apiServer() (*api.Server, func(), error) {
 		MonitoringReadOnly:   http.Handler(monRO),
 		MonitorToken:         a.cfg.MonitorToken,
 		JobHooks:             []api.JobHook{exportHook{a.export}},
-		Groups:               append(a.dataRoutes(), a.managedRoutes()...),
+		Groups:               append(append(a.dataRoutes(), a.managedRoutes()...), a.importRoutes()),
 		AuthorizationTesters: a.authorizationTesters(),
 	})
 	return srv, func() { _ = mon.Close(); _ = monRO.Close() }, nil
