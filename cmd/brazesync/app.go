@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/brazesync/brazesync/api"
@@ -51,10 +50,6 @@ type app struct {
 	export    *export.Engine
 	// runners are the job runners by job type, filled by the wiring files.
 	runners map[string]workers.Runner
-}
-
-func newLogger(level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
 // newApp connects to Redis and builds the stores.

@@ -31,7 +31,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "brazesync")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	// VCS information is stamped when the tree is a repository with git
+	// at hand, whatever GOFLAGS says, so that `version` shows it.
+	if out, err := exec.Command("go", "build", "-buildvcs=auto", "-o", binary, ".").CombinedOutput(); err != nil {
 		panic("building brazesync: " + err.Error() + "\n" + string(out))
 	}
 	code := m.Run()
