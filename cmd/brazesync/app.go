@@ -62,7 +62,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("connecting to Redis (REDIS_URL): %w", err)
+		return nil, fmt.Errorf("cannot reach Redis at %s (REDIS_URL): %w", redisconn.Address(cfg.RedisURL), err)
 	}
 	box, err := secrets.NewBox(cfg.MasterKeys...)
 	if err != nil {

@@ -174,6 +174,26 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}
 }
 
+// TestUnreachableRedis: each command that needs Redis prints one line
+// naming REDIS_URL and the address, without the password, and exits 1.
+func TestUnreachableRedis(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{{"api"}, {"worker"}, {"scheduler"}, {"sftpd"}, {"dev"}, {"admin", "list-accounts"}} {
+		for _, url := range []string{"redis://127.0.0.1:1", "redis://:s3cret-password@127.0.0.1:1/2"} {
+			t.Run(strings.Join(args, "-"), func(t *testing.T) {
+				t.Parallel()
+				env := []string{"REDIS_URL=" + url, "BRAZESYNC_MASTER_KEY=" + masterKey, "HTTP_ADDR=" + freeAddr(t), "SFTP_ADDR=" + freeAddr(t)}
+				code, _, stderr := runBinary(t, env, args...)
+				lines := strings.Split(strings.TrimSuffix(stderr, "\n"), "\n")
+				want := "brazesync: cannot reach Redis at 127.0.0.1:1 (REDIS_URL): "
+				if code != 1 || len(lines) != 1 || !strings.HasPrefix(lines[0], want) || strings.Contains(stderr, "s3cret") {
+					t.Errorf("%s with REDIS_URL %s: exit %d, stderr:\n%s\nwant exit 1 and one line starting %q, without the password", strings.Join(args, " "), url, code, stderr, want)
+				}
+			})
+		}
+	}
+}
+
 // TestVersion: one line with the module version, the VCS revision and
 // whether the tree was modified, as the toolchain stamped them.
 func TestVersion(t *testing.T) {

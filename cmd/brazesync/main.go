@@ -18,6 +18,11 @@ import (
 )
 
 func main() {
+	level, err := config.LogLevel(os.Getenv)
+	if err != nil {
+		level = slog.LevelInfo // config.Load reports the bad LOG_LEVEL
+	}
+	logging.Route(logging.New(os.Stderr, level))
 	os.Exit(run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr))
 }
 

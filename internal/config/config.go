@@ -120,6 +120,12 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 	return c, nil
 }
 
+// LogLevel reads LOG_LEVEL alone, for the logging a process sets up before
+// Load runs.
+func LogLevel(getenv func(string) string) (slog.Level, error) {
+	return levelVar(getenv("LOG_LEVEL"))
+}
+
 func or(v, def string) string {
 	if v == "" {
 		return def

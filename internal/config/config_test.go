@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -68,6 +69,20 @@ func TestLoadMonitorToken(t *testing.T) {
 	var ce *Error
 	if _, err := Load(env(m), Production); !errors.As(err, &ce) || ce.Var != "BRAZESYNC_MONITOR_TOKEN" {
 		t.Fatalf("a monitor token equal to the admin token: %v", err)
+	}
+}
+
+func TestLogLevelAlone(t *testing.T) {
+	t.Parallel()
+	if l, err := LogLevel(env(map[string]string{"LOG_LEVEL": "debug"})); err != nil || l != slog.LevelDebug {
+		t.Errorf("LOG_LEVEL=debug: %v, %v", l, err)
+	}
+	if l, err := LogLevel(env(nil)); err != nil || l != slog.LevelInfo {
+		t.Errorf("LOG_LEVEL unset: %v, %v", l, err)
+	}
+	var ce *Error
+	if _, err := LogLevel(env(map[string]string{"LOG_LEVEL": "loud"})); !errors.As(err, &ce) || ce.Var != "LOG_LEVEL" {
+		t.Errorf("LOG_LEVEL=loud: %v", err)
 	}
 }
 
