@@ -84,3 +84,39 @@ func MissingFromOpenAPI(patterns []string) ([]string, error) {
 	}
 	return missing, nil
 }
+
+// UnservedInOpenAPI returns the operations of the OpenAPI document ("METHOD
+// /path") that no route pattern (as Router.Patterns gives them) serves. A
+// pattern without a method serves GET.
+func UnservedInOpenAPI(patterns []string) ([]string, error) {
+	b, err := openapiDoc()
+	if err != nil {
+		return nil, err
+	}
+	var d struct {
+		Paths map[string]map[string]any `json:"paths"`
+	}
+	if err := json.Unmarshal(b, &d); err != nil {
+		return nil, err
+	}
+	served := map[string]bool{}
+	for _, p := range patterns {
+		if _, _, ok := strings.Cut(p, " "); !ok {
+			p = "GET " + p
+		}
+		served[p] = true
+	}
+	var unserved []string
+	for path, ops := range d.Paths {
+		for method := range ops {
+			if method == "parameters" || method == "summary" || method == "description" {
+				continue
+			}
+			if op := strings.ToUpper(method) + " " + path; !served[op] {
+				unserved = append(unserved, op)
+			}
+		}
+	}
+	sort.Strings(unserved)
+	return unserved, nil
+}

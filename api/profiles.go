@@ -22,7 +22,7 @@ const MaxRejectedListed = 100
 
 // ProfilesRoutes is the route group of profiles and stream mappings:
 //
-//	POST   /api/v1/accounts/{account}/profiles?stream=S           bulk upsert (data_manager)
+//	POST   /api/v1/accounts/{account}/profiles?stream=S           bulk upsert (data_manager; S defaults to braze_users)
 //	GET    /api/v1/accounts/{account}/profiles/{field}/{value}    one profile (read)
 //	DELETE /api/v1/accounts/{account}/profiles/{field}/{value}    forget it (data_manager)
 //	GET    /api/v1/accounts/{account}/streams/{stream}/mapping    the mapping (read)
@@ -89,7 +89,7 @@ func (g ProfilesRoutes) upsert(w http.ResponseWriter, r *http.Request) error {
 	}
 	stream := r.URL.Query().Get("stream")
 	if stream == "" {
-		return Invalid("stream", "is required (?stream=NAME)")
+		stream = profiles.BrazeUsersStream
 	}
 	if err := streamOf(stream); err != nil {
 		return err

@@ -41,6 +41,24 @@ func TestProfilesBulkUpsertGetDelete(t *testing.T) {
 	}
 }
 
+// TestProfilesUpsertDefaultsToBrazeUsers: without ?stream= the records go
+// through the braze_users mapping (phone_number becomes phone).
+func TestProfilesUpsertDefaultsToBrazeUsers(t *testing.T) {
+	t.Parallel()
+	b := setupData(t)
+	dm := b.toks["data_manager"]
+	for _, path := range []string{"/api/v1/accounts/acme/profiles", "/api/v1/accounts/acme/profiles?stream="} {
+		code, out, _ := b.raw(t, "POST", path, "application/json", `{"braze_id":"b-1","phone_number":"+1 5"}`, bearer(dm))
+		if code != 200 || out["applied"] != 1.0 {
+			t.Fatalf("POST %s: %d %v", path, code, out)
+		}
+	}
+	code, p := b.do(t, "GET", "/api/v1/accounts/acme/profiles/braze_id/b-1", b.toks["read"], nil)
+	if fields, _ := p["fields"].(map[string]any); code != 200 || fields["phone"] != "+1 5" || fields["phone_number"] != nil {
+		t.Fatalf("profile after an upsert without stream: %d %v, want the braze_users mapping applied", code, p)
+	}
+}
+
 func TestProfilesUpsertErrors(t *testing.T) {
 	t.Parallel()
 	b := setupData(t)
@@ -50,7 +68,6 @@ func TestProfilesUpsertErrors(t *testing.T) {
 		status     int
 		code       string
 	}{
-		{"/api/v1/accounts/acme/profiles", `{"email":"a@x.io"}`, 422, "invalid"},
 		{"/api/v1/accounts/acme/profiles?stream=bad%20name", `{"email":"a@x.io"}`, 422, "invalid"},
 		{"/api/v1/accounts/acme/profiles?stream=web", `{"email":`, 400, "malformed"},
 		{"/api/v1/accounts/ghost/profiles?stream=web", `{"email":"a@x.io"}`, 404, "not_found"},

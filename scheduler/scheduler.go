@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/logging"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -87,7 +88,9 @@ func (s *Scheduler) Start(ctx context.Context) error {
 		return errors.New("scheduler: already started")
 	}
 	if len(s.cfg.Periodic) > 0 {
-		s.async = asynq.NewSchedulerFromRedisClient(s.rdb, &asynq.SchedulerOpts{LogLevel: asynq.WarnLevel})
+		s.async = asynq.NewSchedulerFromRedisClient(s.rdb, &asynq.SchedulerOpts{
+			Logger: logging.Asynq(s.cfg.Logger.With("component", "asynq")), LogLevel: asynq.WarnLevel,
+		})
 		for _, p := range s.cfg.Periodic {
 			if _, err := s.async.Register(p.Cronspec, p.Task, asynq.Unique(time.Minute)); err != nil {
 				return err

@@ -3,7 +3,6 @@ package workers
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -23,8 +22,6 @@ func newTaskMetrics(reg prometheus.Registerer) *taskMetrics {
 	reg.MustRegister(m.outcomes, m.seconds)
 	return m
 }
-
-func toString(a any) string { return fmt.Sprint(a) }
 
 // observe is the middleware every task goes through: it counts outcomes,
 // times tasks and classifies errors once.

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/logging"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
@@ -91,7 +92,7 @@ func (s *Server) Start(ctx context.Context) error {
 		// is 1 s), so an upload's import starts within a second.
 		TaskCheckInterval: 100 * time.Millisecond,
 		BaseContext:       func() context.Context { return context.WithoutCancel(ctx) },
-		Logger:            asynqLogger{log.With("component", "asynq")},
+		Logger:            logging.Asynq(log.With("component", "asynq")),
 		LogLevel:          asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			if IsFailure(err) {
@@ -113,29 +114,4 @@ func (s *Server) Stop() {
 	if srv != nil {
 		srv.Shutdown()
 	}
-}
-
-// asynqLogger adapts slog to Asynq's logger.
-type asynqLogger struct{ l *slog.Logger }
-
-func (a asynqLogger) Debug(args ...any) { a.l.Debug(sprint(args)) }
-func (a asynqLogger) Info(args ...any)  { a.l.Info(sprint(args)) }
-func (a asynqLogger) Warn(args ...any)  { a.l.Warn(sprint(args)) }
-func (a asynqLogger) Error(args ...any) { a.l.Error(sprint(args)) }
-func (a asynqLogger) Fatal(args ...any) { a.l.Error(sprint(args)) }
-
-func sprint(args []any) string {
-	if len(args) == 1 {
-		if s, ok := args[0].(string); ok {
-			return s
-		}
-	}
-	out := ""
-	for i, a := range args {
-		if i > 0 {
-			out += " "
-		}
-		out += toString(a)
-	}
-	return out
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -41,7 +42,7 @@ func TestAdminResealRetiresTheOldKey(t *testing.T) {
 		return a
 	}
 	var out bytes.Buffer
-	if err := runAdmin(ctx, []string{"create-account", "acme"}, env(masterKey), &out); err != nil {
+	if err := runAdmin(env(masterKey), &out, "create-account", "acme"); err != nil {
 		t.Fatal(err)
 	}
 	old := openApp(masterKey)
@@ -57,7 +58,7 @@ func TestAdminResealRetiresTheOldKey(t *testing.T) {
 	}
 
 	out.Reset()
-	if err := runAdmin(ctx, []string{"reseal"}, env(newKey+","+masterKey), &out); err != nil {
+	if err := runAdmin(env(newKey+","+masterKey), &out, "reseal"); err != nil {
 		t.Fatalf("reseal: %v", err)
 	}
 	if !strings.Contains(out.String(), "authorizations resealed: 1") || !strings.Contains(out.String(), "host key resealed") {
@@ -75,33 +76,42 @@ func TestAdminResealRetiresTheOldKey(t *testing.T) {
 	}
 }
 
+// runAdmin runs `brazesync admin ARGS` in this process, as the binary
+// does, and returns an error unless it exits with status 0.
+func runAdmin(getenv func(string) string, stdout *bytes.Buffer, args ...string) error {
+	var stderr bytes.Buffer
+	if code := run(append([]string{"admin"}, args...), getenv, stdout, &stderr); code != 0 {
+		return fmt.Errorf("exit status %d: %s", code, stderr.String())
+	}
+	return nil
+}
+
 func TestAdminMigrateProfiles(t *testing.T) {
 	t.Parallel()
 	_, url := redistest.DB(t)
 	env := func(name string) string {
 		return map[string]string{"REDIS_URL": url, "BRAZESYNC_MASTER_KEY": masterKey}[name]
 	}
-	ctx := context.Background()
 	var out bytes.Buffer
-	if err := runAdmin(ctx, []string{"create-account", "acme"}, env, &out); err != nil {
+	if err := runAdmin(env, &out, "create-account", "acme"); err != nil {
 		t.Fatal(err)
 	}
 	out.Reset()
-	if err := runAdmin(ctx, []string{"migrate-profiles"}, env, &out); err != nil {
+	if err := runAdmin(env, &out, "migrate-profiles"); err != nil {
 		t.Fatalf("migrate-profiles: %v", err)
 	}
 	if !strings.Contains(out.String(), "profiles rewritten: 0 (in 1 accounts)") {
 		t.Errorf("migrate-profiles printed %q", out.String())
 	}
 	out.Reset()
-	if err := runAdmin(ctx, []string{"migrate-audiences"}, env, &out); err != nil {
+	if err := runAdmin(env, &out, "migrate-audiences"); err != nil {
 		t.Fatalf("migrate-audiences: %v", err)
 	}
 	if !strings.Contains(out.String(), "audience memberships moved: 0 (in 1 accounts)") {
 		t.Errorf("migrate-audiences printed %q", out.String())
 	}
 	out.Reset()
-	if err := runAdmin(ctx, []string{"migrate-index"}, env, &out); err != nil {
+	if err := runAdmin(env, &out, "migrate-index"); err != nil {
 		t.Fatalf("migrate-index: %v", err)
 	}
 	if !strings.Contains(out.String(), "identity index entries moved: 0 (in 1 accounts)") {

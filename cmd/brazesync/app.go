@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/brazesync/brazesync/api"
@@ -53,10 +52,6 @@ type app struct {
 	runners map[string]workers.Runner
 }
 
-func newLogger(level slog.Level) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-}
-
 // newApp connects to Redis and builds the stores.
 func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, error) {
 	rdb, err := redisconn.New(cfg.RedisURL)
@@ -67,7 +62,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
 		_ = rdb.Close()
-		return nil, fmt.Errorf("connecting to Redis (REDIS_URL): %w", err)
+		return nil, fmt.Errorf("cannot reach Redis at %s (REDIS_URL): %w", redisconn.Address(cfg.RedisURL), err)
 	}
 	box, err := secrets.NewBox(cfg.MasterKeys...)
 	if err != nil {
@@ -121,7 +116,7 @@ func (a *app) apiServer() (*api.Server, func(), error) {
 		MonitoringReadOnly:   http.Handler(monRO),
 		MonitorToken:         a.cfg.MonitorToken,
 		JobHooks:             []api.JobHook{exportHook{a.export}},
-		Groups:               append(a.dataRoutes(), a.managedRoutes()...),
+		Groups:               append(append(a.dataRoutes(), a.managedRoutes()...), a.importRoutes()),
 		AuthorizationTesters: a.authorizationTesters(),
 	})
 	return srv, func() { _ = mon.Close(); _ = monRO.Close() }, nil

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"io"
 	"net"
@@ -31,7 +32,9 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	binary = filepath.Join(dir, "brazesync")
-	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+	// VCS information is stamped when the tree is a repository with git
+	// at hand, whatever GOFLAGS says, so that `version` shows it.
+	if out, err := exec.Command("go", "build", "-buildvcs=auto", "-o", binary, ".").CombinedOutput(); err != nil {
 		panic("building brazesync: " + err.Error() + "\n" + string(out))
 	}
 	code := m.Run()
@@ -152,8 +155,9 @@ func TestSubcommandsStopCleanlyOnSIGTERM(t *testing.T) {
 	if code := api.terminate(t); code != 0 {
 		t.Errorf("api exited %d; stderr:\n%s", code, api.stderr)
 	}
-	for _, cmd := range []string{"worker", "scheduler"} {
-		p := start(t, env, cmd)
+	jsonLines(t, "api", api.stderr.String())
+	for _, cmd := range []string{"worker", "scheduler", "sftpd"} {
+		p := start(t, append(env, "SFTP_ADDR="+freeAddr(t)), cmd)
 		deadline := time.Now().Add(20 * time.Second)
 		for !strings.Contains(p.stderr.String(), "running") {
 			if time.Now().After(deadline) {
@@ -164,6 +168,60 @@ func TestSubcommandsStopCleanlyOnSIGTERM(t *testing.T) {
 		if code := p.terminate(t); code != 0 {
 			t.Errorf("%s exited %d; stderr:\n%s", cmd, code, p.stderr)
 		}
+		jsonLines(t, cmd, p.stderr.String())
+	}
+}
+
+// jsonLines decodes every line of a process's stderr as a JSON object and
+// fails the test on any other line.
+func jsonLines(t *testing.T, process, stderr string) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range strings.Split(strings.TrimSuffix(stderr, "\n"), "\n") {
+		if l == "" && stderr == "" {
+			break
+		}
+		m := map[string]any{}
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Errorf("%s wrote a line that is not JSON to stderr: %q", process, l)
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// TestDevLogsOnlyJSON runs `brazesync dev` with debug logs, stops it with
+// SIGTERM, and reads every line it wrote to stderr as JSON: Asynq's lines
+// too, with the error it logs about the shared Redis client at debug level.
+func TestDevLogsOnlyJSON(t *testing.T) {
+	t.Parallel()
+	addr := freeAddr(t)
+	p := start(t, []string{"HTTP_ADDR=" + addr, "SFTP_ADDR=" + freeAddr(t), "BRAZE_SIM_ADDR=" + freeAddr(t), "LOG_LEVEL=debug"}, "dev")
+	deadline := time.AfterFunc(30*time.Second, func() { p.cmd.Process.Kill() })
+	defer deadline.Stop()
+	running := false
+	for !running && p.stdout.Scan() {
+		running = strings.Contains(p.stdout.Text(), "NOTHING PERSISTS")
+	}
+	if !running {
+		t.Fatalf("dev did not start; stderr:\n%s", p.stderr)
+	}
+	waitHTTP(t, "http://"+addr+"/readyz")
+	if code := p.terminate(t); code != 0 {
+		t.Errorf("dev exited %d; stderr:\n%s", code, p.stderr)
+	}
+	shared := false
+	for _, m := range jsonLines(t, "dev", p.stderr.String()) {
+		if msg, _ := m["msg"].(string); strings.Contains(msg, "redis connection is shared") {
+			shared = true
+			if m["level"] != "DEBUG" || m["component"] != "asynq" {
+				t.Errorf("the shared-connection line is %v, want level DEBUG, component asynq", m)
+			}
+		}
+	}
+	if !shared {
+		t.Errorf("no line about the shared Redis client at debug level; stderr:\n%s", p.stderr)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/brazesim"
+	"github.com/brazesync/brazesync/internal/cli"
 	"github.com/brazesync/brazesync/internal/config"
 )
 
@@ -96,25 +97,65 @@ func runScheduler(ctx context.Context, getenv func(string) string) error {
 	return nil
 }
 
-func runBrazeSim(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+const brazeSimUsage = `Usage: brazesync braze-sim [FLAGS]
+
+Runs a simulator of Braze's POST /users/track, with Braze's rate limit,
+for trying exports without Braze: GET /_sim/stats and
+GET /_sim/users/{external_id} show what it received.
+
+Environment: LOG_LEVEL.
+
+Flags:
+`
+
+// brazeSimFlags are the flags of `brazesync braze-sim`.
+type brazeSimFlags struct {
+	fs     *flag.FlagSet
+	addr   *string
+	limit  *int
+	window *time.Duration
+	keys   *string
+}
+
+func newBrazeSimFlags() brazeSimFlags {
 	fs := flag.NewFlagSet("braze-sim", flag.ContinueOnError)
-	fs.SetOutput(stdout)
-	addr := fs.String("addr", "127.0.0.1:9090", "listen address")
-	limit := fs.Int("rate-limit", brazesim.RateLimitDefault, "requests per key per window")
-	window := fs.Duration("rate-window", 3*time.Second, "rate-limit window")
-	keys := fs.String("keys", "", "comma-separated accepted API keys (empty: any)")
-	if err := fs.Parse(args); err != nil {
-		return &usageError{err.Error()}
+	fs.SetOutput(io.Discard)
+	return brazeSimFlags{
+		fs:     fs,
+		addr:   fs.String("addr", "127.0.0.1:9090", "listen address"),
+		limit:  fs.Int("rate-limit", brazesim.RateLimitDefault, "requests per key per window"),
+		window: fs.Duration("rate-window", 3*time.Second, "rate-limit window"),
+		keys:   fs.String("keys", "", "comma-separated accepted API keys (empty: any)"),
 	}
+}
+
+func brazeSimCommand(getenv func(string) string, stdout io.Writer) *cli.Command {
+	return &cli.Command{
+		Name: "braze-sim", Summary: "a Braze /users/track simulator (--addr)",
+		Usage: brazeSimUsage + flagDefaults(newBrazeSimFlags().fs),
+		Run: func(ctx context.Context, args []string) error {
+			f := newBrazeSimFlags()
+			if err := f.fs.Parse(args); err != nil {
+				return cli.Usagef("%v", err)
+			}
+			if f.fs.NArg() > 0 {
+				return cli.Usagef("takes flags only (got %q)", f.fs.Arg(0))
+			}
+			return runBrazeSim(ctx, f, getenv, stdout)
+		},
+	}
+}
+
+func runBrazeSim(ctx context.Context, f brazeSimFlags, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := load(getenv, config.Dev)
 	if err != nil {
 		return err
 	}
-	opts := brazesim.Options{RateLimit: *limit, RateWindow: *window, Logger: newLogger(cfg.LogLevel)}
-	if *keys != "" {
-		opts.APIKeys = splitComma(*keys)
+	opts := brazesim.Options{RateLimit: *f.limit, RateWindow: *f.window, Logger: newLogger(cfg.LogLevel)}
+	if *f.keys != "" {
+		opts.APIKeys = splitComma(*f.keys)
 	}
-	srv := brazesim.NewServer(*addr, brazesim.New(opts), nil)
+	srv := brazesim.NewServer(*f.addr, brazesim.New(opts), nil)
 	if err := srv.Start(ctx); err != nil {
 		return err
 	}

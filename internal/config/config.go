@@ -81,6 +81,7 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 	c := &Config{
 		RedisURL:       strings.TrimSpace(getenv("REDIS_URL")),
 		AdminToken:     getenv("BRAZESYNC_ADMIN_TOKEN"),
+		MonitorToken:   getenv("BRAZESYNC_MONITOR_TOKEN"),
 		HTTPAddr:       or(getenv("HTTP_ADDR"), HTTPAddrDefault),
 		SFTPAddr:       or(getenv("SFTP_ADDR"), SFTPAddrDefault),
 		SFTPPublicHost: or(getenv("SFTP_PUBLIC_HOST"), SFTPPublicHostDefault),
@@ -117,6 +118,12 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 		return nil, &Error{"BRAZESYNC_MONITOR_TOKEN", "must be at least 16 characters and differ from BRAZESYNC_ADMIN_TOKEN"}
 	}
 	return c, nil
+}
+
+// LogLevel reads LOG_LEVEL alone, for the logging a process sets up before
+// Load runs.
+func LogLevel(getenv func(string) string) (slog.Level, error) {
+	return levelVar(getenv("LOG_LEVEL"))
 }
 
 func or(v, def string) string {

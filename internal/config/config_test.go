@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 )
@@ -34,6 +35,7 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		"LOG_LEVEL":                          {"LOG_LEVEL": "loud"},
 		"SHUTDOWN_TIMEOUT":                   {"SHUTDOWN_TIMEOUT": "soon"},
 		"BRAZESYNC_ADMIN_TOKEN":              {"BRAZESYNC_ADMIN_TOKEN": "abc"},
+		"BRAZESYNC_MONITOR_TOKEN":            {"BRAZESYNC_MONITOR_TOKEN": "abc"},
 		"BRAZESYNC_ALLOW_INSECURE_ENDPOINTS": {"BRAZESYNC_ALLOW_INSECURE_ENDPOINTS": "maybe"},
 	}
 	for name, over := range cases {
@@ -49,6 +51,38 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		if !errors.As(err, &ce) || ce.Var != name || !strings.HasPrefix(err.Error(), name+": ") {
 			t.Errorf("%s: got %v", name, err)
 		}
+	}
+}
+
+func TestLoadMonitorToken(t *testing.T) {
+	t.Parallel()
+	m := map[string]string{"REDIS_URL": "redis://x", "BRAZESYNC_MASTER_KEY": key,
+		"BRAZESYNC_ADMIN_TOKEN": "operator-token-0123456789", "BRAZESYNC_MONITOR_TOKEN": "monitor-token-0123456789"}
+	c, err := Load(env(m), Production)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.MonitorToken != "monitor-token-0123456789" {
+		t.Fatalf("MonitorToken = %q, want the variable's value", c.MonitorToken)
+	}
+	m["BRAZESYNC_MONITOR_TOKEN"] = m["BRAZESYNC_ADMIN_TOKEN"]
+	var ce *Error
+	if _, err := Load(env(m), Production); !errors.As(err, &ce) || ce.Var != "BRAZESYNC_MONITOR_TOKEN" {
+		t.Fatalf("a monitor token equal to the admin token: %v", err)
+	}
+}
+
+func TestLogLevelAlone(t *testing.T) {
+	t.Parallel()
+	if l, err := LogLevel(env(map[string]string{"LOG_LEVEL": "debug"})); err != nil || l != slog.LevelDebug {
+		t.Errorf("LOG_LEVEL=debug: %v, %v", l, err)
+	}
+	if l, err := LogLevel(env(nil)); err != nil || l != slog.LevelInfo {
+		t.Errorf("LOG_LEVEL unset: %v, %v", l, err)
+	}
+	var ce *Error
+	if _, err := LogLevel(env(map[string]string{"LOG_LEVEL": "loud"})); !errors.As(err, &ce) || ce.Var != "LOG_LEVEL" {
+		t.Errorf("LOG_LEVEL=loud: %v", err)
 	}
 }
 

@@ -72,7 +72,7 @@ func Options(raw string) (*redis.UniversalOptions, error) {
 		return nil, fmt.Errorf("scheme %q is not one of redis, rediss, redis-sentinel, redis-cluster", u.Scheme)
 	}
 	if opt.IsClusterMode && opt.DB != 0 {
-		return nil, fmt.Errorf("Redis Cluster has only database 0")
+		return nil, fmt.Errorf("database %d: a Redis Cluster has only database 0", opt.DB)
 	}
 	return opt, nil
 }
@@ -96,6 +96,21 @@ func redact(u *url.URL) string {
 	c := *u
 	c.User = nil
 	return c.String()
+}
+
+// Address names the servers of a REDIS_URL for messages, without
+// credentials: "host:port", "h1:7000,h2:7001" (a cluster) or "master NAME
+// via sentinels h1:26379,h2:26379".
+func Address(raw string) string {
+	o, err := Options(raw)
+	if err != nil {
+		return "an invalid URL"
+	}
+	addrs := strings.Join(o.Addrs, ",")
+	if o.MasterName != "" {
+		return fmt.Sprintf("master %s via sentinels %s", o.MasterName, addrs)
+	}
+	return addrs
 }
 
 // New returns the client for REDIS_URL.

@@ -45,6 +45,22 @@ func TestOptions(t *testing.T) {
 	}
 }
 
+func TestAddressHasNoCredentials(t *testing.T) {
+	t.Parallel()
+	cases := map[string]string{
+		"redis://:s3cret-pw@127.0.0.1:6390/2":               "127.0.0.1:6390",
+		"rediss://user:s3cret-pw@h":                         "h:6379",
+		"redis-cluster://:s3cret-pw@n1:7000,n2:7001":        "n1:7000,n2:7001",
+		"redis-sentinel://:s3cret-pw@s1,s2:26380?master=mm": "master mm via sentinels s1:26379,s2:26380",
+		"ftp://:s3cret-pw@h":                                "an invalid URL",
+	}
+	for url, want := range cases {
+		if got := Address(url); got != want {
+			t.Errorf("Address(%q) = %q, want %q", url, got, want)
+		}
+	}
+}
+
 func TestNewTalksToRedis(t *testing.T) {
 	t.Parallel()
 	c, err := New(redistest.URL())
