@@ -40,7 +40,9 @@ type Env struct {
 	Mode  Mode
 	API   string // http://127.0.0.1:port
 	Admin string // the operator token
-	Sim   string // the Braze simulator, http://127.0.0.1:port
+	// Monitor is the read-only operator token (BRAZESYNC_MONITOR_TOKEN).
+	Monitor string
+	Sim     string // the Braze simulator, http://127.0.0.1:port
 	// SFTPAddr is the managed SFTP server, 127.0.0.1:port.
 	SFTPAddr string
 	// RedisURL is the real Redis database in Procs mode, "" in Dev mode.
@@ -270,11 +272,13 @@ func (e *Env) startDev(opts Options) error {
 	e.API = "http://127.0.0.1:" + strconv.Itoa(ports[0])
 	e.SFTPAddr = "127.0.0.1:" + strconv.Itoa(ports[1])
 	e.Sim = "http://127.0.0.1:" + strconv.Itoa(ports[2])
+	e.Monitor = "bsmon_" + randomHex(16)
 	vars := merge(map[string]string{
-		"HTTP_ADDR":      "127.0.0.1:" + strconv.Itoa(ports[0]),
-		"SFTP_ADDR":      e.SFTPAddr,
-		"BRAZE_SIM_ADDR": "127.0.0.1:" + strconv.Itoa(ports[2]),
-		"DATA_DIR":       e.DataDir,
+		"BRAZESYNC_MONITOR_TOKEN": e.Monitor,
+		"HTTP_ADDR":               "127.0.0.1:" + strconv.Itoa(ports[0]),
+		"SFTP_ADDR":               e.SFTPAddr,
+		"BRAZE_SIM_ADDR":          "127.0.0.1:" + strconv.Itoa(ports[2]),
+		"DATA_DIR":                e.DataDir,
 	}, opts.Env)
 	p, err := e.spawn("dev", vars, "dev")
 	if err != nil {
@@ -310,6 +314,7 @@ func (e *Env) startProcs(opts Options, cleanup func(func())) error {
 	e.SFTPAddr = "127.0.0.1:" + strconv.Itoa(ports[1])
 	e.Sim = "http://127.0.0.1:" + strconv.Itoa(ports[2])
 	e.Admin = "bsop_" + randomHex(16)
+	e.Monitor = "bsmon_" + randomHex(16)
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return err
@@ -318,6 +323,7 @@ func (e *Env) startProcs(opts Options, cleanup func(func())) error {
 		"REDIS_URL":                              url,
 		"BRAZESYNC_MASTER_KEY":                   base64.StdEncoding.EncodeToString(key),
 		"BRAZESYNC_ADMIN_TOKEN":                  e.Admin,
+		"BRAZESYNC_MONITOR_TOKEN":                e.Monitor,
 		"HTTP_ADDR":                              "127.0.0.1:" + strconv.Itoa(ports[0]),
 		"SFTP_ADDR":                              e.SFTPAddr,
 		"SFTP_PUBLIC_HOST":                       e.SFTPAddr,

@@ -35,6 +35,24 @@ func TestMonitoring(t *testing.T) {
 		if q.Get("queues") == nil {
 			t.Errorf("/monitoring/api/queues = %v", q)
 		}
+
+		// The monitor token sees everything and changes nothing.
+		page = call(t, "GET", e.API+"/monitoring/", "", nil, http.Header{"Authorization": {basicAuth("any", e.Monitor)}})
+		if page.Status != 200 {
+			t.Errorf("/monitoring/ with the monitor token: %d", page.Status)
+		}
+		e.Call(t, "GET", "/monitoring/api/queues", e.Monitor, nil).Expect(t, 200)
+		if r := e.Call(t, "POST", "/monitoring/api/queues/default:pause", e.Monitor, ""); r.Status < 400 {
+			t.Errorf("pausing a queue with the monitor token: %d", r.Status)
+		}
+		a := e.NewAccount(t)
+		e.Call(t, "GET", "/api/v1/accounts/"+a.ID+"/jobs", e.Monitor, nil).Expect(t, 200)
+		if r := e.Call(t, "POST", "/api/v1/accounts/"+a.ID+"/audiences", e.Monitor, map[string]any{"slug": "x", "name": "x", "kind": "list"}); r.Status != http.StatusForbidden {
+			t.Errorf("a write with the monitor token: %d", r.Status)
+		}
+		if r := e.Call(t, "POST", "/api/v1/accounts", e.Monitor, map[string]any{"id": "nope", "name": "x"}); r.Status != http.StatusForbidden {
+			t.Errorf("creating an account with the monitor token: %d", r.Status)
+		}
 	})
 }
 
