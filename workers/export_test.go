@@ -112,7 +112,8 @@ func setupStoresOn(t *testing.T, simOpts brazesim.Options, rdb redis.UniversalCl
 	exists := func(ctx context.Context, acct, slug string) error { _, err := b.aud.Get(ctx, acct, slug); return err }
 	b.jobs = jobs.New(rdb, ns, b.auths, nil, export.JobType(tasks.JobTypeExportAudience, exists))
 	b.metrics = prometheus.NewRegistry()
-	b.engine = export.New(rdb, ns, b.jobs, b.auths, b.prof, b.aud, clog, ratelimit.New(rdb, ns), export.Options{AllowInsecure: true, Logger: testLogger(), MaxInlineWait: 500 * time.Millisecond, Registerer: b.metrics})
+	b.engine = export.New(rdb, ns, b.jobs, b.auths, b.prof, b.aud, clog, ratelimit.New(rdb, ns), export.Options{AllowInsecure: true, AllowCustomEndpoints: true, Egress: loopbackAllowed,
+		Logger: testLogger(), MaxInlineWait: 500 * time.Millisecond, Registerer: b.metrics})
 	b.client = asynq.NewClientFromRedisClient(rdb)
 	t.Cleanup(func() { _ = b.client.Close() })
 	if _, err := b.aud.EnsureDefaults(context.Background(), b.acct); err != nil {
