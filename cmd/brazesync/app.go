@@ -82,7 +82,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a := &app{cfg: cfg, log: log, rdb: rdb, ns: store.DefaultNamespace, box: box, registry: reg, client: asynq.NewClientFromRedisClient(rdb), egress: egress.New(cfg.EgressAllow...)}
 	a.accounts = accounts.New(rdb, a.ns, nil)
-	a.auths = authorizations.New(rdb, a.ns, box, authorizations.NewRegistry(authorizations.BrazeType(cfg.AllowInsecureEndpoints)))
+	a.auths = authorizations.New(rdb, a.ns, box, authorizations.NewRegistry(authorizations.BrazeType(authorizations.BrazeOptions{
+		AllowInsecure: cfg.AllowInsecureEndpoints, AllowCustomEndpoints: cfg.AllowCustomBrazeEndpoints, Egress: a.egress})))
 	for _, t := range a.importAuthorizationTypes() {
 		a.auths.Types().Add(t)
 	}
