@@ -33,7 +33,8 @@ const adminUsage = `Usage:
   brazesync admin reseal
       seal every stored secret again with the first BRAZESYNC_MASTER_KEY
       (authorizations of every account, the managed SFTP host key), so that
-      the keys after it can be retired
+      the keys after it can be retired; it also binds secrets that an
+      earlier build sealed to their authorization's destination
 `
 
 // runAdmin is offline bootstrap straight against Redis.
