@@ -222,14 +222,27 @@ func TestInternalDestinationsAreRefused(t *testing.T) {
 	if out, res := b.test(t, id, ""); out["ok"] != true || res["authenticated"] != true {
 		t.Fatalf("test of the managed server: %v", out)
 	}
-	// Pointed elsewhere, it is a customer destination like any other.
+	// Pointed elsewhere, it is a customer destination like any other:
+	// refused when saved as an address, when dialled as a name.
 	_, port, _ := net.SplitHostPort(b.sftpAddr)
-	if code, out := b.do(t, "PATCH", authorizationsPath+"/"+id, b.admin, map[string]any{"config": map[string]any{"host": "localhost", "port": atoi(t, port)}}); code != 200 {
-		t.Fatalf("patch managed host: %d %v", code, out)
+	code, out := b.do(t, "PATCH", authorizationsPath+"/"+id, b.admin, map[string]any{"config": map[string]any{"host": "127.0.0.2"}})
+	if e, _ := out["error"].(map[string]any); code != 422 || e["code"] != egress.Code || e["field"] != "config.host" {
+		t.Fatalf("managed host moved to another loopback address: %d %v", code, out)
+	}
+	if _, err := lenientManaged(t, b).Update(context.Background(), "acme", id, authorizations.Input{Config: map[string]any{"host": "localhost", "port": atoi(t, port)}}); err != nil {
+		t.Fatal(err)
 	}
 	if out, _ := b.test(t, id, ""); out["ok"] != false || out["code"] != egress.Code {
 		t.Fatalf("test of a managed authorization pointed elsewhere: %v", out)
 	}
+}
+
+// lenientManaged is a store of b's authorizations that takes any
+// sftp_managed config, as one written before a policy change.
+func lenientManaged(t *testing.T, b *managedBundle) *authorizations.Store {
+	t.Helper()
+	typ := authorizations.Type{Name: managedType, Config: managedConfigKeys, Secrets: managedSecrets, Validate: validateManaged}
+	return authorizations.New(b.app.rdb, b.app.ns, b.app.box, authorizations.NewRegistry(typ))
 }
 
 func atoi(t *testing.T, s string) int {
