@@ -139,8 +139,8 @@ func (p *Policy) CheckHost(host string) error {
 	return first
 }
 
-// Control is a net.Dialer control function: it refuses a forbidden address
-// after resolution and before the connection is made.
+// Control has the shape of net.Dialer.ControlContext: it refuses a
+// forbidden address after resolution and before the connection is made.
 func (p *Policy) Control(_ context.Context, _, address string, _ syscall.RawConn) error {
 	ap, err := netip.ParseAddrPort(address)
 	if err != nil {
