@@ -1,6 +1,7 @@
 package api
 
 import (
+	"errors"
 	"net/http"
 	"strings"
 
@@ -137,7 +138,14 @@ func (s *Server) testAuthorization(w http.ResponseWriter, r *http.Request) error
 		if toError(err) != nil {
 			return err
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "error": err.Error(), "result": res})
+		// A failed test is an answer, not an API error: its code is stable
+		// (e.g. destination_forbidden, no_ssh_server, host_key_mismatch).
+		code := "test_failed"
+		var coded interface{ Code() string }
+		if errors.As(err, &coded) {
+			code = coded.Code()
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"ok": false, "code": code, "error": err.Error(), "result": res})
 		return nil
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"ok": true, "result": res})

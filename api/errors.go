@@ -11,6 +11,7 @@ import (
 
 	"github.com/brazesync/brazesync/internal/accounts"
 	"github.com/brazesync/brazesync/internal/authorizations"
+	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/jobs"
 )
 
@@ -52,8 +53,11 @@ func toError(err error) *Error {
 		av *accounts.ValidationError
 		zv *authorizations.ValidationError
 		jv *jobs.ValidationError
+		zd *authorizations.DestinationError
 	)
 	switch {
+	case errors.As(err, &zd):
+		return &Error{Status: http.StatusUnprocessableEntity, Code: egress.Code, Field: zd.Field, Message: zd.Error()}
 	case errors.As(err, &av):
 		return Invalid(av.Field, av.Message)
 	case errors.As(err, &zv):

@@ -59,6 +59,8 @@ type Deps struct {
 }
 
 // AuthorizationTester checks an authorization against its outside system.
+// A failed test's error may carry a stable code (a Code() string method),
+// shown beside its message.
 type AuthorizationTester interface {
 	Test(ctx context.Context, account, id string, pin bool) (map[string]any, error)
 }

@@ -74,7 +74,7 @@ func setup(t *testing.T, groups ...RouteGroup) *bundle {
 	box, _ := secrets.NewBox(bytes.Repeat([]byte{9}, 32))
 	b := &bundle{rdb: rdb, ns: string(ns), enq: &recorder{}, logs: &syncBuffer{}}
 	b.accounts = accounts.New(rdb, ns, nil)
-	b.auths = authorizations.New(rdb, ns, box, authorizations.NewRegistry(authorizations.BrazeType(true)))
+	b.auths = authorizations.New(rdb, ns, box, authorizations.NewRegistry(authorizations.BrazeType(authorizations.BrazeOptions{AllowInsecure: true, AllowCustomEndpoints: true})))
 	b.jobs = jobs.New(rdb, ns, b.auths, nil, jobs.Type{Name: "noop"}, jobs.Type{Name: "needs_braze", AuthorizationTypes: []string{"braze"}})
 	log := slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	b.srv = New(Deps{Redis: rdb, Accounts: b.accounts, Authorizations: b.auths, Jobs: b.jobs, Enqueuer: b.enq, OperatorToken: operatorToken, Logger: log,

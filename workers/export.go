@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/export"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/tasks"
@@ -132,8 +133,12 @@ func (x *Exports) classify(ctx context.Context, p tasks.ExportStep, err error) e
 		return Wait(we.Delay, "Braze rate limit")
 	case errors.As(err, &pe):
 		msg := pe.Err.Error()
+		code := fmt.Sprintf("braze_%d", pe.Err.Status)
+		if errors.Is(err, egress.ErrForbidden) {
+			code = egress.Code // the endpoint resolves to an internal address
+		}
 		// The reason first, so that whoever sees the job failed finds why.
-		_ = x.Jobs.Log(ctx, p.Account, p.JobID, jobs.Entry{Level: "error", Code: fmt.Sprintf("braze_%d", pe.Err.Status), Message: msg})
+		_ = x.Jobs.Log(ctx, p.Account, p.JobID, jobs.Entry{Level: "error", Code: code, Message: msg})
 		_, _ = x.Jobs.SetState(ctx, p.Account, p.JobID, jobs.StateFailed)
 		x.Logger.ErrorContext(ctx, "export job failed", "account", p.Account, "job", p.JobID, "err", msg)
 		return Permanent(err)

@@ -129,6 +129,8 @@ func (pb *procBundle) start(t *testing.T, name, role string, env ...string) *pro
 		"REDIS_URL=" + pb.url,
 		"BRAZESYNC_MASTER_KEY=" + base64.StdEncoding.EncodeToString(masterKey),
 		"BRAZESYNC_ALLOW_INSECURE_ENDPOINTS=true",
+		"BRAZESYNC_ALLOW_CUSTOM_BRAZE_ENDPOINTS=true",
+		"BRAZESYNC_EGRESS_ALLOW=127.0.0.0/8,::1/128",
 		"LOG_LEVEL=warn",
 		"SHUTDOWN_TIMEOUT=5s",
 		"DATA_DIR=" + t.TempDir(),

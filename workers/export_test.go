@@ -108,11 +108,15 @@ func setupStoresOn(t *testing.T, simOpts brazesim.Options, rdb redis.UniversalCl
 	if err != nil {
 		t.Fatal(err)
 	}
-	b.auths = authorizations.New(rdb, ns, box, authorizations.NewRegistry(authorizations.BrazeType(true), otherAuthorizationType))
+	// The simulator is on loopback: the tests allow it explicitly, as an
+	// operator would with BRAZESYNC_EGRESS_ALLOW and the endpoint flags.
+	b.auths = authorizations.New(rdb, ns, box, authorizations.NewRegistry(authorizations.BrazeType(authorizations.BrazeOptions{
+		AllowInsecure: true, AllowCustomEndpoints: true, Egress: loopbackAllowed}), otherAuthorizationType))
 	exists := func(ctx context.Context, acct, slug string) error { _, err := b.aud.Get(ctx, acct, slug); return err }
 	b.jobs = jobs.New(rdb, ns, b.auths, nil, export.JobType(tasks.JobTypeExportAudience, exists))
 	b.metrics = prometheus.NewRegistry()
-	b.engine = export.New(rdb, ns, b.jobs, b.auths, b.prof, b.aud, clog, ratelimit.New(rdb, ns), export.Options{AllowInsecure: true, Logger: testLogger(), MaxInlineWait: 500 * time.Millisecond, Registerer: b.metrics})
+	b.engine = export.New(rdb, ns, b.jobs, b.auths, b.prof, b.aud, clog, ratelimit.New(rdb, ns), export.Options{AllowInsecure: true, AllowCustomEndpoints: true, Egress: loopbackAllowed,
+		Logger: testLogger(), MaxInlineWait: 500 * time.Millisecond, Registerer: b.metrics})
 	b.client = asynq.NewClientFromRedisClient(rdb)
 	t.Cleanup(func() { _ = b.client.Close() })
 	if _, err := b.aud.EnsureDefaults(context.Background(), b.acct); err != nil {

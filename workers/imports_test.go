@@ -44,15 +44,22 @@ func setupImport(t *testing.T) *importBundle {
 // setupImportOn is setupImport on rdb.
 func setupImportOn(t *testing.T, rdb redis.UniversalClient) *importBundle {
 	t.Helper()
+	return setupImportEgress(t, rdb, importjob.Egress{Policy: loopbackAllowed})
+}
+
+// setupImportEgress is setupImportOn with the runner and the tester
+// reaching servers through eg (the authorization store allows loopback).
+func setupImportEgress(t *testing.T, rdb redis.UniversalClient, eg importjob.Egress) *importBundle {
+	t.Helper()
 	ns := store.Namespace("bs")
 	b := &importBundle{sshd: sshdtest.Start(t, sshdtest.Options{})}
 	box, _ := secrets.NewBox(bytes.Repeat([]byte{6}, 32))
-	b.auths = authorizations.New(rdb, ns, box, authorizations.NewRegistry(authorizations.SFTPType(), authorizations.SFTPPGPType()))
+	b.auths = authorizations.New(rdb, ns, box, authorizations.NewRegistry(authorizations.SFTPType(loopbackAllowed), authorizations.SFTPPGPType(loopbackAllowed)))
 	b.jobs = jobs.New(rdb, ns, b.auths, nil, importjob.JobType(tasks.JobTypeCSVImport))
 	aud := audiences.New(rdb, ns, nil, audiences.Options{Logger: testLogger()})
 	b.prof = profiles.New(rdb, ns, aud, profiles.Options{})
 	aud.UseProfiles(b.prof)
-	runner := importjob.New(b.auths, b.jobs, csvimport.NewImporter(rdb, ns, testLogger()), sftpclient.NewLimiter(rdb, ns, sftpclient.LimiterConfig{}), importjob.ProfilesUpserter(b.prof), importjob.Options{TempDir: t.TempDir(), Logger: testLogger()})
+	runner := importjob.New(b.auths, b.jobs, csvimport.NewImporter(rdb, ns, testLogger()), sftpclient.NewLimiter(rdb, ns, sftpclient.LimiterConfig{}), importjob.ProfilesUpserter(b.prof), importjob.Options{TempDir: t.TempDir(), Egress: eg, Logger: testLogger()})
 	srv := NewServer(rdb, Config{Concurrency: 2, Logger: testLogger()})
 	srv.Handle(tasks.TypeJobRun, &JobRuns{Jobs: b.jobs, Runners: map[string]Runner{tasks.JobTypeCSVImport: &Imports{Runner: runner}}, Logger: testLogger()})
 	if err := srv.Start(context.Background()); err != nil {
@@ -60,7 +67,7 @@ func setupImportOn(t *testing.T, rdb redis.UniversalClient) *importBundle {
 	}
 	t.Cleanup(srv.Stop)
 	b.client = asynq.NewClientFromRedisClient(rdb)
-	b.tester = importjob.Tester{Auths: b.auths}
+	b.tester = importjob.Tester{Auths: b.auths, Egress: eg}
 	return b
 }
 

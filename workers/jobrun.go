@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
@@ -83,9 +84,13 @@ func (h *JobRuns) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	case IsPermanent(err) || isLastAttempt(ctx):
 		msg := trimSkip(err)
+		code := "run_failed"
+		if errors.Is(err, egress.ErrForbidden) {
+			code = egress.Code // the destination is an internal address
+		}
 		// The reason first, so that whoever sees the run or the job failed
 		// finds why.
-		_ = h.Jobs.Log(ctx, p.Account, p.JobID, jobs.Entry{Level: "error", Code: "run_failed", Message: msg, RunID: run.ID})
+		_ = h.Jobs.Log(ctx, p.Account, p.JobID, jobs.Entry{Level: "error", Code: code, Message: msg, RunID: run.ID})
 		_ = h.Jobs.FinishRun(ctx, p.Account, p.JobID, run.ID, jobs.OutcomeFailed, msg)
 		_, _ = h.Jobs.SetState(ctx, p.Account, p.JobID, jobs.StateFailed)
 		log.ErrorContext(ctx, "job run failed", "err", msg)

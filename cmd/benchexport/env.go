@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/brazesim"
 	"github.com/brazesync/brazesync/internal/changelog"
+	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/export"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/profiles"
@@ -82,10 +84,13 @@ func newEnv(ctx context.Context, c config, key []byte) (*env, error) {
 		e.close()
 		return nil, err
 	}
-	e.auths = authorizations.New(e.rdb, ns, box, authorizations.NewRegistry(authorizations.BrazeType(true)))
+	// The simulator listens on loopback, which the egress policy must let
+	// through.
+	loopback := egress.New(netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+	e.auths = authorizations.New(e.rdb, ns, box, authorizations.NewRegistry(authorizations.BrazeType(authorizations.BrazeOptions{AllowInsecure: true, AllowCustomEndpoints: true, Egress: loopback})))
 	exists := func(ctx context.Context, acct, slug string) error { _, err := e.aud.Get(ctx, acct, slug); return err }
 	e.jobs = jobs.New(e.rdb, ns, e.auths, nil, export.JobType(tasks.JobTypeExportAudience, exists))
-	e.engine = export.New(e.rdb, ns, e.jobs, e.auths, e.prof, e.aud, changelog.New(e.rdb, ns, changelog.Options{}), ratelimit.New(e.rdb, ns), export.Options{AllowInsecure: true, Logger: log})
+	e.engine = export.New(e.rdb, ns, e.jobs, e.auths, e.prof, e.aud, changelog.New(e.rdb, ns, changelog.Options{}), ratelimit.New(e.rdb, ns), export.Options{AllowInsecure: true, AllowCustomEndpoints: true, Egress: loopback, Logger: log})
 	e.client = asynq.NewClientFromRedisClient(e.rdb)
 	return e, nil
 }

@@ -105,6 +105,8 @@ func run(ctx context.Context, c config) error {
 		"REDIS_URL=" + env.url,
 		"BRAZESYNC_MASTER_KEY=" + base64.StdEncoding.EncodeToString(key),
 		"BRAZESYNC_ALLOW_INSECURE_ENDPOINTS=true",
+		"BRAZESYNC_ALLOW_CUSTOM_BRAZE_ENDPOINTS=true",
+		"BRAZESYNC_EGRESS_ALLOW=127.0.0.0/8,::1/128",
 		"LOG_LEVEL=warn",
 		fmt.Sprintf("WORKER_CONCURRENCY=%d", c.concurrency),
 		"DATA_DIR=" + dir,

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"github.com/brazesync/brazesync/internal/config"
 	"log/slog"
+	"net/netip"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -20,6 +21,7 @@ import (
 	"github.com/brazesync/brazesync/internal/audiences"
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/csvimport"
+	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/importjob"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/profiles"
@@ -58,6 +60,12 @@ type stores struct {
 	prof  *profiles.Store
 }
 
+// loopback is the egress policy of the benchmark: its sshd listens on
+// loopback.
+func loopback() *egress.Policy {
+	return egress.New(netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+}
+
 func newStores(redisURL string, boxKey []byte, hook bool, log *slog.Logger) (*stores, error) {
 	opt, err := redis.ParseURL(redisURL)
 	if err != nil {
@@ -68,7 +76,7 @@ func newStores(redisURL string, boxKey []byte, hook bool, log *slog.Logger) (*st
 		return nil, err
 	}
 	s := &stores{rdb: redis.NewClient(opt)}
-	s.auths = authorizations.New(s.rdb, ns, box, authorizations.NewRegistry(authorizations.SFTPType(), authorizations.SFTPPGPType()))
+	s.auths = authorizations.New(s.rdb, ns, box, authorizations.NewRegistry(authorizations.SFTPType(loopback()), authorizations.SFTPPGPType(loopback())))
 	s.jobs = jobs.New(s.rdb, ns, s.auths, nil, importjob.JobType(tasks.JobTypeCSVImport))
 	if !hook {
 		s.prof = profiles.New(s.rdb, ns, nil, profiles.Options{Logger: log})
@@ -151,7 +159,7 @@ func runWorker(args []string) error {
 	up := &timedUpserter{up: importjob.ProfilesUpserter(s.prof)}
 	runner := importjob.New(s.auths, s.jobs, csvimport.NewImporter(s.rdb, ns, log),
 		sftpclient.NewLimiter(s.rdb, ns, sftpclient.LimiterConfig{Logger: log}), up,
-		importjob.Options{TempDir: *tmp, Logger: log})
+		importjob.Options{TempDir: *tmp, Egress: importjob.Egress{Policy: loopback()}, Logger: log})
 	ctx := context.Background()
 	j, err := s.jobs.Get(ctx, *account, *jobID)
 	if err != nil {

@@ -59,7 +59,8 @@ const resealUsage = `Usage: brazesync admin reseal
 Seals every stored secret again with the first key of BRAZESYNC_MASTER_KEY
 (the authorizations of every account, the managed SFTP host key), so that
 the keys after it can be retired: put the new key first, run reseal, then
-drop the old key.
+drop the old key. It also binds secrets that an earlier build sealed to
+their authorization's destination.
 
 Environment: REDIS_URL, BRAZESYNC_MASTER_KEY (required), LOG_LEVEL.
 `

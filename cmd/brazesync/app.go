@@ -13,6 +13,7 @@ import (
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/changelog"
 	"github.com/brazesync/brazesync/internal/config"
+	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/export"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/profiles"
@@ -39,7 +40,10 @@ type app struct {
 	ns       store.Namespace
 	box      *secrets.Box
 	registry *prometheus.Registry
-	client   *asynq.Client
+	// egress is the policy customer-supplied destinations pass
+	// (BRAZESYNC_EGRESS_ALLOW).
+	egress *egress.Policy
+	client *asynq.Client
 
 	accounts  *accounts.Store
 	auths     *authorizations.Store
@@ -71,9 +75,10 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &app{cfg: cfg, log: log, rdb: rdb, ns: store.DefaultNamespace, box: box, registry: reg, client: asynq.NewClientFromRedisClient(rdb)}
+	a := &app{cfg: cfg, log: log, rdb: rdb, ns: store.DefaultNamespace, box: box, registry: reg, client: asynq.NewClientFromRedisClient(rdb), egress: egress.New(cfg.EgressAllow...)}
 	a.accounts = accounts.New(rdb, a.ns, nil)
-	a.auths = authorizations.New(rdb, a.ns, box, authorizations.NewRegistry(authorizations.BrazeType(cfg.AllowInsecureEndpoints)))
+	a.auths = authorizations.New(rdb, a.ns, box, authorizations.NewRegistry(authorizations.BrazeType(authorizations.BrazeOptions{
+		AllowInsecure: cfg.AllowInsecureEndpoints, AllowCustomEndpoints: cfg.AllowCustomBrazeEndpoints, Egress: a.egress})))
 	for _, t := range a.importAuthorizationTypes() {
 		a.auths.Types().Add(t)
 	}
@@ -83,7 +88,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a.audiences.UseProfiles(a.profiles)
 	a.changelog = changelog.New(rdb, a.ns, changelog.Options{})
 	a.export = export.New(rdb, a.ns, a.jobs, a.auths, a.profiles, a.audiences, a.changelog, ratelimit.New(rdb, a.ns),
-		export.Options{AllowInsecure: cfg.AllowInsecureEndpoints, Logger: log.With("component", "export"), Registerer: reg})
+		export.Options{AllowInsecure: cfg.AllowInsecureEndpoints, AllowCustomEndpoints: cfg.AllowCustomBrazeEndpoints, Egress: a.egress,
+			Logger: log.With("component", "export"), Registerer: reg})
 	a.jobs.AddType(export.JobType(tasks.JobTypeExportAudience, func(ctx context.Context, acct, slug string) error {
 		_, err := a.audiences.Get(ctx, acct, slug)
 		return err

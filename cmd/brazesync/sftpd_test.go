@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -47,12 +48,20 @@ func setupManaged(t *testing.T) *managedBundle {
 	if _, err := exec.LookPath("sftp"); err != nil {
 		t.Skip("OpenSSH sftp client not installed")
 	}
+	return setupManagedEnv(t, nil)
+}
+
+// setupManagedEnv is setupManaged with more environment variables (a
+// production configuration otherwise).
+func setupManagedEnv(t *testing.T, extra map[string]string) *managedBundle {
+	t.Helper()
 	_, url := redistest.DB(t)
 	b := &managedBundle{sftpAddr: freeAddr(t), dataDir: t.TempDir()}
 	env := map[string]string{
 		"REDIS_URL": url, "BRAZESYNC_MASTER_KEY": masterKey, "BRAZESYNC_ADMIN_TOKEN": managedOperatorToken,
 		"SFTP_ADDR": b.sftpAddr, "DATA_DIR": b.dataDir, "WORKER_CONCURRENCY": "4", "LOG_LEVEL": "error",
 	}
+	maps.Copy(env, extra)
 	getenv := func(k string) string { return env[k] }
 	cfg, err := load(getenv, config.Production)
 	if err != nil {

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"net"
 	"path/filepath"
+	"strconv"
 
 	"github.com/brazesync/brazesync/api"
 	"github.com/brazesync/brazesync/internal/authorizations"
@@ -17,7 +19,7 @@ import (
 
 // importAuthorizationTypes are the SFTP authorization types.
 func (a *app) importAuthorizationTypes() []authorizations.Type {
-	return append([]authorizations.Type{authorizations.SFTPType(), authorizations.SFTPPGPType()}, a.managedAuthorizationTypes()...)
+	return append([]authorizations.Type{authorizations.SFTPType(a.egress), authorizations.SFTPPGPType(a.egress)}, a.managedAuthorizationTypes()...)
 }
 
 // importJobTypes are the import job types.
@@ -30,15 +32,25 @@ func (a *app) importRoutes() api.RouteGroup {
 	return &api.ImportFiles{Accounts: a.accounts, Jobs: a.jobs, Ledger: csvimport.NewLedger(a.rdb, a.ns)}
 }
 
+// importEgress is how imports reach SFTP servers: customers' through the
+// egress policy, the managed server (SFTP_PUBLIC_HOST) directly.
+func (a *app) importEgress() importjob.Egress {
+	e := importjob.Egress{Policy: a.egress}
+	if host, port, err := managedEndpoint(a.cfg.SFTPPublicHost, a.cfg.SFTPAddr); err == nil {
+		e.Managed = net.JoinHostPort(host, strconv.Itoa(port))
+	}
+	return e
+}
+
 // authorizationTesters test SFTP authorizations (POST .../test).
 func (a *app) authorizationTesters() map[string]api.AuthorizationTester {
-	t := importjob.Tester{Auths: a.auths}
+	t := importjob.Tester{Auths: a.auths, Egress: a.importEgress()}
 	return map[string]api.AuthorizationTester{"sftp": t, "sftp_pgp": t, "sftp_managed": t}
 }
 
 // registerImport adds the import job runner to a worker.
 func (a *app) registerImport(w *workers.Server) {
 	runner := importjob.New(a.auths, a.jobs, csvimport.NewImporter(a.rdb, a.ns, a.log), sftpclient.NewLimiter(a.rdb, a.ns, sftpclient.LimiterConfig{Logger: a.log}), importjob.ProfilesUpserter(a.profiles),
-		importjob.Options{TempDir: filepath.Join(a.cfg.DataDir, "temp"), Logger: a.log.With("component", "import")})
+		importjob.Options{TempDir: filepath.Join(a.cfg.DataDir, "temp"), Egress: a.importEgress(), Logger: a.log.With("component", "import")})
 	a.runners[tasks.JobTypeCSVImport] = &workers.Imports{Runner: runner}
 }

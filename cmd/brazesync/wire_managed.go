@@ -15,6 +15,7 @@ import (
 	"github.com/brazesync/brazesync/api"
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/config"
+	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/sftpd"
 	"golang.org/x/crypto/ssh"
@@ -73,7 +74,10 @@ type managedProvisioner struct {
 	// hostKey returns the fingerprint of the shared host key, creating the
 	// key if no sftpd has started yet.
 	hostKey func(ctx context.Context) (string, error)
-	log     *slog.Logger
+	// egress is the policy a managed authorization's host passes once it
+	// no longer names the managed server.
+	egress *egress.Policy
+	log    *slog.Logger
 }
 
 // managedConfigKeys are the config keys of an sftp_managed authorization.
@@ -92,7 +96,7 @@ func (m *managedProvisioner) typ() authorizations.Type {
 		Name:        managedType,
 		Config:      managedConfigKeys,
 		Secrets:     managedSecrets,
-		Validate:    validateManaged,
+		Validate:    m.validate,
 		Provision:   m.provision,
 		Deprovision: m.deprovision,
 	}
@@ -189,6 +193,25 @@ func (m *managedProvisioner) deprovision(ctx context.Context, a *authorizations.
 	return nil
 }
 
+// validate is validateManaged, and the egress policy for a host that is
+// not the managed server's: the managed server is the operator's and needs
+// no allow entry, but an authorization pointed elsewhere names a customer
+// destination like any other.
+func (m *managedProvisioner) validate(a *authorizations.Authorization, sec map[string]string) error {
+	if err := validateManaged(a, sec); err != nil {
+		return err
+	}
+	host, _ := authorizations.ConfigString(a.Config, "host")
+	port, _ := authorizations.ConfigInt(a.Config, "port", 22, 1, 65535)
+	if h, p, err := m.endpoint(); err == nil && h == host && p == port {
+		return nil
+	}
+	if err := m.egress.CheckHost(host); err != nil {
+		return &authorizations.DestinationError{Field: "config.host", Err: err}
+	}
+	return nil
+}
+
 // validateManaged checks an sftp_managed authorization after provisioning
 // or an update: it must still name a host, port, user, pinned host key and
 // password.
@@ -266,7 +289,8 @@ func (a *app) managedProvisioner() (*managedProvisioner, error) {
 		hostKey: func(ctx context.Context) (string, error) {
 			return sftpd.HostKeyFingerprint(ctx, a.rdb, a.ns, sealer)
 		},
-		log: a.log.With("component", "sftp_managed"),
+		egress: a.egress,
+		log:    a.log.With("component", "sftp_managed"),
 	}, nil
 }
 

@@ -5,15 +5,47 @@ import (
 	"strings"
 
 	"github.com/brazesync/brazesync/internal/braze"
+	"github.com/brazesync/brazesync/internal/egress"
 )
 
+// BrazeOptions are the operator's rules for Braze endpoints.
+type BrazeOptions struct {
+	// AllowInsecure permits plain-http endpoints (a simulator):
+	// BRAZESYNC_ALLOW_INSECURE_ENDPOINTS.
+	AllowInsecure bool
+	// AllowCustomEndpoints permits endpoints outside Braze's domains
+	// (*.braze.com, *.braze.eu): BRAZESYNC_ALLOW_CUSTOM_BRAZE_ENDPOINTS.
+	AllowCustomEndpoints bool
+	// Egress refuses literal internal addresses (BRAZESYNC_EGRESS_ALLOW);
+	// nil is the default policy.
+	Egress *egress.Policy
+}
+
+// BrazeDestination is where a braze authorization sends its API key: the
+// instance (upper case) or the endpoint with its scheme and host in lower
+// case and no trailing slash.
+func BrazeDestination(a *Authorization) string {
+	if ep, _ := ConfigString(a.Config, "rest_endpoint"); ep != "" {
+		ep = strings.TrimRight(strings.TrimSpace(ep), "/")
+		if u, err := url.Parse(ep); err == nil && u.Host != "" {
+			ep = strings.ToLower(u.Scheme+"://"+u.Host) + u.EscapedPath()
+		}
+		return "braze endpoint " + ep
+	}
+	inst, _ := ConfigString(a.Config, "instance")
+	return "braze instance " + strings.ToUpper(strings.TrimSpace(inst))
+}
+
 // BrazeType is the "braze" authorization: a workspace's REST API key and
-// where to send it. allowInsecure permits plain-http endpoints (simulator).
-func BrazeType(allowInsecure bool) Type {
+// where to send it.
+func BrazeType(opts BrazeOptions) Type {
 	return Type{
-		Name:    "braze",
-		Config:  []string{"instance", "rest_endpoint", "rate_limit", "rate_limit_window_seconds", "batch_size", "max_connections"},
-		Secrets: []string{"api_key"},
+		Name:            "braze",
+		Config:          []string{"instance", "rest_endpoint", "rate_limit", "rate_limit_window_seconds", "batch_size", "max_connections"},
+		Secrets:         []string{"api_key"},
+		Destination:     BrazeDestination,
+		DestinationKeys: []string{"instance", "rest_endpoint"},
+		BoundSecrets:    []string{"api_key"},
 		Validate: func(a *Authorization, secrets map[string]string) error {
 			inst, err := ConfigString(a.Config, "instance")
 			if err != nil {
@@ -33,13 +65,8 @@ func BrazeType(allowInsecure bool) Type {
 					return &ValidationError{"config.instance", err.Error()}
 				}
 			default:
-				u, err := url.Parse(ep)
-				if err != nil || u.Host == "" || (u.Scheme != "https" && !(allowInsecure && u.Scheme == "http")) {
-					msg := "must be an https URL such as https://rest.iad-01.braze.com"
-					if allowInsecure {
-						msg = "must be an http or https URL"
-					}
-					return &ValidationError{"config.rest_endpoint", msg}
+				if err := checkBrazeEndpoint(ep, opts); err != nil {
+					return err
 				}
 			}
 			if _, err := ConfigInt(a.Config, "batch_size", 75, 1, 75); err != nil {
@@ -60,6 +87,22 @@ func BrazeType(allowInsecure bool) Type {
 			return nil
 		},
 	}
+}
+
+// checkBrazeEndpoint applies the operator's rules to a rest_endpoint: a
+// literal internal address is a *DestinationError; anything else wrong
+// (scheme, credentials, query, fragment, a host outside Braze's domains)
+// a *ValidationError.
+func checkBrazeEndpoint(ep string, opts BrazeOptions) error {
+	if u, err := url.Parse(strings.TrimSpace(ep)); err == nil && u.Host != "" {
+		if err := opts.Egress.CheckHost(u.Hostname()); err != nil {
+			return &DestinationError{"config.rest_endpoint", err}
+		}
+	}
+	if _, err := braze.CheckEndpoint(ep, opts.AllowInsecure, opts.AllowCustomEndpoints); err != nil {
+		return &ValidationError{"config.rest_endpoint", err.Error()}
+	}
+	return nil
 }
 
 // BrazeEndpoint returns the REST endpoint of a validated braze authorization.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/pgp"
 	"golang.org/x/crypto/ssh"
 )
@@ -13,29 +14,52 @@ import (
 // sftpConfig are the settings every SFTP authorization takes.
 var sftpConfig = []string{"host", "port", "username", "folder", "host_key"}
 
+// sftpLogin are the secrets an SFTP authorization sends to its server.
+var sftpLogin = []string{"password", "private_key", "passphrase"}
+
+// SFTPDestination is where an SFTP authorization logs in: user, host (case
+// folded) and port. Its host_key is the pin.
+func SFTPDestination(a *Authorization) string {
+	host, _ := ConfigString(a.Config, "host")
+	port, _ := ConfigInt(a.Config, "port", 22, 1, 65535)
+	user, _ := ConfigString(a.Config, "username")
+	return fmt.Sprintf("sftp %q %q %d", user, strings.ToLower(strings.TrimSpace(host)), port)
+}
+
+// sftpBinding binds the login secrets of an SFTP type to its destination.
+func sftpBinding(t Type) Type {
+	t.Destination = SFTPDestination
+	t.DestinationKeys = []string{"host", "port", "username"}
+	t.PinKey = "host_key"
+	t.BoundSecrets = sftpLogin
+	return t
+}
+
 // SFTPType is the "sftp" authorization: the customer's SFTP server, with a
-// password and/or an OpenSSH private key (the key is tried first).
-func SFTPType() Type {
-	return Type{
+// password and/or an OpenSSH private key (the key is tried first). A
+// literal host that policy refuses is a *DestinationError.
+func SFTPType(policy *egress.Policy) Type {
+	return sftpBinding(Type{
 		Name:    "sftp",
 		Config:  sftpConfig,
-		Secrets: []string{"password", "private_key", "passphrase"},
+		Secrets: sftpLogin,
 		Validate: func(a *Authorization, secrets map[string]string) error {
-			return validateSFTP(a, secrets)
+			return validateSFTP(a, secrets, policy)
 		},
-	}
+	})
 }
 
 // SFTPPGPType is the "sftp_pgp" authorization: an SFTP server whose files
 // are OpenPGP-encrypted for the authorization's private key; with
 // config.signer_public_key every file must carry that key's signature.
-func SFTPPGPType() Type {
-	return Type{
+// The PGP key never leaves brazesync, so a destination change keeps it.
+func SFTPPGPType(policy *egress.Policy) Type {
+	return sftpBinding(Type{
 		Name:    "sftp_pgp",
 		Config:  append(append([]string{}, sftpConfig...), "signer_public_key"),
-		Secrets: []string{"password", "private_key", "passphrase", "pgp_private_key", "pgp_passphrase"},
+		Secrets: append(append([]string{}, sftpLogin...), "pgp_private_key", "pgp_passphrase"),
 		Validate: func(a *Authorization, secrets map[string]string) error {
-			if err := validateSFTP(a, secrets); err != nil {
+			if err := validateSFTP(a, secrets, policy); err != nil {
 				return err
 			}
 			if secrets["pgp_private_key"] == "" {
@@ -59,16 +83,19 @@ func SFTPPGPType() Type {
 			}
 			return nil
 		},
-	}
+	})
 }
 
-func validateSFTP(a *Authorization, secrets map[string]string) error {
+func validateSFTP(a *Authorization, secrets map[string]string, policy *egress.Policy) error {
 	host, err := ConfigString(a.Config, "host")
 	if err != nil {
 		return err
 	}
 	if host == "" || strings.ContainsAny(host, " /@") {
 		return &ValidationError{"config.host", "is required: the SFTP server's host name or address"}
+	}
+	if err := policy.CheckHost(host); err != nil {
+		return &DestinationError{"config.host", err}
 	}
 	if _, err := ConfigInt(a.Config, "port", 22, 1, 65535); err != nil {
 		return err

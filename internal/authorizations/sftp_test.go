@@ -35,7 +35,7 @@ func TestSFTPValidation(t *testing.T) {
 	t.Parallel()
 	rdb, ns := redistest.Client(t)
 	box, _ := secrets.NewBox(bytes.Repeat([]byte{1}, 32))
-	s := New(rdb, ns, box, NewRegistry(SFTPType(), SFTPPGPType()))
+	s := New(rdb, ns, box, NewRegistry(SFTPType(nil), SFTPPGPType(nil)))
 	ctx := context.Background()
 	key, pub := sshKey(t, "")
 	locked, _ := sshKey(t, "open sesame")

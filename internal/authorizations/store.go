@@ -52,6 +52,10 @@ type Authorization struct {
 type record struct {
 	Authorization
 	Sealed map[string]string `json:"sealed"`
+	// Bound says the secrets are sealed with the destination in their
+	// additional data; records written before that are resealed with it by
+	// their next update or by Reseal.
+	Bound bool `json:"destination_bound,omitempty"`
 }
 
 // Store keeps authorizations in Redis, one hash per account.
@@ -72,8 +76,6 @@ func New(rdb redis.UniversalClient, ns store.Namespace, box *secrets.Box, types 
 func (s *Store) Types() *Registry { return s.types }
 
 func (s *Store) key(account string) string { return s.ns.Account(account, "authorizations") }
-
-func purpose(account, id, name string) string { return account + "/authorizations/" + id + "/" + name }
 
 // Input is a create or update request. Nil fields are left as they are on
 // update; a secret set to "" is removed.
@@ -143,9 +145,11 @@ func (s *Store) validateAndSave(ctx context.Context, t Type, a *Authorization, p
 }
 
 func (s *Store) save(ctx context.Context, a *Authorization, plain map[string]string) error {
-	rec := record{Authorization: *a, Sealed: map[string]string{}}
+	rec := record{Authorization: *a, Sealed: map[string]string{}, Bound: true}
+	t, _ := s.types.Lookup(a.Type)
+	dest, pin := t.destination(a)
 	for k, v := range plain {
-		sealed, err := s.box.Seal(purpose(a.Account, a.ID, k), []byte(v))
+		sealed, err := s.box.Seal(sealPurpose(a.Account, a.ID, k, true, dest, pin), []byte(v))
 		if err != nil {
 			return fmt.Errorf("sealing secret %s: %w", k, err)
 		}
@@ -178,10 +182,15 @@ func (s *Store) load(ctx context.Context, account, id string) (*record, error) {
 	return &rec, nil
 }
 
+// open opens the secrets of rec, sealed for its current destination: a
+// secret whose record now names another destination than the one it was
+// sealed for does not open (secrets.ErrCorrupt).
 func (s *Store) open(rec *record) (map[string]string, error) {
 	plain := make(map[string]string, len(rec.Sealed))
+	t, _ := s.types.Lookup(rec.Type)
+	dest, pin := t.destination(&rec.Authorization)
 	for k, v := range rec.Sealed {
-		pt, err := s.box.Open(purpose(rec.Account, rec.ID, k), v)
+		pt, err := s.box.Open(sealPurpose(rec.Account, rec.ID, k, rec.Bound, dest, pin), v)
 		if err != nil {
 			return nil, fmt.Errorf("opening secret %s of authorization %s: %w", k, rec.ID, err)
 		}
@@ -237,6 +246,9 @@ func (s *Store) List(ctx context.Context, account string) ([]Authorization, erro
 
 // Update merges in into the authorization and validates the result. Config
 // keys given replace the stored ones; a config key set to null is removed.
+// When the type's destination or pin changes, the bound secrets that in
+// does not supply again are removed (a type that requires them then
+// refuses the update, naming them).
 func (s *Store) Update(ctx context.Context, account, id string, in Input) (*Authorization, error) {
 	rec, err := s.load(ctx, account, id)
 	if err != nil {
@@ -278,12 +290,17 @@ func (s *Store) Update(ctx context.Context, account, id string, in Input) (*Auth
 			plain[k] = v
 		}
 	}
+	// A secret never follows a changed destination.
+	var cleared []string
+	if t.moved(&rec.Authorization, &a) {
+		cleared = t.unbind(plain, in.Secrets)
+	}
 	if err := t.checkKeys(&a, plain); err != nil {
 		return nil, err
 	}
 	if t.Validate != nil {
 		if err := t.Validate(&a, plain); err != nil {
-			return nil, err
+			return nil, explainCleared(err, cleared, t.changedKeys(rec.Config, a.Config))
 		}
 	}
 	a.UpdatedAt = s.now().UTC().Truncate(time.Second)
@@ -311,7 +328,8 @@ func (s *Store) Delete(ctx context.Context, account, id string) error {
 }
 
 // Reseal re-encrypts every secret of an account that was sealed with an old
-// master key. It returns how many authorizations were rewritten.
+// master key, or before secrets were bound to their destination. It returns
+// how many authorizations were rewritten.
 func (s *Store) Reseal(ctx context.Context, account string) (int, error) {
 	m, err := s.rdb.HGetAll(ctx, s.key(account)).Result()
 	if err != nil {
@@ -323,7 +341,7 @@ func (s *Store) Reseal(ctx context.Context, account string) (int, error) {
 		if err := json.Unmarshal([]byte(v), &rec); err != nil {
 			continue
 		}
-		stale := false
+		stale := !rec.Bound && len(rec.Sealed) > 0
 		for _, sv := range rec.Sealed {
 			stale = stale || s.box.NeedsResealing(sv)
 		}

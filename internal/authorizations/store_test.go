@@ -24,7 +24,7 @@ func setup(t *testing.T, keys ...[]byte) (*Store, *redis.Client, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return New(rdb, ns, box, NewRegistry(BrazeType(false))), rdb, string(ns)
+	return New(rdb, ns, box, NewRegistry(BrazeType(BrazeOptions{}))), rdb, string(ns)
 }
 
 func str(s string) *string { return &s }

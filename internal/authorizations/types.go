@@ -27,6 +27,24 @@ type Type struct {
 	// Deprovision, when set, runs when the authorization is deleted, and
 	// when a provisioned one could not be stored.
 	Deprovision func(ctx context.Context, a *Authorization) error
+
+	// Destination, when set, returns where the BoundSecrets are sent, in a
+	// canonical form (e.g. `sftp "acme" "sftp.example.com" 22`). It is
+	// sealed into the secrets' additional data, so it must stay stable
+	// across versions. Nil for types whose destination no customer
+	// chooses.
+	Destination func(a *Authorization) string
+	// DestinationKeys are the config keys Destination is made of, named
+	// when a change clears secrets.
+	DestinationKeys []string
+	// PinKey is a config key that pins the destination's identity (SFTP's
+	// host_key). Setting it where it was empty keeps the secrets, because
+	// it only narrows where they may go; changing or removing it clears
+	// them, as a destination change does.
+	PinKey string
+	// BoundSecrets are the secrets sent to the destination: a destination
+	// or pin change clears those the same request does not supply again.
+	BoundSecrets []string
 }
 
 // Registry holds the known types.

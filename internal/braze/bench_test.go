@@ -16,7 +16,7 @@ func BenchmarkSend75(b *testing.B) {
 	sim := brazesim.New(brazesim.Options{RateLimit: 1 << 30})
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
-	c, err := New(Options{Endpoint: srv.URL, APIKey: "bench", AllowInsecure: true})
+	c, err := New(Options{Endpoint: srv.URL, APIKey: "bench", AllowInsecure: true, AllowCustomEndpoint: true})
 	if err != nil {
 		b.Fatal(err)
 	}

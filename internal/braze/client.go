@@ -27,6 +27,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/brazesync/brazesync/internal/egress"
 )
 
 // Client defaults.
@@ -47,6 +49,14 @@ type Options struct {
 	APIKey string
 	// AllowInsecure permits a plain http Endpoint (for a simulator).
 	AllowInsecure bool
+	// AllowCustomEndpoint permits an Endpoint whose host is outside
+	// Braze's domains (*.braze.com, *.braze.eu), e.g. a simulator.
+	AllowCustomEndpoint bool
+	// Dial opens the connections of the client's own HTTP client: the
+	// egress policy's dialer (egress.Dialer.DialContext), which must see
+	// the destination, so no proxy from the environment is used with it.
+	// Default: a plain dialer, and HTTPS_PROXY and the like are honoured.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// BatchSize is the most objects per request, 1..75. Default 75.
 	BatchSize int
 	// MaxBodyBytes bounds a request body. Default (and maximum)
@@ -75,7 +85,7 @@ type Client struct {
 
 // New checks opts and returns a Client.
 func New(opts Options) (*Client, error) {
-	ep, err := checkEndpoint(opts.Endpoint, opts.AllowInsecure)
+	ep, err := CheckEndpoint(opts.Endpoint, opts.AllowInsecure, opts.AllowCustomEndpoint)
 	if err != nil {
 		return nil, err
 	}
@@ -105,7 +115,7 @@ func New(opts Options) (*Client, error) {
 		now:       time.Now,
 	}
 	if c.http == nil {
-		c.http, c.ownHTTP = newHTTPClient(), true
+		c.http, c.ownHTTP = newHTTPClient(opts.Dial), true
 	}
 	if c.log == nil {
 		c.log = slog.New(slog.DiscardHandler)
@@ -114,11 +124,15 @@ func New(opts Options) (*Client, error) {
 	return c, nil
 }
 
-// checkEndpoint validates a REST endpoint and returns it without a trailing
-// slash.
-func checkEndpoint(raw string, allowInsecure bool) (string, error) {
-	u, err := url.Parse(strings.TrimSpace(raw))
-	if err != nil || u.Host == "" {
+// CheckEndpoint validates a REST endpoint and returns it without a
+// trailing slash: an absolute https URL (http too with allowInsecure)
+// without credentials, query or fragment, on a host under Braze's domains
+// (*.braze.com, *.braze.eu) unless allowCustom. Its errors never show a
+// password given in the URL.
+func CheckEndpoint(raw string, allowInsecure, allowCustom bool) (string, error) {
+	in := strings.TrimSpace(raw)
+	u, err := url.Parse(in)
+	if err != nil || u.Host == "" || u.Opaque != "" {
 		return "", errors.New("braze endpoint is not an absolute URL such as https://rest.iad-01.braze.com")
 	}
 	raw = u.Redacted() // never echo a password
@@ -130,16 +144,39 @@ func checkEndpoint(raw string, allowInsecure bool) (string, error) {
 	default:
 		return "", fmt.Errorf("braze endpoint %q: scheme must be https", raw)
 	}
-	if u.User != nil || u.RawQuery != "" || u.Fragment != "" {
+	if u.User != nil || strings.ContainsAny(in, "?#") {
 		return "", fmt.Errorf("braze endpoint %q must not carry credentials, a query or a fragment", raw)
+	}
+	if !allowCustom && !IsBrazeHost(u.Hostname()) {
+		return "", fmt.Errorf("braze endpoint %q is not on Braze's domains (*.braze.com, *.braze.eu); other hosts need BRAZESYNC_ALLOW_CUSTOM_BRAZE_ENDPOINTS=true", raw)
 	}
 	return strings.TrimRight(u.Scheme+"://"+u.Host+u.EscapedPath(), "/"), nil
 }
 
-func newHTTPClient() *http.Client {
+// brazeDomains are the domains of Braze's REST endpoints.
+var brazeDomains = []string{".braze.com", ".braze.eu"}
+
+// IsBrazeHost reports whether host is under one of Braze's domains.
+func IsBrazeHost(host string) bool {
+	h := strings.ToLower(host)
+	for _, d := range brazeDomains {
+		if strings.HasSuffix(h, d) && len(h) > len(d) {
+			return true
+		}
+	}
+	return false
+}
+
+func newHTTPClient(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
+	proxy := http.ProxyFromEnvironment
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	} else {
+		proxy = nil
+	}
 	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		Proxy:                 proxy,
+		DialContext:           dial,
 		ForceAttemptHTTP2:     true,
 		MaxIdleConns:          256,
 		MaxIdleConnsPerHost:   64,
@@ -244,6 +281,12 @@ func (c *Client) Send(ctx context.Context, b Batch) (*TrackResult, error) {
 // transportError classifies an error of the HTTP exchange itself: no answer
 // (timeouts, refused or dropped connections) is always worth a retry.
 func transportError(err error) *Error {
+	var fe *egress.ForbiddenError
+	if errors.As(err, &fe) {
+		// The egress policy refused the endpoint before connecting: no
+		// retry can change that.
+		return &Error{Class: Permanent, Message: fe.Error(), Hint: hintForbidden, Err: err}
+	}
 	msg := "no answer from Braze: " + err.Error()
 	var ue *url.Error
 	if errors.As(err, &ue) {

@@ -9,10 +9,12 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/brazesim"
+	"github.com/brazesync/brazesync/internal/egress"
 	"go.uber.org/goleak"
 )
 
@@ -46,7 +48,7 @@ func newClient(t *testing.T, srv *httptest.Server, opts Options) *Client {
 	if opts.APIKey == "" {
 		opts.APIKey = testKey
 	}
-	opts.AllowInsecure = true
+	opts.AllowInsecure, opts.AllowCustomEndpoint = true, true
 	c, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -338,7 +340,7 @@ func TestRetryableErrors(t *testing.T) {
 		}
 		addr := ln.Addr().String()
 		_ = ln.Close()
-		c, err := New(Options{Endpoint: "http://" + addr, APIKey: testKey, AllowInsecure: true})
+		c, err := New(Options{Endpoint: "http://" + addr, APIKey: testKey, AllowInsecure: true, AllowCustomEndpoint: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -382,7 +384,16 @@ func TestNewValidates(t *testing.T) {
 		{Endpoint: "https://rest.iad-01.braze.com", APIKey: "k", BatchSize: 76},
 		{Endpoint: "https://rest.iad-01.braze.com?x=1", APIKey: "k"},
 		{Endpoint: "https://user:pw@rest.iad-01.braze.com", APIKey: "k"},
+		{Endpoint: "https://user:pw@sim.example.com", APIKey: "k", AllowCustomEndpoint: true},
+		{Endpoint: "https://rest.iad-01.braze.com/#frag", APIKey: "k"},
+		{Endpoint: "https://rest.iad-01.braze.com/?", APIKey: "k"},
 		{Endpoint: "https://rest.iad-01.braze.com", APIKey: "k", MaxBodyBytes: 5_000_000},
+		// Outside Braze's domains without AllowCustomEndpoint.
+		{Endpoint: "https://169.254.169.254", APIKey: "k"},
+		{Endpoint: "https://braze.com.evil.example", APIKey: "k"},
+		{Endpoint: "https://evilbraze.com", APIKey: "k"},
+		{Endpoint: "https://.braze.com", APIKey: "k"},
+		{Endpoint: "http://127.0.0.1:1", APIKey: "k", AllowInsecure: true},
 	} {
 		if _, err := New(o); err == nil {
 			t.Errorf("%+v accepted", o)
@@ -394,8 +405,39 @@ func TestNewValidates(t *testing.T) {
 	if err != nil || c.url != "https://rest.iad-01.braze.com/users/track" || c.BatchSize() != 50 {
 		t.Fatalf("valid options: %v %v", c, err)
 	}
-	if _, err := New(Options{Endpoint: "http://127.0.0.1:1", APIKey: "k", AllowInsecure: true}); err != nil {
-		t.Fatalf("http with AllowInsecure: %v", err)
+	if _, err := New(Options{Endpoint: "http://127.0.0.1:1", APIKey: "k", AllowInsecure: true, AllowCustomEndpoint: true}); err != nil {
+		t.Fatalf("http with AllowInsecure and AllowCustomEndpoint: %v", err)
+	}
+	for _, ep := range []string{"https://rest.fra-01.braze.eu", "https://REST.IAD-01.BRAZE.COM:443/"} {
+		if _, err := New(Options{Endpoint: ep, APIKey: "k"}); err != nil {
+			t.Errorf("%s refused: %v", ep, err)
+		}
+	}
+}
+
+// TestEgressRefusalIsPermanent: an endpoint the egress dialer refuses is a
+// permanent error naming the code, and nothing reaches the server.
+func TestEgressRefusalIsPermanent(t *testing.T) {
+	t.Parallel()
+	var hits atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { hits.Add(1) }))
+	defer srv.Close()
+	var policy *egress.Policy // the default: loopback is refused
+	c, err := New(Options{Endpoint: srv.URL, APIKey: testKey, AllowInsecure: true, AllowCustomEndpoint: true,
+		Dial: policy.Dialer(net.Dialer{Timeout: 5 * time.Second}).DialContext})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.CloseIdleConnections()
+	_, err = c.Track(context.Background(), []Object{Segments(Identifier{Kind: ExternalID, Value: "u1"}, "", []string{"vip"}, nil)})
+	if e := asError(t, err); e.Class != Permanent || !errors.Is(err, egress.ErrForbidden) || !strings.Contains(e.Error(), egress.Code) {
+		t.Fatalf("%+v", e)
+	}
+	if strings.Contains(err.Error(), testKey) {
+		t.Fatalf("error shows the key: %v", err)
+	}
+	if hits.Load() != 0 {
+		t.Fatalf("%d requests reached a refused endpoint", hits.Load())
 	}
 }
 

@@ -96,6 +96,8 @@ const (
 	hint404 = "invalid URL: check the instance or REST endpoint"
 	hint413 = "payload too large: send smaller batches"
 	hint3xx = "the endpoint redirects: check the instance or REST endpoint"
+
+	hintForbidden = "the REST endpoint points at an address brazesync does not connect to: check the instance or REST endpoint"
 )
 
 // rateLimitFallback is the wait after a 429 without a usable reset header.

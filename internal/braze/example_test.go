@@ -17,7 +17,7 @@ func ExampleClient_Send() {
 	srv := httptest.NewServer(sim)
 	defer srv.Close()
 
-	c, err := braze.New(braze.Options{Endpoint: srv.URL, APIKey: "key", AllowInsecure: true, BatchSize: 50})
+	c, err := braze.New(braze.Options{Endpoint: srv.URL, APIKey: "key", AllowInsecure: true, AllowCustomEndpoint: true, BatchSize: 50})
 	if err != nil {
 		panic(err)
 	}

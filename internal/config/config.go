@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -21,6 +22,9 @@ const (
 	WorkerConcurrencyDefault = 10
 	LogLevelDefault          = "info"
 	ShutdownTimeoutDefault   = 30 * time.Second
+	// EgressAllowDevDefault is BRAZESYNC_EGRESS_ALLOW under `brazesync dev`:
+	// its Braze simulator and managed SFTP server are on loopback.
+	EgressAllowDevDefault = "127.0.0.0/8,::1/128"
 )
 
 // Config is the whole configuration of a brazesync process.
@@ -54,8 +58,19 @@ type Config struct {
 	// ShutdownTimeout is SHUTDOWN_TIMEOUT: how long running tasks and
 	// requests may take to finish after SIGTERM.
 	ShutdownTimeout time.Duration
-	// AllowInsecureEndpoints is BRAZESYNC_ALLOW_INSECURE_ENDPOINTS.
+	// AllowInsecureEndpoints is BRAZESYNC_ALLOW_INSECURE_ENDPOINTS: plain
+	// http Braze endpoints are accepted (a simulator). Default false, true
+	// in dev.
 	AllowInsecureEndpoints bool
+	// AllowCustomBrazeEndpoints is BRAZESYNC_ALLOW_CUSTOM_BRAZE_ENDPOINTS:
+	// Braze endpoints outside Braze's domains (*.braze.com, *.braze.eu) are
+	// accepted. Default false, true in dev.
+	AllowCustomBrazeEndpoints bool
+	// EgressAllow is BRAZESYNC_EGRESS_ALLOW: comma-separated CIDRs (or
+	// single addresses) that customer-supplied destinations may reach even
+	// though they are loopback, private, link-local and so on. Default
+	// none, EgressAllowDevDefault in dev.
+	EgressAllow []netip.Prefix
 }
 
 // Error is an invalid setting. Its message names the variable.
@@ -98,6 +113,16 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 		return nil, err
 	}
 	if c.AllowInsecureEndpoints, err = boolVar(getenv, "BRAZESYNC_ALLOW_INSECURE_ENDPOINTS", mode == Dev); err != nil {
+		return nil, err
+	}
+	if c.AllowCustomBrazeEndpoints, err = boolVar(getenv, "BRAZESYNC_ALLOW_CUSTOM_BRAZE_ENDPOINTS", mode == Dev); err != nil {
+		return nil, err
+	}
+	allow := getenv("BRAZESYNC_EGRESS_ALLOW")
+	if allow == "" && mode == Dev {
+		allow = EgressAllowDevDefault
+	}
+	if c.EgressAllow, err = prefixes("BRAZESYNC_EGRESS_ALLOW", allow); err != nil {
 		return nil, err
 	}
 	if c.MasterKeys, err = masterKeys(getenv("BRAZESYNC_MASTER_KEY")); err != nil {
@@ -181,6 +206,28 @@ func levelVar(v string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, &Error{"LOG_LEVEL", fmt.Sprintf("%q is not one of debug, info, warn, error", v)}
+}
+
+// prefixes reads a comma-separated list of CIDRs; a bare address is a
+// range of one.
+func prefixes(name, v string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for part := range strings.SplitSeq(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(part)
+		if err != nil {
+			a, aerr := netip.ParseAddr(part)
+			if aerr != nil || a.Zone() != "" {
+				return nil, &Error{name, fmt.Sprintf("%q is not a CIDR such as 10.0.0.0/8 or fd00::/8", part)}
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 func masterKeys(v string) ([][]byte, error) {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"testing"
@@ -29,14 +30,16 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 	t.Parallel()
 	base := map[string]string{"REDIS_URL": "redis://x", "BRAZESYNC_MASTER_KEY": key}
 	cases := map[string]map[string]string{
-		"REDIS_URL":                          {"REDIS_URL": ""},
-		"BRAZESYNC_MASTER_KEY":               {"BRAZESYNC_MASTER_KEY": "short"},
-		"WORKER_CONCURRENCY":                 {"WORKER_CONCURRENCY": "0"},
-		"LOG_LEVEL":                          {"LOG_LEVEL": "loud"},
-		"SHUTDOWN_TIMEOUT":                   {"SHUTDOWN_TIMEOUT": "soon"},
-		"BRAZESYNC_ADMIN_TOKEN":              {"BRAZESYNC_ADMIN_TOKEN": "abc"},
-		"BRAZESYNC_MONITOR_TOKEN":            {"BRAZESYNC_MONITOR_TOKEN": "abc"},
-		"BRAZESYNC_ALLOW_INSECURE_ENDPOINTS": {"BRAZESYNC_ALLOW_INSECURE_ENDPOINTS": "maybe"},
+		"REDIS_URL":                              {"REDIS_URL": ""},
+		"BRAZESYNC_MASTER_KEY":                   {"BRAZESYNC_MASTER_KEY": "short"},
+		"WORKER_CONCURRENCY":                     {"WORKER_CONCURRENCY": "0"},
+		"LOG_LEVEL":                              {"LOG_LEVEL": "loud"},
+		"SHUTDOWN_TIMEOUT":                       {"SHUTDOWN_TIMEOUT": "soon"},
+		"BRAZESYNC_ADMIN_TOKEN":                  {"BRAZESYNC_ADMIN_TOKEN": "abc"},
+		"BRAZESYNC_MONITOR_TOKEN":                {"BRAZESYNC_MONITOR_TOKEN": "abc"},
+		"BRAZESYNC_ALLOW_INSECURE_ENDPOINTS":     {"BRAZESYNC_ALLOW_INSECURE_ENDPOINTS": "maybe"},
+		"BRAZESYNC_ALLOW_CUSTOM_BRAZE_ENDPOINTS": {"BRAZESYNC_ALLOW_CUSTOM_BRAZE_ENDPOINTS": "sometimes"},
+		"BRAZESYNC_EGRESS_ALLOW":                 {"BRAZESYNC_EGRESS_ALLOW": "10.0.0.0/8,intranet"},
 	}
 	for name, over := range cases {
 		m := map[string]string{}
@@ -92,7 +95,33 @@ func TestDevNeedsNoRedisOrKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !c.AllowInsecureEndpoints {
-		t.Fatal("dev should allow insecure endpoints by default")
+	if !c.AllowInsecureEndpoints || !c.AllowCustomBrazeEndpoints {
+		t.Fatal("dev should allow insecure and custom Braze endpoints by default")
+	}
+	if got := fmt.Sprint(c.EgressAllow); got != "[127.0.0.0/8 ::1/128]" {
+		t.Fatalf("dev egress allow list: %s", got)
+	}
+}
+
+// TestEgressAllow: CIDRs and bare addresses, masked; production allows
+// nothing extra by default, and neither insecure nor custom endpoints.
+func TestEgressAllow(t *testing.T) {
+	t.Parallel()
+	c, err := Load(env(map[string]string{"REDIS_URL": "redis://x", "BRAZESYNC_MASTER_KEY": key}), Production)
+	if err != nil || len(c.EgressAllow) != 0 || c.AllowCustomBrazeEndpoints || c.AllowInsecureEndpoints {
+		t.Fatalf("production defaults: %+v %v", c, err)
+	}
+	c, err = Load(env(map[string]string{"REDIS_URL": "redis://x", "BRAZESYNC_MASTER_KEY": key,
+		"BRAZESYNC_EGRESS_ALLOW": " 10.1.2.3/16, 192.168.7.7 ,fd00::/8,", "BRAZESYNC_ALLOW_CUSTOM_BRAZE_ENDPOINTS": "true"}), Production)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(c.EgressAllow); got != "[10.1.0.0/16 192.168.7.7/32 fd00::/8]" || !c.AllowCustomBrazeEndpoints {
+		t.Fatalf("egress allow list: %s, custom %v", got, c.AllowCustomBrazeEndpoints)
+	}
+	// In dev the variable replaces the default.
+	c, err = Load(env(map[string]string{"BRAZESYNC_EGRESS_ALLOW": "172.16.0.0/12"}), Dev)
+	if err != nil || fmt.Sprint(c.EgressAllow) != "[172.16.0.0/12]" {
+		t.Fatalf("dev with BRAZESYNC_EGRESS_ALLOW: %v %v", c.EgressAllow, err)
 	}
 }

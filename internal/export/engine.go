@@ -48,6 +48,7 @@ import (
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/braze"
 	"github.com/brazesync/brazesync/internal/changelog"
+	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/ratelimit"
@@ -118,6 +119,14 @@ type Options struct {
 	BurstFraction float64
 	// AllowInsecure permits http Braze endpoints (simulator).
 	AllowInsecure bool
+	// AllowCustomEndpoints permits Braze endpoints outside Braze's domains
+	// (simulator); checked again when a job sends, so an authorization
+	// saved before the operator withdrew it no longer sends.
+	AllowCustomEndpoints bool
+	// Egress is the policy every connection to a Braze endpoint passes
+	// (BRAZESYNC_EGRESS_ALLOW). Nil: the default policy, which refuses
+	// loopback, private, link-local and the other internal ranges.
+	Egress *egress.Policy
 	// Registerer receives the engine's Prometheus counters (Braze requests
 	// by status, rate-limit waits, users by outcome). Nil: no metrics.
 	Registerer prometheus.Registerer
@@ -144,8 +153,11 @@ type Engine struct {
 
 type cachedClient struct {
 	updated time.Time
-	client  *braze.Client
-	limit   ratelimit.Limit
+	// sig identifies the config and key the client was built with: an
+	// update within the same second as the last one changes it too.
+	sig    [32]byte
+	client *braze.Client
+	limit  ratelimit.Limit
 }
 
 // New returns an Engine.

@@ -2,9 +2,11 @@ package export
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/authorizations"
@@ -21,6 +23,9 @@ func (e *WaitError) Error() string { return fmt.Sprintf("rate limited: wait %s",
 type PermanentError struct{ Err *braze.Error }
 
 func (e *PermanentError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the Braze error.
+func (e *PermanentError) Unwrap() error { return e.Err }
 
 // Counters of a send, added to the job's current run.
 type Counters map[string]int64
@@ -71,16 +76,24 @@ func (e *Engine) client(ctx context.Context, acct, authID string) (*braze.Client
 		return nil, ratelimit.Limit{}, fmt.Errorf("reading authorization %s: %w", authID, err)
 	}
 	key := acct + "/" + authID
+	sig := sha256.Sum256(fmt.Appendf(nil, "%v\x00%s", a.Config, secrets["api_key"]))
 	e.mu.Lock()
 	c, ok := e.clients[key]
 	e.mu.Unlock()
-	if ok && c.updated.Equal(a.UpdatedAt) {
+	if ok && c.updated.Equal(a.UpdatedAt) && c.sig == sig {
 		return c.client, c.limit, nil
 	}
 	batch, _ := authorizations.ConfigInt(a.Config, "batch_size", 75, 1, 75)
 	reqs, _ := authorizations.ConfigInt(a.Config, "rate_limit", ratelimit.RequestsDefault, 1, 1_000_000)
 	win, _ := authorizations.ConfigInt(a.Config, "rate_limit_window_seconds", 3, 1, 3600)
-	cl, err := braze.New(braze.Options{Endpoint: authorizations.BrazeEndpoint(a), APIKey: secrets["api_key"], AllowInsecure: e.opts.AllowInsecure, BatchSize: batch, Logger: e.opts.Logger})
+	cl, err := braze.New(braze.Options{
+		Endpoint: authorizations.BrazeEndpoint(a), APIKey: secrets["api_key"],
+		AllowInsecure: e.opts.AllowInsecure, AllowCustomEndpoint: e.opts.AllowCustomEndpoints,
+		// Every connection passes the egress policy, on the address the
+		// endpoint resolves to when it is dialled.
+		Dial:      e.opts.Egress.Dialer(net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
+		BatchSize: batch, Logger: e.opts.Logger,
+	})
 	if err != nil {
 		return nil, ratelimit.Limit{}, &PermanentError{Err: &braze.Error{Class: braze.Permanent, Message: err.Error(), Hint: "fix the authorization"}}
 	}
@@ -89,7 +102,7 @@ func (e *Engine) client(ctx context.Context, acct, authID string) (*braze.Client
 	if old, ok := e.clients[key]; ok {
 		old.client.CloseIdleConnections()
 	}
-	e.clients[key] = cachedClient{updated: a.UpdatedAt, client: cl, limit: lim}
+	e.clients[key] = cachedClient{updated: a.UpdatedAt, sig: sig, client: cl, limit: lim}
 	e.mu.Unlock()
 	return cl, lim, nil
 }

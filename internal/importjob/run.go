@@ -14,6 +14,7 @@ import (
 
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/csvimport"
+	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/pgp"
 	"github.com/brazesync/brazesync/internal/profiles"
@@ -56,7 +57,10 @@ func (u storeUpserter) NewBulk(account, stream string) Bulk { return u.Store.New
 type Options struct {
 	// TempDir is where files are staged (DATA_DIR/temp).
 	TempDir string
-	// Dial connects; default sftpclient.Dial (tests may wrap it).
+	// Egress is how SFTP servers are reached: the egress policy, and the
+	// managed server that is exempt from it.
+	Egress Egress
+	// Logger receives connection events.
 	Logger *slog.Logger
 }
 
@@ -196,6 +200,7 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 	}
 	ccfg.Logger = r.opts.Logger
 	ccfg.TempDir = r.opts.TempDir
+	ccfg.Dialer = r.opts.Egress.dialer(a, ccfg)
 	fcfg, err := r.fileSettings(a, secrets, c)
 	if err != nil {
 		return res, err
@@ -211,7 +216,7 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 	client, err := sftpclient.Dial(ctx, ccfg)
 	if err != nil {
 		var mm *sftpclient.HostKeyMismatchError
-		if errors.As(err, &mm) {
+		if errors.As(err, &mm) || errors.Is(err, egress.ErrForbidden) {
 			return res, &PermanentError{err}
 		}
 		return res, fmt.Errorf("connecting to %s: %w", ccfg.Host, err)

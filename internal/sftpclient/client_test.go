@@ -151,10 +151,9 @@ func TestHostKeyPinning(t *testing.T) {
 		t.Fatalf("no pin: got %v, want a host_key config error", err)
 	}
 
-	cfg.InsecureSeeHostKey = true
-	c := dial(t, cfg)
-	if got := AuthorizedKey(c.HostKey()); got != s.HostKeyAuthorized {
-		t.Fatalf("seen host key %q, want %q", got, s.HostKeyAuthorized)
+	seen, err := ScanHostKey(context.Background(), cfg)
+	if err != nil || AuthorizedKey(seen) != s.HostKeyAuthorized {
+		t.Fatalf("scanned host key %v (%v), want %q", seen, err, s.HostKeyAuthorized)
 	}
 }
 
@@ -372,9 +371,10 @@ func TestFingerprintPinOfAnotherHostKeyType(t *testing.T) {
 	t.Parallel()
 	s := sshdtest.Start(t, sshdtest.Options{ECDSAHostKey: true})
 	cfg := baseConfig(s)
-	see := cfg
-	see.InsecureSeeHostKey = true
-	first := dial(t, see).HostKey()
+	first, err := ScanHostKey(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	cfg.HostKey = ssh.FingerprintSHA256(s.ECDSAHostKey)
 	if first.Type() != ssh.KeyAlgoED25519 {
 		cfg.HostKey = s.HostKeyFingerprint

@@ -36,16 +36,20 @@ type Config struct {
 
 	// HostKey pins the server's host key: an authorized_keys line
 	// ("ssh-ed25519 AAAA..."), a known_hosts line ("host ssh-ed25519
-	// AAAA...") or a fingerprint ("SHA256:..."). Required unless
-	// InsecureSeeHostKey is set. A mismatch is a *HostKeyMismatchError.
+	// AAAA...") or a fingerprint ("SHA256:..."). Required: it is checked
+	// before any credential is sent. A mismatch is a *HostKeyMismatchError.
+	// ScanHostKey reads the key of a server not pinned yet, without
+	// logging in.
 	HostKey string
-	// InsecureSeeHostKey accepts any host key and records it
-	// (Client.HostKey). Only the "test connection" API call may use it, to
-	// show the user the key to pin. Never use it to transfer data.
-	InsecureSeeHostKey bool
+
+	// Dialer opens the TCP connection: the egress policy's dialer for a
+	// customer's server (*egress.Dialer). Nil: a plain net.Dialer. Its
+	// errors that match egress.ErrForbidden are returned as they are.
+	Dialer Dialer
 
 	// HandshakeTimeout bounds TCP connect, SSH handshake, login and SFTP
-	// session start. Default 30s.
+	// session start. Default 30s. A server that has not sent an SSH
+	// version line by then is ErrNoSSHServer.
 	HandshakeTimeout time.Duration
 	// KeepaliveInterval is how often a keepalive@openssh.com request is
 	// sent. Default 15s.
@@ -95,7 +99,7 @@ func (c Config) Validate() error {
 		return errors.New("sftp config: username is required")
 	case c.Password == "" && len(c.PrivateKey) == 0:
 		return errors.New("sftp config: a password or a private_key is required")
-	case c.HostKey == "" && !c.InsecureSeeHostKey:
+	case c.HostKey == "":
 		return errors.New("sftp config: host_key is required (pin the server's key or SHA256 fingerprint)")
 	case c.KeepaliveInterval >= c.IdleTimeout:
 		return fmt.Errorf("sftp config: keepalive interval %s must be shorter than idle timeout %s", c.KeepaliveInterval, c.IdleTimeout)

@@ -60,25 +60,20 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 	addr := net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port))
 	cc := &ssh.ClientConfig{User: cfg.Username, Timeout: cfg.HandshakeTimeout}
 
+	// The host key is checked during the key exchange, before the client
+	// offers any credential: a server that presents another key never
+	// sees a password, a key or a keyboard-interactive answer.
 	var seen ssh.PublicKey
-	fingerprintOnly := false // the pin names no key type
-	if cfg.InsecureSeeHostKey {
-		cc.HostKeyCallback = func(_ string, _ net.Addr, key ssh.PublicKey) error {
-			seen = key
-			return nil
-		}
-	} else {
-		p, err := parsePin(cfg.HostKey)
-		if err != nil {
-			return nil, err
-		}
-		cc.HostKeyAlgorithms = p.algorithms()
-		fingerprintOnly = p.key == nil
-		pinned := p.callback(addr)
-		cc.HostKeyCallback = func(h string, a net.Addr, key ssh.PublicKey) error {
-			seen = key
-			return pinned(h, a, key)
-		}
+	p, err := parsePin(cfg.HostKey)
+	if err != nil {
+		return nil, err
+	}
+	cc.HostKeyAlgorithms = p.algorithms()
+	fingerprintOnly := p.key == nil // the pin names no key type
+	pinned := p.callback(addr)
+	cc.HostKeyCallback = func(h string, a net.Addr, key ssh.PublicKey) error {
+		seen = key
+		return pinned(h, a, key)
 	}
 	if len(cfg.PrivateKey) > 0 {
 		signer, err := parsePrivateKey(cfg.PrivateKey, cfg.Passphrase)
@@ -122,13 +117,10 @@ func Dial(ctx context.Context, cfg Config) (*Client, error) {
 // start within cfg.HandshakeTimeout and ctx, and maps the failures to this
 // package's errors.
 func dialOnce(ctx context.Context, cfg Config, addr string, cc *ssh.ClientConfig) (*Client, error) {
-	d := net.Dialer{Timeout: cfg.HandshakeTimeout}
-	raw, err := d.DialContext(ctx, "tcp", addr)
+	conn, err := connect(ctx, cfg, addr)
 	if err != nil {
-		return nil, fmt.Errorf("sftp: connecting to %s: %w", addr, err)
+		return nil, err
 	}
-	conn := &activityConn{Conn: raw}
-	conn.touch()
 	deadline := time.Now().Add(cfg.HandshakeTimeout)
 	_ = conn.SetDeadline(deadline)
 	var cancelled atomic.Bool
@@ -151,6 +143,8 @@ func dialOnce(ctx context.Context, cfg Config, addr string, cc *ssh.ClientConfig
 			return nil, mismatch
 		case cancelled.Load():
 			return nil, fmt.Errorf("sftp: connecting to %s: %w", addr, ctx.Err())
+		case !conn.spokeSSH():
+			return nil, noServer(cfg, addr, err)
 		case isTimeout(err):
 			return nil, fmt.Errorf("%w: %s did not complete the handshake within %s", ErrTimeout, addr, cfg.HandshakeTimeout)
 		case strings.Contains(err.Error(), "unable to authenticate"):
@@ -315,19 +309,32 @@ func (c *Client) watchdog() {
 	}
 }
 
-// activityConn records when bytes last arrived from the server.
+// activityConn records when bytes last arrived from the server, and
+// whether the server's first bytes were an SSH version line.
 type activityConn struct {
 	net.Conn
-	last atomic.Int64 // unix nanoseconds
+	last  atomic.Int64 // unix nanoseconds
+	head  []byte       // the first bytes read, up to len("SSH-"); one reader at a time
+	spoke atomic.Bool
 }
 
 func (a *activityConn) Read(p []byte) (int, error) {
 	n, err := a.Conn.Read(p)
 	if n > 0 {
 		a.touch()
+		if missing := len(sshBanner) - len(a.head); missing > 0 {
+			a.head = append(a.head, p[:min(n, missing)]...)
+			a.spoke.Store(string(a.head) == sshBanner)
+		}
 	}
 	return n, err
 }
+
+// sshBanner starts the version line every SSH server sends first.
+const sshBanner = "SSH-"
+
+// spokeSSH reports whether the server started with an SSH version line.
+func (a *activityConn) spokeSSH() bool { return a.spoke.Load() }
 
 func (a *activityConn) touch() { a.last.Store(time.Now().UnixNano()) }
 

@@ -14,7 +14,7 @@ import (
 func TestScanHostKey(t *testing.T) {
 	t.Parallel()
 	s := sshdtest.Start(t, sshdtest.Options{})
-	k, err := ScanHostKey(context.Background(), s.Host, s.Port, 5*time.Second)
+	k, err := ScanHostKey(context.Background(), Config{Host: s.Host, Port: s.Port, HandshakeTimeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -25,7 +25,7 @@ func TestScanHostKey(t *testing.T) {
 	silent := sshdtest.SilentListener(t)
 	host, port, _ := strings.Cut(silent, ":")
 	p, _ := strconv.Atoi(port)
-	if _, err := ScanHostKey(context.Background(), host, p, 200*time.Millisecond); !errors.Is(err, ErrTimeout) {
+	if _, err := ScanHostKey(context.Background(), Config{Host: host, Port: p, HandshakeTimeout: 200 * time.Millisecond}); !errors.Is(err, ErrTimeout) {
 		t.Fatalf("silent server: got %v, want ErrTimeout", err)
 	}
 }
