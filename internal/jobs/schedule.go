@@ -102,7 +102,9 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int64) ([]Due
 		acct, id, _ := SplitScheduleMember(member)
 		j, err := s.Get(ctx, acct, id)
 		if errors.Is(err, ErrNotFound) {
-			s.rdb.ZRem(ctx, key, member)
+			if err := s.rdb.ZRem(ctx, key, member).Err(); err != nil {
+				return out, fmt.Errorf("unscheduling %s: %w", member, err)
+			}
 			continue
 		}
 		if err != nil {
@@ -111,7 +113,9 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int64) ([]Due
 		dueAt := time.Unix(int64(z.Score), 0)
 		next, ok := NextDue(j.Schedule, now)
 		if !ok || j.State != StateRunning {
-			s.rdb.ZRem(ctx, key, member)
+			if err := s.rdb.ZRem(ctx, key, member).Err(); err != nil {
+				return out, fmt.Errorf("unscheduling %s: %w", member, err)
+			}
 			continue
 		}
 		claimed, err := claimScript.Run(ctx, s.rdb, []string{key}, member, int64(z.Score), next.Unix()).Int()
