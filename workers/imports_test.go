@@ -54,7 +54,7 @@ func setupImportOn(t *testing.T, rdb redis.UniversalClient) *importBundle {
 	aud.UseProfiles(b.prof)
 	runner := importjob.New(b.auths, b.jobs, csvimport.NewImporter(rdb, ns, testLogger()), sftpclient.NewLimiter(rdb, ns, sftpclient.LimiterConfig{}), importjob.ProfilesUpserter(b.prof), importjob.Options{TempDir: t.TempDir(), Logger: testLogger()})
 	srv := NewServer(rdb, Config{Concurrency: 2, Logger: testLogger()})
-	srv.Handle(tasks.TypeJobRun, &JobRuns{Jobs: b.jobs, Runners: map[string]Runner{tasks.JobTypeCSVImport: &Imports{Runner: runner}}, Logger: testLogger()})
+	srv.Handle(tasks.TypeJobRun, &JobRuns{Jobs: b.jobs, Runners: map[string]Runner{tasks.JobTypeCSVImport: &Imports{Runner: runner, Jobs: b.jobs}}, Logger: testLogger()})
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

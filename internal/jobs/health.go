@@ -99,9 +99,9 @@ func healthCounts(m map[string]string) map[string]int64 {
 
 // ReportProblem records a failed attempt: the job's health becomes
 // retrying or failing with p's code and message. Its log gets an entry
-// when the health or the code changes, for every permanent problem, and
-// otherwise at most once per log interval, with the counts since the
-// problem began: one entry per problem, not one per retry.
+// when the health or the code changes, and otherwise at most once per log
+// interval, with the counts since the problem began: one entry per
+// problem, not one per retry (nor one per sender meeting it at once).
 func (s *Store) ReportProblem(ctx context.Context, account, id string, p Problem) error {
 	key, logKey := s.healthKey(account, id), s.logKey(account, id)
 	return s.watchRetry(ctx, id, func(tx *redis.Tx) error {
@@ -128,7 +128,7 @@ func (s *Store) ReportProblem(ctx context.Context, account, id string, p Problem
 		}
 		logged, _ := strconv.ParseInt(m["logged"], 10, 64)
 		changed := next != cur || last == nil || last.Code != p.Code
-		writeLog := changed || p.Permanent || now.Sub(time.UnixMilli(logged)) >= s.logEvery
+		writeLog := changed || now.Sub(time.UnixMilli(logged)) >= s.logEvery
 		fields := []any{"health", next, "code", p.Code, "message", p.Message, "at", now.Format(time.RFC3339Nano), "since", since.Format(time.RFC3339Nano)}
 		for k, v := range counts {
 			fields = append(fields, "c:"+k, v)
