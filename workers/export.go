@@ -131,10 +131,16 @@ func (x *Exports) classify(ctx context.Context, p tasks.ExportStep, err error) e
 	case errors.As(err, &we):
 		return Wait(we.Delay, "Braze rate limit")
 	case errors.As(err, &pe):
+		// The engine recorded the reason in the job's health and log; the
+		// run and the job fail with it. If that cannot be recorded, the
+		// task is retried and meets the same answer again.
 		msg := pe.Err.Error()
-		// The reason first, so that whoever sees the job failed finds why.
-		_ = x.Jobs.Log(ctx, p.Account, p.JobID, jobs.Entry{Level: "error", Code: fmt.Sprintf("braze_%d", pe.Err.Status), Message: msg})
-		_, _ = x.Jobs.SetState(ctx, p.Account, p.JobID, jobs.StateFailed)
+		if _, serr := x.Jobs.SetState(ctx, p.Account, p.JobID, jobs.StateFailed); serr != nil {
+			return fmt.Errorf("failing job %s after %s: %w", p.JobID, msg, serr)
+		}
+		if ferr := x.Engine.FailRun(ctx, p.Account, p.JobID, msg); ferr != nil {
+			return fmt.Errorf("failing the run of job %s after %s: %w", p.JobID, msg, ferr)
+		}
 		x.Logger.ErrorContext(ctx, "export job failed", "account", p.Account, "job", p.JobID, "err", msg)
 		return Permanent(err)
 	case errors.Is(err, jobs.ErrNotFound):
@@ -146,6 +152,10 @@ func (x *Exports) classify(ctx context.Context, p tasks.ExportStep, err error) e
 	}
 	return err
 }
+
+// OwnsHealth marks Exports as a HealthOwner: its deliveries, not its run
+// tasks, make the job ok.
+func (x *Exports) OwnsHealth() {}
 
 // RunJob is the Runner of braze_export_audience jobs: a run (at creation,
 // on schedule, or asked) sets the job up if needed, opens a run that the
