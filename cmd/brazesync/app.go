@@ -123,6 +123,7 @@ func (a *app) apiServer() (*api.Server, func(), error) {
 		JobHooks:             []api.JobHook{exportHook{a.export}},
 		Groups:               append(a.dataRoutes(), a.managedRoutes()...),
 		AuthorizationTesters: a.authorizationTesters(),
+		RunTasks:             inspector,
 	})
 	return srv, func() { _ = mon.Close(); _ = monRO.Close() }, nil
 }
