@@ -71,7 +71,9 @@ func (s *Store) reschedule(ctx context.Context, pipe redis.Pipeliner, j *Job) {
 type Due struct {
 	Account string
 	JobID   string
-	At      time.Time
+	// Type is the job's type (its runs' queue).
+	Type string
+	At   time.Time
 }
 
 // claimScript moves a job's next due time forward only if it is still the
@@ -123,7 +125,7 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int64) ([]Due
 			return out, fmt.Errorf("claiming %s: %w", member, err)
 		}
 		if claimed == 1 {
-			out = append(out, Due{Account: acct, JobID: id, At: dueAt})
+			out = append(out, Due{Account: acct, JobID: id, Type: j.Type, At: dueAt})
 		}
 	}
 	return out, nil
