@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 
@@ -37,16 +38,58 @@ func (b jobBody) input() jobs.Input {
 	return jobs.Input{Type: b.Type, Label: b.Label, Description: b.Description, AuthorizationID: b.AuthorizationID, Config: b.Config, Schedule: b.Schedule}
 }
 
-// enqueueRun puts one run of j into its queue.
-func (s *Server) enqueueRun(ctx context.Context, j *jobs.Job, trigger string) error {
-	t, err := tasks.NewJobRun(tasks.JobRun{Account: j.Account, JobID: j.ID, Trigger: trigger}, tasks.QueueFor(j.Type))
+// errRunInProgress answers a run asked for while one is queued or running.
+func errRunInProgress(id string) *Error {
+	return Errorf(http.StatusConflict, "run_in_progress", "a run of job %s is queued or running; no other was started (see its runs)", id)
+}
+
+// enqueueRun puts one run of j into its queue, unless a run asked for
+// through the API is queued or running: then it returns false. A copy
+// that ended for good (archived after a failure) makes room.
+func (s *Server) enqueueRun(ctx context.Context, j *jobs.Job, trigger string) (bool, error) {
+	queue := tasks.QueueFor(j.Type)
+	t, err := tasks.NewRequestedRun(tasks.JobRun{Account: j.Account, JobID: j.ID, Trigger: trigger, RunID: jobs.NewRunID()}, queue)
 	if err != nil {
-		return err
+		return false, err
 	}
-	if _, err := s.d.Enqueuer.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return err
+	for range 3 {
+		_, err := s.d.Enqueuer.EnqueueContext(ctx, t)
+		if err == nil {
+			return true, nil
+		}
+		if !errors.Is(err, asynq.ErrTaskIDConflict) {
+			return false, fmt.Errorf("enqueueing a run of job %s: %w", j.ID, err)
+		}
+		busy, err := s.runQueued(j)
+		if busy || err != nil {
+			return false, err
+		}
 	}
-	return nil
+	return false, nil
+}
+
+// runQueued reports whether a run of j asked for through the API is
+// queued, scheduled for a retry or running. A copy that ended for good is
+// deleted (its id is free again) and reported as not queued.
+func (s *Server) runQueued(j *jobs.Job) (bool, error) {
+	if s.d.RunTasks == nil {
+		return true, nil
+	}
+	queue, id := tasks.QueueFor(j.Type), tasks.RequestedRunTaskID(j.Account, j.ID)
+	info, err := s.d.RunTasks.GetTaskInfo(queue, id)
+	switch {
+	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("looking up the run of job %s: %w", j.ID, err)
+	}
+	if info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted {
+		return true, nil
+	}
+	if err := s.d.RunTasks.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		return false, fmt.Errorf("clearing the ended run of job %s: %w", j.ID, err)
+	}
+	return false, nil
 }
 
 func (s *Server) notify(ctx context.Context, before, after *jobs.Job) {
@@ -75,7 +118,7 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.notify(r.Context(), nil, j)
 	if j.Schedule == "" {
-		if err := s.enqueueRun(r.Context(), j, "create"); err != nil {
+		if _, err := s.enqueueRun(r.Context(), j, "create"); err != nil {
 			return err
 		}
 	}
@@ -122,10 +165,14 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, f func(ctx conte
 	if err != nil {
 		return err
 	}
-	s.notify(r.Context(), before, j)
-	if after != nil {
-		if err := after(j); err != nil {
-			return err
+	// A transition that changed nothing (pausing a paused job) has no
+	// effect at all.
+	if j.Version != before.Version {
+		s.notify(r.Context(), before, j)
+		if after != nil {
+			if err := after(j); err != nil {
+				return err
+			}
 		}
 	}
 	d, err := s.d.Jobs.Describe(r.Context(), acct, j.ID)
@@ -154,19 +201,58 @@ func (s *Server) pauseJob(w http.ResponseWriter, r *http.Request) error {
 	return s.change(w, r, s.d.Jobs.Pause, nil)
 }
 
+// resumeJob makes a job running again; one without a schedule runs at
+// once (unless a run is already queued or running).
 func (s *Server) resumeJob(w http.ResponseWriter, r *http.Request) error {
 	return s.change(w, r, s.d.Jobs.Resume, func(j *jobs.Job) error {
 		if j.Schedule == "" {
-			return s.enqueueRun(r.Context(), j, "resume")
+			_, err := s.enqueueRun(r.Context(), j, "resume")
+			return err
 		}
 		return nil
 	})
 }
 
+// runJob starts a run now. While a run asked for through the API (at
+// creation, resume or run) is queued or running, it answers 409
+// run_in_progress and changes nothing.
 func (s *Server) runJob(w http.ResponseWriter, r *http.Request) error {
-	return s.change(w, r, s.d.Jobs.PrepareRun, func(j *jobs.Job) error {
-		return s.enqueueRun(r.Context(), j, "manual")
-	})
+	ctx := r.Context()
+	acct, err := s.account(r)
+	if err != nil {
+		return err
+	}
+	before, err := s.d.Jobs.Get(ctx, acct, r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	if s.d.RunTasks != nil {
+		if busy, err := s.runQueued(before); err != nil {
+			return err
+		} else if busy {
+			return errRunInProgress(before.ID)
+		}
+	}
+	j, err := s.d.Jobs.PrepareRun(ctx, acct, before.ID)
+	if err != nil {
+		return err
+	}
+	if j.Version != before.Version {
+		s.notify(ctx, before, j)
+	}
+	started, err := s.enqueueRun(ctx, j, "manual")
+	if err != nil {
+		return err
+	}
+	if !started {
+		return errRunInProgress(j.ID)
+	}
+	d, err := s.d.Jobs.Describe(ctx, acct, j.ID)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, d)
+	return nil
 }
 
 func limitParam(r *http.Request, def, max int64) (int64, error) {

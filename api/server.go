@@ -56,6 +56,17 @@ type Deps struct {
 	AuthorizationTesters map[string]AuthorizationTester
 	// JobHooks are told about job changes (e.g. the export reconciles).
 	JobHooks []JobHook
+	// RunTasks inspects the queued runs asked for through the API (an
+	// *asynq.Inspector), so that a run is not started while another is
+	// queued or running. Nil: a queued or running copy is still refused,
+	// but a run that failed for good blocks the next until Asynq forgets it.
+	RunTasks RunTasks
+}
+
+// RunTasks is what the API needs of Asynq's inspector.
+type RunTasks interface {
+	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
+	DeleteTask(queue, id string) error
 }
 
 // AuthorizationTester checks an authorization against its outside system.

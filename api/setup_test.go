@@ -71,13 +71,28 @@ type bundle struct {
 func setup(t *testing.T, groups ...RouteGroup) *bundle {
 	t.Helper()
 	rdb, ns := redistest.Client(t)
+	return setupOn(t, rdb, ns, nil, groups...)
+}
+
+// setupOn is setup on rdb and ns; with queue set, runs go to Asynq through
+// it (an *asynq.Client) and are inspected with an Inspector, else they are
+// recorded in b.enq.
+func setupOn(t *testing.T, rdb *redis.Client, ns store.Namespace, queue Enqueuer, groups ...RouteGroup) *bundle {
+	t.Helper()
 	box, _ := secrets.NewBox(bytes.Repeat([]byte{9}, 32))
 	b := &bundle{rdb: rdb, ns: string(ns), enq: &recorder{}, logs: &syncBuffer{}}
+	var enq Enqueuer = b.enq
+	var runTasks RunTasks
+	if queue != nil {
+		enq = queue
+		insp := asynq.NewInspectorFromRedisClient(rdb)
+		runTasks = insp
+	}
 	b.accounts = accounts.New(rdb, ns, nil)
 	b.auths = authorizations.New(rdb, ns, box, authorizations.NewRegistry(authorizations.BrazeType(authorizations.BrazeOptions{AllowInsecure: true, AllowCustomEndpoints: true})))
 	b.jobs = jobs.New(rdb, ns, b.auths, nil, jobs.Type{Name: "noop"}, jobs.Type{Name: "needs_braze", AuthorizationTypes: []string{"braze"}})
 	log := slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b.srv = New(Deps{Redis: rdb, Accounts: b.accounts, Authorizations: b.auths, Jobs: b.jobs, Enqueuer: b.enq, OperatorToken: operatorToken, Logger: log,
+	b.srv = New(Deps{Redis: rdb, Accounts: b.accounts, Authorizations: b.auths, Jobs: b.jobs, Enqueuer: enq, RunTasks: runTasks, OperatorToken: operatorToken, Logger: log,
 		Monitoring:         http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "asynqmon") }),
 		MonitoringReadOnly: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "asynqmon read-only") }),
 		MonitorToken:       monitorToken, Groups: groups})

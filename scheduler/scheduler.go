@@ -16,6 +16,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"sync"
 	"time"
@@ -132,26 +133,25 @@ func (s *Scheduler) loop(ctx context.Context) {
 }
 
 // Tick claims and enqueues what is due now; it returns how many runs it
-// enqueued.
+// enqueued. An occurrence that could not be enqueued is logged with its
+// job and returned; the job's next occurrence runs as usual.
 func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 	due, err := s.jobs.ClaimDue(ctx, s.cfg.Now(), 500)
+	errs := []error{err}
 	n := 0
 	for _, d := range due {
-		j, gerr := s.jobs.Get(ctx, d.Account, d.JobID)
-		if gerr != nil {
-			continue
-		}
-		t, terr := tasks.NewJobRun(tasks.JobRun{Account: d.Account, JobID: d.JobID, Trigger: "schedule", DueAt: d.At}, tasks.QueueFor(j.Type))
+		t, terr := tasks.NewJobRun(tasks.JobRun{Account: d.Account, JobID: d.JobID, Trigger: "schedule", DueAt: d.At}, tasks.QueueFor(d.Type))
 		if terr != nil {
 			return n, terr
 		}
 		if _, eerr := s.enq.EnqueueContext(ctx, t); eerr != nil && !errors.Is(eerr, asynq.ErrTaskIDConflict) {
-			s.cfg.Logger.Warn("enqueueing scheduled run failed", "account", d.Account, "job", d.JobID, "err", eerr)
+			s.cfg.Logger.Warn("enqueueing scheduled run failed; the occurrence is skipped", "account", d.Account, "job", d.JobID, "due_at", d.At, "err", eerr)
+			errs = append(errs, fmt.Errorf("enqueueing the run of job %s/%s due at %s: %w", d.Account, d.JobID, d.At.Format(time.RFC3339), eerr))
 			continue
 		}
 		n++
 	}
-	return n, err
+	return n, errors.Join(errs...)
 }
 
 // Stop stops the scheduler. Idempotent; safe before Start.

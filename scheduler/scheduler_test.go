@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,5 +115,34 @@ func TestLoopPicksUpNewJobs(t *testing.T) {
 		case <-deadline:
 			t.Fatal("the new job's first occurrence was not enqueued within its 10 s interval")
 		}
+	}
+}
+
+// refusingEnqueuer is an Asynq client whose Redis refuses writes.
+type refusingEnqueuer struct{}
+
+var errRefused = errors.New("READONLY You can't write against a read only replica")
+
+func (refusingEnqueuer) EnqueueContext(context.Context, *asynq.Task, ...asynq.Option) (*asynq.TaskInfo, error) {
+	return nil, errRefused
+}
+
+// TestTickReturnsAnOccurrenceItCouldNotEnqueue: a claimed occurrence whose
+// run cannot be enqueued is an error of the round, naming the job (it was
+// only logged, and the round reported success).
+func TestTickReturnsAnOccurrenceItCouldNotEnqueue(t *testing.T) {
+	t.Parallel()
+	rdb, ns := redistest.Client(t)
+	c := &clock{t: time.Date(2026, 5, 1, 12, 0, 5, 0, time.UTC)}
+	js := jobs.New(rdb, ns, noAuths{}, c.now, jobs.Type{Name: "noop"})
+	ctx := context.Background()
+	j, err := js.Create(ctx, "acme", jobs.Input{Type: "noop", Label: str("x"), Schedule: str("@every 1m")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.add(time.Minute)
+	n, err := New(rdb, js, refusingEnqueuer{}, Config{Now: c.now}).Tick(ctx)
+	if n != 0 || !errors.Is(err, errRefused) || !strings.Contains(err.Error(), j.ID) {
+		t.Fatalf("tick: %d %v", n, err)
 	}
 }

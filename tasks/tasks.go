@@ -42,6 +42,33 @@ type JobRun struct {
 	Trigger string `json:"trigger"`
 	// DueAt is the scheduled occurrence, for scheduled runs.
 	DueAt time.Time `json:"due_at,omitempty"`
+	// RunID names the run when the enqueuer chose it (NewRequestedRun);
+	// otherwise the worker derives it from the task id.
+	RunID string `json:"run_id,omitempty"`
+}
+
+// RequestedRunTaskID is the task id of the run of a job asked for through
+// the API (at creation, resume or run): one per job at a time, so that a
+// run asked for while another is queued or running is refused rather than
+// started twice.
+func RequestedRunTaskID(account, jobID string) string {
+	return fmt.Sprintf("run:%s:%s:requested", account, jobID)
+}
+
+// NewRequestedRun returns the task of a run asked for through the API: its
+// task id is RequestedRunTaskID (enqueueing it while a copy is queued or
+// running fails with asynq.ErrTaskIDConflict) and its payload names a new
+// run (p.RunID must be set), so that the runs of one job stay apart.
+func NewRequestedRun(p JobRun, queue string) (*asynq.Task, error) {
+	if p.RunID == "" || !p.DueAt.IsZero() {
+		return nil, fmt.Errorf("a requested run needs a run id and no due time")
+	}
+	b, err := json.Marshal(p)
+	if err != nil {
+		return nil, fmt.Errorf("encoding %s payload: %w", TypeJobRun, err)
+	}
+	return asynq.NewTask(TypeJobRun, b, asynq.Queue(queue), asynq.MaxRetry(10), asynq.Timeout(30*time.Minute),
+		asynq.TaskID(RequestedRunTaskID(p.Account, p.JobID))), nil
 }
 
 // NewJobRun returns the task that runs a job once. A scheduled occurrence

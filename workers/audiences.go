@@ -78,10 +78,10 @@ func (h *Audiences) hourly(ctx context.Context, _ *asynq.Task) error {
 	var errs []error
 	for _, a := range list {
 		if _, err := h.Service.ReevaluateRelative(ctx, a.ID); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("account %s: re-evaluating relative audiences: %w", a.ID, err))
 		}
 		if _, err := h.Changelog.Trim(ctx, a.ID); err != nil {
-			errs = append(errs, err)
+			errs = append(errs, fmt.Errorf("account %s: trimming the change log: %w", a.ID, err))
 		}
 	}
 	return errors.Join(errs...)

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/export"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/tasks"
@@ -132,14 +131,16 @@ func (x *Exports) classify(ctx context.Context, p tasks.ExportStep, err error) e
 	case errors.As(err, &we):
 		return Wait(we.Delay, "Braze rate limit")
 	case errors.As(err, &pe):
+		// The engine recorded the reason in the job's health and log; the
+		// run and the job fail with it. If that cannot be recorded, the
+		// task is retried and meets the same answer again.
 		msg := pe.Err.Error()
-		code := fmt.Sprintf("braze_%d", pe.Err.Status)
-		if errors.Is(err, egress.ErrForbidden) {
-			code = egress.Code // the endpoint resolves to an internal address
+		if _, serr := x.Jobs.SetState(ctx, p.Account, p.JobID, jobs.StateFailed); serr != nil {
+			return fmt.Errorf("failing job %s after %s: %w", p.JobID, msg, serr)
 		}
-		// The reason first, so that whoever sees the job failed finds why.
-		_ = x.Jobs.Log(ctx, p.Account, p.JobID, jobs.Entry{Level: "error", Code: code, Message: msg})
-		_, _ = x.Jobs.SetState(ctx, p.Account, p.JobID, jobs.StateFailed)
+		if ferr := x.Engine.FailRun(ctx, p.Account, p.JobID, msg); ferr != nil {
+			return fmt.Errorf("failing the run of job %s after %s: %w", p.JobID, msg, ferr)
+		}
 		x.Logger.ErrorContext(ctx, "export job failed", "account", p.Account, "job", p.JobID, "err", msg)
 		return Permanent(err)
 	case errors.Is(err, jobs.ErrNotFound):
@@ -151,6 +152,10 @@ func (x *Exports) classify(ctx context.Context, p tasks.ExportStep, err error) e
 	}
 	return err
 }
+
+// OwnsHealth marks Exports as a HealthOwner: its deliveries, not its run
+// tasks, make the job ok.
+func (x *Exports) OwnsHealth() {}
 
 // RunJob is the Runner of braze_export_audience jobs: a run (at creation,
 // on schedule, or asked) sets the job up if needed, opens a run that the

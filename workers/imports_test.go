@@ -61,7 +61,7 @@ func setupImportEgress(t *testing.T, rdb redis.UniversalClient, eg importjob.Egr
 	aud.UseProfiles(b.prof)
 	runner := importjob.New(b.auths, b.jobs, csvimport.NewImporter(rdb, ns, testLogger()), sftpclient.NewLimiter(rdb, ns, sftpclient.LimiterConfig{}), importjob.ProfilesUpserter(b.prof), importjob.Options{TempDir: t.TempDir(), Egress: eg, Logger: testLogger()})
 	srv := NewServer(rdb, Config{Concurrency: 2, Logger: testLogger()})
-	srv.Handle(tasks.TypeJobRun, &JobRuns{Jobs: b.jobs, Runners: map[string]Runner{tasks.JobTypeCSVImport: &Imports{Runner: runner}}, Logger: testLogger()})
+	srv.Handle(tasks.TypeJobRun, &JobRuns{Jobs: b.jobs, Runners: map[string]Runner{tasks.JobTypeCSVImport: &Imports{Runner: runner, Jobs: b.jobs}}, Logger: testLogger()})
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 
-	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
@@ -58,7 +57,10 @@ func (h *JobRuns) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if !ok {
 		return Permanent(fmt.Errorf("no runner for job type %q", job.Type))
 	}
-	runID := "run_" + shortHash(taskID(ctx, t))
+	runID := p.RunID
+	if runID == "" {
+		runID = "run_" + shortHash(taskID(ctx, t))
+	}
 	run, err := h.Jobs.StartRun(ctx, p.Account, p.JobID, runID, p.Trigger)
 	if err != nil {
 		return err
@@ -67,38 +69,88 @@ func (h *JobRuns) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	var wait *WaitError
 	switch {
 	case err == nil:
-		if outcome == jobs.OutcomeRunning {
-			return nil // the job type finishes the run itself
-		}
-		if outcome == "" {
-			outcome = jobs.OutcomeSuccess
-		}
-		if ferr := h.Jobs.FinishRun(ctx, p.Account, p.JobID, run.ID, outcome, ""); ferr != nil {
-			return ferr
-		}
-		if job.Schedule == "" && job.Type != tasks.JobTypeExportAudience {
-			_, _ = h.Jobs.SetState(ctx, p.Account, p.JobID, jobs.StateCompleted)
-		}
-		return nil
+		return h.succeeded(ctx, job, run, runner, outcome)
 	case errors.As(err, &wait):
 		return err
 	case IsPermanent(err) || isLastAttempt(ctx):
-		msg := trimSkip(err)
-		code := "run_failed"
-		if errors.Is(err, egress.ErrForbidden) {
-			code = egress.Code // the destination is an internal address
-		}
-		// The reason first, so that whoever sees the run or the job failed
-		// finds why.
-		_ = h.Jobs.Log(ctx, p.Account, p.JobID, jobs.Entry{Level: "error", Code: code, Message: msg, RunID: run.ID})
-		_ = h.Jobs.FinishRun(ctx, p.Account, p.JobID, run.ID, jobs.OutcomeFailed, msg)
-		_, _ = h.Jobs.SetState(ctx, p.Account, p.JobID, jobs.StateFailed)
-		log.ErrorContext(ctx, "job run failed", "err", msg)
-		return Permanent(errors.New(msg))
+		return h.failed(ctx, log, job, run, err)
 	default:
-		_ = h.Jobs.Log(ctx, p.Account, p.JobID, jobs.Entry{Level: "warn", Code: "run_retry", Message: err.Error(), RunID: run.ID})
+		// Retried by Asynq: the job's health says so, its log once.
+		problem := jobs.Problem{Code: problemCode(err, "run_error"), Message: err.Error(), RunID: run.ID, Counters: map[string]int64{"failed": 1}}
+		if rerr := h.Jobs.ReportProblem(ctx, p.Account, p.JobID, problem); rerr != nil {
+			return errors.Join(err, rerr)
+		}
 		return err
 	}
+}
+
+// succeeded records a run that returned its outcome.
+func (h *JobRuns) succeeded(ctx context.Context, job *jobs.Job, run *jobs.Run, runner Runner, outcome string) error {
+	if outcome == jobs.OutcomeRunning {
+		return nil // the job type finishes the run itself
+	}
+	if outcome == "" {
+		outcome = jobs.OutcomeSuccess
+	}
+	if err := h.Jobs.FinishRun(ctx, job.Account, job.ID, run.ID, outcome, ""); err != nil {
+		return err
+	}
+	if _, own := runner.(HealthOwner); !own && outcome == jobs.OutcomeSuccess {
+		if _, err := h.Jobs.ReportOK(ctx, job.Account, job.ID); err != nil {
+			return err
+		}
+	}
+	if job.Schedule == "" && job.Type != tasks.JobTypeExportAudience {
+		if _, err := h.Jobs.SetState(ctx, job.Account, job.ID, jobs.StateCompleted); err != nil {
+			return fmt.Errorf("completing job %s: %w", job.ID, err)
+		}
+	}
+	return nil
+}
+
+// failed records a run that failed for good: the reason first (health and
+// log), so that whoever sees the run or the job failed finds why, then the
+// run and the job's state. When that cannot be recorded the task is
+// retried, unless it has no retry left.
+func (h *JobRuns) failed(ctx context.Context, log *slog.Logger, job *jobs.Job, run *jobs.Run, err error) error {
+	msg := trimSkip(err)
+	permanent := IsPermanent(err)
+	problem := jobs.Problem{Code: problemCode(err, "run_failed"), Message: msg, Permanent: permanent, Exhausted: !permanent, RunID: run.ID, Counters: map[string]int64{"failed": 1}}
+	rerr := h.Jobs.ReportProblem(ctx, job.Account, job.ID, problem)
+	if rerr == nil {
+		rerr = h.Jobs.FinishRun(ctx, job.Account, job.ID, run.ID, jobs.OutcomeFailed, msg)
+	}
+	if rerr == nil {
+		_, rerr = h.Jobs.SetState(ctx, job.Account, job.ID, jobs.StateFailed)
+	}
+	if rerr != nil {
+		if !isLastAttempt(ctx) {
+			return fmt.Errorf("recording the failure of run %s (%s): %w", run.ID, msg, rerr)
+		}
+		log.ErrorContext(ctx, "recording a failed run failed", "run", run.ID, "err", rerr)
+	}
+	log.ErrorContext(ctx, "job run failed", "err", msg)
+	return Permanent(errors.New(msg))
+}
+
+// HealthOwner is a Runner that reports its job's successes itself (an
+// export's deliveries happen after its run task returns): JobRuns does not
+// mark the job ok when a run of it succeeds.
+type HealthOwner interface {
+	Runner
+	OwnsHealth()
+}
+
+// problemCode is the stable code of a run error (an error with a
+// ProblemCode method), else def.
+func problemCode(err error, def string) string {
+	var c interface{ ProblemCode() string }
+	if errors.As(err, &c) {
+		if code := c.ProblemCode(); code != "" {
+			return code
+		}
+	}
+	return def
 }
 
 func isLastAttempt(ctx context.Context) bool {

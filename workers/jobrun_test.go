@@ -13,6 +13,7 @@ import (
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 )
 
 type noAuths struct{}
@@ -90,5 +91,79 @@ func TestJobRunOutcomes(t *testing.T) {
 	})
 	if info, _ := insp.GetQueueInfo(tasks.QueueDefault); info.Archived != 1 {
 		t.Fatalf("the permanent failure should be archived once, not retried: %+v", info)
+	}
+}
+
+// flakyXAdd fails every XADD (alone, pipelined or in a transaction) while
+// on is set.
+type flakyXAdd struct{ on *atomic.Bool }
+
+var errXAdd = errors.New("injected XADD failure")
+
+func (h flakyXAdd) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h flakyXAdd) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, c redis.Cmder) error {
+		if h.on.Load() && c.Name() == "xadd" {
+			c.SetErr(errXAdd)
+			return errXAdd
+		}
+		return next(ctx, c)
+	}
+}
+func (h flakyXAdd) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		for _, c := range cmds {
+			if h.on.Load() && c.Name() == "xadd" {
+				return errXAdd
+			}
+		}
+		return next(ctx, cmds)
+	}
+}
+
+// TestJobRunFailureRecordedOrRetried: a run that fails for good while its
+// reason cannot be written is retried until it can, rather than leaving a
+// failed job whose log does not say why.
+func TestJobRunFailureRecordedOrRetried(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.DB(t)
+	var failing atomic.Bool
+	failing.Store(true)
+	rdb.AddHook(flakyXAdd{&failing})
+	js := jobs.New(rdb, store.Namespace("bs"), noAuths{}, nil, jobs.Type{Name: "broken"})
+	var calls atomic.Int32
+	runners := map[string]Runner{"broken": RunnerFunc(func(ctx context.Context, j *jobs.Job, r *jobs.Run) (string, error) {
+		calls.Add(1)
+		return "", Permanent(errors.New("the authorization's PGP key: wrong passphrase"))
+	})}
+	srv := NewServer(rdb, Config{Concurrency: 2})
+	srv.Handle(tasks.TypeJobRun, &JobRuns{Jobs: js, Runners: runners, Logger: testLogger()})
+	ctx := context.Background()
+	if err := srv.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	j, err := js.Create(ctx, "acme", jobs.Input{Type: "broken", Label: str("broken")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	task, _ := tasks.NewJobRun(tasks.JobRun{Account: "acme", JobID: j.ID, Trigger: "manual"}, tasks.QueueDefault)
+	client := asynq.NewClientFromRedisClient(rdb)
+	defer client.Close()
+	if _, err := client.Enqueue(task); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 20*time.Second, "the run tried again", func() bool { return calls.Load() >= 2 })
+	if jj, _ := js.Get(ctx, "acme", j.ID); jj.State == jobs.StateFailed {
+		t.Fatal("the job failed without its reason recorded")
+	}
+	failing.Store(false)
+	poll.Until(t, 30*time.Second, "the job failed with its reason", func() bool {
+		d, _ := js.Describe(ctx, "acme", j.ID)
+		return d.State == jobs.StateFailed && d.Health == jobs.HealthFailing && d.LastError != nil && d.LastError.Code == "run_failed"
+	})
+	logs, _ := js.Logs(ctx, "acme", j.ID, 10)
+	if len(logs) != 1 || logs[0].Message != "the authorization's PGP key: wrong passphrase" {
+		t.Fatalf("log: %+v", logs)
 	}
 }

@@ -50,25 +50,35 @@ func (s *Server) observe(next asynq.Handler) asynq.Handler {
 type QueueCollector struct {
 	inspector *asynq.Inspector
 	size      *prometheus.Desc
+	// up is 1 when the queues could be read, 0 when Redis failed (the
+	// sizes are then missing, not zero).
+	up *prometheus.Desc
 }
 
 // NewQueueCollector returns a collector reading queues through inspector.
 func NewQueueCollector(inspector *asynq.Inspector) *QueueCollector {
-	return &QueueCollector{inspector: inspector, size: prometheus.NewDesc("brazesync_queue_tasks", "Tasks in each Asynq queue by state.", []string{"queue", "state"}, nil)}
+	return &QueueCollector{inspector: inspector,
+		size: prometheus.NewDesc("brazesync_queue_tasks", "Tasks in each Asynq queue by state.", []string{"queue", "state"}, nil),
+		up:   prometheus.NewDesc("brazesync_queue_stats_up", "1 when every Asynq queue could be read for brazesync_queue_tasks, 0 when Redis failed.", nil, nil)}
 }
 
 // Describe implements prometheus.Collector.
-func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.size }
+func (c *QueueCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.size; ch <- c.up }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. A Redis failure does not fail
+// the whole scrape: brazesync_queue_stats_up says it.
 func (c *QueueCollector) Collect(ch chan<- prometheus.Metric) {
+	up := 1.0
+	defer func() { ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up) }()
 	queues, err := c.inspector.Queues()
 	if err != nil {
+		up = 0
 		return
 	}
 	for _, q := range queues {
 		info, err := c.inspector.GetQueueInfo(q)
 		if err != nil {
+			up = 0
 			continue
 		}
 		for state, n := range map[string]int{"pending": info.Pending, "active": info.Active, "scheduled": info.Scheduled, "retry": info.Retry, "archived": info.Archived, "completed": info.Completed} {

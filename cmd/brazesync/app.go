@@ -124,6 +124,7 @@ func (a *app) apiServer() (*api.Server, func(), error) {
 		JobHooks:             []api.JobHook{exportHook{a.export}},
 		Groups:               append(append(a.dataRoutes(), a.managedRoutes()...), a.importRoutes()),
 		AuthorizationTesters: a.authorizationTesters(),
+		RunTasks:             inspector,
 	})
 	return srv, func() { _ = mon.Close(); _ = monRO.Close() }, nil
 }

@@ -52,5 +52,5 @@ func (a *app) authorizationTesters() map[string]api.AuthorizationTester {
 func (a *app) registerImport(w *workers.Server) {
 	runner := importjob.New(a.auths, a.jobs, csvimport.NewImporter(a.rdb, a.ns, a.log), sftpclient.NewLimiter(a.rdb, a.ns, sftpclient.LimiterConfig{Logger: a.log}), importjob.ProfilesUpserter(a.profiles),
 		importjob.Options{TempDir: filepath.Join(a.cfg.DataDir, "temp"), Egress: a.importEgress(), Logger: a.log.With("component", "import")})
-	a.runners[tasks.JobTypeCSVImport] = &workers.Imports{Runner: runner}
+	a.runners[tasks.JobTypeCSVImport] = &workers.Imports{Runner: runner, Jobs: a.jobs}
 }

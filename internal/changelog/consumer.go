@@ -62,7 +62,7 @@ func (l *Log) Read(ctx context.Context, acct, name string, count int) ([]Entry, 
 	pipe := l.rdb.Pipeline()
 	curCmd := pipe.HGet(ctx, consumersKey(l.ns, acct), name)
 	trimCmd := pipe.HGet(ctx, metaKey(l.ns, acct), "trimmed_through")
-	_, _ = pipe.Exec(ctx)
+	_, _ = pipe.Exec(ctx) // each command's error is looked at below
 	cur, err := curCmd.Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("reading consumer %q of account %q: %w", name, acct, ErrNoConsumer)

@@ -149,6 +149,9 @@ type Engine struct {
 
 	mu      sync.Mutex
 	clients map[string]cachedClient
+	// okSeen is when each job ("<account>/<job>") was last seen ok after
+	// a delivery (see delivered).
+	okSeen map[string]time.Time
 }
 
 type cachedClient struct {
@@ -189,7 +192,7 @@ func New(rdb redis.UniversalClient, ns store.Namespace, js *jobs.Store, creds Cr
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Engine{rdb: rdb, k: keys{ns}, jobs: js, creds: creds, prof: prof, aud: aud, log: log, limiter: limiter, opts: opts, metrics: newMetrics(opts.Registerer), clients: map[string]cachedClient{}}
+	return &Engine{rdb: rdb, k: keys{ns}, jobs: js, creds: creds, prof: prof, aud: aud, log: log, limiter: limiter, opts: opts, metrics: newMetrics(opts.Registerer), clients: map[string]cachedClient{}, okSeen: map[string]time.Time{}}
 }
 
 // Senders is the most senders a job may have at once.
@@ -331,7 +334,7 @@ func (e *Engine) Teardown(ctx context.Context, acct, jobID string) error {
 	if err := e.log.DeleteConsumer(ctx, acct, consumerName(jobID)); err != nil && !errors.Is(err, changelog.ErrNoConsumer) {
 		return err
 	}
-	if err := e.rdb.Del(ctx, e.k.dirty(acct, jobID), e.k.inflight(acct, jobID), e.k.sent(acct, jobID), e.k.state(acct, jobID)).Err(); err != nil {
+	if err := e.rdb.Del(ctx, e.k.dirty(acct, jobID), e.k.inflight(acct, jobID), e.k.sent(acct, jobID), e.k.omitted(acct, jobID), e.k.state(acct, jobID)).Err(); err != nil {
 		return fmt.Errorf("deleting state of export job %s: %w", jobID, err)
 	}
 	return nil
@@ -362,8 +365,11 @@ func (e *Engine) RequestFlush(ctx context.Context, acct, jobID string) error {
 
 // clearFlush withdraws the flush request token once everything it asked
 // for was sent, unless a newer request replaced it.
-func (e *Engine) clearFlush(ctx context.Context, acct, jobID, token string) {
-	hdelIfScript.Run(ctx, e.rdb, []string{e.k.state(acct, jobID)}, "flush", token)
+func (e *Engine) clearFlush(ctx context.Context, acct, jobID, token string) error {
+	if err := hdelIfScript.Run(ctx, e.rdb, []string{e.k.state(acct, jobID)}, "flush", token).Err(); err != nil {
+		return fmt.Errorf("clearing the flush request of job %s: %w", jobID, err)
+	}
+	return nil
 }
 
 func (e *Engine) nowMS() int64 { return e.opts.Now().UnixMilli() }

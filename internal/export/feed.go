@@ -37,7 +37,9 @@ func (e *Engine) Feed(ctx context.Context, acct, jobID string, max int) (int, er
 			if _, err := e.log.Reset(ctx, acct, consumerName(jobID)); err != nil {
 				return read, err
 			}
-			_ = e.jobs.Log(ctx, acct, jobID, jobs.Entry{Level: "warn", Code: "changelog_gap", Message: "the change log was trimmed before this job read it; every current member is checked again"})
+			if err := e.jobs.Log(ctx, acct, jobID, jobs.Entry{Level: "warn", Code: "changelog_gap", Message: "the change log was trimmed before this job read it; every current member is checked again"}); err != nil {
+				return read, err
+			}
 			return read, e.startBackfill(ctx, acct, jobID, cfg.Audiences)
 		}
 		if errors.Is(err, changelog.ErrNoConsumer) {
@@ -223,11 +225,24 @@ func (e *Engine) due(ctx context.Context, acct, jobID string) ([]Work, error) {
 	inflightN := pipe.ZCard(ctx, e.k.inflight(acct, jobID))
 	// Leases of a sender that died count as waiting: a sender reclaims them.
 	expiredN := pipe.ZCount(ctx, e.k.inflight(acct, jobID), "-inf", strconv.FormatInt(e.nowMS(), 10))
-	state := pipe.HMGet(ctx, e.k.state(acct, jobID), "bf_pending", "flush", "run", "bf_seen", "bf_total", "senders")
+	state := pipe.HMGet(ctx, e.k.state(acct, jobID), "bf_pending", "flush", "run", "bf_seen", "bf_total", "senders", "ident", "reconsider")
 	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("reading export state: %w", err)
 	}
 	st := state.Val()
+	if ident, _ := st[6].(string); ident != identifierOf(cfg) || st[7] == "1" {
+		moved, err := e.reconsider(ctx, acct, jobID, cfg)
+		if err != nil {
+			return nil, err
+		}
+		// Without a schedule, they are sent now rather than when enough
+		// wait; with one, at its next occurrence.
+		if moved > 0 && j.Schedule == "" {
+			if err := e.RequestFlush(ctx, acct, jobID); err != nil {
+				return nil, err
+			}
+		}
+	}
 	bfPending := st[0] == "1"
 	flushReq, _ := st[1].(string) // the token of the last flush request
 	flush := flushReq != ""
@@ -262,11 +277,16 @@ func (e *Engine) due(ctx context.Context, acct, jobID string) ([]Work, error) {
 		}
 	}
 	busy := waiting > 0 || inFlight > 0 || bfPending || len(newer) > 0
-	if err := e.trackRun(ctx, acct, jobID, run, busy, send); err != nil {
+	// A run opens when users are sent, not for a flush request that a
+	// concurrent plan has just found done (it opened an empty run after
+	// the one it closed).
+	if err := e.trackRun(ctx, acct, jobID, run, busy, send && waiting > 0); err != nil {
 		return out, err
 	}
 	if flushReq != "" && waiting == 0 && inFlight == 0 && !bfPending {
-		e.clearFlush(ctx, acct, jobID, flushReq)
+		if err := e.clearFlush(ctx, acct, jobID, flushReq); err != nil {
+			return out, err
+		}
 	}
 	progress := map[string]any{"waiting": waiting, "in_flight": inFlight}
 	if total := atoi(st[4]); total > 0 {
@@ -277,6 +297,33 @@ func (e *Engine) due(ctx context.Context, acct, jobID string) ([]Work, error) {
 		progress["backfill_fraction"] = fmt.Sprintf("%.4f", min(frac, 1))
 	}
 	return out, e.jobs.SetProgress(ctx, acct, jobID, progress)
+}
+
+// reconsiderSteps bounds how many steps (of reconsiderChunk users) one
+// plan spends on the users omitted before an identifier change; the next
+// plan goes on.
+const (
+	reconsiderSteps = 20
+	reconsiderChunk = 1000
+)
+
+// reconsider records the job's identifier and, when it changed, makes the
+// users omitted for want of the old one wait again, so that those who have
+// the new one are sent. It returns how many users it moved.
+func (e *Engine) reconsider(ctx context.Context, acct, jobID string, cfg Config) (int, error) {
+	keys := []string{e.k.state(acct, jobID), e.k.omitted(acct, jobID), e.k.dirty(acct, jobID)}
+	moved := 0
+	for range reconsiderSteps {
+		n, err := reconsiderScript.Run(ctx, e.rdb, keys, identifierOf(cfg), e.nowMS(), reconsiderChunk).Int()
+		if err != nil {
+			return moved, fmt.Errorf("considering again the users job %s omitted: %w", jobID, err)
+		}
+		moved += n
+		if n == 0 {
+			break
+		}
+	}
+	return moved, nil
 }
 
 // trackRun opens a run when the job starts sending and closes it when idle.
@@ -295,10 +342,13 @@ func (e *Engine) trackRun(ctx context.Context, acct, jobID, run string, busy, se
 		_, err = e.jobs.StartRun(ctx, acct, jobID, runID, "changes")
 		return err
 	case run != "" && !busy:
-		r, err := e.jobs.GetRun(ctx, acct, jobID, run)
 		outcome := jobs.OutcomeSuccess
-		if err == nil && r.Counters["failed"] > 0 {
+		r, err := e.jobs.GetRun(ctx, acct, jobID, run)
+		switch {
+		case err == nil && r.Counters["failed"] > 0:
 			outcome = jobs.OutcomePartial
+		case err != nil && !errors.Is(err, jobs.ErrNotFound):
+			return err
 		}
 		if err := e.jobs.FinishRun(ctx, acct, jobID, run, outcome, ""); err != nil {
 			return err
@@ -324,7 +374,28 @@ func (e *Engine) AttachRun(ctx context.Context, acct, jobID, runID string) error
 	return nil
 }
 
-func (e *Engine) currentRun(ctx context.Context, acct, jobID string) string {
-	r, _ := e.rdb.HGet(ctx, e.k.state(acct, jobID), "run").Result()
-	return r
+// FailRun ends the job's open run, if any, as failed with msg: the job
+// failed (a permanent Braze answer) and its run would stay open until the
+// job runs again.
+func (e *Engine) FailRun(ctx context.Context, acct, jobID, msg string) error {
+	run, err := e.currentRun(ctx, acct, jobID)
+	if err != nil || run == "" {
+		return err
+	}
+	if err := e.jobs.FinishRun(ctx, acct, jobID, run, jobs.OutcomeFailed, msg); err != nil {
+		return err
+	}
+	if err := hdelIfScript.Run(ctx, e.rdb, []string{e.k.state(acct, jobID)}, "run", run).Err(); err != nil {
+		return fmt.Errorf("detaching the failed run of job %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// currentRun returns the job's open run ("" when none).
+func (e *Engine) currentRun(ctx context.Context, acct, jobID string) (string, error) {
+	r, err := e.rdb.HGet(ctx, e.k.state(acct, jobID), "run").Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return "", fmt.Errorf("reading the current run of job %s: %w", jobID, err)
+	}
+	return r, nil
 }

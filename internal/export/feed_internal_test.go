@@ -38,7 +38,7 @@ func TestClosingARunKeepsTheRunAttachedSince(t *testing.T) {
 	if err := e.trackRun(ctx, acct, job, old.ID, false, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.currentRun(ctx, acct, job); got != "run_manual" {
+	if got, err := e.currentRun(ctx, acct, job); err != nil || got != "run_manual" {
 		t.Errorf("current run %q, want run_manual", got)
 	}
 	if r, err := js.GetRun(ctx, acct, job, old.ID); err != nil || r.EndedAt == nil {
@@ -48,7 +48,7 @@ func TestClosingARunKeepsTheRunAttachedSince(t *testing.T) {
 	if err := e.trackRun(ctx, acct, job, "run_manual", false, false); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.currentRun(ctx, acct, job); got != "" {
+	if got, err := e.currentRun(ctx, acct, job); err != nil || got != "" {
 		t.Errorf("current run %q after it was closed, want none", got)
 	}
 }
@@ -70,7 +70,7 @@ func TestStartingARunYieldsToTheRunAttachedSince(t *testing.T) {
 	if err := e.trackRun(ctx, acct, job, "", true, true); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.currentRun(ctx, acct, job); got != "run_manual" {
+	if got, err := e.currentRun(ctx, acct, job); err != nil || got != "run_manual" {
 		t.Errorf("current run %q, want run_manual", got)
 	}
 	runs, err := js.Runs(ctx, acct, job, 10)
@@ -87,7 +87,10 @@ func TestStartingARunYieldsToTheRunAttachedSince(t *testing.T) {
 	if err := e.trackRun(ctx, acct, job, "", true, true); err != nil {
 		t.Fatal(err)
 	}
-	cur := e.currentRun(ctx, acct, job)
+	cur, err := e.currentRun(ctx, acct, job)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if r, err := js.GetRun(ctx, acct, job, cur); err != nil || r.Trigger != "changes" || r.EndedAt != nil {
 		t.Errorf("the plan's run %q: %+v, %v", cur, r, err)
 	}
@@ -140,7 +143,7 @@ func TestAttachingARunEndsTheOneItReplaces(t *testing.T) {
 	if err := e.AttachRun(ctx, acct, job, "run_manual"); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.currentRun(ctx, acct, job); got != "run_manual" {
+	if got, err := e.currentRun(ctx, acct, job); err != nil || got != "run_manual" {
 		t.Errorf("current run %q, want run_manual", got)
 	}
 	if r, err := js.GetRun(ctx, acct, job, "run_changes"); err != nil || r.EndedAt == nil {

@@ -12,8 +12,10 @@ import (
 //	export:<job>:dirty     ZSET profile id -> ms since it first waited
 //	export:<job>:inflight  ZSET profile id -> lease deadline (ms)
 //	export:<job>:sent      HASH profile id -> state Braze last accepted
+//	export:<job>:omitted   SET  profile ids omitted for want of an identifier
 //	export:<job>:state     HASH run, backfill cursor and audiences, counts,
-//	                       retired audiences, flush request
+//	                       retired audiences, flush request, identifier
+//	                       ("<kind>=<field>") the omitted set was made with
 //	export:<job>:slot:<n>  STRING token of the sender holding slot n (PX lease)
 //
 // and one global set of active export jobs ("<account>/<job>") that the
@@ -24,6 +26,7 @@ func (k keys) dirty(acct, job string) string    { return k.ns.Account(acct, "exp
 func (k keys) inflight(acct, job string) string { return k.ns.Account(acct, "export", job, "inflight") }
 func (k keys) sent(acct, job string) string     { return k.ns.Account(acct, "export", job, "sent") }
 func (k keys) state(acct, job string) string    { return k.ns.Account(acct, "export", job, "state") }
+func (k keys) omitted(acct, job string) string  { return k.ns.Account(acct, "export", job, "omitted") }
 func (k keys) active() string                   { return k.ns.Global("exports") }
 func (k keys) slot(acct, job string, n int) string {
 	return k.ns.Account(acct, "export", job, "slot", strconv.Itoa(n))
@@ -86,17 +89,33 @@ return 1`)
 // waiting, so that its current state is sent again after this batch's
 // request, whatever the order in which Braze saw them.
 //
-// KEYS[1] dirty, KEYS[2] inflight, KEYS[3] sent. ARGV[1] now (ms), then
-// quadruples: profile id, lease deadline (ms), op ("s" remember the state,
-// "d" forget it, "k" keep it), state. Returns how many leases were lost.
+// A user omitted for want of an identifier joins the omitted SET, to be
+// considered again when the job's identifier changes (see syncIdentifier);
+// if it changed since the batch was planned (the state's "ident" is not the
+// batch's), the user waits again instead. Any other outcome takes the user
+// out of the omitted SET.
+//
+// KEYS[1] dirty, KEYS[2] inflight, KEYS[3] sent, KEYS[4] omitted, KEYS[5]
+// state. ARGV[1] now (ms), ARGV[2] the batch's identifier ("<kind>=<field>"),
+// then quadruples: profile id, lease deadline (ms), op ("s" remember the
+// state, "d" forget it, "k" keep it, "o" omitted for want of an
+// identifier), state. Returns how many leases were lost.
 var completeScript = redis.NewScript(`
 local lost = 0
-for i = 2, #ARGV, 4 do
+local ident = redis.call('HGET', KEYS[5], 'ident')
+local sameIdent = (not ident) or ident == ARGV[2]
+for i = 3, #ARGV, 4 do
   local id, op = ARGV[i], ARGV[i+2]
   local sc = redis.call('ZSCORE', KEYS[2], id)
   if sc and tonumber(sc) == tonumber(ARGV[i+1]) then
     if op == 's' then redis.call('HSET', KEYS[3], id, ARGV[i+3])
     elseif op == 'd' then redis.call('HDEL', KEYS[3], id) end
+    if op == 'o' then
+      if sameIdent then redis.call('SADD', KEYS[4], id)
+      else redis.call('ZADD', KEYS[1], 'NX', ARGV[1], id) end
+    else
+      redis.call('SREM', KEYS[4], id)
+    end
     redis.call('ZREM', KEYS[2], id)
   else
     lost = lost + 1
@@ -143,3 +162,19 @@ var swapRunScript = redis.NewScript(`
 local old = redis.call('HGET', KEYS[1], 'run')
 redis.call('HSET', KEYS[1], 'run', ARGV[1])
 return old`)
+
+// reconsiderScript records the job's identifier ("<kind>=<field>") and, if
+// it changed, moves up to ARGV[3] users of the omitted SET back to waiting.
+// Called until it returns 0, it moves them all in bounded steps.
+//
+// KEYS[1] state, KEYS[2] omitted, KEYS[3] dirty. ARGV[1] identifier,
+// ARGV[2] now (ms), ARGV[3] count. Returns how many users it moved.
+var reconsiderScript = redis.NewScript(`
+if redis.call('HGET', KEYS[1], 'ident') ~= ARGV[1] then
+  redis.call('HSET', KEYS[1], 'ident', ARGV[1], 'reconsider', '1')
+end
+if redis.call('HGET', KEYS[1], 'reconsider') ~= '1' then return 0 end
+local ms = redis.call('SPOP', KEYS[2], tonumber(ARGV[3]))
+for _, m in ipairs(ms) do redis.call('ZADD', KEYS[3], 'NX', ARGV[2], m) end
+if #ms == 0 then redis.call('HDEL', KEYS[1], 'reconsider') end
+return #ms`)

@@ -19,6 +19,7 @@ type user struct {
 	added    int
 	removed  int
 	omitted  string // reason, when nothing is sent
+	noIdent  bool   // omitted for want of an identifier
 	complete bool   // nothing to send: done
 }
 
@@ -51,6 +52,12 @@ func identValue(p *profiles.Profile, field string) string {
 		return vs[0]
 	}
 	return ""
+}
+
+// identifierOf names the identifier a job's users are sent with; users
+// omitted for want of one are considered again when it changes.
+func identifierOf(cfg Config) string {
+	return string(cfg.IdentifierKind) + "=" + cfg.IdentifierField
 }
 
 func identFromState(s string, cfg Config) (braze.Identifier, bool) {
@@ -96,7 +103,7 @@ func (e *Engine) plan(ctx context.Context, acct, jobID string, cfg Config, retir
 		}
 		value := identValue(p, cfg.IdentifierField)
 		if value == "" {
-			u.omitted, u.complete = fmt.Sprintf("no value in field %q", cfg.IdentifierField), true
+			u.omitted, u.complete, u.noIdent = fmt.Sprintf("no value in field %q", cfg.IdentifierField), true, true
 			continue
 		}
 		var in []string

@@ -20,7 +20,11 @@ type WaitError struct{ Delay time.Duration }
 func (e *WaitError) Error() string { return fmt.Sprintf("rate limited: wait %s", e.Delay) }
 
 // PermanentError is a Braze answer no retry can fix (the job is failed).
-type PermanentError struct{ Err *braze.Error }
+// Code is its stable code ("" for braze_<status>).
+type PermanentError struct {
+	Err  *braze.Error
+	Code string
+}
 
 func (e *PermanentError) Error() string { return e.Err.Error() }
 
@@ -95,7 +99,7 @@ func (e *Engine) client(ctx context.Context, acct, authID string) (*braze.Client
 		BatchSize: batch, Logger: e.opts.Logger,
 	})
 	if err != nil {
-		return nil, ratelimit.Limit{}, &PermanentError{Err: &braze.Error{Class: braze.Permanent, Message: err.Error(), Hint: "fix the authorization"}}
+		return nil, ratelimit.Limit{}, &PermanentError{Err: &braze.Error{Class: braze.Permanent, Message: err.Error(), Hint: "fix the authorization"}, Code: CodeConfig}
 	}
 	lim := e.limit(reqs, time.Duration(win)*time.Second)
 	e.mu.Lock()
@@ -121,8 +125,9 @@ func sleep(ctx context.Context, d time.Duration) error {
 
 // sendOne sends one request within the shared rate limit. A 429 blocks the
 // authorization until Braze's reset; a 5xx or a missing answer is retried
-// a few times with jittered exponential backoff before it is returned.
-func (e *Engine) sendOne(ctx context.Context, acct, authID string, cl *braze.Client, lim ratelimit.Limit, b braze.Batch, c Counters) (*braze.TrackResult, error) {
+// a few times with jittered exponential backoff before it is returned. An
+// accepted request makes the job ok (delivered).
+func (e *Engine) sendOne(ctx context.Context, acct, jobID, authID string, cl *braze.Client, lim ratelimit.Limit, b braze.Batch, c Counters) (*braze.TrackResult, error) {
 	failures := 0
 	for {
 		wait, err := e.limiter.Reserve(ctx, acct, authID, lim)
@@ -149,10 +154,14 @@ func (e *Engine) sendOne(ctx context.Context, acct, authID string, cl *braze.Cli
 		}
 		e.metrics.request(status)
 		if res != nil && res.RateLimit.Present {
-			_ = e.limiter.Observe(ctx, acct, authID, lim, res.RateLimit.Remaining, res.RateLimit.Reset)
+			// The headers only correct the limiter's pace: a request sent is
+			// not undone because they could not be recorded.
+			if oerr := e.limiter.Observe(ctx, acct, authID, lim, res.RateLimit.Remaining, res.RateLimit.Reset); oerr != nil {
+				e.opts.Logger.WarnContext(ctx, "recording Braze's rate-limit headers failed", "account", acct, "job", jobID, "authorization", authID, "err", oerr)
+			}
 		}
 		if err == nil {
-			return res, nil
+			return res, e.delivered(ctx, acct, jobID)
 		}
 		var be *braze.Error
 		if !errors.As(err, &be) {
@@ -161,7 +170,9 @@ func (e *Engine) sendOne(ctx context.Context, acct, authID string, cl *braze.Cli
 		switch be.Class {
 		case braze.RateLimited:
 			c["rate_limited"]++
-			_ = e.limiter.Observe(ctx, acct, authID, lim, 0, be.RetryAt)
+			if oerr := e.limiter.Observe(ctx, acct, authID, lim, 0, be.RetryAt); oerr != nil {
+				return nil, fmt.Errorf("blocking the rate limit of authorization %s after a 429: %w", authID, oerr)
+			}
 			continue
 		case braze.Permanent:
 			return nil, &PermanentError{Err: be}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"time"
 
@@ -38,7 +39,11 @@ func (e *Engine) Send(ctx context.Context, acct, jobID string, slot int, budget 
 	}
 	cl, lim, err := e.client(ctx, acct, j.AuthorizationID)
 	if err != nil {
-		return false, err
+		runID, rerr := e.currentRun(ctx, acct, jobID)
+		if rerr == nil {
+			rerr = e.reportProblem(ctx, acct, jobID, runID, err, nil)
+		}
+		return false, bookkept(err, rerr)
 	}
 	retired, err := e.retired(ctx, acct, jobID)
 	if err != nil {
@@ -51,9 +56,15 @@ func (e *Engine) Send(ctx context.Context, acct, jobID string, slot int, budget 
 	token := newToken()
 	slotKey := e.k.slot(acct, jobID, slot%e.opts.Senders)
 	defer func() {
-		_ = slotReleaseScript.Run(context.WithoutCancel(ctx), e.rdb, []string{slotKey}, token).Err()
+		// A slot not released frees itself when its lease ends.
+		if rerr := slotReleaseScript.Run(context.WithoutCancel(ctx), e.rdb, []string{slotKey}, token).Err(); rerr != nil {
+			e.opts.Logger.WarnContext(ctx, "releasing a sender slot failed; it frees itself after its lease", "account", acct, "job", jobID, "slot", slot, "err", rerr)
+		}
 	}()
-	runID := e.currentRun(ctx, acct, jobID)
+	runID, err := e.currentRun(ctx, acct, jobID)
+	if err != nil {
+		return false, err
+	}
 	for first := true; first || time.Now().Before(deadline); first = false {
 		held, err := slotAcquireScript.Run(ctx, e.rdb, []string{slotKey}, token, e.opts.Lease.Milliseconds()).Int()
 		if err != nil {
@@ -74,16 +85,38 @@ func (e *Engine) Send(ctx context.Context, acct, jobID string, slot int, budget 
 			return false, nil
 		}
 		e.metrics.usersDone(c)
-		if runID != "" {
-			_ = e.jobs.Count(ctx, acct, jobID, runID, c)
-		}
 		if err != nil {
-			e.release(ctx, acct, jobID, leased)
+			return true, bookkept(err, errors.Join(
+				e.release(ctx, acct, jobID, leased),
+				e.count(ctx, acct, jobID, runID, c),
+				e.reportProblem(ctx, acct, jobID, runID, err, c)))
+		}
+		if err := e.count(ctx, acct, jobID, runID, c); err != nil {
 			return true, err
 		}
 	}
-	n, _ := e.rdb.ZCard(ctx, e.k.dirty(acct, jobID)).Result()
+	n, err := e.rdb.ZCard(ctx, e.k.dirty(acct, jobID)).Result()
+	if err != nil {
+		return true, fmt.Errorf("counting waiting users of job %s: %w", jobID, err)
+	}
 	return n > 0, nil
+}
+
+// bookkept returns err, or, when recording it failed (berr), an error to
+// retry (neither a wait nor permanent) that says both.
+func bookkept(err, berr error) error {
+	if berr == nil {
+		return err
+	}
+	return fmt.Errorf("%v; recording it: %w", err, berr)
+}
+
+// count adds a batch's counters to the job's current run, if any.
+func (e *Engine) count(ctx context.Context, acct, jobID, runID string, c Counters) error {
+	if runID == "" {
+		return nil
+	}
+	return e.jobs.Count(context.WithoutCancel(ctx), acct, jobID, runID, c)
 }
 
 // TaskUniqueFor is how long an enqueued export task blocks its copies
@@ -136,17 +169,21 @@ func (e *Engine) claim(ctx context.Context, acct, jobID string, n int) ([]lease,
 }
 
 // release gives a batch's users back to waiting (its request failed), those
-// whose lease is still the batch's.
-func (e *Engine) release(ctx context.Context, acct, jobID string, leased []lease) {
+// whose lease is still the batch's. Users it could not release come back
+// when their lease ends.
+func (e *Engine) release(ctx context.Context, acct, jobID string, leased []lease) error {
 	if len(leased) == 0 {
-		return
+		return nil
 	}
 	args := make([]any, 0, 2*len(leased)+1)
 	args = append(args, e.nowMS())
 	for _, l := range leased {
 		args = append(args, l.id, l.deadline)
 	}
-	_ = releaseScript.Run(context.WithoutCancel(ctx), e.rdb, []string{e.k.dirty(acct, jobID), e.k.inflight(acct, jobID)}, args...).Err()
+	if err := releaseScript.Run(context.WithoutCancel(ctx), e.rdb, []string{e.k.dirty(acct, jobID), e.k.inflight(acct, jobID)}, args...).Err(); err != nil {
+		return fmt.Errorf("returning %d users of job %s to waiting: %w", len(leased), jobID, err)
+	}
+	return nil
 }
 
 // sendBatch leases waiting users until it has a full request's worth to
@@ -159,6 +196,7 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 	var objects []braze.Object
 	var sending []*user
 	var omitted []string
+	noIdent := map[string]bool{}
 	for claims := 0; claims < maxClaims && len(objects) < cl.BatchSize(); claims++ {
 		// Later claims are sized by the share of users that needed sending
 		// so far (a backfill's later audiences mostly hold users already
@@ -190,6 +228,9 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 			case u.omitted != "":
 				c["omitted"]++
 				omitted = append(omitted, u.omitted)
+				if u.noIdent {
+					noIdent[u.id] = true
+				}
 			case u.complete:
 				c["unchanged"]++
 			default:
@@ -218,20 +259,24 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 				kept = append(kept, l)
 			}
 		}
-		e.release(ctx, acct, j.ID, back)
+		if err := e.release(ctx, acct, j.ID, back); err != nil {
+			return c, kept, err
+		}
 		leased = kept
 	}
 	if len(omitted) > 0 {
-		_ = e.jobs.Log(ctx, acct, j.ID, jobs.Entry{Level: "info", Code: "users_omitted", Message: fmt.Sprintf("%d users omitted, e.g. %s", len(omitted), omitted[0]), Counters: map[string]int64{"omitted": int64(len(omitted))}})
+		if err := e.jobs.Log(ctx, acct, j.ID, jobs.Entry{Level: "info", Code: "users_omitted", Message: fmt.Sprintf("%d users omitted, e.g. %s", len(omitted), omitted[0]), Counters: map[string]int64{"omitted": int64(len(omitted))}}); err != nil {
+			return c, leased, err
+		}
 	}
 	failed := map[int]string{}
 	if len(objects) > 0 {
 		batches, err := cl.Batches(objects)
 		if err != nil {
-			return c, leased, &PermanentError{Err: &braze.Error{Class: braze.Permanent, Message: err.Error()}}
+			return c, leased, &PermanentError{Err: &braze.Error{Class: braze.Permanent, Message: err.Error()}, Code: CodePayload}
 		}
 		for _, b := range batches {
-			res, err := e.sendOne(ctx, acct, j.AuthorizationID, cl, lim, b, c)
+			res, err := e.sendOne(ctx, acct, j.ID, j.AuthorizationID, cl, lim, b, c)
 			if err != nil {
 				return c, leased, err
 			}
@@ -247,7 +292,9 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 	for i, u := range sending {
 		if msg, bad := failed[i]; bad {
 			c["failed"]++
-			_ = e.jobs.Log(ctx, acct, j.ID, jobs.Entry{Level: "warn", Code: "braze_rejected_user", Message: fmt.Sprintf("Braze rejected %s: %s", u.object.ID, msg), Counters: map[string]int64{"failed": 1}})
+			if err := e.jobs.Log(ctx, acct, j.ID, jobs.Entry{Level: "warn", Code: "braze_rejected_user", Message: fmt.Sprintf("Braze rejected %s: %s", u.object.ID, msg), Counters: map[string]int64{"failed": 1}}); err != nil {
+				return c, leased, err
+			}
 			continue
 		}
 		if u.state == "" {
@@ -260,16 +307,21 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 		c["removed"] += int64(u.removed)
 		c["data_points"]++
 	}
-	args := make([]any, 0, 1+4*len(leased))
-	args = append(args, e.nowMS())
+	args := make([]any, 0, 2+4*len(leased))
+	args = append(args, e.nowMS(), identifierOf(cfg))
 	for _, l := range leased {
 		op, ok := ops[l.id]
-		if !ok {
+		switch {
+		case ok:
+		case noIdent[l.id]:
+			op = [2]string{"o", ""}
+		default:
 			op = [2]string{"k", ""}
 		}
 		args = append(args, l.id, l.deadline, op[0], op[1])
 	}
-	lost, err := completeScript.Run(context.WithoutCancel(ctx), e.rdb, []string{e.k.dirty(acct, j.ID), e.k.inflight(acct, j.ID), e.k.sent(acct, j.ID)}, args...).Int64()
+	keys := []string{e.k.dirty(acct, j.ID), e.k.inflight(acct, j.ID), e.k.sent(acct, j.ID), e.k.omitted(acct, j.ID), e.k.state(acct, j.ID)}
+	lost, err := completeScript.Run(context.WithoutCancel(ctx), e.rdb, keys, args...).Int64()
 	if err != nil {
 		return c, leased, fmt.Errorf("recording what Braze accepted for job %s: %w", j.ID, err)
 	}

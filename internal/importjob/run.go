@@ -82,11 +82,18 @@ func New(creds Credentials, js *jobs.Store, importer *csvimport.Importer, limite
 	return &Runner{creds: creds, jobs: js, importer: importer, limiter: limiter, profiles: up, opts: opts}
 }
 
-// PermanentError is a problem no retry fixes (the job fails).
-type PermanentError struct{ Err error }
+// PermanentError is a problem no retry fixes (the job fails). Code is its
+// stable code (see the Code constants).
+type PermanentError struct {
+	Code string
+	Err  error
+}
 
 func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
+
+// ProblemCode returns the stable code of the problem.
+func (e *PermanentError) ProblemCode() string { return e.Code }
 
 // BusyError says the server's connection slots or the job are busy: come
 // back after Delay.
@@ -109,7 +116,7 @@ func ClientConfig(a *authorizations.Authorization, secrets map[string]string) (s
 		cfg.Passphrase = []byte(secrets["passphrase"])
 	}
 	if hk == "" {
-		return cfg, &PermanentError{fmt.Errorf("the server's host key is not pinned: test the authorization with ?pin=true, or set config.host_key")}
+		return cfg, &PermanentError{CodeConfig, fmt.Errorf("the server's host key is not pinned: test the authorization with ?pin=true, or set config.host_key")}
 	}
 	return cfg, nil
 }
@@ -123,13 +130,13 @@ func (r *Runner) fileSettings(a *authorizations.Authorization, secrets map[strin
 	if a.Type == "sftp_pgp" {
 		key, err := pgp.ParsePrivateKey([]byte(secrets["pgp_private_key"]), []byte(secrets["pgp_passphrase"]))
 		if err != nil {
-			return cfg, &PermanentError{fmt.Errorf("the authorization's PGP key: %w", err)}
+			return cfg, &PermanentError{CodeConfig, fmt.Errorf("the authorization's PGP key: %w", err)}
 		}
 		cfg.PGPKey = key
 		if signer, _ := authorizations.ConfigString(a.Config, "signer_public_key"); signer != "" {
 			pk, err := pgp.ParsePublicKey([]byte(signer))
 			if err != nil {
-				return cfg, &PermanentError{fmt.Errorf("the authorization's signer key: %w", err)}
+				return cfg, &PermanentError{CodeConfig, fmt.Errorf("the authorization's signer key: %w", err)}
 			}
 			cfg.PGPSigner = pk
 		}
@@ -161,7 +168,7 @@ func findFiles(ctx context.Context, client *sftpclient.Client, folder string, se
 	}
 	list, err := client.List(ctx, folder)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
-		return nil, &PermanentError{fmt.Errorf("folder %q: %w", folder, err)}
+		return nil, &PermanentError{CodeFolder, fmt.Errorf("folder %q: %w; check the job's or the authorization's folder", folder, err)}
 	}
 	if err != nil {
 		return nil, err
@@ -179,6 +186,8 @@ func findFiles(ctx context.Context, client *sftpclient.Client, folder string, se
 // Result of one run.
 type Result struct {
 	Imported, Failed, Skipped int
+	// Failure says why the first failed file failed.
+	Failure string
 }
 
 // Run imports every new version of the job's files. A bad file is recorded
@@ -188,7 +197,7 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 	var res Result
 	c, err := ParseConfig(j.Config)
 	if err != nil {
-		return res, &PermanentError{err}
+		return res, &PermanentError{CodeConfig, err}
 	}
 	a, secrets, err := r.creds.Credentials(ctx, j.Account, j.AuthorizationID)
 	if err != nil {
@@ -216,10 +225,13 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 	client, err := sftpclient.Dial(ctx, ccfg)
 	if err != nil {
 		var mm *sftpclient.HostKeyMismatchError
-		if errors.As(err, &mm) || errors.Is(err, egress.ErrForbidden) {
-			return res, &PermanentError{err}
+		if errors.As(err, &mm) {
+			return res, &PermanentError{CodeHostKeyMismatch, fmt.Errorf("%w; if the server's key changed on purpose, pin the new one (test the authorization with ?pin=true)", err)}
 		}
-		return res, fmt.Errorf("connecting to %s: %w", ccfg.Host, err)
+		if errors.Is(err, egress.ErrForbidden) {
+			return res, &PermanentError{egress.Code, err}
+		}
+		return res, &ConnectError{Host: ccfg.Host, Err: err}
 	}
 	defer client.Close()
 	folder := c.Folder
@@ -244,19 +256,30 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 	for _, f := range files {
 		sink := &profileSink{up: r.profiles, account: j.Account, stream: c.Stream}
 		v := csvimport.FileVersion{Path: f.Path, Size: f.Size, ModTime: f.ModTime}
-		if e, found, err := r.importer.Ledger.Get(ctx, job, v); err == nil && found && e.Finished() {
+		e, found, err := r.importer.Ledger.Get(ctx, job, v)
+		if err != nil {
+			return res, err
+		}
+		if found && e.Finished() {
 			res.Skipped++
 			continue
 		}
-		if cur, err := r.jobs.Get(ctx, j.Account, j.ID); err == nil && (cur.State == jobs.StatePaused || cur.State == jobs.StateDeleted) {
+		cur, err := r.jobs.Get(ctx, j.Account, j.ID)
+		if err != nil {
+			return res, err
+		}
+		if cur.State == jobs.StatePaused || cur.State == jobs.StateDeleted {
 			break // paused or deleted meanwhile
 		}
 		fc := fcfg
 		fc.Progress = func(p csvimport.Progress) {
-			_ = r.jobs.SetProgress(context.WithoutCancel(ctx), j.Account, j.ID, map[string]any{
+			// Progress is a view of the import, which goes on without it.
+			if err := r.jobs.SetProgress(context.WithoutCancel(ctx), j.Account, j.ID, map[string]any{
 				"file": p.File, "stage": p.Stage, "bytes_read": p.BytesRead, "bytes_total": p.BytesTotal,
 				"rows_read": p.RowsRead, "applied": p.Applied, "rejected": p.Rejected, "unchanged": p.Unchanged,
-			})
+			}); err != nil {
+				r.opts.Logger.WarnContext(ctx, "recording import progress failed", "account", j.Account, "job", j.ID, "file", p.File, "err", err)
+			}
 		}
 		open := func(ctx context.Context) (io.ReadCloser, error) {
 			if r := pre.take(f.Path); r != nil {
@@ -268,12 +291,18 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 		switch {
 		case err == nil:
 			res.Imported++
-			r.count(ctx, j, run, rep, "files_imported")
-			_ = r.jobs.Log(ctx, j.Account, j.ID, jobs.Entry{Level: "info", Code: "file_imported", RunID: run.ID,
+			if err := r.count(ctx, j, run, rep, "files_imported"); err != nil {
+				return res, err
+			}
+			if err := r.jobs.Log(ctx, j.Account, j.ID, jobs.Entry{Level: "info", Code: "file_imported", RunID: run.ID,
 				Message:  fmt.Sprintf("%s: %d rows read, %d applied, %d unchanged, %d rejected%s", f.Path, rep.RowsRead, rep.Applied, rep.Unchanged, rep.Rejected, rejectionSample(rep)),
-				Counters: map[string]int64{"rows_read": rep.RowsRead, "applied": rep.Applied, "rejected": rep.Rejected}})
+				Counters: map[string]int64{"rows_read": rep.RowsRead, "applied": rep.Applied, "rejected": rep.Rejected}}); err != nil {
+				return res, err
+			}
 			if err := r.afterImport(ctx, client, c, f.Path); err != nil {
-				_ = r.jobs.Log(ctx, j.Account, j.ID, jobs.Entry{Level: "warn", Code: "after_import_failed", RunID: run.ID, Message: fmt.Sprintf("%s: %v", f.Path, err)})
+				if err := r.jobs.Log(ctx, j.Account, j.ID, jobs.Entry{Level: "warn", Code: "after_import_failed", RunID: run.ID, Message: fmt.Sprintf("%s: %v", f.Path, err)}); err != nil {
+					return res, err
+				}
 			}
 		case errors.Is(err, csvimport.ErrAlreadyImported):
 			res.Skipped++
@@ -281,9 +310,16 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 			return res, &BusyError{Delay: 5 * time.Second, Reason: "another import of this job is running"}
 		case csvimport.IsPermanent(err):
 			res.Failed++
-			r.count(ctx, j, run, rep, "files_failed")
-			_ = r.jobs.Log(ctx, j.Account, j.ID, jobs.Entry{Level: "error", Code: "file_failed", RunID: run.ID,
-				Message: fmt.Sprintf("%s: %v; no row of it was applied%s", f.Path, err, rejectionSample(rep))})
+			msg := fmt.Sprintf("%s: %v; no row of it was applied%s", f.Path, err, rejectionSample(rep))
+			if res.Failure == "" {
+				res.Failure = msg
+			}
+			if err := r.count(ctx, j, run, rep, "files_failed"); err != nil {
+				return res, err
+			}
+			if err := r.jobs.Log(ctx, j.Account, j.ID, jobs.Entry{Level: "error", Code: "file_failed", RunID: run.ID, Message: msg}); err != nil {
+				return res, err
+			}
 		default:
 			return res, fmt.Errorf("importing %s: %w", f.Path, err)
 		}
@@ -334,12 +370,12 @@ func (po *preOpened) close() {
 	}
 }
 
-func (r *Runner) count(ctx context.Context, j *jobs.Job, run *jobs.Run, rep *csvimport.Report, file string) {
+func (r *Runner) count(ctx context.Context, j *jobs.Job, run *jobs.Run, rep *csvimport.Report, file string) error {
 	c := map[string]int64{file: 1}
 	if rep != nil {
 		c["rows_read"], c["applied"], c["unchanged"], c["rejected"] = rep.RowsRead, rep.Applied, rep.Unchanged, rep.Rejected
 	}
-	_ = r.jobs.Count(ctx, j.Account, j.ID, run.ID, c)
+	return r.jobs.Count(ctx, j.Account, j.ID, run.ID, c)
 }
 
 func rejectionSample(rep *csvimport.Report) string {

@@ -16,14 +16,15 @@ import (
 // login and SFTP session start).
 const TestTimeoutDefault = 10 * time.Second
 
-// Codes of a failed connection test (TestError.Code).
+// Codes of a failed connection test (TestError.Code), as /test answers
+// them; a job's problems have the Code* codes of problems.go.
 const (
-	CodeForbidden        = egress.Code         // the destination is an internal address
-	CodeNoSSHServer      = "no_ssh_server"     // nothing at host:port spoke SSH in time
-	CodeHostKeyMismatch  = "host_key_mismatch" // the server presented another key than the pinned one
-	CodeAuthFailed       = "auth_failed"       // the server refused the credentials
-	CodeConnectionFailed = "connection_failed" // anything else before the SFTP session
-	CodeListingFailed    = "listing_failed"    // logged in, but the folder cannot be listed
+	TestCodeForbidden        = egress.Code         // the destination is an internal address
+	TestCodeNoSSHServer      = "no_ssh_server"     // nothing at host:port spoke SSH in time
+	TestCodeHostKeyMismatch  = "host_key_mismatch" // the server presented another key than the pinned one
+	TestCodeAuthFailed       = "auth_failed"       // the server refused the credentials
+	TestCodeConnectionFailed = "connection_failed" // anything else before the SFTP session
+	TestCodeListingFailed    = "listing_failed"    // logged in, but the folder cannot be listed
 )
 
 // TestError is a failed connection test with a stable code.
@@ -37,7 +38,7 @@ func (e *TestError) Error() string { return e.err.Error() }
 // Unwrap returns the cause.
 func (e *TestError) Unwrap() error { return e.err }
 
-// Code returns one of the Code* constants.
+// Code returns one of the TestCode* constants.
 func (e *TestError) Code() string { return e.code }
 
 // Tester checks SFTP authorizations against their server (the API's
@@ -99,7 +100,7 @@ func (t Tester) Test(ctx context.Context, account, id string, pin bool) (out map
 		if errors.As(err, &mm) {
 			out["host_key_fingerprint"] = mm.Got
 			out["pinned_fingerprint"] = mm.Want
-			return out, &TestError{CodeHostKeyMismatch, fmt.Errorf("host key mismatch: the authorization pins %s but the server presented %s; if the server's key really changed, update config.host_key", mm.Want, mm.Got)}
+			return out, &TestError{TestCodeHostKeyMismatch, fmt.Errorf("host key mismatch: the authorization pins %s but the server presented %s; if the server's key really changed, update config.host_key", mm.Want, mm.Got)}
 		}
 		return out, testError(err)
 	}
@@ -114,7 +115,7 @@ func (t Tester) Test(ctx context.Context, account, id string, pin bool) (out map
 	}
 	files, err := client.List(ctx, folder)
 	if err != nil {
-		return out, &TestError{CodeListingFailed, fmt.Errorf("listing folder %q: %w", folder, err)}
+		return out, &TestError{TestCodeListingFailed, fmt.Errorf("listing folder %q: %w", folder, err)}
 	}
 	out["folder"] = folder
 	out["files"] = len(files)
@@ -125,11 +126,11 @@ func (t Tester) Test(ctx context.Context, account, id string, pin bool) (out map
 func testError(err error) *TestError {
 	switch {
 	case errors.Is(err, egress.ErrForbidden):
-		return &TestError{CodeForbidden, err}
+		return &TestError{TestCodeForbidden, err}
 	case errors.Is(err, sftpclient.ErrNoSSHServer):
-		return &TestError{CodeNoSSHServer, err}
+		return &TestError{TestCodeNoSSHServer, err}
 	case errors.Is(err, sftpclient.ErrAuth):
-		return &TestError{CodeAuthFailed, err}
+		return &TestError{TestCodeAuthFailed, err}
 	}
-	return &TestError{CodeConnectionFailed, fmt.Errorf("connecting: %w", err)}
+	return &TestError{TestCodeConnectionFailed, fmt.Errorf("connecting: %w", err)}
 }

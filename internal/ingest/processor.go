@@ -392,13 +392,23 @@ func (p *Processor) ensureGroup(ctx context.Context, acct string) error {
 // deactivate removes acct from the active set, then puts it back if the
 // stream still holds entries: a request queued meanwhile added itself after
 // our removal or is counted here, so none is left unseen.
+//
+// If the account cannot be put back, requests queued meanwhile wait for the
+// account's next request (which activates it again): that is logged.
 func (p *Processor) deactivate(ctx context.Context, acct string) {
 	if err := p.rdb.SRem(ctx, p.keys.active(), acct).Err(); err != nil {
+		// Still active: the next round drains it again.
+		p.log.Warn("deactivating an ingest account failed; it stays active", "account", acct, "err", err)
 		return
 	}
 	n, err := p.rdb.XLen(ctx, p.keys.queue(acct)).Result()
+	if err != nil {
+		p.log.Warn("counting queued ingest requests failed; the account stays active", "account", acct, "err", err)
+	}
 	if err != nil || n > 0 {
-		p.rdb.SAdd(ctx, p.keys.active(), acct)
+		if err := p.rdb.SAdd(ctx, p.keys.active(), acct).Err(); err != nil {
+			p.log.Error("reactivating an ingest account failed; its queued requests wait for its next request", "account", acct, "queued", n, "err", err)
+		}
 	}
 }
 
@@ -514,7 +524,9 @@ func (p *Processor) failed(ctx context.Context, acct string, msgs []redis.XMessa
 	p.mu.Unlock()
 	p.log.Warn("applying queued requests failed; they stay pending", "account", acct, "requests", len(msgs), "attempt", n, "err", err)
 	counts, cerr := p.deliveries(ctx, acct, msgs)
-	if cerr == nil {
+	if cerr != nil {
+		p.log.Warn("counting deliveries of queued requests failed; none is moved to dead letters this time", "account", acct, "requests", len(msgs), "err", cerr)
+	} else {
 		var dead []string
 		for _, m := range msgs {
 			if counts[m.ID] >= p.opt.MaxDeliveries {
@@ -609,11 +621,14 @@ func (p *Processor) forgetGoneConsumers(ctx context.Context, acct string) {
 	key := p.keys.queue(acct)
 	consumers, err := p.rdb.XInfoConsumers(ctx, key, consumerGroup).Result()
 	if err != nil {
+		p.log.Warn("listing ingest consumers failed; gone ones are forgotten later", "account", acct, "err", err)
 		return
 	}
 	for _, c := range consumers {
 		if c.Name != p.opt.Consumer && c.Pending == 0 && c.Idle >= p.opt.ForgetConsumersAfter {
-			p.rdb.XGroupDelConsumer(ctx, key, consumerGroup, c.Name)
+			if err := p.rdb.XGroupDelConsumer(ctx, key, consumerGroup, c.Name).Err(); err != nil {
+				p.log.Warn("forgetting a gone ingest consumer failed", "account", acct, "consumer", c.Name, "err", err)
+			}
 		}
 	}
 }

@@ -65,6 +65,27 @@ type Job struct {
 	UpdatedAt time.Time      `json:"updated_at"`
 	LastRun   *Run           `json:"last_run,omitempty"`
 	Progress  map[string]any `json:"progress,omitempty"`
+	// Health is ok, retrying or failing (see HealthOK); LastError the
+	// problem behind it, nil when ok. Neither is stored with the job.
+	Health    string     `json:"health,omitempty"`
+	LastError *LastError `json:"last_error"`
+}
+
+// storedJob is a Job as its hash stores it: without what is read beside
+// it (health, last run, progress).
+type storedJob struct {
+	Job
+	Health    string     `json:"health,omitempty"`
+	LastError *LastError `json:"last_error,omitempty"`
+	LastRun   *Run       `json:"last_run,omitempty"`
+}
+
+func encodeJob(j *Job) ([]byte, error) {
+	b, err := json.Marshal(storedJob{Job: *j})
+	if err != nil {
+		return nil, fmt.Errorf("encoding job %s: %w", j.ID, err)
+	}
+	return b, nil
 }
 
 // Type is a kind of job: the authorization types it accepts and the check of
@@ -89,6 +110,8 @@ type Store struct {
 	types map[string]Type
 	auths Authorizations
 	now   func() time.Time
+	// failingAfter and logEvery are the health policy (SetHealthPolicy).
+	failingAfter, logEvery time.Duration
 }
 
 // New returns a Store. now may be nil.
@@ -96,7 +119,7 @@ func New(rdb redis.UniversalClient, ns store.Namespace, auths Authorizations, no
 	if now == nil {
 		now = time.Now
 	}
-	s := &Store{rdb: rdb, ns: ns, auths: auths, now: now, types: map[string]Type{}}
+	s := &Store{rdb: rdb, ns: ns, auths: auths, now: now, types: map[string]Type{}, failingAfter: FailingAfterDefault, logEvery: HealthLogEveryDefault}
 	for _, t := range types {
 		s.types[t.Name] = t
 	}
@@ -174,6 +197,7 @@ func (s *Store) Create(ctx context.Context, account string, in Input) (*Job, err
 	if err := s.save(ctx, j); err != nil {
 		return nil, err
 	}
+	j.Health = HealthOK
 	return j, nil
 }
 
@@ -200,9 +224,9 @@ func apply(j *Job, in Input) {
 }
 
 func (s *Store) save(ctx context.Context, j *Job) error {
-	b, err := json.Marshal(j)
+	b, err := encodeJob(j)
 	if err != nil {
-		return fmt.Errorf("encoding job: %w", err)
+		return err
 	}
 	pipe := s.rdb.Pipeline()
 	pipe.HSet(ctx, s.key(j.Account), j.ID, b)
@@ -229,18 +253,29 @@ func (s *Store) Get(ctx context.Context, account, id string) (*Job, error) {
 	return &j, nil
 }
 
-// List returns an account's jobs, oldest first; deleted ones only if asked.
+// List returns an account's jobs with their health, oldest first; deleted
+// ones only if asked.
 func (s *Store) List(ctx context.Context, account string, withDeleted bool) ([]Job, error) {
 	m, err := s.rdb.HGetAll(ctx, s.key(account)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("listing jobs: %w", err)
 	}
 	out := make([]Job, 0, len(m))
-	for _, v := range m {
+	for id, v := range m {
 		var j Job
-		if json.Unmarshal([]byte(v), &j) == nil && (withDeleted || j.State != StateDeleted) {
+		if err := json.Unmarshal([]byte(v), &j); err != nil {
+			return nil, fmt.Errorf("decoding job %s of account %s: %w", id, account, err)
+		}
+		if withDeleted || j.State != StateDeleted {
 			out = append(out, j)
 		}
+	}
+	ptrs := make([]*Job, len(out))
+	for i := range out {
+		ptrs[i] = &out[i]
+	}
+	if err := s.withHealth(ctx, ptrs); err != nil {
+		return nil, err
 	}
 	sort.Slice(out, func(i, k int) bool {
 		if out[i].CreatedAt.Equal(out[k].CreatedAt) {
@@ -251,9 +286,13 @@ func (s *Store) List(ctx context.Context, account string, withDeleted bool) ([]J
 	return out, nil
 }
 
+// errUnchanged is returned by a mutate function that changes nothing: the
+// job is returned as it is, its version unchanged.
+var errUnchanged = errors.New("unchanged")
+
 // mutate loads a job, applies f, bumps its version and stores it, under an
 // optimistic lock on the account's job hash, then brings its schedule entry
-// in line.
+// in line. When f returns errUnchanged nothing is written.
 func (s *Store) mutate(ctx context.Context, account, id string, f func(j *Job) error) (*Job, error) {
 	var out *Job
 	key := s.key(account)
@@ -274,11 +313,17 @@ func (s *Store) mutate(ctx context.Context, account, id string, f func(j *Job) e
 				j.Config = map[string]any{}
 			}
 			if err := f(&j); err != nil {
+				if errors.Is(err, errUnchanged) {
+					out = &j
+				}
 				return err
 			}
 			j.Version++
 			j.UpdatedAt = s.now().UTC().Truncate(time.Millisecond)
-			nb, _ := json.Marshal(&j)
+			nb, err := encodeJob(&j)
+			if err != nil {
+				return err
+			}
 			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 				pipe.HSet(ctx, key, id, nb)
 				return nil
@@ -288,6 +333,9 @@ func (s *Store) mutate(ctx context.Context, account, id string, f func(j *Job) e
 		}, key)
 		if errors.Is(err, redis.TxFailedErr) {
 			continue
+		}
+		if errors.Is(err, errUnchanged) {
+			return out, nil
 		}
 		if err != nil {
 			return nil, err
@@ -341,22 +389,30 @@ func (s *Store) Update(ctx context.Context, account, id string, in Input) (*Job,
 	})
 }
 
-// Pause stops a job from running until Resume.
+// Pause stops a job from running until Resume. Pausing a paused job
+// changes nothing (its version included).
 func (s *Store) Pause(ctx context.Context, account, id string) (*Job, error) {
 	return s.mutate(ctx, account, id, func(j *Job) error {
-		if j.State == StateDeleted {
+		switch j.State {
+		case StateDeleted:
 			return fmt.Errorf("%w: job is deleted", ErrConflict)
+		case StatePaused:
+			return errUnchanged
 		}
 		j.State = StatePaused
 		return nil
 	})
 }
 
-// Resume makes a paused, failed or completed job running again.
+// Resume makes a paused, failed or completed job running again. Resuming a
+// running job changes nothing (its version included).
 func (s *Store) Resume(ctx context.Context, account, id string) (*Job, error) {
 	return s.mutate(ctx, account, id, func(j *Job) error {
-		if j.State == StateDeleted {
+		switch j.State {
+		case StateDeleted:
 			return fmt.Errorf("%w: job is deleted", ErrConflict)
+		case StateRunning:
+			return errUnchanged
 		}
 		j.State = StateRunning
 		return nil
@@ -366,6 +422,9 @@ func (s *Store) Resume(ctx context.Context, account, id string) (*Job, error) {
 // Delete marks a job deleted for good; its history stays readable.
 func (s *Store) Delete(ctx context.Context, account, id string) (*Job, error) {
 	return s.mutate(ctx, account, id, func(j *Job) error {
+		if j.State == StateDeleted {
+			return errUnchanged
+		}
 		j.State = StateDeleted
 		return nil
 	})
@@ -375,8 +434,8 @@ func (s *Store) Delete(ctx context.Context, account, id string) (*Job, error) {
 // not override paused or deleted.
 func (s *Store) SetState(ctx context.Context, account, id, state string) (*Job, error) {
 	return s.mutate(ctx, account, id, func(j *Job) error {
-		if j.State == StatePaused || j.State == StateDeleted {
-			return nil
+		if j.State == StatePaused || j.State == StateDeleted || j.State == state {
+			return errUnchanged
 		}
 		j.State = state
 		return nil
@@ -393,6 +452,8 @@ func (s *Store) PrepareRun(ctx context.Context, account, id string) (*Job, error
 			return fmt.Errorf("%w: job is paused; resume it first", ErrConflict)
 		case StateDeleted:
 			return fmt.Errorf("%w: job is deleted", ErrConflict)
+		case StateRunning:
+			return errUnchanged
 		}
 		j.State = StateRunning
 		return nil

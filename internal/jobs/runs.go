@@ -42,6 +42,10 @@ type Entry struct {
 	Message  string           `json:"message"`
 	RunID    string           `json:"run_id,omitempty"`
 	Counters map[string]int64 `json:"counters,omitempty"`
+	// Health is the job's health after an entry about it (ReportProblem,
+	// ReportOK); Since is when the problem began.
+	Health string     `json:"health,omitempty"`
+	Since  *time.Time `json:"since,omitempty"`
 }
 
 const (
@@ -73,8 +77,11 @@ func (s *Store) StartRun(ctx context.Context, account, id, runID, trigger string
 	if runID == "" {
 		runID = NewRunID()
 	}
-	if r, err := s.GetRun(ctx, account, id, runID); err == nil {
+	switch r, err := s.GetRun(ctx, account, id, runID); {
+	case err == nil:
 		return r, nil
+	case !errors.Is(err, ErrNotFound):
+		return nil, err
 	}
 	r := &Run{ID: runID, Trigger: trigger, StartedAt: s.now().UTC(), Outcome: OutcomeRunning, Counters: map[string]int64{}}
 	pipe := s.rdb.TxPipeline()
@@ -84,21 +91,31 @@ func (s *Store) StartRun(ctx context.Context, account, id, runID, trigger string
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, fmt.Errorf("starting run of job %s: %w", id, err)
 	}
-	s.trimRuns(ctx, account, id)
+	if err := s.trimRuns(ctx, account, id); err != nil {
+		return nil, err
+	}
 	return r, nil
 }
 
-func (s *Store) trimRuns(ctx context.Context, account, id string) {
+// trimRuns forgets the runs of a job beyond the newest runsKept. A trim
+// that failed is done by the next run's start.
+func (s *Store) trimRuns(ctx context.Context, account, id string) error {
 	old, err := s.rdb.LRange(ctx, s.runsKey(account, id), runsKept, -1).Result()
-	if err != nil || len(old) == 0 {
-		return
+	if err != nil {
+		return fmt.Errorf("trimming runs of job %s: %w", id, err)
 	}
-	pipe := s.rdb.Pipeline()
+	if len(old) == 0 {
+		return nil
+	}
+	pipe := s.rdb.TxPipeline()
 	for _, r := range old {
 		pipe.Del(ctx, s.runKey(account, id, r))
 	}
 	pipe.LTrim(ctx, s.runsKey(account, id), 0, runsKept-1)
-	_, _ = pipe.Exec(ctx)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("trimming runs of job %s: %w", id, err)
+	}
+	return nil
 }
 
 // Count adds to a run's counters; safe from many workers at once.
@@ -227,6 +244,9 @@ func (s *Store) Describe(ctx context.Context, account, id string) (*Job, error) 
 	if len(runs) > 0 {
 		j.LastRun = &runs[0]
 	}
+	if err := s.withHealth(ctx, []*Job{j}); err != nil {
+		return nil, err
+	}
 	m, err := s.rdb.HGetAll(ctx, s.progressKey(account, id)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("reading progress: %w", err)
@@ -249,8 +269,11 @@ func (s *Store) Log(ctx context.Context, account, id string, e Entry) error {
 	if e.Time.IsZero() {
 		e.Time = s.now().UTC()
 	}
-	b, _ := json.Marshal(e)
-	err := s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.logKey(account, id), MaxLen: logKept, Approx: true, Values: []any{"e", b}}).Err()
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encoding log entry of job %s: %w", id, err)
+	}
+	err = s.rdb.XAdd(ctx, &redis.XAddArgs{Stream: s.logKey(account, id), MaxLen: logKept, Approx: true, Values: []any{"e", b}}).Err()
 	if err != nil {
 		return fmt.Errorf("writing log of job %s: %w", id, err)
 	}

@@ -71,7 +71,9 @@ func (s *Store) reschedule(ctx context.Context, pipe redis.Pipeliner, j *Job) {
 type Due struct {
 	Account string
 	JobID   string
-	At      time.Time
+	// Type is the job's type (its runs' queue).
+	Type string
+	At   time.Time
 }
 
 // claimScript moves a job's next due time forward only if it is still the
@@ -102,7 +104,9 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int64) ([]Due
 		acct, id, _ := SplitScheduleMember(member)
 		j, err := s.Get(ctx, acct, id)
 		if errors.Is(err, ErrNotFound) {
-			s.rdb.ZRem(ctx, key, member)
+			if err := s.rdb.ZRem(ctx, key, member).Err(); err != nil {
+				return out, fmt.Errorf("unscheduling %s: %w", member, err)
+			}
 			continue
 		}
 		if err != nil {
@@ -111,7 +115,9 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int64) ([]Due
 		dueAt := time.Unix(int64(z.Score), 0)
 		next, ok := NextDue(j.Schedule, now)
 		if !ok || j.State != StateRunning {
-			s.rdb.ZRem(ctx, key, member)
+			if err := s.rdb.ZRem(ctx, key, member).Err(); err != nil {
+				return out, fmt.Errorf("unscheduling %s: %w", member, err)
+			}
 			continue
 		}
 		claimed, err := claimScript.Run(ctx, s.rdb, []string{key}, member, int64(z.Score), next.Unix()).Int()
@@ -119,7 +125,7 @@ func (s *Store) ClaimDue(ctx context.Context, now time.Time, limit int64) ([]Due
 			return out, fmt.Errorf("claiming %s: %w", member, err)
 		}
 		if claimed == 1 {
-			out = append(out, Due{Account: acct, JobID: id, At: dueAt})
+			out = append(out, Due{Account: acct, JobID: id, Type: j.Type, At: dueAt})
 		}
 	}
 	return out, nil
