@@ -46,9 +46,9 @@ func ParseSchedule(s string) (cron.Schedule, error) {
 	if strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=") {
 		return nil, fmt.Errorf("%q names a time zone; time zones are not supported, schedules run in UTC (write the expression in UTC)", s)
 	}
-	sched, err := cronParser.Parse(s)
+	sched, err := parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("%q is not a cron expression, a descriptor such as @hourly or an interval such as @every 5m: %v", s, err)
+		return nil, err
 	}
 	switch sc := sched.(type) {
 	case cron.ConstantDelaySchedule:
@@ -59,7 +59,6 @@ func ParseSchedule(s string) (cron.Schedule, error) {
 			return nil, fmt.Errorf("%q is too long: at most @every %v (366 days)", s, Horizon)
 		}
 	case *cron.SpecSchedule:
-		sc.Location = time.UTC
 		if next := sc.Next(yearProbe); next.IsZero() || next.Sub(yearProbe) > Horizon {
 			return nil, fmt.Errorf("%q never fires, or fires less than once a year (such as only on 29 February)", s)
 		}
@@ -67,21 +66,45 @@ func ParseSchedule(s string) (cron.Schedule, error) {
 	return sched, nil
 }
 
-// NextDue returns the first occurrence of schedule s strictly after t, in
-// UTC. Intervals are aligned to a fixed origin, so that every scheduler
-// process computes the same occurrences. ok is false for no schedule, an
-// invalid one, and one with no occurrence after t within Horizon: a zero or
-// pre-epoch time is never returned.
+// parse parses s with the cron library, without its panic on a time zone
+// prefix that is not followed by an expression, and with UTC in place of
+// the process's zone.
+func parse(s string) (cron.Schedule, error) {
+	if (strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ=")) && !strings.Contains(s, " ") {
+		return nil, fmt.Errorf("%q has a time zone but no expression", s)
+	}
+	sched, err := cronParser.Parse(s)
+	if err != nil {
+		return nil, fmt.Errorf("%q is not a cron expression, a descriptor such as @hourly or an interval such as @every 5m: %v", s, err)
+	}
+	if sc, ok := sched.(*cron.SpecSchedule); ok && sc.Location == time.Local {
+		sc.Location = time.UTC
+	}
+	return sched, nil
+}
+
+// NextDue returns the first occurrence of schedule s strictly after t.
+// Intervals are aligned to a fixed origin, so that every scheduler process
+// computes the same occurrences. ok is false for no schedule, an invalid
+// one, and one with no occurrence after t within Horizon: a zero, pre-epoch
+// or past time is never returned. A schedule stored before ParseSchedule
+// had its present limits keeps running: an interval shorter than
+// MinInterval runs every MinInterval, a time zone prefix is honoured.
 func NextDue(s string, t time.Time) (next time.Time, ok bool) {
-	sched, err := ParseSchedule(s)
-	if err != nil || sched == nil {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return time.Time{}, false
+	}
+	sched, err := parse(s)
+	if err != nil {
 		return time.Time{}, false
 	}
 	t = t.UTC()
 	if every, isEvery := sched.(cron.ConstantDelaySchedule); isEvery {
-		next = t.Truncate(every.Delay).Add(every.Delay)
+		d := max(every.Delay, MinInterval)
+		next = t.Truncate(d).Add(d)
 	} else {
-		next = sched.Next(t)
+		next = sched.Next(t).UTC()
 	}
 	if next.IsZero() || next.Unix() <= 0 || !next.After(t) || next.Sub(t) > Horizon {
 		return time.Time{}, false

@@ -64,10 +64,18 @@ func TestNextDueIsUTCAndNeverZero(t *testing.T) {
 	if n, ok := NextDue("0 9 * * *", base); !ok || !n.Equal(time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)) {
 		t.Fatalf("0 9 * * * after %v = %v %v, want 09:00 UTC the next day", base, n, ok)
 	}
-	for _, spec := range []string{"0 0 31 2 *", "0 0 29 2 *", "@every 0s", "TZ=UTC"} {
+	for _, spec := range []string{"0 0 31 2 *", "0 0 30 2 *", "0 0 31 4 *", "TZ=UTC"} {
 		if n, ok := NextDue(spec, base); ok || !n.IsZero() {
 			t.Errorf("NextDue(%q) = %v %v, want no occurrence", spec, n, ok)
 		}
+	}
+	// Schedules stored before the present limits keep running: a short
+	// interval at the minimum, a time zone prefix in its zone.
+	if n, ok := NextDue("@every 10s", base); !ok || !n.Equal(time.Date(2026, 3, 1, 15, 8, 0, 0, time.UTC)) {
+		t.Fatalf("stored @every 10s: %v %v, want the next minute", n, ok)
+	}
+	if n, ok := NextDue("CRON_TZ=America/New_York 0 9 * * *", base); !ok || !n.Equal(time.Date(2026, 3, 2, 14, 0, 0, 0, time.UTC)) {
+		t.Fatalf("stored CRON_TZ schedule: %v %v", n, ok)
 	}
 	if n, ok := NextDue("@every 8784h", base); !ok || n.Sub(base) > Horizon || !n.After(base) {
 		t.Fatalf("@every 8784h: %v %v", n, ok)
