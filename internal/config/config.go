@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"log/slog"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
@@ -56,6 +57,12 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// AllowInsecureEndpoints is BRAZESYNC_ALLOW_INSECURE_ENDPOINTS.
 	AllowInsecureEndpoints bool
+	// SFTPTrustedProxies is SFTP_TRUSTED_PROXIES: the load balancers whose
+	// PROXY protocol header sftpd believes (trustedProxies).
+	SFTPTrustedProxies []netip.Prefix
+	// MetricsAddr is METRICS_ADDR: an optional internal listener that
+	// serves /metrics without a token ("" for none).
+	MetricsAddr string
 }
 
 // Error is an invalid setting. Its message names the variable.
@@ -85,6 +92,7 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 		SFTPAddr:       or(getenv("SFTP_ADDR"), SFTPAddrDefault),
 		SFTPPublicHost: or(getenv("SFTP_PUBLIC_HOST"), SFTPPublicHostDefault),
 		DataDir:        or(getenv("DATA_DIR"), DataDirDefault),
+		MetricsAddr:    strings.TrimSpace(getenv("METRICS_ADDR")),
 	}
 	var err error
 	if c.WorkerConcurrency, err = intVar(getenv, "WORKER_CONCURRENCY", WorkerConcurrencyDefault, 1, 1000); err != nil {
@@ -97,6 +105,9 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 		return nil, err
 	}
 	if c.AllowInsecureEndpoints, err = boolVar(getenv, "BRAZESYNC_ALLOW_INSECURE_ENDPOINTS", mode == Dev); err != nil {
+		return nil, err
+	}
+	if c.SFTPTrustedProxies, err = trustedProxies(getenv("SFTP_TRUSTED_PROXIES")); err != nil {
 		return nil, err
 	}
 	if c.MasterKeys, err = masterKeys(getenv("BRAZESYNC_MASTER_KEY")); err != nil {
