@@ -97,12 +97,13 @@ func takesUpload(j jobs.Job, authFolder, p string) bool {
 }
 
 // sftpdConfig maps the environment onto the server's config: SFTP_ADDR,
-// DATA_DIR and SHUTDOWN_TIMEOUT from cfg, quotas and brute-force limits from
-// SFTP_QUOTA_BYTES, SFTP_QUOTA_FILES, SFTP_MAX_USER_FAILURES,
+// DATA_DIR, SHUTDOWN_TIMEOUT and SFTP_TRUSTED_PROXIES from cfg, quotas and
+// brute-force limits from SFTP_QUOTA_BYTES, SFTP_QUOTA_FILES,
+// SFTP_MAX_USER_FAILURES, SFTP_MAX_USER_GLOBAL_FAILURES,
 // SFTP_MAX_ADDR_FAILURES, SFTP_FAILURE_WINDOW and SFTP_LOCKOUT (unset: the
 // sftpd defaults).
 func sftpdConfig(getenv func(string) string, cfg *config.Config) (sftpd.Config, error) {
-	c := sftpd.Config{Addr: cfg.SFTPAddr, DataDir: cfg.DataDir, ShutdownTimeout: cfg.ShutdownTimeout}
+	c := sftpd.Config{Addr: cfg.SFTPAddr, DataDir: cfg.DataDir, ShutdownTimeout: cfg.ShutdownTimeout, TrustedProxies: cfg.SFTPTrustedProxies}
 	ints := []struct {
 		name string
 		dst  *int64
@@ -119,7 +120,7 @@ func sftpdConfig(getenv func(string) string, cfg *config.Config) (sftpd.Config, 
 	counts := []struct {
 		name string
 		dst  *int
-	}{{"SFTP_MAX_USER_FAILURES", &c.MaxUserFailures}, {"SFTP_MAX_ADDR_FAILURES", &c.MaxAddrFailures}}
+	}{{"SFTP_MAX_USER_FAILURES", &c.MaxUserFailures}, {"SFTP_MAX_USER_GLOBAL_FAILURES", &c.MaxUserGlobalFailures}, {"SFTP_MAX_ADDR_FAILURES", &c.MaxAddrFailures}}
 	for _, v := range counts {
 		if s := strings.TrimSpace(getenv(v.name)); s != "" {
 			n, err := strconv.Atoi(s)
@@ -221,7 +222,8 @@ func runSFTPD(ctx context.Context, getenv func(string) string) error {
 	if err := all.start(ctx); err != nil {
 		return err
 	}
-	log.Info("sftpd running", "addr", cfg.SFTPAddr, "data_dir", cfg.DataDir, "metrics_addr", getenv("SFTP_METRICS_ADDR"))
+	log.Info("sftpd running", "addr", cfg.SFTPAddr, "data_dir", cfg.DataDir, "metrics_addr", getenv("SFTP_METRICS_ADDR"),
+		"trusted_proxies", len(cfg.SFTPTrustedProxies))
 	<-ctx.Done()
 	log.Info("sftpd stopping: letting uploads in progress finish", "timeout", cfg.ShutdownTimeout.String())
 	all.stop()

@@ -264,6 +264,9 @@ func (s *Store) Update(ctx context.Context, account, id string, in Input) (*Auth
 	if in.Description != nil {
 		a.Description = *in.Description
 	}
+	if err := t.checkImmutable(rec.Config, in.Config); err != nil {
+		return nil, err
+	}
 	for k, v := range in.Config {
 		if v == nil {
 			delete(a.Config, k)
