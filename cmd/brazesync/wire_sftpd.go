@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"path"
 	"strconv"
 	"strings"
@@ -21,7 +18,6 @@ import (
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/sftpd"
 	"github.com/brazesync/brazesync/tasks"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Wiring of the managed SFTP server (`brazesync sftpd`, the Procfile's sftp
@@ -183,22 +179,7 @@ func (a *app) sftpdComponent(getenv func(string) string) (component, error) {
 // logins, failures, lockouts, uploads, quotas) and GET /healthz on addr
 // (SFTP_METRICS_ADDR), for Prometheus to scrape each sftpd replica.
 func (a *app) sftpMetricsComponent(addr string) component {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	return component{
-		name: "sftpd metrics",
-		start: func(context.Context) error {
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return &config.Error{Var: "SFTP_METRICS_ADDR", Reason: err.Error()}
-			}
-			go func() { _ = srv.Serve(ln) }()
-			return nil
-		},
-		stop: func() { stopWithin(5*time.Second, func(ctx context.Context) { _ = srv.Shutdown(ctx) }) },
-	}
+	return a.metricsComponent("sftpd metrics", "SFTP_METRICS_ADDR", addr)
 }
 
 // runSFTPD runs the managed SFTP server until ctx ends (SIGTERM), then lets
