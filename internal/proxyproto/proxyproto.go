@@ -141,8 +141,10 @@ func readV1(r *bufio.Reader) (*Header, error) {
 		}
 		ports[i] = p
 	}
-	h.Source = netip.AddrPortFrom(addrs[0], ports[0])
-	h.Dest = netip.AddrPortFrom(addrs[1], ports[1])
+	// An IPv4-mapped TCP6 address is the IPv4 client it maps, as in
+	// version 2, so that one client is one address.
+	h.Source = netip.AddrPortFrom(addrs[0].Unmap(), ports[0])
+	h.Dest = netip.AddrPortFrom(addrs[1].Unmap(), ports[1])
 	return h, nil
 }
 

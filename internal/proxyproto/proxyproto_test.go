@@ -61,6 +61,7 @@ func TestRead(t *testing.T) {
 	}{
 		{"v1 tcp4", []byte("PROXY TCP4 203.0.113.7 10.0.0.1 51234 2022\r\n"), "203.0.113.7:51234", 1, nil},
 		{"v1 tcp6", []byte("PROXY TCP6 2001:db8::7 2001:db8::1 51234 2022\r\n"), "[2001:db8::7]:51234", 1, nil},
+		{"v1 tcp6 mapped", []byte("PROXY TCP6 ::ffff:203.0.113.7 ::ffff:10.0.0.1 51234 2022\r\n"), "203.0.113.7:51234", 1, nil},
 		{"v1 unknown", []byte("PROXY UNKNOWN\r\n"), "", 1, nil},
 		{"v1 unknown with addresses", []byte("PROXY UNKNOWN ffff:f...f:ffff ffff:f...f:ffff 65535 65535\r\n"), "", 1, nil},
 		{"v1 longest", []byte("PROXY TCP6 ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff 65535 65535\r\n"), "[ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff]:65535", 1, nil},
