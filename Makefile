@@ -19,7 +19,16 @@ lint: ## gofmt and go vet
 tidy: ## go mod tidy
 	go mod tidy
 
+FUZZTIME ?= 5s
+
+fuzz: ## run each fuzz target for FUZZTIME (default 5s): rules, collect bodies, CSV files, PROXY headers
+	go test -run '^$$' -fuzz '^FuzzParseRule$$' -fuzztime $(FUZZTIME) ./internal/audiences
+	go test -run '^$$' -fuzz '^FuzzParseRecords$$' -fuzztime $(FUZZTIME) ./internal/ingest
+	go test -run '^$$' -fuzz '^FuzzParseFlat$$' -fuzztime $(FUZZTIME) ./internal/ingest
+	go test -run '^$$' -fuzz '^FuzzStage$$' -fuzztime $(FUZZTIME) ./internal/csvimport
+	go test -run '^$$' -fuzz '^FuzzRead$$' -fuzztime $(FUZZTIME) ./internal/proxyproto
+
 build: ## the brazesync binary in ./bin
 	go build -o bin/brazesync ./cmd/brazesync
 
-.PHONY: help test test/short bench lint tidy build
+.PHONY: help test test/short bench lint tidy build fuzz

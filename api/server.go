@@ -132,10 +132,20 @@ func (s *Server) routes() {
 	r.Handle("GET /readyz", Public, s.readyz)
 	r.Handle("GET /openapi.json", Public, serveOpenAPI)
 	if s.d.Gatherer != nil {
-		r.HandleHTTP("GET /metrics", Public, promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{}))
+		// The operator token or the read-only monitor token (MonitorToken);
+		// METRICS_ADDR serves the same without a token on an internal
+		// listener.
+		r.HandleHTTP("GET /metrics", OperatorRead, promhttp.HandlerFor(s.d.Gatherer, promhttp.HandlerOpts{}))
 	}
 	if s.d.Monitoring != nil {
+		origins := http.NewCrossOriginProtection()
 		r.Handle("/monitoring/", OperatorRead, func(w http.ResponseWriter, r *http.Request) error {
+			// Browsers send Basic credentials with any request to this
+			// origin, from any page: a state-changing request (pause a
+			// queue, delete tasks) must show it comes from this origin.
+			if err := origins.Check(r); err != nil {
+				return errCrossOrigin
+			}
 			p, _ := PrincipalFrom(r.Context())
 			switch {
 			case p.HasScope(accounts.ScopeAdmin):
@@ -158,10 +168,31 @@ func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) error {
 	return nil
 }
 
+// errCrossOrigin refuses a state-changing request from another origin.
+var errCrossOrigin = &Error{Status: http.StatusForbidden, Code: "cross_origin",
+	Message: "state-changing requests under /monitoring/ must come from the same origin (Origin or Sec-Fetch-Site names another site)"}
+
+// ReadyTimeout bounds /readyz: it answers 503 once Redis has not answered
+// a PING within it.
+const ReadyTimeout = 2 * time.Second
+
+// readyz answers within ReadyTimeout even when Redis accepts connections
+// but never replies: the Redis client bounds its reads by its own timeouts
+// and retries (seconds more), not by the context, so the PING runs aside
+// and is abandoned at the deadline; its own timeouts end it.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
-	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	ctx, cancel := context.WithTimeout(r.Context(), ReadyTimeout)
 	defer cancel()
-	if err := s.d.Redis.Ping(ctx).Err(); err != nil {
+	done := make(chan error, 1)
+	go func() { done <- s.d.Redis.Ping(ctx).Err() }()
+	var err error
+	select {
+	case err = <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("no answer within %s", ReadyTimeout)
+	}
+	if err != nil {
+		s.d.Logger.WarnContext(r.Context(), "not ready: redis unavailable", "err", err)
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "redis unavailable"})
 		return nil
 	}

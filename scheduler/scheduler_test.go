@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
+	"github.com/redis/go-redis/v9"
 )
 
 type clock struct {
@@ -91,18 +93,20 @@ func TestLoopPicksUpNewJobs(t *testing.T) {
 	t.Parallel()
 	rdb, _ := redistest.DB(t)
 	ns := store.Namespace("bs")
-	js := jobs.New(rdb, ns, noAuths{}, nil, jobs.Type{Name: "noop"})
+	c := &clock{t: time.Date(2026, 5, 1, 12, 0, 5, 0, time.UTC)}
+	js := jobs.New(rdb, ns, noAuths{}, c.now, jobs.Type{Name: "noop"})
 	ctx := context.Background()
 	client := asynq.NewClientFromRedisClient(rdb)
 	claimed := make(chan int, 100)
-	s := New(rdb, js, client, Config{Tick: 20 * time.Millisecond, Claimed: func(n int) { claimed <- n }})
+	s := New(rdb, js, client, Config{Tick: 20 * time.Millisecond, Now: c.now, Claimed: func(n int) { claimed <- n }})
 	if err := s.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer s.Stop()
-	if _, err := js.Create(ctx, "acme", jobs.Input{Type: "noop", Label: str("x"), Schedule: str("@every 10s")}); err != nil {
+	if _, err := js.Create(ctx, "acme", jobs.Input{Type: "noop", Label: str("x"), Schedule: str("@every 1m")}); err != nil {
 		t.Fatal(err)
 	}
+	c.add(time.Minute)
 	deadline := time.After(15 * time.Second)
 	for {
 		select {
@@ -113,7 +117,7 @@ func TestLoopPicksUpNewJobs(t *testing.T) {
 				return
 			}
 		case <-deadline:
-			t.Fatal("the new job's first occurrence was not enqueued within its 10 s interval")
+			t.Fatal("the new job's first occurrence was not enqueued within 15 s of falling due")
 		}
 	}
 }
@@ -144,5 +148,44 @@ func TestTickReturnsAnOccurrenceItCouldNotEnqueue(t *testing.T) {
 	n, err := New(rdb, js, refusingEnqueuer{}, Config{Now: c.now}).Tick(ctx)
 	if n != 0 || !errors.Is(err, errRefused) || !strings.Contains(err.Error(), j.ID) {
 		t.Fatalf("tick: %d %v", n, err)
+	}
+}
+
+// TestJobThatNeverFiresIsNotRun: a job whose schedule never fires (30
+// February), stored and indexed at the zero time by an older version, is
+// not enqueued however often the scheduler ticks, and leaves the index.
+func TestJobThatNeverFiresIsNotRun(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.DB(t)
+	ns := store.Namespace("bs")
+	c := &clock{t: time.Date(2026, 5, 1, 12, 0, 5, 0, time.UTC)}
+	js := jobs.New(rdb, ns, noAuths{}, c.now, jobs.Type{Name: "noop"})
+	ctx := context.Background()
+	if _, err := js.Create(ctx, "acme", jobs.Input{Type: "noop", Label: str("x"), Schedule: str("0 0 30 2 *")}); err == nil {
+		t.Fatal("a schedule on 30 February was accepted")
+	}
+	j := jobs.Job{ID: "job_feb30", Account: "acme", Type: "noop", Label: "x", Schedule: "0 0 30 2 *", State: jobs.StateRunning, Version: 1, Config: map[string]any{}}
+	b, _ := json.Marshal(j)
+	if err := rdb.HSet(ctx, ns.Account("acme", "jobs"), j.ID, b).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.ZAdd(ctx, ns.Global("schedule"), redis.Z{Score: float64(time.Time{}.Unix()), Member: "acme/" + j.ID}).Err(); err != nil {
+		t.Fatal(err)
+	}
+	s := New(rdb, js, asynq.NewClientFromRedisClient(rdb), Config{Now: c.now})
+	total := 0
+	for range 20 {
+		c.add(time.Second)
+		n, err := s.Tick(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		total += n
+	}
+	if total != 0 {
+		t.Fatalf("a job that never fires was enqueued %d times in 20 ticks", total)
+	}
+	if n, err := rdb.ZCard(ctx, ns.Global("schedule")).Result(); err != nil || n != 0 {
+		t.Fatalf("schedule index holds %d entries (%v)", n, err)
 	}
 }

@@ -113,6 +113,7 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 		return err
 	}
 	all = append(all, sftp)
+	all = append(all, a.processMetrics()...)
 	if err := all.start(ctx); err != nil {
 		return err
 	}

@@ -118,3 +118,77 @@ func TestManagedEndpoint(t *testing.T) {
 		}
 	}
 }
+
+// TestManagedUsernameCannotBeRetargeted: an account admin cannot point its
+// sftp_managed authorization at another account's managed user, or at
+// fresh names, and so cannot drive failed logins against them through
+// the connection test; the other account's password and workers' key
+// still log in after the attempts.
+func TestManagedUsernameCannotBeRetargeted(t *testing.T) {
+	t.Parallel()
+	b := setupManaged(t)
+	if code, out := b.do(t, "POST", "/api/v1/accounts", managedOperatorToken, map[string]any{"id": "beta", "name": "Beta"}); code != 201 {
+		t.Fatalf("create account: %d %v", code, out)
+	}
+	code, out := b.do(t, "POST", "/api/v1/accounts/beta/tokens", managedOperatorToken, map[string]any{"name": "admin", "scopes": []string{"admin"}})
+	if code != 201 {
+		t.Fatalf("create token: %d %v", code, out)
+	}
+	betaAdmin := out["token"].(string)
+	code, mine := b.do(t, "POST", "/api/v1/accounts/acme/authorizations", b.admin, map[string]any{"type": "sftp_managed", "label": "mine"})
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, mine)
+	}
+	code, theirs := b.do(t, "POST", "/api/v1/accounts/beta/authorizations", betaAdmin, map[string]any{"type": "sftp_managed", "label": "theirs"})
+	if code != 201 {
+		t.Fatalf("create: %d %v", code, theirs)
+	}
+	mineID := mine["id"].(string)
+	myName := mine["config"].(map[string]any)["username"].(string)
+	theirName := theirs["config"].(map[string]any)["username"].(string)
+	for _, v := range []any{theirName, "fresh-name-123", nil, ""} {
+		code, out := b.do(t, "PATCH", "/api/v1/accounts/acme/authorizations/"+mineID, b.admin, map[string]any{"config": map[string]any{"username": v}})
+		e, _ := out["error"].(map[string]any)
+		if code != 422 || e["code"] != "invalid" || e["field"] != "config.username" {
+			t.Errorf("PATCH config.username to %v: %d %v", v, code, out)
+		}
+	}
+	code, out = b.do(t, "PATCH", "/api/v1/accounts/acme/authorizations/"+mineID, b.admin, map[string]any{"config": map[string]any{"worker_key": "SHA256:xyz"}})
+	if e, _ := out["error"].(map[string]any); code != 422 || e["field"] != "config.worker_key" {
+		t.Errorf("PATCH config.worker_key: %d %v", code, out)
+	}
+	code, out = b.do(t, "PATCH", "/api/v1/accounts/acme/authorizations/"+mineID, b.admin, map[string]any{"label": "renamed", "config": map[string]any{"username": myName}})
+	if code != 200 || out["label"] != "renamed" {
+		t.Fatalf("PATCH repeating the username: %d %v", code, out)
+	}
+	// A wrong password and no key on acme's own authorization: its tests
+	// fail logins of acme's own user only.
+	code, out = b.do(t, "PATCH", "/api/v1/accounts/acme/authorizations/"+mineID, b.admin, map[string]any{"secrets": map[string]string{"password": "wrong-password-123", "private_key": ""}})
+	if code != 200 {
+		t.Fatalf("PATCH secrets: %d %v", code, out)
+	}
+	for range 8 {
+		if code, out := b.do(t, "POST", "/api/v1/accounts/acme/authorizations/"+mineID+"/test", b.admin, nil); code != 200 || out["ok"] != false {
+			t.Fatalf("test with a wrong password: %d %v", code, out)
+		}
+	}
+	_, sec, err := b.app.auths.Credentials(context.Background(), "beta", theirs["id"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.ParsePrivateKey([]byte(sec["private_key"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, auth := range map[string]ssh.AuthMethod{"workers' key": ssh.PublicKeys(signer), "password": ssh.Password(sec["password"])} {
+		conn, err := ssh.Dial("tcp", b.sftpAddr, &ssh.ClientConfig{User: theirName, Auth: []ssh.AuthMethod{auth},
+			HostKeyCallback: ssh.FixedHostKey(b.serverHostKey(t)), Timeout: 10 * time.Second})
+		if err != nil {
+			t.Fatalf("beta's %s after acme's failed tests: %v", name, err)
+		}
+		conn.Close()
+	}
+	if code, out := b.do(t, "POST", "/api/v1/accounts/beta/authorizations/"+theirs["id"].(string)+"/test", betaAdmin, nil); code != 200 || out["ok"] != true {
+		t.Fatalf("beta's connection test after acme's failed tests: %d %v", code, out)
+	}
+}

@@ -46,6 +46,11 @@ func runAPI(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	defer closeMon()
+	metrics := a.processMetrics()
+	if err := metrics.start(ctx); err != nil {
+		return err
+	}
+	defer metrics.stop()
 	if err := srv.Start(ctx, cfg.HTTPAddr); err != nil {
 		return err
 	}
@@ -64,6 +69,11 @@ func runWorker(ctx context.Context, getenv func(string) string) error {
 	}
 	defer a.close()
 	cfg, log := a.cfg, a.log
+	metrics := a.processMetrics()
+	if err := metrics.start(ctx); err != nil {
+		return err
+	}
+	defer metrics.stop()
 	w := a.workerServer()
 	if err := w.Start(ctx); err != nil {
 		return err
@@ -87,6 +97,11 @@ func runScheduler(ctx context.Context, getenv func(string) string) error {
 		return err
 	}
 	defer a.close()
+	metrics := a.processMetrics()
+	if err := metrics.start(ctx); err != nil {
+		return err
+	}
+	defer metrics.stop()
 	s := a.schedulerComponent()
 	if err := s.Start(ctx); err != nil {
 		return err

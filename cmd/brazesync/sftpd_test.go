@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -392,15 +393,17 @@ func TestUploadTakenByJob(t *testing.T) {
 
 func TestSFTPDConfigFromEnvironment(t *testing.T) {
 	t.Parallel()
-	base := &config.Config{SFTPAddr: ":2022", DataDir: "/data", ShutdownTimeout: 7 * time.Second}
+	base := &config.Config{SFTPAddr: ":2022", DataDir: "/data", ShutdownTimeout: 7 * time.Second,
+		SFTPTrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}}
 	env := map[string]string{"SFTP_QUOTA_BYTES": "1048576", "SFTP_QUOTA_FILES": "10", "SFTP_MAX_USER_FAILURES": "3",
-		"SFTP_MAX_ADDR_FAILURES": "9", "SFTP_FAILURE_WINDOW": "5m", "SFTP_LOCKOUT": "1h"}
+		"SFTP_MAX_USER_GLOBAL_FAILURES": "30", "SFTP_MAX_ADDR_FAILURES": "9", "SFTP_FAILURE_WINDOW": "5m", "SFTP_LOCKOUT": "1h"}
 	c, err := sftpdConfig(func(k string) string { return env[k] }, base)
-	if err != nil || c.QuotaBytes != 1<<20 || c.QuotaFiles != 10 || c.MaxUserFailures != 3 || c.MaxAddrFailures != 9 ||
+	if err != nil || c.QuotaBytes != 1<<20 || c.QuotaFiles != 10 || c.MaxUserFailures != 3 || c.MaxUserGlobalFailures != 30 || c.MaxAddrFailures != 9 ||
+		len(c.TrustedProxies) != 1 || c.TrustedProxies[0] != base.SFTPTrustedProxies[0] ||
 		c.FailureWindow != 5*time.Minute || c.Lockout != time.Hour || c.Addr != ":2022" || c.DataDir != "/data" || c.ShutdownTimeout != 7*time.Second {
 		t.Fatalf("config %+v, err %v", c, err)
 	}
-	for name, v := range map[string]string{"SFTP_QUOTA_BYTES": "-1", "SFTP_MAX_USER_FAILURES": "many", "SFTP_LOCKOUT": "10ms"} {
+	for name, v := range map[string]string{"SFTP_QUOTA_BYTES": "-1", "SFTP_MAX_USER_FAILURES": "many", "SFTP_MAX_USER_GLOBAL_FAILURES": "0", "SFTP_LOCKOUT": "10ms"} {
 		_, err := sftpdConfig(func(k string) string {
 			if k == name {
 				return v

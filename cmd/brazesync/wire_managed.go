@@ -81,10 +81,17 @@ type managedProvisioner struct {
 }
 
 // managedConfigKeys are the config keys of an sftp_managed authorization.
-// brazesync fills all but folder; they stay editable (e.g. host, after
-// SFTP_PUBLIC_HOST changed). worker_key is the fingerprint of the public key
-// brazesync's workers log in with.
+// brazesync fills all but folder; host, port and host_key stay editable
+// (e.g. host, after SFTP_PUBLIC_HOST changed). worker_key is the
+// fingerprint of the public key brazesync's workers log in with.
 var managedConfigKeys = []string{"host", "port", "username", "folder", "host_key", "worker_key"}
+
+// managedImmutable are the config keys fixed at provisioning: the username
+// is the managed SFTP user, unique across every account, that this
+// authorization owns; pointing it at another account's user, or at fresh
+// names, would let the authorization's tests and imports fail logins of
+// users it does not own.
+var managedImmutable = []string{"username", "worker_key"}
 
 // managedSecrets are the secrets of an sftp_managed authorization: the
 // generated password (shown once) and the workers' private key.
@@ -96,6 +103,7 @@ func (m *managedProvisioner) typ() authorizations.Type {
 		Name:        managedType,
 		Config:      managedConfigKeys,
 		Secrets:     managedSecrets,
+		Immutable:   managedImmutable,
 		Validate:    m.validate,
 		Provision:   m.provision,
 		Deprovision: m.deprovision,
@@ -298,7 +306,7 @@ func (a *app) managedProvisioner() (*managedProvisioner, error) {
 func (a *app) managedAuthorizationTypes() []authorizations.Type {
 	m, err := a.managedProvisioner()
 	if err != nil {
-		t := authorizations.Type{Name: managedType, Config: managedConfigKeys, Secrets: managedSecrets, Validate: validateManaged}
+		t := authorizations.Type{Name: managedType, Config: managedConfigKeys, Secrets: managedSecrets, Immutable: managedImmutable, Validate: validateManaged}
 		t.Provision = func(context.Context, *authorizations.Authorization, map[string]string) (map[string]any, error) {
 			return nil, err
 		}

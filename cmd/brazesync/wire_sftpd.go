@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"path"
 	"strconv"
 	"strings"
@@ -21,7 +18,6 @@ import (
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/sftpd"
 	"github.com/brazesync/brazesync/tasks"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // Wiring of the managed SFTP server (`brazesync sftpd`, the Procfile's sftp
@@ -97,12 +93,13 @@ func takesUpload(j jobs.Job, authFolder, p string) bool {
 }
 
 // sftpdConfig maps the environment onto the server's config: SFTP_ADDR,
-// DATA_DIR and SHUTDOWN_TIMEOUT from cfg, quotas and brute-force limits from
-// SFTP_QUOTA_BYTES, SFTP_QUOTA_FILES, SFTP_MAX_USER_FAILURES,
+// DATA_DIR, SHUTDOWN_TIMEOUT and SFTP_TRUSTED_PROXIES from cfg, quotas and
+// brute-force limits from SFTP_QUOTA_BYTES, SFTP_QUOTA_FILES,
+// SFTP_MAX_USER_FAILURES, SFTP_MAX_USER_GLOBAL_FAILURES,
 // SFTP_MAX_ADDR_FAILURES, SFTP_FAILURE_WINDOW and SFTP_LOCKOUT (unset: the
 // sftpd defaults).
 func sftpdConfig(getenv func(string) string, cfg *config.Config) (sftpd.Config, error) {
-	c := sftpd.Config{Addr: cfg.SFTPAddr, DataDir: cfg.DataDir, ShutdownTimeout: cfg.ShutdownTimeout}
+	c := sftpd.Config{Addr: cfg.SFTPAddr, DataDir: cfg.DataDir, ShutdownTimeout: cfg.ShutdownTimeout, TrustedProxies: cfg.SFTPTrustedProxies}
 	ints := []struct {
 		name string
 		dst  *int64
@@ -119,7 +116,7 @@ func sftpdConfig(getenv func(string) string, cfg *config.Config) (sftpd.Config, 
 	counts := []struct {
 		name string
 		dst  *int
-	}{{"SFTP_MAX_USER_FAILURES", &c.MaxUserFailures}, {"SFTP_MAX_ADDR_FAILURES", &c.MaxAddrFailures}}
+	}{{"SFTP_MAX_USER_FAILURES", &c.MaxUserFailures}, {"SFTP_MAX_USER_GLOBAL_FAILURES", &c.MaxUserGlobalFailures}, {"SFTP_MAX_ADDR_FAILURES", &c.MaxAddrFailures}}
 	for _, v := range counts {
 		if s := strings.TrimSpace(getenv(v.name)); s != "" {
 			n, err := strconv.Atoi(s)
@@ -182,22 +179,7 @@ func (a *app) sftpdComponent(getenv func(string) string) (component, error) {
 // logins, failures, lockouts, uploads, quotas) and GET /healthz on addr
 // (SFTP_METRICS_ADDR), for Prometheus to scrape each sftpd replica.
 func (a *app) sftpMetricsComponent(addr string) component {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	return component{
-		name: "sftpd metrics",
-		start: func(context.Context) error {
-			ln, err := net.Listen("tcp", addr)
-			if err != nil {
-				return &config.Error{Var: "SFTP_METRICS_ADDR", Reason: err.Error()}
-			}
-			go func() { _ = srv.Serve(ln) }()
-			return nil
-		},
-		stop: func() { stopWithin(5*time.Second, func(ctx context.Context) { _ = srv.Shutdown(ctx) }) },
-	}
+	return a.metricsComponent("sftpd metrics", "SFTP_METRICS_ADDR", addr)
 }
 
 // runSFTPD runs the managed SFTP server until ctx ends (SIGTERM), then lets
@@ -221,7 +203,8 @@ func runSFTPD(ctx context.Context, getenv func(string) string) error {
 	if err := all.start(ctx); err != nil {
 		return err
 	}
-	log.Info("sftpd running", "addr", cfg.SFTPAddr, "data_dir", cfg.DataDir, "metrics_addr", getenv("SFTP_METRICS_ADDR"))
+	log.Info("sftpd running", "addr", cfg.SFTPAddr, "data_dir", cfg.DataDir, "metrics_addr", getenv("SFTP_METRICS_ADDR"),
+		"trusted_proxies", len(cfg.SFTPTrustedProxies))
 	<-ctx.Done()
 	log.Info("sftpd stopping: letting uploads in progress finish", "timeout", cfg.ShutdownTimeout.String())
 	all.stop()

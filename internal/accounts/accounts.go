@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/textcheck"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -67,6 +68,9 @@ func (s *Store) Create(ctx context.Context, id, name string) (*Account, error) {
 	}
 	if name == "" {
 		name = id
+	}
+	if msg := textcheck.Label(name); msg != "" {
+		return nil, &ValidationError{"name", msg}
 	}
 	a := &Account{ID: id, Name: name, CreatedAt: s.now().UTC().Truncate(time.Second)}
 	b, _ := json.Marshal(a)

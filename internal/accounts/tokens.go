@@ -14,6 +14,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/textcheck"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -104,6 +105,12 @@ func HashToken(secret string) string {
 func (s *Store) CreateToken(ctx context.Context, account string, nt NewToken) (*Token, string, error) {
 	if nt.Name == "" {
 		return nil, "", &ValidationError{"name", "is required"}
+	}
+	if msg := textcheck.Label(nt.Name); msg != "" {
+		return nil, "", &ValidationError{"name", msg}
+	}
+	if msg := textcheck.Description(nt.Description); msg != "" {
+		return nil, "", &ValidationError{"description", msg}
 	}
 	if len(nt.Scopes) == 0 {
 		return nil, "", &ValidationError{"scopes", "needs at least one of admin, data_manager, read"}

@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/brazesync/brazesync/internal/textcheck"
 )
 
 // Kind says how an audience's members are decided.
@@ -88,11 +90,11 @@ func validate(a *Audience) (compiled, error) {
 	if strings.TrimSpace(a.Name) == "" {
 		a.Name = a.Slug
 	}
-	if len(a.Name) > 200 {
-		return compiled{}, &ValidationError{Field: "name", Message: "at most 200 bytes"}
+	if msg := textcheck.Label(a.Name); msg != "" {
+		return compiled{}, &ValidationError{Field: "name", Message: msg}
 	}
-	if len(a.Description) > 2000 {
-		return compiled{}, &ValidationError{Field: "description", Message: "at most 2000 bytes"}
+	if msg := textcheck.Description(a.Description); msg != "" {
+		return compiled{}, &ValidationError{Field: "description", Message: msg}
 	}
 	switch a.Kind {
 	case KindRule:

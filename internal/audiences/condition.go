@@ -84,6 +84,9 @@ func parseOperand(raw json.RawMessage, path string) (operand, error) {
 func scalarOperand(v any, path string) (operand, error) {
 	switch x := v.(type) {
 	case string:
+		if strings.ContainsRune(x, 0) {
+			return operand{}, &ValidationError{Field: path, Message: "holds a NUL character"}
+		}
 		o := operand{kind: opString, s: x}
 		if t, err := time.Parse(time.RFC3339Nano, x); err == nil {
 			o.date, o.lower, o.upper = true, t, t
@@ -188,6 +191,48 @@ func (o operand) compare(val any) (int, bool) {
 
 const day = 24 * time.Hour
 
+// inSet holds the values of an "in" condition: strings in a set, so that
+// a long list costs one lookup per string value; numbers, booleans and
+// dates (which compare by range) in a list.
+type inSet struct {
+	strings map[string]struct{}
+	others  []operand
+}
+
+func newInSet(n int) *inSet { return &inSet{strings: make(map[string]struct{}, n)} }
+
+func (s *inSet) add(o operand) {
+	if o.kind == opString {
+		s.strings[o.s] = struct{}{}
+	}
+	if o.kind != opString || o.date {
+		s.others = append(s.others, o)
+	}
+}
+
+// has reports whether val equals one of the values (for a list, whether
+// one of its elements does), as operand.equal decides.
+func (s *inSet) has(val any) bool {
+	switch x := val.(type) {
+	case string:
+		_, ok := s.strings[x]
+		return ok
+	case []string:
+		for _, e := range x {
+			if _, ok := s.strings[e]; ok {
+				return true
+			}
+		}
+		return false
+	}
+	for _, o := range s.others {
+		if o.equal(val) {
+			return true
+		}
+	}
+	return false
+}
+
 // compileCondition builds the matcher of a {"field", "op", ...} node.
 func compileCondition(r Rule, path string) (compiled, error) {
 	ref, err := parseField(r.Field, path)
@@ -228,30 +273,28 @@ func compileCondition(r Rule, path string) (compiled, error) {
 		if err := json.Unmarshal(r.Value, &vals); err != nil || len(vals) == 0 {
 			return compiled{}, &ValidationError{Field: path + ".value", Message: `op "in" needs a non-empty array of values`}
 		}
-		ops := make([]operand, 0, len(vals))
+		if len(vals) > MaxInValues {
+			return compiled{}, &ValidationError{Field: path + ".value", Message: fmt.Sprintf(`op "in" takes at most %d values, got %d`, MaxInValues, len(vals))}
+		}
+		set := newInSet(len(vals))
 		for i, x := range vals {
 			o, err := scalarOperand(x, fmt.Sprintf("%s.value[%d]", path, i))
 			if err != nil {
 				return compiled{}, err
 			}
-			ops = append(ops, o)
+			set.add(o)
 		}
 		return compiled{match: func(v *view, _ time.Time) bool {
 			val, ok := v.get(ref)
-			if !ok {
-				return false
-			}
-			for _, o := range ops {
-				if o.equal(val) {
-					return true
-				}
-			}
-			return false
+			return ok && set.has(val)
 		}}, nil
 	case "contains", "prefix":
 		var s string
 		if err := json.Unmarshal(r.Value, &s); err != nil || s == "" {
 			return compiled{}, &ValidationError{Field: path + ".value", Message: fmt.Sprintf("op %q needs a non-empty string", r.Op)}
+		}
+		if strings.ContainsRune(s, 0) {
+			return compiled{}, &ValidationError{Field: path + ".value", Message: "holds a NUL character"}
 		}
 		test := strings.Contains
 		if r.Op == "prefix" {

@@ -47,6 +47,18 @@ type Rule struct {
 	Days  float64         `json:"days,omitempty"`
 }
 
+// Rule limits: a rule is evaluated on every profile change of its account,
+// so its size is bounded.
+const (
+	// MaxRuleDepth is the deepest nesting of nodes: a condition at the top
+	// is at depth 1, each "and", "or" and "not" adds one.
+	MaxRuleDepth = 32
+	// MaxInValues is the most values of one "in" condition.
+	MaxInValues = 10000
+	// MaxFieldName is the longest field name of a condition, in bytes.
+	MaxFieldName = 256
+)
+
 // ErrInvalid marks every validation error of an audience or rule; callers map
 // it to a 400 answer.
 var ErrInvalid = errors.New("invalid audience")
@@ -94,6 +106,14 @@ func ParseRule(raw json.RawMessage) (Rule, error) {
 
 // compileRule validates r (at path) and builds its matcher.
 func compileRule(r Rule, path string) (compiled, error) {
+	return compileNode(r, path, 1)
+}
+
+// compileNode compiles r, a node at depth.
+func compileNode(r Rule, path string, depth int) (compiled, error) {
+	if depth > MaxRuleDepth {
+		return compiled{}, &ValidationError{Field: path, Message: fmt.Sprintf("rule nested deeper than %d levels", MaxRuleDepth)}
+	}
 	kinds := 0
 	if r.And != nil {
 		kinds++
@@ -125,7 +145,7 @@ func compileRule(r Rule, path string) (compiled, error) {
 		ms := make([]matcher, 0, len(kids))
 		rel := false
 		for i, k := range kids {
-			c, err := compileRule(k, fmt.Sprintf("%s.%s[%d]", path, name, i))
+			c, err := compileNode(k, fmt.Sprintf("%s.%s[%d]", path, name, i), depth+1)
 			if err != nil {
 				return compiled{}, err
 			}
@@ -151,7 +171,7 @@ func compileRule(r Rule, path string) (compiled, error) {
 			return false
 		}}, nil
 	case r.Not != nil:
-		c, err := compileRule(*r.Not, path+".not")
+		c, err := compileNode(*r.Not, path+".not", depth+1)
 		if err != nil {
 			return compiled{}, err
 		}
@@ -176,6 +196,10 @@ const (
 
 func parseField(f, path string) (fieldRef, error) {
 	switch {
+	case len(f) > MaxFieldName:
+		return fieldRef{}, &ValidationError{Field: path + ".field", Message: fmt.Sprintf("field name of %d bytes; at most %d", len(f), MaxFieldName)}
+	case strings.ContainsRune(f, 0):
+		return fieldRef{}, &ValidationError{Field: path + ".field", Message: "field name holds a NUL character"}
 	case f == "":
 		return fieldRef{}, &ValidationError{Field: path + ".field", Message: "missing field name"}
 	case f == "first_seen":

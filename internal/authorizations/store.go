@@ -18,6 +18,7 @@ import (
 
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/textcheck"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -107,6 +108,9 @@ func (s *Store) Create(ctx context.Context, account string, in Input) (a *Author
 	if a.Label == "" {
 		return nil, nil, &ValidationError{"label", "is required"}
 	}
+	if err := checkText(a); err != nil {
+		return nil, nil, err
+	}
 	maps.Copy(a.Config, in.Config)
 	plain := map[string]string{}
 	for k, v := range in.Secrets {
@@ -133,6 +137,17 @@ func (s *Store) Create(ctx context.Context, account string, in Input) (a *Author
 		return nil, nil, err
 	}
 	return a, shown, nil
+}
+
+// checkText checks the label and the description.
+func checkText(a *Authorization) error {
+	if msg := textcheck.Label(a.Label); msg != "" {
+		return &ValidationError{"label", msg}
+	}
+	if msg := textcheck.Description(a.Description); msg != "" {
+		return &ValidationError{"description", msg}
+	}
+	return nil
 }
 
 func (s *Store) validateAndSave(ctx context.Context, t Type, a *Authorization, plain map[string]string) error {
@@ -275,6 +290,12 @@ func (s *Store) Update(ctx context.Context, account, id string, in Input) (*Auth
 	}
 	if in.Description != nil {
 		a.Description = *in.Description
+	}
+	if err := checkText(&a); err != nil {
+		return nil, err
+	}
+	if err := t.checkImmutable(rec.Config, in.Config); err != nil {
+		return nil, err
 	}
 	for k, v := range in.Config {
 		if v == nil {

@@ -3,6 +3,7 @@ package authorizations
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"slices"
 	"sort"
 	"strings"
@@ -17,6 +18,10 @@ type Type struct {
 	Config []string
 	// Secrets lists the allowed secret names.
 	Secrets []string
+	// Immutable lists config keys fixed when the authorization is created
+	// (by Provision, say): an update may repeat their value but not change
+	// or remove it.
+	Immutable []string
 	// Validate checks a complete authorization (after an update is merged).
 	// It returns a *ValidationError naming the field.
 	Validate func(a *Authorization, secrets map[string]string) error
@@ -78,6 +83,18 @@ func (r *Registry) Names() []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// checkImmutable refuses an update of config that changes an immutable key
+// of before.
+func (t Type) checkImmutable(before, update map[string]any) error {
+	for _, k := range t.Immutable {
+		v, given := update[k]
+		if given && !reflect.DeepEqual(v, before[k]) {
+			return &ValidationError{"config." + k, fmt.Sprintf("is set when a %s authorization is created and cannot be changed; create a new authorization instead", t.Name)}
+		}
+	}
+	return nil
 }
 
 func (t Type) checkKeys(a *Authorization, secrets map[string]string) error {

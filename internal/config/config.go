@@ -71,6 +71,12 @@ type Config struct {
 	// though they are loopback, private, link-local and so on. Default
 	// none, EgressAllowDevDefault in dev.
 	EgressAllow []netip.Prefix
+	// SFTPTrustedProxies is SFTP_TRUSTED_PROXIES: the load balancers whose
+	// PROXY protocol header sftpd believes (trustedProxies).
+	SFTPTrustedProxies []netip.Prefix
+	// MetricsAddr is METRICS_ADDR: an optional internal listener that
+	// serves /metrics without a token ("" for none).
+	MetricsAddr string
 }
 
 // Error is an invalid setting. Its message names the variable.
@@ -101,6 +107,7 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 		SFTPAddr:       or(getenv("SFTP_ADDR"), SFTPAddrDefault),
 		SFTPPublicHost: or(getenv("SFTP_PUBLIC_HOST"), SFTPPublicHostDefault),
 		DataDir:        or(getenv("DATA_DIR"), DataDirDefault),
+		MetricsAddr:    strings.TrimSpace(getenv("METRICS_ADDR")),
 	}
 	var err error
 	if c.WorkerConcurrency, err = intVar(getenv, "WORKER_CONCURRENCY", WorkerConcurrencyDefault, 1, 1000); err != nil {
@@ -123,6 +130,9 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 		allow = EgressAllowDevDefault
 	}
 	if c.EgressAllow, err = prefixes("BRAZESYNC_EGRESS_ALLOW", allow); err != nil {
+		return nil, err
+	}
+	if c.SFTPTrustedProxies, err = trustedProxies(getenv("SFTP_TRUSTED_PROXIES")); err != nil {
 		return nil, err
 	}
 	if c.MasterKeys, err = masterKeys(getenv("BRAZESYNC_MASTER_KEY")); err != nil {

@@ -73,7 +73,7 @@ func stageAndApply(t *testing.T, data []byte, cfg Config) (*Report, *memSink, er
 	return rep, sink, err
 }
 
-func gz(t *testing.T, data []byte) []byte {
+func gz(t testing.TB, data []byte) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	w := gzip.NewWriter(&b)
@@ -89,7 +89,7 @@ type zipEntry struct {
 	data []byte
 }
 
-func zipOf(t *testing.T, entries ...zipEntry) []byte {
+func zipOf(t testing.TB, entries ...zipEntry) []byte {
 	t.Helper()
 	var b bytes.Buffer
 	w := zip.NewWriter(&b)

@@ -88,38 +88,69 @@ func recordFields(r profiles.Record) map[string]any {
 
 // parseRecords gives the records and problems of ParseBody's items.
 func TestParseRecordsMatchesParseBody(t *testing.T) {
-	bodies := append([]string{"", "  ", "a=1&b=2", "email=x%40y.io", `[{"a":"1"},"x",{"b":2}]`, `{"a":{"b":1}}`}, flatCases...)
-	for _, ct := range []string{"application/json", "application/x-www-form-urlencoded", ""} {
-		for _, body := range bodies {
-			parsed, err := parseRecords(ct, body)
-			recs, index, problems, n := parsed.Records, parsed.Index, parsed.Problems, parsed.Items
-			items, wantErr := ParseBody(ct, []byte(body))
-			if (err != nil) != (wantErr != nil) || n != len(items) {
-				t.Errorf("%s %q: parseRecords gives %d items, %v; ParseBody %d, %v", ct, body, n, err, len(items), wantErr)
-				continue
-			}
-			var got, want []any
-			for k, r := range recs {
-				got = append(got, index[k], recordFields(r))
-			}
-			for _, p := range problems {
-				got = append(got, p.Index, p.Reason)
-			}
-			for i, it := range items {
-				if it.Fields != nil {
-					want = append(want, i, it.Fields)
-				}
-			}
-			for i, it := range items {
-				if it.Fields == nil {
-					want = append(want, i, it.Problem)
-				}
-			}
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("%s %q: parseRecords = %v, ParseBody = %v", ct, body, got, want)
-			}
+	for _, ct := range recordContentTypes {
+		for _, body := range recordBodies() {
+			checkRecords(t, ct, body)
 		}
 	}
+}
+
+var recordContentTypes = []string{"application/json", "application/x-www-form-urlencoded", ""}
+
+func recordBodies() []string {
+	return append([]string{"", "  ", "a=1&b=2", "email=x%40y.io", `[{"a":"1"},"x",{"b":2}]`, `{"a":{"b":1}}`}, flatCases...)
+}
+
+// checkRecords holds the collect body parser (parseRecords, which takes the
+// flat fast path) to ParseBody: the same records and problems at the same
+// item indexes, and the same verdict.
+func checkRecords(t *testing.T, ct, body string) {
+	t.Helper()
+	parsed, err := parseRecords(ct, body)
+	recs, index, problems, n := parsed.Records, parsed.Index, parsed.Problems, parsed.Items
+	items, wantErr := ParseBody(ct, []byte(body))
+	if (err != nil) != (wantErr != nil) || n != len(items) {
+		t.Errorf("%s %q: parseRecords gives %d items, %v; ParseBody %d, %v", ct, body, n, err, len(items), wantErr)
+		return
+	}
+	if len(recs) != len(index) || len(recs)+len(problems) != n {
+		t.Errorf("%s %q: %d records, %d indexes and %d problems for %d items", ct, body, len(recs), len(index), len(problems), n)
+		return
+	}
+	var got, want []any
+	for k, r := range recs {
+		got = append(got, index[k], recordFields(r))
+	}
+	for _, p := range problems {
+		got = append(got, p.Index, p.Reason)
+	}
+	for i, it := range items {
+		if it.Fields != nil {
+			want = append(want, i, it.Fields)
+		}
+	}
+	for i, it := range items {
+		if it.Fields == nil {
+			want = append(want, i, it.Problem)
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s %q: parseRecords = %v, ParseBody = %v", ct, body, got, want)
+	}
+}
+
+// FuzzParseRecords: the collect body parser never panics, and its fast
+// and full paths agree, for any content type and body.
+func FuzzParseRecords(f *testing.F) {
+	for _, ct := range recordContentTypes {
+		for _, body := range recordBodies() {
+			f.Add(ct, body)
+		}
+	}
+	f.Add("application/x-www-form-urlencoded; charset=utf-8", "email=a%40x.io&tag=x&tag=y")
+	f.Add("application/x-ndjson", "{\"email\":\"a@x.io\"}\n[{\"b\":2}]\n")
+	f.Add("text/plain; charset=\"", "a=%zz")
+	f.Fuzz(checkRecords)
 }
 
 // BenchmarkParseRecordsBrazeSample reads the partner guide's webhook sample

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/textcheck"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -158,6 +159,12 @@ func (s *Store) validate(ctx context.Context, j *Job) error {
 	}
 	if j.Label == "" {
 		return &ValidationError{"label", "is required"}
+	}
+	if msg := textcheck.Label(j.Label); msg != "" {
+		return &ValidationError{"label", msg}
+	}
+	if msg := textcheck.Description(j.Description); msg != "" {
+		return &ValidationError{"description", msg}
 	}
 	if _, err := ParseSchedule(j.Schedule); err != nil {
 		return &ValidationError{"schedule", err.Error()}

@@ -91,16 +91,21 @@ func (s *Server) checkPassword(conn ssh.ConnMetadata, method string, password []
 	ctx, cancel := s.authContext()
 	defer cancel()
 	username, ip := conn.User(), remoteIP(conn.RemoteAddr())
-	if err := s.guard.check(ctx, username, ip); err != nil {
-		return nil, s.refuseLocked(ctx, method, username, ip, err)
-	}
 	u, err := s.users.LookupUser(ctx, username)
 	if err != nil && !errors.Is(err, ErrNoUser) {
 		return nil, s.refuse(ctx, method, "error", username, ip, err)
 	}
+	known := err == nil
+	counters := s.guard.unknownCounters(ip)
+	if known {
+		counters = s.guard.userCounters(username, ip)
+	}
+	if err := s.guard.check(ctx, counters); err != nil {
+		return nil, s.refuseLocked(ctx, method, username, ip, err)
+	}
 	// An unknown user costs a bcrypt comparison too (u has no hash then).
 	if !s.users.checkPassword(u, password) {
-		delay, ferr := s.guard.fail(ctx, username, ip)
+		delay, ferr := s.guard.fail(ctx, counters, username, ip)
 		if ferr != nil {
 			s.logger.LogAttrs(ctx, slog.LevelError, "recording sftp login failure", slog.String("error", ferr.Error()))
 		}
@@ -108,17 +113,17 @@ func (s *Server) checkPassword(conn ssh.ConnMetadata, method string, password []
 		s.pause(delay)
 		return nil, err
 	}
-	s.guard.succeed(ctx, username)
+	s.guard.succeed(ctx, username, ip)
 	return s.loggedIn(ctx, u, method, "", ip), nil
 }
 
+// publicKeyCallback answers a key offer. Key logins are never locked out
+// and never counted as failures (see guard): a key cannot be guessed, and
+// brazesync's workers log in with one.
 func (s *Server) publicKeyCallback(conn ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Permissions, error) {
 	ctx, cancel := s.authContext()
 	defer cancel()
 	username, ip := conn.User(), remoteIP(conn.RemoteAddr())
-	if err := s.guard.check(ctx, username, ip); err != nil {
-		return nil, s.refuseLocked(ctx, "publickey", username, ip, err)
-	}
 	u, err := s.users.LookupUser(ctx, username)
 	if errors.Is(err, ErrNoUser) {
 		return nil, errBadCredentials
@@ -153,7 +158,6 @@ func (s *Server) verifiedPublicKeyCallback(conn ssh.ConnMetadata, key ssh.Public
 		return nil, s.refuse(ctx, "publickey", "error", conn.User(), ip, errors.New("verified key differs from the offered key"))
 	}
 	u := User{Account: perms.Extensions[extAccount], Username: perms.Extensions[extUsername]}
-	s.guard.succeed(ctx, u.Username)
 	return s.loggedIn(ctx, u, "publickey", perms.Extensions[extKeyFP], ip), nil
 }
 

@@ -5,25 +5,28 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	"github.com/brazesync/brazesync/internal/proxyproto"
 )
 
 // Defaults of Config. Every zero field of a Config takes the default below.
 const (
-	AddrDefault              = ":2022"
-	HandshakeTimeoutDefault  = 2 * time.Minute
-	ShutdownTimeoutDefault   = 30 * time.Second
-	QuotaBytesDefault        = 10 << 30 // 10 GiB
-	QuotaFilesDefault        = 10000
-	MaxUserFailuresDefault   = 5
-	MaxAddrFailuresDefault   = 20
-	FailureWindowDefault     = 15 * time.Minute
-	LockoutDefault           = 15 * time.Minute
-	FailureDelayDefault      = 250 * time.Millisecond
-	MaxFailureDelayDefault   = 4 * time.Second
-	BcryptCostDefault        = 10
-	UploadHookTimeoutDefault = 10 * time.Second
-	IdleTimeoutDefault       = 15 * time.Minute
-	MaxConnectionsDefault    = 1000
+	AddrDefault                  = ":2022"
+	HandshakeTimeoutDefault      = 2 * time.Minute
+	ShutdownTimeoutDefault       = 30 * time.Second
+	QuotaBytesDefault            = 10 << 30 // 10 GiB
+	QuotaFilesDefault            = 10000
+	MaxUserFailuresDefault       = 5
+	MaxUserGlobalFailuresDefault = 50
+	MaxAddrFailuresDefault       = 20
+	FailureWindowDefault         = 15 * time.Minute
+	LockoutDefault               = 15 * time.Minute
+	FailureDelayDefault          = 250 * time.Millisecond
+	MaxFailureDelayDefault       = 4 * time.Second
+	BcryptCostDefault            = 10
+	UploadHookTimeoutDefault     = 10 * time.Second
+	IdleTimeoutDefault           = 15 * time.Minute
+	MaxConnectionsDefault        = 1000
 )
 
 // Config configures the managed SFTP server. Zero fields take the defaults
@@ -46,12 +49,22 @@ type Config struct {
 	// QuotaFiles is the most files and directories one user may have.
 	// Default 10,000.
 	QuotaFiles int64
-	// MaxUserFailures is the number of failed logins of one username within
-	// FailureWindow after which the username is locked out. Default 5.
+	// MaxUserFailures is the number of failed password logins of one
+	// username from one client address within FailureWindow after which
+	// that username's password logins from that address are locked out
+	// (SFTP_MAX_USER_FAILURES). Default 5.
 	MaxUserFailures int
-	// MaxAddrFailures is the number of failed logins from one client IP
-	// address within FailureWindow after which the address is locked out.
-	// Default 20.
+	// MaxUserGlobalFailures is the number of failed password logins of one
+	// username from all addresses within FailureWindow after which that
+	// username's password logins are locked out everywhere
+	// (SFTP_MAX_USER_GLOBAL_FAILURES): a guess spread over many addresses.
+	// Locked attempts do not count, so one address adds at most
+	// MaxUserFailures per window. Default 50.
+	MaxUserGlobalFailures int
+	// MaxAddrFailures is the number of failed logins with unknown usernames
+	// from one client address within FailureWindow after which that address
+	// is locked out for unknown usernames (SFTP_MAX_ADDR_FAILURES); the
+	// users that exist are not affected. Default 20.
 	MaxAddrFailures int
 	// FailureWindow is how long a failed login is remembered. Default 15m.
 	FailureWindow time.Duration
@@ -76,6 +89,11 @@ type Config struct {
 	// Ciphers are the SSH ciphers offered. Default: AES-GCM and AES-CTR
 	// (not chacha20-poly1305, see defaultCiphers).
 	Ciphers []string
+	// TrustedProxies are the load balancers whose PROXY protocol header
+	// (version 1 or 2) names the client's address (SFTP_TRUSTED_PROXIES).
+	// A connection from one of them must start with a header; a header from
+	// any other peer is refused. Default none.
+	TrustedProxies proxyproto.Trusted
 }
 
 // defaultCiphers are the ciphers the server offers: every cipher of
@@ -109,6 +127,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxUserFailures == 0 {
 		c.MaxUserFailures = MaxUserFailuresDefault
+	}
+	if c.MaxUserGlobalFailures == 0 {
+		c.MaxUserGlobalFailures = MaxUserGlobalFailuresDefault
 	}
 	if c.MaxAddrFailures == 0 {
 		c.MaxAddrFailures = MaxAddrFailuresDefault
@@ -166,6 +187,9 @@ func (c Config) validate() error {
 	}
 	if c.MaxUserFailures < 1 {
 		bad("MaxUserFailures", "must be at least 1, got %d", c.MaxUserFailures)
+	}
+	if c.MaxUserGlobalFailures < 1 {
+		bad("MaxUserGlobalFailures", "must be at least 1, got %d", c.MaxUserGlobalFailures)
 	}
 	if c.MaxAddrFailures < 1 {
 		bad("MaxAddrFailures", "must be at least 1, got %d", c.MaxAddrFailures)

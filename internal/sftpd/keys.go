@@ -11,8 +11,9 @@ import (
 //
 //	<ns>:sftp:user:<username>          string: the account that owns username
 //	<ns>:sftp:hostkey                  string: the sealed ed25519 host key seed
-//	<ns>:sftp:fail:user:<username>     hash: failed logins of a username
-//	<ns>:sftp:fail:addr:<ip>           hash: failed logins from an address
+//	<ns>:sftp:fail:user:<username>     hash: failed password logins of a username
+//	<ns>:sftp:fail:useraddr:<username>:<ip>  hash: failed password logins of a username from an address
+//	<ns>:sftp:fail:addr:<ip>           hash: failed logins of unknown usernames from an address
 //
 // Account keys (hash-tagged by the account):
 //
@@ -25,6 +26,9 @@ func (k keys) userIndex(username string) string { return k.ns.Global("sftp", "us
 func (k keys) hostKey() string                  { return k.ns.Global("sftp", "hostkey") }
 func (k keys) failUser(username string) string  { return k.ns.Global("sftp", "fail", "user", username) }
 func (k keys) failAddr(ip string) string        { return k.ns.Global("sftp", "fail", "addr", ip) }
+func (k keys) failUserAddr(username, ip string) string {
+	return k.ns.Global("sftp", "fail", "useraddr", username, ip)
+}
 
 func (k keys) accountUsers(acct string) string { return k.ns.Account(acct, "sftp", "users") }
 func (k keys) user(acct, username string) string {
@@ -51,8 +55,8 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
 end
 return 0`)
 
-// failureScript records one failed login against one counter (a username or
-// an address) and locks the counter once it reaches the limit. The counter
+// failureScript records one failed login against one counter (a username,
+// a username from an address, or an address) and locks the counter once it reaches the limit. The counter
 // is forgotten window milliseconds after the last failure; a lock lasts
 // lockout milliseconds (the key's TTL is the remaining lock time), after
 // which the counter starts again from zero. While locked, failures are not

@@ -13,6 +13,7 @@ type metrics struct {
 	lockouts      *prometheus.CounterVec // scope
 	connections   prometheus.Counter
 	refused       prometheus.Counter
+	proxyRefused  prometheus.Counter
 	sessions      prometheus.Gauge
 	uploads       *prometheus.CounterVec // outcome
 	uploadBytes   prometheus.Counter
@@ -31,7 +32,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"method", "reason"}),
 		lockouts: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "brazesync_sftpd_lockouts_total",
-			Help: "Lockouts after repeated failed logins, by scope (user, address).",
+			Help: "Lockouts after repeated failed logins, by scope (user_address, user, address).",
 		}, []string{"scope"}),
 		connections: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "brazesync_sftpd_connections_total",
@@ -40,6 +41,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		refused: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "brazesync_sftpd_connections_refused_total",
 			Help: "TCP connections closed at once because MaxConnections were open.",
+		}),
+		proxyRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "brazesync_sftpd_proxy_refused_total",
+			Help: "Connections refused for their PROXY protocol header: sent by a peer that is not a trusted proxy, missing from a trusted proxy, or malformed.",
 		}),
 		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "brazesync_sftpd_sessions",
@@ -61,7 +66,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.logins, m.loginFailures, m.lockouts, m.connections, m.refused,
+	for _, c := range []prometheus.Collector{m.logins, m.loginFailures, m.lockouts, m.connections, m.refused, m.proxyRefused,
 		m.sessions, m.uploads, m.uploadBytes, m.quotaExceeded} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("registering sftpd metrics: %w", err)

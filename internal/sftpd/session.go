@@ -10,23 +10,30 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/proxyproto"
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
 
-// serveConn runs one TCP connection: the SSH handshake within
-// HandshakeTimeout, then its session channels.
+// serveConn runs one TCP connection: the PROXY protocol header where the
+// peer is a trusted proxy, the SSH handshake within HandshakeTimeout, then
+// its session channels.
 func (s *Server) serveConn(conn net.Conn, config *ssh.ServerConfig) {
-	ip := remoteIP(conn.RemoteAddr())
 	_ = conn.SetDeadline(time.Now().Add(s.cfg.HandshakeTimeout))
-	sconn, chans, reqs, err := ssh.NewServerConn(conn, config)
+	pc := proxyproto.NewConn(conn, s.cfg.TrustedProxies)
+	sconn, chans, reqs, err := ssh.NewServerConn(pc, config)
 	if err != nil {
-		if !errors.Is(err, io.EOF) {
+		if perr := pc.Err(); perr != nil {
+			s.metrics.proxyRefused.Inc()
+			s.logger.LogAttrs(s.ctx, slog.LevelWarn, "sftp connection refused: PROXY protocol",
+				slog.String("peer_ip", remoteIP(conn.RemoteAddr())), slog.String("error", perr.Error()))
+		} else if !errors.Is(err, io.EOF) {
 			s.logger.LogAttrs(s.ctx, slog.LevelDebug, "sftp handshake failed",
-				slog.String("remote_ip", ip), slog.String("error", err.Error()))
+				slog.String("remote_ip", remoteIP(pc.RemoteAddr())), slog.String("error", err.Error()))
 		}
 		return
 	}
+	ip := remoteIP(pc.RemoteAddr())
 	defer sconn.Close()
 	_ = conn.SetDeadline(time.Time{})
 	go ssh.DiscardRequests(reqs)
