@@ -28,7 +28,7 @@ func demoAccount(t *testing.T, e *Env) string {
 	return id
 }
 
-// TestFirstSession is the README's first session: a profile posted the way
+// TestFirstSession is the README's tour: a profile posted the way
 // a Braze webhook posts it reaches the simulator with lytics_segments, and
 // reading the profile lists its audiences.
 func TestFirstSession(t *testing.T) {

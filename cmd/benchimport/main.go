@@ -1,4 +1,4 @@
-// Command benchimport is the Import CSV benchmark of issue 5: a Braze-shaped
+// Command benchimport is the Import CSV benchmark: a Braze-shaped
 // segment export (500,000 rows, about 100 MB), encrypted by gpg, on OpenSSH's
 // sftp on loopback, imported into profiles by one worker; in the same run,
 // the sequential chain of standard tools doing the same work (`sftp` get,

@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Targets of issue 5.
+// Targets of the import benchmark (docs/performance.md).
 const (
 	targetRatioLoopback = 1.5 // brazesync time / chain time on loopback
 	targetRatioRTT      = 1.0 // through the delay proxy

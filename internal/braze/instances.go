@@ -7,7 +7,7 @@ import (
 )
 
 // instances maps Braze instance names (upper case) to REST endpoints, from
-// Braze's documentation (see shared/reference/braze.md). There is no US-09.
+// Braze's documentation of its instances. There is no US-09.
 var instances = map[string]string{
 	"US-01": "https://rest.iad-01.braze.com",
 	"US-02": "https://rest.iad-02.braze.com",

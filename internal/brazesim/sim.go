@@ -2,7 +2,7 @@
 //
 // It is part of the product: `brazesync braze-sim --addr ADDR` serves it,
 // `brazesync dev` points exports at it, and tests run it under httptest. It
-// follows the Braze facts in shared/reference/braze.md: bearer keys, 75
+// follows Braze's documented behaviour of /users/track: bearer keys, 75
 // objects per request, the 4 MB body limit, per-object identifier validation
 // with a partial "errors" array, array attribute add/remove semantics, fixed
 // window rate limits per key with X-RateLimit-* headers, and 429s. Faults

@@ -35,7 +35,7 @@
 //
 // Read does not move the cursor; Commit does, and only forward. A crash
 // between the two re-reads the same entries: delivery is at least once, which
-// suits state-based consumers such as the Braze export (DESIGN.md, decision 2).
+// suits state-based consumers such as the Braze export (docs/architecture.md).
 //
 // # Where a new consumer starts
 //

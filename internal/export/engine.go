@@ -1,7 +1,7 @@
 // Package export sends audience membership to Braze: the Export Audience
 // job's engine.
 //
-// Delivery is state-based (DESIGN.md, decision 2). The change log only says
+// Delivery is state-based (docs/architecture.md). The change log only says
 // which profiles are dirty for a job; a sender leases dirty profiles in
 // batches, reads each one's current membership across the job's audiences
 // and sends one attribute object per user ({"add": [in], "remove": [out]}).
