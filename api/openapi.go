@@ -55,6 +55,9 @@ var openapiDoc = sync.OnceValues(func() ([]byte, error) {
 	return json.MarshalIndent(doc, "", " ")
 })
 
+// OpenAPIDocument returns the document served at /openapi.json.
+func OpenAPIDocument() ([]byte, error) { return openapiDoc() }
+
 func serveOpenAPI(w http.ResponseWriter, _ *http.Request) error {
 	b, err := openapiDoc()
 	if err != nil {

@@ -178,6 +178,7 @@ func closeObjects(doc *openapi3.T) {
 // request, end its answer.
 type check struct {
 	c      *contract
+	opID   string // the operation, when the document has it
 	input  *openapi3filter.RequestValidationInput
 	route  error // the document has no such operation
 	reqErr error // the request is not one the document describes
@@ -204,6 +205,7 @@ func (c *contract) begin(req *http.Request, body []byte) *check {
 		ck.route = err
 		return ck
 	}
+	ck.opID = route.Operation.OperationID
 	ck.input = &openapi3filter.RequestValidationInput{Request: vr, PathParams: params, Route: route, Options: contractOptions}
 	ck.reqErr = openapi3filter.ValidateRequest(context.Background(), ck.input)
 	return ck
