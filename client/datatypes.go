@@ -165,8 +165,8 @@ type CollectOptions struct {
 	DryRun bool
 }
 
-// CollectResponse is the collect endpoint's Lytics-style answer.
-type CollectResponse struct {
+// CollectResult is the collect endpoint's Lytics-style answer.
+type CollectResult struct {
 	Status  int          `json:"status"`
 	Message string       `json:"message"`
 	Data    *CollectData `json:"data,omitempty"`

@@ -65,17 +65,17 @@ func (c *Client) ListStreamRejections(ctx context.Context, account, stream strin
 // Collect posts records to a stream of the account, as Braze webhooks do;
 // they are stored before the answer. A 429 (the account's ingest rate) is
 // an *Error with code rate_limited and RetryAfter.
-func (c *Client) Collect(ctx context.Context, account, stream string, records []Record, opts *CollectOptions) (*CollectResponse, error) {
+func (c *Client) Collect(ctx context.Context, account, stream string, records []Record, opts *CollectOptions) (*CollectResult, error) {
 	return c.collect(ctx, []string{"c", account, stream}, records, opts)
 }
 
 // CollectOwnAccount posts records to a stream of the token's own account.
-func (c *Client) CollectOwnAccount(ctx context.Context, stream string, records []Record, opts *CollectOptions) (*CollectResponse, error) {
+func (c *Client) CollectOwnAccount(ctx context.Context, stream string, records []Record, opts *CollectOptions) (*CollectResult, error) {
 	return c.collect(ctx, []string{"collect", "json", stream}, records, opts)
 }
 
-func (c *Client) collect(ctx context.Context, path []string, records []Record, opts *CollectOptions) (*CollectResponse, error) {
-	var out CollectResponse
+func (c *Client) collect(ctx context.Context, path []string, records []Record, opts *CollectOptions) (*CollectResult, error) {
+	var out CollectResult
 	_, err := c.do(ctx, request{method: http.MethodPost, path: path, query: boolQuery("dryrun", opts != nil && opts.DryRun), body: records, out: &out})
 	return ret(&out, err)
 }
