@@ -199,7 +199,7 @@ func (c *Client) do(ctx context.Context, r request) (int, error) {
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("%s %s: %w", r.method, u.Path, err)
+		return 0, err // a *url.Error, which names the method and URL
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, MaxAnswerBytes+1))
