@@ -121,27 +121,29 @@ func (e *Env) Call(t *testing.T, method, path, token string, body any) *Resp {
 
 func call(t *testing.T, method, u, token string, body any, header http.Header) *Resp {
 	t.Helper()
-	var rd io.Reader
-	ctype := ""
+	var data []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd, ctype = strings.NewReader(b), "application/json"
+		data = []byte(b)
 	case []byte:
-		rd, ctype = bytes.NewReader(b), "application/json"
+		data = b
 	default:
-		data, err := json.Marshal(b)
-		if err != nil {
+		var err error
+		if data, err = json.Marshal(b); err != nil {
 			t.Fatal(err)
 		}
-		rd, ctype = bytes.NewReader(data), "application/json"
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(data)
 	}
 	req, err := http.NewRequest(method, u, rd)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ctype != "" {
-		req.Header.Set("Content-Type", ctype)
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
@@ -149,16 +151,25 @@ func call(t *testing.T, method, u, token string, body any, header http.Header) *
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
+	var ck *check
+	if c := contractFor(t, u); c != nil {
+		ck = c.begin(req, data)
+	}
 	resp, err := httpClient.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", method, u, err)
 	}
 	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
+	out, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("%s %s: reading the body: %v", method, u, err)
 	}
-	return &Resp{Status: resp.StatusCode, Header: resp.Header, Body: data, req: method + " " + u}
+	if ck != nil {
+		if problem := ck.end(resp.StatusCode, resp.Header, out); problem != "" {
+			t.Errorf("%s %s: %s\nrequest: %s\nanswer %d: %s", method, u, problem, tail(string(data), 2000), resp.StatusCode, tail(string(out), 2000))
+		}
+	}
+	return &Resp{Status: resp.StatusCode, Header: resp.Header, Body: out, req: method + " " + u}
 }
 
 // Account is an account of its own for a scenario, with an admin token.

@@ -273,6 +273,7 @@ func (e *Env) startDev(opts Options) error {
 	e.SFTPAddr = "127.0.0.1:" + strconv.Itoa(ports[1])
 	e.Sim = "http://127.0.0.1:" + strconv.Itoa(ports[2])
 	e.Monitor = "bsmon_" + randomHex(16)
+	registerContract(e.API)
 	vars := merge(map[string]string{
 		"BRAZESYNC_MONITOR_TOKEN": e.Monitor,
 		"HTTP_ADDR":               "127.0.0.1:" + strconv.Itoa(ports[0]),
@@ -315,6 +316,7 @@ func (e *Env) startProcs(opts Options, cleanup func(func())) error {
 	e.Sim = "http://127.0.0.1:" + strconv.Itoa(ports[2])
 	e.Admin = "bsop_" + randomHex(16)
 	e.Monitor = "bsmon_" + randomHex(16)
+	registerContract(e.API)
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return err

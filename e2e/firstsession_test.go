@@ -1,9 +1,12 @@
 package e2e
 
 import (
+	"context"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/brazesync/brazesync/client"
 )
 
 // demoAccount is the account `brazesync dev` makes: in Procs mode the
@@ -14,23 +17,25 @@ func demoAccount(t *testing.T, e *Env) string {
 	if e.Mode == Dev {
 		return "demo"
 	}
+	ctx := context.Background()
+	c := e.Client(t, e.Admin)
 	id := "demo-" + randomHex(4)
-	e.Call(t, "POST", "/api/v1/accounts", e.Admin, map[string]any{"id": id, "name": "Demo"}).Expect(t, 201)
-	au := e.Call(t, "POST", "/api/v1/accounts/"+id+"/authorizations", e.Admin, map[string]any{
-		"type": "braze", "label": "Braze simulator",
-		"config":  map[string]any{"rest_endpoint": e.Sim},
-		"secrets": map[string]any{"api_key": "demo-key"},
-	}).Expect(t, 201)
-	e.Call(t, "POST", "/api/v1/accounts/"+id+"/jobs", e.Admin, map[string]any{
-		"type": "braze_export_audience", "label": "Demo export", "authorization_id": au.Str("id"),
-		"config": map[string]any{"audiences": []string{"lytics_all"}, "existing_users": true, "flush_users": 1},
-	}).Expect(t, 201)
+	res(c.CreateAccount(ctx, client.AccountInput{ID: id, Name: "Demo"})).must(t)
+	au := res(c.CreateAuthorization(ctx, id, client.AuthorizationInput{
+		Type: client.AuthorizationBraze, Label: "Braze simulator",
+		Config:  &client.AuthorizationConfig{RestEndpoint: e.Sim},
+		Secrets: &client.AuthorizationSecrets{APIKey: "demo-key"},
+	})).must(t)
+	res(c.CreateJob(ctx, id, client.JobInput{
+		Type: client.JobExportAudience, Label: "Demo export", AuthorizationID: au.ID,
+		Config: client.JobConfig{Audiences: []string{"lytics_all"}, ExistingUsers: true, FlushUsers: 1},
+	})).must(t)
 	return id
 }
 
-// TestFirstSession is the README's tour: a profile posted the way
-// a Braze webhook posts it reaches the simulator with lytics_segments, and
-// reading the profile lists its audiences.
+// TestFirstSession is the README's tour: a profile posted the way a Braze
+// webhook posts it (raw HTTP, ?key=) reaches the simulator with
+// lytics_segments, and reading the profile lists its audiences.
 func TestFirstSession(t *testing.T) {
 	eachMode(t, func(t *testing.T, e *Env) {
 		acct := demoAccount(t, e)
@@ -45,12 +50,12 @@ func TestFirstSession(t *testing.T) {
 			u := e.SimUser(t, user)
 			return slices.Contains(segments(u), "lytics_all"), jsonString(u)
 		})
-		p := e.Call(t, "GET", "/api/v1/accounts/"+acct+"/profiles/email/"+email, e.Admin, nil).Expect(t, 200)
-		if got := p.Strings("audiences"); !slices.Contains(got, "lytics_all") {
-			t.Errorf("profile audiences = %v, want lytics_all among them", got)
+		p := res(e.Client(t, e.Admin).GetProfile(context.Background(), acct, "email", email)).must(t)
+		if !slices.Contains(p.Audiences, "lytics_all") {
+			t.Errorf("profile audiences = %v, want lytics_all among them", p.Audiences)
 		}
-		if p.Str("fields.first_name") != "Ann" {
-			t.Errorf("profile fields = %v", p.Get("fields"))
+		if p.Fields["first_name"] != "Ann" {
+			t.Errorf("profile fields = %v", p.Fields)
 		}
 	})
 }

@@ -21,7 +21,7 @@ func TestJobHealth(t *testing.T) {
 			"config":  map[string]any{"rest_endpoint": "http://127.0.0.1:" + strconv.Itoa(ports[0])},
 			"secrets": map[string]any{"api_key": "k"},
 		}).Expect(t, 201).Str("id")
-		job := exportJob(t, a, auth, nil)
+		job := exportJob(t, a, auth)
 		if h := a.Job(t, job).Str("health"); h != "ok" {
 			t.Errorf("a new job's health = %q", h)
 		}
@@ -54,7 +54,7 @@ func TestOneRunAtATime(t *testing.T) {
 	eachMode(t, func(t *testing.T, e *Env) {
 		a := e.NewAccount(t)
 		auth, _ := a.BrazeAuth(t)
-		job := exportJob(t, a, auth, nil)
+		job := exportJob(t, a, auth)
 		p := a.Call(t, "POST", "/jobs/"+job+"/pause", nil).Expect(t, 200)
 		again := a.Call(t, "POST", "/jobs/"+job+"/pause", nil).Expect(t, 200)
 		if again.Num("version") != p.Num("version") {

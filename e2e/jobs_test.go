@@ -1,22 +1,24 @@
 package e2e
 
 import (
+	"context"
+	"fmt"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/brazesync/brazesync/client"
 )
 
 // exportJob creates an export of the audience lytics_all keyed by
 // external_id, flushing each user at once, and returns its id.
-func exportJob(t *testing.T, a *Account, auth string, extra map[string]any) string {
+func exportJob(t *testing.T, a *Account, auth string) string {
 	t.Helper()
-	cfg := map[string]any{"audiences": []string{"lytics_all"}, "identifier_field": "external_id", "flush_users": 1}
-	for k, v := range extra {
-		cfg[k] = v
-	}
-	return a.Call(t, "POST", "/jobs", map[string]any{
-		"type": "braze_export_audience", "label": "export", "authorization_id": auth, "config": cfg,
-	}).Expect(t, 201).Str("id")
+	j := res(a.Client(t).CreateJob(context.Background(), a.ID, client.JobInput{
+		Type: client.JobExportAudience, Label: "export", AuthorizationID: auth,
+		Config: client.JobConfig{Audiences: []string{"lytics_all"}, IdentifierField: "external_id", FlushUsers: 1},
+	})).must(t)
+	return j.ID
 }
 
 // TestPauseResumeRun: a paused job sends nothing and says so; resumed, it
@@ -24,10 +26,12 @@ func exportJob(t *testing.T, a *Account, auth string, extra map[string]any) stri
 // lists; the log route answers the job's entries.
 func TestPauseResumeRun(t *testing.T) {
 	eachMode(t, func(t *testing.T, e *Env) {
+		ctx := context.Background()
 		a := e.NewAccount(t)
+		c := a.Client(t)
 		auth, key := a.BrazeAuth(t)
-		job := exportJob(t, a, auth, nil)
-		if s := a.Job(t, job).Str("state"); s != "running" {
+		job := exportJob(t, a, auth)
+		if s := res(c.GetJob(ctx, a.ID, job)).must(t).State; s != client.JobRunning {
 			t.Fatalf("new job state %q, want running", s)
 		}
 		user := "pr-" + randomHex(4)
@@ -37,20 +41,18 @@ func TestPauseResumeRun(t *testing.T) {
 			return slices.Contains(segments(u), "lytics_all"), jsonString(u)
 		})
 
-		p := a.Call(t, "POST", "/jobs/"+job+"/pause", nil).Expect(t, 200)
-		if p.Str("state") != "paused" {
-			t.Fatalf("pause answered state %q", p.Str("state"))
+		if p := res(c.PauseJob(ctx, a.ID, job)).must(t); p.State != client.JobPaused {
+			t.Fatalf("pause answered state %q", p.State)
 		}
 		sentBefore := e.SimCounts(t, key).Num("objects")
 		a.Collect(t, "braze_users", map[string]any{"external_id": user + "-b"}).Expect(t, 200)
 		// The profile is stored while the job is paused...
 		eventually(t, 30*time.Second, "the second profile stored", func() (bool, string) {
-			r := a.Call(t, "GET", "/profiles/external_id/"+user+"-b", nil)
-			return r.Status == 200, string(r.Body)
+			_, err := c.GetProfile(ctx, a.ID, "external_id", user+"-b")
+			return err == nil, fmt.Sprint(err)
 		})
-		r := a.Call(t, "POST", "/jobs/"+job+"/resume", nil).Expect(t, 200)
-		if r.Str("state") != "running" {
-			t.Fatalf("resume answered state %q", r.Str("state"))
+		if r := res(c.ResumeJob(ctx, a.ID, job)).must(t); r.State != client.JobRunning {
+			t.Fatalf("resume answered state %q", r.State)
 		}
 		// ...and sent once the job is resumed.
 		eventually(t, 30*time.Second, "the second user in the simulator", func() (bool, string) {
@@ -62,20 +64,18 @@ func TestPauseResumeRun(t *testing.T) {
 		}
 
 		n := len(runs(t, a, job))
-		a.Call(t, "POST", "/jobs/"+job+"/run", nil).Expect(t, 200)
+		res(c.RunJob(ctx, a.ID, job)).must(t)
 		last := waitRunEnded(t, a, job, n+1)
 		if last.Str("trigger") == "" || last.Str("outcome") != "success" {
 			t.Errorf("run = %v", last)
 		}
-		logs := a.Call(t, "GET", "/jobs/"+job+"/logs", nil).Expect(t, 200)
-		if logs.Arr("data") == nil {
-			t.Errorf("logs = %v", logs)
+		if logs := res(c.ListJobLogs(ctx, a.ID, job, nil)).must(t); logs == nil {
+			t.Errorf("the log answered no list")
 		}
-		if got := a.Call(t, "GET", "/jobs/"+job+"/runs?limit=1", nil).Expect(t, 200); len(got.Arr("data")) != 1 {
-			t.Errorf("runs?limit=1 gave %d runs", len(got.Arr("data")))
+		if got := res(c.ListJobRuns(ctx, a.ID, job, &client.ListOptions{Limit: 1})).must(t); len(got) != 1 {
+			t.Errorf("runs with limit 1 gave %d runs", len(got))
 		}
-		if got := a.Call(t, "GET", "/jobs/nothing/runs", nil); got.Status != 404 || got.ErrorCode(t) != "not_found" {
-			t.Errorf("runs of an unknown job: %d %s", got.Status, got.Body)
-		}
+		_, err := c.ListJobRuns(ctx, a.ID, "nothing", nil)
+		wantCode(t, err, client.CodeNotFound)
 	})
 }

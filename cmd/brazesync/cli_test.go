@@ -40,7 +40,7 @@ func runBinary(t *testing.T, env []string, args ...string) (int, string, string)
 
 // The commands and admin subcommands a user can run.
 var (
-	commandNames = []string{"api", "worker", "scheduler", "sftpd", "dev", "admin", "braze-sim", "version"}
+	commandNames = []string{"api", "worker", "scheduler", "sftpd", "dev", "admin", "ctl", "braze-sim", "version"}
 	adminNames   = []string{"create-account", "create-token", "list-accounts", "migrate-profiles", "migrate-audiences", "migrate-index", "reseal"}
 )
 

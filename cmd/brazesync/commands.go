@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/brazesync/brazesync/internal/buildinfo"
 	"github.com/brazesync/brazesync/internal/cli"
+	"github.com/brazesync/brazesync/internal/ctl"
 )
 
 // The usage texts of the commands. Every variable is described in README.md.
@@ -15,7 +17,8 @@ const programSummary = `brazesync syncs audiences to Braze and Braze data into p
 
 const programFooter = `Configuration is by environment variables (REDIS_URL, BRAZESYNC_MASTER_KEY,
 ...); each command's --help names those it reads. Invalid configuration
-exits with status 2, other failures with status 1.`
+exits with status 2, other failures with status 1 (ctl has more: brazesync
+ctl --help).`
 
 const productionEnv = `  REDIS_URL                 Redis, e.g. redis://127.0.0.1:6379/0 (required)
   BRAZESYNC_MASTER_KEY      key(s) sealing secrets at rest, base64 (required)
@@ -137,6 +140,7 @@ func program(getenv func(string) string, stdout io.Writer) *cli.Program {
 				Run: noArgs(func(ctx context.Context) error { return runDev(ctx, getenv, stdout) })},
 			{Name: "admin", Summary: "offline administration straight against Redis:", Usage: adminUsage,
 				Commands: adminCommands(getenv, stdout)},
+			ctl.Command(getenv, os.Stdin, stdout),
 			brazeSimCommand(getenv, stdout),
 			{Name: "version", Summary: "print the version, VCS revision and whether the tree was modified", Usage: versionUsage,
 				Run: noArgs(func(context.Context) error {

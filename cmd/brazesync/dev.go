@@ -133,8 +133,8 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	if embedded {
 		fmt.Fprintf(stdout, "  WARNING: embedded in-memory Redis at %s: NOTHING PERSISTS; set REDIS_URL to keep data.\n", cfg.RedisURL)
 	}
-	fmt.Fprintf(stdout, "\nIn another shell, set the variables the README's examples use:\n")
-	fmt.Fprintf(stdout, "  export API=%s T=%s S=%s\n", base, cfg.AdminToken, sim.URL())
+	fmt.Fprintf(stdout, "\nIn another shell, set the variables the README's examples and brazesync ctl use:\n")
+	fmt.Fprintf(stdout, "  export API=%s T=%s S=%s BRAZESYNC_URL=%s BRAZESYNC_TOKEN=%s\n", base, cfg.AdminToken, sim.URL(), base, cfg.AdminToken)
 	<-ctx.Done()
 	fmt.Fprintln(stdout, "brazesync dev stopping")
 	all.stop()

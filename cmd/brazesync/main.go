@@ -14,6 +14,7 @@ import (
 
 	"github.com/brazesync/brazesync/internal/cli"
 	"github.com/brazesync/brazesync/internal/config"
+	"github.com/brazesync/brazesync/internal/ctl"
 	"github.com/brazesync/brazesync/internal/logging"
 )
 
@@ -33,11 +34,15 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 	return program(getenv, stdout).Run(ctx, args, stdout, stderr)
 }
 
-// exitStatus is 2 for configuration errors (cli.ExitUsage), 1 otherwise.
+// exitStatus is 2 for configuration errors (cli.ExitUsage), ctl's own
+// for the API's answers to ctl, 1 otherwise.
 func exitStatus(err error) int {
 	var ce *config.Error
 	if errors.As(err, &ce) {
 		return cli.ExitUsage
+	}
+	if code, ok := ctl.ExitStatus(err); ok {
+		return code
 	}
 	return cli.ExitFailure
 }

@@ -1,0 +1,98 @@
+package client
+
+import (
+	"context"
+	"net/http"
+)
+
+// CreateJob creates a job; without a schedule it runs at once.
+func (c *Client) CreateJob(ctx context.Context, account string, in JobInput) (*Job, error) {
+	var out Job
+	_, err := c.do(ctx, request{method: http.MethodPost, path: accountPath(account, "jobs"), body: in, out: &out})
+	return ret(&out, err)
+}
+
+// ListJobs lists the account's jobs, oldest first.
+func (c *Client) ListJobs(ctx context.Context, account string, opts *ListJobsOptions) ([]Job, error) {
+	var out list[Job]
+	_, err := c.do(ctx, request{method: http.MethodGet, path: accountPath(account, "jobs"), query: boolQuery("deleted", opts != nil && opts.Deleted), out: &out})
+	return out.Data, err
+}
+
+// GetJob returns a job with its newest run, progress and health.
+func (c *Client) GetJob(ctx context.Context, account, id string) (*Job, error) {
+	return c.jobCall(ctx, http.MethodGet, account, id, "", nil)
+}
+
+// UpdateJob changes a job.
+func (c *Client) UpdateJob(ctx context.Context, account, id string, in JobPatch) (*Job, error) {
+	return c.jobCall(ctx, http.MethodPatch, account, id, "", in)
+}
+
+// DeleteJob deletes a job for good; it answers the job in state deleted.
+func (c *Client) DeleteJob(ctx context.Context, account, id string) (*Job, error) {
+	return c.jobCall(ctx, http.MethodDelete, account, id, "", nil)
+}
+
+// PauseJob pauses a job; pausing a paused job changes nothing.
+func (c *Client) PauseJob(ctx context.Context, account, id string) (*Job, error) {
+	return c.jobCall(ctx, http.MethodPost, account, id, "pause", nil)
+}
+
+// ResumeJob resumes a job; one without a schedule runs at once.
+func (c *Client) ResumeJob(ctx context.Context, account, id string) (*Job, error) {
+	return c.jobCall(ctx, http.MethodPost, account, id, "resume", nil)
+}
+
+// RunJob queues a run now. While a run asked for through the API is queued
+// or running it fails with code run_in_progress.
+func (c *Client) RunJob(ctx context.Context, account, id string) (*Job, error) {
+	return c.jobCall(ctx, http.MethodPost, account, id, "run", nil)
+}
+
+func (c *Client) jobCall(ctx context.Context, method, account, id, action string, body any) (*Job, error) {
+	path := accountPath(account, "jobs", id)
+	if action != "" {
+		path = append(path, action)
+	}
+	var out Job
+	_, err := c.do(ctx, request{method: method, path: path, body: body, out: &out})
+	return ret(&out, err)
+}
+
+// ListJobRuns returns a job's newest runs first (default 20, at most 100).
+func (c *Client) ListJobRuns(ctx context.Context, account, id string, opts *ListOptions) ([]Run, error) {
+	var out list[Run]
+	_, err := c.do(ctx, request{method: http.MethodGet, path: accountPath(account, "jobs", id, "runs"), query: limitQuery(limitOf(opts)), out: &out})
+	return out.Data, err
+}
+
+// ListJobLogs returns a job's newest log entries first (default 100, at
+// most 1000).
+func (c *Client) ListJobLogs(ctx context.Context, account, id string, opts *ListOptions) ([]LogEntry, error) {
+	var out list[LogEntry]
+	_, err := c.do(ctx, request{method: http.MethodGet, path: accountPath(account, "jobs", id, "logs"), query: limitQuery(limitOf(opts)), out: &out})
+	return out.Data, err
+}
+
+// ListJobFiles returns the file ledger of an Import CSV job.
+func (c *Client) ListJobFiles(ctx context.Context, account, id string) ([]LedgerEntry, error) {
+	var out list[LedgerEntry]
+	_, err := c.do(ctx, request{method: http.MethodGet, path: accountPath(account, "jobs", id, "files"), out: &out})
+	return out.Data, err
+}
+
+// RetryJobFile forgets the ledger entries of a file so that the job's next
+// run imports it again.
+func (c *Client) RetryJobFile(ctx context.Context, account, id string, in FileRetryInput) (*FileRetry, error) {
+	var out FileRetry
+	_, err := c.do(ctx, request{method: http.MethodPost, path: accountPath(account, "jobs", id, "files", "retry"), body: in, out: &out})
+	return ret(&out, err)
+}
+
+func limitOf(o *ListOptions) int {
+	if o == nil {
+		return 0
+	}
+	return o.Limit
+}
