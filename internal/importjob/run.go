@@ -17,7 +17,6 @@ import (
 	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/pgp"
-	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/sftpclient"
 )
 
@@ -25,33 +24,6 @@ import (
 type Credentials interface {
 	Credentials(ctx context.Context, account, id string) (*authorizations.Authorization, map[string]string, error)
 }
-
-// Upserter writes records into profiles (*profiles.Store).
-type Upserter interface {
-	Upsert(ctx context.Context, account, stream string, records []profiles.Record) (profiles.Result, error)
-}
-
-// BulkUpserter is an Upserter that writes each file through a Bulk, which
-// looks its rows up while the file is staged. ProfilesUpserter makes one
-// of a *profiles.Store.
-type BulkUpserter interface {
-	Upserter
-	NewBulk(account, stream string) Bulk
-}
-
-// Bulk writes the rows of one file (*profiles.Bulk).
-type Bulk interface {
-	Preread(ctx context.Context, records []profiles.Record) ([]bool, error)
-	Upsert(ctx context.Context, records []profiles.Record, fresh []bool) (profiles.Result, error)
-	Close() (applied int, err error)
-}
-
-// ProfilesUpserter is the BulkUpserter of a profiles store.
-func ProfilesUpserter(s *profiles.Store) BulkUpserter { return storeUpserter{s} }
-
-type storeUpserter struct{ *profiles.Store }
-
-func (u storeUpserter) NewBulk(account, stream string) Bulk { return u.Store.NewBulk(account, stream) }
 
 // Options tune a Runner.
 type Options struct {
@@ -398,78 +370,4 @@ func (r *Runner) afterImport(ctx context.Context, client *sftpclient.Client, c C
 		return client.Rename(ctx, p, path.Join(c.MoveTo, path.Base(p)))
 	}
 	return nil
-}
-
-// profileSink applies the staged rows of one file through the profiles
-// bulk upsert path; with a BulkUpserter, through a Bulk that looks the
-// rows up while the file is staged.
-type profileSink struct {
-	up      Upserter
-	account string
-	stream  string
-	bulk    Bulk
-}
-
-var (
-	_ csvimport.Prereader = (*profileSink)(nil)
-	_ csvimport.Flusher   = (*profileSink)(nil)
-)
-
-// NewFile starts a Bulk for the rows of a new staging.
-func (s *profileSink) NewFile() {
-	if s.bulk != nil {
-		_, _ = s.bulk.Close() // a staging that never applied
-	}
-	if b, ok := s.up.(BulkUpserter); ok {
-		s.bulk = b.NewBulk(s.account, s.stream)
-	}
-}
-
-// Flush waits for the Bulk's writes.
-func (s *profileSink) Flush(context.Context) (int, error) {
-	if s.bulk == nil {
-		return 0, nil
-	}
-	return s.bulk.Close()
-}
-
-func (s *profileSink) Preread(ctx context.Context, recs []csvimport.Record) ([]bool, error) {
-	if s.bulk == nil {
-		return nil, nil
-	}
-	return s.bulk.Preread(ctx, records(recs))
-}
-
-func (s *profileSink) Apply(ctx context.Context, recs []csvimport.Record) (int, []csvimport.Rejection, error) {
-	var res profiles.Result
-	var err error
-	if s.bulk != nil {
-		fresh := make([]bool, len(recs))
-		for i, rec := range recs {
-			fresh[i] = rec.Hint
-		}
-		res, err = s.bulk.Upsert(ctx, records(recs), fresh)
-	} else {
-		res, err = s.up.Upsert(ctx, s.account, s.stream, records(recs))
-	}
-	if err != nil {
-		return 0, nil, err
-	}
-	var rej []csvimport.Rejection
-	for _, rj := range res.Rejected {
-		if rj.Index >= 0 && rj.Index < len(recs) {
-			rej = append(rej, csvimport.Rejection{Line: recs[rj.Index].Line, Entry: recs[rj.Index].Entry, Reason: rj.Reason})
-		}
-	}
-	return res.Applied, rej, nil
-}
-
-// records are the staged rows as profile records, without copying: the
-// profiles store is done with them when its call returns.
-func records(recs []csvimport.Record) []profiles.Record {
-	batch := make([]profiles.Record, len(recs))
-	for i, rec := range recs {
-		batch[i] = profiles.Record{Columns: rec.Columns, Values: rec.Values, EventTime: rec.EventTime}
-	}
-	return batch
 }

@@ -82,23 +82,6 @@ func (s *Store) NewBulk(account, stream string) *Bulk {
 // file whose rows are mostly not new.
 const prereadTrial = 5000
 
-// maxGroup bounds the batches of one commit of new records: the commit
-// holds Redis for as long as it runs.
-const maxGroup = 4
-
-// maxFlight bounds the commits of new records in flight at once on a
-// commitStream: while Redis runs one, the next one is on its way behind it
-// (see chainLink), so that Redis does not wait for the writer between
-// them.
-const maxFlight = 2
-
-// flightGroup is a commit of new records in flight.
-type flightGroup struct {
-	ps   []*pending
-	link chainLink
-	done chan error
-}
-
 // nextToken names the Bulk's next commit of new records (see chainLink).
 func (b *Bulk) nextToken() string {
 	if b.tokenBase == "" {

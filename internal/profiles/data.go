@@ -16,8 +16,7 @@ type storedField struct {
 
 // appendData appends fields to b as a JSON object of stored values
 // "|<code><text>" whose time is the base (the record's event time), the
-// form in which a profile's fields are stored (see stored.go) and read by
-// the upsert script's cjson.
+// form in which a profile's fields are stored (see stored.go).
 func appendData(b []byte, fields []storedField) []byte {
 	b = append(b, '{')
 	for i, f := range fields {

@@ -3,13 +3,15 @@ package profiles
 import "github.com/brazesync/brazesync/internal/store"
 
 // Redis keys of the profiles package. Every key belongs to one account and
-// carries its hash tag, so the Lua scripts below touch one slot only. The
-// scripts build the same names from keyPrefix; keep both in step.
+// carries its hash tag, so every transaction and script touches one slot
+// only. The delete script builds the same names from prefix; keep both in
+// step.
 //
 //	<prefix>seq               string  last profile id handed out (INCR); ids are dense
 //	<prefix>pver              string  write version: bumped by every write of profiles or ids
 //	<prefix>pguard            string  touched to abort a stale optimistic commit (see commit)
 //	<prefix>powner            string  token of the last linked commit (see chainLink)
+//	<prefix>pturn             string  token of the writer holding the write turn (see turn.go)
 //	<prefix>gone              string  profiles deleted or merged away (Count = seq - gone)
 //	<prefix>ids:<field>       hash    identity index of one identity field: value -> profile id
 //	                                  (see index.go)
@@ -32,6 +34,7 @@ func (k keys) pver(acct string) string  { return k.ns.Account(acct, "pver") }
 func (k keys) gone(acct string) string  { return k.ns.Account(acct, "gone") }
 func (k keys) guard(acct string) string { return k.ns.Account(acct, "pguard") }
 func (k keys) owner(acct string) string { return k.ns.Account(acct, "powner") }
+func (k keys) turn(acct string) string  { return k.ns.Account(acct, "pturn") }
 func (k keys) index(acct, field string) string {
 	return k.ns.Account(acct, "ids", field)
 }

@@ -55,8 +55,6 @@ type FieldsNeeder interface {
 // that they are atomic with the creation (the profiles' first audience
 // memberships): nobody can know a profile before that commit, so nothing
 // can race with it. Those profiles are then left out of ProfilesChanged.
-// When the batch cannot be committed optimistically (after lost races)
-// every profile goes to ProfilesChanged as before.
 type CreationHook interface {
 	// CreationKeys names keys of account (under its hash tag) that the batch
 	// reads first and whose values must be unchanged at its commit, e.g. a

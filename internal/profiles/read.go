@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -112,14 +111,6 @@ func addFields(p *Profile, data map[string]string) {
 		p.Fields[name] = val
 		p.FieldTimes[name] = ts
 	}
-}
-
-func msTime(v string) time.Time {
-	ms, err := strconv.ParseInt(v, 10, 64)
-	if err != nil {
-		return time.Time{}
-	}
-	return time.UnixMilli(ms).UTC()
 }
 
 // Lookup returns the profile that holds value in identity field field, or

@@ -115,7 +115,8 @@ func (c *compiledMapping) isTimestampSource(source string) bool {
 	return c.tsSource != "" && (source == c.tsSource || normalizeSource(source) == c.tsSource)
 }
 
-// prepared is a record converted for the upsert script.
+// prepared is a record converted for a write: its identities, event time
+// and stored fields.
 type prepared struct {
 	index int
 	ts    int64    // event time, unix ms

@@ -1,6 +1,9 @@
 package profiles
 
 import (
+	"encoding/json"
+	"maps"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -17,9 +20,9 @@ import (
 // Most profiles have every field from one event (an imported row), so the
 // base saves 13 bytes a field, which Redis receives, parses and keeps: a
 // Braze export row takes 609 bytes instead of 829. Forms without a base
-// (every time written out) are those of earlier builds and of the upsert
-// script's rewrites. With no identity it is "<fs> <ls>[ <base>]\n\n<data>".
-// The upsert and delete scripts read and write the same form.
+// (every time written out) are those of earlier builds, which are read as
+// they are. With no identity it is "<fs> <ls>[ <base>]\n\n<data>". The
+// delete script reads the same form.
 
 // encodeProfile writes the stored form; base 0 means none.
 func encodeProfile(fs, ls, base int64, ids []string, data string) string {
@@ -79,4 +82,54 @@ func decodeStored(v string) (sp storedProfile, ok bool) {
 	}
 	sp.ids, sp.data = strings.Split(list, "\n"), data
 	return sp, true
+}
+
+// storedTime is the event time (ms) a stored value "<ms>|<code><text>" carries.
+func storedTime(v string) int64 {
+	bar := strings.IndexByte(v, '|')
+	if bar < 0 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(v[:bar], 10, 64)
+	return n
+}
+
+// decodeData decodes a stored data object whose values without a time
+// have base's; a malformed or empty one is empty. Every value of the map
+// it returns carries its time.
+func decodeData(raw string, base int64) map[string]string {
+	m := map[string]string{}
+	if raw != "" && raw != "{}" && raw != "[]" {
+		_ = json.Unmarshal([]byte(raw), &m)
+	}
+	var prefix string
+	for k, v := range m {
+		if strings.HasPrefix(v, "|") {
+			if prefix == "" {
+				prefix = strconv.FormatInt(base, 10)
+			}
+			m[k] = prefix + v
+		}
+	}
+	return m
+}
+
+// encodeStored encodes a data object for storage, in key order, leaving
+// out the times that are base's.
+func encodeStored(m map[string]string, base int64) string {
+	prefix := strconv.FormatInt(base, 10) + "|"
+	b := []byte{'{'}
+	for i, k := range slices.Sorted(maps.Keys(m)) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendJSONKey(b, k)
+		v := m[k]
+		if base != 0 && strings.HasPrefix(v, prefix) {
+			v = v[len(prefix)-1:]
+		}
+		b = appendJSONString(b, v)
+		b = append(b, '"')
+	}
+	return string(append(b, '}'))
 }

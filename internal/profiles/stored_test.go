@@ -49,8 +49,8 @@ func TestStoredDataLeavesOutTheBaseTime(t *testing.T) {
 }
 
 // TestEarlierStoredFormIsUpdated: a profile stored by an earlier build
-// (every time written out, no base) is read and updated right by the
-// optimistic commit and by the upsert script, newest value per field.
+// (every time written out, no base) is read and updated right by Upsert
+// and under the write turn, newest value per field.
 func TestEarlierStoredFormIsUpdated(t *testing.T) {
 	t.Parallel()
 	rdb, ns := redistest.Client(t)
@@ -60,7 +60,7 @@ func TestEarlierStoredFormIsUpdated(t *testing.T) {
 		{Fields: map[string]any{"email": "a@x.io", "city": "Rome"}, EventTime: time.UnixMilli(1500)},
 		{Fields: map[string]any{"email": "a@x.io", "n": 9}, EventTime: time.UnixMilli(500)},
 	}
-	for _, viaScript := range []bool{false, true} {
+	for _, inTurn := range []bool{false, true} {
 		acct := "acct-" + redistest.RandomID()
 		old := "1000 2000\nemail:a@x.io\n\n" + `{"city":"1000|sOslo","n":"2000|n7"}`
 		if err := rdb.Set(ctx, s.keys.profile(acct, "1"), old, 0).Err(); err != nil {
@@ -68,9 +68,9 @@ func TestEarlierStoredFormIsUpdated(t *testing.T) {
 		}
 		rdb.HSet(ctx, s.keys.index(acct, "email"), "a@x.io", "1")
 		rdb.Set(ctx, s.keys.seq(acct), 1, 0)
-		if viaScript {
+		if inTurn {
 			for _, b := range inBatches(t, s, recs, 1) {
-				if _, err := s.applyBatchScript(ctx, acct, b); err != nil {
+				if _, err := s.writeInTurn(ctx, acct, b); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -84,7 +84,7 @@ func TestEarlierStoredFormIsUpdated(t *testing.T) {
 		if p.Fields["city"] != "Rome" || !p.FieldTimes["city"].Equal(time.UnixMilli(1500)) ||
 			p.Fields["n"] != 7.0 || !p.FieldTimes["n"].Equal(time.UnixMilli(2000)) ||
 			!p.FirstSeen.Equal(time.UnixMilli(500)) || !p.LastSeen.Equal(time.UnixMilli(2000)) {
-			t.Errorf("script %v: profile %+v", viaScript, p)
+			t.Errorf("under the turn %v: profile %+v", inTurn, p)
 		}
 	}
 }

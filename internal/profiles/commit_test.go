@@ -3,199 +3,18 @@ package profiles
 import (
 	"context"
 	"errors"
-	"fmt"
-	"math/rand/v2"
 	"reflect"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
-	"github.com/redis/go-redis/v9"
 )
-
-var txBase = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-
-// collidingRecords are records full of identity collisions, merges and
-// ties: 60 emails, 60 external ids and 40 Braze ids among 483 records, and
-// two event times. The first three make a merge whose two profiles hold one
-// field at the same event time (the survivor's value stays).
-func collidingRecords() []Record {
-	rng := rand.New(rand.NewPCG(7, 11))
-	recs := []Record{
-		{Fields: map[string]any{"email": "tie@x.io", "city": "Oslo"}, EventTime: txBase.Add(time.Hour)},
-		{Fields: map[string]any{"external_id": "tie", "city": "Rome"}, EventTime: txBase.Add(time.Hour)},
-		{Fields: map[string]any{"email": "tie@x.io", "external_id": "tie"}, EventTime: txBase},
-	}
-	for r := range 480 {
-		f := map[string]any{"n": float64(r), "city": fmt.Sprintf("c%d", rng.IntN(50)), "z": fmt.Sprintf("z%d", rng.IntN(50))}
-		if rng.IntN(3) > 0 {
-			f["email"] = fmt.Sprintf("u%d@x.io", rng.IntN(60))
-		}
-		if rng.IntN(3) == 0 || f["email"] == nil {
-			f["external_id"] = fmt.Sprintf("e%d", rng.IntN(60))
-		}
-		if rng.IntN(4) == 0 {
-			f["braze_id"] = fmt.Sprintf("b%d", rng.IntN(40))
-		}
-		recs = append(recs, Record{Fields: f, EventTime: txBase.Add(time.Duration(rng.IntN(2)) * time.Minute)})
-	}
-	return recs
-}
-
-// inBatches prepares records in batches of the given size.
-func inBatches(t *testing.T, s *Store, recs []Record, size int) [][]prepared {
-	t.Helper()
-	m, err := s.compiledMapping(context.Background(), "any", "web")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out [][]prepared
-	for from := 0; from < len(recs); from += size {
-		var b []prepared
-		for _, r := range recs[from:min(from+size, len(recs))] {
-			p, err := m.newPreparer(txBase, true).prepare(r)
-			if err != nil {
-				t.Fatal(err)
-			}
-			b = append(b, p)
-		}
-		out = append(out, b)
-	}
-	return out
-}
-
-type snapshot struct {
-	profiles map[string]Profile
-	index    map[string]string
-	count    int64
-}
-
-func takeSnapshot(t *testing.T, s *Store, rdb *redis.Client, acct string) snapshot {
-	t.Helper()
-	ctx := context.Background()
-	ps, next, err := s.Scan(ctx, acct, "", 100000)
-	if err != nil || next != "" {
-		t.Fatalf("Scan: %v %q", err, next)
-	}
-	snap := snapshot{profiles: map[string]Profile{}}
-	for _, p := range ps {
-		snap.profiles[p.ID] = p
-	}
-	snap.index = indexEntries(t, s, rdb, acct)
-	if snap.count, err = s.Count(ctx, acct); err != nil {
-		t.Fatal(err)
-	}
-	return snap
-}
-
-// indexEntries reads the account's whole identity index as suffix -> id.
-func indexEntries(t *testing.T, s *Store, rdb *redis.Client, acct string) map[string]string {
-	t.Helper()
-	ctx := context.Background()
-	prefix := s.keys.index(acct, "")
-	keys, err := rdb.Keys(ctx, prefix+"*").Result()
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]string{}
-	for _, k := range keys {
-		h, err := rdb.HGetAll(ctx, k).Result()
-		if err != nil {
-			t.Fatal(err)
-		}
-		for v, id := range h {
-			out[identitySuffix(strings.TrimPrefix(k, prefix), v)] = id
-		}
-	}
-	return out
-}
-
-func sameSnapshots(t *testing.T, what string, got, want snapshot) {
-	t.Helper()
-	if got.count != want.count || got.count == 0 {
-		t.Errorf("%s: Count %d, script %d", what, got.count, want.count)
-	}
-	if !reflect.DeepEqual(got.index, want.index) {
-		t.Errorf("%s: identity index differs:\n%v\nscript %v", what, got.index, want.index)
-	}
-	for id, p := range got.profiles {
-		if !reflect.DeepEqual(p, want.profiles[id]) {
-			t.Errorf("%s: profile %s differs:\n%+v\nscript %+v", what, id, p, want.profiles[id])
-		}
-	}
-	if len(got.profiles) != len(want.profiles) {
-		t.Errorf("%s: %d profiles, script %d", what, len(got.profiles), len(want.profiles))
-	}
-}
-
-// TestOptimisticWritesMatchScript applies the same records three ways: one
-// batch at a time through the optimistic commit, through Upsert (whose
-// batches are resolved while the previous one commits, against what it
-// writes), and through the upsert script (the fallback under contention),
-// and expects the same profiles, identity index and counts.
-func TestOptimisticWritesMatchScript(t *testing.T) {
-	t.Parallel()
-	rdb, ns := redistest.Client(t)
-	s := New(rdb, ns, nil, Options{BatchSize: 40})
-	ctx := context.Background()
-	recs := collidingRecords()
-	batches := inBatches(t, s, recs, 40)
-	serial, scripted, piped := "serial-"+redistest.RandomID(), "script-"+redistest.RandomID(), "piped-"+redistest.RandomID()
-	for _, b := range batches {
-		if _, err := s.writeBatchTx(ctx, serial, b); err != nil {
-			t.Fatalf("writeBatchTx: %v", err)
-		}
-		if _, err := s.applyBatchScript(ctx, scripted, b); err != nil {
-			t.Fatalf("applyBatchScript: %v", err)
-		}
-	}
-	if res, err := s.Upsert(ctx, piped, "web", recs); err != nil || res.Applied != len(recs) {
-		t.Fatalf("Upsert = %+v, %v", res, err)
-	}
-	want := takeSnapshot(t, s, rdb, scripted)
-	if want.count >= 100 {
-		t.Errorf("Count = %d: the records should have merged profiles", want.count)
-	}
-	if p := want.profiles["1"]; p.Fields["city"] != "Oslo" {
-		t.Errorf("city after a tie = %v, want the survivor's Oslo", p.Fields["city"])
-	}
-	sameSnapshots(t, "one batch at a time", takeSnapshot(t, s, rdb, serial), want)
-	sameSnapshots(t, "Upsert", takeSnapshot(t, s, rdb, piped), want)
-}
-
-// TestConcurrentWritersKeepTheIndexConsistent runs Upserts of colliding
-// records from several goroutines into one account, in small batches, so
-// that commits go stale and batches are resolved again or fall back to the
-// script; every identity must then point at one live profile that lists it,
-// and every profile's identities must point back at it.
-func TestConcurrentWritersKeepTheIndexConsistent(t *testing.T) {
-	t.Parallel()
-	rdb, ns := redistest.Client(t)
-	s := New(rdb, ns, nil, Options{BatchSize: 7})
-	ctx := context.Background()
-	acct := "acct-" + redistest.RandomID()
-	recs := collidingRecords()
-	var wg sync.WaitGroup
-	for g := range 6 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			part := append([]Record(nil), recs[g*40:]...)
-			if _, err := s.Upsert(ctx, acct, "web", part); err != nil {
-				t.Errorf("Upsert: %v", err)
-			}
-		}()
-	}
-	wg.Wait()
-	checkIndex(t, takeSnapshot(t, s, rdb, acct))
-}
 
 // TestCommitRefusesWhatItWasNotResolvedAgainst: a commit applies only if
 // the write version and every checked key still hold what the batch was
-// resolved against; otherwise nothing of it is written. A command that
+// resolved against and no other writer holds the write turn; otherwise
+// nothing of it is written. The turn's holder releases it by committing. A command that
 // fails inside the transaction is an error, not a success.
 func TestCommitRefusesWhatItWasNotResolvedAgainst(t *testing.T) {
 	t.Parallel()
@@ -230,7 +49,7 @@ func TestCommitRefusesWhatItWasNotResolvedAgainst(t *testing.T) {
 
 			// Another write lands between resolving and committing.
 			p := resolve(batches[0])
-			if _, err := s.writeBatchTx(ctx, acct, batches[1]); err != nil {
+			if _, err := s.writeBatchTx(ctx, acct, batches[1], ""); err != nil {
 				t.Fatal(err)
 			}
 			before := version()
@@ -245,6 +64,29 @@ func TestCommitRefusesWhatItWasNotResolvedAgainst(t *testing.T) {
 				if id := rdb.HGet(ctx, s.keys.index(acct, f), v).Val(); id != "" && !slices.ContainsFunc(batches[1], func(q prepared) bool { return slices.Contains(q.ids, sfx) }) {
 					t.Fatalf("identity %s of the refused batch was written (profile %s)", sfx, id)
 				}
+			}
+
+			// Another writer holds the write turn.
+			turn := s.keys.turn(acct)
+			rdb.Set(ctx, turn, "another-writer", 0)
+			p = resolve(batches[2])
+			before = version()
+			if err := commit(ctx, acct, p); !errors.Is(err, errStaleCommit) {
+				t.Fatalf("commit while another writer holds the turn: %v, want errStaleCommit", err)
+			}
+			if version() != before {
+				t.Fatalf("a commit refused for the turn bumped the write version from %s to %s", before, version())
+			}
+
+			// The holder's commit applies and gives the turn up.
+			rdb.Set(ctx, turn, "holder", 0)
+			p = resolve(batches[2])
+			p.turn = "holder"
+			if err := commit(ctx, acct, p); err != nil {
+				t.Fatalf("commit of the turn's holder: %v", err)
+			}
+			if n := rdb.Exists(ctx, turn).Val(); n != 0 {
+				t.Fatalf("the turn is still held after its holder's commit")
 			}
 
 			// A checked key changed.
