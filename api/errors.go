@@ -35,7 +35,6 @@ func Errorf(status int, code, format string, args ...any) *Error {
 var (
 	errUnauthorized = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "a valid token is required (Authorization: Bearer TOKEN, or ?key=TOKEN)"}
 	errForbidden    = &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "this token may not do that on this account"}
-	errNotFound     = &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such resource"}
 )
 
 // Invalid is a 422 for a bad value in field.

@@ -72,7 +72,7 @@ func TestOpenSSHClient(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(filepath.Join(dir, "exports"))
 	for _, e := range entries {
-		if IsPartialUpload(e.Name()) {
+		if isPartialName(e.Name()) {
 			t.Errorf("partial upload %s left behind", e.Name())
 		}
 	}

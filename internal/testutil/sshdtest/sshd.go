@@ -1,6 +1,5 @@
 // Package sshdtest starts a real OpenSSH sshd (with its internal-sftp
-// subsystem) or a bare sftp-server for tests, and makes gpg keys and
-// encrypted files in a throwaway GNUPGHOME.
+// subsystem) for tests, and makes gpg keys and encrypted files in a throwaway GNUPGHOME.
 //
 // How authentication works (the approach that proved reliable):
 //
@@ -44,11 +43,8 @@ import (
 	"golang.org/x/crypto/ssh"
 )
 
-// Paths of the OpenSSH binaries; the CI script installs openssh-server.
-const (
-	SSHDPath       = "/usr/sbin/sshd"
-	SFTPServerPath = "/usr/lib/openssh/sftp-server"
-)
+// SSHDPath is OpenSSH's sshd; the CI script installs openssh-server.
+const SSHDPath = "/usr/sbin/sshd"
 
 // Options tune Start.
 type Options struct {
