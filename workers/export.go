@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/export"
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
@@ -118,18 +119,15 @@ func (x *Exports) kick(ctx context.Context, acct, jobID string) {
 	}
 }
 
-// classify turns engine errors into worker errors once: a rate-limit wait is
-// a WaitError, a permanent Braze answer fails the job (no retry storm), a
-// job that no longer exists is done.
+// classify handles the engine's errors: a permanent Braze answer fails the
+// job and its run (no retry storm), a job that no longer exists is done;
+// waits and validation errors go to the worker as they are.
 func (x *Exports) classify(ctx context.Context, p tasks.ExportStep, err error) error {
 	if err == nil {
 		return nil
 	}
-	var we *export.WaitError
-	var pe *export.PermanentError
+	var pe *fault.PermanentError
 	switch {
-	case errors.As(err, &we):
-		return Wait(we.Delay, "Braze rate limit")
 	case errors.As(err, &pe):
 		// The engine recorded the reason in the job's health and log; the
 		// run and the job fail with it. If that cannot be recorded, the
@@ -142,13 +140,9 @@ func (x *Exports) classify(ctx context.Context, p tasks.ExportStep, err error) e
 			return fmt.Errorf("failing the run of job %s after %s: %w", p.JobID, msg, ferr)
 		}
 		x.Logger.ErrorContext(ctx, "export job failed", "account", p.Account, "job", p.JobID, "err", msg)
-		return Permanent(err)
+		return err
 	case errors.Is(err, jobs.ErrNotFound):
 		return nil
-	}
-	var ve *export.ValidationError
-	if errors.As(err, &ve) {
-		return Permanent(err)
 	}
 	return err
 }
@@ -163,10 +157,6 @@ func (x *Exports) OwnsHealth() {}
 // stays open until the job is idle (the pump closes it).
 func (x *Exports) RunJob(ctx context.Context, j *jobs.Job, r *jobs.Run) (string, error) {
 	if err := x.Engine.Setup(ctx, j); err != nil {
-		var ve *export.ValidationError
-		if errors.As(err, &ve) {
-			return "", Permanent(err)
-		}
 		return "", err
 	}
 	if err := x.Engine.AttachRun(ctx, j.Account, j.ID, r.ID); err != nil {

@@ -2,7 +2,6 @@ package workers
 
 import (
 	"context"
-	"errors"
 
 	"github.com/brazesync/brazesync/internal/importjob"
 	"github.com/brazesync/brazesync/internal/jobs"
@@ -25,14 +24,7 @@ func (x *Imports) OwnsHealth() {}
 // connects and finds nothing new ends any other problem.
 func (x *Imports) RunJob(ctx context.Context, j *jobs.Job, r *jobs.Run) (string, error) {
 	res, err := x.Runner.Run(ctx, j, r)
-	var busy *importjob.BusyError
-	var perm *importjob.PermanentError
-	switch {
-	case errors.As(err, &busy):
-		return "", Wait(busy.Delay, busy.Reason)
-	case errors.As(err, &perm):
-		return "", Permanent(err)
-	case err != nil:
+	if err != nil {
 		return "", err
 	}
 	switch {

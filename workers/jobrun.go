@@ -6,15 +6,17 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 )
 
 // Runner runs one run of a job of its type. It returns the run's outcome
-// (jobs.OutcomeSuccess or jobs.OutcomePartial) or an error: a *WaitError to
-// come back later, a Permanent error to stop the job (state failed), any
-// other error to retry with backoff.
+// (jobs.OutcomeSuccess or jobs.OutcomePartial) or an error: a
+// *fault.WaitError to come back later, a *fault.PermanentError or
+// *fault.ValidationError to stop the job (state failed), any other error to
+// retry with backoff.
 type Runner interface {
 	RunJob(ctx context.Context, job *jobs.Job, run *jobs.Run) (outcome string, err error)
 }
@@ -44,7 +46,7 @@ func (h *JobRuns) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	log := h.Logger.With("account", p.Account, "job", p.JobID, "trigger", p.Trigger)
 	job, err := h.Jobs.Get(ctx, p.Account, p.JobID)
 	if errors.Is(err, jobs.ErrNotFound) {
-		return Permanent(fmt.Errorf("job %s/%s no longer exists", p.Account, p.JobID))
+		return fault.Permanent("job_not_found", fmt.Errorf("job %s/%s no longer exists", p.Account, p.JobID))
 	}
 	if err != nil {
 		return err
@@ -55,7 +57,7 @@ func (h *JobRuns) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	runner, ok := h.Runners[job.Type]
 	if !ok {
-		return Permanent(fmt.Errorf("no runner for job type %q", job.Type))
+		return fault.Permanent("unknown_job_type", fmt.Errorf("no runner for job type %q", job.Type))
 	}
 	runID := p.RunID
 	if runID == "" {
@@ -66,13 +68,12 @@ func (h *JobRuns) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		return err
 	}
 	outcome, err := runner.RunJob(ctx, job, run)
-	var wait *WaitError
 	switch {
 	case err == nil:
 		return h.succeeded(ctx, job, run, runner, outcome)
-	case errors.As(err, &wait):
+	case !IsFailure(err):
 		return err
-	case IsPermanent(err) || isLastAttempt(ctx):
+	case isPermanent(err) || isLastAttempt(ctx):
 		return h.failed(ctx, log, job, run, err)
 	default:
 		// Retried by Asynq: the job's health says so, its log once.
@@ -114,7 +115,7 @@ func (h *JobRuns) succeeded(ctx context.Context, job *jobs.Job, run *jobs.Run, r
 // retried, unless it has no retry left.
 func (h *JobRuns) failed(ctx context.Context, log *slog.Logger, job *jobs.Job, run *jobs.Run, err error) error {
 	msg := trimSkip(err)
-	permanent := IsPermanent(err)
+	permanent := isPermanent(err)
 	problem := jobs.Problem{Code: problemCode(err, "run_failed"), Message: msg, Permanent: permanent, Exhausted: !permanent, RunID: run.ID, Counters: map[string]int64{"failed": 1}}
 	rerr := h.Jobs.ReportProblem(ctx, job.Account, job.ID, problem)
 	if rerr == nil {
@@ -130,7 +131,7 @@ func (h *JobRuns) failed(ctx context.Context, log *slog.Logger, job *jobs.Job, r
 		log.ErrorContext(ctx, "recording a failed run failed", "run", run.ID, "err", rerr)
 	}
 	log.ErrorContext(ctx, "job run failed", "err", msg)
-	return Permanent(errors.New(msg))
+	return fault.Permanent(problem.Code, errors.New(msg))
 }
 
 // HealthOwner is a Runner that reports its job's successes itself (an

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/poll"
@@ -38,12 +39,12 @@ func TestJobRunOutcomes(t *testing.T) {
 		}),
 		"waits": RunnerFunc(func(ctx context.Context, j *jobs.Job, r *jobs.Run) (string, error) {
 			if waited.Add(1) < 3 {
-				return "", Wait(50*time.Millisecond, "rate limited")
+				return "", fault.Wait(50*time.Millisecond, "rate limited")
 			}
 			return jobs.OutcomePartial, nil
 		}),
 		"broken": RunnerFunc(func(ctx context.Context, j *jobs.Job, r *jobs.Run) (string, error) {
-			return "", Permanent(errors.New("Braze answered 401: key rejected"))
+			return "", fault.Permanent("", errors.New("Braze answered 401: key rejected"))
 		}),
 	}
 	srv := NewServer(rdb, Config{Concurrency: 4})
@@ -134,7 +135,7 @@ func TestJobRunFailureRecordedOrRetried(t *testing.T) {
 	var calls atomic.Int32
 	runners := map[string]Runner{"broken": RunnerFunc(func(ctx context.Context, j *jobs.Job, r *jobs.Run) (string, error) {
 		calls.Add(1)
-		return "", Permanent(errors.New("the authorization's PGP key: wrong passphrase"))
+		return "", fault.Permanent("", errors.New("the authorization's PGP key: wrong passphrase"))
 	})}
 	srv := NewServer(rdb, Config{Concurrency: 2})
 	srv.Handle(tasks.TypeJobRun, &JobRuns{Jobs: js, Runners: runners, Logger: testLogger()})

@@ -96,7 +96,7 @@ func (s *Server) Start(ctx context.Context) error {
 		LogLevel:          asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			if IsFailure(err) {
-				log.WarnContext(ctx, "task failed", "type", t.Type(), "err", err, "permanent", IsPermanent(err))
+				log.WarnContext(ctx, "task failed", "type", t.Type(), "err", err, "permanent", isPermanent(err))
 			}
 		}),
 	})

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/brazesync/brazesync/internal/config"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/brazesync/brazesync/internal/config"
 
 	"github.com/brazesync/brazesync/internal/audiences"
 	"github.com/brazesync/brazesync/internal/authorizations"

@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+
+	"github.com/brazesync/brazesync/internal/fault"
 )
 
 // Info is an audience with its current size and the progress of its latest
@@ -137,7 +139,7 @@ func (s *Service) Update(ctx context.Context, acct, slug string, p Patch) (a Aud
 	}
 	if len(p.Rule) != 0 {
 		if a.Kind != KindRule {
-			return Audience{}, false, &ValidationError{Field: "rule", Message: "a list audience has no rule"}
+			return Audience{}, false, &fault.ValidationError{Field: "rule", Message: "a list audience has no rule"}
 		}
 		nr := compactJSON(p.Rule)
 		ruleChanged = string(nr) != string(a.Rule)
