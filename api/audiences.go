@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/brazesync/brazesync/internal/audiences"
+	"github.com/brazesync/brazesync/tasks"
 )
 
 // AccountExister tells whether an account exists (*accounts.Store).
@@ -19,11 +20,11 @@ type AccountExister interface {
 type Audiences struct {
 	Service  *audiences.Service
 	Accounts AccountExister
-	// Reevaluate is called after a rule audience is created or its rule
-	// changed: it enqueues the re-evaluation of every profile
-	// (audiences.Service.ReevaluateChunk until done). nil skips it; the
-	// audience then fills only as profiles change.
-	Reevaluate func(ctx context.Context, account, slug string) error
+	// Enqueuer enqueues the re-evaluation of every profile after a rule
+	// audience is created or its rule changed
+	// (tasks.TypeAudienceReevaluate). nil skips it; the audience then fills
+	// only as profiles change.
+	Enqueuer tasks.Enqueuer
 }
 
 // MembersLimitMax bounds ?limit= of the member listing.
@@ -53,6 +54,14 @@ func (g *Audiences) account(r *http.Request) (string, error) {
 	return acct, nil
 }
 
+// reevaluate enqueues the first chunk of a rule audience's re-evaluation.
+func (g *Audiences) reevaluate(ctx context.Context, acct, slug string) error {
+	if g.Enqueuer == nil {
+		return nil
+	}
+	return tasks.EnqueueAudienceReevaluate(ctx, g.Enqueuer, tasks.AudienceReevaluate{Account: acct, Slug: slug})
+}
+
 type audienceBody struct {
 	Slug        string          `json:"slug"`
 	Name        string          `json:"name"`
@@ -76,8 +85,8 @@ func (g *Audiences) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if a.Kind == audiences.KindRule && g.Reevaluate != nil {
-		if err := g.Reevaluate(r.Context(), acct, a.Slug); err != nil {
+	if a.Kind == audiences.KindRule {
+		if err := g.reevaluate(r.Context(), acct, a.Slug); err != nil {
 			return err
 		}
 	}
@@ -129,8 +138,8 @@ func (g *Audiences) update(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if ruleChanged && g.Reevaluate != nil {
-		if err := g.Reevaluate(r.Context(), acct, slug); err != nil {
+	if ruleChanged {
+		if err := g.reevaluate(r.Context(), acct, slug); err != nil {
 			return err
 		}
 	}

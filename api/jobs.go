@@ -47,18 +47,11 @@ func errRunInProgress(id string) *Error {
 // through the API is queued or running: then it returns false. A copy
 // that ended for good (archived after a failure) makes room.
 func (s *Server) enqueueRun(ctx context.Context, j *jobs.Job, trigger string) (bool, error) {
-	queue := tasks.QueueFor(j.Type)
-	t, err := tasks.NewRequestedRun(tasks.JobRun{Account: j.Account, JobID: j.ID, Trigger: trigger, RunID: jobs.NewRunID()}, queue)
-	if err != nil {
-		return false, err
-	}
+	run := tasks.JobRun{Account: j.Account, JobID: j.ID, Trigger: trigger, RunID: jobs.NewRunID()}
 	for range 3 {
-		_, err := s.d.Enqueuer.EnqueueContext(ctx, t)
-		if err == nil {
-			return true, nil
-		}
-		if !errors.Is(err, asynq.ErrTaskIDConflict) {
-			return false, fmt.Errorf("enqueueing a run of job %s: %w", j.ID, err)
+		started, err := tasks.EnqueueRequestedRun(ctx, s.d.Enqueuer, run, tasks.QueueFor(j.Type))
+		if started || err != nil {
+			return started, err
 		}
 		busy, err := s.runQueued(j)
 		if busy || err != nil {

@@ -18,16 +18,12 @@ import (
 	"github.com/brazesync/brazesync/internal/accounts"
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 )
-
-// Enqueuer puts tasks into Asynq (an *asynq.Client).
-type Enqueuer interface {
-	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
-}
 
 // Deps is everything the API needs.
 type Deps struct {
@@ -35,7 +31,7 @@ type Deps struct {
 	Accounts       *accounts.Store
 	Authorizations *authorizations.Store
 	Jobs           *jobs.Store
-	Enqueuer       Enqueuer
+	Enqueuer       tasks.Enqueuer
 	// OperatorToken is BRAZESYNC_ADMIN_TOKEN ("" disables operator routes).
 	OperatorToken string
 	Logger        *slog.Logger

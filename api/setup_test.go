@@ -19,6 +19,7 @@ import (
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
+	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
@@ -77,11 +78,11 @@ func setup(t *testing.T, groups ...RouteGroup) *bundle {
 // setupOn is setup on rdb and ns; with queue set, runs go to Asynq through
 // it (an *asynq.Client) and are inspected with an Inspector, else they are
 // recorded in b.enq.
-func setupOn(t *testing.T, rdb *redis.Client, ns store.Namespace, queue Enqueuer, groups ...RouteGroup) *bundle {
+func setupOn(t *testing.T, rdb *redis.Client, ns store.Namespace, queue tasks.Enqueuer, groups ...RouteGroup) *bundle {
 	t.Helper()
 	box, _ := secrets.NewBox(bytes.Repeat([]byte{9}, 32))
 	b := &bundle{rdb: rdb, ns: string(ns), enq: &recorder{}, logs: &syncBuffer{}}
-	var enq Enqueuer = b.enq
+	var enq tasks.Enqueuer = b.enq
 	var runTasks RunTasks
 	if queue != nil {
 		enq = queue

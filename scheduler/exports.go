@@ -6,12 +6,11 @@ import (
 
 	"github.com/brazesync/brazesync/internal/export"
 	"github.com/brazesync/brazesync/tasks"
-	"github.com/hibiken/asynq"
 )
 
 // Pump feeds work to the queues a little at a time, every tick.
 type Pump interface {
-	Pump(ctx context.Context, enq Enqueuer) error
+	Pump(ctx context.Context, enq tasks.Enqueuer) error
 }
 
 // ExportPump enqueues the export tasks that export jobs need now: a feed when
@@ -19,7 +18,7 @@ type Pump interface {
 // senders when users wait long enough. Each task is unique while queued, so
 // asking every second piles nothing up.
 //
-// Uniqueness lasts UniqueFor at most: a worker that dies with a task leaves
+// Uniqueness lasts tasks.ExportStepUnique at most: a worker that dies with a task leaves
 // its lock behind, and its work must resume within seconds, not when Asynq
 // recovers the task minutes later. A duplicate that runs meanwhile is
 // harmless: every step is safe to run twice and a sender holds its slot in
@@ -28,28 +27,15 @@ type ExportPump struct {
 	Engine *export.Engine
 }
 
-// UniqueFor is how long an enqueued export task blocks its copies.
-const UniqueFor = export.TaskUniqueFor
-
-var kinds = map[export.Kind]string{
-	export.WorkFeed:     tasks.TypeExportFeed,
-	export.WorkBackfill: tasks.TypeExportBackfill,
-	export.WorkSend:     tasks.TypeExportSend,
-}
-
 // Pump implements Pump.
-func (p ExportPump) Pump(ctx context.Context, enq Enqueuer) error {
+func (p ExportPump) Pump(ctx context.Context, enq tasks.Enqueuer) error {
 	work, err := p.Engine.Due(ctx)
 	var errs []error
 	if err != nil {
 		errs = append(errs, err)
 	}
 	for _, w := range work {
-		t, err := tasks.NewExportStep(kinds[w.Kind], tasks.ExportStep{Account: w.Account, JobID: w.JobID, Slot: w.Slot})
-		if err != nil {
-			return err
-		}
-		if _, err := enq.EnqueueContext(ctx, t, asynq.Unique(UniqueFor)); err != nil && !errors.Is(err, asynq.ErrDuplicateTask) && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		if err := export.Enqueue(ctx, enq, w); err != nil {
 			errs = append(errs, err)
 		}
 	}

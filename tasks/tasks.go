@@ -1,6 +1,7 @@
-// Package tasks is the contract between the API, the scheduler and the
-// workers: every Asynq task type name, its payload and its constructor live
-// here, and nothing else enqueues raw task names.
+// Package tasks is the contract between the API, the scheduler, the workers
+// and the job types: every Asynq task type name, its payload, its
+// constructor and its enqueue helper live here, and nothing else enqueues
+// raw task names.
 package tasks
 
 import (

@@ -26,9 +26,7 @@ type Exports struct {
 	// users still waiting, so that a busy job's slot is never idle waiting
 	// for the scheduler's next tick. Default: a client on the worker
 	// server's Redis.
-	Enqueuer interface {
-		EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
-	}
+	Enqueuer tasks.Enqueuer
 }
 
 // Register adds the export handlers to a worker server.
@@ -79,21 +77,12 @@ func (x *Exports) send(ctx context.Context, t *asynq.Task) error {
 		// The successor has another payload than this task (whose unique
 		// lock holds until it returns), and takes the slot this task just
 		// released.
-		next := p
-		next.Slot = x.Engine.SuccessorSlot(p.Slot)
-		if t, terr := tasks.NewExportStep(tasks.TypeExportSend, next); terr == nil {
-			if _, eerr := x.Enqueuer.EnqueueContext(ctx, t, asynq.Unique(export.TaskUniqueFor)); eerr != nil && !errors.Is(eerr, asynq.ErrDuplicateTask) {
-				x.Logger.WarnContext(ctx, "enqueueing the next sender failed; the scheduler will", "account", p.Account, "job", p.JobID, "err", eerr)
-			}
+		next := export.Work{Kind: export.WorkSend, Account: p.Account, JobID: p.JobID, Slot: x.Engine.SuccessorSlot(p.Slot)}
+		if eerr := export.Enqueue(ctx, x.Enqueuer, next); eerr != nil {
+			x.Logger.WarnContext(ctx, "enqueueing the next sender failed; the scheduler will", "account", p.Account, "job", p.JobID, "err", eerr)
 		}
 	}
 	return x.classify(ctx, p, err)
-}
-
-var exportTaskTypes = map[export.Kind]string{
-	export.WorkFeed:     tasks.TypeExportFeed,
-	export.WorkBackfill: tasks.TypeExportBackfill,
-	export.WorkSend:     tasks.TypeExportSend,
 }
 
 // kick enqueues the work a job needs now, as the scheduler's pump would at
@@ -105,12 +94,7 @@ func (x *Exports) kick(ctx context.Context, acct, jobID string) {
 	}
 	work, err := x.Engine.DueJob(ctx, acct, jobID)
 	for _, w := range work {
-		t, terr := tasks.NewExportStep(exportTaskTypes[w.Kind], tasks.ExportStep{Account: w.Account, JobID: w.JobID, Slot: w.Slot})
-		if terr != nil {
-			err = terr
-			continue
-		}
-		if _, eerr := x.Enqueuer.EnqueueContext(ctx, t, asynq.Unique(export.TaskUniqueFor)); eerr != nil && !errors.Is(eerr, asynq.ErrDuplicateTask) && !errors.Is(eerr, asynq.ErrTaskIDConflict) {
+		if eerr := export.Enqueue(ctx, x.Enqueuer, w); eerr != nil {
 			err = eerr
 		}
 	}

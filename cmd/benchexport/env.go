@@ -238,8 +238,7 @@ func (e *env) backfill(ctx context.Context, procs []*proc) (phase, error) {
 	if err := e.engine.Changed(ctx, nil, e.job); err != nil {
 		return phase{}, err
 	}
-	t, _ := tasks.NewJobRun(tasks.JobRun{Account: acct, JobID: e.job.ID, Trigger: "create"}, tasks.QueueExport)
-	if _, err := e.client.EnqueueContext(ctx, t); err != nil {
+	if err := tasks.EnqueueRun(ctx, e.client, tasks.JobRun{Account: acct, JobID: e.job.ID, Trigger: "create"}, tasks.QueueExport); err != nil {
 		return phase{}, err
 	}
 	lastReport := start

@@ -190,11 +190,7 @@ func (a *app) devExportJob(ctx context.Context, authID string) (string, error) {
 	if err := a.export.Changed(ctx, nil, j); err != nil {
 		return "", err
 	}
-	t, err := tasks.NewJobRun(tasks.JobRun{Account: "demo", JobID: j.ID, Trigger: "create"}, tasks.QueueFor(j.Type))
-	if err != nil {
-		return "", err
-	}
-	if _, err := a.client.EnqueueContext(ctx, t); err != nil {
+	if err := tasks.EnqueueRun(ctx, a.client, tasks.JobRun{Account: "demo", JobID: j.ID, Trigger: "create"}, tasks.QueueFor(j.Type)); err != nil {
 		return "", err
 	}
 	return j.ID, nil

@@ -10,7 +10,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/brazesync/brazesync/api"
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/config"
 	"github.com/brazesync/brazesync/internal/importjob"
@@ -30,7 +29,7 @@ type uploadTrigger struct {
 	users    *sftpd.UserStore
 	auths    *authorizations.Store
 	jobs     *jobs.Store
-	enqueuer api.Enqueuer
+	enqueuer tasks.Enqueuer
 	log      *slog.Logger
 }
 
@@ -61,11 +60,7 @@ func (t *uploadTrigger) onUpload(ctx context.Context, acct, username, p string) 
 			(j.State != jobs.StateRunning && j.State != jobs.StateCompleted) || !takesUpload(j, authFolder, p) {
 			continue
 		}
-		task, err := tasks.NewJobRun(tasks.JobRun{Account: acct, JobID: j.ID, Trigger: "upload"}, tasks.QueueFor(j.Type))
-		if err == nil {
-			_, err = t.enqueuer.EnqueueContext(ctx, task)
-		}
-		if err != nil {
+		if err := tasks.EnqueueRun(ctx, t.enqueuer, tasks.JobRun{Account: acct, JobID: j.ID, Trigger: "upload"}, tasks.QueueFor(j.Type)); err != nil {
 			log.LogAttrs(ctx, slog.LevelError, "upload hook: enqueueing the import", slog.String("job", j.ID), slog.String("error", err.Error()))
 			continue
 		}

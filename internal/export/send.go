@@ -119,13 +119,6 @@ func (e *Engine) count(ctx context.Context, acct, jobID, runID string, c Counter
 	return e.jobs.Count(context.WithoutCancel(ctx), acct, jobID, runID, c)
 }
 
-// TaskUniqueFor is how long an enqueued export task blocks its copies
-// (asynq.Unique): longer than a send task's budget, far shorter than Asynq's
-// recovery of a dead worker's tasks, so that the work of a worker that died
-// resumes within seconds. A copy that runs meanwhile is harmless: every step
-// is safe to run twice and a sender holds its slot in Redis.
-const TaskUniqueFor = 20 * time.Second
-
 // SuccessorSlot is the slot number of the task that continues a sender's
 // work: the same slot (slot mod Senders) under another number, so that its
 // task is not a copy of the one finishing.
