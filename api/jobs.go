@@ -49,7 +49,7 @@ func errRunInProgress(id string) *Error {
 func (s *Server) enqueueRun(ctx context.Context, j *jobs.Job, trigger string) (bool, error) {
 	run := tasks.JobRun{Account: j.Account, JobID: j.ID, Trigger: trigger, RunID: jobs.NewRunID()}
 	for range 3 {
-		started, err := tasks.EnqueueRequestedRun(ctx, s.d.Enqueuer, run, tasks.QueueFor(j.Type))
+		started, err := tasks.EnqueueRequestedRun(ctx, s.d.Enqueuer, run, s.d.Types.Queue(j.Type))
 		if started || err != nil {
 			return started, err
 		}
@@ -68,7 +68,7 @@ func (s *Server) runQueued(j *jobs.Job) (bool, error) {
 	if s.d.RunTasks == nil {
 		return true, nil
 	}
-	queue, id := tasks.QueueFor(j.Type), tasks.RequestedRunTaskID(j.Account, j.ID)
+	queue, id := s.d.Types.Queue(j.Type), tasks.RequestedRunTaskID(j.Account, j.ID)
 	info, err := s.d.RunTasks.GetTaskInfo(queue, id)
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
@@ -85,11 +85,10 @@ func (s *Server) runQueued(j *jobs.Job) (bool, error) {
 	return false, nil
 }
 
+// notify tells the job's type about a change (its change hook).
 func (s *Server) notify(ctx context.Context, before, after *jobs.Job) {
-	for _, h := range s.d.JobHooks {
-		if err := h.JobChanged(ctx, before, after); err != nil {
-			s.d.Logger.ErrorContext(ctx, "job hook failed", "job", after.ID, "err", err)
-		}
+	if err := s.d.Types.Changed(ctx, before, after); err != nil {
+		s.d.Logger.ErrorContext(ctx, "job change hook failed", "job", after.ID, "type", after.Type, "err", err)
 	}
 }
 

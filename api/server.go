@@ -18,6 +18,7 @@ import (
 	"github.com/brazesync/brazesync/internal/accounts"
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/jobtype"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
@@ -50,8 +51,9 @@ type Deps struct {
 	// AuthorizationTesters test connections of authorization types that
 	// support it (POST .../authorizations/{id}/test).
 	AuthorizationTesters map[string]AuthorizationTester
-	// JobHooks are told about job changes (e.g. the export reconciles).
-	JobHooks []JobHook
+	// Types are the job types: the queue of each type's runs, and the
+	// change hooks told about job changes (e.g. the export reconciles).
+	Types *jobtype.Registry
 	// RunTasks inspects the queued runs asked for through the API (an
 	// *asynq.Inspector), so that a run is not started while another is
 	// queued or running. Nil: a queued or running copy is still refused,
@@ -70,11 +72,6 @@ type RunTasks interface {
 // shown beside its message.
 type AuthorizationTester interface {
 	Test(ctx context.Context, account, id string, pin bool) (map[string]any, error)
-}
-
-// JobHook is told after a job is created, changed, paused, resumed or deleted.
-type JobHook interface {
-	JobChanged(ctx context.Context, before, after *jobs.Job) error
 }
 
 // Server is the HTTP API as a long-running component.

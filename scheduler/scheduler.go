@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/jobtype"
 	"github.com/brazesync/brazesync/internal/logging"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
@@ -44,8 +45,9 @@ type Config struct {
 	Logger   *slog.Logger
 	Now      func() time.Time
 	Periodic []Periodic
-	// Pumps are called every tick to feed work progressively (exports).
-	Pumps []Pump
+	// Types are the job types: the queue of each type's runs, and the
+	// pumps called every tick to feed work progressively (exports).
+	Types *jobtype.Registry
 	// Claimed, when set, is called after every claim round (test signal).
 	Claimed func(n int)
 }
@@ -113,10 +115,8 @@ func (s *Scheduler) loop(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			s.cfg.Logger.Warn("scheduling round failed", "err", err)
 		}
-		for _, p := range s.cfg.Pumps {
-			if err := p.Pump(ctx, s.enq); err != nil && ctx.Err() == nil {
-				s.cfg.Logger.Warn("pump failed", "err", err)
-			}
+		if err := s.cfg.Types.Pump(ctx, s.enq); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("pump failed", "err", err)
 		}
 		if s.cfg.Claimed != nil {
 			s.cfg.Claimed(n)
@@ -137,7 +137,7 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 	errs := []error{err}
 	n := 0
 	for _, d := range due {
-		if eerr := tasks.EnqueueRun(ctx, s.enq, tasks.JobRun{Account: d.Account, JobID: d.JobID, Trigger: "schedule", DueAt: d.At}, tasks.QueueFor(d.Type)); eerr != nil {
+		if eerr := tasks.EnqueueRun(ctx, s.enq, tasks.JobRun{Account: d.Account, JobID: d.JobID, Trigger: "schedule", DueAt: d.At}, s.cfg.Types.Queue(d.Type)); eerr != nil {
 			s.cfg.Logger.Warn("enqueueing scheduled run failed; the occurrence is skipped", "account", d.Account, "job", d.JobID, "due_at", d.At, "err", eerr)
 			errs = append(errs, fmt.Errorf("the occurrence due at %s: %w", d.At.Format(time.RFC3339), eerr))
 			continue

@@ -94,20 +94,3 @@ func Decode(t *asynq.Task, v any) error {
 	}
 	return nil
 }
-
-// Job type names (the API's "type" of a job).
-const (
-	JobTypeExportAudience = "braze_export_audience"
-	JobTypeCSVImport      = "csv_import"
-)
-
-// QueueFor returns the queue that runs jobs of a type.
-func QueueFor(jobType string) string {
-	switch jobType {
-	case JobTypeExportAudience:
-		return QueueExport
-	case JobTypeCSVImport:
-		return QueueImport
-	}
-	return QueueDefault
-}

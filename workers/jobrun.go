@@ -8,33 +8,18 @@ import (
 
 	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/jobtype"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 )
 
-// Runner runs one run of a job of its type. It returns the run's outcome
-// (jobs.OutcomeSuccess or jobs.OutcomePartial) or an error: a
-// *fault.WaitError to come back later, a *fault.PermanentError or
-// *fault.ValidationError to stop the job (state failed), any other error to
-// retry with backoff.
-type Runner interface {
-	RunJob(ctx context.Context, job *jobs.Job, run *jobs.Run) (outcome string, err error)
-}
-
-// RunnerFunc adapts a function to Runner.
-type RunnerFunc func(ctx context.Context, job *jobs.Job, run *jobs.Run) (string, error)
-
-// RunJob calls f.
-func (f RunnerFunc) RunJob(ctx context.Context, job *jobs.Job, run *jobs.Run) (string, error) {
-	return f(ctx, job, run)
-}
-
 // JobRuns handles tasks.TypeJobRun: it loads the job, records the run, calls
-// the job type's Runner and records the outcome, the state and a log entry.
+// the run entry point of the job's type and records the outcome, the state
+// and a log entry.
 type JobRuns struct {
-	Jobs    *jobs.Store
-	Runners map[string]Runner
-	Logger  *slog.Logger
+	Jobs   *jobs.Store
+	Types  *jobtype.Registry
+	Logger *slog.Logger
 }
 
 // ProcessTask implements asynq.Handler.
@@ -55,7 +40,7 @@ func (h *JobRuns) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		log.InfoContext(ctx, "run skipped", "state", job.State)
 		return nil
 	}
-	runner, ok := h.Runners[job.Type]
+	typ, ok := h.Types.Lookup(job.Type)
 	if !ok {
 		return fault.Permanent("unknown_job_type", fmt.Errorf("no runner for job type %q", job.Type))
 	}
@@ -67,10 +52,10 @@ func (h *JobRuns) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	outcome, err := runner.RunJob(ctx, job, run)
+	outcome, err := typ.Run.RunJob(ctx, job, run)
 	switch {
 	case err == nil:
-		return h.succeeded(ctx, job, run, runner, outcome)
+		return h.succeeded(ctx, job, run, typ, outcome)
 	case !IsFailure(err):
 		return err
 	case isPermanent(err) || isLastAttempt(ctx):
@@ -86,7 +71,7 @@ func (h *JobRuns) ProcessTask(ctx context.Context, t *asynq.Task) error {
 }
 
 // succeeded records a run that returned its outcome.
-func (h *JobRuns) succeeded(ctx context.Context, job *jobs.Job, run *jobs.Run, runner Runner, outcome string) error {
+func (h *JobRuns) succeeded(ctx context.Context, job *jobs.Job, run *jobs.Run, typ jobtype.Type, outcome string) error {
 	if outcome == jobs.OutcomeRunning {
 		return nil // the job type finishes the run itself
 	}
@@ -96,12 +81,12 @@ func (h *JobRuns) succeeded(ctx context.Context, job *jobs.Job, run *jobs.Run, r
 	if err := h.Jobs.FinishRun(ctx, job.Account, job.ID, run.ID, outcome, ""); err != nil {
 		return err
 	}
-	if _, own := runner.(HealthOwner); !own && outcome == jobs.OutcomeSuccess {
+	if !typ.OwnsHealth && outcome == jobs.OutcomeSuccess {
 		if _, err := h.Jobs.ReportOK(ctx, job.Account, job.ID); err != nil {
 			return err
 		}
 	}
-	if job.Schedule == "" && job.Type != tasks.JobTypeExportAudience {
+	if job.Schedule == "" && !typ.KeepsRunning {
 		if _, err := h.Jobs.SetState(ctx, job.Account, job.ID, jobs.StateCompleted); err != nil {
 			return fmt.Errorf("completing job %s: %w", job.ID, err)
 		}
@@ -132,14 +117,6 @@ func (h *JobRuns) failed(ctx context.Context, log *slog.Logger, job *jobs.Job, r
 	}
 	log.ErrorContext(ctx, "job run failed", "err", msg)
 	return fault.Permanent(problem.Code, errors.New(msg))
-}
-
-// HealthOwner is a Runner that reports its job's successes itself (an
-// export's deliveries happen after its run task returns): JobRuns does not
-// mark the job ok when a run of it succeeds.
-type HealthOwner interface {
-	Runner
-	OwnsHealth()
 }
 
 // problemCode is the stable code of a run error (an error with a

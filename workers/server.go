@@ -1,6 +1,7 @@
 // Package workers runs Asynq tasks: the worker server with its shared
-// middleware (logging, metrics, error classification) and one file per task
-// family.
+// middleware (logging, metrics, error classification), the runs of every
+// registered job type (JobRuns, over internal/jobtype's registry) and the
+// audience and maintenance tasks. It names no job type.
 package workers
 
 import (
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/jobtype"
 	"github.com/brazesync/brazesync/internal/logging"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
@@ -70,6 +73,20 @@ func (s *Server) Handle(taskType string, h asynq.Handler) { s.mux.Handle(taskTyp
 // HandleFunc registers a handler function for a task type.
 func (s *Server) HandleFunc(taskType string, h func(context.Context, *asynq.Task) error) {
 	s.mux.HandleFunc(taskType, h)
+}
+
+// HandleJobs registers the runs of the job types of types (tasks.TypeJobRun,
+// recorded in js) and the task handlers each type brings.
+func (s *Server) HandleJobs(js *jobs.Store, types *jobtype.Registry, logger *slog.Logger) {
+	if logger == nil {
+		logger = s.cfg.Logger
+	}
+	s.mux.Handle(tasks.TypeJobRun, &JobRuns{Jobs: js, Types: types, Logger: logger})
+	for _, t := range types.Types() {
+		for name, h := range t.Tasks {
+			s.mux.Handle(name, h)
+		}
+	}
 }
 
 // Start starts processing; it returns once the server runs.

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/authorizations"
+	"github.com/brazesync/brazesync/internal/importjob"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/testutil/sshdtest"
-	"github.com/brazesync/brazesync/tasks"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -139,7 +139,7 @@ func (sc *scene) createJob(ctx context.Context, addr string) (*jobs.Job, error) 
 		return nil, fmt.Errorf("creating the authorization: %w", err)
 	}
 	jl := "benchmark import"
-	j, err := sc.stores.jobs.Create(ctx, account, jobs.Input{Type: tasks.JobTypeCSVImport, Label: &jl, AuthorizationID: &a.ID,
+	j, err := sc.stores.jobs.Create(ctx, account, jobs.Input{Type: importjob.TypeName, Label: &jl, AuthorizationID: &a.ID,
 		Config: map[string]any{"file": remoteName, "timestamp_columns": []any{"last_session", "created_at"}}})
 	if err != nil {
 		return nil, fmt.Errorf("creating the job: %w", err)

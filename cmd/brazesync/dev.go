@@ -16,6 +16,7 @@ import (
 	"github.com/brazesync/brazesync/internal/brazesim"
 	"github.com/brazesync/brazesync/internal/config"
 	"github.com/brazesync/brazesync/internal/embeddedredis"
+	"github.com/brazesync/brazesync/internal/export"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/tasks"
 )
@@ -182,7 +183,7 @@ func (a *app) devExportJob(ctx context.Context, authID string) (string, error) {
 		}
 	}
 	label := "Demo export"
-	j, err := a.jobs.Create(ctx, "demo", jobs.Input{Type: tasks.JobTypeExportAudience, Label: &label, AuthorizationID: &authID,
+	j, err := a.jobs.Create(ctx, "demo", jobs.Input{Type: export.TypeName, Label: &label, AuthorizationID: &authID,
 		Config: map[string]any{"audiences": []any{"lytics_all"}, "existing_users": true, "flush_users": 1.0}})
 	if err != nil {
 		return "", err
@@ -190,7 +191,7 @@ func (a *app) devExportJob(ctx context.Context, authID string) (string, error) {
 	if err := a.export.Changed(ctx, nil, j); err != nil {
 		return "", err
 	}
-	if err := tasks.EnqueueRun(ctx, a.client, tasks.JobRun{Account: "demo", JobID: j.ID, Trigger: "create"}, tasks.QueueFor(j.Type)); err != nil {
+	if err := tasks.EnqueueRun(ctx, a.client, tasks.JobRun{Account: "demo", JobID: j.ID, Trigger: "create"}, a.types.Queue(j.Type)); err != nil {
 		return "", err
 	}
 	return j.ID, nil

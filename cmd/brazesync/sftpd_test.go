@@ -24,10 +24,10 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/config"
+	"github.com/brazesync/brazesync/internal/importjob"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
-	"github.com/brazesync/brazesync/tasks"
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
@@ -236,7 +236,7 @@ func TestManagedUploadIsImportedWithoutPoll(t *testing.T) {
 	}
 
 	code, job := b.do(t, "POST", "/api/v1/accounts/acme/jobs", b.admin, map[string]any{
-		"type": tasks.JobTypeCSVImport, "label": "uploads", "authorization_id": authID, "config": map[string]any{"pattern": "*.csv"}})
+		"type": importjob.TypeName, "label": "uploads", "authorization_id": authID, "config": map[string]any{"pattern": "*.csv"}})
 	if code != 201 || job["schedule"] != nil {
 		t.Fatalf("create job: %d %v", code, job)
 	}
@@ -299,7 +299,7 @@ func TestManagedPartialUploadIsNotImported(t *testing.T) {
 		t.Fatalf("add public key: %d %v", code, out)
 	}
 	_, job := b.do(t, "POST", "/api/v1/accounts/acme/jobs", b.admin, map[string]any{
-		"type": tasks.JobTypeCSVImport, "label": "uploads", "authorization_id": authID, "config": map[string]any{"pattern": "*.csv"}})
+		"type": importjob.TypeName, "label": "uploads", "authorization_id": authID, "config": map[string]any{"pattern": "*.csv"}})
 	jobID := job["id"].(string)
 	runsDone := func(n int) []jobs.Run {
 		var runs []jobs.Run
@@ -360,34 +360,6 @@ func TestManagedPartialUploadIsNotImported(t *testing.T) {
 	runs = runsDone(3)
 	if runs[0].Trigger != "upload" || runs[0].Counters["files_imported"] != 1 || runs[0].Counters["applied"] != 2 {
 		t.Fatalf("the completed upload was not imported: %+v", runs[0])
-	}
-}
-
-func TestUploadTakenByJob(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		cfg        map[string]any
-		authFolder string
-		path       string
-		want       bool
-	}{
-		{map[string]any{"pattern": "*.csv"}, "/in", "/in/users.csv", true},
-		{map[string]any{"pattern": "*.csv"}, "/in", "/users.csv", false},
-		{map[string]any{"pattern": "*.csv", "folder": "/"}, "/in", "/users.csv", true},
-		{map[string]any{"pattern": "*.csv"}, "/", "/users.csv", true},
-		{map[string]any{"pattern": "*.csv"}, "", "/users.csv", true},
-		{map[string]any{"pattern": "*.csv"}, "/", "/users.txt", false},
-		{map[string]any{"pattern": "*.csv"}, "/", "/sub/users.csv", false},
-		{map[string]any{"pattern": "*.csv", "folder": "exports"}, "/", "/exports/users.csv", true},
-		{map[string]any{"pattern": "*.csv", "folder": "/exports/"}, "/", "/exports/users.csv", true},
-		{map[string]any{"pattern": "*.csv", "folder": "./exports"}, "/", "/users.csv", false},
-		{map[string]any{"file": "users.csv"}, "/", "/users.csv", true},
-		{map[string]any{"pattern": 42}, "/", "/anything", true},
-	}
-	for _, c := range cases {
-		if got := takesUpload(jobs.Job{Config: c.cfg}, c.authFolder, c.path); got != c.want {
-			t.Errorf("takesUpload(%v, %q, %q) = %v, want %v", c.cfg, c.authFolder, c.path, got, c.want)
-		}
 	}
 }
 

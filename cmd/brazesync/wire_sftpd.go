@@ -2,90 +2,21 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"path"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/config"
-	"github.com/brazesync/brazesync/internal/importjob"
-	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/jobtype"
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/sftpd"
-	"github.com/brazesync/brazesync/tasks"
 )
 
 // Wiring of the managed SFTP server (`brazesync sftpd`, the Procfile's sftp
-// line): its configuration, the upload hook that starts import jobs, and
-// its /metrics. sftp_managed authorizations are wired in wire_managed.go.
-
-// uploadTrigger starts the import jobs of an sftp_managed authorization when
-// a file is uploaded to it (the sftpd upload hook).
-type uploadTrigger struct {
-	users    *sftpd.UserStore
-	auths    *authorizations.Store
-	jobs     *jobs.Store
-	enqueuer tasks.Enqueuer
-	log      *slog.Logger
-}
-
-// onUpload enqueues a run (trigger "upload") of every csv_import job of the
-// user's authorization that is running or completed (not paused, failed or
-// deleted) and whose folder and file selection take the uploaded path.
-// It runs before the client's close is answered.
-func (t *uploadTrigger) onUpload(ctx context.Context, acct, username, p string) {
-	log := t.log.With(slog.String("account", acct), slog.String("username", username), slog.String("path", p))
-	u, err := t.users.LookupUser(ctx, username)
-	if err != nil {
-		log.LogAttrs(ctx, slog.LevelError, "upload hook: looking up the sftp user", slog.String("error", err.Error()))
-		return
-	}
-	authFolder := ""
-	if au, err := t.auths.Get(ctx, acct, u.AuthID); err == nil {
-		authFolder, _ = authorizations.ConfigString(au.Config, "folder")
-	} else if errors.Is(err, authorizations.ErrNotFound) {
-		return // deleted meanwhile: no job may use it
-	}
-	list, err := t.jobs.List(ctx, acct, false)
-	if err != nil {
-		log.LogAttrs(ctx, slog.LevelError, "upload hook: listing jobs", slog.String("error", err.Error()))
-		return
-	}
-	for _, j := range list {
-		if j.Type != tasks.JobTypeCSVImport || j.AuthorizationID != u.AuthID ||
-			(j.State != jobs.StateRunning && j.State != jobs.StateCompleted) || !takesUpload(j, authFolder, p) {
-			continue
-		}
-		if err := tasks.EnqueueRun(ctx, t.enqueuer, tasks.JobRun{Account: acct, JobID: j.ID, Trigger: "upload"}, tasks.QueueFor(j.Type)); err != nil {
-			log.LogAttrs(ctx, slog.LevelError, "upload hook: enqueueing the import", slog.String("job", j.ID), slog.String("error", err.Error()))
-			continue
-		}
-		log.LogAttrs(ctx, slog.LevelInfo, "upload starts import", slog.String("job", j.ID))
-	}
-}
-
-// takesUpload reports whether the import job j would pick the uploaded file
-// p (an SFTP path such as "/exports/users.csv"): p is in the job's folder
-// (else the authorization's folder authFolder, else the root; relative
-// folders start at the root, the managed session's working directory) and
-// its name is selected. A config the job cannot parse takes every upload
-// (the run then records the problem).
-func takesUpload(j jobs.Job, authFolder, p string) bool {
-	c, err := importjob.ParseConfig(j.Config)
-	if err != nil {
-		return true
-	}
-	folder := c.Folder
-	if folder == "" {
-		folder = authFolder
-	}
-	folder = path.Clean("/" + folder)
-	return path.Dir(path.Clean("/"+p)) == folder && c.Select.Match(path.Base(p))
-}
+// line): its configuration, the upload hook that starts the jobs an upload
+// concerns (jobtype.Uploads), and its /metrics. sftp_managed
+// authorizations are wired in wire_managed.go.
 
 // sftpdConfig maps the environment onto the server's config: SFTP_ADDR,
 // DATA_DIR, SHUTDOWN_TIMEOUT and SFTP_TRUSTED_PROXIES from cfg, quotas and
@@ -139,22 +70,20 @@ func sftpdConfig(getenv func(string) string, cfg *config.Config) (sftpd.Config, 
 
 // sftpdComponent is the managed SFTP server as a component: `brazesync
 // sftpd` runs it alone, `brazesync dev` beside the others. Completed uploads
-// start the import jobs of their authorization (uploadTrigger).
+// start the jobs of their authorization that take them (jobtype.Uploads).
 func (a *app) sftpdComponent(getenv func(string) string) (component, error) {
 	cfg, err := sftpdConfig(getenv, a.cfg)
 	if err != nil {
 		return component{}, err
 	}
-	users, err := sftpd.NewUserStore(a.rdb, a.ns, 0)
-	if err != nil {
-		return component{}, err
-	}
-	trigger := &uploadTrigger{users: users, auths: a.auths, jobs: a.jobs, enqueuer: a.client, log: a.log.With("component", "sftpd")}
+	uploads := &jobtype.Uploads{Types: a.types, Jobs: a.jobs, Auths: a.auths, Enqueuer: a.client, Logger: a.log.With("component", "sftpd")}
 	srv, err := sftpd.NewServer(a.rdb, a.ns, cfg, sftpd.Options{
 		Sealer:     secrets.Purpose{Box: a.box, Purpose: hostKeyPurpose},
 		Logger:     a.log,
 		Registerer: a.registry,
-		OnUpload:   trigger.onUpload,
+		OnUpload: func(ctx context.Context, up sftpd.Upload) {
+			uploads.Uploaded(ctx, up.Account, up.AuthID, up.Path)
+		},
 	})
 	if err != nil {
 		return component{}, fmt.Errorf("building the managed SFTP server: %w", err)

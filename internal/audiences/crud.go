@@ -63,6 +63,19 @@ func compactJSON(raw json.RawMessage) json.RawMessage {
 	return json.RawMessage(b.Bytes())
 }
 
+// Exists returns nil when the audience exists in the account, an error
+// wrapping ErrNotFound when it does not.
+func (s *Service) Exists(ctx context.Context, acct, slug string) error {
+	d, err := s.defs(ctx, acct, true)
+	if err != nil {
+		return err
+	}
+	if d.bySlug[slug] == nil {
+		return fmt.Errorf("audience %q of account %q: %w", slug, acct, ErrNotFound)
+	}
+	return nil
+}
+
 // Get returns an audience with its size.
 func (s *Service) Get(ctx context.Context, acct, slug string) (Info, error) {
 	d, err := s.defs(ctx, acct, true)

@@ -1,7 +1,6 @@
 package export
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"slices"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/brazesync/brazesync/internal/braze"
 	"github.com/brazesync/brazesync/internal/fault"
-	"github.com/brazesync/brazesync/internal/jobs"
 )
 
 // Defaults of an Export Audience job.
@@ -115,25 +113,4 @@ func ParseConfig(m map[string]any) (Config, error) {
 		c.FlushInterval = time.Duration(f * float64(time.Second))
 	}
 	return c, nil
-}
-
-// JobType is the jobs.Type of Export Audience jobs. exists reports whether an
-// audience exists in an account (an error when not).
-func JobType(name string, exists func(ctx context.Context, acct, slug string) error) jobs.Type {
-	return jobs.Type{
-		Name:               name,
-		AuthorizationTypes: []string{"braze"},
-		Validate: func(ctx context.Context, j *jobs.Job) error {
-			c, err := ParseConfig(j.Config)
-			if err != nil {
-				return err
-			}
-			for i, slug := range c.Audiences {
-				if err := exists(ctx, j.Account, slug); err != nil {
-					return &fault.ValidationError{Field: fmt.Sprintf("config.audiences[%d]", i), Message: fmt.Sprintf("audience %q does not exist in this account", slug)}
-				}
-			}
-			return nil
-		},
-	}
 }

@@ -5,7 +5,6 @@
 package importjob
 
 import (
-	"context"
 	"fmt"
 	"path"
 	"regexp"
@@ -13,7 +12,6 @@ import (
 	"strings"
 
 	"github.com/brazesync/brazesync/internal/fault"
-	"github.com/brazesync/brazesync/internal/jobs"
 )
 
 // Defaults of an Import CSV job.
@@ -293,22 +291,3 @@ func (d datedSel) Match(name string) bool {
 }
 
 func (d datedSel) Less(a, b string) bool { return d.date(a) < d.date(b) }
-
-// JobType is the jobs.Type of Import CSV jobs. keep_updated without a
-// schedule polls every 15 minutes.
-func JobType(name string) jobs.Type {
-	return jobs.Type{
-		Name:               name,
-		AuthorizationTypes: []string{"sftp", "sftp_pgp", "sftp_managed"},
-		Validate: func(_ context.Context, j *jobs.Job) error {
-			c, err := ParseConfig(j.Config)
-			if err != nil {
-				return err
-			}
-			if c.KeepUpdated && j.Schedule == "" {
-				j.Schedule = KeepUpdatedSchedule
-			}
-			return nil
-		},
-	}
-}

@@ -1,7 +1,7 @@
 // Package jobs stores workflows (jobs) generically: their config, state
-// machine, schedule, runs with counters, progress and log. Concrete job types
-// (export, import) register a Type with their validation; the workers that run
-// them live in workers/.
+// machine, schedule, runs with counters, progress and log. The store
+// validates a job with its Type (name, authorization types, config check),
+// which the job type's registration in internal/jobtype provides.
 //
 // States: running (active; runs on its schedule or when asked), paused,
 // completed (a job without schedule whose run finished), failed (stopped by a
@@ -82,8 +82,9 @@ func encodeJob(j *Job) ([]byte, error) {
 	return b, nil
 }
 
-// Type is a kind of job: the authorization types it accepts and the check of
-// its config. Validate may normalise Config (fill defaults).
+// Type is what the store knows of a kind of job: the authorization types it
+// accepts and the check of its config (jobtype.Type.Job). Validate may
+// normalise Config (fill defaults).
 type Type struct {
 	Name               string
 	AuthorizationTypes []string
