@@ -16,7 +16,7 @@ import (
 
 // importAuthorizationTypes are the SFTP authorization types.
 func (a *app) importAuthorizationTypes() []authorizations.Type {
-	return append([]authorizations.Type{authorizations.SFTPType(a.egress), authorizations.SFTPPGPType(a.egress)}, a.managedAuthorizationTypes()...)
+	return []authorizations.Type{authorizations.SFTPType(a.egress), authorizations.SFTPPGPType(a.egress), a.managedAuthorizationType()}
 }
 
 // importRoutes is the job file ledger API.
@@ -28,7 +28,7 @@ func (a *app) importRoutes() api.RouteGroup {
 // egress policy, the managed server (SFTP_PUBLIC_HOST) directly.
 func (a *app) importEgress() importjob.Egress {
 	e := importjob.Egress{Policy: a.egress}
-	if host, port, err := managedEndpoint(a.cfg.SFTPPublicHost, a.cfg.SFTPAddr); err == nil {
+	if host, port, err := a.cfg.ManagedEndpoint(); err == nil {
 		e.Managed = net.JoinHostPort(host, strconv.Itoa(port))
 	}
 	return e
