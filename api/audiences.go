@@ -3,11 +3,11 @@ package api
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"strconv"
 
 	"github.com/brazesync/brazesync/internal/audiences"
+	"github.com/brazesync/brazesync/tasks"
 )
 
 // AccountExister tells whether an account exists (*accounts.Store).
@@ -20,11 +20,11 @@ type AccountExister interface {
 type Audiences struct {
 	Service  *audiences.Service
 	Accounts AccountExister
-	// Reevaluate is called after a rule audience is created or its rule
-	// changed: it enqueues the re-evaluation of every profile
-	// (audiences.Service.ReevaluateChunk until done). nil skips it; the
-	// audience then fills only as profiles change.
-	Reevaluate func(ctx context.Context, account, slug string) error
+	// Enqueuer enqueues the re-evaluation of every profile after a rule
+	// audience is created or its rule changed
+	// (tasks.TypeAudienceReevaluate). nil skips it; the audience then fills
+	// only as profiles change.
+	Enqueuer tasks.Enqueuer
 }
 
 // MembersLimitMax bounds ?limit= of the member listing.
@@ -54,22 +54,12 @@ func (g *Audiences) account(r *http.Request) (string, error) {
 	return acct, nil
 }
 
-// audienceError translates the errors of package audiences.
-func audienceError(err error) error {
-	var ve *audiences.ValidationError
-	switch {
-	case errors.As(err, &ve):
-		return Invalid(ve.Field, ve.Message)
-	case errors.Is(err, audiences.ErrNotFound):
-		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: err.Error()}
-	case errors.Is(err, audiences.ErrExists):
-		return &Error{Status: http.StatusConflict, Code: "exists", Message: err.Error()}
-	case errors.Is(err, audiences.ErrBuiltin):
-		return &Error{Status: http.StatusConflict, Code: "builtin", Message: err.Error()}
-	case errors.Is(err, audiences.ErrNotList):
-		return &Error{Status: http.StatusConflict, Code: "not_list", Message: err.Error()}
+// reevaluate enqueues the first chunk of a rule audience's re-evaluation.
+func (g *Audiences) reevaluate(ctx context.Context, acct, slug string) error {
+	if g.Enqueuer == nil {
+		return nil
 	}
-	return err
+	return tasks.EnqueueAudienceReevaluate(ctx, g.Enqueuer, tasks.AudienceReevaluate{Account: acct, Slug: slug})
 }
 
 type audienceBody struct {
@@ -93,16 +83,16 @@ func (g *Audiences) create(w http.ResponseWriter, r *http.Request) error {
 		Slug: in.Slug, Name: in.Name, Description: in.Description, Kind: in.Kind, Rule: in.Rule,
 	})
 	if err != nil {
-		return audienceError(err)
+		return err
 	}
-	if a.Kind == audiences.KindRule && g.Reevaluate != nil {
-		if err := g.Reevaluate(r.Context(), acct, a.Slug); err != nil {
+	if a.Kind == audiences.KindRule {
+		if err := g.reevaluate(r.Context(), acct, a.Slug); err != nil {
 			return err
 		}
 	}
 	info, err := g.Service.Get(r.Context(), acct, a.Slug)
 	if err != nil {
-		return audienceError(err)
+		return err
 	}
 	writeJSON(w, http.StatusCreated, info)
 	return nil
@@ -115,7 +105,7 @@ func (g *Audiences) list(w http.ResponseWriter, r *http.Request) error {
 	}
 	list, err := g.Service.List(r.Context(), acct)
 	if err != nil {
-		return audienceError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"data": list})
 	return nil
@@ -128,7 +118,7 @@ func (g *Audiences) get(w http.ResponseWriter, r *http.Request) error {
 	}
 	info, err := g.Service.Get(r.Context(), acct, r.PathValue("slug"))
 	if err != nil {
-		return audienceError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, info)
 	return nil
@@ -146,16 +136,16 @@ func (g *Audiences) update(w http.ResponseWriter, r *http.Request) error {
 	slug := r.PathValue("slug")
 	_, ruleChanged, err := g.Service.Update(r.Context(), acct, slug, in)
 	if err != nil {
-		return audienceError(err)
+		return err
 	}
-	if ruleChanged && g.Reevaluate != nil {
-		if err := g.Reevaluate(r.Context(), acct, slug); err != nil {
+	if ruleChanged {
+		if err := g.reevaluate(r.Context(), acct, slug); err != nil {
 			return err
 		}
 	}
 	info, err := g.Service.Get(r.Context(), acct, slug)
 	if err != nil {
-		return audienceError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, info)
 	return nil
@@ -167,7 +157,7 @@ func (g *Audiences) delete(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if err := g.Service.Delete(r.Context(), acct, r.PathValue("slug")); err != nil {
-		return audienceError(err)
+		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
 	return nil
@@ -189,7 +179,7 @@ func (g *Audiences) updateMembers(w http.ResponseWriter, r *http.Request) error 
 	}
 	counts, err := g.Service.UpdateMembers(r.Context(), acct, r.PathValue("slug"), in.Add, in.Remove)
 	if err != nil {
-		return audienceError(err)
+		return err
 	}
 	writeJSON(w, http.StatusOK, counts)
 	return nil
@@ -212,11 +202,11 @@ func (g *Audiences) members(w http.ResponseWriter, r *http.Request) error {
 	}
 	info, err := g.Service.Get(r.Context(), acct, slug)
 	if err != nil {
-		return audienceError(err)
+		return err
 	}
 	ids, next, err := g.Service.Members(r.Context(), acct, slug, q.Get("cursor"), limit)
 	if err != nil {
-		return audienceError(err)
+		return err
 	}
 	if ids == nil {
 		ids = []string{}

@@ -14,6 +14,8 @@ import (
 	"github.com/brazesync/brazesync/internal/audiences"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
+	"github.com/brazesync/brazesync/tasks"
+	"github.com/hibiken/asynq"
 )
 
 type audienceBundle struct {
@@ -22,6 +24,21 @@ type audienceBundle struct {
 	profiles *profiles.Store
 	mu       sync.Mutex
 	reevals  []string
+}
+
+// EnqueueContext records the re-evaluations the API enqueues.
+func (a *audienceBundle) EnqueueContext(_ context.Context, t *asynq.Task, _ ...asynq.Option) (*asynq.TaskInfo, error) {
+	var p tasks.AudienceReevaluate
+	if t.Type() != tasks.TypeAudienceReevaluate {
+		return nil, fmt.Errorf("unexpected task %s", t.Type())
+	}
+	if err := tasks.Decode(t, &p); err != nil {
+		return nil, err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.reevals = append(a.reevals, p.Account+"/"+p.Slug)
+	return &asynq.TaskInfo{}, nil
 }
 
 func (a *audienceBundle) reevaluated() []string {
@@ -48,12 +65,7 @@ func setupAudiences(t *testing.T) (*audienceBundle, map[string]string) {
 	ab.profiles = profiles.New(rdb, ns, ab.svc, profiles.Options{})
 	ab.svc.UseProfiles(ab.profiles)
 	ref := &accountsRef{}
-	g := &Audiences{Service: ab.svc, Accounts: ref, Reevaluate: func(_ context.Context, acct, slug string) error {
-		ab.mu.Lock()
-		defer ab.mu.Unlock()
-		ab.reevals = append(ab.reevals, acct+"/"+slug)
-		return nil
-	}}
+	g := &Audiences{Service: ab.svc, Accounts: ref, Enqueuer: ab}
 	ab.bundle = setup(t, g)
 	ref.p.Store(ab.accounts)
 	return ab, ab.account(t, "shop")

@@ -10,9 +10,12 @@ import (
 	"strings"
 
 	"github.com/brazesync/brazesync/internal/accounts"
+	"github.com/brazesync/brazesync/internal/audiences"
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/egress"
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/profiles"
 )
 
 // Error is an API error: an HTTP status, a stable code and a human message,
@@ -35,7 +38,6 @@ func Errorf(status int, code, format string, args ...any) *Error {
 var (
 	errUnauthorized = &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: "a valid token is required (Authorization: Bearer TOKEN, or ?key=TOKEN)"}
 	errForbidden    = &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "this token may not do that on this account"}
-	errNotFound     = &Error{Status: http.StatusNotFound, Code: "not_found", Message: "no such resource"}
 )
 
 // Invalid is a 422 for a bad value in field.
@@ -43,33 +45,37 @@ func Invalid(field, message string) *Error {
 	return &Error{Status: http.StatusUnprocessableEntity, Code: "invalid", Field: field, Message: field + ": " + message}
 }
 
-// toError translates domain errors to API errors once, at the boundary.
+// toError translates domain errors to API errors once, at the boundary:
+// every *fault.ValidationError is 422 invalid with its field, and each
+// domain's sentinels have their status and code here.
 func toError(err error) *Error {
 	var ae *Error
 	if errors.As(err, &ae) {
 		return ae
 	}
 	var (
-		av *accounts.ValidationError
-		zv *authorizations.ValidationError
-		jv *jobs.ValidationError
+		ve *fault.ValidationError
+		pv *profiles.ValidationError
 		zd *authorizations.DestinationError
 	)
 	switch {
 	case errors.As(err, &zd):
 		return &Error{Status: http.StatusUnprocessableEntity, Code: egress.Code, Field: zd.Field, Message: zd.Error()}
-	case errors.As(err, &av):
-		return Invalid(av.Field, av.Message)
-	case errors.As(err, &zv):
-		return Invalid(zv.Field, zv.Message)
-	case errors.As(err, &jv):
-		return Invalid(jv.Field, jv.Message)
-	case errors.Is(err, accounts.ErrNotFound), errors.Is(err, authorizations.ErrNotFound), errors.Is(err, jobs.ErrNotFound):
+	case errors.As(err, &ve):
+		return Invalid(ve.Field, ve.Message)
+	case errors.As(err, &pv):
+		return Invalid(pv.Field, pv.Message)
+	case errors.Is(err, accounts.ErrNotFound), errors.Is(err, authorizations.ErrNotFound), errors.Is(err, jobs.ErrNotFound),
+		errors.Is(err, audiences.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: err.Error()}
-	case errors.Is(err, accounts.ErrExists):
+	case errors.Is(err, accounts.ErrExists), errors.Is(err, audiences.ErrExists):
 		return &Error{Status: http.StatusConflict, Code: "exists", Message: err.Error()}
 	case errors.Is(err, jobs.ErrConflict):
 		return &Error{Status: http.StatusConflict, Code: "conflict", Message: err.Error()}
+	case errors.Is(err, audiences.ErrBuiltin):
+		return &Error{Status: http.StatusConflict, Code: "builtin", Message: err.Error()}
+	case errors.Is(err, audiences.ErrNotList):
+		return &Error{Status: http.StatusConflict, Code: "not_list", Message: err.Error()}
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"github.com/brazesync/brazesync/internal/accounts"
 	"github.com/brazesync/brazesync/internal/csvimport"
 	"github.com/brazesync/brazesync/internal/jobs"
-	"github.com/brazesync/brazesync/tasks"
 )
 
 // ImportFiles is the route group of an Import CSV job's file ledger: which
@@ -15,6 +14,9 @@ type ImportFiles struct {
 	Accounts *accounts.Store
 	Jobs     *jobs.Store
 	Ledger   *csvimport.Ledger
+	// JobType is the type of the jobs that keep a file ledger
+	// (importjob.TypeName).
+	JobType string
 }
 
 // Routes implements RouteGroup.
@@ -34,8 +36,8 @@ func (g *ImportFiles) job(r *http.Request) (*jobs.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	if j.Type != tasks.JobTypeCSVImport {
-		return nil, Errorf(http.StatusUnprocessableEntity, "not_import", "job %s is a %s job; files belong to csv_import jobs", j.ID, j.Type)
+	if j.Type != g.JobType {
+		return nil, Errorf(http.StatusUnprocessableEntity, "not_import", "job %s is a %s job; files belong to %s jobs", j.ID, j.Type, g.JobType)
 	}
 	return j, nil
 }

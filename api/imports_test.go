@@ -8,7 +8,6 @@ import (
 	"github.com/brazesync/brazesync/internal/csvimport"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/store"
-	"github.com/brazesync/brazesync/tasks"
 )
 
 func TestImportFilesLedger(t *testing.T) {
@@ -16,10 +15,10 @@ func TestImportFilesLedger(t *testing.T) {
 	var g ImportFiles
 	b := setup(t, &g)
 	ledger := csvimport.NewLedger(b.rdb, store.Namespace(b.ns))
-	g = ImportFiles{Accounts: b.accounts, Jobs: b.jobs, Ledger: ledger}
-	b.jobs.AddType(jobs.Type{Name: tasks.JobTypeCSVImport})
+	g = ImportFiles{Accounts: b.accounts, Jobs: b.jobs, Ledger: ledger, JobType: "csv_import"}
+	b.jobs.AddType(jobs.Type{Name: "csv_import"})
 	toks := b.account(t, "acme")
-	_, j := b.do(t, "POST", "/api/v1/accounts/acme/jobs", toks["admin"], map[string]any{"type": tasks.JobTypeCSVImport, "label": "imp"})
+	_, j := b.do(t, "POST", "/api/v1/accounts/acme/jobs", toks["admin"], map[string]any{"type": "csv_import", "label": "imp"})
 	id := j["id"].(string)
 	v := csvimport.FileVersion{Path: "/in/a.csv", Size: 10, ModTime: time.Unix(1700000000, 0)}
 	ledger.Mark(context.Background(), csvimport.Job{Account: "acme", ID: id}, csvimport.Entry{FileVersion: v, State: csvimport.StateFailed, Error: "too many bad rows"})
@@ -38,5 +37,10 @@ func TestImportFilesLedger(t *testing.T) {
 	}
 	if _, out := b.do(t, "GET", "/api/v1/accounts/acme/jobs/"+id+"/files", toks["read"], nil); len(out["data"].([]any)) != 0 {
 		t.Fatalf("entry still there: %v", out)
+	}
+	// Jobs of other types keep no ledger.
+	_, other := b.do(t, "POST", "/api/v1/accounts/acme/jobs", toks["admin"], map[string]any{"type": "noop", "label": "other"})
+	if code, out := b.do(t, "GET", "/api/v1/accounts/acme/jobs/"+other["id"].(string)+"/files", toks["read"], nil); code != 422 || errCode(out) != "not_import" {
+		t.Fatalf("files of a noop job: %d %v", code, out)
 	}
 }

@@ -47,18 +47,11 @@ func errRunInProgress(id string) *Error {
 // through the API is queued or running: then it returns false. A copy
 // that ended for good (archived after a failure) makes room.
 func (s *Server) enqueueRun(ctx context.Context, j *jobs.Job, trigger string) (bool, error) {
-	queue := tasks.QueueFor(j.Type)
-	t, err := tasks.NewRequestedRun(tasks.JobRun{Account: j.Account, JobID: j.ID, Trigger: trigger, RunID: jobs.NewRunID()}, queue)
-	if err != nil {
-		return false, err
-	}
+	run := tasks.JobRun{Account: j.Account, JobID: j.ID, Trigger: trigger, RunID: jobs.NewRunID()}
 	for range 3 {
-		_, err := s.d.Enqueuer.EnqueueContext(ctx, t)
-		if err == nil {
-			return true, nil
-		}
-		if !errors.Is(err, asynq.ErrTaskIDConflict) {
-			return false, fmt.Errorf("enqueueing a run of job %s: %w", j.ID, err)
+		started, err := tasks.EnqueueRequestedRun(ctx, s.d.Enqueuer, run, s.d.Types.Queue(j.Type))
+		if started || err != nil {
+			return started, err
 		}
 		busy, err := s.runQueued(j)
 		if busy || err != nil {
@@ -75,7 +68,7 @@ func (s *Server) runQueued(j *jobs.Job) (bool, error) {
 	if s.d.RunTasks == nil {
 		return true, nil
 	}
-	queue, id := tasks.QueueFor(j.Type), tasks.RequestedRunTaskID(j.Account, j.ID)
+	queue, id := s.d.Types.Queue(j.Type), tasks.RequestedRunTaskID(j.Account, j.ID)
 	info, err := s.d.RunTasks.GetTaskInfo(queue, id)
 	switch {
 	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
@@ -92,11 +85,10 @@ func (s *Server) runQueued(j *jobs.Job) (bool, error) {
 	return false, nil
 }
 
+// notify tells the job's type about a change (its change hook).
 func (s *Server) notify(ctx context.Context, before, after *jobs.Job) {
-	for _, h := range s.d.JobHooks {
-		if err := h.JobChanged(ctx, before, after); err != nil {
-			s.d.Logger.ErrorContext(ctx, "job hook failed", "job", after.ID, "err", err)
-		}
+	if err := s.d.Types.Changed(ctx, before, after); err != nil {
+		s.d.Logger.ErrorContext(ctx, "job change hook failed", "job", after.ID, "type", after.Type, "err", err)
 	}
 }
 

@@ -67,8 +67,8 @@ func (g *ManagedSFTP) user(r *http.Request) (managedUser, error) {
 	if err != nil {
 		return managedUser{}, err
 	}
-	if a.Type != "sftp_managed" {
-		return managedUser{}, Errorf(http.StatusNotFound, "not_found", "authorization %s is a %s authorization; public keys belong to sftp_managed authorizations", a.ID, a.Type)
+	if a.Type != sftpd.AuthorizationType {
+		return managedUser{}, Errorf(http.StatusNotFound, "not_found", "authorization %s is a %s authorization; public keys belong to %s authorizations", a.ID, a.Type, sftpd.AuthorizationType)
 	}
 	username, _ := authorizations.ConfigString(a.Config, "username")
 	u, err := g.Users.LookupUser(r.Context(), username)

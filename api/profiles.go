@@ -207,10 +207,6 @@ func (g ProfilesRoutes) putMapping(w http.ResponseWriter, r *http.Request) error
 		return err
 	}
 	if err := g.Profiles.SetMapping(r.Context(), acct, stream, m); err != nil {
-		var ve *profiles.ValidationError
-		if errors.As(err, &ve) {
-			return Invalid(ve.Field, ve.Message)
-		}
 		return err
 	}
 	stored, err := g.Profiles.Mapping(r.Context(), acct, stream)

@@ -18,16 +18,13 @@ import (
 	"github.com/brazesync/brazesync/internal/accounts"
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/jobtype"
+	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
 )
-
-// Enqueuer puts tasks into Asynq (an *asynq.Client).
-type Enqueuer interface {
-	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
-}
 
 // Deps is everything the API needs.
 type Deps struct {
@@ -35,7 +32,7 @@ type Deps struct {
 	Accounts       *accounts.Store
 	Authorizations *authorizations.Store
 	Jobs           *jobs.Store
-	Enqueuer       Enqueuer
+	Enqueuer       tasks.Enqueuer
 	// OperatorToken is BRAZESYNC_ADMIN_TOKEN ("" disables operator routes).
 	OperatorToken string
 	Logger        *slog.Logger
@@ -54,8 +51,9 @@ type Deps struct {
 	// AuthorizationTesters test connections of authorization types that
 	// support it (POST .../authorizations/{id}/test).
 	AuthorizationTesters map[string]AuthorizationTester
-	// JobHooks are told about job changes (e.g. the export reconciles).
-	JobHooks []JobHook
+	// Types are the job types: the queue of each type's runs, and the
+	// change hooks told about job changes (e.g. the export reconciles).
+	Types *jobtype.Registry
 	// RunTasks inspects the queued runs asked for through the API (an
 	// *asynq.Inspector), so that a run is not started while another is
 	// queued or running. Nil: a queued or running copy is still refused,
@@ -74,11 +72,6 @@ type RunTasks interface {
 // shown beside its message.
 type AuthorizationTester interface {
 	Test(ctx context.Context, account, id string, pin bool) (map[string]any, error)
-}
-
-// JobHook is told after a job is created, changed, paused, resumed or deleted.
-type JobHook interface {
-	JobChanged(ctx context.Context, before, after *jobs.Job) error
 }
 
 // Server is the HTTP API as a long-running component.

@@ -16,9 +16,11 @@ import (
 	"github.com/brazesync/brazesync/internal/accounts"
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/jobtype"
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
+	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
@@ -77,11 +79,11 @@ func setup(t *testing.T, groups ...RouteGroup) *bundle {
 // setupOn is setup on rdb and ns; with queue set, runs go to Asynq through
 // it (an *asynq.Client) and are inspected with an Inspector, else they are
 // recorded in b.enq.
-func setupOn(t *testing.T, rdb *redis.Client, ns store.Namespace, queue Enqueuer, groups ...RouteGroup) *bundle {
+func setupOn(t *testing.T, rdb *redis.Client, ns store.Namespace, queue tasks.Enqueuer, groups ...RouteGroup) *bundle {
 	t.Helper()
 	box, _ := secrets.NewBox(bytes.Repeat([]byte{9}, 32))
 	b := &bundle{rdb: rdb, ns: string(ns), enq: &recorder{}, logs: &syncBuffer{}}
-	var enq Enqueuer = b.enq
+	var enq tasks.Enqueuer = b.enq
 	var runTasks RunTasks
 	if queue != nil {
 		enq = queue
@@ -90,9 +92,16 @@ func setupOn(t *testing.T, rdb *redis.Client, ns store.Namespace, queue Enqueuer
 	}
 	b.accounts = accounts.New(rdb, ns, nil)
 	b.auths = authorizations.New(rdb, ns, box, authorizations.NewRegistry(authorizations.BrazeType(authorizations.BrazeOptions{AllowInsecure: true, AllowCustomEndpoints: true})))
-	b.jobs = jobs.New(rdb, ns, b.auths, nil, jobs.Type{Name: "noop"}, jobs.Type{Name: "needs_braze", AuthorizationTypes: []string{"braze"}})
+	noRun := jobtype.RunnerFunc(func(context.Context, *jobs.Job, *jobs.Run) (string, error) { return jobs.OutcomeSuccess, nil })
+	types, err := jobtype.NewRegistry(
+		jobtype.Type{Name: "noop", Queue: tasks.QueueDefault, Run: noRun},
+		jobtype.Type{Name: "needs_braze", Queue: tasks.QueueExport, AuthorizationTypes: []string{"braze"}, Run: noRun})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.jobs = jobs.New(rdb, ns, b.auths, nil, types.JobTypes()...)
 	log := slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	b.srv = New(Deps{Redis: rdb, Accounts: b.accounts, Authorizations: b.auths, Jobs: b.jobs, Enqueuer: enq, RunTasks: runTasks, OperatorToken: operatorToken, Logger: log,
+	b.srv = New(Deps{Redis: rdb, Accounts: b.accounts, Authorizations: b.auths, Jobs: b.jobs, Types: types, Enqueuer: enq, RunTasks: runTasks, OperatorToken: operatorToken, Logger: log,
 		Monitoring:         http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "asynqmon") }),
 		MonitoringReadOnly: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "asynqmon read-only") }),
 		MonitorToken:       monitorToken, Groups: groups})

@@ -10,7 +10,8 @@
 // second.
 //
 // It also registers fixed maintenance tasks (Periodic) with Asynq's
-// scheduler, deduplicated across processes with asynq.Unique.
+// scheduler, deduplicated across processes by their own asynq.Unique
+// window (tasks.MaintenanceUnique).
 package scheduler
 
 import (
@@ -22,18 +23,15 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/jobtype"
 	"github.com/brazesync/brazesync/internal/logging"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
 )
 
-// Enqueuer puts tasks into Asynq.
-type Enqueuer interface {
-	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
-}
-
-// Periodic is a fixed maintenance task.
+// Periodic is a fixed maintenance task; its constructor sets its
+// uniqueness window.
 type Periodic struct {
 	// Cronspec is when: "@every 1h", "*/5 * * * *".
 	Cronspec string
@@ -47,8 +45,9 @@ type Config struct {
 	Logger   *slog.Logger
 	Now      func() time.Time
 	Periodic []Periodic
-	// Pumps are called every tick to feed work progressively (exports).
-	Pumps []Pump
+	// Types are the job types: the queue of each type's runs, and the
+	// pumps called every tick to feed work progressively (exports).
+	Types *jobtype.Registry
 	// Claimed, when set, is called after every claim round (test signal).
 	Claimed func(n int)
 }
@@ -57,7 +56,7 @@ type Config struct {
 type Scheduler struct {
 	cfg   Config
 	jobs  *jobs.Store
-	enq   Enqueuer
+	enq   tasks.Enqueuer
 	rdb   redis.UniversalClient
 	async *asynq.Scheduler
 
@@ -68,7 +67,7 @@ type Scheduler struct {
 }
 
 // New returns a Scheduler.
-func New(rdb redis.UniversalClient, js *jobs.Store, enq Enqueuer, cfg Config) *Scheduler {
+func New(rdb redis.UniversalClient, js *jobs.Store, enq tasks.Enqueuer, cfg Config) *Scheduler {
 	if cfg.Tick <= 0 {
 		cfg.Tick = time.Second
 	}
@@ -93,7 +92,7 @@ func (s *Scheduler) Start(ctx context.Context) error {
 			Logger: logging.Asynq(s.cfg.Logger.With("component", "asynq")), LogLevel: asynq.WarnLevel,
 		})
 		for _, p := range s.cfg.Periodic {
-			if _, err := s.async.Register(p.Cronspec, p.Task, asynq.Unique(time.Minute)); err != nil {
+			if _, err := s.async.Register(p.Cronspec, p.Task); err != nil {
 				return err
 			}
 		}
@@ -116,10 +115,8 @@ func (s *Scheduler) loop(ctx context.Context) {
 		if err != nil && ctx.Err() == nil {
 			s.cfg.Logger.Warn("scheduling round failed", "err", err)
 		}
-		for _, p := range s.cfg.Pumps {
-			if err := p.Pump(ctx, s.enq); err != nil && ctx.Err() == nil {
-				s.cfg.Logger.Warn("pump failed", "err", err)
-			}
+		if err := s.cfg.Types.Pump(ctx, s.enq); err != nil && ctx.Err() == nil {
+			s.cfg.Logger.Warn("pump failed", "err", err)
 		}
 		if s.cfg.Claimed != nil {
 			s.cfg.Claimed(n)
@@ -140,13 +137,9 @@ func (s *Scheduler) Tick(ctx context.Context) (int, error) {
 	errs := []error{err}
 	n := 0
 	for _, d := range due {
-		t, terr := tasks.NewJobRun(tasks.JobRun{Account: d.Account, JobID: d.JobID, Trigger: "schedule", DueAt: d.At}, tasks.QueueFor(d.Type))
-		if terr != nil {
-			return n, terr
-		}
-		if _, eerr := s.enq.EnqueueContext(ctx, t); eerr != nil && !errors.Is(eerr, asynq.ErrTaskIDConflict) {
+		if eerr := tasks.EnqueueRun(ctx, s.enq, tasks.JobRun{Account: d.Account, JobID: d.JobID, Trigger: "schedule", DueAt: d.At}, s.cfg.Types.Queue(d.Type)); eerr != nil {
 			s.cfg.Logger.Warn("enqueueing scheduled run failed; the occurrence is skipped", "account", d.Account, "job", d.JobID, "due_at", d.At, "err", eerr)
-			errs = append(errs, fmt.Errorf("enqueueing the run of job %s/%s due at %s: %w", d.Account, d.JobID, d.At.Format(time.RFC3339), eerr))
+			errs = append(errs, fmt.Errorf("the occurrence due at %s: %w", d.At.Format(time.RFC3339), eerr))
 			continue
 		}
 		n++

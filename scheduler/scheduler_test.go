@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/jobtype"
 	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/tasks"
@@ -34,21 +35,27 @@ func (noAuths) AuthorizationType(context.Context, string, string) (string, error
 func str(s string) *string { return &s }
 
 // TestTwoSchedulersEnqueueEachOccurrenceOnce runs two schedulers over one
-// job and checks each due occurrence reaches Asynq once.
+// job and checks each due occurrence reaches Asynq once, in the queue of
+// the job's type.
 func TestTwoSchedulersEnqueueEachOccurrenceOnce(t *testing.T) {
 	t.Parallel()
 	rdb, _ := redistest.DB(t)
 	ns := store.Namespace("bs")
 	c := &clock{t: time.Date(2026, 5, 1, 12, 0, 5, 0, time.UTC)}
-	js := jobs.New(rdb, ns, noAuths{}, c.now, jobs.Type{Name: "noop"})
+	types, err := jobtype.NewRegistry(jobtype.Type{Name: "noop", Queue: tasks.QueueImport,
+		Run: jobtype.RunnerFunc(func(context.Context, *jobs.Job, *jobs.Run) (string, error) { return "", nil })})
+	if err != nil {
+		t.Fatal(err)
+	}
+	js := jobs.New(rdb, ns, noAuths{}, c.now, types.JobTypes()...)
 	ctx := context.Background()
 	j, err := js.Create(ctx, "acme", jobs.Input{Type: "noop", Label: str("x"), Schedule: str("@every 1m")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	client := asynq.NewClientFromRedisClient(rdb)
-	a := New(rdb, js, client, Config{Now: c.now})
-	b := New(rdb, js, client, Config{Now: c.now})
+	a := New(rdb, js, client, Config{Now: c.now, Types: types})
+	b := New(rdb, js, client, Config{Now: c.now, Types: types})
 	total := 0
 	for i := 0; i < 5; i++ {
 		c.add(time.Minute)
@@ -70,14 +77,14 @@ func TestTwoSchedulersEnqueueEachOccurrenceOnce(t *testing.T) {
 		wg.Wait()
 	}
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	info, err := insp.GetQueueInfo(tasks.QueueFor("noop"))
+	info, err := insp.GetQueueInfo(tasks.QueueImport)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if total != 5 || info.Pending != 5 {
 		t.Fatalf("enqueued %d (pending %d), want 5", total, info.Pending)
 	}
-	pending, _ := insp.ListPendingTasks(tasks.QueueFor("noop"))
+	pending, _ := insp.ListPendingTasks(tasks.QueueImport)
 	for _, p := range pending {
 		var jr tasks.JobRun
 		tasks.Decode(asynq.NewTask(p.Type, p.Payload), &jr)

@@ -34,7 +34,13 @@ func NewAudienceReevaluate(p AudienceReevaluate) (*asynq.Task, error) {
 	return asynq.NewTask(TypeAudienceReevaluate, b, asynq.Queue(QueueMaintenance), asynq.MaxRetry(20), asynq.Timeout(5*time.Minute)), nil
 }
 
+// MaintenanceUnique is how long an enqueued maintenance task blocks its
+// copies, so that of several schedulers registering it each occurrence
+// runs once.
+const MaintenanceUnique = time.Minute
+
 // NewMaintenanceHourly returns the hourly maintenance task.
 func NewMaintenanceHourly() *asynq.Task {
-	return asynq.NewTask(TypeMaintenanceHourly, nil, asynq.Queue(QueueMaintenance), asynq.MaxRetry(3), asynq.Timeout(50*time.Minute))
+	return asynq.NewTask(TypeMaintenanceHourly, nil, asynq.Queue(QueueMaintenance), asynq.MaxRetry(3), asynq.Timeout(50*time.Minute),
+		asynq.Unique(MaintenanceUnique))
 }

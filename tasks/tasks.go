@@ -1,6 +1,7 @@
-// Package tasks is the contract between the API, the scheduler and the
-// workers: every Asynq task type name, its payload and its constructor live
-// here, and nothing else enqueues raw task names.
+// Package tasks is the contract between the API, the scheduler, the workers
+// and the job types: every Asynq task type name, its payload, its
+// constructor and its enqueue helper live here, and nothing else enqueues
+// raw task names.
 package tasks
 
 import (
@@ -92,21 +93,4 @@ func Decode(t *asynq.Task, v any) error {
 		return fmt.Errorf("decoding %s payload: %v: %w", t.Type(), err, asynq.SkipRetry)
 	}
 	return nil
-}
-
-// Job type names (the API's "type" of a job).
-const (
-	JobTypeExportAudience = "braze_export_audience"
-	JobTypeCSVImport      = "csv_import"
-)
-
-// QueueFor returns the queue that runs jobs of a type.
-func QueueFor(jobType string) string {
-	switch jobType {
-	case JobTypeExportAudience:
-		return QueueExport
-	case JobTypeCSVImport:
-		return QueueImport
-	}
-	return QueueDefault
 }

@@ -13,17 +13,12 @@ import (
 	"github.com/hibiken/asynq"
 )
 
-// Enqueuer puts tasks into Asynq.
-type Enqueuer interface {
-	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
-}
-
 // Audiences handles audience re-evaluation and the hourly maintenance.
 type Audiences struct {
 	Service   *audiences.Service
 	Accounts  *accounts.Store
 	Changelog *changelog.Log
-	Enqueuer  Enqueuer
+	Enqueuer  tasks.Enqueuer
 	Logger    *slog.Logger
 }
 
@@ -31,16 +26,6 @@ type Audiences struct {
 func (h *Audiences) Register(s *Server) {
 	s.HandleFunc(tasks.TypeAudienceReevaluate, h.reevaluate)
 	s.HandleFunc(tasks.TypeMaintenanceHourly, h.hourly)
-}
-
-// Reevaluate enqueues the first chunk of a rule audience's re-evaluation.
-func (h *Audiences) Reevaluate(ctx context.Context, account, slug string) error {
-	t, err := tasks.NewAudienceReevaluate(tasks.AudienceReevaluate{Account: account, Slug: slug})
-	if err != nil {
-		return err
-	}
-	_, err = h.Enqueuer.EnqueueContext(ctx, t)
-	return err
 }
 
 // reevaluate runs one chunk and enqueues the next: the work is split into
@@ -60,12 +45,7 @@ func (h *Audiences) reevaluate(ctx context.Context, t *asynq.Task) error {
 	if done {
 		return nil
 	}
-	nt, err := tasks.NewAudienceReevaluate(tasks.AudienceReevaluate{Account: p.Account, Slug: p.Slug, Cursor: next})
-	if err != nil {
-		return err
-	}
-	_, err = h.Enqueuer.EnqueueContext(ctx, nt)
-	return err
+	return tasks.EnqueueAudienceReevaluate(ctx, h.Enqueuer, tasks.AudienceReevaluate{Account: p.Account, Slug: p.Slug, Cursor: next})
 }
 
 // hourly re-evaluates relative-time audiences and trims the change log of

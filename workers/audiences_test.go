@@ -14,6 +14,7 @@ import (
 	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
+	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 )
 
@@ -43,14 +44,15 @@ func TestRuleReevaluationRunsInChunkTasks(t *testing.T) {
 	if _, err := aud.Create(ctx, "acme", audiences.Audience{Slug: "fr", Name: "fr", Kind: audiences.KindRule, Rule: json.RawMessage(`{"field":"country","op":"eq","value":"FR"}`)}); err != nil {
 		t.Fatal(err)
 	}
-	h := &Audiences{Service: aud, Accounts: accts, Changelog: changelog.New(rdb, ns, changelog.Options{}), Enqueuer: asynq.NewClientFromRedisClient(rdb), Logger: testLogger()}
+	client := asynq.NewClientFromRedisClient(rdb)
+	h := &Audiences{Service: aud, Accounts: accts, Changelog: changelog.New(rdb, ns, changelog.Options{}), Enqueuer: client, Logger: testLogger()}
 	srv := NewServer(rdb, Config{Concurrency: 2})
 	h.Register(srv)
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	defer srv.Stop()
-	if err := h.Reevaluate(ctx, "acme", "fr"); err != nil {
+	if err := tasks.EnqueueAudienceReevaluate(ctx, client, tasks.AudienceReevaluate{Account: "acme", Slug: "fr"}); err != nil {
 		t.Fatal(err)
 	}
 	poll.Until(t, 20*time.Second, "the audience to hold its 100 members", func() bool {

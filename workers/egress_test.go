@@ -17,6 +17,7 @@ import (
 	"github.com/brazesync/brazesync/internal/changelog"
 	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/export"
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/importjob"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/ratelimit"
@@ -75,7 +76,7 @@ func TestBrazeKeyDoesNotFollowAChangedEndpoint(t *testing.T) {
 	poll.Until(t, 20*time.Second, "the first user sent to the authorization's endpoint", func() bool { return len(legit.headers()) >= 1 })
 
 	_, err := b.auths.Update(ctx, b.acct, auth, authorizations.Input{Config: map[string]any{"rest_endpoint": other.srv.URL}})
-	var ve *authorizations.ValidationError
+	var ve *fault.ValidationError
 	if !errors.As(err, &ve) || ve.Field != "secrets.api_key" {
 		t.Fatalf("moving the endpoint without the key: %v", err)
 	}

@@ -5,61 +5,48 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/hibiken/asynq"
 )
 
-// WaitError is returned by a handler that has to wait (a rate limit, a
-// busy SFTP server): the task runs again after Delay. Waiting is not a
-// failure: it is not counted as one and uses no retry budget.
-type WaitError struct {
-	Delay  time.Duration
-	Reason string
+// Retry delays of failed tasks.
+const (
+	// RetryBase is the first retry's backoff ceiling, doubled per retry.
+	RetryBase = time.Second
+	// RetryCap caps the backoff ceiling.
+	RetryCap = 10 * time.Minute
+	// minWait is the shortest wait a task is put back for.
+	minWait = 10 * time.Millisecond
+)
+
+// isPermanent reports whether err must not be retried: a fault.PermanentError
+// or fault.ValidationError, or an error already marked asynq.SkipRetry.
+func isPermanent(err error) bool { return errors.Is(err, asynq.SkipRetry) || fault.IsPermanent(err) }
+
+// skipRetry marks a permanent error for Asynq (asynq.SkipRetry), once.
+func skipRetry(err error) error {
+	if err == nil || errors.Is(err, asynq.SkipRetry) || !fault.IsPermanent(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %w", err, asynq.SkipRetry)
 }
 
-func (e *WaitError) Error() string { return fmt.Sprintf("waiting %s: %s", e.Delay, e.Reason) }
-
-// Wait returns a *WaitError.
-func Wait(d time.Duration, reason string) error { return &WaitError{Delay: d, Reason: reason} }
-
-// Permanent marks err as not worth retrying (asynq.SkipRetry).
-func Permanent(err error) error { return fmt.Errorf("%w: %w", err, asynq.SkipRetry) }
-
-// IsPermanent reports whether err must not be retried.
-func IsPermanent(err error) bool { return errors.Is(err, asynq.SkipRetry) }
-
-// IsFailure is Asynq's IsFailure: waits are not failures.
+// IsFailure is Asynq's IsFailure: waits (fault.WaitError) are not failures.
 func IsFailure(err error) bool {
-	var w *WaitError
-	return !errors.As(err, &w)
+	_, wait := fault.AsWait(err)
+	return !wait
 }
 
 // RetryDelay is Asynq's RetryDelayFunc: a wait comes back after its delay;
-// anything else after an exponential backoff with full jitter (1s, 2s, 4s,
-// ... capped at 10 minutes).
+// anything else after fault.Backoff (full jitter, from RetryBase, capped at
+// RetryCap).
 func RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
-	var w *WaitError
-	if errors.As(err, &w) {
-		if w.Delay < 10*time.Millisecond {
-			return 10 * time.Millisecond
-		}
-		return w.Delay
+	if w, ok := fault.AsWait(err); ok {
+		return max(w.Delay, minWait)
 	}
-	return Backoff(n)
-}
-
-// Backoff is the n-th retry delay: exponential with full jitter, capped.
-func Backoff(n int) time.Duration {
-	if n > 10 {
-		n = 10
-	}
-	ceil := time.Second << n
-	if ceil > 10*time.Minute {
-		ceil = 10 * time.Minute
-	}
-	return ceil/2 + rand.N(ceil/2+1)
+	return fault.Backoff(n, RetryBase, RetryCap)
 }
 
 func shortHash(s string) string {

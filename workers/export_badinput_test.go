@@ -10,9 +10,10 @@ import (
 
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/brazesim"
+	"github.com/brazesync/brazesync/internal/export"
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/testutil/poll"
-	"github.com/brazesync/brazesync/tasks"
 )
 
 // TestExportJobRejectsBadInput checks that the job layer refuses an export
@@ -42,8 +43,8 @@ func TestExportJobRejectsBadInput(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			label := "export"
-			_, err := b.jobs.Create(ctx, b.acct, jobs.Input{Type: tasks.JobTypeExportAudience, Label: &label, AuthorizationID: &tc.auth, Config: tc.config})
-			var ve *jobs.ValidationError
+			_, err := b.jobs.Create(ctx, b.acct, jobs.Input{Type: export.TypeName, Label: &label, AuthorizationID: &tc.auth, Config: tc.config})
+			var ve *fault.ValidationError
 			if !errors.As(err, &ve) || ve.Field != tc.field || !strings.Contains(ve.Message, tc.msg) {
 				t.Fatalf("got %v, want a validation error of %s saying %q", err, tc.field, tc.msg)
 			}

@@ -114,9 +114,8 @@ func TestExportTwoSchedulersEnqueueOnce(t *testing.T) {
 	auth := b.brazeAuth(t, "k", nil)
 	label, every := "scheduled", "@every 1m"
 	clk := &fakeClock{t: time.Date(2026, 5, 1, 12, 0, 5, 0, time.UTC)}
-	exists := func(ctx context.Context, acct, slug string) error { _, err := b.aud.Get(ctx, acct, slug); return err }
-	js := jobs.New(b.rdb, "bs", b.auths, clk.now, export.JobType(tasks.JobTypeExportAudience, exists))
-	j, err := js.Create(ctx, b.acct, jobs.Input{Type: tasks.JobTypeExportAudience, Label: &label, AuthorizationID: &auth, Schedule: &every,
+	js := jobs.New(b.rdb, "bs", b.auths, clk.now, b.types.JobTypes()...)
+	j, err := js.Create(ctx, b.acct, jobs.Input{Type: export.TypeName, Label: &label, AuthorizationID: &auth, Schedule: &every,
 		Config: map[string]any{"audiences": list("fr"), "existing_users": true}})
 	if err != nil {
 		t.Fatal(err)
@@ -133,9 +132,9 @@ func TestExportTwoSchedulersEnqueueOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	b.upsert(t, map[string]any{"braze_id": "u000", "country": "DE"})
-	s1 := scheduler.New(b.rdb, js, b.client, scheduler.Config{Now: clk.now})
-	s2 := scheduler.New(b.rdb, js, b.client, scheduler.Config{Now: clk.now})
-	pump := scheduler.ExportPump{Engine: b.engine}
+	s1 := scheduler.New(b.rdb, js, b.client, scheduler.Config{Now: clk.now, Types: b.types})
+	s2 := scheduler.New(b.rdb, js, b.client, scheduler.Config{Now: clk.now, Types: b.types})
+	pump := b.types
 	for range 3 {
 		clk.add(time.Minute)
 		var wg sync.WaitGroup

@@ -17,6 +17,7 @@ import (
 	"github.com/brazesync/brazesync/internal/changelog"
 	"github.com/brazesync/brazesync/internal/export"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/jobtype"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/ratelimit"
 	"github.com/brazesync/brazesync/internal/secrets"
@@ -43,6 +44,8 @@ type exportBundle struct {
 	auths  *authorizations.Store
 	jobs   *jobs.Store
 	engine *export.Engine
+	// types registers the export job type, as brazesync does.
+	types  *jobtype.Registry
 	client *asynq.Client
 	acct   string
 	// metrics is the engine's Prometheus registry.
@@ -63,16 +66,16 @@ func setupExportTick(t *testing.T, simOpts brazesim.Options, tick time.Duration)
 // stores.
 func startExport(t *testing.T, b *exportBundle, tick time.Duration) *exportBundle {
 	t.Helper()
-	x := &Exports{Engine: b.engine, Jobs: b.jobs, Logger: testLogger(), SendBudget: 2 * time.Second}
+	// The engine may have been replaced since setupStores.
+	b.types = registry(t, b.jobType())
 	srv := NewServer(b.rdb, Config{Concurrency: 6, Logger: testLogger()})
-	x.Register(srv)
-	srv.Handle(tasks.TypeJobRun, &JobRuns{Jobs: b.jobs, Runners: map[string]Runner{tasks.JobTypeExportAudience: x}, Logger: testLogger()})
+	srv.HandleJobs(b.jobs, b.types, testLogger())
 	ctx := context.Background()
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(srv.Stop)
-	sched := scheduler.New(b.rdb, b.jobs, b.client, scheduler.Config{Tick: tick, Pumps: []scheduler.Pump{scheduler.ExportPump{Engine: b.engine}}})
+	sched := scheduler.New(b.rdb, b.jobs, b.client, scheduler.Config{Tick: tick, Types: b.types})
 	if err := sched.Start(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -112,17 +115,26 @@ func setupStoresOn(t *testing.T, simOpts brazesim.Options, rdb redis.UniversalCl
 	// operator would with BRAZESYNC_EGRESS_ALLOW and the endpoint flags.
 	b.auths = authorizations.New(rdb, ns, box, authorizations.NewRegistry(authorizations.BrazeType(authorizations.BrazeOptions{
 		AllowInsecure: true, AllowCustomEndpoints: true, Egress: loopbackAllowed}), otherAuthorizationType))
-	exists := func(ctx context.Context, acct, slug string) error { _, err := b.aud.Get(ctx, acct, slug); return err }
-	b.jobs = jobs.New(rdb, ns, b.auths, nil, export.JobType(tasks.JobTypeExportAudience, exists))
+	b.jobs = jobs.New(rdb, ns, b.auths, nil)
 	b.metrics = prometheus.NewRegistry()
 	b.engine = export.New(rdb, ns, b.jobs, b.auths, b.prof, b.aud, clog, ratelimit.New(rdb, ns), export.Options{AllowInsecure: true, AllowCustomEndpoints: true, Egress: loopbackAllowed,
 		Logger: testLogger(), MaxInlineWait: 500 * time.Millisecond, Registerer: b.metrics})
 	b.client = asynq.NewClientFromRedisClient(rdb)
 	t.Cleanup(func() { _ = b.client.Close() })
+	b.types = registry(t, b.jobType())
+	for _, jt := range b.types.JobTypes() {
+		b.jobs.AddType(jt)
+	}
 	if _, err := b.aud.EnsureDefaults(context.Background(), b.acct); err != nil {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// jobType is the export job type on b's engine, as brazesync registers it
+// (with a shorter send budget).
+func (b *exportBundle) jobType() jobtype.Type {
+	return b.engine.JobType(export.TypeOptions{AudienceExists: b.aud.Exists, Enqueuer: b.client, SendBudget: 2 * time.Second, Logger: testLogger()})
 }
 
 // otherAuthorizationType is an authorization type that is not Braze's.
@@ -167,7 +179,7 @@ func (b *exportBundle) startJob(t *testing.T, authID string, cfg map[string]any)
 	t.Helper()
 	ctx := context.Background()
 	label := "export"
-	j, err := b.jobs.Create(ctx, b.acct, jobs.Input{Type: tasks.JobTypeExportAudience, Label: &label, AuthorizationID: &authID, Config: cfg})
+	j, err := b.jobs.Create(ctx, b.acct, jobs.Input{Type: export.TypeName, Label: &label, AuthorizationID: &authID, Config: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -55,13 +55,15 @@ func setupImportEgress(t *testing.T, rdb redis.UniversalClient, eg importjob.Egr
 	b := &importBundle{sshd: sshdtest.Start(t, sshdtest.Options{})}
 	box, _ := secrets.NewBox(bytes.Repeat([]byte{6}, 32))
 	b.auths = authorizations.New(rdb, ns, box, authorizations.NewRegistry(authorizations.SFTPType(loopbackAllowed), authorizations.SFTPPGPType(loopbackAllowed)))
-	b.jobs = jobs.New(rdb, ns, b.auths, nil, importjob.JobType(tasks.JobTypeCSVImport))
+	b.jobs = jobs.New(rdb, ns, b.auths, nil)
 	aud := audiences.New(rdb, ns, nil, audiences.Options{Logger: testLogger()})
 	b.prof = profiles.New(rdb, ns, aud, profiles.Options{})
 	aud.UseProfiles(b.prof)
 	runner := importjob.New(b.auths, b.jobs, csvimport.NewImporter(rdb, ns, testLogger()), sftpclient.NewLimiter(rdb, ns, sftpclient.LimiterConfig{}), importjob.ProfilesUpserter(b.prof), importjob.Options{TempDir: t.TempDir(), Egress: eg, Logger: testLogger()})
+	types := registry(t, runner.JobType())
+	b.jobs.AddType(runner.JobType().Job())
 	srv := NewServer(rdb, Config{Concurrency: 2, Logger: testLogger()})
-	srv.Handle(tasks.TypeJobRun, &JobRuns{Jobs: b.jobs, Runners: map[string]Runner{tasks.JobTypeCSVImport: &Imports{Runner: runner, Jobs: b.jobs}}, Logger: testLogger()})
+	srv.HandleJobs(b.jobs, types, testLogger())
 	if err := srv.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +94,7 @@ func (b *importBundle) auth(t *testing.T, typ string, cfg map[string]any, sec ma
 func (b *importBundle) run(t *testing.T, authID string, cfg map[string]any) *jobs.Job {
 	t.Helper()
 	label := "import"
-	j, err := b.jobs.Create(context.Background(), "acme", jobs.Input{Type: tasks.JobTypeCSVImport, Label: &label, AuthorizationID: &authID, Config: cfg})
+	j, err := b.jobs.Create(context.Background(), "acme", jobs.Input{Type: importjob.TypeName, Label: &label, AuthorizationID: &authID, Config: cfg})
 	if err != nil {
 		t.Fatal(err)
 	}

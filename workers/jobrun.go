@@ -6,33 +6,20 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/jobtype"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 )
 
-// Runner runs one run of a job of its type. It returns the run's outcome
-// (jobs.OutcomeSuccess or jobs.OutcomePartial) or an error: a *WaitError to
-// come back later, a Permanent error to stop the job (state failed), any
-// other error to retry with backoff.
-type Runner interface {
-	RunJob(ctx context.Context, job *jobs.Job, run *jobs.Run) (outcome string, err error)
-}
-
-// RunnerFunc adapts a function to Runner.
-type RunnerFunc func(ctx context.Context, job *jobs.Job, run *jobs.Run) (string, error)
-
-// RunJob calls f.
-func (f RunnerFunc) RunJob(ctx context.Context, job *jobs.Job, run *jobs.Run) (string, error) {
-	return f(ctx, job, run)
-}
-
 // JobRuns handles tasks.TypeJobRun: it loads the job, records the run, calls
-// the job type's Runner and records the outcome, the state and a log entry.
+// the run entry point of the job's type and records the outcome, the state
+// and a log entry.
 type JobRuns struct {
-	Jobs    *jobs.Store
-	Runners map[string]Runner
-	Logger  *slog.Logger
+	Jobs   *jobs.Store
+	Types  *jobtype.Registry
+	Logger *slog.Logger
 }
 
 // ProcessTask implements asynq.Handler.
@@ -44,7 +31,7 @@ func (h *JobRuns) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	log := h.Logger.With("account", p.Account, "job", p.JobID, "trigger", p.Trigger)
 	job, err := h.Jobs.Get(ctx, p.Account, p.JobID)
 	if errors.Is(err, jobs.ErrNotFound) {
-		return Permanent(fmt.Errorf("job %s/%s no longer exists", p.Account, p.JobID))
+		return fault.Permanent("job_not_found", fmt.Errorf("job %s/%s no longer exists", p.Account, p.JobID))
 	}
 	if err != nil {
 		return err
@@ -53,9 +40,9 @@ func (h *JobRuns) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		log.InfoContext(ctx, "run skipped", "state", job.State)
 		return nil
 	}
-	runner, ok := h.Runners[job.Type]
+	typ, ok := h.Types.Lookup(job.Type)
 	if !ok {
-		return Permanent(fmt.Errorf("no runner for job type %q", job.Type))
+		return fault.Permanent("unknown_job_type", fmt.Errorf("no runner for job type %q", job.Type))
 	}
 	runID := p.RunID
 	if runID == "" {
@@ -65,14 +52,13 @@ func (h *JobRuns) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		return err
 	}
-	outcome, err := runner.RunJob(ctx, job, run)
-	var wait *WaitError
+	outcome, err := typ.Run.RunJob(ctx, job, run)
 	switch {
 	case err == nil:
-		return h.succeeded(ctx, job, run, runner, outcome)
-	case errors.As(err, &wait):
+		return h.succeeded(ctx, job, run, typ, outcome)
+	case !IsFailure(err):
 		return err
-	case IsPermanent(err) || isLastAttempt(ctx):
+	case isPermanent(err) || isLastAttempt(ctx):
 		return h.failed(ctx, log, job, run, err)
 	default:
 		// Retried by Asynq: the job's health says so, its log once.
@@ -85,7 +71,7 @@ func (h *JobRuns) ProcessTask(ctx context.Context, t *asynq.Task) error {
 }
 
 // succeeded records a run that returned its outcome.
-func (h *JobRuns) succeeded(ctx context.Context, job *jobs.Job, run *jobs.Run, runner Runner, outcome string) error {
+func (h *JobRuns) succeeded(ctx context.Context, job *jobs.Job, run *jobs.Run, typ jobtype.Type, outcome string) error {
 	if outcome == jobs.OutcomeRunning {
 		return nil // the job type finishes the run itself
 	}
@@ -95,12 +81,12 @@ func (h *JobRuns) succeeded(ctx context.Context, job *jobs.Job, run *jobs.Run, r
 	if err := h.Jobs.FinishRun(ctx, job.Account, job.ID, run.ID, outcome, ""); err != nil {
 		return err
 	}
-	if _, own := runner.(HealthOwner); !own && outcome == jobs.OutcomeSuccess {
+	if !typ.OwnsHealth && outcome == jobs.OutcomeSuccess {
 		if _, err := h.Jobs.ReportOK(ctx, job.Account, job.ID); err != nil {
 			return err
 		}
 	}
-	if job.Schedule == "" && job.Type != tasks.JobTypeExportAudience {
+	if job.Schedule == "" && !typ.KeepsRunning {
 		if _, err := h.Jobs.SetState(ctx, job.Account, job.ID, jobs.StateCompleted); err != nil {
 			return fmt.Errorf("completing job %s: %w", job.ID, err)
 		}
@@ -114,7 +100,7 @@ func (h *JobRuns) succeeded(ctx context.Context, job *jobs.Job, run *jobs.Run, r
 // retried, unless it has no retry left.
 func (h *JobRuns) failed(ctx context.Context, log *slog.Logger, job *jobs.Job, run *jobs.Run, err error) error {
 	msg := trimSkip(err)
-	permanent := IsPermanent(err)
+	permanent := isPermanent(err)
 	problem := jobs.Problem{Code: problemCode(err, "run_failed"), Message: msg, Permanent: permanent, Exhausted: !permanent, RunID: run.ID, Counters: map[string]int64{"failed": 1}}
 	rerr := h.Jobs.ReportProblem(ctx, job.Account, job.ID, problem)
 	if rerr == nil {
@@ -130,15 +116,7 @@ func (h *JobRuns) failed(ctx context.Context, log *slog.Logger, job *jobs.Job, r
 		log.ErrorContext(ctx, "recording a failed run failed", "run", run.ID, "err", rerr)
 	}
 	log.ErrorContext(ctx, "job run failed", "err", msg)
-	return Permanent(errors.New(msg))
-}
-
-// HealthOwner is a Runner that reports its job's successes itself (an
-// export's deliveries happen after its run task returns): JobRuns does not
-// mark the job ok when a run of it succeeds.
-type HealthOwner interface {
-	Runner
-	OwnsHealth()
+	return fault.Permanent(problem.Code, errors.New(msg))
 }
 
 // problemCode is the stable code of a run error (an error with a

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/poll"
@@ -30,24 +31,27 @@ func TestJobRunOutcomes(t *testing.T) {
 	t.Parallel()
 	rdb, _ := redistest.DB(t)
 	ns := store.Namespace("bs")
-	js := jobs.New(rdb, ns, noAuths{}, nil, jobs.Type{Name: "ok"}, jobs.Type{Name: "waits"}, jobs.Type{Name: "broken"})
+	js := jobs.New(rdb, ns, noAuths{}, nil)
 	var waited atomic.Int32
-	runners := map[string]Runner{
-		"ok": RunnerFunc(func(ctx context.Context, j *jobs.Job, r *jobs.Run) (string, error) {
+	types := registry(t,
+		runFunc("ok", func(ctx context.Context, j *jobs.Job, r *jobs.Run) (string, error) {
 			return jobs.OutcomeSuccess, js.Count(ctx, j.Account, j.ID, r.ID, map[string]int64{"rows": 7})
 		}),
-		"waits": RunnerFunc(func(ctx context.Context, j *jobs.Job, r *jobs.Run) (string, error) {
+		runFunc("waits", func(ctx context.Context, j *jobs.Job, r *jobs.Run) (string, error) {
 			if waited.Add(1) < 3 {
-				return "", Wait(50*time.Millisecond, "rate limited")
+				return "", fault.Wait(50*time.Millisecond, "rate limited")
 			}
 			return jobs.OutcomePartial, nil
 		}),
-		"broken": RunnerFunc(func(ctx context.Context, j *jobs.Job, r *jobs.Run) (string, error) {
-			return "", Permanent(errors.New("Braze answered 401: key rejected"))
+		runFunc("broken", func(ctx context.Context, j *jobs.Job, r *jobs.Run) (string, error) {
+			return "", fault.Permanent("", errors.New("Braze answered 401: key rejected"))
 		}),
+	)
+	for _, jt := range types.JobTypes() {
+		js.AddType(jt)
 	}
 	srv := NewServer(rdb, Config{Concurrency: 4})
-	srv.Handle(tasks.TypeJobRun, &JobRuns{Jobs: js, Runners: runners, Logger: testLogger()})
+	srv.HandleJobs(js, types, testLogger())
 	ctx := context.Background()
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -130,14 +134,14 @@ func TestJobRunFailureRecordedOrRetried(t *testing.T) {
 	var failing atomic.Bool
 	failing.Store(true)
 	rdb.AddHook(flakyXAdd{&failing})
-	js := jobs.New(rdb, store.Namespace("bs"), noAuths{}, nil, jobs.Type{Name: "broken"})
 	var calls atomic.Int32
-	runners := map[string]Runner{"broken": RunnerFunc(func(ctx context.Context, j *jobs.Job, r *jobs.Run) (string, error) {
+	types := registry(t, runFunc("broken", func(ctx context.Context, j *jobs.Job, r *jobs.Run) (string, error) {
 		calls.Add(1)
-		return "", Permanent(errors.New("the authorization's PGP key: wrong passphrase"))
-	})}
+		return "", fault.Permanent("", errors.New("the authorization's PGP key: wrong passphrase"))
+	}))
+	js := jobs.New(rdb, store.Namespace("bs"), noAuths{}, nil, types.JobTypes()...)
 	srv := NewServer(rdb, Config{Concurrency: 2})
-	srv.Handle(tasks.TypeJobRun, &JobRuns{Jobs: js, Runners: runners, Logger: testLogger()})
+	srv.HandleJobs(js, types, testLogger())
 	ctx := context.Background()
 	if err := srv.Start(ctx); err != nil {
 		t.Fatal(err)

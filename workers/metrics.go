@@ -2,7 +2,6 @@ package workers
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -24,19 +23,19 @@ func newTaskMetrics(reg prometheus.Registerer) *taskMetrics {
 }
 
 // observe is the middleware every task goes through: it counts outcomes,
-// times tasks and classifies errors once.
+// times tasks and classifies errors once (a permanent fault becomes
+// asynq.SkipRetry).
 func (s *Server) observe(next asynq.Handler) asynq.Handler {
 	return asynq.HandlerFunc(func(ctx context.Context, t *asynq.Task) error {
 		start := time.Now()
-		err := next.ProcessTask(ctx, t)
+		err := skipRetry(next.ProcessTask(ctx, t))
 		s.metrics.seconds.WithLabelValues(t.Type()).Observe(time.Since(start).Seconds())
-		var w *WaitError
 		outcome := "success"
 		switch {
 		case err == nil:
-		case errors.As(err, &w):
+		case !IsFailure(err):
 			outcome = "wait"
-		case IsPermanent(err):
+		case isPermanent(err):
 			outcome = "failed"
 		default:
 			outcome = "retry"

@@ -1,6 +1,7 @@
 // Package workers runs Asynq tasks: the worker server with its shared
-// middleware (logging, metrics, error classification) and one file per task
-// family.
+// middleware (logging, metrics, error classification), the runs of every
+// registered job type (JobRuns, over internal/jobtype's registry) and the
+// audience and maintenance tasks. It names no job type.
 package workers
 
 import (
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/jobtype"
 	"github.com/brazesync/brazesync/internal/logging"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
@@ -72,6 +75,20 @@ func (s *Server) HandleFunc(taskType string, h func(context.Context, *asynq.Task
 	s.mux.HandleFunc(taskType, h)
 }
 
+// HandleJobs registers the runs of the job types of types (tasks.TypeJobRun,
+// recorded in js) and the task handlers each type brings.
+func (s *Server) HandleJobs(js *jobs.Store, types *jobtype.Registry, logger *slog.Logger) {
+	if logger == nil {
+		logger = s.cfg.Logger
+	}
+	s.mux.Handle(tasks.TypeJobRun, &JobRuns{Jobs: js, Types: types, Logger: logger})
+	for _, t := range types.Types() {
+		for name, h := range t.Tasks {
+			s.mux.Handle(name, h)
+		}
+	}
+}
+
 // Start starts processing; it returns once the server runs.
 func (s *Server) Start(ctx context.Context) error {
 	s.mu.Lock()
@@ -96,7 +113,7 @@ func (s *Server) Start(ctx context.Context) error {
 		LogLevel:          asynq.WarnLevel,
 		ErrorHandler: asynq.ErrorHandlerFunc(func(ctx context.Context, t *asynq.Task, err error) {
 			if IsFailure(err) {
-				log.WarnContext(ctx, "task failed", "type", t.Type(), "err", err, "permanent", IsPermanent(err))
+				log.WarnContext(ctx, "task failed", "type", t.Type(), "err", err, "permanent", isPermanent(err))
 			}
 		}),
 	})

@@ -88,10 +88,10 @@ func newEnv(ctx context.Context, c config, key []byte) (*env, error) {
 	// through.
 	loopback := egress.New(netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
 	e.auths = authorizations.New(e.rdb, ns, box, authorizations.NewRegistry(authorizations.BrazeType(authorizations.BrazeOptions{AllowInsecure: true, AllowCustomEndpoints: true, Egress: loopback})))
-	exists := func(ctx context.Context, acct, slug string) error { _, err := e.aud.Get(ctx, acct, slug); return err }
-	e.jobs = jobs.New(e.rdb, ns, e.auths, nil, export.JobType(tasks.JobTypeExportAudience, exists))
+	e.jobs = jobs.New(e.rdb, ns, e.auths, nil)
 	e.engine = export.New(e.rdb, ns, e.jobs, e.auths, e.prof, e.aud, changelog.New(e.rdb, ns, changelog.Options{}), ratelimit.New(e.rdb, ns), export.Options{AllowInsecure: true, AllowCustomEndpoints: true, Egress: loopback, Logger: log})
 	e.client = asynq.NewClientFromRedisClient(e.rdb)
+	e.jobs.AddType(e.engine.JobType(export.TypeOptions{AudienceExists: e.aud.Exists, Enqueuer: e.client}).Job())
 	return e, nil
 }
 
@@ -230,7 +230,7 @@ func (e *env) backfill(ctx context.Context, procs []*proc) (phase, error) {
 	cpu0, sched0 := cpuOf(procs)
 	before := e.sim.Stats().Counts
 	start := time.Now()
-	e.job, err = e.jobs.Create(ctx, acct, jobs.Input{Type: tasks.JobTypeExportAudience, Label: &label, AuthorizationID: &a.ID,
+	e.job, err = e.jobs.Create(ctx, acct, jobs.Input{Type: export.TypeName, Label: &label, AuthorizationID: &a.ID,
 		Config: map[string]any{"audiences": []any{"seg0", "seg1", "seg2"}, "existing_users": true}})
 	if err != nil {
 		return phase{}, err
@@ -238,8 +238,7 @@ func (e *env) backfill(ctx context.Context, procs []*proc) (phase, error) {
 	if err := e.engine.Changed(ctx, nil, e.job); err != nil {
 		return phase{}, err
 	}
-	t, _ := tasks.NewJobRun(tasks.JobRun{Account: acct, JobID: e.job.ID, Trigger: "create"}, tasks.QueueExport)
-	if _, err := e.client.EnqueueContext(ctx, t); err != nil {
+	if err := tasks.EnqueueRun(ctx, e.client, tasks.JobRun{Account: acct, JobID: e.job.ID, Trigger: "create"}, tasks.QueueExport); err != nil {
 		return phase{}, err
 	}
 	lastReport := start

@@ -114,21 +114,11 @@ func run(ctx context.Context, o options) (err error) {
 	}
 	defer release()
 
-	tb := &shimTB{}
-	defer tb.cleanup()
-	defer func() {
-		if r := recover(); r != nil {
-			f, ok := r.(fatal)
-			if !ok {
-				panic(r)
-			}
-			err = errors.New(f.msg)
-		}
-	}()
-	sc, err := setUp(ctx, tb, o, rt, rdb)
+	sc, err := setUp(ctx, o, rt, rdb)
 	if err != nil {
 		return err
 	}
+	defer sc.close()
 	rounds := []round{{name: "loopback", addr: sc.sshd.Addr}}
 	if o.rtt > 0 {
 		p, err := startDelayProxy(sc.sshd.Addr, o.rtt/2)
@@ -168,14 +158,16 @@ func randomHex(n int) string {
 	return hex.EncodeToString(b)
 }
 
-// workDir is the directory for the files: -dir or a temporary one.
-func workDir(tb *shimTB, o options) (string, error) {
+// workDir is the directory for the files: -dir, or a temporary one
+// (temporary true) that the run removes.
+func workDir(o options) (dir string, temporary bool, err error) {
 	if o.workDir == "" {
-		return tb.TempDir(), nil
+		d, err := os.MkdirTemp("", "benchimport-")
+		return d, err == nil, err
 	}
 	d, err := filepath.Abs(o.workDir)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
-	return d, os.MkdirAll(d, 0o755)
+	return d, false, os.MkdirAll(d, 0o755)
 }

@@ -16,9 +16,9 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/authorizations"
+	"github.com/brazesync/brazesync/internal/importjob"
 	"github.com/brazesync/brazesync/internal/jobs"
-	"github.com/brazesync/brazesync/internal/testutil/sshdtest"
-	"github.com/brazesync/brazesync/tasks"
+	"github.com/brazesync/brazesync/internal/opensshd"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -34,8 +34,8 @@ const (
 // home that made it, and the Redis database.
 type scene struct {
 	o        options
-	sshd     *sshdtest.Server
-	gpg      *sshdtest.GPG
+	sshd     *opensshd.Server
+	gpg      *opensshd.GPG
 	work     string
 	keyFile  string // the sftp client's private key, for the sftp tool
 	csvBytes int64
@@ -45,6 +45,25 @@ type scene struct {
 	rdb      *redis.Client
 	stores   *stores
 	pgpKey   []byte // armored secret key, passphrase-protected
+	// removeWork is set when work is a temporary directory of the run.
+	removeWork bool
+}
+
+// close stops sshd and gpg's agent, closes the stores and removes a
+// temporary work directory.
+func (sc *scene) close() {
+	if sc.gpg != nil {
+		sc.gpg.Close()
+	}
+	if sc.sshd != nil {
+		sc.sshd.Close()
+	}
+	if sc.stores != nil {
+		_ = sc.stores.rdb.Close()
+	}
+	if sc.removeWork {
+		_ = os.RemoveAll(sc.work)
+	}
 }
 
 // round is one way to reach sshd: directly or through the delay proxy.
@@ -72,12 +91,17 @@ type roundResult struct {
 
 // setUp starts sshd, makes a gpg key, generates the CSV and puts it,
 // encrypted, on the server.
-func setUp(ctx context.Context, tb *shimTB, o options, rt redisTarget, rdb *redis.Client) (*scene, error) {
-	work, err := workDir(tb, o)
-	if err != nil {
+func setUp(ctx context.Context, o options, rt redisTarget, rdb *redis.Client) (_ *scene, err error) {
+	sc := &scene{o: o, redis: rt, rdb: rdb}
+	defer func() {
+		if err != nil {
+			sc.close()
+		}
+	}()
+	if sc.work, sc.removeWork, err = workDir(o); err != nil {
 		return nil, err
 	}
-	sc := &scene{o: o, work: work, redis: rt, rdb: rdb}
+	work := sc.work
 	sc.boxKey = make([]byte, 32)
 	if _, err := hex.Decode(sc.boxKey, []byte(randomHex(32))); err != nil {
 		return nil, err
@@ -85,13 +109,20 @@ func setUp(ctx context.Context, tb *shimTB, o options, rt redisTarget, rdb *redi
 	if sc.stores, err = newStores(rt.URL, sc.boxKey, true, slog.New(slog.DiscardHandler)); err != nil {
 		return nil, err
 	}
-	tb.Cleanup(func() { _ = sc.stores.rdb.Close() })
 
 	fmt.Fprintf(os.Stderr, "starting sshd, generating a gpg key and %d rows...\n", o.rows)
-	sc.sshd = sshdtest.Start(tb, sshdtest.Options{})
-	sc.gpg = sshdtest.NewGPG(tb)
-	sc.gpg.GenKey(tb, pgpUID, "default", passphrase)
-	sc.pgpKey = sc.gpg.ExportSecret(tb, pgpUID, passphrase)
+	if sc.sshd, err = opensshd.Start(opensshd.Options{}); err != nil {
+		return nil, err
+	}
+	if sc.gpg, err = opensshd.NewGPG(); err != nil {
+		return nil, err
+	}
+	if _, err := sc.gpg.GenKey(pgpUID, "default", passphrase); err != nil {
+		return nil, err
+	}
+	if sc.pgpKey, err = sc.gpg.ExportSecret(pgpUID, passphrase); err != nil {
+		return nil, err
+	}
 	sc.keyFile = filepath.Join(work, "sftp_client_key")
 	if err := os.WriteFile(sc.keyFile, sc.sshd.ClientKeyPEM, 0o600); err != nil {
 		return nil, err
@@ -102,10 +133,16 @@ func setUp(ctx context.Context, tb *shimTB, o options, rt redisTarget, rdb *redi
 		return nil, err
 	}
 	defer os.Remove(plain)
-	sc.sshd.Mkdir(tb, remoteDir)
+	if _, err := sc.sshd.Mkdir(remoteDir); err != nil {
+		return nil, err
+	}
 	enc := filepath.Join(sc.sshd.Dir, remoteDir, remoteName)
-	sc.gpg.EncryptFile(tb, plain, enc, pgpUID) // gpg's defaults: compressed, binary
-	sc.sshd.Own(tb, filepath.Join(remoteDir, remoteName))
+	if err := sc.gpg.EncryptFile(plain, enc, pgpUID); err != nil { // gpg's defaults: compressed, binary
+		return nil, err
+	}
+	if err := sc.sshd.Own(filepath.Join(remoteDir, remoteName)); err != nil {
+		return nil, err
+	}
 	st, err := os.Stat(plain)
 	if err != nil {
 		return nil, err
@@ -139,7 +176,7 @@ func (sc *scene) createJob(ctx context.Context, addr string) (*jobs.Job, error) 
 		return nil, fmt.Errorf("creating the authorization: %w", err)
 	}
 	jl := "benchmark import"
-	j, err := sc.stores.jobs.Create(ctx, account, jobs.Input{Type: tasks.JobTypeCSVImport, Label: &jl, AuthorizationID: &a.ID,
+	j, err := sc.stores.jobs.Create(ctx, account, jobs.Input{Type: importjob.TypeName, Label: &jl, AuthorizationID: &a.ID,
 		Config: map[string]any{"file": remoteName, "timestamp_columns": []any{"last_session", "created_at"}}})
 	if err != nil {
 		return nil, fmt.Errorf("creating the job: %w", err)

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"github.com/brazesync/brazesync/internal/config"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -17,6 +16,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/brazesync/brazesync/internal/config"
 
 	"github.com/brazesync/brazesync/internal/audiences"
 	"github.com/brazesync/brazesync/internal/authorizations"
@@ -28,7 +29,6 @@ import (
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/sftpclient"
 	"github.com/brazesync/brazesync/internal/store"
-	"github.com/brazesync/brazesync/tasks"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -77,15 +77,24 @@ func newStores(redisURL string, boxKey []byte, hook bool, log *slog.Logger) (*st
 	}
 	s := &stores{rdb: redis.NewClient(opt)}
 	s.auths = authorizations.New(s.rdb, ns, box, authorizations.NewRegistry(authorizations.SFTPType(loopback()), authorizations.SFTPPGPType(loopback())))
-	s.jobs = jobs.New(s.rdb, ns, s.auths, nil, importjob.JobType(tasks.JobTypeCSVImport))
+	s.jobs = jobs.New(s.rdb, ns, s.auths, nil)
 	if !hook {
 		s.prof = profiles.New(s.rdb, ns, nil, profiles.Options{Logger: log})
-		return s, nil
+	} else {
+		aud := audiences.New(s.rdb, ns, nil, audiences.Options{Logger: log})
+		s.prof = profiles.New(s.rdb, ns, aud, profiles.Options{Logger: log})
+		aud.UseProfiles(s.prof)
 	}
-	aud := audiences.New(s.rdb, ns, nil, audiences.Options{Logger: log})
-	s.prof = profiles.New(s.rdb, ns, aud, profiles.Options{Logger: log})
-	aud.UseProfiles(s.prof)
+	// The store validates csv_import jobs as brazesync's does.
+	s.jobs.AddType(newRunner(s, importjob.ProfilesUpserter(s.prof), "", log).JobType().Job())
 	return s, nil
+}
+
+// newRunner returns an import runner on s's stores.
+func newRunner(s *stores, up importjob.BulkUpserter, tmp string, log *slog.Logger) *importjob.Runner {
+	return importjob.New(s.auths, s.jobs, csvimport.NewImporter(s.rdb, ns, log),
+		sftpclient.NewLimiter(s.rdb, ns, sftpclient.LimiterConfig{Logger: log}), up,
+		importjob.Options{TempDir: tmp, Egress: importjob.Egress{Policy: loopback()}, Logger: log})
 }
 
 // timedUpserter notes when the first upsert starts (the end of staging) and
@@ -157,9 +166,7 @@ func runWorker(args []string) error {
 	}
 	defer s.rdb.Close()
 	up := &timedUpserter{up: importjob.ProfilesUpserter(s.prof)}
-	runner := importjob.New(s.auths, s.jobs, csvimport.NewImporter(s.rdb, ns, log),
-		sftpclient.NewLimiter(s.rdb, ns, sftpclient.LimiterConfig{Logger: log}), up,
-		importjob.Options{TempDir: *tmp, Egress: importjob.Egress{Policy: loopback()}, Logger: log})
+	runner := newRunner(s, up, *tmp, log)
 	ctx := context.Background()
 	j, err := s.jobs.Get(ctx, *account, *jobID)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/brazesync/brazesync/internal/accounts"
 	"github.com/brazesync/brazesync/internal/cli"
-	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/sftpd"
 )
 
@@ -145,7 +144,7 @@ func (a *app) reseal(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "authorizations resealed: %d (in %d accounts)\n", total, accounts)
-	found, err := sftpd.ResealHostKey(ctx, a.rdb, a.ns, secrets.Purpose{Box: a.box, Purpose: hostKeyPurpose})
+	found, err := sftpd.ResealHostKey(ctx, a.rdb, a.ns, sftpd.HostKeySealer(a.box))
 	if err != nil {
 		return err
 	}

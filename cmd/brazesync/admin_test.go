@@ -10,7 +10,6 @@ import (
 
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/config"
-	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/sftpd"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 )
@@ -52,7 +51,7 @@ func TestAdminResealRetiresTheOldKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	fp, err := sftpd.HostKeyFingerprint(ctx, old.rdb, old.ns, secrets.Purpose{Box: old.box, Purpose: hostKeyPurpose})
+	fp, err := sftpd.HostKeyFingerprint(ctx, old.rdb, old.ns, sftpd.HostKeySealer(old.box))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +69,7 @@ func TestAdminResealRetiresTheOldKey(t *testing.T) {
 	if err != nil || sec["api_key"] != "braze-key-1" {
 		t.Fatalf("secrets with the old key retired: %v, %v", sec, err)
 	}
-	got, err := sftpd.HostKeyFingerprint(ctx, retired.rdb, retired.ns, secrets.Purpose{Box: retired.box, Purpose: hostKeyPurpose})
+	got, err := sftpd.HostKeyFingerprint(ctx, retired.rdb, retired.ns, sftpd.HostKeySealer(retired.box))
 	if err != nil || got != fp {
 		t.Fatalf("host key with the old key retired: %q, %v; want %q", got, err, fp)
 	}

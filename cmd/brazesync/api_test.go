@@ -14,8 +14,8 @@ import (
 	"github.com/brazesync/brazesync/api"
 	"github.com/brazesync/brazesync/internal/config"
 	"github.com/brazesync/brazesync/internal/csvimport"
+	"github.com/brazesync/brazesync/internal/importjob"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
-	"github.com/brazesync/brazesync/tasks"
 )
 
 const (
@@ -126,7 +126,7 @@ func (b *apiBundle) importJob(t *testing.T, admin string) string {
 		t.Fatalf("create authorization: %d %v", code, au)
 	}
 	code, job := b.do(t, "POST", "/api/v1/accounts/acme/jobs", admin, map[string]any{
-		"type": tasks.JobTypeCSVImport, "label": "users", "authorization_id": au["id"], "config": map[string]any{"pattern": "*.csv"}})
+		"type": importjob.TypeName, "label": "users", "authorization_id": au["id"], "config": map[string]any{"pattern": "*.csv"}})
 	if code != 201 {
 		t.Fatalf("create job: %d %v", code, job)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/export"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/jobtype"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/ratelimit"
 	"github.com/brazesync/brazesync/internal/redisconn"
@@ -52,8 +53,8 @@ type app struct {
 	audiences *audiences.Service
 	changelog *changelog.Log
 	export    *export.Engine
-	// runners are the job runners by job type, filled by the wiring files.
-	runners map[string]workers.Runner
+	// types are the job types, registered once (newApp).
+	types *jobtype.Registry
 }
 
 // newApp connects to Redis and builds the stores.
@@ -90,11 +91,17 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	a.export = export.New(rdb, a.ns, a.jobs, a.auths, a.profiles, a.audiences, a.changelog, ratelimit.New(rdb, a.ns),
 		export.Options{AllowInsecure: cfg.AllowInsecureEndpoints, AllowCustomEndpoints: cfg.AllowCustomBrazeEndpoints, Egress: a.egress,
 			Logger: log.With("component", "export"), Registerer: reg})
-	a.jobs.AddType(export.JobType(tasks.JobTypeExportAudience, func(ctx context.Context, acct, slug string) error {
-		_, err := a.audiences.Get(ctx, acct, slug)
-		return err
-	}))
-	for _, t := range a.importJobTypes() {
+	// The job types: one line each.
+	types, err := jobtype.NewRegistry(
+		a.export.JobType(export.TypeOptions{AudienceExists: a.audiences.Exists, Enqueuer: a.client}),
+		a.importRunner().JobType(),
+	)
+	if err != nil {
+		a.close()
+		return nil, fmt.Errorf("registering job types: %w", err)
+	}
+	a.types = types
+	for _, t := range types.JobTypes() {
 		a.jobs.AddType(t)
 	}
 	return a, nil
@@ -121,7 +128,7 @@ func (a *app) apiServer() (*api.Server, func(), error) {
 		Monitoring:           http.Handler(mon),
 		MonitoringReadOnly:   http.Handler(monRO),
 		MonitorToken:         a.cfg.MonitorToken,
-		JobHooks:             []api.JobHook{exportHook{a.export}},
+		Types:                a.types,
 		Groups:               append(append(a.dataRoutes(), a.managedRoutes()...), a.importRoutes()),
 		AuthorizationTesters: a.authorizationTesters(),
 		RunTasks:             inspector,
@@ -135,33 +142,19 @@ func (a *app) workerServer() *workers.Server {
 		Concurrency: a.cfg.WorkerConcurrency, ShutdownTimeout: a.cfg.ShutdownTimeout,
 		Logger: a.log.With("component", "worker"), Registry: a.registry,
 	})
-	exports := &workers.Exports{Engine: a.export, Jobs: a.jobs, Logger: a.log.With("component", "export")}
-	exports.Register(w)
-	a.runners = map[string]workers.Runner{tasks.JobTypeExportAudience: exports}
-	a.registerImport(w)
+	w.HandleJobs(a.jobs, a.types, a.log.With("component", "jobs"))
 	a.registerData(w)
-	w.Handle(tasks.TypeJobRun, &workers.JobRuns{Jobs: a.jobs, Logger: a.log.With("component", "jobs"), Runners: a.runners})
 	return w
 }
 
 func (a *app) schedulerComponent() *scheduler.Scheduler {
 	return scheduler.New(a.rdb, a.jobs, a.client, scheduler.Config{
 		Logger: a.log.With("component", "scheduler"),
-		Pumps:  []scheduler.Pump{scheduler.ExportPump{Engine: a.export}},
+		Types:  a.types,
 		Periodic: []scheduler.Periodic{
 			{Cronspec: "@every 1h", Task: tasks.NewMaintenanceHourly()},
 		},
 	})
-}
-
-// exportHook tells the export engine about changes of export jobs.
-type exportHook struct{ e *export.Engine }
-
-func (h exportHook) JobChanged(ctx context.Context, before, after *jobs.Job) error {
-	if after.Type != tasks.JobTypeExportAudience {
-		return nil
-	}
-	return h.e.Changed(ctx, before, after)
 }
 
 // component is a long-running piece with the shared lifecycle.

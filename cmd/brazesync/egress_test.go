@@ -13,6 +13,7 @@ import (
 
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/egress"
+	"github.com/brazesync/brazesync/internal/sftpd"
 	"github.com/brazesync/brazesync/internal/testutil/sshcapture"
 	"golang.org/x/crypto/ssh"
 )
@@ -241,7 +242,8 @@ func TestInternalDestinationsAreRefused(t *testing.T) {
 // sftp_managed config, as one written before a policy change.
 func lenientManaged(t *testing.T, b *managedBundle) *authorizations.Store {
 	t.Helper()
-	typ := authorizations.Type{Name: managedType, Config: managedConfigKeys, Secrets: managedSecrets, Validate: validateManaged}
+	anywhere := egress.New(netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0"))
+	typ := sftpd.ManagedAuthorizationType(b.app.rdb, b.app.ns, sftpd.ManagedOptions{Endpoint: b.app.cfg.ManagedEndpoint, Egress: anywhere})
 	return authorizations.New(b.app.rdb, b.app.ns, b.app.box, authorizations.NewRegistry(typ))
 }
 

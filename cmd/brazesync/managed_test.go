@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/config"
-	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/sftpd"
 	"golang.org/x/crypto/ssh"
 )
@@ -41,7 +39,7 @@ func TestManagedAuthorizationLifecycle(t *testing.T) {
 	}
 	id := au["id"].(string)
 	username := au["config"].(map[string]any)["username"].(string)
-	sealer := secrets.Purpose{Box: b.app.box, Purpose: hostKeyPurpose}
+	sealer := sftpd.HostKeySealer(b.app.box)
 	fp, err := sftpd.HostKeyFingerprint(ctx, b.app.rdb, b.app.ns, sealer)
 	if err != nil || fp != ssh.FingerprintSHA256(b.serverHostKey(t)) || au["config"].(map[string]any)["host_key"] != fp {
 		t.Fatalf("host keys differ: stored %s (err %v), authorization %v", fp, err, au["config"])
@@ -90,32 +88,6 @@ func TestManagedAuthorizationLifecycle(t *testing.T) {
 	}
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Fatalf("the user's files survived its authorization: %v", err)
-	}
-}
-
-func TestManagedEndpoint(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		public, addr, host string
-		port               int
-		bad                bool
-	}{
-		{"", ":2022", "127.0.0.1", 2022, false},
-		{"sftp.example.com", "0.0.0.0:2222", "sftp.example.com", 2222, false},
-		{"sftp.example.com:22", ":2022", "sftp.example.com", 22, false},
-		{"[2001:db8::1]:22", ":2022", "2001:db8::1", 22, false},
-		{"2001:db8::1", ":2022", "2001:db8::1", 2022, false},
-		{"[2001:db8::1]", ":2022", "2001:db8::1", 2022, false},
-		{"user@host", ":2022", "", 0, true},
-		{"host:99999", ":2022", "", 0, true},
-		{"", ":0", "", 0, true},
-	}
-	for _, c := range cases {
-		host, port, err := managedEndpoint(c.public, c.addr)
-		var ce *config.Error
-		if c.bad != (err != nil) || (err != nil && !errors.As(err, &ce)) || host != c.host || port != c.port {
-			t.Errorf("managedEndpoint(%q, %q) = %q, %d, %v", c.public, c.addr, host, port, err)
-		}
 	}
 }
 

@@ -24,10 +24,10 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/config"
+	"github.com/brazesync/brazesync/internal/importjob"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
-	"github.com/brazesync/brazesync/tasks"
 	"github.com/pkg/sftp"
 	"golang.org/x/crypto/ssh"
 )
@@ -87,7 +87,11 @@ func setupManagedEnv(t *testing.T, extra map[string]string) *managedBundle {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Stop)
-	sftp, err := a.sftpdComponent(getenv)
+	sc, err := config.LoadSFTPD(getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sftp, err := a.sftpdComponent(sc)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +240,7 @@ func TestManagedUploadIsImportedWithoutPoll(t *testing.T) {
 	}
 
 	code, job := b.do(t, "POST", "/api/v1/accounts/acme/jobs", b.admin, map[string]any{
-		"type": tasks.JobTypeCSVImport, "label": "uploads", "authorization_id": authID, "config": map[string]any{"pattern": "*.csv"}})
+		"type": importjob.TypeName, "label": "uploads", "authorization_id": authID, "config": map[string]any{"pattern": "*.csv"}})
 	if code != 201 || job["schedule"] != nil {
 		t.Fatalf("create job: %d %v", code, job)
 	}
@@ -299,7 +303,7 @@ func TestManagedPartialUploadIsNotImported(t *testing.T) {
 		t.Fatalf("add public key: %d %v", code, out)
 	}
 	_, job := b.do(t, "POST", "/api/v1/accounts/acme/jobs", b.admin, map[string]any{
-		"type": tasks.JobTypeCSVImport, "label": "uploads", "authorization_id": authID, "config": map[string]any{"pattern": "*.csv"}})
+		"type": importjob.TypeName, "label": "uploads", "authorization_id": authID, "config": map[string]any{"pattern": "*.csv"}})
 	jobID := job["id"].(string)
 	runsDone := func(n int) []jobs.Run {
 		var runs []jobs.Run
@@ -363,57 +367,21 @@ func TestManagedPartialUploadIsNotImported(t *testing.T) {
 	}
 }
 
-func TestUploadTakenByJob(t *testing.T) {
-	t.Parallel()
-	cases := []struct {
-		cfg        map[string]any
-		authFolder string
-		path       string
-		want       bool
-	}{
-		{map[string]any{"pattern": "*.csv"}, "/in", "/in/users.csv", true},
-		{map[string]any{"pattern": "*.csv"}, "/in", "/users.csv", false},
-		{map[string]any{"pattern": "*.csv", "folder": "/"}, "/in", "/users.csv", true},
-		{map[string]any{"pattern": "*.csv"}, "/", "/users.csv", true},
-		{map[string]any{"pattern": "*.csv"}, "", "/users.csv", true},
-		{map[string]any{"pattern": "*.csv"}, "/", "/users.txt", false},
-		{map[string]any{"pattern": "*.csv"}, "/", "/sub/users.csv", false},
-		{map[string]any{"pattern": "*.csv", "folder": "exports"}, "/", "/exports/users.csv", true},
-		{map[string]any{"pattern": "*.csv", "folder": "/exports/"}, "/", "/exports/users.csv", true},
-		{map[string]any{"pattern": "*.csv", "folder": "./exports"}, "/", "/users.csv", false},
-		{map[string]any{"file": "users.csv"}, "/", "/users.csv", true},
-		{map[string]any{"pattern": 42}, "/", "/anything", true},
-	}
-	for _, c := range cases {
-		if got := takesUpload(jobs.Job{Config: c.cfg}, c.authFolder, c.path); got != c.want {
-			t.Errorf("takesUpload(%v, %q, %q) = %v, want %v", c.cfg, c.authFolder, c.path, got, c.want)
-		}
-	}
-}
-
 func TestSFTPDConfigFromEnvironment(t *testing.T) {
 	t.Parallel()
 	base := &config.Config{SFTPAddr: ":2022", DataDir: "/data", ShutdownTimeout: 7 * time.Second,
 		SFTPTrustedProxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/24")}}
 	env := map[string]string{"SFTP_QUOTA_BYTES": "1048576", "SFTP_QUOTA_FILES": "10", "SFTP_MAX_USER_FAILURES": "3",
 		"SFTP_MAX_USER_GLOBAL_FAILURES": "30", "SFTP_MAX_ADDR_FAILURES": "9", "SFTP_FAILURE_WINDOW": "5m", "SFTP_LOCKOUT": "1h"}
-	c, err := sftpdConfig(func(k string) string { return env[k] }, base)
-	if err != nil || c.QuotaBytes != 1<<20 || c.QuotaFiles != 10 || c.MaxUserFailures != 3 || c.MaxUserGlobalFailures != 30 || c.MaxAddrFailures != 9 ||
+	sc, err := config.LoadSFTPD(func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := sftpdConfig(base, sc)
+	if c.QuotaBytes != 1<<20 || c.QuotaFiles != 10 || c.MaxUserFailures != 3 || c.MaxUserGlobalFailures != 30 || c.MaxAddrFailures != 9 ||
 		len(c.TrustedProxies) != 1 || c.TrustedProxies[0] != base.SFTPTrustedProxies[0] ||
 		c.FailureWindow != 5*time.Minute || c.Lockout != time.Hour || c.Addr != ":2022" || c.DataDir != "/data" || c.ShutdownTimeout != 7*time.Second {
-		t.Fatalf("config %+v, err %v", c, err)
-	}
-	for name, v := range map[string]string{"SFTP_QUOTA_BYTES": "-1", "SFTP_MAX_USER_FAILURES": "many", "SFTP_MAX_USER_GLOBAL_FAILURES": "0", "SFTP_LOCKOUT": "10ms"} {
-		_, err := sftpdConfig(func(k string) string {
-			if k == name {
-				return v
-			}
-			return ""
-		}, base)
-		var ce *config.Error
-		if !errors.As(err, &ce) || ce.Var != name {
-			t.Errorf("%s=%s: err %v, want a config error naming it", name, v, err)
-		}
+		t.Fatalf("config %+v", c)
 	}
 }
 

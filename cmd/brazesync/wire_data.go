@@ -22,7 +22,7 @@ func (a *app) dataRoutes() []api.RouteGroup {
 	return []api.RouteGroup{
 		api.CollectRoutes{Collector: c, Accounts: a.accounts},
 		api.ProfilesRoutes{Profiles: a.profiles, Audiences: a.audiences, Collector: c, Accounts: a.accounts},
-		&api.Audiences{Service: a.audiences, Accounts: a.accounts, Reevaluate: a.audienceTasks().Reevaluate},
+		&api.Audiences{Service: a.audiences, Accounts: a.accounts, Enqueuer: a.client},
 	}
 }
 

@@ -9,34 +9,26 @@ import (
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/csvimport"
 	"github.com/brazesync/brazesync/internal/importjob"
-	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/sftpclient"
-	"github.com/brazesync/brazesync/tasks"
-	"github.com/brazesync/brazesync/workers"
 )
 
 // Wiring of Import CSV over SFTP.
 
 // importAuthorizationTypes are the SFTP authorization types.
 func (a *app) importAuthorizationTypes() []authorizations.Type {
-	return append([]authorizations.Type{authorizations.SFTPType(a.egress), authorizations.SFTPPGPType(a.egress)}, a.managedAuthorizationTypes()...)
-}
-
-// importJobTypes are the import job types.
-func (a *app) importJobTypes() []jobs.Type {
-	return []jobs.Type{importjob.JobType(tasks.JobTypeCSVImport)}
+	return []authorizations.Type{authorizations.SFTPType(a.egress), authorizations.SFTPPGPType(a.egress), a.managedAuthorizationType()}
 }
 
 // importRoutes is the job file ledger API.
 func (a *app) importRoutes() api.RouteGroup {
-	return &api.ImportFiles{Accounts: a.accounts, Jobs: a.jobs, Ledger: csvimport.NewLedger(a.rdb, a.ns)}
+	return &api.ImportFiles{Accounts: a.accounts, Jobs: a.jobs, Ledger: csvimport.NewLedger(a.rdb, a.ns), JobType: importjob.TypeName}
 }
 
 // importEgress is how imports reach SFTP servers: customers' through the
 // egress policy, the managed server (SFTP_PUBLIC_HOST) directly.
 func (a *app) importEgress() importjob.Egress {
 	e := importjob.Egress{Policy: a.egress}
-	if host, port, err := managedEndpoint(a.cfg.SFTPPublicHost, a.cfg.SFTPAddr); err == nil {
+	if host, port, err := a.cfg.ManagedEndpoint(); err == nil {
 		e.Managed = net.JoinHostPort(host, strconv.Itoa(port))
 	}
 	return e
@@ -48,9 +40,8 @@ func (a *app) authorizationTesters() map[string]api.AuthorizationTester {
 	return map[string]api.AuthorizationTester{"sftp": t, "sftp_pgp": t, "sftp_managed": t}
 }
 
-// registerImport adds the import job runner to a worker.
-func (a *app) registerImport(w *workers.Server) {
-	runner := importjob.New(a.auths, a.jobs, csvimport.NewImporter(a.rdb, a.ns, a.log), sftpclient.NewLimiter(a.rdb, a.ns, sftpclient.LimiterConfig{Logger: a.log}), importjob.ProfilesUpserter(a.profiles),
+// importRunner runs Import CSV jobs.
+func (a *app) importRunner() *importjob.Runner {
+	return importjob.New(a.auths, a.jobs, csvimport.NewImporter(a.rdb, a.ns, a.log), sftpclient.NewLimiter(a.rdb, a.ns, sftpclient.LimiterConfig{Logger: a.log}), importjob.ProfilesUpserter(a.profiles),
 		importjob.Options{TempDir: filepath.Join(a.cfg.DataDir, "temp"), Egress: a.importEgress(), Logger: a.log.With("component", "import")})
-	a.runners[tasks.JobTypeCSVImport] = &workers.Imports{Runner: runner, Jobs: a.jobs}
 }

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/textcheck"
 	"github.com/redis/go-redis/v9"
@@ -24,14 +25,6 @@ var (
 	ErrNotFound = errors.New("not found")
 	ErrExists   = errors.New("already exists")
 )
-
-// ValidationError is a bad value in a request; Field names it.
-type ValidationError struct {
-	Field   string
-	Message string
-}
-
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
 
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 
@@ -64,13 +57,13 @@ func New(rdb redis.UniversalClient, ns store.Namespace, now func() time.Time) *S
 // Create creates an account; ErrExists if the id is taken.
 func (s *Store) Create(ctx context.Context, id, name string) (*Account, error) {
 	if !ValidID(id) {
-		return nil, &ValidationError{"id", "must be 1-63 characters of a-z, 0-9, '-' and '_', starting with a letter or digit"}
+		return nil, &fault.ValidationError{Field: "id", Message: "must be 1-63 characters of a-z, 0-9, '-' and '_', starting with a letter or digit"}
 	}
 	if name == "" {
 		name = id
 	}
 	if msg := textcheck.Label(name); msg != "" {
-		return nil, &ValidationError{"name", msg}
+		return nil, &fault.ValidationError{Field: "name", Message: msg}
 	}
 	a := &Account{ID: id, Name: name, CreatedAt: s.now().UTC().Truncate(time.Second)}
 	b, _ := json.Marshal(a)

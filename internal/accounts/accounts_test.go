@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 )
@@ -108,7 +109,7 @@ func TestTokenValidation(t *testing.T) {
 	s.Create(ctx, "acme", "")
 	past := c.now().Add(-time.Minute)
 	for _, nt := range []NewToken{{Scopes: []string{"read"}}, {Name: "x"}, {Name: "x", Scopes: []string{"root"}}, {Name: "x", Scopes: []string{"read"}, ExpiresAt: &past}} {
-		var ve *ValidationError
+		var ve *fault.ValidationError
 		if _, _, err := s.CreateToken(ctx, "acme", nt); !errors.As(err, &ve) {
 			t.Errorf("%+v: want validation error, got %v", nt, err)
 		}

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/textcheck"
 	"github.com/redis/go-redis/v9"
 )
@@ -104,25 +105,25 @@ func HashToken(secret string) string {
 // stored and cannot be shown again.
 func (s *Store) CreateToken(ctx context.Context, account string, nt NewToken) (*Token, string, error) {
 	if nt.Name == "" {
-		return nil, "", &ValidationError{"name", "is required"}
+		return nil, "", &fault.ValidationError{Field: "name", Message: "is required"}
 	}
 	if msg := textcheck.Label(nt.Name); msg != "" {
-		return nil, "", &ValidationError{"name", msg}
+		return nil, "", &fault.ValidationError{Field: "name", Message: msg}
 	}
 	if msg := textcheck.Description(nt.Description); msg != "" {
-		return nil, "", &ValidationError{"description", msg}
+		return nil, "", &fault.ValidationError{Field: "description", Message: msg}
 	}
 	if len(nt.Scopes) == 0 {
-		return nil, "", &ValidationError{"scopes", "needs at least one of admin, data_manager, read"}
+		return nil, "", &fault.ValidationError{Field: "scopes", Message: "needs at least one of admin, data_manager, read"}
 	}
 	for _, sc := range nt.Scopes {
 		if !slices.Contains(ValidScopes, sc) {
-			return nil, "", &ValidationError{"scopes", fmt.Sprintf("%q is not one of admin, data_manager, read", sc)}
+			return nil, "", &fault.ValidationError{Field: "scopes", Message: fmt.Sprintf("%q is not one of admin, data_manager, read", sc)}
 		}
 	}
 	now := s.now().UTC()
 	if nt.ExpiresAt != nil && !nt.ExpiresAt.After(now) {
-		return nil, "", &ValidationError{"expires_at", "must be in the future"}
+		return nil, "", &fault.ValidationError{Field: "expires_at", Message: "must be in the future"}
 	}
 	if ok, err := s.Exists(ctx, account); err != nil {
 		return nil, "", err

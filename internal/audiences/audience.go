@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/textcheck"
 )
 
@@ -38,7 +39,8 @@ type Audience struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// Sentinel errors callers branch on. Validation errors wrap ErrInvalid.
+// Sentinel errors callers branch on. Validation errors are
+// *fault.ValidationError (errors.Is fault.ErrInvalid).
 var (
 	ErrNotFound = errors.New("audience not found")
 	ErrExists   = errors.New("audience already exists")
@@ -79,22 +81,22 @@ var builtins = []Audience{
 var slugRE = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
 // validate checks a definition given by a user and returns its compiled
-// rule. Errors are *ValidationError.
+// rule. Errors are *fault.ValidationError.
 func validate(a *Audience) (compiled, error) {
 	if !slugRE.MatchString(a.Slug) {
-		return compiled{}, &ValidationError{Field: "slug", Message: fmt.Sprintf("%q: want 1 to 64 of a-z, 0-9, _ and -, starting with a letter or digit", a.Slug)}
+		return compiled{}, &fault.ValidationError{Field: "slug", Message: fmt.Sprintf("%q: want 1 to 64 of a-z, 0-9, _ and -, starting with a letter or digit", a.Slug)}
 	}
 	if strings.HasPrefix(a.Slug, "lytics_") && !a.Builtin {
-		return compiled{}, &ValidationError{Field: "slug", Message: fmt.Sprintf("%q: the prefix lytics_ is reserved for built-in audiences", a.Slug)}
+		return compiled{}, &fault.ValidationError{Field: "slug", Message: fmt.Sprintf("%q: the prefix lytics_ is reserved for built-in audiences", a.Slug)}
 	}
 	if strings.TrimSpace(a.Name) == "" {
 		a.Name = a.Slug
 	}
 	if msg := textcheck.Label(a.Name); msg != "" {
-		return compiled{}, &ValidationError{Field: "name", Message: msg}
+		return compiled{}, &fault.ValidationError{Field: "name", Message: msg}
 	}
 	if msg := textcheck.Description(a.Description); msg != "" {
-		return compiled{}, &ValidationError{Field: "description", Message: msg}
+		return compiled{}, &fault.ValidationError{Field: "description", Message: msg}
 	}
 	switch a.Kind {
 	case KindRule:
@@ -109,12 +111,12 @@ func validate(a *Audience) (compiled, error) {
 		return c, nil
 	case KindList:
 		if len(a.Rule) != 0 && string(a.Rule) != "null" {
-			return compiled{}, &ValidationError{Field: "rule", Message: "a list audience has no rule"}
+			return compiled{}, &fault.ValidationError{Field: "rule", Message: "a list audience has no rule"}
 		}
 		a.Rule = nil
 		return compiled{}, nil
 	case "":
-		return compiled{}, &ValidationError{Field: "kind", Message: fmt.Sprintf("missing, want %q or %q", KindRule, KindList)}
+		return compiled{}, &fault.ValidationError{Field: "kind", Message: fmt.Sprintf("missing, want %q or %q", KindRule, KindList)}
 	}
-	return compiled{}, &ValidationError{Field: "kind", Message: fmt.Sprintf("%q: want %q or %q", a.Kind, KindRule, KindList)}
+	return compiled{}, &fault.ValidationError{Field: "kind", Message: fmt.Sprintf("%q: want %q or %q", a.Kind, KindRule, KindList)}
 }

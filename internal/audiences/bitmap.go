@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -39,7 +40,7 @@ const memberChunk = 4096
 // Members returns up to count member profile ids of the audience after
 // cursor ("" for the first page), in id order, and the cursor of the next
 // page ("" after the last); a cursor that is not a profile id is a
-// *ValidationError. Paging is exact: no id is repeated or skipped
+// *fault.ValidationError. Paging is exact: no id is repeated or skipped
 // unless it changes membership meanwhile. It implements
 // changelog.MemberSource.
 func (s *Service) Members(ctx context.Context, acct, slug, cursor string, count int) ([]string, string, error) {
@@ -51,7 +52,7 @@ func (s *Service) Members(ctx context.Context, acct, slug, cursor string, count 
 		n, err := parseID(cursor)
 		if err != nil {
 			return nil, "", fmt.Errorf("listing members of audience %q of account %q: %w", slug, acct,
-				&ValidationError{Field: "cursor", Message: "must be a next_cursor given by an earlier page (a profile id)"})
+				&fault.ValidationError{Field: "cursor", Message: "must be a next_cursor given by an earlier page (a profile id)"})
 		}
 		from = int64(n) + 1
 	}

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/profiles"
 )
 
@@ -72,11 +73,11 @@ const (
 
 func parseOperand(raw json.RawMessage, path string) (operand, error) {
 	if len(bytes.TrimSpace(raw)) == 0 {
-		return operand{}, &ValidationError{Field: path, Message: "missing value"}
+		return operand{}, &fault.ValidationError{Field: path, Message: "missing value"}
 	}
 	var v any
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return operand{}, &ValidationError{Field: path, Message: "not valid JSON: " + err.Error()}
+		return operand{}, &fault.ValidationError{Field: path, Message: "not valid JSON: " + err.Error()}
 	}
 	return scalarOperand(v, path)
 }
@@ -85,7 +86,7 @@ func scalarOperand(v any, path string) (operand, error) {
 	switch x := v.(type) {
 	case string:
 		if strings.ContainsRune(x, 0) {
-			return operand{}, &ValidationError{Field: path, Message: "holds a NUL character"}
+			return operand{}, &fault.ValidationError{Field: path, Message: "holds a NUL character"}
 		}
 		o := operand{kind: opString, s: x}
 		if t, err := time.Parse(time.RFC3339Nano, x); err == nil {
@@ -99,7 +100,7 @@ func scalarOperand(v any, path string) (operand, error) {
 	case bool:
 		return operand{kind: opBool, b: x}, nil
 	}
-	return operand{}, &ValidationError{Field: path, Message: fmt.Sprintf("want a string, number or boolean, got %s", jsonKind(v))}
+	return operand{}, &fault.ValidationError{Field: path, Message: fmt.Sprintf("want a string, number or boolean, got %s", jsonKind(v))}
 }
 
 func jsonKind(v any) string {
@@ -241,12 +242,12 @@ func compileCondition(r Rule, path string) (compiled, error) {
 	}
 	noValue := func() error {
 		if len(r.Value) != 0 {
-			return &ValidationError{Field: path + ".value", Message: fmt.Sprintf("op %q takes no value", r.Op)}
+			return &fault.ValidationError{Field: path + ".value", Message: fmt.Sprintf("op %q takes no value", r.Op)}
 		}
 		return nil
 	}
 	if r.Days != 0 && r.Op != "within_last" && r.Op != "before_last" {
-		return compiled{}, &ValidationError{Field: path + ".days", Message: fmt.Sprintf("op %q takes no days", r.Op)}
+		return compiled{}, &fault.ValidationError{Field: path + ".days", Message: fmt.Sprintf("op %q takes no days", r.Op)}
 	}
 	switch r.Op {
 	case "exists", "missing":
@@ -271,10 +272,10 @@ func compileCondition(r Rule, path string) (compiled, error) {
 	case "in":
 		var vals []any
 		if err := json.Unmarshal(r.Value, &vals); err != nil || len(vals) == 0 {
-			return compiled{}, &ValidationError{Field: path + ".value", Message: `op "in" needs a non-empty array of values`}
+			return compiled{}, &fault.ValidationError{Field: path + ".value", Message: `op "in" needs a non-empty array of values`}
 		}
 		if len(vals) > MaxInValues {
-			return compiled{}, &ValidationError{Field: path + ".value", Message: fmt.Sprintf(`op "in" takes at most %d values, got %d`, MaxInValues, len(vals))}
+			return compiled{}, &fault.ValidationError{Field: path + ".value", Message: fmt.Sprintf(`op "in" takes at most %d values, got %d`, MaxInValues, len(vals))}
 		}
 		set := newInSet(len(vals))
 		for i, x := range vals {
@@ -291,10 +292,10 @@ func compileCondition(r Rule, path string) (compiled, error) {
 	case "contains", "prefix":
 		var s string
 		if err := json.Unmarshal(r.Value, &s); err != nil || s == "" {
-			return compiled{}, &ValidationError{Field: path + ".value", Message: fmt.Sprintf("op %q needs a non-empty string", r.Op)}
+			return compiled{}, &fault.ValidationError{Field: path + ".value", Message: fmt.Sprintf("op %q needs a non-empty string", r.Op)}
 		}
 		if strings.ContainsRune(s, 0) {
-			return compiled{}, &ValidationError{Field: path + ".value", Message: "holds a NUL character"}
+			return compiled{}, &fault.ValidationError{Field: path + ".value", Message: "holds a NUL character"}
 		}
 		test := strings.Contains
 		if r.Op == "prefix" {
@@ -321,7 +322,7 @@ func compileCondition(r Rule, path string) (compiled, error) {
 			return compiled{}, err
 		}
 		if o.kind != opNumber && !o.date {
-			return compiled{}, &ValidationError{Field: path + ".value", Message: fmt.Sprintf("op %q needs a number or a date (2006-01-02 or RFC 3339)", r.Op)}
+			return compiled{}, &fault.ValidationError{Field: path + ".value", Message: fmt.Sprintf("op %q needs a number or a date (2006-01-02 or RFC 3339)", r.Op)}
 		}
 		var ok func(c int) bool
 		switch r.Op {
@@ -347,7 +348,7 @@ func compileCondition(r Rule, path string) (compiled, error) {
 			return compiled{}, err
 		}
 		if r.Days <= 0 || math.IsInf(r.Days, 0) || r.Days > 36500 {
-			return compiled{}, &ValidationError{Field: path + ".days", Message: fmt.Sprintf("op %q needs days > 0 (at most 36500)", r.Op)}
+			return compiled{}, &fault.ValidationError{Field: path + ".days", Message: fmt.Sprintf("op %q needs days > 0 (at most 36500)", r.Op)}
 		}
 		span := time.Duration(r.Days * float64(day))
 		within := r.Op == "within_last"
@@ -367,7 +368,7 @@ func compileCondition(r Rule, path string) (compiled, error) {
 			return t.Before(bound)
 		}}, nil
 	case "":
-		return compiled{}, &ValidationError{Field: path + ".op", Message: "missing op"}
+		return compiled{}, &fault.ValidationError{Field: path + ".op", Message: "missing op"}
 	}
-	return compiled{}, &ValidationError{Field: path + ".op", Message: fmt.Sprintf("unknown op %q", r.Op)}
+	return compiled{}, &fault.ValidationError{Field: path + ".op", Message: fmt.Sprintf("unknown op %q", r.Op)}
 }

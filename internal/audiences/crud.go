@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+
+	"github.com/brazesync/brazesync/internal/fault"
 )
 
 // Info is an audience with its current size and the progress of its latest
@@ -59,6 +61,19 @@ func compactJSON(raw json.RawMessage) json.RawMessage {
 		return raw
 	}
 	return json.RawMessage(b.Bytes())
+}
+
+// Exists returns nil when the audience exists in the account, an error
+// wrapping ErrNotFound when it does not.
+func (s *Service) Exists(ctx context.Context, acct, slug string) error {
+	d, err := s.defs(ctx, acct, true)
+	if err != nil {
+		return err
+	}
+	if d.bySlug[slug] == nil {
+		return fmt.Errorf("audience %q of account %q: %w", slug, acct, ErrNotFound)
+	}
+	return nil
 }
 
 // Get returns an audience with its size.
@@ -137,7 +152,7 @@ func (s *Service) Update(ctx context.Context, acct, slug string, p Patch) (a Aud
 	}
 	if len(p.Rule) != 0 {
 		if a.Kind != KindRule {
-			return Audience{}, false, &ValidationError{Field: "rule", Message: "a list audience has no rule"}
+			return Audience{}, false, &fault.ValidationError{Field: "rule", Message: "a list audience has no rule"}
 		}
 		nr := compactJSON(p.Rule)
 		ruleChanged = string(nr) != string(a.Rule)

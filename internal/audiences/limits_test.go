@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/brazesync/brazesync/internal/fault"
 )
 
 // nestedNot is a rule of depth nots around one condition (depth+1 levels).
@@ -51,12 +53,12 @@ func TestRuleLimits(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, err := ParseRule(json.RawMessage(c.rule))
-		var ve *ValidationError
+		var ve *fault.ValidationError
 		switch {
 		case c.field == "" && err != nil:
 			t.Errorf("%s: refused: %v", c.name, err)
 		case c.field != "" && (!errors.As(err, &ve) || ve.Field != c.field):
-			t.Errorf("%s: %v, want a ValidationError on %s", c.name, err, c.field)
+			t.Errorf("%s: %v, want a fault.ValidationError on %s", c.name, err, c.field)
 		}
 	}
 }

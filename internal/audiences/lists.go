@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/profiles"
 )
 
@@ -56,20 +57,20 @@ type Rejection struct {
 // whose fields are not identities of that stream is rejected with the
 // reason. An identity to remove that matches no profile is counted as
 // NotFound. An identity with no field or an empty value makes the whole call
-// invalid (*ValidationError, which wraps ErrInvalid) and changes nothing.
+// invalid (*fault.ValidationError) and changes nothing.
 func (s *Service) UpdateMembers(ctx context.Context, acct, slug string, add, remove []Identity) (MemberCounts, error) {
 	var counts MemberCounts
 	if len(add)+len(remove) > MaxMembersPerCall {
-		return counts, &ValidationError{Field: "add", Message: fmt.Sprintf("at most %d identities per call (add and remove together)", MaxMembersPerCall)}
+		return counts, &fault.ValidationError{Field: "add", Message: fmt.Sprintf("at most %d identities per call (add and remove together)", MaxMembersPerCall)}
 	}
 	for i, id := range add {
 		if err := checkIdentity(id); err != nil {
-			return counts, &ValidationError{Field: fmt.Sprintf("add[%d]", i), Message: err.Error()}
+			return counts, &fault.ValidationError{Field: fmt.Sprintf("add[%d]", i), Message: err.Error()}
 		}
 	}
 	for i, id := range remove {
 		if err := checkIdentity(id); err != nil {
-			return counts, &ValidationError{Field: fmt.Sprintf("remove[%d]", i), Message: err.Error()}
+			return counts, &fault.ValidationError{Field: fmt.Sprintf("remove[%d]", i), Message: err.Error()}
 		}
 	}
 	if s.profiles == nil {

@@ -3,10 +3,11 @@ package audiences
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/brazesync/brazesync/internal/fault"
 )
 
 // Rule is the JSON filter of a rule audience. A node is exactly one of:
@@ -59,22 +60,6 @@ const (
 	MaxFieldName = 256
 )
 
-// ErrInvalid marks every validation error of an audience or rule; callers map
-// it to a 400 answer.
-var ErrInvalid = errors.New("invalid audience")
-
-// ValidationError names the field of an audience that is wrong; for a rule,
-// the path of the bad node, e.g. "rule.and[1].value".
-type ValidationError struct {
-	Field   string
-	Message string
-}
-
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
-
-// Unwrap makes a ValidationError an ErrInvalid.
-func (e *ValidationError) Unwrap() error { return ErrInvalid }
-
 // matcher evaluates a compiled rule against a profile at time now.
 type matcher func(v *view, now time.Time) bool
 
@@ -86,17 +71,17 @@ type compiled struct {
 	relative bool
 }
 
-// ParseRule decodes and validates a rule. Errors are *ValidationError naming
+// ParseRule decodes and validates a rule. Errors are *fault.ValidationError naming
 // the bad node.
 func ParseRule(raw json.RawMessage) (Rule, error) {
 	var r Rule
 	if len(bytes.TrimSpace(raw)) == 0 || bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return r, &ValidationError{Field: "rule", Message: "a rule audience needs a rule"}
+		return r, &fault.ValidationError{Field: "rule", Message: "a rule audience needs a rule"}
 	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
-		return r, &ValidationError{Field: "rule", Message: "not a valid rule: " + err.Error()}
+		return r, &fault.ValidationError{Field: "rule", Message: "not a valid rule: " + err.Error()}
 	}
 	if _, err := compileRule(r, "rule"); err != nil {
 		return r, err
@@ -112,7 +97,7 @@ func compileRule(r Rule, path string) (compiled, error) {
 // compileNode compiles r, a node at depth.
 func compileNode(r Rule, path string, depth int) (compiled, error) {
 	if depth > MaxRuleDepth {
-		return compiled{}, &ValidationError{Field: path, Message: fmt.Sprintf("rule nested deeper than %d levels", MaxRuleDepth)}
+		return compiled{}, &fault.ValidationError{Field: path, Message: fmt.Sprintf("rule nested deeper than %d levels", MaxRuleDepth)}
 	}
 	kinds := 0
 	if r.And != nil {
@@ -129,9 +114,9 @@ func compileNode(r Rule, path string, depth int) (compiled, error) {
 	}
 	switch {
 	case kinds == 0:
-		return compiled{}, &ValidationError{Field: path, Message: `empty node: want one of "and", "or", "not" or "field"+"op"`}
+		return compiled{}, &fault.ValidationError{Field: path, Message: `empty node: want one of "and", "or", "not" or "field"+"op"`}
 	case kinds > 1:
-		return compiled{}, &ValidationError{Field: path, Message: `a node has exactly one of "and", "or", "not" or "field"+"op"`}
+		return compiled{}, &fault.ValidationError{Field: path, Message: `a node has exactly one of "and", "or", "not" or "field"+"op"`}
 	}
 	switch {
 	case r.And != nil || r.Or != nil:
@@ -139,7 +124,7 @@ func compileNode(r Rule, path string, depth int) (compiled, error) {
 		if r.Or != nil {
 			kids, name = r.Or, "or"
 			if len(kids) == 0 {
-				return compiled{}, &ValidationError{Field: path + ".or", Message: "needs at least one condition"}
+				return compiled{}, &fault.ValidationError{Field: path + ".or", Message: "needs at least one condition"}
 			}
 		}
 		ms := make([]matcher, 0, len(kids))
@@ -197,11 +182,11 @@ const (
 func parseField(f, path string) (fieldRef, error) {
 	switch {
 	case len(f) > MaxFieldName:
-		return fieldRef{}, &ValidationError{Field: path + ".field", Message: fmt.Sprintf("field name of %d bytes; at most %d", len(f), MaxFieldName)}
+		return fieldRef{}, &fault.ValidationError{Field: path + ".field", Message: fmt.Sprintf("field name of %d bytes; at most %d", len(f), MaxFieldName)}
 	case strings.ContainsRune(f, 0):
-		return fieldRef{}, &ValidationError{Field: path + ".field", Message: "field name holds a NUL character"}
+		return fieldRef{}, &fault.ValidationError{Field: path + ".field", Message: "field name holds a NUL character"}
 	case f == "":
-		return fieldRef{}, &ValidationError{Field: path + ".field", Message: "missing field name"}
+		return fieldRef{}, &fault.ValidationError{Field: path + ".field", Message: "missing field name"}
 	case f == "first_seen":
 		return fieldRef{kind: refFirstSeen}, nil
 	case f == "last_seen":
@@ -211,13 +196,13 @@ func parseField(f, path string) (fieldRef, error) {
 	case strings.HasPrefix(f, "identities."):
 		n := strings.TrimPrefix(f, "identities.")
 		if n == "" {
-			return fieldRef{}, &ValidationError{Field: path + ".field", Message: "identities. needs a name"}
+			return fieldRef{}, &fault.ValidationError{Field: path + ".field", Message: "identities. needs a name"}
 		}
 		return fieldRef{kind: refIdentity, name: n}, nil
 	case strings.HasPrefix(f, "fields."):
 		n := strings.TrimPrefix(f, "fields.")
 		if n == "" {
-			return fieldRef{}, &ValidationError{Field: path + ".field", Message: "fields. needs a name"}
+			return fieldRef{}, &fault.ValidationError{Field: path + ".field", Message: "fields. needs a name"}
 		}
 		return fieldRef{kind: refField, name: n}, nil
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/profiles"
 )
 
@@ -164,15 +165,15 @@ func TestRuleValidationNamesPath(t *testing.T) {
 	}
 	for _, tc := range cases {
 		_, err := ParseRule(json.RawMessage(tc.rule))
-		var re *ValidationError
+		var re *fault.ValidationError
 		if !errors.As(err, &re) {
-			t.Errorf("ParseRule(%s) = %v, want a *ValidationError", tc.rule, err)
+			t.Errorf("ParseRule(%s) = %v, want a *fault.ValidationError", tc.rule, err)
 			continue
 		}
 		if re.Field != tc.path {
 			t.Errorf("ParseRule(%s) path %q (%v), want %q", tc.rule, re.Field, err, tc.path)
 		}
-		if !errors.Is(err, ErrInvalid) {
+		if !errors.Is(err, fault.ErrInvalid) {
 			t.Errorf("ParseRule(%s) error does not wrap ErrInvalid", tc.rule)
 		}
 	}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/audiences"
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/redis/go-redis/v9"
 )
@@ -233,7 +234,7 @@ func TestListAudienceMembers(t *testing.T) {
 	}
 	mustAudiences(t, svc, existing.ProfileID, "lytics_all", "lytics_known", "newsletter")
 
-	if _, err := svc.UpdateMembers(ctx, acct, "newsletter", []audiences.Identity{{"email": ""}}, nil); !errors.Is(err, audiences.ErrInvalid) {
+	if _, err := svc.UpdateMembers(ctx, acct, "newsletter", []audiences.Identity{{"email": ""}}, nil); !errors.Is(err, fault.ErrInvalid) {
 		t.Errorf("empty identity value: %v, want ErrInvalid", err)
 	}
 	if _, err := svc.UpdateMembers(ctx, acct, "lytics_all", []audiences.Identity{{"email": "a@b"}}, nil); !errors.Is(err, audiences.ErrNotList) {
@@ -295,12 +296,12 @@ func TestCreateValidation(t *testing.T) {
 		{Slug: "x", Kind: audiences.KindRule, Rule: json.RawMessage(`{"and":[{"field":"a","op":"gt","value":"z"}]}`)},
 	}
 	for _, a := range cases {
-		if _, err := svc.Create(ctx, acct, a); !errors.Is(err, audiences.ErrInvalid) {
+		if _, err := svc.Create(ctx, acct, a); !errors.Is(err, fault.ErrInvalid) {
 			t.Errorf("Create(%+v) = %v, want ErrInvalid", a, err)
 		}
 	}
 	_, err := svc.Create(ctx, acct, audiences.Audience{Slug: "x", Kind: audiences.KindRule, Rule: json.RawMessage(`{"and":[{"field":"a","op":"gt","value":"z"}]}`)})
-	var re *audiences.ValidationError
+	var re *fault.ValidationError
 	if !errors.As(err, &re) || re.Field != "rule.and[0].value" {
 		t.Errorf("rule error %v does not name rule.and[0].value", err)
 	}
@@ -528,7 +529,7 @@ func TestMembersPagingAcrossSparseBitmap(t *testing.T) {
 	if n, err := svc.Size(ctx, acct, "lytics_all"); err != nil || n != int64(len(want)) {
 		t.Fatalf("size %d (%v), want %d", n, err, len(want))
 	}
-	var ve *audiences.ValidationError
+	var ve *fault.ValidationError
 	if _, _, err := svc.Members(ctx, acct, "lytics_all", "x7", 10); !errors.As(err, &ve) || ve.Field != "cursor" {
 		t.Fatalf("a cursor that is not a profile id: %v", err)
 	}

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/brazesync/brazesync/internal/fault"
 )
 
 // Secrets are bound to the destination they were given for. A type's
@@ -67,11 +69,11 @@ func (t Type) unbind(plain, given map[string]string) []string {
 // explainCleared adds to a validation error about a secret that the
 // secrets it names were cleared by the destination change.
 func explainCleared(err error, cleared []string, changed []string) error {
-	ve, ok := err.(*ValidationError)
+	ve, ok := err.(*fault.ValidationError)
 	if !ok || len(cleared) == 0 || !strings.HasPrefix(ve.Field, "secrets.") {
 		return err
 	}
-	return &ValidationError{ve.Field, fmt.Sprintf("%s (changing %s cleared the stored %s, which belong to the old destination: send them again in the same request)",
+	return &fault.ValidationError{Field: ve.Field, Message: fmt.Sprintf("%s (changing %s cleared the stored %s, which belong to the old destination: send them again in the same request)",
 		ve.Message, strings.Join(changed, ", "), strings.Join(cleared, ", "))}
 }
 

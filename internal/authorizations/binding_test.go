@@ -14,6 +14,7 @@ import (
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/ProtonMail/go-crypto/openpgp/packet"
 	"github.com/brazesync/brazesync/internal/egress"
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
@@ -86,7 +87,7 @@ func TestSFTPDestinationChangeClearsLoginSecrets(t *testing.T) {
 		// Without the secrets again: refused, naming what was cleared; the
 		// stored authorization is untouched.
 		_, err := s.Update(ctx, "acme", id, Input{Config: cfg})
-		var ve *ValidationError
+		var ve *fault.ValidationError
 		if !errors.As(err, &ve) || ve.Field != "secrets.password" || !strings.Contains(ve.Message, "cleared the stored password, private_key") {
 			t.Fatalf("%s changed without secrets: %v", name, err)
 		}
@@ -158,7 +159,7 @@ func TestBrazeEndpointChangeClearsTheAPIKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err = s.Update(ctx, "acme", a.ID, Input{Config: cfg})
-		var ve *ValidationError
+		var ve *fault.ValidationError
 		if !errors.As(err, &ve) || ve.Field != "secrets.api_key" || !strings.Contains(ve.Message, "cleared the stored api_key") {
 			t.Fatalf("%s changed without the key: %v", name, err)
 		}
@@ -331,7 +332,7 @@ func TestBrazeEndpointRules(t *testing.T) {
 		"https://braze.example.com", "https://rest.iad-01.braze.com.example.net", "https://evilbraze.com",
 	} {
 		_, _, err := strict.Create(ctx, "acme", Input{Type: "braze", Label: str("x"), Config: map[string]any{"rest_endpoint": ep}, Secrets: map[string]string{"api_key": "k"}})
-		var ve *ValidationError
+		var ve *fault.ValidationError
 		if !errors.As(err, &ve) || ve.Field != "config.rest_endpoint" || strings.Contains(ve.Message, "hunter2") {
 			t.Errorf("%s: %v", ep, err)
 		}

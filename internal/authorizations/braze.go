@@ -6,6 +6,7 @@ import (
 
 	"github.com/brazesync/brazesync/internal/braze"
 	"github.com/brazesync/brazesync/internal/egress"
+	"github.com/brazesync/brazesync/internal/fault"
 )
 
 // BrazeOptions are the operator's rules for Braze endpoints.
@@ -57,12 +58,12 @@ func BrazeType(opts BrazeOptions) Type {
 			}
 			switch {
 			case inst != "" && ep != "":
-				return &ValidationError{"config.rest_endpoint", "give either instance or rest_endpoint, not both"}
+				return &fault.ValidationError{Field: "config.rest_endpoint", Message: "give either instance or rest_endpoint, not both"}
 			case inst == "" && ep == "":
-				return &ValidationError{"config.instance", "is required (or config.rest_endpoint): one of " + strings.Join(braze.Instances(), ", ")}
+				return &fault.ValidationError{Field: "config.instance", Message: "is required (or config.rest_endpoint): one of " + strings.Join(braze.Instances(), ", ")}
 			case inst != "":
 				if _, err := braze.InstanceEndpoint(inst); err != nil {
-					return &ValidationError{"config.instance", err.Error()}
+					return &fault.ValidationError{Field: "config.instance", Message: err.Error()}
 				}
 			default:
 				if err := checkBrazeEndpoint(ep, opts); err != nil {
@@ -82,7 +83,7 @@ func BrazeType(opts BrazeOptions) Type {
 				return err
 			}
 			if strings.TrimSpace(secrets["api_key"]) == "" {
-				return &ValidationError{"secrets.api_key", "is required: the workspace's REST API key with the users.track permission"}
+				return &fault.ValidationError{Field: "secrets.api_key", Message: "is required: the workspace's REST API key with the users.track permission"}
 			}
 			return nil
 		},
@@ -92,7 +93,7 @@ func BrazeType(opts BrazeOptions) Type {
 // checkBrazeEndpoint applies the operator's rules to a rest_endpoint: a
 // literal internal address is a *DestinationError; anything else wrong
 // (scheme, credentials, query, fragment, a host outside Braze's domains)
-// a *ValidationError.
+// a *fault.ValidationError.
 func checkBrazeEndpoint(ep string, opts BrazeOptions) error {
 	if u, err := url.Parse(strings.TrimSpace(ep)); err == nil && u.Host != "" {
 		if err := opts.Egress.CheckHost(u.Hostname()); err != nil {
@@ -100,7 +101,7 @@ func checkBrazeEndpoint(ep string, opts BrazeOptions) error {
 		}
 	}
 	if _, err := braze.CheckEndpoint(ep, opts.AllowInsecure, opts.AllowCustomEndpoints); err != nil {
-		return &ValidationError{"config.rest_endpoint", err.Error()}
+		return &fault.ValidationError{Field: "config.rest_endpoint", Message: err.Error()}
 	}
 	return nil
 }

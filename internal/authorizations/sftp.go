@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/brazesync/brazesync/internal/egress"
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/pgp"
 	"golang.org/x/crypto/ssh"
 )
@@ -63,14 +64,14 @@ func SFTPPGPType(policy *egress.Policy) Type {
 				return err
 			}
 			if secrets["pgp_private_key"] == "" {
-				return &ValidationError{"secrets.pgp_private_key", "is required: the armored OpenPGP private key the files are encrypted for"}
+				return &fault.ValidationError{Field: "secrets.pgp_private_key", Message: "is required: the armored OpenPGP private key the files are encrypted for"}
 			}
 			if _, err := pgp.ParsePrivateKey([]byte(secrets["pgp_private_key"]), []byte(secrets["pgp_passphrase"])); err != nil {
 				field := "secrets.pgp_private_key"
 				if strings.Contains(err.Error(), "passphrase") {
 					field = "secrets.pgp_passphrase"
 				}
-				return &ValidationError{field, err.Error()}
+				return &fault.ValidationError{Field: field, Message: err.Error()}
 			}
 			signer, err := ConfigString(a.Config, "signer_public_key")
 			if err != nil {
@@ -78,7 +79,7 @@ func SFTPPGPType(policy *egress.Policy) Type {
 			}
 			if signer != "" {
 				if _, err := pgp.ParsePublicKey([]byte(signer)); err != nil {
-					return &ValidationError{"config.signer_public_key", err.Error()}
+					return &fault.ValidationError{Field: "config.signer_public_key", Message: err.Error()}
 				}
 			}
 			return nil
@@ -92,7 +93,7 @@ func validateSFTP(a *Authorization, secrets map[string]string, policy *egress.Po
 		return err
 	}
 	if host == "" || strings.ContainsAny(host, " /@") {
-		return &ValidationError{"config.host", "is required: the SFTP server's host name or address"}
+		return &fault.ValidationError{Field: "config.host", Message: "is required: the SFTP server's host name or address"}
 	}
 	if err := policy.CheckHost(host); err != nil {
 		return &DestinationError{"config.host", err}
@@ -103,7 +104,7 @@ func validateSFTP(a *Authorization, secrets map[string]string, policy *egress.Po
 	if user, err := ConfigString(a.Config, "username"); err != nil {
 		return err
 	} else if user == "" {
-		return &ValidationError{"config.username", "is required"}
+		return &fault.ValidationError{Field: "config.username", Message: "is required"}
 	}
 	if _, err := ConfigString(a.Config, "folder"); err != nil {
 		return err
@@ -112,11 +113,11 @@ func validateSFTP(a *Authorization, secrets map[string]string, policy *egress.Po
 		return err
 	} else if hk != "" {
 		if err := CheckHostKey(hk); err != nil {
-			return &ValidationError{"config.host_key", err.Error()}
+			return &fault.ValidationError{Field: "config.host_key", Message: err.Error()}
 		}
 	}
 	if secrets["password"] == "" && secrets["private_key"] == "" {
-		return &ValidationError{"secrets.password", "a password or a private_key is required"}
+		return &fault.ValidationError{Field: "secrets.password", Message: "a password or a private_key is required"}
 	}
 	if k := secrets["private_key"]; k != "" {
 		var err error
@@ -129,11 +130,11 @@ func validateSFTP(a *Authorization, secrets map[string]string, policy *egress.Po
 		switch {
 		case err == nil:
 		case errors.As(err, &missing):
-			return &ValidationError{"secrets.passphrase", "is required: the private key is protected"}
+			return &fault.ValidationError{Field: "secrets.passphrase", Message: "is required: the private key is protected"}
 		case errors.Is(err, x509.IncorrectPasswordError) || strings.Contains(err.Error(), "passphrase") || strings.Contains(err.Error(), "decryption"):
-			return &ValidationError{"secrets.passphrase", "does not open the private key"}
+			return &fault.ValidationError{Field: "secrets.passphrase", Message: "does not open the private key"}
 		default:
-			return &ValidationError{"secrets.private_key", "is not an OpenSSH or PEM private key: " + err.Error()}
+			return &fault.ValidationError{Field: "secrets.private_key", Message: "is not an OpenSSH or PEM private key: " + err.Error()}
 		}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"golang.org/x/crypto/ssh"
@@ -71,7 +72,7 @@ func TestSFTPValidation(t *testing.T) {
 	for _, c := range cases {
 		label := "x"
 		_, _, err := s.Create(ctx, "acme", Input{Type: c.typ, Label: &label, Config: c.cfg, Secrets: c.secrets})
-		var ve *ValidationError
+		var ve *fault.ValidationError
 		if !errors.As(err, &ve) || ve.Field != c.field {
 			t.Errorf("%s %v: want error on %s, got %v", c.typ, c.cfg, c.field, err)
 		}

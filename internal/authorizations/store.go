@@ -16,6 +16,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/textcheck"
@@ -27,14 +28,6 @@ var (
 	ErrNotFound    = errors.New("authorization not found")
 	ErrUnknownType = errors.New("unknown authorization type")
 )
-
-// ValidationError is a bad value; Field names it (e.g. "config.instance").
-type ValidationError struct {
-	Field   string
-	Message string
-}
-
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
 
 // Authorization is what the API shows: config, and which secrets are set.
 type Authorization struct {
@@ -93,7 +86,7 @@ type Input struct {
 func (s *Store) Create(ctx context.Context, account string, in Input) (a *Authorization, shown map[string]any, err error) {
 	t, ok := s.types.Lookup(in.Type)
 	if !ok {
-		return nil, nil, &ValidationError{"type", fmt.Sprintf("%q is not one of %v", in.Type, s.types.Names())}
+		return nil, nil, &fault.ValidationError{Field: "type", Message: fmt.Sprintf("%q is not one of %v", in.Type, s.types.Names())}
 	}
 	now := s.now().UTC().Truncate(time.Second)
 	idb := make([]byte, 6)
@@ -106,7 +99,7 @@ func (s *Store) Create(ctx context.Context, account string, in Input) (a *Author
 		a.Description = *in.Description
 	}
 	if a.Label == "" {
-		return nil, nil, &ValidationError{"label", "is required"}
+		return nil, nil, &fault.ValidationError{Field: "label", Message: "is required"}
 	}
 	if err := checkText(a); err != nil {
 		return nil, nil, err
@@ -142,10 +135,10 @@ func (s *Store) Create(ctx context.Context, account string, in Input) (a *Author
 // checkText checks the label and the description.
 func checkText(a *Authorization) error {
 	if msg := textcheck.Label(a.Label); msg != "" {
-		return &ValidationError{"label", msg}
+		return &fault.ValidationError{Field: "label", Message: msg}
 	}
 	if msg := textcheck.Description(a.Description); msg != "" {
-		return &ValidationError{"description", msg}
+		return &fault.ValidationError{Field: "description", Message: msg}
 	}
 	return nil
 }
@@ -270,7 +263,7 @@ func (s *Store) Update(ctx context.Context, account, id string, in Input) (*Auth
 		return nil, err
 	}
 	if in.Type != "" && in.Type != rec.Type {
-		return nil, &ValidationError{"type", "cannot be changed; create a new authorization"}
+		return nil, &fault.ValidationError{Field: "type", Message: "cannot be changed; create a new authorization"}
 	}
 	t, ok := s.types.Lookup(rec.Type)
 	if !ok {
@@ -284,7 +277,7 @@ func (s *Store) Update(ctx context.Context, account, id string, in Input) (*Auth
 	a.Config = maps.Clone(rec.Config)
 	if in.Label != nil {
 		if *in.Label == "" {
-			return nil, &ValidationError{"label", "cannot be empty"}
+			return nil, &fault.ValidationError{Field: "label", Message: "cannot be empty"}
 		}
 		a.Label = *in.Label
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
@@ -49,7 +50,7 @@ func TestBrazeValidation(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, _, err := s.Create(ctx, "acme", c.in)
-		var ve *ValidationError
+		var ve *fault.ValidationError
 		if !errors.As(err, &ve) || ve.Field != c.field {
 			t.Errorf("%+v: want error on %s, got %v", c.in, c.field, err)
 		}
@@ -157,7 +158,7 @@ func TestProvisioningIsUndoneWhenTheAuthorizationIsNotStored(t *testing.T) {
 		Config: []string{"ok", "user"},
 		Validate: func(a *Authorization, _ map[string]string) error {
 			if a.Config["ok"] != true {
-				return &ValidationError{Field: "config.ok", Message: "must be true"}
+				return &fault.ValidationError{Field: "config.ok", Message: "must be true"}
 			}
 			return nil
 		},

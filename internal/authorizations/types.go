@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/brazesync/brazesync/internal/fault"
 )
 
 // Type describes one kind of authorization: which config keys and secrets it
@@ -23,7 +25,7 @@ type Type struct {
 	// or remove it.
 	Immutable []string
 	// Validate checks a complete authorization (after an update is merged).
-	// It returns a *ValidationError naming the field.
+	// It returns a *fault.ValidationError naming the field.
 	Validate func(a *Authorization, secrets map[string]string) error
 	// Provision, when set, runs after a new authorization is validated and
 	// before it is stored: it may fill config and secrets (the managed SFTP
@@ -91,7 +93,7 @@ func (t Type) checkImmutable(before, update map[string]any) error {
 	for _, k := range t.Immutable {
 		v, given := update[k]
 		if given && !reflect.DeepEqual(v, before[k]) {
-			return &ValidationError{"config." + k, fmt.Sprintf("is set when a %s authorization is created and cannot be changed; create a new authorization instead", t.Name)}
+			return &fault.ValidationError{Field: "config." + k, Message: fmt.Sprintf("is set when a %s authorization is created and cannot be changed; create a new authorization instead", t.Name)}
 		}
 	}
 	return nil
@@ -100,12 +102,12 @@ func (t Type) checkImmutable(before, update map[string]any) error {
 func (t Type) checkKeys(a *Authorization, secrets map[string]string) error {
 	for k := range a.Config {
 		if !slices.Contains(t.Config, k) {
-			return &ValidationError{"config." + k, fmt.Sprintf("is not a setting of %s authorizations (settings: %s)", t.Name, strings.Join(t.Config, ", "))}
+			return &fault.ValidationError{Field: "config." + k, Message: fmt.Sprintf("is not a setting of %s authorizations (settings: %s)", t.Name, strings.Join(t.Config, ", "))}
 		}
 	}
 	for k := range secrets {
 		if !slices.Contains(t.Secrets, k) {
-			return &ValidationError{"secrets." + k, fmt.Sprintf("is not a secret of %s authorizations (secrets: %s)", t.Name, strings.Join(t.Secrets, ", "))}
+			return &fault.ValidationError{Field: "secrets." + k, Message: fmt.Sprintf("is not a secret of %s authorizations (secrets: %s)", t.Name, strings.Join(t.Secrets, ", "))}
 		}
 	}
 	return nil
@@ -119,7 +121,7 @@ func ConfigString(cfg map[string]any, key string) (string, error) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", &ValidationError{"config." + key, "must be a string"}
+		return "", &fault.ValidationError{Field: "config." + key, Message: "must be a string"}
 	}
 	return s, nil
 }
@@ -137,7 +139,7 @@ func ConfigInt(cfg map[string]any, key string, def, lo, hi int) (int, error) {
 		}
 	}
 	if !ok || f != float64(int(f)) || int(f) < lo || int(f) > hi {
-		return 0, &ValidationError{"config." + key, fmt.Sprintf("must be a whole number from %d to %d", lo, hi)}
+		return 0, &fault.ValidationError{Field: "config." + key, Message: fmt.Sprintf("must be a whole number from %d to %d", lo, hi)}
 	}
 	return int(f), nil
 }

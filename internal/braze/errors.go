@@ -3,7 +3,6 @@ package braze
 import (
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"time"
 )
@@ -85,9 +84,6 @@ func ClassOf(err error) Class {
 	return 0
 }
 
-// IsPermanent reports whether err is a permanent Braze error.
-func IsPermanent(err error) bool { return ClassOf(err) == Permanent }
-
 // Hints of permanent errors.
 const (
 	hint400 = "Braze rejected the request"
@@ -135,22 +131,4 @@ func classify(status int, message string, rl RateLimit, now time.Time) *Error {
 		}
 	}
 	return e
-}
-
-// Backoff bounds.
-const (
-	BackoffBase = time.Second
-	BackoffCap  = 10 * time.Minute
-)
-
-// Backoff is the wait before retry number attempt (0 for the first retry)
-// of a Retryable error: exponential from BackoffBase, capped at BackoffCap,
-// with full jitter (uniform in [0, ceiling)) so that workers that failed
-// together do not retry together.
-func Backoff(attempt int) time.Duration {
-	ceiling := BackoffCap
-	if attempt < 30 {
-		ceiling = min(BackoffCap, BackoffBase<<max(attempt, 0))
-	}
-	return time.Duration(rand.Int64N(int64(ceiling))) //nolint:gosec // jitter needs no cryptographic randomness
 }

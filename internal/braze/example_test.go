@@ -37,7 +37,7 @@ func ExampleClient_Send() {
 		case errors.As(err, &berr) && berr.Class == braze.RateLimited:
 			fmt.Println("retry at", berr.RetryAt)
 		case errors.As(err, &berr) && berr.Class == braze.Retryable:
-			fmt.Println("retry after", braze.Backoff(0))
+			fmt.Println("retry later:", berr.Message)
 		case err != nil:
 			fmt.Println("give up:", err)
 		default:

@@ -22,6 +22,9 @@ const (
 	WorkerConcurrencyDefault = 10
 	LogLevelDefault          = "info"
 	ShutdownTimeoutDefault   = 30 * time.Second
+	// BrazeSimAddrDefault is BRAZE_SIM_ADDR: `brazesync dev` runs its Braze
+	// simulator on a free loopback port.
+	BrazeSimAddrDefault = "127.0.0.1:0"
 	// EgressAllowDevDefault is BRAZESYNC_EGRESS_ALLOW under `brazesync dev`:
 	// its Braze simulator and managed SFTP server are on loopback.
 	EgressAllowDevDefault = "127.0.0.0/8,::1/128"
@@ -77,6 +80,9 @@ type Config struct {
 	// MetricsAddr is METRICS_ADDR: an optional internal listener that
 	// serves /metrics without a token ("" for none).
 	MetricsAddr string
+	// BrazeSimAddr is BRAZE_SIM_ADDR, where `brazesync dev` serves its
+	// Braze simulator.
+	BrazeSimAddr string
 }
 
 // Error is an invalid setting. Its message names the variable.
@@ -108,6 +114,7 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 		SFTPPublicHost: or(getenv("SFTP_PUBLIC_HOST"), SFTPPublicHostDefault),
 		DataDir:        or(getenv("DATA_DIR"), DataDirDefault),
 		MetricsAddr:    strings.TrimSpace(getenv("METRICS_ADDR")),
+		BrazeSimAddr:   or(getenv("BRAZE_SIM_ADDR"), BrazeSimAddrDefault),
 	}
 	var err error
 	if c.WorkerConcurrency, err = intVar(getenv, "WORKER_CONCURRENCY", WorkerConcurrencyDefault, 1, 1000); err != nil {

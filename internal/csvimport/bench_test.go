@@ -23,13 +23,6 @@ import (
 	"github.com/brazesync/brazesync/internal/testutil/sshdtest"
 )
 
-// brazeHeader is a segment export's header, 18 columns.
-var brazeHeader = []string{
-	"Braze ID", "user_id", "email", "first_name", "last_name", "gender", "date_of_birth",
-	"country", "city", "language", "phone_number", "time_zone", "created_at", "first_session",
-	"last_session", "session_count", "random_bucket", "unsubscribed_from_emails_at",
-}
-
 // writeBrazeCSV writes rows Braze-shaped rows to path (about 200 bytes each).
 func writeBrazeCSV(tb testing.TB, path string, rows int) {
 	tb.Helper()

@@ -1,14 +1,13 @@
 package export
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"slices"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/braze"
-	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/fault"
 )
 
 // Defaults of an Export Audience job.
@@ -39,14 +38,6 @@ type Config struct {
 	FlushInterval time.Duration
 }
 
-// ValidationError names the bad config key (e.g. "config.audiences").
-type ValidationError struct {
-	Field   string
-	Message string
-}
-
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
-
 var attrPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_ .-]{0,254}$`)
 
 // ParseConfig reads and validates a job config.
@@ -55,17 +46,17 @@ func ParseConfig(m map[string]any) (Config, error) {
 	known := []string{"audiences", "identifier_field", "identifier_kind", "alias_label", "attribute", "existing_users", "flush_users", "flush_interval_seconds"}
 	for k := range m {
 		if !slices.Contains(known, k) {
-			return c, &ValidationError{"config." + k, fmt.Sprintf("is not a setting of braze_export_audience jobs (settings: %v)", known)}
+			return c, &fault.ValidationError{Field: "config." + k, Message: fmt.Sprintf("is not a setting of braze_export_audience jobs (settings: %v)", known)}
 		}
 	}
 	raw, ok := m["audiences"].([]any)
 	if !ok || len(raw) == 0 {
-		return c, &ValidationError{"config.audiences", "is required: a list of at least one audience slug"}
+		return c, &fault.ValidationError{Field: "config.audiences", Message: "is required: a list of at least one audience slug"}
 	}
 	for i, v := range raw {
 		s, ok := v.(string)
 		if !ok || s == "" {
-			return c, &ValidationError{fmt.Sprintf("config.audiences[%d]", i), "must be an audience slug"}
+			return c, &fault.ValidationError{Field: fmt.Sprintf("config.audiences[%d]", i), Message: "must be an audience slug"}
 		}
 		if !slices.Contains(c.Audiences, s) {
 			c.Audiences = append(c.Audiences, s)
@@ -74,7 +65,7 @@ func ParseConfig(m map[string]any) (Config, error) {
 	if v, ok := m["identifier_field"]; ok {
 		s, isStr := v.(string)
 		if !isStr || s == "" {
-			return c, &ValidationError{"config.identifier_field", "must be a profile field name"}
+			return c, &fault.ValidationError{Field: "config.identifier_field", Message: "must be a profile field name"}
 		}
 		c.IdentifierField = s
 	}
@@ -82,7 +73,7 @@ func ParseConfig(m map[string]any) (Config, error) {
 		s, _ := v.(string)
 		k, err := braze.ParseIdentifierKind(s)
 		if err != nil {
-			return c, &ValidationError{"config.identifier_kind", err.Error()}
+			return c, &fault.ValidationError{Field: "config.identifier_kind", Message: err.Error()}
 		}
 		c.IdentifierKind = k
 	}
@@ -91,56 +82,35 @@ func ParseConfig(m map[string]any) (Config, error) {
 		c.AliasLabel = s
 	}
 	if c.IdentifierKind == braze.UserAlias && c.AliasLabel == "" {
-		return c, &ValidationError{"config.alias_label", "is required when identifier_kind is user_alias"}
+		return c, &fault.ValidationError{Field: "config.alias_label", Message: "is required when identifier_kind is user_alias"}
 	}
 	if v, ok := m["attribute"]; ok {
 		s, _ := v.(string)
 		if !attrPattern.MatchString(s) {
-			return c, &ValidationError{"config.attribute", "must be a Braze custom attribute name (letters, digits, _ . - and spaces, at most 255)"}
+			return c, &fault.ValidationError{Field: "config.attribute", Message: "must be a Braze custom attribute name (letters, digits, _ . - and spaces, at most 255)"}
 		}
 		c.Attribute = s
 	}
 	if v, ok := m["existing_users"]; ok {
 		b, isBool := v.(bool)
 		if !isBool {
-			return c, &ValidationError{"config.existing_users", "must be true or false"}
+			return c, &fault.ValidationError{Field: "config.existing_users", Message: "must be true or false"}
 		}
 		c.ExistingUsers = b
 	}
 	if v, ok := m["flush_users"]; ok {
 		f, isNum := v.(float64)
 		if !isNum || f < 1 || f > 100000 || f != float64(int(f)) {
-			return c, &ValidationError{"config.flush_users", "must be a whole number from 1 to 100000"}
+			return c, &fault.ValidationError{Field: "config.flush_users", Message: "must be a whole number from 1 to 100000"}
 		}
 		c.FlushUsers = int(f)
 	}
 	if v, ok := m["flush_interval_seconds"]; ok {
 		f, isNum := v.(float64)
 		if !isNum || f < 0 || f > 86400 {
-			return c, &ValidationError{"config.flush_interval_seconds", "must be a number of seconds from 0 to 86400"}
+			return c, &fault.ValidationError{Field: "config.flush_interval_seconds", Message: "must be a number of seconds from 0 to 86400"}
 		}
 		c.FlushInterval = time.Duration(f * float64(time.Second))
 	}
 	return c, nil
-}
-
-// JobType is the jobs.Type of Export Audience jobs. exists reports whether an
-// audience exists in an account (an error when not).
-func JobType(name string, exists func(ctx context.Context, acct, slug string) error) jobs.Type {
-	return jobs.Type{
-		Name:               name,
-		AuthorizationTypes: []string{"braze"},
-		Validate: func(ctx context.Context, j *jobs.Job) error {
-			c, err := ParseConfig(j.Config)
-			if err != nil {
-				return &jobs.ValidationError{Field: err.(*ValidationError).Field, Message: err.(*ValidationError).Message}
-			}
-			for i, slug := range c.Audiences {
-				if err := exists(ctx, j.Account, slug); err != nil {
-					return &jobs.ValidationError{Field: fmt.Sprintf("config.audiences[%d]", i), Message: fmt.Sprintf("audience %q does not exist in this account", slug)}
-				}
-			}
-			return nil
-		},
-	}
 }

@@ -21,7 +21,7 @@
 //
 // Crashes: a sender leases its users and its slot for Lease (15 s); when a
 // worker dies both come back by themselves and the pump's uniqueness
-// (TaskUniqueFor, 20 s) lets replacements in, long before Asynq recovers the
+// (tasks.ExportStepUnique, 20 s) lets replacements in, long before Asynq recovers the
 // dead worker's tasks. A lease is completed only by its holder, and a batch's
 // request is abandoned before its lease ends, so two senders never hold one
 // user.
@@ -29,7 +29,7 @@
 // Braze errors are classified once: 429 blocks the workspace until Braze's
 // reset (shared through ratelimit), 5xx and missing answers are retried a
 // few times with jittered backoff and then by Asynq, anything else fails the
-// job (PermanentError). Metrics go to Options.Registerer.
+// job (fault.PermanentError). Metrics go to Options.Registerer.
 package export
 
 import (

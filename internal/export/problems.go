@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/braze"
-	"github.com/brazesync/brazesync/internal/egress"
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/jobs"
 )
 
@@ -40,18 +40,10 @@ const okRecheck = 2 * time.Second
 // (rate-limit waits, Redis, a cancelled context).
 func problemOf(err error, c Counters) (jobs.Problem, bool) {
 	counts := map[string]int64{"requests": c["requests"], "retried": c["retried"], "failed": c["retried"]}
-	var pe *PermanentError
+	var pe *fault.PermanentError
 	if errors.As(err, &pe) {
 		counts["failed"]++
-		code := pe.Code
-		switch {
-		case code != "":
-		case errors.Is(err, egress.ErrForbidden):
-			code = egress.Code // the endpoint resolves to an internal address
-		default:
-			code = fmt.Sprintf("braze_%d", pe.Err.Status)
-		}
-		return jobs.Problem{Code: code, Message: pe.Err.Error(), Permanent: true, Counters: counts}, true
+		return jobs.Problem{Code: pe.Code, Message: pe.Err.Error(), Permanent: true, Counters: counts}, true
 	}
 	var be *braze.Error
 	if !errors.As(err, &be) || be.Class != braze.Retryable {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/braze"
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
@@ -24,9 +25,9 @@ func TestProblemCodes(t *testing.T) {
 	}{
 		{&braze.Error{Class: braze.Retryable, Message: "no answer from Braze: connection refused"}, CodeUnreachable, false},
 		{&braze.Error{Class: braze.Retryable, Status: 503}, Code5xx, false},
-		{&PermanentError{Err: &braze.Error{Class: braze.Permanent, Status: 401, Hint: "key rejected"}}, "braze_401", true},
-		{&PermanentError{Err: &braze.Error{Class: braze.Permanent, Message: "braze api_key is empty"}, Code: CodeConfig}, CodeConfig, true},
-		{errors.Join(&PermanentError{Err: &braze.Error{Class: braze.Permanent, Status: 403}}, errors.New("x")), "braze_403", true},
+		{permanent(&braze.Error{Class: braze.Permanent, Status: 401, Hint: "key rejected"}, ""), "braze_401", true},
+		{permanent(&braze.Error{Class: braze.Permanent, Message: "braze api_key is empty"}, CodeConfig), CodeConfig, true},
+		{errors.Join(permanent(&braze.Error{Class: braze.Permanent, Status: 403}, ""), errors.New("x")), "braze_403", true},
 	}
 	for _, k := range cases {
 		p, ok := problemOf(k.err, c)
@@ -34,7 +35,7 @@ func TestProblemCodes(t *testing.T) {
 			t.Errorf("%v: %+v %v, want code %s permanent %v", k.err, p, ok, k.code, k.permanent)
 		}
 	}
-	for _, err := range []error{&WaitError{Delay: time.Second}, &braze.Error{Class: braze.RateLimited, Status: 429}, errors.New("redis: connection refused"), context.Canceled} {
+	for _, err := range []error{fault.Wait(time.Second, "rate limit"), &braze.Error{Class: braze.RateLimited, Status: 429}, errors.New("redis: connection refused"), context.Canceled} {
 		if p, ok := problemOf(err, c); ok {
 			t.Errorf("%v is not a delivery problem: %+v", err, p)
 		}

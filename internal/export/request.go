@@ -5,31 +5,29 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/braze"
+	"github.com/brazesync/brazesync/internal/egress"
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/ratelimit"
 )
 
-// WaitError says the job must wait (Braze's rate limit) before sending more.
-type WaitError struct{ Delay time.Duration }
-
-func (e *WaitError) Error() string { return fmt.Sprintf("rate limited: wait %s", e.Delay) }
-
-// PermanentError is a Braze answer no retry can fix (the job is failed).
-// Code is its stable code ("" for braze_<status>).
-type PermanentError struct {
-	Err  *braze.Error
-	Code string
+// permanent is a Braze answer no retry can fix (the job is failed), as a
+// *fault.PermanentError whose code is code, else egress's code for a
+// refused endpoint, else braze_<status>.
+func permanent(be *braze.Error, code string) error {
+	switch {
+	case code != "":
+	case errors.Is(be, egress.ErrForbidden):
+		code = egress.Code // the endpoint resolves to an internal address
+	default:
+		code = fmt.Sprintf("braze_%d", be.Status)
+	}
+	return &fault.PermanentError{Code: code, Err: be}
 }
-
-func (e *PermanentError) Error() string { return e.Err.Error() }
-
-// Unwrap returns the Braze error.
-func (e *PermanentError) Unwrap() error { return e.Err }
 
 // Counters of a send, added to the job's current run.
 type Counters map[string]int64
@@ -39,14 +37,9 @@ type Counters map[string]int64
 // over. A 10% error rate then fails a task once in 10,000 requests.
 const retryAttempts = 4
 
-// retryBase is the first inline retry's backoff ceiling (doubled each time,
-// jittered over its upper half).
+// retryBase is the first inline retry's backoff ceiling, doubled each time
+// (fault.Backoff: full jitter).
 const retryBase = 200 * time.Millisecond
-
-func inlineBackoff(attempt int) time.Duration {
-	d := retryBase << attempt
-	return d/2 + time.Duration(rand.Int64N(int64(d/2))) //nolint:gosec // jitter needs no cryptographic randomness
-}
 
 // Sizing of a job's senders.
 const (
@@ -99,7 +92,7 @@ func (e *Engine) client(ctx context.Context, acct, authID string) (*braze.Client
 		BatchSize: batch, Logger: e.opts.Logger,
 	})
 	if err != nil {
-		return nil, ratelimit.Limit{}, &PermanentError{Err: &braze.Error{Class: braze.Permanent, Message: err.Error(), Hint: "fix the authorization"}, Code: CodeConfig}
+		return nil, ratelimit.Limit{}, permanent(&braze.Error{Class: braze.Permanent, Message: err.Error(), Hint: "fix the authorization"}, CodeConfig)
 	}
 	lim := e.limit(reqs, time.Duration(win)*time.Second)
 	e.mu.Lock()
@@ -138,7 +131,7 @@ func (e *Engine) sendOne(ctx context.Context, acct, jobID, authID string, cl *br
 			c["rate_limit_waits"]++
 			if wait > e.opts.MaxInlineWait {
 				e.metrics.wait(0)
-				return nil, &WaitError{Delay: wait}
+				return nil, fault.Wait(wait, "Braze rate limit")
 			}
 			e.metrics.wait(wait)
 			if err := sleep(ctx, wait); err != nil {
@@ -175,14 +168,14 @@ func (e *Engine) sendOne(ctx context.Context, acct, jobID, authID string, cl *br
 			}
 			continue
 		case braze.Permanent:
-			return nil, &PermanentError{Err: be}
+			return nil, permanent(be, "")
 		}
 		c["retried"]++
 		failures++
 		if failures >= retryAttempts || ctx.Err() != nil {
 			return nil, be
 		}
-		if err := sleep(ctx, inlineBackoff(failures-1)); err != nil {
+		if err := sleep(ctx, fault.Backoff(failures-1, retryBase, retryBase<<retryAttempts)); err != nil {
 			return nil, be
 		}
 	}

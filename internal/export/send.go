@@ -21,8 +21,8 @@ import (
 // lease renewed every batch), so a duplicate task for the same slot returns
 // at once and a dead sender's slot frees itself after Lease.
 //
-// Errors: *WaitError (rate limited for longer than MaxInlineWait),
-// *PermanentError (the job must fail), anything else retryable. Users of a
+// Errors: *fault.WaitError (rate limited for longer than MaxInlineWait),
+// *fault.PermanentError (the job must fail), anything else retryable. Users of a
 // batch that was not accepted return to waiting: nothing is lost.
 func (e *Engine) Send(ctx context.Context, acct, jobID string, slot int, budget time.Duration) (more bool, err error) {
 	deadline := time.Now().Add(budget)
@@ -118,13 +118,6 @@ func (e *Engine) count(ctx context.Context, acct, jobID, runID string, c Counter
 	}
 	return e.jobs.Count(context.WithoutCancel(ctx), acct, jobID, runID, c)
 }
-
-// TaskUniqueFor is how long an enqueued export task blocks its copies
-// (asynq.Unique): longer than a send task's budget, far shorter than Asynq's
-// recovery of a dead worker's tasks, so that the work of a worker that died
-// resumes within seconds. A copy that runs meanwhile is harmless: every step
-// is safe to run twice and a sender holds its slot in Redis.
-const TaskUniqueFor = 20 * time.Second
 
 // SuccessorSlot is the slot number of the task that continues a sender's
 // work: the same slot (slot mod Senders) under another number, so that its
@@ -273,7 +266,7 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 	if len(objects) > 0 {
 		batches, err := cl.Batches(objects)
 		if err != nil {
-			return c, leased, &PermanentError{Err: &braze.Error{Class: braze.Permanent, Message: err.Error()}, Code: CodePayload}
+			return c, leased, permanent(&braze.Error{Class: braze.Permanent, Message: err.Error()}, CodePayload)
 		}
 		for _, b := range batches {
 			res, err := e.sendOne(ctx, acct, j.ID, j.AuthorizationID, cl, lim, b, c)

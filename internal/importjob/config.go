@@ -5,14 +5,13 @@
 package importjob
 
 import (
-	"context"
 	"fmt"
 	"path"
 	"regexp"
 	"slices"
 	"strings"
 
-	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/fault"
 )
 
 // Defaults of an Import CSV job.
@@ -46,13 +45,9 @@ type Config struct {
 	MaxBadRowShare   float64
 }
 
-// ValidationError names the bad config key.
-type ValidationError struct {
-	Field   string
-	Message string
-}
-
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
+// ValidationError names the bad config key: the shared
+// *fault.ValidationError, which the API answers as 422 invalid.
+type ValidationError = fault.ValidationError
 
 var known = []string{"folder", "file", "pattern", "dated_file", "delimiter", "headers", "columns", "timestamp_columns", "stream", "keep_updated", "diff", "after_import", "move_to", "max_bad_row_share"}
 
@@ -63,13 +58,13 @@ func strList(m map[string]any, key string) ([]string, error) {
 	}
 	raw, ok := v.([]any)
 	if !ok {
-		return nil, &ValidationError{"config." + key, "must be a list of strings"}
+		return nil, &ValidationError{Field: "config." + key, Message: "must be a list of strings"}
 	}
 	out := make([]string, 0, len(raw))
 	for i, x := range raw {
 		s, ok := x.(string)
 		if !ok || s == "" {
-			return nil, &ValidationError{fmt.Sprintf("config.%s[%d]", key, i), "must be a non-empty string"}
+			return nil, &ValidationError{Field: fmt.Sprintf("config.%s[%d]", key, i), Message: "must be a non-empty string"}
 		}
 		out = append(out, s)
 	}
@@ -83,7 +78,7 @@ func str(m map[string]any, key string) (string, error) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", &ValidationError{"config." + key, "must be a string"}
+		return "", &ValidationError{Field: "config." + key, Message: "must be a string"}
 	}
 	return s, nil
 }
@@ -95,7 +90,7 @@ func boolean(m map[string]any, key string) (bool, error) {
 	}
 	b, ok := v.(bool)
 	if !ok {
-		return false, &ValidationError{"config." + key, "must be true or false"}
+		return false, &ValidationError{Field: "config." + key, Message: "must be true or false"}
 	}
 	return b, nil
 }
@@ -105,7 +100,7 @@ func ParseConfig(m map[string]any) (Config, error) {
 	c := Config{Stream: StreamDefault, AfterImport: AfterLeave}
 	for k := range m {
 		if !slices.Contains(known, k) {
-			return c, &ValidationError{"config." + k, fmt.Sprintf("is not a setting of csv_import jobs (settings: %s)", strings.Join(known, ", "))}
+			return c, &ValidationError{Field: "config." + k, Message: fmt.Sprintf("is not a setting of csv_import jobs (settings: %s)", strings.Join(known, ", "))}
 		}
 	}
 	var err error
@@ -125,21 +120,21 @@ func ParseConfig(m map[string]any) (Config, error) {
 		}
 	}
 	if n != 1 {
-		return c, &ValidationError{"config.file", "give exactly one of file (a name), pattern (a glob such as users_*.csv, or a regular expression such as ^users_\\d+\\.csv$) or dated_file (a dated name: that file and every later-dated one)"}
+		return c, &ValidationError{Field: "config.file", Message: "give exactly one of file (a name), pattern (a glob such as users_*.csv, or a regular expression such as ^users_\\d+\\.csv$) or dated_file (a dated name: that file and every later-dated one)"}
 	}
 	switch {
 	case file != "":
 		if strings.Contains(file, "/") {
-			return c, &ValidationError{"config.file", "is a file name in the folder, without /"}
+			return c, &ValidationError{Field: "config.file", Message: "is a file name in the folder, without /"}
 		}
 		c.Select = exact(file)
 	case pattern != "":
 		if c.Select, err = patternSelector(pattern); err != nil {
-			return c, &ValidationError{"config.pattern", err.Error()}
+			return c, &ValidationError{Field: "config.pattern", Message: err.Error()}
 		}
 	default:
 		if c.Select, err = datedSelector(dated); err != nil {
-			return c, &ValidationError{"config.dated_file", err.Error()}
+			return c, &ValidationError{Field: "config.dated_file", Message: err.Error()}
 		}
 	}
 	d, err := str(m, "delimiter")
@@ -153,7 +148,7 @@ func ParseConfig(m map[string]any) (Config, error) {
 	case "\t", "tab", `\t`:
 		c.Delimiter = '\t'
 	default:
-		return c, &ValidationError{"config.delimiter", "must be one of , | ; tab (or empty to detect)"}
+		return c, &ValidationError{Field: "config.delimiter", Message: "must be one of , | ; tab (or empty to detect)"}
 	}
 	if c.Headers, err = strList(m, "headers"); err != nil {
 		return c, err
@@ -187,15 +182,15 @@ func ParseConfig(m map[string]any) (Config, error) {
 	case AfterLeave, AfterDelete:
 	case AfterMove:
 		if c.MoveTo == "" {
-			return c, &ValidationError{"config.move_to", "is required when after_import is move: the folder imported files go to"}
+			return c, &ValidationError{Field: "config.move_to", Message: "is required when after_import is move: the folder imported files go to"}
 		}
 	default:
-		return c, &ValidationError{"config.after_import", "must be leave, move or delete"}
+		return c, &ValidationError{Field: "config.after_import", Message: "must be leave, move or delete"}
 	}
 	if v, ok := m["max_bad_row_share"]; ok {
 		f, isNum := v.(float64)
 		if !isNum || f < 0 || f > 1 {
-			return c, &ValidationError{"config.max_bad_row_share", "must be a number from 0 to 1"}
+			return c, &ValidationError{Field: "config.max_bad_row_share", Message: "must be a number from 0 to 1"}
 		}
 		c.MaxBadRowShare = f
 		if f == 0 {
@@ -296,23 +291,3 @@ func (d datedSel) Match(name string) bool {
 }
 
 func (d datedSel) Less(a, b string) bool { return d.date(a) < d.date(b) }
-
-// JobType is the jobs.Type of Import CSV jobs. keep_updated without a
-// schedule polls every 15 minutes.
-func JobType(name string) jobs.Type {
-	return jobs.Type{
-		Name:               name,
-		AuthorizationTypes: []string{"sftp", "sftp_pgp", "sftp_managed"},
-		Validate: func(_ context.Context, j *jobs.Job) error {
-			c, err := ParseConfig(j.Config)
-			if err != nil {
-				ve := err.(*ValidationError)
-				return &jobs.ValidationError{Field: ve.Field, Message: ve.Message}
-			}
-			if c.KeepUpdated && j.Schedule == "" {
-				j.Schedule = KeepUpdatedSchedule
-			}
-			return nil
-		},
-	}
-}

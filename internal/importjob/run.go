@@ -15,6 +15,7 @@ import (
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/csvimport"
 	"github.com/brazesync/brazesync/internal/egress"
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/pgp"
 	"github.com/brazesync/brazesync/internal/sftpclient"
@@ -54,27 +55,13 @@ func New(creds Credentials, js *jobs.Store, importer *csvimport.Importer, limite
 	return &Runner{creds: creds, jobs: js, importer: importer, limiter: limiter, profiles: up, opts: opts}
 }
 
-// PermanentError is a problem no retry fixes (the job fails). Code is its
-// stable code (see the Code constants).
-type PermanentError struct {
-	Code string
-	Err  error
-}
+// PermanentError is a problem no retry fixes (the job fails): the shared
+// *fault.PermanentError, whose Code is one of the Code constants.
+type PermanentError = fault.PermanentError
 
-func (e *PermanentError) Error() string { return e.Err.Error() }
-func (e *PermanentError) Unwrap() error { return e.Err }
-
-// ProblemCode returns the stable code of the problem.
-func (e *PermanentError) ProblemCode() string { return e.Code }
-
-// BusyError says the server's connection slots or the job are busy: come
-// back after Delay.
-type BusyError struct {
-	Delay  time.Duration
-	Reason string
-}
-
-func (e *BusyError) Error() string { return e.Reason }
+// BusyError says the server's connection slots or the job are busy: the
+// shared *fault.WaitError, to come back after Delay.
+type BusyError = fault.WaitError
 
 // ClientConfig builds the SFTP client config of an authorization.
 func ClientConfig(a *authorizations.Authorization, secrets map[string]string) (sftpclient.Config, error) {
@@ -88,7 +75,7 @@ func ClientConfig(a *authorizations.Authorization, secrets map[string]string) (s
 		cfg.Passphrase = []byte(secrets["passphrase"])
 	}
 	if hk == "" {
-		return cfg, &PermanentError{CodeConfig, fmt.Errorf("the server's host key is not pinned: test the authorization with ?pin=true, or set config.host_key")}
+		return cfg, &PermanentError{Code: CodeConfig, Err: fmt.Errorf("the server's host key is not pinned: test the authorization with ?pin=true, or set config.host_key")}
 	}
 	return cfg, nil
 }
@@ -102,13 +89,13 @@ func (r *Runner) fileSettings(a *authorizations.Authorization, secrets map[strin
 	if a.Type == "sftp_pgp" {
 		key, err := pgp.ParsePrivateKey([]byte(secrets["pgp_private_key"]), []byte(secrets["pgp_passphrase"]))
 		if err != nil {
-			return cfg, &PermanentError{CodeConfig, fmt.Errorf("the authorization's PGP key: %w", err)}
+			return cfg, &PermanentError{Code: CodeConfig, Err: fmt.Errorf("the authorization's PGP key: %w", err)}
 		}
 		cfg.PGPKey = key
 		if signer, _ := authorizations.ConfigString(a.Config, "signer_public_key"); signer != "" {
 			pk, err := pgp.ParsePublicKey([]byte(signer))
 			if err != nil {
-				return cfg, &PermanentError{CodeConfig, fmt.Errorf("the authorization's signer key: %w", err)}
+				return cfg, &PermanentError{Code: CodeConfig, Err: fmt.Errorf("the authorization's signer key: %w", err)}
 			}
 			cfg.PGPSigner = pk
 		}
@@ -140,7 +127,7 @@ func findFiles(ctx context.Context, client *sftpclient.Client, folder string, se
 	}
 	list, err := client.List(ctx, folder)
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
-		return nil, &PermanentError{CodeFolder, fmt.Errorf("folder %q: %w; check the job's or the authorization's folder", folder, err)}
+		return nil, &PermanentError{Code: CodeFolder, Err: fmt.Errorf("folder %q: %w; check the job's or the authorization's folder", folder, err)}
 	}
 	if err != nil {
 		return nil, err
@@ -169,7 +156,7 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 	var res Result
 	c, err := ParseConfig(j.Config)
 	if err != nil {
-		return res, &PermanentError{CodeConfig, err}
+		return res, &PermanentError{Code: CodeConfig, Err: err}
 	}
 	a, secrets, err := r.creds.Credentials(ctx, j.Account, j.AuthorizationID)
 	if err != nil {
@@ -198,10 +185,10 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 	if err != nil {
 		var mm *sftpclient.HostKeyMismatchError
 		if errors.As(err, &mm) {
-			return res, &PermanentError{CodeHostKeyMismatch, fmt.Errorf("%w; if the server's key changed on purpose, pin the new one (test the authorization with ?pin=true)", err)}
+			return res, &PermanentError{Code: CodeHostKeyMismatch, Err: fmt.Errorf("%w; if the server's key changed on purpose, pin the new one (test the authorization with ?pin=true)", err)}
 		}
 		if errors.Is(err, egress.ErrForbidden) {
-			return res, &PermanentError{egress.Code, err}
+			return res, &PermanentError{Code: egress.Code, Err: err}
 		}
 		return res, &ConnectError{Host: ccfg.Host, Err: err}
 	}

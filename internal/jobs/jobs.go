@@ -1,7 +1,7 @@
 // Package jobs stores workflows (jobs) generically: their config, state
-// machine, schedule, runs with counters, progress and log. Concrete job types
-// (export, import) register a Type with their validation; the workers that run
-// them live in workers/.
+// machine, schedule, runs with counters, progress and log. The store
+// validates a job with its Type (name, authorization types, config check),
+// which the job type's registration in internal/jobtype provides.
 //
 // States: running (active; runs on its schedule or when asked), paused,
 // completed (a job without schedule whose run finished), failed (stopped by a
@@ -20,6 +20,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/textcheck"
 	"github.com/redis/go-redis/v9"
@@ -40,14 +41,6 @@ var (
 	// ErrConflict is a state transition that is not allowed.
 	ErrConflict = errors.New("conflict")
 )
-
-// ValidationError is a bad value; Field names it.
-type ValidationError struct {
-	Field   string
-	Message string
-}
-
-func (e *ValidationError) Error() string { return e.Field + ": " + e.Message }
 
 // Job is a workflow as the API shows it.
 type Job struct {
@@ -89,8 +82,9 @@ func encodeJob(j *Job) ([]byte, error) {
 	return b, nil
 }
 
-// Type is a kind of job: the authorization types it accepts and the check of
-// its config. Validate may normalise Config (fill defaults).
+// Type is what the store knows of a kind of job: the authorization types it
+// accepts and the check of its config (jobtype.Type.Job). Validate may
+// normalise Config (fill defaults).
 type Type struct {
 	Name               string
 	AuthorizationTypes []string
@@ -155,34 +149,34 @@ type Input struct {
 func (s *Store) validate(ctx context.Context, j *Job) error {
 	t, ok := s.types[j.Type]
 	if !ok {
-		return &ValidationError{"type", fmt.Sprintf("%q is not one of %v", j.Type, s.TypeNames())}
+		return &fault.ValidationError{Field: "type", Message: fmt.Sprintf("%q is not one of %v", j.Type, s.TypeNames())}
 	}
 	if j.Label == "" {
-		return &ValidationError{"label", "is required"}
+		return &fault.ValidationError{Field: "label", Message: "is required"}
 	}
 	if msg := textcheck.Label(j.Label); msg != "" {
-		return &ValidationError{"label", msg}
+		return &fault.ValidationError{Field: "label", Message: msg}
 	}
 	if msg := textcheck.Description(j.Description); msg != "" {
-		return &ValidationError{"description", msg}
+		return &fault.ValidationError{Field: "description", Message: msg}
 	}
 	if _, err := ParseSchedule(j.Schedule); err != nil {
-		return &ValidationError{"schedule", err.Error()}
+		return &fault.ValidationError{Field: "schedule", Message: err.Error()}
 	}
 	if len(t.AuthorizationTypes) > 0 {
 		if j.AuthorizationID == "" {
-			return &ValidationError{"authorization_id", "is required"}
+			return &fault.ValidationError{Field: "authorization_id", Message: "is required"}
 		}
 		at, err := s.auths.AuthorizationType(ctx, j.Account, j.AuthorizationID)
 		if err != nil {
-			return &ValidationError{"authorization_id", fmt.Sprintf("%q is not an authorization of this account", j.AuthorizationID)}
+			return &fault.ValidationError{Field: "authorization_id", Message: fmt.Sprintf("%q is not an authorization of this account", j.AuthorizationID)}
 		}
 		allowed := false
 		for _, want := range t.AuthorizationTypes {
 			allowed = allowed || at == want
 		}
 		if !allowed {
-			return &ValidationError{"authorization_id", fmt.Sprintf("is a %s authorization; %s jobs need one of %v", at, j.Type, t.AuthorizationTypes)}
+			return &fault.ValidationError{Field: "authorization_id", Message: fmt.Sprintf("is a %s authorization; %s jobs need one of %v", at, j.Type, t.AuthorizationTypes)}
 		}
 	}
 	if t.Validate != nil {
@@ -388,7 +382,7 @@ func (s *Store) Update(ctx context.Context, account, id string, in Input) (*Job,
 			return fmt.Errorf("%w: job is deleted", ErrConflict)
 		}
 		if in.Type != "" && in.Type != j.Type {
-			return &ValidationError{"type", "cannot be changed; create a new job"}
+			return &fault.ValidationError{Field: "type", Message: "cannot be changed; create a new job"}
 		}
 		j.Config = maps.Clone(j.Config)
 		apply(j, in)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 )
@@ -36,7 +37,7 @@ func setup(t *testing.T) (*Store, *clock) {
 		Name: "demo", AuthorizationTypes: []string{"braze"},
 		Validate: func(_ context.Context, j *Job) error {
 			if _, ok := j.Config["fail"]; ok {
-				return &ValidationError{"config.fail", "is not allowed"}
+				return &fault.ValidationError{Field: "config.fail", Message: "is not allowed"}
 			}
 			return nil
 		},
@@ -65,7 +66,7 @@ func TestCreateValidation(t *testing.T) {
 	}
 	for _, c := range cases {
 		_, err := s.Create(ctx, "acme", c.in)
-		var ve *ValidationError
+		var ve *fault.ValidationError
 		if !errors.As(err, &ve) || ve.Field != c.field {
 			t.Errorf("%+v: want error on %s, got %v", c.in, c.field, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -89,7 +90,7 @@ func TestCreateRefusesScheduleThatNeverFires(t *testing.T) {
 	s, _ := setup(t)
 	ctx := context.Background()
 	_, err := s.Create(ctx, "acme", Input{Type: "demo", Label: p("x"), AuthorizationID: p("au_b"), Schedule: p("0 0 31 2 *")})
-	var ve *ValidationError
+	var ve *fault.ValidationError
 	if !errors.As(err, &ve) || ve.Field != "schedule" {
 		t.Fatalf("Feb 31: %v", err)
 	}

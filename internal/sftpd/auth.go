@@ -17,6 +17,7 @@ import (
 const (
 	extAccount  = "brazesync-account"
 	extUsername = "brazesync-username"
+	extAuthID   = "brazesync-auth-id"
 	extMethod   = "brazesync-method"
 	extKeyFP    = "brazesync-key-fp"
 )
@@ -145,6 +146,7 @@ func (s *Server) publicKeyCallback(conn ssh.ConnMetadata, key ssh.PublicKey) (*s
 	return &ssh.Permissions{Extensions: map[string]string{
 		extAccount:  u.Account,
 		extUsername: u.Username,
+		extAuthID:   u.AuthID,
 		extMethod:   "publickey",
 		extKeyFP:    ssh.FingerprintSHA256(key),
 	}}, nil
@@ -157,7 +159,7 @@ func (s *Server) verifiedPublicKeyCallback(conn ssh.ConnMetadata, key ssh.Public
 	if perms == nil || perms.Extensions[extKeyFP] != ssh.FingerprintSHA256(key) || perms.Extensions[extUsername] != conn.User() {
 		return nil, s.refuse(ctx, "publickey", "error", conn.User(), ip, errors.New("verified key differs from the offered key"))
 	}
-	u := User{Account: perms.Extensions[extAccount], Username: perms.Extensions[extUsername]}
+	u := User{Account: perms.Extensions[extAccount], Username: perms.Extensions[extUsername], AuthID: perms.Extensions[extAuthID]}
 	return s.loggedIn(ctx, u, "publickey", perms.Extensions[extKeyFP], ip), nil
 }
 
@@ -180,6 +182,7 @@ func (s *Server) loggedIn(ctx context.Context, u User, method, keyFP, ip string)
 	return &ssh.Permissions{Extensions: map[string]string{
 		extAccount:  u.Account,
 		extUsername: u.Username,
+		extAuthID:   u.AuthID,
 		extMethod:   method,
 		extKeyFP:    keyFP,
 	}}

@@ -52,8 +52,8 @@ func TestPkgSFTPClientPassword(t *testing.T) {
 	data := make([]byte, 1<<20+7)
 	_, _ = rand.Read(data)
 	putFile(t, c, "/in.csv", data)
-	if ev := b.waitUpload(t, time.Second); ev.path != "/in.csv" {
-		t.Errorf("hook path %q, want /in.csv", ev.path)
+	if ev := b.waitUpload(t, time.Second); ev.path != "/in.csv" || ev.authID != u.authID {
+		t.Errorf("hook for %q of %q, want /in.csv of %q", ev.path, ev.authID, u.authID)
 	}
 	if got := getFile(t, c, "in.csv"); !bytes.Equal(got, data) {
 		t.Fatal("downloaded content differs")

@@ -15,8 +15,3 @@ func ExampleUserDir() {
 	// /var/lib/brazesync/sftp/acct-1234/acct-1234-k3x9qa <nil>
 	// user directory of account "../etc": sftpd: invalid account id
 }
-
-func ExampleIsPartialUpload() {
-	fmt.Println(sftpd.IsPartialUpload("users.csv"), sftpd.IsPartialUpload(".bs-upload-4f2a9c0d1e2b3a4c"))
-	// Output: false true
-}

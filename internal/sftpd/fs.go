@@ -20,10 +20,6 @@ const partialPrefix = ".bs-upload-"
 
 func isPartialName(name string) bool { return strings.HasPrefix(name, partialPrefix) }
 
-// IsPartialUpload reports whether the file name (a base name) is an upload
-// still in progress, which an importer must skip.
-func IsPartialUpload(name string) bool { return isPartialName(name) }
-
 var (
 	errNotFile  = errors.New("not a regular file")
 	errIsDir    = errors.New("is a directory")

@@ -67,7 +67,7 @@ func (b boxSealer) Open(sealed string) ([]byte, error) {
 }
 
 // uploadEvent is one call of the upload hook.
-type uploadEvent struct{ account, username, path string }
+type uploadEvent struct{ account, username, authID, path string }
 
 // bundle is what a test gets from setup.
 type bundle struct {
@@ -140,8 +140,8 @@ func (b *bundle) start(t *testing.T) *Server {
 		Sealer:     b.sealer,
 		Registerer: reg,
 		Logger:     slog.New(slog.NewJSONHandler(b.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		OnUpload: func(_ context.Context, account, username, path string) {
-			b.uploads <- uploadEvent{account, username, path}
+		OnUpload: func(_ context.Context, up Upload) {
+			b.uploads <- uploadEvent{up.Account, up.Username, up.AuthID, up.Path}
 		},
 	})
 	if err != nil {
@@ -161,6 +161,7 @@ func (b *bundle) start(t *testing.T) *Server {
 // testUser is a provisioned user with a key pair on disk.
 type testUser struct {
 	account, username, password string
+	authID                      string
 	signer                      ssh.Signer
 	keyFile                     string
 }
@@ -169,7 +170,8 @@ type testUser struct {
 func newUser(t *testing.T, srv *Server, acct string) testUser {
 	t.Helper()
 	ctx := t.Context()
-	username, password, err := srv.Users().CreateUser(ctx, acct, "auth-"+redistest.RandomID())
+	authID := "auth-" + redistest.RandomID()
+	username, password, err := srv.Users().CreateUser(ctx, acct, authID)
 	if err != nil {
 		t.Fatalf("CreateUser: %v", err)
 	}
@@ -190,7 +192,7 @@ func newUser(t *testing.T, srv *Server, acct string) testUser {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(block), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return testUser{account: acct, username: username, password: password, signer: signer, keyFile: keyFile}
+	return testUser{account: acct, username: username, password: password, authID: authID, signer: signer, keyFile: keyFile}
 }
 
 // dialSSH logs in with the given auth methods, pinning the host key.

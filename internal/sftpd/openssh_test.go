@@ -62,8 +62,8 @@ func TestOpenSSHClient(t *testing.T) {
 	got := map[string]bool{}
 	for range 2 {
 		ev := b.waitUpload(t, time.Second)
-		if ev.account != u.account || ev.username != u.username {
-			t.Errorf("hook called for %s/%s, want %s/%s", ev.account, ev.username, u.account, u.username)
+		if ev.account != u.account || ev.username != u.username || ev.authID != u.authID {
+			t.Errorf("hook called for %s/%s of %q, want %s/%s of %q", ev.account, ev.username, ev.authID, u.account, u.username, u.authID)
 		}
 		got[ev.path] = true
 	}
@@ -72,7 +72,7 @@ func TestOpenSSHClient(t *testing.T) {
 	}
 	entries, _ := os.ReadDir(filepath.Join(dir, "exports"))
 	for _, e := range entries {
-		if IsPartialUpload(e.Name()) {
+		if isPartialName(e.Name()) {
 			t.Errorf("partial upload %s left behind", e.Name())
 		}
 	}

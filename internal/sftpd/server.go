@@ -388,5 +388,5 @@ func (s *Server) fireUploadHook(u User, p string) {
 		ctx, cancel = context.WithTimeout(ctx, s.cfg.UploadHookTimeout)
 		defer cancel()
 	}
-	s.onUpload(ctx, u.Account, u.Username, p)
+	s.onUpload(ctx, Upload{Account: u.Account, Username: u.Username, AuthID: u.AuthID, Path: p})
 }

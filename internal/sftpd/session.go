@@ -38,7 +38,7 @@ func (s *Server) serveConn(conn net.Conn, config *ssh.ServerConfig) {
 	_ = conn.SetDeadline(time.Time{})
 	go ssh.DiscardRequests(reqs)
 
-	u := User{Account: sconn.Permissions.Extensions[extAccount], Username: sconn.Permissions.Extensions[extUsername]}
+	u := User{Account: sconn.Permissions.Extensions[extAccount], Username: sconn.Permissions.Extensions[extUsername], AuthID: sconn.Permissions.Extensions[extAuthID]}
 	s.metrics.sessions.Inc()
 	defer s.metrics.sessions.Dec()
 

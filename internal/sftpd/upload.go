@@ -17,11 +17,21 @@ import (
 	"github.com/pkg/sftp"
 )
 
-// UploadHook is called once an upload is complete and renamed into place:
-// path is the file's SFTP path (e.g. "/exports/users.csv") under the user's
-// directory. It is called synchronously before the client's close is
-// answered, with a context bounded by Config.UploadHookTimeout.
-type UploadHook func(ctx context.Context, account, username, path string)
+// Upload is a completed upload.
+type Upload struct {
+	Account  string
+	Username string
+	// AuthID is the sftp_managed authorization that owns the user.
+	AuthID string
+	// Path is the file's SFTP path (e.g. "/exports/users.csv") under the
+	// user's directory.
+	Path string
+}
+
+// UploadHook is called once an upload is complete and renamed into place.
+// It is called synchronously before the client's close is answered, with a
+// context bounded by Config.UploadHookTimeout.
+type UploadHook func(ctx context.Context, up Upload)
 
 func (u *userFS) isWriting(p string) bool {
 	u.mu.Lock()

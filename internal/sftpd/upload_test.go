@@ -41,7 +41,7 @@ func TestPartialUploadInvisible(t *testing.T) {
 		t.Errorf("Stat during upload: %v, want not exist", err)
 	}
 	onDisk, _ := os.ReadDir(u.dir(t, srv))
-	if len(onDisk) != 1 || !IsPartialUpload(onDisk[0].Name()) {
+	if len(onDisk) != 1 || !isPartialName(onDisk[0].Name()) {
 		t.Fatalf("on disk during upload: %v, want one hidden partial file", onDisk)
 	}
 	hidden := onDisk[0].Name()

@@ -3,49 +3,9 @@ package sshdtest
 import (
 	"io"
 	"net"
-	"os"
-	"os/exec"
 	"sync"
 	"testing"
-
-	"github.com/pkg/sftp"
 )
-
-// SFTPServerPipe runs OpenSSH's sftp-server in dir, talking over its
-// stdin/stdout, and returns a pkg/sftp client connected to it without sshd.
-// Both are stopped when the test ends.
-func SFTPServerPipe(t testing.TB, dir string, opts ...sftp.ClientOption) *sftp.Client {
-	t.Helper()
-	if _, err := os.Stat(SFTPServerPath); err != nil {
-		t.Skipf("sshdtest: %s not installed: %v", SFTPServerPath, err)
-	}
-	cmd := exec.Command(SFTPServerPath, "-e")
-	cmd.Dir = dir
-	cmd.Stderr = &syncBuffer{}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatalf("sshdtest: %v", err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatalf("sshdtest: %v", err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("sshdtest: starting sftp-server: %v", err)
-	}
-	c, err := sftp.NewClientPipe(stdout, stdin, opts...)
-	if err != nil {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		t.Fatalf("sshdtest: sftp handshake with sftp-server: %v", err)
-	}
-	t.Cleanup(func() {
-		_ = c.Close()
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
-	return c
-}
 
 // Proxy is a TCP forwarder in front of a server that can be frozen: once
 // frozen it stops passing bytes in both directions while keeping the

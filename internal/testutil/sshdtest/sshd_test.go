@@ -82,22 +82,6 @@ func TestKeyboardInteractiveOnly(t *testing.T) {
 	}
 }
 
-func TestSFTPServerPipe(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	c := SFTPServerPipe(t, dir)
-	f, err := c.Create("hello.txt")
-	if err != nil {
-		t.Fatalf("create: %v", err)
-	}
-	_, _ = f.Write([]byte("hi"))
-	_ = f.Close()
-	st, err := c.Stat("hello.txt")
-	if err != nil || st.Size() != 2 {
-		t.Fatalf("stat: %v %v", st, err)
-	}
-}
-
 func TestProxyFreezeStopsTraffic(t *testing.T) {
 	t.Parallel()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -1,4 +1,4 @@
-package sshdtest
+package opensshd
 
 import (
 	"bufio"
@@ -10,11 +10,11 @@ import (
 	"strings"
 )
 
-// Test binaries that crash (a panic, a -timeout) skip their cleanups and
+// Processes that crash (a panic, a test binary's -timeout) skip Close and
 // leave test users, directories and gpg agents behind. Every name the
-// helpers create carries the creating process id; sweepStale removes what
+// package creates carries the creating process id; sweepStale removes what
 // belongs to processes that no longer exist. sshd itself dies with its
-// test process (Pdeathsig).
+// parent process (Pdeathsig).
 
 var (
 	staleDir  = regexp.MustCompile(`^(?:sshdtest-(?:home|etc)|gpg)-(\d+)-`)

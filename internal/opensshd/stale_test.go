@@ -1,4 +1,4 @@
-package sshdtest
+package opensshd
 
 import (
 	"os"

@@ -1,0 +1,272 @@
+package sftpd
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/brazesync/brazesync/internal/authorizations"
+	"github.com/brazesync/brazesync/internal/egress"
+	"github.com/brazesync/brazesync/internal/fault"
+	"github.com/brazesync/brazesync/internal/secrets"
+	"github.com/brazesync/brazesync/internal/store"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/crypto/ssh"
+)
+
+// AuthorizationType is the authorization type of the managed SFTP server.
+const AuthorizationType = "sftp_managed"
+
+// HostKeyPurpose seals the managed server's host key in Redis. The server
+// and the API (which shows the fingerprint) must agree on it: both use
+// HostKeySealer.
+const HostKeyPurpose = "sftpd/host_key"
+
+// HostKeySealer seals the shared host key with box.
+func HostKeySealer(box *secrets.Box) Sealer {
+	return secrets.Purpose{Box: box, Purpose: HostKeyPurpose}
+}
+
+// managedConfigKeys are the config keys of an sftp_managed authorization.
+// brazesync fills all but folder; host, port and host_key stay editable
+// (e.g. host, after SFTP_PUBLIC_HOST changed). worker_key is the
+// fingerprint of the public key brazesync's workers log in with.
+var managedConfigKeys = []string{"host", "port", "username", "folder", "host_key", "worker_key"}
+
+// managedImmutable are the config keys fixed at provisioning: the username
+// is the managed SFTP user, unique across every account, that this
+// authorization owns; pointing it at another account's user, or at fresh
+// names, would let the authorization's tests and imports fail logins of
+// users it does not own.
+var managedImmutable = []string{"username", "worker_key"}
+
+// managedSecrets are the secrets of an sftp_managed authorization: the
+// generated password (shown once) and the workers' private key.
+var managedSecrets = []string{"password", "private_key"}
+
+// ManagedOptions configure the sftp_managed authorization type.
+type ManagedOptions struct {
+	// DataDir is DATA_DIR: the files of a deleted authorization's user are
+	// removed from it when this process sees them.
+	DataDir string
+	// Endpoint returns the managed server's public host and port
+	// (config.Config.ManagedEndpoint).
+	Endpoint func() (host string, port int, err error)
+	// Sealer seals the shared host key (HostKeySealer).
+	Sealer Sealer
+	// Egress is the policy a managed authorization's host passes once it
+	// no longer names the managed server.
+	Egress *egress.Policy
+	Logger *slog.Logger
+}
+
+// provisioner creates and removes the SFTP users of sftp_managed
+// authorizations.
+type provisioner struct {
+	rdb   redis.UniversalClient
+	ns    store.Namespace
+	users *UserStore
+	o     ManagedOptions
+}
+
+// ManagedAuthorizationType is the sftp_managed authorization type: creating
+// one provisions a managed SFTP user (generated password, a key for the
+// workers, the pinned host key), deleting it removes the user and its
+// files. When the user store cannot be built, creating one fails with the
+// reason.
+func ManagedAuthorizationType(rdb redis.UniversalClient, ns store.Namespace, o ManagedOptions) authorizations.Type {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	t := authorizations.Type{Name: AuthorizationType, Config: managedConfigKeys, Secrets: managedSecrets, Immutable: managedImmutable, Validate: validateManaged}
+	// The user store hashes a dummy password once (bcrypt): built once here.
+	users, err := NewUserStore(rdb, ns, 0)
+	if err != nil {
+		t.Provision = func(context.Context, *authorizations.Authorization, map[string]string) (map[string]any, error) {
+			return nil, fmt.Errorf("provisioning sftp_managed authorization: %w", err)
+		}
+		return t
+	}
+	p := &provisioner{rdb: rdb, ns: ns, users: users, o: o}
+	t.Validate, t.Provision, t.Deprovision = p.validate, p.provision, p.deprovision
+	return t
+}
+
+// provision creates the SFTP user of a new sftp_managed authorization and
+// fills its config (host, port, username, host_key, folder, worker_key) and
+// its secrets: the generated password (shown once; workers may log in with
+// it too) and a private key generated for the workers, whose public key the
+// user accepts. Workers read the uploaded files with that key: a key login
+// costs the server no bcrypt comparison and never counts as a failed
+// password.
+func (m *provisioner) provision(ctx context.Context, a *authorizations.Authorization, sec map[string]string) (map[string]any, error) {
+	// The root is the folder: a subfolder would not exist before the
+	// customer creates it, and a job's first run would fail on it. Jobs
+	// name subfolders in their own config.
+	for k := range a.Config {
+		return nil, &fault.ValidationError{Field: "config." + k, Message: "is set by brazesync for sftp_managed authorizations; leave it out (a job's config.folder names a subfolder)"}
+	}
+	for k := range sec {
+		return nil, &fault.ValidationError{Field: "secrets." + k, Message: "is generated by brazesync for sftp_managed authorizations (shown once in the answer); leave it out"}
+	}
+	// Everything that can fail without side effects comes first, so that
+	// a failure leaves no user behind.
+	host, port, err := m.o.Endpoint()
+	if err != nil {
+		return nil, fmt.Errorf("provisioning sftp_managed authorization: %w", err)
+	}
+	fp, err := HostKeyFingerprint(ctx, m.rdb, m.ns, m.o.Sealer)
+	if err != nil {
+		return nil, fmt.Errorf("provisioning sftp_managed authorization: %w", err)
+	}
+	workerKey, workerPub, err := newWorkerKey()
+	if err != nil {
+		return nil, fmt.Errorf("provisioning sftp_managed authorization: %w", err)
+	}
+	username, password, err := m.users.CreateUser(ctx, a.Account, a.ID)
+	if errors.Is(err, ErrBadAccount) {
+		return nil, &fault.ValidationError{Field: "account", Message: "the account id cannot name a managed SFTP directory (letters, digits, '.', '_', '-')"}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("provisioning sftp_managed authorization: %w", err)
+	}
+	workerFP, err := m.users.AddPublicKey(ctx, a.Account, username, workerPub+" brazesync-workers")
+	if err != nil {
+		if derr := m.users.DeleteUser(context.WithoutCancel(ctx), a.Account, username); derr != nil {
+			err = errors.Join(err, fmt.Errorf("removing the half-made user %s: %w", username, derr))
+		}
+		return nil, fmt.Errorf("provisioning sftp_managed authorization: %w", err)
+	}
+	a.Config["worker_key"] = workerFP
+	sec["private_key"] = workerKey
+	a.Config["host"] = host
+	a.Config["port"] = port
+	a.Config["username"] = username
+	a.Config["host_key"] = fp
+	a.Config["folder"] = "/"
+	sec["password"] = password
+	m.o.Logger.LogAttrs(ctx, slog.LevelInfo, "managed sftp user created",
+		slog.String("account", a.Account), slog.String("authorization", a.ID), slog.String("username", username))
+	return map[string]any{"password": password}, nil
+}
+
+// deprovision deletes the authorization's SFTP user (it can no longer log
+// in) and then its files under DATA_DIR, when this process sees them (the
+// API shares DATA_DIR with sftpd, as in dev or with shared storage). A user
+// already gone, or one that belongs to another authorization (config
+// username edited), is left alone.
+func (m *provisioner) deprovision(ctx context.Context, a *authorizations.Authorization) error {
+	username, _ := authorizations.ConfigString(a.Config, "username")
+	if username == "" {
+		return nil
+	}
+	u, err := m.users.LookupUser(ctx, username)
+	if errors.Is(err, ErrNoUser) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	if u.Account != a.Account || u.AuthID != a.ID {
+		m.o.Logger.LogAttrs(ctx, slog.LevelWarn, "managed sftp user not deleted: it belongs to another authorization",
+			slog.String("account", a.Account), slog.String("authorization", a.ID), slog.String("username", username))
+		return nil
+	}
+	if err := m.users.DeleteUser(ctx, a.Account, username); err != nil && !errors.Is(err, ErrNoUser) {
+		return err
+	}
+	if err := RemoveUserFiles(m.o.DataDir, a.Account, username); err != nil {
+		// The user is gone; leftover files are not worth failing the delete.
+		m.o.Logger.LogAttrs(ctx, slog.LevelWarn, "removing managed sftp files",
+			slog.String("account", a.Account), slog.String("username", username), slog.String("error", err.Error()))
+	}
+	m.o.Logger.LogAttrs(ctx, slog.LevelInfo, "managed sftp user deleted",
+		slog.String("account", a.Account), slog.String("authorization", a.ID), slog.String("username", username))
+	return nil
+}
+
+// validate is validateManaged, and the egress policy for a host that is
+// not the managed server's: the managed server is the operator's and needs
+// no allow entry, but an authorization pointed elsewhere names a customer
+// destination like any other.
+func (m *provisioner) validate(a *authorizations.Authorization, sec map[string]string) error {
+	if err := validateManaged(a, sec); err != nil {
+		return err
+	}
+	host, _ := authorizations.ConfigString(a.Config, "host")
+	port, _ := authorizations.ConfigInt(a.Config, "port", 22, 1, 65535)
+	if h, p, err := m.o.Endpoint(); err == nil && h == host && p == port {
+		return nil
+	}
+	if err := m.o.Egress.CheckHost(host); err != nil {
+		return &authorizations.DestinationError{Field: "config.host", Err: err}
+	}
+	return nil
+}
+
+// validateManaged checks an sftp_managed authorization after provisioning
+// or an update: it must still name a host, port, user, pinned host key and
+// password.
+func validateManaged(a *authorizations.Authorization, sec map[string]string) error {
+	host, err := authorizations.ConfigString(a.Config, "host")
+	if err != nil {
+		return err
+	}
+	if host == "" || strings.ContainsAny(host, " /@") {
+		return &fault.ValidationError{Field: "config.host", Message: "is required: the managed SFTP server's public host name or address"}
+	}
+	if _, err := authorizations.ConfigInt(a.Config, "port", 22, 1, 65535); err != nil {
+		return err
+	}
+	if user, err := authorizations.ConfigString(a.Config, "username"); err != nil {
+		return err
+	} else if user == "" {
+		return &fault.ValidationError{Field: "config.username", Message: "is required"}
+	}
+	if _, err := authorizations.ConfigString(a.Config, "folder"); err != nil {
+		return err
+	}
+	hk, err := authorizations.ConfigString(a.Config, "host_key")
+	if err != nil {
+		return err
+	}
+	if hk == "" {
+		return &fault.ValidationError{Field: "config.host_key", Message: "is required: the managed server's host key is always pinned"}
+	}
+	if err := authorizations.CheckHostKey(hk); err != nil {
+		return &fault.ValidationError{Field: "config.host_key", Message: err.Error()}
+	}
+	if sec["password"] == "" && sec["private_key"] == "" {
+		return &fault.ValidationError{Field: "secrets.password", Message: "a password or a private_key is required: workers log in with it to read the uploaded files"}
+	}
+	if k := sec["private_key"]; k != "" {
+		if _, err := ssh.ParsePrivateKey([]byte(k)); err != nil {
+			return &fault.ValidationError{Field: "secrets.private_key", Message: "is not an unencrypted OpenSSH or PEM private key: " + err.Error()}
+		}
+	}
+	return nil
+}
+
+// newWorkerKey generates the workers' ed25519 key of a managed user: the
+// private key in OpenSSH PEM form and the public key as an authorized_keys
+// line.
+func newWorkerKey() (private, public string, err error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", "", fmt.Errorf("generating the workers' key: %w", err)
+	}
+	block, err := ssh.MarshalPrivateKey(priv, "brazesync-workers")
+	if err != nil {
+		return "", "", fmt.Errorf("encoding the workers' key: %w", err)
+	}
+	sshPub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return "", "", fmt.Errorf("encoding the workers' public key: %w", err)
+	}
+	return string(pem.EncodeToMemory(block)), strings.TrimSpace(string(ssh.MarshalAuthorizedKey(sshPub))), nil
+}

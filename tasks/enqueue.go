@@ -1,0 +1,75 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hibiken/asynq"
+)
+
+// Enqueuer puts tasks into Asynq (an *asynq.Client). The API, the
+// scheduler, the workers and the job types all enqueue through it, with
+// the helpers below: one per task kind, each knowing its uniqueness rule.
+type Enqueuer interface {
+	EnqueueContext(ctx context.Context, task *asynq.Task, opts ...asynq.Option) (*asynq.TaskInfo, error)
+}
+
+// EnqueueRun enqueues one run of a job in queue (the queue of its type). A
+// scheduled occurrence (p.DueAt set) that is already enqueued, by this or
+// another scheduler, is not an error: it is enqueued once.
+func EnqueueRun(ctx context.Context, enq Enqueuer, p JobRun, queue string) error {
+	t, err := NewJobRun(p, queue)
+	if err != nil {
+		return err
+	}
+	if _, err := enq.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueueing a run of job %s/%s: %w", p.Account, p.JobID, err)
+	}
+	return nil
+}
+
+// EnqueueRequestedRun enqueues the run of a job asked for through the API
+// (NewRequestedRun). It returns false, and no error, when such a run of the
+// job is already queued or running.
+func EnqueueRequestedRun(ctx context.Context, enq Enqueuer, p JobRun, queue string) (bool, error) {
+	t, err := NewRequestedRun(p, queue)
+	if err != nil {
+		return false, err
+	}
+	_, err = enq.EnqueueContext(ctx, t)
+	switch {
+	case errors.Is(err, asynq.ErrTaskIDConflict):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("enqueueing a run of job %s/%s: %w", p.Account, p.JobID, err)
+	}
+	return true, nil
+}
+
+// EnqueueExportStep enqueues one export step unless a copy (same type, job
+// and slot) is queued or running (ExportStepUnique): asking again is not an
+// error.
+func EnqueueExportStep(ctx context.Context, enq Enqueuer, taskType string, p ExportStep) error {
+	t, err := NewExportStep(taskType, p)
+	if err != nil {
+		return err
+	}
+	if _, err := enq.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrDuplicateTask) && !errors.Is(err, asynq.ErrTaskIDConflict) {
+		return fmt.Errorf("enqueueing %s of job %s/%s: %w", taskType, p.Account, p.JobID, err)
+	}
+	return nil
+}
+
+// EnqueueAudienceReevaluate enqueues one chunk of a rule audience's
+// re-evaluation (the first when p.Cursor is empty).
+func EnqueueAudienceReevaluate(ctx context.Context, enq Enqueuer, p AudienceReevaluate) error {
+	t, err := NewAudienceReevaluate(p)
+	if err != nil {
+		return err
+	}
+	if _, err := enq.EnqueueContext(ctx, t); err != nil {
+		return fmt.Errorf("enqueueing the re-evaluation of audience %s/%s: %w", p.Account, p.Slug, err)
+	}
+	return nil
+}
