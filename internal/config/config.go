@@ -22,6 +22,9 @@ const (
 	WorkerConcurrencyDefault = 10
 	LogLevelDefault          = "info"
 	ShutdownTimeoutDefault   = 30 * time.Second
+	// ImportRejectedRetentionDefault is how long an import run's rejected
+	// rows are kept (IMPORT_REJECTED_RETENTION).
+	ImportRejectedRetentionDefault = 7 * 24 * time.Hour
 	// EgressAllowDevDefault is BRAZESYNC_EGRESS_ALLOW under `brazesync dev`:
 	// its Braze simulator and managed SFTP server are on loopback.
 	EgressAllowDevDefault = "127.0.0.0/8,::1/128"
@@ -77,6 +80,9 @@ type Config struct {
 	// MetricsAddr is METRICS_ADDR: an optional internal listener that
 	// serves /metrics without a token ("" for none).
 	MetricsAddr string
+	// ImportRejectedRetention is IMPORT_REJECTED_RETENTION: how long the
+	// rejected rows of an import run are kept (from 1m to 8784h).
+	ImportRejectedRetention time.Duration
 }
 
 // Error is an invalid setting. Its message names the variable.
@@ -118,6 +124,12 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 	}
 	if c.ShutdownTimeout, err = durationVar(getenv, "SHUTDOWN_TIMEOUT", ShutdownTimeoutDefault); err != nil {
 		return nil, err
+	}
+	if c.ImportRejectedRetention, err = durationVar(getenv, "IMPORT_REJECTED_RETENTION", ImportRejectedRetentionDefault); err != nil {
+		return nil, err
+	}
+	if c.ImportRejectedRetention < time.Minute || c.ImportRejectedRetention > 8784*time.Hour {
+		return nil, &Error{"IMPORT_REJECTED_RETENTION", fmt.Sprintf("%s is not from 1m to 8784h (366 days)", c.ImportRejectedRetention)}
 	}
 	if c.AllowInsecureEndpoints, err = boolVar(getenv, "BRAZESYNC_ALLOW_INSECURE_ENDPOINTS", mode == Dev); err != nil {
 		return nil, err
