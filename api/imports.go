@@ -1,26 +1,33 @@
 package api
 
 import (
+	"bytes"
+	"errors"
+	"fmt"
 	"net/http"
 
 	"github.com/brazesync/brazesync/internal/accounts"
 	"github.com/brazesync/brazesync/internal/csvimport"
+	"github.com/brazesync/brazesync/internal/importjob"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/tasks"
 )
 
 // ImportFiles is the route group of an Import CSV job's file ledger: which
-// file versions were imported or failed, and retrying a failed one.
+// file versions were imported or failed, retrying a failed one, and the
+// rows a run rejected.
 type ImportFiles struct {
 	Accounts *accounts.Store
 	Jobs     *jobs.Store
 	Ledger   *csvimport.Ledger
+	Rejected *importjob.RejectedStore
 }
 
 // Routes implements RouteGroup.
 func (g *ImportFiles) Routes(r *Router) {
 	r.Handle("GET /api/v1/accounts/{account}/jobs/{id}/files", Read, g.list)
 	r.Handle("POST /api/v1/accounts/{account}/jobs/{id}/files/retry", DataManager, g.retry)
+	r.Handle("GET /api/v1/accounts/{account}/jobs/{id}/runs/{run}/rejected", Read, g.rejected)
 }
 
 func (g *ImportFiles) job(r *http.Request) (*jobs.Job, error) {
@@ -88,5 +95,55 @@ func (g *ImportFiles) retry(w http.ResponseWriter, r *http.Request) error {
 		return Errorf(http.StatusNotFound, "not_found", "the job has no ledger entry for %q", in.Path)
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"reset": n, "message": "the next run imports the file again; POST .../run to run now"})
+	return nil
+}
+
+// rejected serves the rows a run rejected as CSV: the file's columns,
+// _line and _reason (see importjob.WriteRejected); ?file= picks one file
+// of a run that imported several.
+func (g *ImportFiles) rejected(w http.ResponseWriter, r *http.Request) error {
+	j, err := g.job(r)
+	if err != nil {
+		return err
+	}
+	runID := r.PathValue("run")
+	run, err := g.Jobs.GetRun(r.Context(), j.Account, j.ID, runID)
+	if errors.Is(err, jobs.ErrNotFound) {
+		return Errorf(http.StatusNotFound, "not_found", "job %s has no run %q", j.ID, runID)
+	}
+	if err != nil {
+		return err
+	}
+	var files []importjob.RejectedFile
+	if g.Rejected != nil {
+		if files, err = g.Rejected.Files(r.Context(), j.Account, j.ID, run.ID); err != nil {
+			return err
+		}
+	}
+	if only := r.URL.Query().Get("file"); only != "" {
+		var picked []importjob.RejectedFile
+		for _, f := range files {
+			if f.Path == only {
+				picked = append(picked, f)
+			}
+		}
+		if len(picked) == 0 {
+			return &Error{Status: http.StatusNotFound, Code: "not_found", Field: "file", Message: fmt.Sprintf("run %s kept no rejected rows of %q", run.ID, only)}
+		}
+		files = picked
+	}
+	if len(files) == 0 && run.Counters["rejected"] > 0 {
+		return Errorf(http.StatusNotFound, "rejected_rows_expired", "the %d rows run %s rejected are no longer kept (IMPORT_REJECTED_RETENTION)", run.Counters["rejected"], run.ID)
+	}
+	var b bytes.Buffer
+	if len(files) == 0 {
+		b.WriteString(csvimport.LineColumn + "," + csvimport.ReasonColumn + "\n")
+	} else if err := importjob.WriteRejected(&b, files); err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/csv; charset=utf-8")
+	w.Header().Set("Content-Disposition", fmt.Sprintf("attachment; filename=%q", run.ID+".rejected.csv"))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b.Bytes())
 	return nil
 }
