@@ -4,6 +4,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/brazesync/brazesync/api"
 	"github.com/brazesync/brazesync/internal/authorizations"
@@ -29,7 +30,8 @@ func (a *app) importJobTypes() []jobs.Type {
 
 // importRoutes is the job file ledger API.
 func (a *app) importRoutes() api.RouteGroup {
-	return &api.ImportFiles{Accounts: a.accounts, Jobs: a.jobs, Ledger: csvimport.NewLedger(a.rdb, a.ns)}
+	return &api.ImportFiles{Accounts: a.accounts, Jobs: a.jobs, Ledger: csvimport.NewLedger(a.rdb, a.ns),
+		Rejected: importjob.NewRejectedStore(a.rdb, a.ns, a.cfg.ImportRejectedRetention)}
 }
 
 // importEgress is how imports reach SFTP servers: customers' through the
@@ -48,9 +50,19 @@ func (a *app) authorizationTesters() map[string]api.AuthorizationTester {
 	return map[string]api.AuthorizationTester{"sftp": t, "sftp_pgp": t, "sftp_managed": t}
 }
 
-// registerImport adds the import job runner to a worker.
+// registerImport adds the import job runner and the watch of imports
+// whose worker died to a worker, and removes the staging files a crashed
+// worker left (the holder of a job's lease removes its job's at once).
 func (a *app) registerImport(w *workers.Server) {
+	temp := filepath.Join(a.cfg.DataDir, "temp")
+	if n, err := csvimport.CleanTempDir(temp, 24*time.Hour); err != nil {
+		a.log.Warn("removing old import staging files", "dir", temp, "err", err)
+	} else if n > 0 {
+		a.log.Info("removed old import staging files", "dir", temp, "files", n)
+	}
 	runner := importjob.New(a.auths, a.jobs, csvimport.NewImporter(a.rdb, a.ns, a.log), sftpclient.NewLimiter(a.rdb, a.ns, sftpclient.LimiterConfig{Logger: a.log}), importjob.ProfilesUpserter(a.profiles),
-		importjob.Options{TempDir: filepath.Join(a.cfg.DataDir, "temp"), Egress: a.importEgress(), Logger: a.log.With("component", "import")})
+		importjob.Options{TempDir: temp, Egress: a.importEgress(), Logger: a.log.With("component", "import"),
+			Rejected: importjob.NewRejectedStore(a.rdb, a.ns, a.cfg.ImportRejectedRetention), Watcher: workers.ImportWatcher{Client: a.client}})
 	a.runners[tasks.JobTypeCSVImport] = &workers.Imports{Runner: runner, Jobs: a.jobs}
+	w.Handle(tasks.TypeImportWatch, &workers.ImportWatches{Runner: runner, Client: a.client, Logger: a.log.With("component", "import")})
 }
