@@ -31,7 +31,8 @@ func rejectedCSV(t *testing.T, a *Account, job, run string) (string, [][]string)
 }
 
 // TestImportRejectedRowsAndExclude: a file's rejected rows come back from
-// the run as CSV (its columns, _line, _reason) and, with errors_folder, on
+// the run as CSV (its columns, the fields past them in _extra_N, _line,
+// _reason) and, with errors_folder, on
 // the customer's server; a file that exclude_pattern matches is never
 // imported.
 func TestImportRejectedRowsAndExclude(t *testing.T) {
@@ -54,9 +55,9 @@ func TestImportRejectedRowsAndExclude(t *testing.T) {
 		}
 		body, recs := rejectedCSV(t, a, job, run.Str("id"))
 		want := [][]string{
-			{"Braze ID", "user_id", "email", "first_name", "country", "_line", "_reason"},
-			{"", "", "", "Nobody", "FR", "32", "missing_identity: no identity: Braze ID, user_id, email all empty"},
-			{"b-x", prefix + "x", prefix + "x@example.com", "Extra", "FR", "33", "column_count: has 6 fields, the header has 5"},
+			{"Braze ID", "user_id", "email", "first_name", "country", "_extra_1", "_line", "_reason"},
+			{"", "", "", "Nobody", "FR", "", "32", "missing_identity: no identity: Braze ID, user_id, email all empty"},
+			{"b-x", prefix + "x", prefix + "x@example.com", "Extra", "FR", "oops", "33", "column_count: has 6 fields, the header has 5"},
 		}
 		if fmt.Sprint(recs) != fmt.Sprint(want) {
 			t.Fatalf("rejected rows:\n%q\nwant\n%q", recs, want)

@@ -30,6 +30,9 @@ const (
 	LineColumn   = "_line"
 	ReasonColumn = "_reason"
 	EntryColumn  = "_entry"
+	// ExtraColumn, numbered from 1, holds the fields a row has past its
+	// header.
+	ExtraColumn = "_extra_"
 )
 
 // RejectedRow is a rejected row as it was read.
@@ -141,8 +144,10 @@ func (r *RejectedRows) addStaged(entry string, line int64, cols, values []string
 }
 
 // Columns are the columns of the rejected-rows CSV: the union of the
-// entries' headers in order of appearance, then _line and _reason, and
-// _entry when the rows come from more than one entry (archive members).
+// entries' headers in order of appearance, _extra_1... when a row has more
+// fields than its header (the fields past the header, in order), then
+// _line and _reason, and _entry when the rows come from more than one
+// entry (archive members).
 func (r *RejectedRows) Columns() []string {
 	var cols []string
 	seen := map[string]bool{}
@@ -154,11 +159,25 @@ func (r *RejectedRows) Columns() []string {
 			}
 		}
 	}
+	for i := range r.extra() {
+		cols = append(cols, ExtraColumn+strconv.Itoa(i+1))
+	}
 	cols = append(cols, LineColumn, ReasonColumn)
 	if r.multiEntry() {
 		cols = append(cols, EntryColumn)
 	}
 	return cols
+}
+
+// extra is the largest number of fields a kept row has past its header.
+func (r *RejectedRows) extra() int {
+	n := 0
+	for _, row := range r.Rows {
+		if i, ok := r.byEntry[row.Entry]; ok {
+			n = max(n, len(row.Fields)-len(r.entries[i].header))
+		}
+	}
+	return n
 }
 
 func (r *RejectedRows) multiEntry() bool {
@@ -186,10 +205,12 @@ func (r *RejectedRows) WriteCSV(w io.Writer) error {
 		}
 	}
 	multi := r.multiEntry()
-	nfile := len(cols) - 2
+	extra := r.extra()
+	nfile := len(cols) - 2 - extra // the entries' columns
 	if multi {
 		nfile--
 	}
+	nline := nfile + extra // where _line is
 	cw := csv.NewWriter(w)
 	if err := cw.Write(cols); err != nil {
 		return fmt.Errorf("writing rejected rows: %w", err)
@@ -198,18 +219,22 @@ func (r *RejectedRows) WriteCSV(w io.Writer) error {
 	for _, row := range r.Rows {
 		clear(out)
 		if i, ok := r.byEntry[row.Entry]; ok {
-			for k, h := range r.entries[i].header {
+			header := r.entries[i].header
+			for k, h := range header {
 				if k < len(row.Fields) {
 					out[pos[h]] = row.Fields[k]
 				}
 			}
+			if len(row.Fields) > len(header) {
+				copy(out[nfile:nline], row.Fields[len(header):])
+			}
 		} else {
 			copy(out[:nfile], row.Fields)
 		}
-		out[nfile] = strconv.FormatInt(row.Line, 10)
-		out[nfile+1] = row.Code + ": " + row.Reason
+		out[nline] = strconv.FormatInt(row.Line, 10)
+		out[nline+1] = row.Code + ": " + row.Reason
 		if multi {
-			out[nfile+2] = row.Entry
+			out[nline+2] = row.Entry
 		}
 		if err := cw.Write(out); err != nil {
 			return fmt.Errorf("writing rejected rows: %w", err)
@@ -217,7 +242,7 @@ func (r *RejectedRows) WriteCSV(w io.Writer) error {
 	}
 	if r.Dropped > 0 {
 		clear(out)
-		out[nfile+1] = fmt.Sprintf("truncated: %d more rejected rows are not listed (the first %d rows or %d bytes are kept)",
+		out[nline+1] = fmt.Sprintf("truncated: %d more rejected rows are not listed (the first %d rows or %d bytes are kept)",
 			r.Dropped, r.maxRows, r.maxBytes)
 		if err := cw.Write(out); err != nil {
 			return fmt.Errorf("writing rejected rows: %w", err)

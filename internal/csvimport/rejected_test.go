@@ -21,19 +21,21 @@ func readCSV(t *testing.T, r *RejectedRows) [][]string {
 }
 
 // TestRejectedRowsKeepTheRawRows: each rejected row is kept as it was
-// read, under the file's columns, with its line and reason code: a wrong
-// column count, a missing identity, a bad timestamp, a bad value, a NUL
-// byte, a CSV syntax error, and a row the sink refused.
+// read, under the file's columns (fields past the header in _extra_N),
+// with its line and reason code: a wrong column count, a missing identity,
+// a bad timestamp, a bad value, a NUL byte, a CSV syntax error, and a row
+// the sink refused.
 func TestRejectedRowsKeepTheRawRows(t *testing.T) {
 	t.Parallel()
 	data := "user_id,email,updated,age,reject\n" +
 		"u1,a@x.com,2024-01-02,30,no\n" + // line 2: good
 		"u2,b@x.com,2024-01-02\n" + // 3: column count
-		",,2024-01-02,31,no\n" + // 4: no identity
-		"u4,d@x.com,yesterday,32,no\n" + // 5: bad timestamp
-		"u5,e@x.com,2024-01-02,old,no\n" + // 6: bad value
-		"u6,f@x\x00.com,2024-01-02,33,no\n" + // 7: NUL byte
-		"u7,\"g@x.com,2024-01-02,34,no\n" + // 8: stray quote, to the end
+		"u3,c@x.com,2024-01-02,35,no,surplus\n" + // 4: column count, one more
+		",,2024-01-02,31,no\n" + // 5: no identity
+		"u4,d@x.com,yesterday,32,no\n" + // 6: bad timestamp
+		"u5,e@x.com,2024-01-02,old,no\n" + // 7: bad value
+		"u6,f@x\x00.com,2024-01-02,33,no\n" + // 8: NUL byte
+		"u7,\"g@x.com,2024-01-02,34,no\n" + // 9: stray quote, to the end
 		""
 	cfg := Config{TimestampColumns: []string{"updated"}, ColumnTypes: map[string]ColumnType{"age": TypeInt}, MaxBadRowShare: 1}
 	rep, _, err := stageAndApply(t, []byte(data), cfg)
@@ -47,12 +49,13 @@ func TestRejectedRowsKeepTheRawRows(t *testing.T) {
 	}
 	got := readCSV(t, rep.RejectedRows)
 	want := [][]string{
-		{"user_id", "email", "updated", "age", "reject", "_line", "_reason"},
-		{"u2", "b@x.com", "2024-01-02", "", "", "3", "column_count: has 3 fields, the header has 5"},
-		{"", "", "2024-01-02", "31", "no", "4", "missing_identity: no identity: user_id, email all empty"},
-		{"u4", "d@x.com", "yesterday", "32", "no", "5", `bad_timestamp: timestamp "yesterday" does not parse`},
-		{"u5", "e@x.com", "2024-01-02", "old", "no", "6", `bad_value: column age: "old" is not a valid int`},
-		{"u6", "f@x\x00.com", "2024-01-02", "33", "no", "7", "encoding: column email holds a NUL byte: binary data is not text"},
+		{"user_id", "email", "updated", "age", "reject", "_extra_1", "_line", "_reason"},
+		{"u2", "b@x.com", "2024-01-02", "", "", "", "3", "column_count: has 3 fields, the header has 5"},
+		{"u3", "c@x.com", "2024-01-02", "35", "no", "surplus", "4", "column_count: has 6 fields, the header has 5"},
+		{"", "", "2024-01-02", "31", "no", "", "5", "missing_identity: no identity: user_id, email all empty"},
+		{"u4", "d@x.com", "yesterday", "32", "no", "", "6", `bad_timestamp: timestamp "yesterday" does not parse`},
+		{"u5", "e@x.com", "2024-01-02", "old", "no", "", "7", `bad_value: column age: "old" is not a valid int`},
+		{"u6", "f@x\x00.com", "2024-01-02", "33", "no", "", "8", "encoding: column email holds a NUL byte: binary data is not text"},
 	}
 	if len(got) != len(want)+1 {
 		t.Fatalf("got %d rows:\n%q", len(got), got)
@@ -62,7 +65,7 @@ func TestRejectedRowsKeepTheRawRows(t *testing.T) {
 			t.Errorf("row %d:\n got %q\nwant %q", i, got[i], w)
 		}
 	}
-	if last := got[len(want)]; last[5] != "8" || !strings.HasPrefix(last[6], "csv_syntax: ") || last[0] != "" {
+	if last := got[len(want)]; last[6] != "9" || !strings.HasPrefix(last[7], "csv_syntax: ") || last[0] != "" {
 		t.Errorf("syntax error row: %q", last)
 	}
 	// The sink's rejection: the imported columns (and the identity) at

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -164,7 +165,8 @@ func WriteRejected(w io.Writer, files []RejectedFile) error {
 	var all []parsed
 	var cols []string
 	seen := map[string]bool{}
-	var tail []string // _line, _reason, _entry, in this order
+	extra := 0
+	var tail []string // _extra_N..., _line, _reason, _entry, in this order
 	for _, f := range files {
 		r := csv.NewReader(bytes.NewReader(f.CSV))
 		r.FieldsPerRecord = -1
@@ -181,13 +183,18 @@ func WriteRejected(w io.Writer, files []RejectedFile) error {
 				continue
 			}
 			seen[h] = true
-			switch h {
-			case csvimport.LineColumn, csvimport.ReasonColumn, csvimport.EntryColumn:
+			switch n, isExtra := extraColumn(h); {
+			case isExtra:
+				extra = max(extra, n)
+			case h == csvimport.LineColumn, h == csvimport.ReasonColumn, h == csvimport.EntryColumn:
 			default:
 				cols = append(cols, h)
 			}
 		}
 		all = append(all, p)
+	}
+	for i := range extra {
+		tail = append(tail, csvimport.ExtraColumn+strconv.Itoa(i+1))
 	}
 	for _, h := range []string{csvimport.LineColumn, csvimport.ReasonColumn, csvimport.EntryColumn} {
 		if seen[h] {
@@ -220,4 +227,14 @@ func WriteRejected(w io.Writer, files []RejectedFile) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// extraColumn reports whether h is _extra_N, and N.
+func extraColumn(h string) (int, bool) {
+	num, ok := strings.CutPrefix(h, csvimport.ExtraColumn)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.Atoi(num)
+	return n, err == nil && n > 0
 }
