@@ -66,7 +66,7 @@ func (l *Lease) ImportFile(ctx context.Context, v FileVersion, open Opener, cfg 
 		return nil, fmt.Errorf("importing %s: %w", v.Path, err)
 	}
 	cfg.tempTag = jobTempTag(job)
-	l.cleanTemp(cfg.WithDefaults().TempDir)
+	l.CleanTemp(cfg.WithDefaults().TempDir)
 	entry, found, err := im.Ledger.Get(ctx, job, v)
 	if err != nil {
 		return nil, err

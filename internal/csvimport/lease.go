@@ -174,15 +174,20 @@ func (l *Lease) Release() {
 	})
 }
 
-// cleanTemp removes the job's temporary files from dir once per lease:
-// they are left by a holder that died or lost the lease.
-func (l *Lease) cleanTemp(dir string) {
+// CleanTemp removes the job's temporary files (staging files, zip copies)
+// from dir, once per lease: they were left by a holder that died or lost
+// the lease. ImportFile calls it with its TempDir; a holder calls it at
+// once to clean up even when it imports nothing.
+func (l *Lease) CleanTemp(dir string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.cleaned {
 		return
 	}
 	l.cleaned = true
+	if dir == "" {
+		dir = os.TempDir()
+	}
 	removed, err := cleanJobTemp(dir, l.job)
 	if len(removed) > 0 {
 		l.log.Info("removed the temporary files of an import that stopped", "files", removed)

@@ -194,6 +194,7 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 	}
 	defer lease.Release()
 	ctx = lease.Context()
+	lease.CleanTemp(r.opts.TempDir)
 	// While this run waited for the lease, another worker may have taken
 	// its import over and finished it.
 	if cur, err := r.jobs.GetRun(ctx, j.Account, j.ID, run.ID); err != nil {
