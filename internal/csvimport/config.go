@@ -33,18 +33,27 @@
 //   - Empty values are passed to the Sink as empty strings; the Sink
 //     decides whether empty clears a field.
 //   - Diff ignores rows that disappeared from the file (no deletes).
-//   - One file of a job is imported at a time (ErrJobBusy otherwise), so
-//     files are applied in the order the job lists them.
+//   - Only the holder of a job's Lease imports its files (ErrJobBusy
+//     otherwise), so files are applied in the order the job lists them.
+//     The lease outlives a dead holder by at most LeaseTTLDefault; the
+//     next holder learns that it takes an import over (Lease.Previous)
+//     and removes the staging files the dead one left.
+//   - Rejected rows are counted, and the first ones kept with their raw
+//     fields and a reason code (Report.RejectedRows), bounded in rows and
+//     bytes.
 //
 // Wiring for the Import CSV job (sketch):
 //
 //	im := csvimport.NewImporter(rdb, ns, logger)
+//	lease, err := im.Acquire(ctx, csvimport.Job{Account: acct, ID: jobID}, runID) // ErrJobBusy: come back later
+//	defer lease.Release()
+//	ctx = lease.Context()                              // ends when the lease is lost
 //	c, err := limiter.Dial(ctx, acct, authID, sftpCfg) // sftpclient; Close releases the slot
 //	files, err := c.List(ctx, folder)                  // filter by pattern, sort by name
 //	for _, f := range files {
 //		v := csvimport.FileVersion{Path: f.Path, Size: f.Size, ModTime: f.ModTime}
 //		open := func(ctx context.Context) (io.ReadCloser, error) { return c.Open(ctx, f.Path) }
-//		rep, err := im.ImportFile(ctx, csvimport.Job{Account: acct, ID: jobID}, v, open, cfg, sink)
+//		rep, err := lease.ImportFile(ctx, v, open, cfg, sink)
 //		switch {
 //		case errors.Is(err, csvimport.ErrAlreadyImported): // skip
 //		case csvimport.IsPermanent(err): // log rep and err; the ledger says failed
