@@ -292,3 +292,48 @@ func TestImportMissingFolderWaits(t *testing.T) {
 		t.Fatalf("run: %+v", runs[0])
 	}
 }
+
+// TestImportRunThatEndedDoesNothing: a run's task that comes back after
+// another worker finished the run (Asynq's recovery of a dead worker's
+// task, minutes later) imports nothing and changes neither the run nor
+// the job's state.
+func TestImportRunThatEndedDoesNothing(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.DB(t)
+	b := setupImportOn(t, rdb)
+	ctx := context.Background()
+	b.sshd.WriteFile(t, "users.csv", []byte(brazeCSV))
+	authID := b.auth(t, "sftp", map[string]any{"host_key": b.sshd.HostKeyAuthorized}, nil)
+	label := "import"
+	j, err := b.jobs.Create(ctx, "acme", jobs.Input{Type: tasks.JobTypeCSVImport, Label: &label, AuthorizationID: &authID, Config: map[string]any{"file": "users.csv"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := b.jobs.StartRun(ctx, "acme", j.ID, "", "create")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.jobs.FinishRun(ctx, "acme", j.ID, run.ID, jobs.OutcomePartial, "taken over and finished"); err != nil {
+		t.Fatal(err)
+	}
+	task, _ := tasks.NewJobRun(tasks.JobRun{Account: "acme", JobID: j.ID, Trigger: "create", RunID: run.ID}, tasks.QueueImport)
+	info, err := b.client.Enqueue(task, asynq.Retention(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	poll.Until(t, 20*time.Second, "the task to be processed", func() bool {
+		ti, err := insp.GetTaskInfo(info.Queue, info.ID)
+		return err == nil && ti.State == asynq.TaskStateCompleted
+	})
+	got, _ := b.jobs.GetRun(ctx, "acme", j.ID, run.ID)
+	if got.Outcome != jobs.OutcomePartial || len(got.Counters) != 0 {
+		t.Fatalf("the run changed: %+v", got)
+	}
+	if jj, _ := b.jobs.Get(ctx, "acme", j.ID); jj.State != jobs.StateRunning {
+		t.Fatalf("the job's state changed to %s", jj.State)
+	}
+	if _, err := b.prof.Lookup(ctx, "acme", "email", "one@example.com"); err == nil {
+		t.Fatal("the file was imported by a run that had ended")
+	}
+}
