@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"net/http"
+	"net/url"
 )
 
 // CreateJob creates a job; without a schedule it runs at once.
@@ -80,6 +81,19 @@ func (c *Client) ListJobFiles(ctx context.Context, account, id string) ([]Ledger
 	var out list[LedgerEntry]
 	_, err := c.do(ctx, request{method: http.MethodGet, path: accountPath(account, "jobs", id, "files"), out: &out})
 	return out.Data, err
+}
+
+// GetRunRejectedRows returns the rows an Import CSV run rejected, as CSV:
+// the file's columns, then _line and _reason; file, when not "", picks the
+// rows of one of the run's files.
+func (c *Client) GetRunRejectedRows(ctx context.Context, account, id, run, file string) ([]byte, error) {
+	var q url.Values
+	if file != "" {
+		q = url.Values{"file": {file}}
+	}
+	var out []byte
+	_, err := c.do(ctx, request{method: http.MethodGet, path: accountPath(account, "jobs", id, "runs", run, "rejected"), query: q, raw: &out})
+	return out, err
 }
 
 // RetryJobFile forgets the ledger entries of a file so that the job's next

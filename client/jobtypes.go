@@ -49,6 +49,16 @@ type JobConfig struct {
 	File      string `json:"file,omitempty"`
 	Pattern   string `json:"pattern,omitempty"`
 	DatedFile string `json:"dated_file,omitempty"`
+	// ExcludePattern (import): files it matches are never imported (the
+	// syntax of Pattern).
+	ExcludePattern string `json:"exclude_pattern,omitempty"`
+	// ErrorsFolder (import): each file's rejected rows are also written
+	// there as <file name>.rejected.csv.
+	ErrorsFolder string `json:"errors_folder,omitempty"`
+	// OnFailure (import): leave (default) or move a failed file to
+	// FailedFolder.
+	OnFailure    string `json:"on_failure,omitempty"`
+	FailedFolder string `json:"failed_folder,omitempty"`
 	// Delimiter (import): , | ; or tab; empty to detect.
 	Delimiter string `json:"delimiter,omitempty"`
 	// Headers (import) name the columns of files without a header row;
@@ -166,6 +176,10 @@ type LedgerEntry struct {
 	Unchanged  int64      `json:"unchanged"`
 	Rejected   int64      `json:"rejected"`
 	Error      string     `json:"error,omitempty"`
+	// RunID is the run that imported (or failed) the version.
+	RunID string `json:"run_id,omitempty"`
+	// MovedTo is where on_failure: move put a failed file.
+	MovedTo string `json:"moved_to,omitempty"`
 }
 
 // FileRetryInput names the file whose ledger entries are forgotten.

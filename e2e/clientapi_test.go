@@ -205,6 +205,8 @@ func TestClientCoversTheAPI(t *testing.T) {
 		wantCode(t, err, client.CodeNotFound)
 		_, err = c.ListJobFiles(ctx, id, export.ID)
 		wantCode(t, err, client.CodeNotImport)
+		_, err = c.GetRunRejectedRows(ctx, id, imp.ID, "no-such-run", "")
+		wantCode(t, err, client.CodeNotFound)
 		if got := res(c.ListJobs(ctx, id, nil)).must(t); len(got) != 2 {
 			t.Errorf("%d jobs", len(got))
 		}

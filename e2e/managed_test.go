@@ -16,6 +16,17 @@ import (
 // API gave, then the password typed in (through SSH_ASKPASS).
 func openSSHPut(t *testing.T, host string, port int, fingerprint, user, password, dir string, names ...string) {
 	t.Helper()
+	var cmds strings.Builder
+	for _, n := range names {
+		cmds.WriteString("put " + n + "\n")
+	}
+	openSSHBatch(t, host, port, fingerprint, user, password, dir, cmds.String())
+}
+
+// openSSHBatch runs sftp commands (one a line) from dir with OpenSSH's
+// sftp, logged in as openSSHPut does, and returns what sftp printed.
+func openSSHBatch(t *testing.T, host string, port int, fingerprint, user, password, dir, cmds string) string {
+	t.Helper()
 	work := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -38,20 +49,18 @@ func openSSHPut(t *testing.T, host string, port int, fingerprint, user, password
 	if err := os.WriteFile(askpass, []byte("#!/bin/sh\nprintf '%s\\n' \"$E2E_PASSWORD\"\n"), 0o700); err != nil {
 		t.Fatal(err)
 	}
-	var cmds strings.Builder
-	for _, n := range names {
-		cmds.WriteString("put " + n + "\n")
-	}
 	cmd := exec.CommandContext(ctx, "sftp", "-P", strconv.Itoa(port), "-F", "/dev/null",
 		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="+known, "-o", "GlobalKnownHostsFile=/dev/null",
 		"-o", "PreferredAuthentications=password,keyboard-interactive", "-o", "PubkeyAuthentication=no",
 		"-o", "NumberOfPasswordPrompts=1", "-o", "LogLevel=ERROR", user+"@"+host)
 	cmd.Dir = dir
-	cmd.Stdin = strings.NewReader(cmds.String())
+	cmd.Stdin = strings.NewReader(cmds)
 	cmd.Env = append(os.Environ(), "SSH_ASKPASS="+askpass, "SSH_ASKPASS_REQUIRE=force", "DISPLAY=none", "E2E_PASSWORD="+password)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("sftp put: %v\n%s", err, out)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("sftp %q: %v\n%s", cmds, err, out)
 	}
+	return string(out)
 }
 
 // TestManagedSFTP: an sftp_managed authorization provisions a user on

@@ -3,7 +3,6 @@ package workers
 import (
 	"bytes"
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -59,7 +58,7 @@ func setupImportEgress(t *testing.T, rdb redis.UniversalClient, eg importjob.Egr
 	aud := audiences.New(rdb, ns, nil, audiences.Options{Logger: testLogger()})
 	b.prof = profiles.New(rdb, ns, aud, profiles.Options{})
 	aud.UseProfiles(b.prof)
-	runner := importjob.New(b.auths, b.jobs, csvimport.NewImporter(rdb, ns, testLogger()), sftpclient.NewLimiter(rdb, ns, sftpclient.LimiterConfig{}), importjob.ProfilesUpserter(b.prof), importjob.Options{TempDir: t.TempDir(), Egress: eg, Logger: testLogger()})
+	runner := importjob.New(b.auths, b.jobs, csvimport.NewImporter(rdb, ns, testLogger()), sftpclient.NewLimiter(rdb, ns, sftpclient.LimiterConfig{}), importjob.ProfilesUpserter(b.prof), importjob.Options{TempDir: t.TempDir(), Egress: eg, Logger: testLogger(), FolderPoll: 200 * time.Millisecond})
 	types := registry(t, runner.JobType())
 	b.jobs.AddType(runner.JobType().Job())
 	srv := NewServer(rdb, Config{Concurrency: 2, Logger: testLogger()})
@@ -269,16 +268,74 @@ func TestImportNeedsAPinnedHostKey(t *testing.T) {
 	}
 }
 
-func TestImportMissingFolderFailsClearly(t *testing.T) {
+// TestImportMissingFolderWaits: a job created before its folder exists
+// does not fail: it logs a warning, keeps running and imports once the
+// folder appears (a job without schedule on a customer's server polls).
+func TestImportMissingFolderWaits(t *testing.T) {
 	t.Parallel()
 	b := setupImport(t)
 	ctx := context.Background()
 	authID := b.auth(t, "sftp", map[string]any{"host_key": b.sshd.HostKeyAuthorized, "folder": filepath.Join(b.sshd.Dir, "nope")}, nil)
 	j := b.run(t, authID, map[string]any{"file": "a.csv"})
-	poll.Until(t, 20*time.Second, "the job to fail", func() bool { jj, _ := b.jobs.Get(ctx, "acme", j.ID); return jj.State == jobs.StateFailed })
-	logs, _ := b.jobs.Logs(ctx, "acme", j.ID, 5)
-	if len(logs) == 0 || !strings.Contains(logs[0].Message, "nope") {
-		t.Fatalf("log: %+v", logs)
+	poll.Until(t, 20*time.Second, "a warning about the folder", func() bool {
+		logs, _ := b.jobs.Logs(ctx, "acme", j.ID, 5)
+		return len(logs) > 0 && logs[0].Code == importjob.CodeFolder && logs[0].Level == "warn" && strings.Contains(logs[0].Message, "nope")
+	})
+	if jj, _ := b.jobs.Get(ctx, "acme", j.ID); jj.State != jobs.StateRunning {
+		t.Fatalf("state %s, want running", jj.State)
 	}
-	_ = os.ErrNotExist
+	b.sshd.WriteFile(t, "nope/a.csv", []byte(brazeCSV))
+	poll.Until(t, 20*time.Second, "the file imported once the folder exists", func() bool {
+		jj, _ := b.jobs.Get(ctx, "acme", j.ID)
+		return jj.State == jobs.StateCompleted
+	})
+	runs := b.runs(t, j, 1)
+	if runs[0].Outcome != jobs.OutcomeSuccess || runs[0].Counters["files_imported"] != 1 || runs[0].Counters["folder_missing"] != 1 {
+		t.Fatalf("run: %+v", runs[0])
+	}
+}
+
+// TestImportRunThatEndedDoesNothing: a run's task that comes back after
+// another worker finished the run (Asynq's recovery of a dead worker's
+// task, minutes later) imports nothing and changes neither the run nor
+// the job's state.
+func TestImportRunThatEndedDoesNothing(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.DB(t)
+	b := setupImportOn(t, rdb)
+	ctx := context.Background()
+	b.sshd.WriteFile(t, "users.csv", []byte(brazeCSV))
+	authID := b.auth(t, "sftp", map[string]any{"host_key": b.sshd.HostKeyAuthorized}, nil)
+	label := "import"
+	j, err := b.jobs.Create(ctx, "acme", jobs.Input{Type: importjob.TypeName, Label: &label, AuthorizationID: &authID, Config: map[string]any{"file": "users.csv"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := b.jobs.StartRun(ctx, "acme", j.ID, "", "create")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.jobs.FinishRun(ctx, "acme", j.ID, run.ID, jobs.OutcomePartial, "taken over and finished"); err != nil {
+		t.Fatal(err)
+	}
+	task, _ := tasks.NewJobRun(tasks.JobRun{Account: "acme", JobID: j.ID, Trigger: "create", RunID: run.ID}, tasks.QueueImport)
+	info, err := b.client.Enqueue(task, asynq.Retention(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	poll.Until(t, 20*time.Second, "the task to be processed", func() bool {
+		ti, err := insp.GetTaskInfo(info.Queue, info.ID)
+		return err == nil && ti.State == asynq.TaskStateCompleted
+	})
+	got, _ := b.jobs.GetRun(ctx, "acme", j.ID, run.ID)
+	if got.Outcome != jobs.OutcomePartial || len(got.Counters) != 0 {
+		t.Fatalf("the run changed: %+v", got)
+	}
+	if jj, _ := b.jobs.Get(ctx, "acme", j.ID); jj.State != jobs.StateRunning {
+		t.Fatalf("the job's state changed to %s", jj.State)
+	}
+	if _, err := b.prof.Lookup(ctx, "acme", "email", "one@example.com"); err == nil {
+		t.Fatal("the file was imported by a run that had ended")
+	}
 }

@@ -138,6 +138,7 @@ func (a *app) apiServer() (*api.Server, func(), error) {
 
 // workerServer builds the worker with every task handler.
 func (a *app) workerServer() *workers.Server {
+	a.cleanImportStaging()
 	w := workers.NewServer(a.rdb, workers.Config{
 		Concurrency: a.cfg.WorkerConcurrency, ShutdownTimeout: a.cfg.ShutdownTimeout,
 		Logger: a.log.With("component", "worker"), Registry: a.registry,

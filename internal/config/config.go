@@ -25,6 +25,9 @@ const (
 	// BrazeSimAddrDefault is BRAZE_SIM_ADDR: `brazesync dev` runs its Braze
 	// simulator on a free loopback port.
 	BrazeSimAddrDefault = "127.0.0.1:0"
+	// ImportRejectedRetentionDefault is how long an import run's rejected
+	// rows are kept (IMPORT_REJECTED_RETENTION).
+	ImportRejectedRetentionDefault = 7 * 24 * time.Hour
 	// EgressAllowDevDefault is BRAZESYNC_EGRESS_ALLOW under `brazesync dev`:
 	// its Braze simulator and managed SFTP server are on loopback.
 	EgressAllowDevDefault = "127.0.0.0/8,::1/128"
@@ -83,6 +86,9 @@ type Config struct {
 	// BrazeSimAddr is BRAZE_SIM_ADDR, where `brazesync dev` serves its
 	// Braze simulator.
 	BrazeSimAddr string
+	// ImportRejectedRetention is IMPORT_REJECTED_RETENTION: how long the
+	// rejected rows of an import run are kept (from 1m to 8784h).
+	ImportRejectedRetention time.Duration
 }
 
 // Error is an invalid setting. Its message names the variable.
@@ -125,6 +131,12 @@ func Load(getenv func(string) string, mode Mode) (*Config, error) {
 	}
 	if c.ShutdownTimeout, err = durationVar(getenv, "SHUTDOWN_TIMEOUT", ShutdownTimeoutDefault); err != nil {
 		return nil, err
+	}
+	if c.ImportRejectedRetention, err = durationVar(getenv, "IMPORT_REJECTED_RETENTION", ImportRejectedRetentionDefault); err != nil {
+		return nil, err
+	}
+	if c.ImportRejectedRetention < time.Minute || c.ImportRejectedRetention > 8784*time.Hour {
+		return nil, &Error{"IMPORT_REJECTED_RETENTION", fmt.Sprintf("%s is not from 1m to 8784h (366 days)", c.ImportRejectedRetention)}
 	}
 	if c.AllowInsecureEndpoints, err = boolVar(getenv, "BRAZESYNC_ALLOW_INSECURE_ENDPOINTS", mode == Dev); err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -24,6 +25,13 @@ func TestLoadDefaults(t *testing.T) {
 	if len(c.MasterKeys) != 1 || len(c.MasterKeys[0]) != 32 {
 		t.Fatalf("master key not decoded")
 	}
+	if c.ImportRejectedRetention != ImportRejectedRetentionDefault {
+		t.Fatalf("rejected rows retention %s", c.ImportRejectedRetention)
+	}
+	c, err = Load(env(map[string]string{"REDIS_URL": "redis://x:6379", "BRAZESYNC_MASTER_KEY": key, "IMPORT_REJECTED_RETENTION": "48h"}), Production)
+	if err != nil || c.ImportRejectedRetention != 48*time.Hour {
+		t.Fatalf("IMPORT_REJECTED_RETENTION=48h: %v %v", c, err)
+	}
 }
 
 func TestLoadErrorsNameTheVariable(t *testing.T) {
@@ -40,6 +48,7 @@ func TestLoadErrorsNameTheVariable(t *testing.T) {
 		"BRAZESYNC_ALLOW_INSECURE_ENDPOINTS":     {"BRAZESYNC_ALLOW_INSECURE_ENDPOINTS": "maybe"},
 		"BRAZESYNC_ALLOW_CUSTOM_BRAZE_ENDPOINTS": {"BRAZESYNC_ALLOW_CUSTOM_BRAZE_ENDPOINTS": "sometimes"},
 		"BRAZESYNC_EGRESS_ALLOW":                 {"BRAZESYNC_EGRESS_ALLOW": "10.0.0.0/8,intranet"},
+		"IMPORT_REJECTED_RETENTION":              {"IMPORT_REJECTED_RETENTION": "30s"},
 	}
 	for name, over := range cases {
 		m := map[string]string{}

@@ -142,9 +142,7 @@ func (a *applier) flush(ctx context.Context, batch []Record, ids, sums []string)
 		}
 		a.rep.Applied += int64(applied)
 		rejected = rej
-		for _, r := range rej {
-			a.rep.reject(a.st.cfg.MaxRejectionsKept, r)
-		}
+		a.rejected(send, rej)
 	}
 	if a.diff != nil {
 		if err := a.im.recordDiff(ctx, a.diff, batch, ids, sums, rejected); err != nil {
@@ -153,6 +151,33 @@ func (a *applier) flush(ctx context.Context, batch []Record, ids, sums []string)
 	}
 	a.progress(false)
 	return nil
+}
+
+// rejected records the rows of batch that the sink rejected, with their
+// values.
+func (a *applier) rejected(batch []Record, rej []Rejection) {
+	if len(rej) == 0 {
+		return
+	}
+	type key struct {
+		entry string
+		line  int64
+	}
+	at := make(map[key]int, len(batch))
+	for i, r := range batch {
+		at[key{r.Entry, r.Line}] = i
+	}
+	for _, r := range rej {
+		if r.Code == "" {
+			r.Code = ReasonSinkRejected
+		}
+		a.rep.reject(a.st.cfg.MaxRejectionsKept, r)
+		if i, ok := at[key{r.Entry, r.Line}]; ok {
+			a.rep.RejectedRows.addStaged(r.Entry, r.Line, batch[i].Columns, batch[i].Values, r.Code, r.Reason)
+		} else {
+			a.rep.RejectedRows.add(RejectedRow{Entry: r.Entry, Line: r.Line, Code: r.Code, Reason: r.Reason})
+		}
+	}
 }
 
 // digests returns the row's identity digest and values digest (8 bytes

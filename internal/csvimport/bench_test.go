@@ -23,6 +23,13 @@ import (
 	"github.com/brazesync/brazesync/internal/testutil/sshdtest"
 )
 
+// brazeHeader is a segment export's header, 18 columns.
+var brazeHeader = []string{
+	"Braze ID", "user_id", "email", "first_name", "last_name", "gender", "date_of_birth",
+	"country", "city", "language", "phone_number", "time_zone", "created_at", "first_session",
+	"last_session", "session_count", "random_bucket", "unsubscribed_from_emails_at",
+}
+
 // writeBrazeCSV writes rows Braze-shaped rows to path (about 200 bytes each).
 func writeBrazeCSV(tb testing.TB, path string, rows int) {
 	tb.Helper()
@@ -35,7 +42,7 @@ func writeBrazeCSV(tb testing.TB, path string, rows int) {
 	first := []string{"Ana", "Bo", "Chloé", "Dmitri", "Eve", "François", "Gita", "Hiro"}
 	last := []string{"Smith", "García", "Müller", "Nguyen", "O'Brien", "Rossi", "Tanaka"}
 	cities := []string{"Paris", "New York", "São Paulo", "Berlin", "Tokyo", "Lagos", "Austin, TX"}
-	fmt.Fprintln(w, `"Braze ID",user_id,email,first_name,last_name,gender,date_of_birth,country,city,language,phone_number,time_zone,created_at,first_session,last_session,session_count,random_bucket,unsubscribed_from_emails_at`)
+	fmt.Fprintln(w, `"`+brazeHeader[0]+`",`+strings.Join(brazeHeader[1:], ","))
 	base := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC)
 	for i := 0; i < rows; i++ {
 		created := base.Add(time.Duration(r.IntN(1500*24)) * time.Hour)

@@ -1,12 +1,14 @@
 // Package csvimport imports one CSV file (Braze's segment export or any CSV
 // with a header row) in two stages, in constant memory:
 //
-//  1. Stage: the source stream is decoded by content (OpenPGP, gzip, zip;
-//     nested as found), parsed as CSV, checked row by row, and the good rows
-//     are written in a compact encoding to a temporary staging file.
-//     Nothing is applied until the whole input has been read and every
-//     integrity check passed (PGP MDC/AEAD and signature, gzip and zip
-//     CRC-32): a corrupt, truncated or tampered file applies no row.
+//  1. Stage: the source stream is decoded by content (OpenPGP, gzip,
+//     bzip2, zstd, zip, tar; nested as found, e.g. a .tar.gz), parsed as
+//     CSV, checked row by row, and the good rows are written in a compact
+//     encoding to a temporary staging file. Nothing is applied until the
+//     whole input has been read and every integrity check passed (PGP
+//     MDC/AEAD and signature, gzip, bzip2 and zip CRC-32, zstd's checksum,
+//     tar's header checksums and sizes): a corrupt, truncated or tampered
+//     file (or any member of an archive) applies no row.
 //  2. Apply: the staged rows are read back and handed to a Sink in batches;
 //     with Diff, only rows that changed since the previous file of the job
 //     are handed over.
@@ -31,18 +33,27 @@
 //   - Empty values are passed to the Sink as empty strings; the Sink
 //     decides whether empty clears a field.
 //   - Diff ignores rows that disappeared from the file (no deletes).
-//   - One file of a job is imported at a time (ErrJobBusy otherwise), so
-//     files are applied in the order the job lists them.
+//   - Only the holder of a job's Lease imports its files (ErrJobBusy
+//     otherwise), so files are applied in the order the job lists them.
+//     The lease outlives a dead holder by at most LeaseTTLDefault; the
+//     next holder learns that it takes an import over (Lease.Previous)
+//     and removes the staging files the dead one left.
+//   - Rejected rows are counted, and the first ones kept with their raw
+//     fields and a reason code (Report.RejectedRows), bounded in rows and
+//     bytes.
 //
 // Wiring for the Import CSV job (sketch):
 //
 //	im := csvimport.NewImporter(rdb, ns, logger)
+//	lease, err := im.Acquire(ctx, csvimport.Job{Account: acct, ID: jobID}, runID) // ErrJobBusy: come back later
+//	defer lease.Release()
+//	ctx = lease.Context()                              // ends when the lease is lost
 //	c, err := limiter.Dial(ctx, acct, authID, sftpCfg) // sftpclient; Close releases the slot
 //	files, err := c.List(ctx, folder)                  // filter by pattern, sort by name
 //	for _, f := range files {
 //		v := csvimport.FileVersion{Path: f.Path, Size: f.Size, ModTime: f.ModTime}
 //		open := func(ctx context.Context) (io.ReadCloser, error) { return c.Open(ctx, f.Path) }
-//		rep, err := im.ImportFile(ctx, csvimport.Job{Account: acct, ID: jobID}, v, open, cfg, sink)
+//		rep, err := lease.ImportFile(ctx, v, open, cfg, sink)
 //		switch {
 //		case errors.Is(err, csvimport.ErrAlreadyImported): // skip
 //		case csvimport.IsPermanent(err): // log rep and err; the ledger says failed
@@ -72,6 +83,8 @@ const (
 	MaxDecompressedSizeDefault = int64(16) << 30
 	MaxCompressionRatioDefault = 250.0
 	MaxRejectionsKeptDefault   = 1000
+	RejectedRowsMaxDefault     = 10000
+	RejectedBytesMaxDefault    = int64(4) << 20
 	ProgressIntervalDefault    = time.Second
 )
 
@@ -138,6 +151,13 @@ type Config struct {
 	// MaxRejectionsKept bounds the rejections listed in the Report (all are
 	// counted). Default 1000.
 	MaxRejectionsKept int
+	// RejectedRowsMax and RejectedBytesMax bound the rejected rows kept
+	// with their raw fields in Report.RejectedRows (the first rows, up to
+	// this many rows and bytes of fields; the rest are counted). Defaults
+	// RejectedRowsMaxDefault and RejectedBytesMaxDefault; negative keeps
+	// none.
+	RejectedRowsMax  int
+	RejectedBytesMax int64
 	// BatchSize is the number of records per Sink.Apply call. Default 5000:
 	// enough for the profiles store to overlap preparing, writing and the
 	// audiences hook of its batches within one call.
@@ -155,11 +175,11 @@ type Config struct {
 	// RequireEncryption refuses files that are not PGP-encrypted.
 	RequireEncryption bool
 
-	// ZipEntryPattern selects the entries of a zip archive to import (by
-	// base name); nil imports every file entry. Entries with ".." or
-	// absolute names, directories and __MACOSX/ metadata are always
+	// EntryPattern selects the members of a zip or tar archive to import
+	// (by base name); nil means DefaultEntryPattern. Members with ".." or
+	// absolute names, directories, links and __MACOSX/ metadata are always
 	// skipped.
-	ZipEntryPattern *regexp.Regexp
+	EntryPattern *regexp.Regexp
 	// MaxDecompressedSize bounds the bytes any decompression layer may
 	// produce. Default 16 GiB.
 	MaxDecompressedSize int64
@@ -174,6 +194,9 @@ type Config struct {
 	// ratioGrace is how much a layer may produce before its ratio is
 	// checked; default ratioGrace (tests lower it).
 	ratioGrace int64
+	// tempTag names the temporary files of one job's imports (see
+	// tempPattern); ImportFile sets it.
+	tempTag string
 
 	// Prereader, when set, looks the rows up while they are staged (see
 	// Prereader). ImportFile sets it to the sink when the sink is one.
@@ -192,6 +215,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxRejectionsKept <= 0 {
 		c.MaxRejectionsKept = MaxRejectionsKeptDefault
+	}
+	if c.RejectedRowsMax == 0 {
+		c.RejectedRowsMax = RejectedRowsMaxDefault
+	}
+	if c.RejectedBytesMax == 0 {
+		c.RejectedBytesMax = RejectedBytesMaxDefault
 	}
 	if c.BatchSize <= 0 {
 		c.BatchSize = BatchSizeDefault

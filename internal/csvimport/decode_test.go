@@ -57,7 +57,7 @@ func TestZipEntries(t *testing.T) {
 		zipEntry{"__MACOSX/._users-1.csv", []byte{0, 1, 2}},
 		zipEntry{"readme.txt", []byte("not a csv")},
 	)
-	rep, sink, err := stageAndApply(t, archive, Config{ZipEntryPattern: regexp.MustCompile(`\.csv$`)})
+	rep, sink, err := stageAndApply(t, archive, Config{EntryPattern: regexp.MustCompile(`\.csv$`)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -70,17 +70,17 @@ func BenchmarkDiff(b *testing.B) {
 	}
 }
 
-// BenchmarkJobLock measures taking and releasing a job lock (SET NX and
-// the release script).
-func BenchmarkJobLock(b *testing.B) {
+// BenchmarkJobLease measures taking and releasing a job's lease (the
+// acquire and release scripts).
+func BenchmarkJobLease(b *testing.B) {
 	rdb, ns := redistest.Client(b)
 	im := NewImporter(rdb, ns, nil)
 	ctx := context.Background()
 	for b.Loop() {
-		l, err := im.lockJob(ctx, Job{Account: "a", ID: "j"})
+		l, err := im.Acquire(ctx, Job{Account: "a", ID: "j"}, "run")
 		if err != nil {
 			b.Fatal(err)
 		}
-		l.release()
+		l.Release()
 	}
 }

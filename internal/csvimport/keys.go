@@ -30,29 +30,56 @@ func diffGenKey(ns store.Namespace, account, job string, gen int64) string {
 	return ns.Account(account, "csvimport", job, "diff", "gen", strconv.FormatInt(gen, 10))
 }
 
-// jobLockKey: string, the token of the process importing a file of the job.
+// jobLockKey: string, the token of the process holding the job's lease
+// (importing its files); it expires unless renewed.
 func jobLockKey(ns store.Namespace, account, job string) string {
 	return ns.Account(account, "csvimport", job, "lock")
 }
 
-// renewLockScript extends a lock still held by this token.
+// jobHolderKey: string, JSON Holder of the lease's holder; deleted when it
+// releases the lease, so that it outlives the lease only when the holder
+// died holding it.
+func jobHolderKey(ns store.Namespace, account, job string) string {
+	return ns.Account(account, "csvimport", job, "holder")
+}
+
+// acquireLeaseScript takes a free lease and records its holder.
+//
+// KEYS[1]: the lock key; KEYS[2]: the holder key. ARGV[1]: token; ARGV[2]:
+// lease time to live (ms); ARGV[3]: the holder's JSON; ARGV[4]: the
+// holder record's time to live (ms).
+// Returns: {1, previous holder JSON or ""} when taken (a previous holder
+// record means that holder died holding the lease), {0, ""} when held.
+var acquireLeaseScript = redis.NewScript(`
+if not redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  return {0, ''}
+end
+local prev = redis.call('GET', KEYS[2])
+redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
+if not prev then prev = '' end
+return {1, prev}
+`)
+
+// renewLeaseScript extends a lease still held by this token.
 //
 // KEYS[1]: the lock key. ARGV[1]: token; ARGV[2]: time to live (ms).
-// Returns: 1 when renewed, 0 when the lock is gone or held by another.
-var renewLockScript = redis.NewScript(`
+// Returns: 1 when renewed, 0 when the lease is gone or held by another.
+var renewLeaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 return 0
 `)
 
-// releaseLockScript deletes a lock held by this token.
+// releaseLeaseScript gives up a lease held by this token, with its holder
+// record.
 //
-// KEYS[1]: the lock key. ARGV[1]: token.
-// Returns: 1 when released, 0 when the lock was not ours (any more).
-var releaseLockScript = redis.NewScript(`
+// KEYS[1]: the lock key; KEYS[2]: the holder key. ARGV[1]: token.
+// Returns: 1 when released, 0 when the lease was not ours (any more).
+var releaseLeaseScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
+  redis.call('DEL', KEYS[1], KEYS[2])
+  return 1
 end
 return 0
 `)

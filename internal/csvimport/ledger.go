@@ -56,11 +56,20 @@ type Entry struct {
 	Unchanged  int64     `json:"unchanged"`
 	Rejected   int64     `json:"rejected"`
 	Error      string    `json:"error,omitempty"`
+	// RunID is the job run that imported (or last tried) the version.
+	RunID string `json:"run_id,omitempty"`
+	// MovedTo is where the file was moved after it failed (on_failure
+	// move): a file that appears at Path again is a new upload.
+	MovedTo string `json:"moved_to,omitempty"`
 }
 
 // Finished reports whether the version must not be imported again (until
-// Reset).
-func (e Entry) Finished() bool { return e.State == StateImported || e.State == StateFailed }
+// Reset): it was imported, or it failed and was left where it is. A
+// version that failed and was moved away is not finished: a file at its
+// path is a new upload, even with the same size and time.
+func (e Entry) Finished() bool {
+	return e.State == StateImported || (e.State == StateFailed && e.MovedTo == "")
+}
 
 // Ledger records, per job, which file versions were imported and how.
 type Ledger struct {

@@ -94,7 +94,7 @@ func (p *parser) parse(ctx context.Context, r io.Reader, entry string) error {
 		p.report.RowsRead++
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
-			p.rejectRow(int64(pe.StartLine), entry, pe.Err.Error())
+			p.rejectRow(int64(pe.StartLine), entry, ReasonCSVSyntax, pe.Err.Error(), nil)
 			continue
 		}
 		if err != nil {
@@ -102,13 +102,13 @@ func (p *parser) parse(ctx context.Context, r io.Reader, entry string) error {
 		}
 		line, _ := cr.FieldPos(0)
 		lastLine = line
-		if reason := plan.check(p, rec, values); reason != "" {
-			p.rejectRow(int64(line), entry, reason)
+		if code, reason := plan.check(p, rec, values); code != "" {
+			p.rejectRow(int64(line), entry, code, reason, rec)
 			continue
 		}
 		event, reason := plan.eventTime(p.cfg, rec)
 		if reason != "" {
-			p.rejectRow(int64(line), entry, reason)
+			p.rejectRow(int64(line), entry, ReasonBadTimestamp, reason, rec)
 			continue
 		}
 		p.out.row(int64(line), event, values)
@@ -146,9 +146,16 @@ func (g *recordGuard) Read(p []byte) (int, error) {
 	return n, err
 }
 
-func (p *parser) rejectRow(line int64, entry, reason string) {
+// rejectRow counts a rejected row and keeps it, with a copy of its
+// fields (rec is reused for the next row).
+func (p *parser) rejectRow(line int64, entry, code, reason string, rec []string) {
 	p.bad++
-	p.report.reject(p.cfg.MaxRejectionsKept, Rejection{Line: line, Entry: entry, Reason: reason})
+	p.report.reject(p.cfg.MaxRejectionsKept, Rejection{Line: line, Entry: entry, Code: code, Reason: reason})
+	var fields []string
+	if rec != nil {
+		fields = append(make([]string, 0, len(rec)), rec...)
+	}
+	p.report.RejectedRows.add(RejectedRow{Entry: entry, Line: line, Fields: fields, Code: code, Reason: reason})
 }
 
 func (p *parser) warn(format string, args ...any) {
@@ -216,6 +223,7 @@ func (p *parser) plan(raw []string, entry string) (*plan, error) {
 			pl.idNames = append(pl.idNames, header[i])
 		}
 	}
+	p.report.RejectedRows.header(entry, header)
 	if len(pl.identity) == 0 {
 		return nil, newBadFile(fmt.Errorf("%s%w: the header has none of %s", entryPrefix(entry),
 			ErrNoIdentityColumn, strings.Join(p.cfg.IdentityColumns, ", ")))
@@ -262,10 +270,10 @@ func (p *parser) plan(raw []string, entry string) (*plan, error) {
 }
 
 // check validates rec and fills values with the staged columns; it
-// returns the reason to reject the row, or "".
-func (pl *plan) check(p *parser, rec []string, values []string) string {
+// returns the code and reason to reject the row, or "".
+func (pl *plan) check(p *parser, rec []string, values []string) (code, reason string) {
 	if len(rec) != pl.width {
-		return fmt.Sprintf("has %d fields, the header has %d", len(rec), pl.width)
+		return ReasonColumnCount, fmt.Sprintf("has %d fields, the header has %d", len(rec), pl.width)
 	}
 	hasID := false
 	for _, i := range pl.identity {
@@ -275,18 +283,21 @@ func (pl *plan) check(p *parser, rec []string, values []string) string {
 		}
 	}
 	if !hasID {
-		return "no identity: " + strings.Join(pl.idNames, ", ") + " all empty"
+		return ReasonMissingIdentity, "no identity: " + strings.Join(pl.idNames, ", ") + " all empty"
 	}
 	for j, i := range pl.index {
 		v := p.text(rec[i])
 		values[j] = v
+		if strings.IndexByte(v, 0) >= 0 {
+			return ReasonEncoding, fmt.Sprintf("column %s holds a NUL byte: binary data is not text", pl.names[j])
+		}
 		if t := pl.types[j]; t != "" && t != TypeString && v != "" {
 			if reason := checkType(t, v, p.cfg.TimestampLayouts); reason != "" {
-				return fmt.Sprintf("column %s: %s", pl.names[j], reason)
+				return ReasonBadValue, fmt.Sprintf("column %s: %s", pl.names[j], reason)
 			}
 		}
 	}
-	return ""
+	return "", ""
 }
 
 func (pl *plan) eventTime(cfg *Config, rec []string) (time.Time, string) {

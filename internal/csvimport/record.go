@@ -45,8 +45,11 @@ func (r Record) Map() map[string]string {
 
 // Rejection says why a row was not imported.
 type Rejection struct {
-	Line   int64  `json:"line"`
-	Entry  string `json:"entry,omitempty"`
+	Line  int64  `json:"line"`
+	Entry string `json:"entry,omitempty"`
+	// Code is one of the Reason* codes; a Sink may leave it empty
+	// (ReasonSinkRejected).
+	Code   string `json:"code,omitempty"`
 	Reason string `json:"reason"`
 }
 
@@ -75,22 +78,25 @@ type Progress struct {
 
 // Report is the outcome of one file.
 type Report struct {
-	File       string        `json:"file"`
-	Entries    []string      `json:"entries,omitempty"` // zip entries read (first 1000)
-	Encrypted  bool          `json:"encrypted"`         // decrypted and verified
-	Delimiter  string        `json:"delimiter,omitempty"`
-	Headers    []string      `json:"headers,omitempty"` // of the last entry
-	BytesRead  int64         `json:"bytes_read"`
-	RowsRead   int64         `json:"rows_read"`
-	RowsStaged int64         `json:"rows_staged"`
-	Applied    int64         `json:"applied"`
-	Unchanged  int64         `json:"unchanged"`
-	Rejected   int64         `json:"rejected"`
-	Rejections []Rejection   `json:"rejections,omitempty"` // first MaxRejectionsKept
-	Warnings   []string      `json:"warnings,omitempty"`   // first 100
-	StageTime  time.Duration `json:"stage_duration"`       // read, verify, parse, stage
-	ApplyTime  time.Duration `json:"apply_duration"`       // read staged rows, diff, sink
-	Duration   time.Duration `json:"duration"`             // both
+	File       string      `json:"file"`
+	Entries    []string    `json:"entries,omitempty"` // zip entries read (first 1000)
+	Encrypted  bool        `json:"encrypted"`         // decrypted and verified
+	Delimiter  string      `json:"delimiter,omitempty"`
+	Headers    []string    `json:"headers,omitempty"` // of the last entry
+	BytesRead  int64       `json:"bytes_read"`
+	RowsRead   int64       `json:"rows_read"`
+	RowsStaged int64       `json:"rows_staged"`
+	Applied    int64       `json:"applied"`
+	Unchanged  int64       `json:"unchanged"`
+	Rejected   int64       `json:"rejected"`
+	Rejections []Rejection `json:"rejections,omitempty"` // first MaxRejectionsKept
+	// RejectedRows are the first rejected rows with their fields (see
+	// Config.RejectedRowsMax), for a rejected-rows file.
+	RejectedRows *RejectedRows `json:"-"`
+	Warnings     []string      `json:"warnings,omitempty"` // first 100
+	StageTime    time.Duration `json:"stage_duration"`     // read, verify, parse, stage
+	ApplyTime    time.Duration `json:"apply_duration"`     // read staged rows, diff, sink
+	Duration     time.Duration `json:"duration"`           // both
 }
 
 // Bounds on the report's lists, so that a zip of a million empty entries

@@ -50,9 +50,9 @@ func Stage(ctx context.Context, src io.Reader, name string, size int64, cfg Conf
 		return nil, err
 	}
 	start := time.Now()
-	rep := &Report{File: name}
+	rep := &Report{File: name, RejectedRows: newRejectedRows(cfg.RejectedRowsMax, cfg.RejectedBytesMax)}
 	in := &countingReader{r: &errRecorder{r: src}}
-	out, err := newStageWriter(cfg.TempDir)
+	out, err := newStageWriter(cfg.TempDir, cfg.tempPattern(".stage"))
 	if err != nil {
 		return nil, err
 	}

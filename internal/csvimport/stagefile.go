@@ -32,8 +32,8 @@ type stageWriter struct {
 	tmp  [binary.MaxVarintLen64]byte
 }
 
-func newStageWriter(dir string) (*stageWriter, error) {
-	f, err := os.CreateTemp(dir, "csvimport-*.stage")
+func newStageWriter(dir, pattern string) (*stageWriter, error) {
+	f, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return nil, fmt.Errorf("creating staging file in %q: %w", dir, err)
 	}

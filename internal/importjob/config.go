@@ -27,10 +27,17 @@ const (
 	AfterDelete = "delete"
 )
 
+// What becomes of a file that fails (on_failure).
+const (
+	FailureLeave = "leave"
+	FailureMove  = "move"
+)
+
 // Config is an Import CSV job's config.
 type Config struct {
 	Folder string
-	// Select picks file names (base names) in Folder.
+	// Select picks file names (base names) in Folder: file, pattern or
+	// dated_file, less exclude_pattern.
 	Select Selector
 	// Delimiter: ',', '|', ';', '\t', or 0 to detect.
 	Delimiter        rune
@@ -43,13 +50,19 @@ type Config struct {
 	AfterImport      string
 	MoveTo           string
 	MaxBadRowShare   float64
+	// OnFailure is FailureLeave or FailureMove (to FailedFolder).
+	OnFailure    string
+	FailedFolder string
+	// ErrorsFolder, when set, receives <file name>.rejected.csv for each
+	// file with rejected rows.
+	ErrorsFolder string
 }
 
 // ValidationError names the bad config key: the shared
 // *fault.ValidationError, which the API answers as 422 invalid.
 type ValidationError = fault.ValidationError
 
-var known = []string{"folder", "file", "pattern", "dated_file", "delimiter", "headers", "columns", "timestamp_columns", "stream", "keep_updated", "diff", "after_import", "move_to", "max_bad_row_share"}
+var known = []string{"folder", "file", "pattern", "dated_file", "exclude_pattern", "delimiter", "headers", "columns", "timestamp_columns", "stream", "keep_updated", "diff", "after_import", "move_to", "max_bad_row_share", "on_failure", "failed_folder", "errors_folder"}
 
 func strList(m map[string]any, key string) ([]string, error) {
 	v, ok := m[key]
@@ -97,7 +110,7 @@ func boolean(m map[string]any, key string) (bool, error) {
 
 // ParseConfig reads and validates a job config.
 func ParseConfig(m map[string]any) (Config, error) {
-	c := Config{Stream: StreamDefault, AfterImport: AfterLeave}
+	c := Config{Stream: StreamDefault, AfterImport: AfterLeave, OnFailure: FailureLeave}
 	for k := range m {
 		if !slices.Contains(known, k) {
 			return c, &ValidationError{Field: "config." + k, Message: fmt.Sprintf("is not a setting of csv_import jobs (settings: %s)", strings.Join(known, ", "))}
@@ -136,6 +149,15 @@ func ParseConfig(m map[string]any) (Config, error) {
 		if c.Select, err = datedSelector(dated); err != nil {
 			return c, &ValidationError{Field: "config.dated_file", Message: err.Error()}
 		}
+	}
+	if ex, err := str(m, "exclude_pattern"); err != nil {
+		return c, err
+	} else if ex != "" {
+		sel, err := patternSelector(ex)
+		if err != nil {
+			return c, &ValidationError{Field: "config.exclude_pattern", Message: err.Error()}
+		}
+		c.Select = excluding{Selector: c.Select, exclude: sel}
 	}
 	d, err := str(m, "delimiter")
 	if err != nil {
@@ -187,6 +209,9 @@ func ParseConfig(m map[string]any) (Config, error) {
 	default:
 		return c, &ValidationError{Field: "config.after_import", Message: "must be leave, move or delete"}
 	}
+	if err := c.parseFailure(m); err != nil {
+		return c, err
+	}
 	if v, ok := m["max_bad_row_share"]; ok {
 		f, isNum := v.(float64)
 		if !isNum || f < 0 || f > 1 {
@@ -198,6 +223,51 @@ func ParseConfig(m map[string]any) (Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// parseFailure reads on_failure, failed_folder and errors_folder. The
+// folders a job writes to must not be the folder it reads (it would
+// import its own rejected files), when both are known.
+func (c *Config) parseFailure(m map[string]any) error {
+	var err error
+	if f, err := str(m, "on_failure"); err != nil {
+		return err
+	} else if f != "" {
+		c.OnFailure = f
+	}
+	if c.FailedFolder, err = str(m, "failed_folder"); err != nil {
+		return err
+	}
+	if c.ErrorsFolder, err = str(m, "errors_folder"); err != nil {
+		return err
+	}
+	switch c.OnFailure {
+	case FailureLeave:
+	case FailureMove:
+		if c.FailedFolder == "" {
+			return &ValidationError{Field: "config.failed_folder", Message: "is required when on_failure is move: the folder failed files go to"}
+		}
+	default:
+		return &ValidationError{Field: "config.on_failure", Message: "must be leave or move"}
+	}
+	for _, f := range []struct{ key, v string }{{"failed_folder", c.FailedFolder}, {"errors_folder", c.ErrorsFolder}, {"move_to", c.MoveTo}} {
+		if f.v != "" && c.Folder != "" && SameFolder(f.v, c.Folder) {
+			return &ValidationError{Field: "config." + f.key, Message: "must be another folder than the one imported from"}
+		}
+	}
+	return nil
+}
+
+// SameFolder reports whether two SFTP folders are the same once cleaned
+// (relative folders are taken from the session's starting folder).
+func SameFolder(a, b string) bool {
+	clean := func(p string) string {
+		if p == "" {
+			p = "."
+		}
+		return path.Clean(p)
+	}
+	return clean(a) == clean(b)
 }
 
 func firstErr(errs ...error) error {
@@ -220,6 +290,26 @@ type exact string
 
 func (e exact) Match(name string) bool { return name == string(e) }
 func (e exact) Less(a, b string) bool  { return a < b }
+
+// excluding is a selection less the names exclude matches.
+type excluding struct {
+	Selector
+	exclude Selector
+}
+
+func (e excluding) Match(name string) bool {
+	return e.Selector.Match(name) && !e.exclude.Match(name)
+}
+
+// exactName returns the file name sel names outright, if it does (its
+// exclusion still applies: see Match).
+func exactName(sel Selector) (string, bool) {
+	if e, ok := sel.(excluding); ok {
+		sel = e.Selector
+	}
+	name, ok := sel.(exact)
+	return string(name), ok
+}
 
 type globSel string
 

@@ -7,6 +7,7 @@ import (
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/jobtype"
 	"github.com/brazesync/brazesync/tasks"
+	"github.com/hibiken/asynq"
 )
 
 // TypeName is the API's type of Import CSV jobs.
@@ -24,6 +25,7 @@ func (r *Runner) JobType() jobtype.Type {
 		Run:                jobtype.RunnerFunc(r.runJob),
 		OwnsHealth:         true,
 		TakesUpload:        takesUpload,
+		Tasks:              map[string]asynq.Handler{tasks.TypeImportWatch: asynq.HandlerFunc(r.processWatch)},
 	}
 }
 
@@ -49,6 +51,9 @@ func (r *Runner) runJob(ctx context.Context, j *jobs.Job, run *jobs.Run) (string
 	res, err := r.Run(ctx, j, run)
 	if err != nil {
 		return "", err
+	}
+	if res.Finished {
+		return jobs.OutcomeRunning, nil // another worker took the run over and finished it
 	}
 	switch {
 	case res.Failed > 0:

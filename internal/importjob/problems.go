@@ -21,7 +21,9 @@ const (
 	// CodeHostKeyMismatch: the server presented another host key than the
 	// pinned one (the job fails).
 	CodeHostKeyMismatch = "sftp_host_key_mismatch"
-	// CodeFolder: the folder is missing or not readable (the job fails).
+	// CodeFolder: the folder cannot be read (the job fails). A folder that
+	// does not exist yet is not a failure: a warning with this code goes
+	// to the job's log and the job waits for the folder.
 	CodeFolder = "sftp_folder_missing"
 	// CodeConfig: the job's or the authorization's settings cannot work
 	// (the job fails).

@@ -4,12 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/brazesync/brazesync/tasks"
 	"io"
-	"io/fs"
 	"log/slog"
 	"path"
-	"sort"
-	"strings"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/authorizations"
@@ -35,6 +33,20 @@ type Options struct {
 	Egress Egress
 	// Logger receives connection events.
 	Logger *slog.Logger
+	// Rejected keeps each run's rejected rows; nil keeps none.
+	Rejected *RejectedStore
+	// Watcher arranges the look at an import that finds out when its
+	// worker died (see Check); nil leaves that to Asynq's recovery of the
+	// run's task, minutes later. With an Enqueuer and no Watcher, it is a
+	// TaskWatcher.
+	Watcher Watcher
+	// Enqueuer enqueues the watch tasks and the recovered runs of imports
+	// whose worker died.
+	Enqueuer tasks.Enqueuer
+	// FolderPoll is how often a job without schedule on a customer's
+	// server looks for a folder that does not exist yet. Default
+	// FolderPollDefault.
+	FolderPoll time.Duration
 }
 
 // Runner imports the new files of Import CSV jobs.
@@ -51,6 +63,12 @@ type Runner struct {
 func New(creds Credentials, js *jobs.Store, importer *csvimport.Importer, limiter *sftpclient.Limiter, up Upserter, opts Options) *Runner {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.FolderPoll <= 0 {
+		opts.FolderPoll = FolderPollDefault
+	}
+	if opts.Watcher == nil && opts.Enqueuer != nil {
+		opts.Watcher = TaskWatcher{Client: opts.Enqueuer}
 	}
 	return &Runner{creds: creds, jobs: js, importer: importer, limiter: limiter, profiles: up, opts: opts}
 }
@@ -103,61 +121,73 @@ func (r *Runner) fileSettings(a *authorizations.Authorization, secrets map[strin
 	return cfg, nil
 }
 
-// findFiles lists the files of folder that sel picks, in import order. A
-// file named exactly is looked up with one stat rather than a listing
-// (one round trip instead of four, which counts on a distant server); when
-// the stat finds nothing, the listing tells a missing folder from a
-// missing file.
-func findFiles(ctx context.Context, client *sftpclient.Client, folder string, sel Selector) ([]sftpclient.FileInfo, error) {
-	picked := func(f sftpclient.FileInfo) bool {
-		base := path.Base(f.Path)
-		return !f.IsDir && !strings.HasPrefix(base, ".") && sel.Match(base)
-	}
-	if name, ok := sel.(exact); ok {
-		f, err := client.Stat(ctx, path.Join(folder, string(name)))
-		if err == nil {
-			if !picked(f) {
-				return nil, nil
-			}
-			return []sftpclient.FileInfo{f}, nil
-		}
-		if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, fs.ErrPermission) {
-			return nil, err
-		}
-	}
-	list, err := client.List(ctx, folder)
-	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) {
-		return nil, &PermanentError{Code: CodeFolder, Err: fmt.Errorf("folder %q: %w; check the job's or the authorization's folder", folder, err)}
-	}
-	if err != nil {
-		return nil, err
-	}
-	var files []sftpclient.FileInfo
-	for _, f := range list {
-		if picked(f) {
-			files = append(files, f)
-		}
-	}
-	sort.Slice(files, func(i, k int) bool { return sel.Less(path.Base(files[i].Path), path.Base(files[k].Path)) })
-	return files, nil
-}
-
 // Result of one run.
 type Result struct {
 	Imported, Failed, Skipped int
 	// Failure says why the first failed file failed.
 	Failure string
+	// Finished: the run had ended already (another worker took its import
+	// over and finished it); nothing was done.
+	Finished bool
+	// FolderMissing names the job's folder when it does not exist yet.
+	FolderMissing string
 }
 
-// Run imports every new version of the job's files. A bad file is recorded
-// (ledger, log) and the run goes on; a connection problem returns an error
-// to retry.
+// Run imports every new version of the job's files, holding the job's
+// lease (another run of the job waits: a *BusyError). A bad file is
+// recorded (ledger, log, rejected rows, moved with on_failure move) and
+// the run goes on; a connection problem returns an error to retry. When
+// the lease's previous holder died importing, this run takes its import
+// over. A folder that does not exist yet is not an error: the run logs a
+// warning and ends, or, for a job without schedule on a customer's server,
+// waits (a *BusyError) and looks again.
 func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, error) {
 	var res Result
+	if run.EndedAt != nil {
+		res.Finished = true
+		return res, nil
+	}
 	c, err := ParseConfig(j.Config)
 	if err != nil {
 		return res, &PermanentError{Code: CodeConfig, Err: err}
 	}
+	job := csvimport.Job{Account: j.Account, ID: j.ID}
+	lease, err := r.importer.Acquire(ctx, job, run.ID)
+	if errors.Is(err, csvimport.ErrJobBusy) {
+		return res, &BusyError{Delay: r.WatchInterval(), Reason: "another import of this job is running"}
+	}
+	if err != nil {
+		return res, err
+	}
+	defer lease.Release()
+	ctx = lease.Context()
+	lease.CleanTemp(r.opts.TempDir)
+	// While this run waited for the lease, another worker may have taken
+	// its import over and finished it.
+	if cur, err := r.jobs.GetRun(ctx, j.Account, j.ID, run.ID); err != nil {
+		return res, err
+	} else if cur.EndedAt != nil {
+		res.Finished = true
+		return res, nil
+	}
+	if err := r.takeOver(ctx, j, run, lease); err != nil {
+		return res, err
+	}
+	res, err = r.importFiles(ctx, j, run, c, lease)
+	if err != nil {
+		return res, err
+	}
+	if prev := lease.Previous(); prev != nil && prev.Run == run.ID {
+		// This run started on a worker that died: its result is what the
+		// ledger says of all its files.
+		return r.runResult(ctx, job, run.ID, res)
+	}
+	return res, nil
+}
+
+// importFiles connects and imports the job's new files under lease.
+func (r *Runner) importFiles(ctx context.Context, j *jobs.Job, run *jobs.Run, c Config, lease *csvimport.Lease) (Result, error) {
+	var res Result
 	a, secrets, err := r.creds.Credentials(ctx, j.Account, j.AuthorizationID)
 	if err != nil {
 		return res, err
@@ -173,14 +203,26 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 	if err != nil {
 		return res, err
 	}
-	lease, wait, err := r.limiter.TryAcquire(ctx, j.Account, j.AuthorizationID)
+	folder := c.Folder
+	if folder == "" {
+		folder, _ = authorizations.ConfigString(a.Config, "folder")
+	}
+	if folder == "" {
+		folder = "."
+	}
+	for _, f := range []struct{ key, v string }{{"errors_folder", c.ErrorsFolder}, {"failed_folder", c.FailedFolder}, {"move_to", c.MoveTo}} {
+		if f.v != "" && SameFolder(f.v, folder) {
+			return res, &PermanentError{Code: CodeConfig, Err: fmt.Errorf("config.%s %q is the folder the job imports from; choose another", f.key, f.v)}
+		}
+	}
+	sftpLease, wait, err := r.limiter.TryAcquire(ctx, j.Account, j.AuthorizationID)
 	if err != nil {
 		return res, err
 	}
-	if lease == nil {
+	if sftpLease == nil {
 		return res, &BusyError{Delay: wait, Reason: "every SFTP connection slot of the authorization is in use"}
 	}
-	defer lease.Release(context.WithoutCancel(ctx))
+	defer sftpLease.Release(context.WithoutCancel(ctx))
 	client, err := sftpclient.Dial(ctx, ccfg)
 	if err != nil {
 		var mm *sftpclient.HostKeyMismatchError
@@ -193,25 +235,23 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 		return res, &ConnectError{Host: ccfg.Host, Err: err}
 	}
 	defer client.Close()
-	folder := c.Folder
-	if folder == "" {
-		folder, _ = authorizations.ConfigString(a.Config, "folder")
-	}
-	if folder == "" {
-		folder = "."
-	}
 	// A file named outright is opened while it is looked up; its download
 	// starts only when the import reads it.
 	var pre *preOpened
-	if name, ok := c.Select.(exact); ok {
-		pre = preOpen(ctx, client, path.Join(folder, string(name)))
+	if name, ok := exactName(c.Select); ok && c.Select.Match(name) {
+		pre = preOpen(ctx, client, path.Join(folder, name))
 		defer pre.close()
 	}
 	files, err := findFiles(ctx, client, folder, c.Select)
+	var missing *folderMissingError
+	if errors.As(err, &missing) {
+		return r.folderMissing(ctx, j, run, a.Type, missing)
+	}
 	if err != nil {
 		return res, err
 	}
-	job := csvimport.Job{Account: j.Account, ID: j.ID}
+	job := lease.Job()
+	watch := &watchOnce{r: r, w: Watch{Account: j.Account, JobID: j.ID, RunID: run.ID, Token: lease.Token()}}
 	for _, f := range files {
 		sink := &profileSink{up: r.profiles, account: j.Account, stream: c.Stream}
 		v := csvimport.FileVersion{Path: f.Path, Size: f.Size, ModTime: f.ModTime}
@@ -230,7 +270,11 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 		if cur.State == jobs.StatePaused || cur.State == jobs.StateDeleted {
 			break // paused or deleted meanwhile
 		}
+		fr := &fileRun{j: j, run: run, c: c, client: client, f: f, v: v, job: job}
 		fc := fcfg
+		if err := r.rejectedBudget(ctx, fr, &fc); err != nil {
+			return res, err
+		}
 		fc.Progress = func(p csvimport.Progress) {
 			// Progress is a view of the import, which goes on without it.
 			if err := r.jobs.SetProgress(context.WithoutCancel(ctx), j.Account, j.ID, map[string]any{
@@ -246,42 +290,59 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 			}
 			return client.Open(ctx, f.Path)
 		}
-		rep, err := r.importer.ImportFile(ctx, job, v, open, fc, sink)
+		watch.ask(ctx)
+		rep, err := lease.ImportFile(ctx, v, open, fc, sink)
 		switch {
 		case err == nil:
 			res.Imported++
-			if err := r.count(ctx, j, run, rep, "files_imported"); err != nil {
+			if err := r.imported(ctx, fr, rep); err != nil {
 				return res, err
-			}
-			if err := r.jobs.Log(ctx, j.Account, j.ID, jobs.Entry{Level: "info", Code: "file_imported", RunID: run.ID,
-				Message:  fmt.Sprintf("%s: %d rows read, %d applied, %d unchanged, %d rejected%s", f.Path, rep.RowsRead, rep.Applied, rep.Unchanged, rep.Rejected, rejectionSample(rep)),
-				Counters: map[string]int64{"rows_read": rep.RowsRead, "applied": rep.Applied, "rejected": rep.Rejected}}); err != nil {
-				return res, err
-			}
-			if err := r.afterImport(ctx, client, c, f.Path); err != nil {
-				if err := r.jobs.Log(ctx, j.Account, j.ID, jobs.Entry{Level: "warn", Code: "after_import_failed", RunID: run.ID, Message: fmt.Sprintf("%s: %v", f.Path, err)}); err != nil {
-					return res, err
-				}
 			}
 		case errors.Is(err, csvimport.ErrAlreadyImported):
 			res.Skipped++
-		case errors.Is(err, csvimport.ErrJobBusy):
-			return res, &BusyError{Delay: 5 * time.Second, Reason: "another import of this job is running"}
 		case csvimport.IsPermanent(err):
 			res.Failed++
-			msg := fmt.Sprintf("%s: %v; no row of it was applied%s", f.Path, err, rejectionSample(rep))
+			msg, err := r.failed(ctx, fr, rep, err)
+			if err != nil {
+				return res, err
+			}
 			if res.Failure == "" {
 				res.Failure = msg
-			}
-			if err := r.count(ctx, j, run, rep, "files_failed"); err != nil {
-				return res, err
-			}
-			if err := r.jobs.Log(ctx, j.Account, j.ID, jobs.Entry{Level: "error", Code: "file_failed", RunID: run.ID, Message: msg}); err != nil {
-				return res, err
 			}
 		default:
 			return res, fmt.Errorf("importing %s: %w", f.Path, err)
 		}
+	}
+	return res, nil
+}
+
+// folderMissing handles a job folder that does not exist yet: a warning
+// in the job's log (once a run), then the run ends, except for a job
+// without schedule on a customer's server, which waits and looks again.
+// An upload into the folder starts an sftp_managed job; a scheduled job
+// looks at its next run.
+func (r *Runner) folderMissing(ctx context.Context, j *jobs.Job, run *jobs.Run, authType string, missing *folderMissingError) (Result, error) {
+	res := Result{FolderMissing: missing.folder}
+	poll := j.Schedule == "" && authType != "sftp_managed"
+	how := "the next scheduled run looks again"
+	switch {
+	case authType == "sftp_managed":
+		how = "an upload into it starts the import"
+	case poll:
+		how = fmt.Sprintf("the job looks again every %s", r.opts.FolderPoll)
+	}
+	first, err := r.jobs.CountOnce(ctx, j.Account, j.ID, run.ID, "folder_missing", map[string]int64{"folder_missing": 1})
+	if err != nil {
+		return res, err
+	}
+	if first {
+		if err := r.jobs.Log(ctx, j.Account, j.ID, jobs.Entry{Level: "warn", Code: CodeFolder, RunID: run.ID,
+			Message: fmt.Sprintf("folder %q does not exist yet; the job waits for it: %s", missing.folder, how)}); err != nil {
+			return res, err
+		}
+	}
+	if poll {
+		return res, &BusyError{Delay: r.opts.FolderPoll, Reason: fmt.Sprintf("waiting for folder %q to exist", missing.folder)}
 	}
 	return res, nil
 }
@@ -327,34 +388,4 @@ func (po *preOpened) close() {
 		_ = po.r.Close()
 		po.r = nil
 	}
-}
-
-func (r *Runner) count(ctx context.Context, j *jobs.Job, run *jobs.Run, rep *csvimport.Report, file string) error {
-	c := map[string]int64{file: 1}
-	if rep != nil {
-		c["rows_read"], c["applied"], c["unchanged"], c["rejected"] = rep.RowsRead, rep.Applied, rep.Unchanged, rep.Rejected
-	}
-	return r.jobs.Count(ctx, j.Account, j.ID, run.ID, c)
-}
-
-func rejectionSample(rep *csvimport.Report) string {
-	if rep == nil || len(rep.Rejections) == 0 {
-		return ""
-	}
-	var parts []string
-	for _, rj := range rep.Rejections[:min(5, len(rep.Rejections))] {
-		parts = append(parts, fmt.Sprintf("line %d: %s", rj.Line, rj.Reason))
-	}
-	return "; rejected rows: " + strings.Join(parts, "; ")
-}
-
-func (r *Runner) afterImport(ctx context.Context, client *sftpclient.Client, c Config, p string) error {
-	switch c.AfterImport {
-	case AfterDelete:
-		return client.Remove(ctx, p)
-	case AfterMove:
-		_ = client.Mkdir(ctx, c.MoveTo)
-		return client.Rename(ctx, p, path.Join(c.MoveTo, path.Base(p)))
-	}
-	return nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -327,5 +328,44 @@ func TestJobsOnRedisCluster(t *testing.T) {
 	}
 	if len(due) != want {
 		t.Errorf("%d occurrences claimed, want %d (one per running job)", len(due), want)
+	}
+}
+
+// TestCountOnce: counters given under one key are added once, however
+// many workers count them at once; another key counts again.
+func TestCountOnce(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx := context.Background()
+	j, _ := s.Create(ctx, "acme", Input{Type: "demo", Label: p("x"), AuthorizationID: p("au_b")})
+	r, err := s.StartRun(ctx, "acme", j.ID, "", "manual")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var counted atomic.Int32
+	for range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ok, err := s.CountOnce(ctx, "acme", j.ID, r.ID, "a.csv\x00100\x001700000000", map[string]int64{"rows_read": 100, "files_imported": 1})
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				counted.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if ok, err := s.CountOnce(ctx, "acme", j.ID, r.ID, "b.csv", map[string]int64{"rows_read": 5, "files_imported": 1}); !ok || err != nil {
+		t.Fatalf("another key: %v %v", ok, err)
+	}
+	got, err := s.GetRun(ctx, "acme", j.ID, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counted.Load() != 1 || got.Counters["rows_read"] != 105 || got.Counters["files_imported"] != 2 || len(got.Counters) != 2 {
+		t.Fatalf("counted %d times; counters %v", counted.Load(), got.Counters)
 	}
 }

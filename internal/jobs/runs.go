@@ -135,6 +135,37 @@ func (s *Store) Count(ctx context.Context, account, id, runID string, counters m
 	return nil
 }
 
+// CountOnce adds to a run's counters once per key: another call with the
+// same key (a retried or taken-over import of the same file) adds nothing.
+// It reports whether it counted.
+func (s *Store) CountOnce(ctx context.Context, account, id, runID, key string, counters map[string]int64) (bool, error) {
+	args := make([]any, 0, 1+2*len(counters))
+	args = append(args, "once:"+key)
+	for k, v := range counters {
+		if v != 0 {
+			args = append(args, "c:"+k, v)
+		}
+	}
+	n, err := countOnceScript.Run(ctx, s.rdb, []string{s.runKey(account, id, runID)}, args...).Int()
+	if err != nil {
+		return false, fmt.Errorf("counting run %s: %w", runID, err)
+	}
+	return n == 1, nil
+}
+
+// countOnceScript adds counters to a run hash unless its key was counted.
+//
+// KEYS[1]: the run hash. ARGV[1]: the key's field ("once:" + key); then
+// pairs of counter field and increment.
+// Returns: 1 when counted, 0 when the key was counted before.
+var countOnceScript = redis.NewScript(`
+if redis.call('HSETNX', KEYS[1], ARGV[1], 1) == 0 then return 0 end
+for i = 2, #ARGV, 2 do
+  redis.call('HINCRBY', KEYS[1], ARGV[i], ARGV[i + 1])
+end
+return 1
+`)
+
 // FinishRun records a run's end. A run finishes once: later calls are ignored.
 // The end time and the outcome are written together, so that no reader sees
 // a run that has ended but is still "running".
