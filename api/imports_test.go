@@ -11,14 +11,14 @@ import (
 	"github.com/brazesync/brazesync/internal/csvimport"
 	"github.com/brazesync/brazesync/internal/importjob"
 	"github.com/brazesync/brazesync/internal/jobs"
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 )
 
 func TestImportFilesLedger(t *testing.T) {
 	t.Parallel()
 	var g ImportFiles
 	b := setup(t, &g)
-	ledger := csvimport.NewLedger(b.rdb, store.Namespace(b.ns))
+	ledger := csvimport.NewLedger(b.rdb, keyspace.Namespace(b.ns))
 	g = ImportFiles{Accounts: b.accounts, Jobs: b.jobs, Ledger: ledger, JobType: "csv_import"}
 	b.jobs.AddType(jobs.Type{Name: "csv_import"})
 	toks := b.account(t, "acme")
@@ -83,8 +83,8 @@ func TestRejectedRowsRoute(t *testing.T) {
 	t.Parallel()
 	var g ImportFiles
 	b := setup(t, &g)
-	rejected := importjob.NewRejectedStore(b.rdb, store.Namespace(b.ns), time.Hour)
-	g = ImportFiles{Accounts: b.accounts, Jobs: b.jobs, Ledger: csvimport.NewLedger(b.rdb, store.Namespace(b.ns)), Rejected: rejected, JobType: importjob.TypeName}
+	rejected := importjob.NewRejectedStore(b.rdb, keyspace.Namespace(b.ns), time.Hour)
+	g = ImportFiles{Accounts: b.accounts, Jobs: b.jobs, Ledger: csvimport.NewLedger(b.rdb, keyspace.Namespace(b.ns)), Rejected: rejected, JobType: importjob.TypeName}
 	b.jobs.AddType(jobs.Type{Name: importjob.TypeName})
 	toks := b.account(t, "acme")
 	other := b.account(t, "other")

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/brazesync/brazesync/internal/jobs"
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
@@ -21,7 +21,7 @@ func TestRunNotStartedTwice(t *testing.T) {
 	rdb, _ := redistest.DB(t)
 	client := asynq.NewClientFromRedisClient(rdb)
 	t.Cleanup(func() { client.Close() })
-	b := setupOn(t, rdb, store.Namespace("bs"), client)
+	b := setupOn(t, rdb, keyspace.Namespace("bs"), client)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	tok := b.account(t, "acme")["data_manager"]
 	queued := func() []*asynq.TaskInfo {
@@ -74,7 +74,7 @@ func TestResumeThenRunQueuesOneRun(t *testing.T) {
 	rdb, _ := redistest.DB(t)
 	client := asynq.NewClientFromRedisClient(rdb)
 	t.Cleanup(func() { client.Close() })
-	b := setupOn(t, rdb, store.Namespace("bs"), client)
+	b := setupOn(t, rdb, keyspace.Namespace("bs"), client)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	tok := b.account(t, "acme")["data_manager"]
 	_, job := b.do(t, "POST", "/api/v1/accounts/acme/jobs", tok, map[string]any{"type": "noop", "label": "once"})

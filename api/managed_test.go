@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/brazesync/brazesync/internal/authorizations"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/sftpd"
-	"github.com/brazesync/brazesync/internal/store"
 	"golang.org/x/crypto/ssh"
 )
 
@@ -21,7 +21,7 @@ func setupManaged(t *testing.T) (*bundle, *sftpd.UserStore) {
 	t.Helper()
 	var g ManagedSFTP
 	b := setup(t, &g)
-	users, err := sftpd.NewUserStore(b.rdb, store.Namespace(b.ns), 4)
+	users, err := sftpd.NewUserStore(b.rdb, keyspace.Namespace(b.ns), 4)
 	if err != nil {
 		t.Fatal(err)
 	}

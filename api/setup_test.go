@@ -17,8 +17,8 @@ import (
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/jobtype"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/secrets"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
@@ -79,7 +79,7 @@ func setup(t *testing.T, groups ...RouteGroup) *bundle {
 // setupOn is setup on rdb and ns; with queue set, runs go to Asynq through
 // it (an *asynq.Client) and are inspected with an Inspector, else they are
 // recorded in b.enq.
-func setupOn(t *testing.T, rdb *redis.Client, ns store.Namespace, queue tasks.Enqueuer, groups ...RouteGroup) *bundle {
+func setupOn(t *testing.T, rdb *redis.Client, ns keyspace.Namespace, queue tasks.Enqueuer, groups ...RouteGroup) *bundle {
 	t.Helper()
 	box, _ := secrets.NewBox(bytes.Repeat([]byte{9}, 32))
 	b := &bundle{rdb: rdb, ns: string(ns), enq: &recorder{}, logs: &syncBuffer{}}
@@ -153,7 +153,7 @@ func (b *bundle) account(t *testing.T, id string) map[string]string {
 		toks[sc] = out["token"].(string)
 	}
 	// A token made by a clock two hours behind, expiring an hour ago.
-	past := accounts.New(b.rdb, store.Namespace(b.ns), func() time.Time { return time.Now().Add(-2 * time.Hour) })
+	past := accounts.New(b.rdb, keyspace.Namespace(b.ns), func() time.Time { return time.Now().Add(-2 * time.Hour) })
 	exp := time.Now().Add(-time.Hour)
 	_, expired, err := past.CreateToken(context.Background(), id, accounts.NewToken{Name: "expired", Scopes: []string{"admin"}, ExpiresAt: &exp})
 	if err != nil {

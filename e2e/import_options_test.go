@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/changelog"
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -227,7 +227,7 @@ func noChangeTwice(t *testing.T, e *Env, account string) {
 	}
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
-	log := changelog.New(rdb, store.DefaultNamespace, changelog.Options{})
+	log := changelog.New(rdb, keyspace.DefaultNamespace, changelog.Options{})
 	ctx := context.Background()
 	seen := map[string]bool{}
 	after := ""

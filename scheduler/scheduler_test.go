@@ -11,7 +11,7 @@ import (
 
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/jobtype"
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
@@ -40,7 +40,7 @@ func str(s string) *string { return &s }
 func TestTwoSchedulersEnqueueEachOccurrenceOnce(t *testing.T) {
 	t.Parallel()
 	rdb, _ := redistest.DB(t)
-	ns := store.Namespace("bs")
+	ns := keyspace.Namespace("bs")
 	c := &clock{t: time.Date(2026, 5, 1, 12, 0, 5, 0, time.UTC)}
 	types, err := jobtype.NewRegistry(jobtype.Type{Name: "noop", Queue: tasks.QueueImport,
 		Run: jobtype.RunnerFunc(func(context.Context, *jobs.Job, *jobs.Run) (string, error) { return "", nil })})
@@ -99,7 +99,7 @@ func TestTwoSchedulersEnqueueEachOccurrenceOnce(t *testing.T) {
 func TestLoopPicksUpNewJobs(t *testing.T) {
 	t.Parallel()
 	rdb, _ := redistest.DB(t)
-	ns := store.Namespace("bs")
+	ns := keyspace.Namespace("bs")
 	c := &clock{t: time.Date(2026, 5, 1, 12, 0, 5, 0, time.UTC)}
 	js := jobs.New(rdb, ns, noAuths{}, c.now, jobs.Type{Name: "noop"})
 	ctx := context.Background()
@@ -164,7 +164,7 @@ func TestTickReturnsAnOccurrenceItCouldNotEnqueue(t *testing.T) {
 func TestJobThatNeverFiresIsNotRun(t *testing.T) {
 	t.Parallel()
 	rdb, _ := redistest.DB(t)
-	ns := store.Namespace("bs")
+	ns := keyspace.Namespace("bs")
 	c := &clock{t: time.Date(2026, 5, 1, 12, 0, 5, 0, time.UTC)}
 	js := jobs.New(rdb, ns, noAuths{}, c.now, jobs.Type{Name: "noop"})
 	ctx := context.Background()

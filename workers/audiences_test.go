@@ -10,8 +10,8 @@ import (
 	"github.com/brazesync/brazesync/internal/accounts"
 	"github.com/brazesync/brazesync/internal/audiences"
 	"github.com/brazesync/brazesync/internal/changelog"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/profiles"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/tasks"
@@ -23,7 +23,7 @@ import (
 func TestRuleReevaluationRunsInChunkTasks(t *testing.T) {
 	t.Parallel()
 	rdb, _ := redistest.DB(t)
-	ns := store.Namespace("bs")
+	ns := keyspace.Namespace("bs")
 	ctx := context.Background()
 	aud := audiences.New(rdb, ns, nil, audiences.Options{Logger: testLogger(), ChunkSize: 50})
 	prof := profiles.New(rdb, ns, aud, profiles.Options{})

@@ -20,8 +20,8 @@ import (
 	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/importjob"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/ratelimit"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/tasks"
@@ -110,7 +110,7 @@ func TestBrazeKeyDoesNotFollowAChangedEndpoint(t *testing.T) {
 func TestExportToAnInternalDestinationFailsOnce(t *testing.T) {
 	t.Parallel()
 	b := setupStores(t, brazesim.Options{})
-	ns := store.DefaultNamespace
+	ns := keyspace.DefaultNamespace
 	// The workers' engine has the default policy.
 	b.engine = export.New(b.rdb, ns, b.jobs, b.auths, b.prof, b.aud, changelog.New(b.rdb, ns, changelog.Options{}), ratelimit.New(b.rdb, ns),
 		export.Options{AllowInsecure: true, AllowCustomEndpoints: true, Logger: testLogger(), MaxInlineWait: 500 * time.Millisecond})

@@ -18,10 +18,10 @@ import (
 	"github.com/brazesync/brazesync/internal/export"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/jobtype"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/ratelimit"
 	"github.com/brazesync/brazesync/internal/secrets"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/scheduler"
@@ -96,7 +96,7 @@ func setupStores(t *testing.T, simOpts brazesim.Options) *exportBundle {
 // child process needs it).
 func setupStoresOn(t *testing.T, simOpts brazesim.Options, rdb redis.UniversalClient, url string) *exportBundle {
 	t.Helper()
-	ns := store.DefaultNamespace
+	ns := keyspace.DefaultNamespace
 	b := &exportBundle{rdb: rdb, url: url, acct: "acme"}
 	b.sim = brazesim.New(simOpts)
 	hs := httptest.NewServer(b.sim)

@@ -13,10 +13,10 @@ import (
 	"github.com/brazesync/brazesync/internal/csvimport"
 	"github.com/brazesync/brazesync/internal/importjob"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/sftpclient"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/internal/testutil/sshdtest"
@@ -50,7 +50,7 @@ func setupImportOn(t *testing.T, rdb redis.UniversalClient) *importBundle {
 // reaching servers through eg (the authorization store allows loopback).
 func setupImportEgress(t *testing.T, rdb redis.UniversalClient, eg importjob.Egress) *importBundle {
 	t.Helper()
-	ns := store.Namespace("bs")
+	ns := keyspace.Namespace("bs")
 	b := &importBundle{sshd: sshdtest.Start(t, sshdtest.Options{})}
 	box, _ := secrets.NewBox(bytes.Repeat([]byte{6}, 32))
 	b.auths = authorizations.New(rdb, ns, box, authorizations.NewRegistry(authorizations.SFTPType(loopbackAllowed), authorizations.SFTPPGPType(loopbackAllowed)))

@@ -9,7 +9,7 @@ import (
 
 	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/jobs"
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/tasks"
@@ -30,7 +30,7 @@ func str(s string) *string { return &s }
 func TestJobRunOutcomes(t *testing.T) {
 	t.Parallel()
 	rdb, _ := redistest.DB(t)
-	ns := store.Namespace("bs")
+	ns := keyspace.Namespace("bs")
 	js := jobs.New(rdb, ns, noAuths{}, nil)
 	var waited atomic.Int32
 	types := registry(t,
@@ -139,7 +139,7 @@ func TestJobRunFailureRecordedOrRetried(t *testing.T) {
 		calls.Add(1)
 		return "", fault.Permanent("", errors.New("the authorization's PGP key: wrong passphrase"))
 	}))
-	js := jobs.New(rdb, store.Namespace("bs"), noAuths{}, nil, types.JobTypes()...)
+	js := jobs.New(rdb, keyspace.Namespace("bs"), noAuths{}, nil, types.JobTypes()...)
 	srv := NewServer(rdb, Config{Concurrency: 2})
 	srv.HandleJobs(js, types, testLogger())
 	ctx := context.Background()

@@ -16,10 +16,10 @@ import (
 	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/export"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/ratelimit"
 	"github.com/brazesync/brazesync/internal/secrets"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 	"github.com/redis/go-redis/v9"
@@ -74,7 +74,7 @@ func newEnv(ctx context.Context, c config, key []byte) (*env, error) {
 		return nil, err
 	}
 	e.simURL = e.simSrv.URL()
-	ns := store.DefaultNamespace
+	ns := keyspace.DefaultNamespace
 	log := slog.New(slog.DiscardHandler)
 	e.aud = audiences.New(e.rdb, ns, nil, audiences.Options{Logger: log})
 	e.prof = profiles.New(e.rdb, ns, e.aud, profiles.Options{Logger: log})

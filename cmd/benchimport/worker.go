@@ -25,15 +25,15 @@ import (
 	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/importjob"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/sftpclient"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/redis/go-redis/v9"
 )
 
 // ns is the namespace of the benchmark's keys (in its own database).
-const ns = store.Namespace("bs")
+const ns = keyspace.Namespace("bs")
 
 // boxKeyEnv passes the secrets box key to the worker process.
 const boxKeyEnv = "BENCHIMPORT_BOX_KEY"

@@ -17,11 +17,11 @@ import (
 	"github.com/brazesync/brazesync/internal/export"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/jobtype"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/ratelimit"
 	"github.com/brazesync/brazesync/internal/redisconn"
 	"github.com/brazesync/brazesync/internal/secrets"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/scheduler"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/brazesync/brazesync/workers"
@@ -38,7 +38,7 @@ type app struct {
 	cfg      *config.Config
 	log      *slog.Logger
 	rdb      redis.UniversalClient
-	ns       store.Namespace
+	ns       keyspace.Namespace
 	box      *secrets.Box
 	registry *prometheus.Registry
 	// egress is the policy customer-supplied destinations pass
@@ -76,7 +76,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a := &app{cfg: cfg, log: log, rdb: rdb, ns: store.DefaultNamespace, box: box, registry: reg, client: asynq.NewClientFromRedisClient(rdb), egress: egress.New(cfg.EgressAllow...)}
+	a := &app{cfg: cfg, log: log, rdb: rdb, ns: keyspace.DefaultNamespace, box: box, registry: reg, client: asynq.NewClientFromRedisClient(rdb), egress: egress.New(cfg.EgressAllow...)}
 	a.accounts = accounts.New(rdb, a.ns, nil)
 	a.auths = authorizations.New(rdb, a.ns, box, authorizations.NewRegistry(authorizations.BrazeType(authorizations.BrazeOptions{
 		AllowInsecure: cfg.AllowInsecureEndpoints, AllowCustomEndpoints: cfg.AllowCustomBrazeEndpoints, Egress: a.egress})))

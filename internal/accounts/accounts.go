@@ -15,7 +15,8 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/fault"
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
+	"github.com/brazesync/brazesync/internal/redisjson"
 	"github.com/brazesync/brazesync/internal/textcheck"
 	"github.com/redis/go-redis/v9"
 )
@@ -42,12 +43,12 @@ type Account struct {
 // Store keeps accounts and tokens in Redis.
 type Store struct {
 	rdb redis.UniversalClient
-	ns  store.Namespace
+	ns  keyspace.Namespace
 	now func() time.Time
 }
 
 // New returns a Store. now may be nil (time.Now).
-func New(rdb redis.UniversalClient, ns store.Namespace, now func() time.Time) *Store {
+func New(rdb redis.UniversalClient, ns keyspace.Namespace, now func() time.Time) *Store {
 	if now == nil {
 		now = time.Now
 	}
@@ -67,7 +68,7 @@ func (s *Store) Create(ctx context.Context, id, name string) (*Account, error) {
 	}
 	a := &Account{ID: id, Name: name, CreatedAt: s.now().UTC().Truncate(time.Second)}
 	b, _ := json.Marshal(a)
-	ok, err := s.rdb.HSetNX(ctx, s.ns.AccountsKey(), id, b).Result()
+	ok, err := s.rdb.HSetNX(ctx, accountsKey(s.ns), id, b).Result()
 	if err != nil {
 		return nil, fmt.Errorf("creating account %q: %w", id, err)
 	}
@@ -80,7 +81,7 @@ func (s *Store) Create(ctx context.Context, id, name string) (*Account, error) {
 // Get returns one account or ErrNotFound.
 func (s *Store) Get(ctx context.Context, id string) (*Account, error) {
 	var a Account
-	found, err := store.HGetJSON(ctx, s.rdb, s.ns.AccountsKey(), id, &a)
+	found, err := redisjson.HGetJSON(ctx, s.rdb, accountsKey(s.ns), id, &a)
 	if err != nil {
 		return nil, fmt.Errorf("account: %w", err)
 	}
@@ -92,7 +93,7 @@ func (s *Store) Get(ctx context.Context, id string) (*Account, error) {
 
 // Exists reports whether the account exists.
 func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
-	ok, err := s.rdb.HExists(ctx, s.ns.AccountsKey(), id).Result()
+	ok, err := s.rdb.HExists(ctx, accountsKey(s.ns), id).Result()
 	if err != nil {
 		return false, fmt.Errorf("reading account %q: %w", id, err)
 	}
@@ -101,7 +102,7 @@ func (s *Store) Exists(ctx context.Context, id string) (bool, error) {
 
 // List returns every account sorted by id.
 func (s *Store) List(ctx context.Context) ([]Account, error) {
-	m, err := s.rdb.HGetAll(ctx, s.ns.AccountsKey()).Result()
+	m, err := s.rdb.HGetAll(ctx, accountsKey(s.ns)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("listing accounts: %w", err)
 	}

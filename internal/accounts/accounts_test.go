@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/fault"
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 )
 
@@ -64,7 +64,7 @@ func TestTokenLifecycle(t *testing.T) {
 func TestTokenLifecycleOnRedisCluster(t *testing.T) {
 	t.Parallel()
 	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-	tokenLifecycle(t, New(redistest.Cluster(t, 3), store.Namespace("t"+redistest.RandomID()), c.now), c)
+	tokenLifecycle(t, New(redistest.Cluster(t, 3), keyspace.Namespace("t"+redistest.RandomID()), c.now), c)
 }
 
 func tokenLifecycle(t *testing.T, s *Store, c *clock) {

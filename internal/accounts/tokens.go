@@ -147,7 +147,7 @@ func (s *Store) CreateToken(ctx context.Context, account string, nt NewToken) (*
 	if err := s.rdb.HSet(ctx, s.ns.Account(account, "tokens"), t.ID, b).Err(); err != nil {
 		return nil, "", fmt.Errorf("storing token: %w", err)
 	}
-	if err := s.rdb.Set(ctx, s.ns.TokenKey(t.SHA), b, ttl(nt.ExpiresAt, now)).Err(); err != nil {
+	if err := s.rdb.Set(ctx, tokenKey(s.ns, t.SHA), b, ttl(nt.ExpiresAt, now)).Err(); err != nil {
 		return nil, "", fmt.Errorf("storing token: %w", err)
 	}
 	tok := t.Token
@@ -204,7 +204,7 @@ func (s *Store) RevokeToken(ctx context.Context, account, id string) (*Token, er
 	}
 	b, _ := json.Marshal(t)
 	// The index key is global, the list is the account's: two commands, index first.
-	if err := s.rdb.Del(ctx, s.ns.TokenKey(t.SHA)).Err(); err != nil {
+	if err := s.rdb.Del(ctx, tokenKey(s.ns, t.SHA)).Err(); err != nil {
 		return nil, fmt.Errorf("revoking token: %w", err)
 	}
 	if err := s.rdb.HSet(ctx, key, id, b).Err(); err != nil {
@@ -229,7 +229,7 @@ func (s *Store) Authenticate(ctx context.Context, secret, operatorToken string, 
 			return Principal{Operator: true, Scopes: []string{ScopeRead}}, nil
 		}
 	}
-	b, err := s.rdb.Get(ctx, s.ns.TokenKey(HashToken(secret))).Bytes()
+	b, err := s.rdb.Get(ctx, tokenKey(s.ns, HashToken(secret))).Bytes()
 	if errors.Is(err, redis.Nil) {
 		return Principal{}, ErrInvalidToken
 	}

@@ -11,12 +11,12 @@ import (
 
 	"github.com/brazesync/brazesync/internal/audiences"
 	"github.com/brazesync/brazesync/internal/changelog"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/profiles"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 )
 
-func bbStream(ns store.Namespace) string { return changelog.StreamKey(ns, acct) }
+func bbStream(ns keyspace.Namespace) string { return changelog.StreamKey(ns, acct) }
 
 // benchRules are typical rule audiences evaluated besides the built-ins.
 var benchRules = map[string]string{

@@ -11,8 +11,8 @@ import (
 
 	"github.com/brazesync/brazesync/internal/audiences"
 	"github.com/brazesync/brazesync/internal/changelog"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/profiles"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -134,7 +134,7 @@ func (c *testClock) Add(d time.Duration) {
 
 type bundle struct {
 	rdb      *redis.Client
-	ns       store.Namespace
+	ns       keyspace.Namespace
 	clock    *testClock
 	profiles *fakeProfiles
 	log      *changelog.Log

@@ -9,8 +9,8 @@ import (
 
 	"github.com/brazesync/brazesync/internal/audiences"
 	"github.com/brazesync/brazesync/internal/changelog"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/profiles"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -19,7 +19,7 @@ import (
 // cmd/brazesync wires them, and the change log, on a fresh namespace.
 type withStore struct {
 	rdb   *redis.Client
-	ns    store.Namespace
+	ns    keyspace.Namespace
 	clock *testClock
 	svc   *audiences.Service
 	ps    *profiles.Store

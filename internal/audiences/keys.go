@@ -2,7 +2,7 @@ package audiences
 
 import (
 	"github.com/brazesync/brazesync/internal/changelog"
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 )
 
 // Redis keys of the audiences package, all under the account's hash tag so
@@ -19,7 +19,7 @@ import (
 //	<ns>:{acct}:aud:sig             hash    profile id -> "<version>:<spec>" last
 //	                                        decided by a profile change (fast path)
 //	<ns>:{acct}:changelog           stream  the change log (package changelog)
-type keys struct{ ns store.Namespace }
+type keys struct{ ns keyspace.Namespace }
 
 func (k keys) defs(acct string) string    { return k.ns.Account(acct, "aud", "defs") }
 func (k keys) version(acct string) string { return k.ns.Account(acct, "aud", "version") }

@@ -10,8 +10,8 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/changelog"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/profiles"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -64,7 +64,7 @@ var (
 // New returns a Service. p may be nil when the Service must exist before the
 // profiles store (which takes the Service as its ChangeHook): pass it with
 // UseProfiles before list membership or re-evaluation is used.
-func New(rdb redis.UniversalClient, ns store.Namespace, p Profiles, opts Options) *Service {
+func New(rdb redis.UniversalClient, ns keyspace.Namespace, p Profiles, opts Options) *Service {
 	if opts.Clock == nil {
 		opts.Clock = time.Now
 	}

@@ -17,8 +17,9 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/fault"
+	"github.com/brazesync/brazesync/internal/keyspace"
+	"github.com/brazesync/brazesync/internal/redisjson"
 	"github.com/brazesync/brazesync/internal/secrets"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/textcheck"
 	"github.com/redis/go-redis/v9"
 )
@@ -55,14 +56,14 @@ type record struct {
 // Store keeps authorizations in Redis, one hash per account.
 type Store struct {
 	rdb   redis.UniversalClient
-	ns    store.Namespace
+	ns    keyspace.Namespace
 	box   *secrets.Box
 	types *Registry
 	now   func() time.Time
 }
 
 // New returns a Store.
-func New(rdb redis.UniversalClient, ns store.Namespace, box *secrets.Box, types *Registry) *Store {
+func New(rdb redis.UniversalClient, ns keyspace.Namespace, box *secrets.Box, types *Registry) *Store {
 	return &Store{rdb: rdb, ns: ns, box: box, types: types, now: time.Now}
 }
 
@@ -177,7 +178,7 @@ func (s *Store) save(ctx context.Context, a *Authorization, plain map[string]str
 
 func (s *Store) load(ctx context.Context, account, id string) (*record, error) {
 	var rec record
-	found, err := store.HGetJSON(ctx, s.rdb, s.key(account), id, &rec)
+	found, err := redisjson.HGetJSON(ctx, s.rdb, s.key(account), id, &rec)
 	if err != nil {
 		return nil, fmt.Errorf("authorization: %w", err)
 	}

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/brazesync/brazesync/internal/changelog"
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -18,7 +18,7 @@ func Example_backfillThenFollow() {
 	opt, _ := redis.ParseURL(redistest.URL())
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
-	ns := store.Namespace("example" + redistest.RandomID())
+	ns := keyspace.Namespace("example" + redistest.RandomID())
 	defer rdb.Del(ctx, changelog.StreamKey(ns, "acct-1"), ns.Account("acct-1", "changelog", "consumers"))
 
 	log := changelog.New(rdb, ns, changelog.Options{})

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -72,13 +72,13 @@ type Options struct {
 // Log is the per-account change log of audience membership.
 type Log struct {
 	rdb       redis.UniversalClient
-	ns        store.Namespace
+	ns        keyspace.Namespace
 	retention time.Duration
 	now       func() time.Time
 }
 
 // New returns a Log on rdb under namespace ns.
-func New(rdb redis.UniversalClient, ns store.Namespace, opts Options) *Log {
+func New(rdb redis.UniversalClient, ns keyspace.Namespace, opts Options) *Log {
 	if opts.Retention <= 0 {
 		opts.Retention = RetentionDefault
 	}

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/changelog"
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -29,7 +29,7 @@ func (c *clock) Set(t time.Time) {
 
 type bundle struct {
 	rdb   *redis.Client
-	ns    store.Namespace
+	ns    keyspace.Namespace
 	clock *clock
 }
 

@@ -8,7 +8,7 @@ import (
 	"log/slog"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -20,14 +20,14 @@ var ErrAlreadyImported = errors.New("csv import: file version already imported")
 // state in Redis.
 type Importer struct {
 	rdb      redis.UniversalClient
-	ns       store.Namespace
+	ns       keyspace.Namespace
 	log      *slog.Logger
 	leaseTTL time.Duration
 	Ledger   *Ledger
 }
 
 // NewImporter returns an Importer on rdb under ns; logger may be nil.
-func NewImporter(rdb redis.UniversalClient, ns store.Namespace, logger *slog.Logger) *Importer {
+func NewImporter(rdb redis.UniversalClient, ns keyspace.Namespace, logger *slog.Logger) *Importer {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}

@@ -3,43 +3,43 @@ package csvimport
 import (
 	"strconv"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/redis/go-redis/v9"
 )
 
 // Redis keys of one import job, all under the account's hash tag.
 
 // ledgerKey: hash, field = file version id, value = JSON Entry.
-func ledgerKey(ns store.Namespace, account, job string) string {
+func ledgerKey(ns keyspace.Namespace, account, job string) string {
 	return ns.Account(account, "csvimport", job, "ledger")
 }
 
 // diffSeqKey: counter of diff generations.
-func diffSeqKey(ns store.Namespace, account, job string) string {
+func diffSeqKey(ns keyspace.Namespace, account, job string) string {
 	return ns.Account(account, "csvimport", job, "diff", "seq")
 }
 
 // diffCurrentKey: string, the generation of the last fully applied file.
-func diffCurrentKey(ns store.Namespace, account, job string) string {
+func diffCurrentKey(ns keyspace.Namespace, account, job string) string {
 	return ns.Account(account, "csvimport", job, "diff", "current")
 }
 
 // diffGenKey: hash, field = 8-byte digest of a row's identity, value =
 // 8-byte digest of the row's values, as applied in generation gen.
-func diffGenKey(ns store.Namespace, account, job string, gen int64) string {
+func diffGenKey(ns keyspace.Namespace, account, job string, gen int64) string {
 	return ns.Account(account, "csvimport", job, "diff", "gen", strconv.FormatInt(gen, 10))
 }
 
 // jobLockKey: string, the token of the process holding the job's lease
 // (importing its files); it expires unless renewed.
-func jobLockKey(ns store.Namespace, account, job string) string {
+func jobLockKey(ns keyspace.Namespace, account, job string) string {
 	return ns.Account(account, "csvimport", job, "lock")
 }
 
 // jobHolderKey: string, JSON Holder of the lease's holder; deleted when it
 // releases the lease, so that it outlives the lease only when the holder
 // died holding it.
-func jobHolderKey(ns store.Namespace, account, job string) string {
+func jobHolderKey(ns keyspace.Namespace, account, job string) string {
 	return ns.Account(account, "csvimport", job, "holder")
 }
 
@@ -58,28 +58,4 @@ local prev = redis.call('GET', KEYS[2])
 redis.call('SET', KEYS[2], ARGV[3], 'PX', ARGV[4])
 if not prev then prev = '' end
 return {1, prev}
-`)
-
-// renewLeaseScript extends a lease still held by this token.
-//
-// KEYS[1]: the lock key. ARGV[1]: token; ARGV[2]: time to live (ms).
-// Returns: 1 when renewed, 0 when the lease is gone or held by another.
-var renewLeaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
-end
-return 0
-`)
-
-// releaseLeaseScript gives up a lease held by this token, with its holder
-// record.
-//
-// KEYS[1]: the lock key; KEYS[2]: the holder key. ARGV[1]: token.
-// Returns: 1 when released, 0 when the lease was not ours (any more).
-var releaseLeaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('DEL', KEYS[1], KEYS[2])
-  return 1
-end
-return 0
 `)

@@ -2,8 +2,6 @@ package csvimport
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/redislock"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -78,10 +77,8 @@ func (im *Importer) LeaseTTL() time.Duration { return im.leaseTTL }
 // who it was: its import did not finish, and the new holder takes it over
 // (its temporary files are removed when the new holder first imports).
 func (im *Importer) Acquire(ctx context.Context, job Job, run string) (*Lease, error) {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
 	host, _ := os.Hostname()
-	h := Holder{Token: hex.EncodeToString(b[:]), Run: run, Host: host, PID: os.Getpid(), Since: time.Now().UTC()}
+	h := Holder{Token: redislock.NewToken(), Run: run, Host: host, PID: os.Getpid(), Since: time.Now().UTC()}
 	raw, err := json.Marshal(h)
 	if err != nil {
 		return nil, fmt.Errorf("encoding lease holder: %w", err)
@@ -132,17 +129,17 @@ func (l *Lease) renew() {
 	t := time.NewTicker(ttl / 3)
 	defer t.Stop()
 	renewed := time.Now()
-	keys := []string{jobLockKey(l.im.ns, l.job.Account, l.job.ID)}
+	key := jobLockKey(l.im.ns, l.job.Account, l.job.ID)
 	for {
 		select {
 		case <-l.stop:
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), ttl/3)
-			n, err := renewLeaseScript.Run(ctx, l.im.rdb, keys, l.holder.Token, ttl.Milliseconds()).Int()
+			renewedNow, err := redislock.Renew(ctx, l.im.rdb, key, l.holder.Token, ttl)
 			cancel()
 			switch {
-			case err == nil && n == 1:
+			case err == nil && renewedNow:
 				renewed = time.Now()
 				continue
 			case err == nil:
@@ -167,8 +164,7 @@ func (l *Lease) Release() {
 		defer l.cancel(context.Canceled)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		keys := []string{jobLockKey(l.im.ns, l.job.Account, l.job.ID), jobHolderKey(l.im.ns, l.job.Account, l.job.ID)}
-		if err := releaseLeaseScript.Run(ctx, l.im.rdb, keys, l.holder.Token).Err(); err != nil {
+		if _, err := redislock.Release(ctx, l.im.rdb, jobLockKey(l.im.ns, l.job.Account, l.job.ID), l.holder.Token, jobHolderKey(l.im.ns, l.job.Account, l.job.ID)); err != nil {
 			l.log.Warn("releasing the import job's lease; it expires by itself", "error", err.Error())
 		}
 	})

@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -74,11 +74,11 @@ func (e Entry) Finished() bool {
 // Ledger records, per job, which file versions were imported and how.
 type Ledger struct {
 	rdb redis.UniversalClient
-	ns  store.Namespace
+	ns  keyspace.Namespace
 }
 
 // NewLedger returns the ledger on rdb under ns.
-func NewLedger(rdb redis.UniversalClient, ns store.Namespace) *Ledger {
+func NewLedger(rdb redis.UniversalClient, ns keyspace.Namespace) *Ledger {
 	return &Ledger{rdb: rdb, ns: ns}
 }
 

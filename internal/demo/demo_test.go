@@ -15,10 +15,10 @@ import (
 	"github.com/brazesync/brazesync/internal/export"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/jobtype"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/ratelimit"
 	"github.com/brazesync/brazesync/internal/secrets"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
@@ -31,7 +31,7 @@ import (
 func TestDemoIsMadeOnceAndFollowsTheSimulator(t *testing.T) {
 	t.Parallel()
 	rdb, _ := redistest.DB(t) // Asynq's keys are global
-	ns := store.Namespace("bs")
+	ns := keyspace.Namespace("bs")
 	ctx := context.Background()
 	box, err := secrets.NewBox(bytes.Repeat([]byte{3}, 32))
 	if err != nil {

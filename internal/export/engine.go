@@ -50,9 +50,9 @@ import (
 	"github.com/brazesync/brazesync/internal/changelog"
 	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/ratelimit"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 )
@@ -164,7 +164,7 @@ type cachedClient struct {
 }
 
 // New returns an Engine.
-func New(rdb redis.UniversalClient, ns store.Namespace, js *jobs.Store, creds Credentials, prof Profiles, aud Audiences, log *changelog.Log, limiter *ratelimit.Limiter, opts Options) *Engine {
+func New(rdb redis.UniversalClient, ns keyspace.Namespace, js *jobs.Store, creds Credentials, prof Profiles, aud Audiences, log *changelog.Log, limiter *ratelimit.Limiter, opts Options) *Engine {
 	if opts.Senders <= 0 {
 		opts.Senders = SendersDefault
 	}

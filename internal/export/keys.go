@@ -3,7 +3,7 @@ package export
 import (
 	"strconv"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -20,7 +20,7 @@ import (
 //
 // and one global set of active export jobs ("<account>/<job>") that the
 // scheduler's pump walks.
-type keys struct{ ns store.Namespace }
+type keys struct{ ns keyspace.Namespace }
 
 func (k keys) dirty(acct, job string) string    { return k.ns.Account(acct, "export", job, "dirty") }
 func (k keys) inflight(acct, job string) string { return k.ns.Account(acct, "export", job, "inflight") }
@@ -124,25 +124,6 @@ for i = 3, #ARGV, 4 do
   end
 end
 return lost`)
-
-// slotAcquireScript takes or renews a sender slot.
-//
-// KEYS[1] slot. ARGV[1] token, ARGV[2] lease (ms). Returns 1 when the caller
-// holds the slot.
-var slotAcquireScript = redis.NewScript(`
-local cur = redis.call('GET', KEYS[1])
-if cur == false or cur == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  return 1
-end
-return 0`)
-
-// slotReleaseScript frees a sender slot if the caller holds it.
-//
-// KEYS[1] slot. ARGV[1] token. Returns 1 when released.
-var slotReleaseScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0`)
 
 // hdelIfScript removes a field of a hash if it still holds the value a plan
 // read: the job's current run (a job run task may have attached its own

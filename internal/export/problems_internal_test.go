@@ -10,7 +10,7 @@ import (
 	"github.com/brazesync/brazesync/internal/braze"
 	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/jobs"
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -90,7 +90,7 @@ func TestCurrentRunOnRedisDown(t *testing.T) {
 	l.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	t.Cleanup(func() { rdb.Close() })
-	e := New(rdb, store.Namespace("bs"), jobs.New(rdb, store.Namespace("bs"), nil, nil), nil, nil, nil, nil, nil, Options{})
+	e := New(rdb, keyspace.Namespace("bs"), jobs.New(rdb, keyspace.Namespace("bs"), nil, nil), nil, nil, nil, nil, nil, Options{})
 	if _, err := e.currentRun(context.Background(), "acme", "job_1"); err == nil {
 		t.Fatal("currentRun on a closed port answered no run (it hid the error)")
 	}

@@ -2,8 +2,6 @@ package export
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -11,6 +9,7 @@ import (
 	"github.com/brazesync/brazesync/internal/braze"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/ratelimit"
+	"github.com/brazesync/brazesync/internal/redislock"
 )
 
 // Send leases waiting users of a job and sends them, batch after batch,
@@ -53,11 +52,11 @@ func (e *Engine) Send(ctx context.Context, acct, jobID string, slot int, budget 
 	if err := e.rdb.HSet(ctx, e.k.state(acct, jobID), "senders", e.sendersFor(lim)).Err(); err != nil {
 		return false, fmt.Errorf("recording senders of job %s: %w", jobID, err)
 	}
-	token := newToken()
+	token := redislock.NewToken()
 	slotKey := e.k.slot(acct, jobID, slot%e.opts.Senders)
 	defer func() {
 		// A slot not released frees itself when its lease ends.
-		if rerr := slotReleaseScript.Run(context.WithoutCancel(ctx), e.rdb, []string{slotKey}, token).Err(); rerr != nil {
+		if _, rerr := redislock.Release(context.WithoutCancel(ctx), e.rdb, slotKey, token); rerr != nil {
 			e.opts.Logger.WarnContext(ctx, "releasing a sender slot failed; it frees itself after its lease", "account", acct, "job", jobID, "slot", slot, "err", rerr)
 		}
 	}()
@@ -66,11 +65,11 @@ func (e *Engine) Send(ctx context.Context, acct, jobID string, slot int, budget 
 		return false, err
 	}
 	for first := true; first || time.Now().Before(deadline); first = false {
-		held, err := slotAcquireScript.Run(ctx, e.rdb, []string{slotKey}, token, e.opts.Lease.Milliseconds()).Int()
+		held, err := redislock.Acquire(ctx, e.rdb, slotKey, token, e.opts.Lease)
 		if err != nil {
 			return false, fmt.Errorf("holding sender slot %d of job %s: %w", slot, jobID, err)
 		}
-		if held != 1 {
+		if !held {
 			return false, nil // another sender runs this slot
 		}
 		if cur, err := e.jobs.Get(ctx, acct, jobID); err != nil || cur.State != jobs.StateRunning {
@@ -125,12 +124,6 @@ func (e *Engine) count(ctx context.Context, acct, jobID, runID string, c Counter
 func (e *Engine) SuccessorSlot(slot int) int {
 	n := e.opts.Senders
 	return (slot%n + n*(1-(slot/n)%2)) % (2 * n)
-}
-
-func newToken() string {
-	var b [8]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
 
 // lease is one leased user.

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/csvimport"
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -37,13 +37,13 @@ const FileColumn = "_file"
 // and file, as CSV: the file's columns, _line and _reason.
 type RejectedStore struct {
 	rdb       redis.UniversalClient
-	ns        store.Namespace
+	ns        keyspace.Namespace
 	retention time.Duration
 }
 
 // NewRejectedStore returns the store on rdb under ns; rows expire after
 // retention (RejectedRetentionDefault when 0).
-func NewRejectedStore(rdb redis.UniversalClient, ns store.Namespace, retention time.Duration) *RejectedStore {
+func NewRejectedStore(rdb redis.UniversalClient, ns keyspace.Namespace, retention time.Duration) *RejectedStore {
 	if retention <= 0 {
 		retention = RejectedRetentionDefault
 	}
@@ -52,7 +52,7 @@ func NewRejectedStore(rdb redis.UniversalClient, ns store.Namespace, retention t
 
 // rejectedKey: hash of one run's rejected rows; field "csv:<path>" holds
 // the CSV of the file at path, "meta:<path>" its JSON rejectedMeta.
-func rejectedKey(ns store.Namespace, account, job, run string) string {
+func rejectedKey(ns keyspace.Namespace, account, job, run string) string {
 	return ns.Account(account, "csvimport", job, "run", run, "rejected")
 }
 

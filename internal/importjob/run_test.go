@@ -18,10 +18,10 @@ import (
 	"github.com/brazesync/brazesync/internal/csvimport"
 	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/sftpclient"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/internal/testutil/sshdtest"
 	"github.com/redis/go-redis/v9"
@@ -32,7 +32,7 @@ import (
 type runBundle struct {
 	sshd     *sshdtest.Server
 	rdb      redis.UniversalClient
-	ns       store.Namespace
+	ns       keyspace.Namespace
 	acct     string
 	auths    *authorizations.Store
 	jobs     *jobs.Store

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/csvimport"
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
@@ -47,7 +47,7 @@ func holdLease() error {
 		return err
 	}
 	rdb := redis.NewClient(opt)
-	im := csvimport.NewImporter(rdb, store.Namespace(os.Getenv("HOLDER_NS")), nil)
+	im := csvimport.NewImporter(rdb, keyspace.Namespace(os.Getenv("HOLDER_NS")), nil)
 	im.SetLeaseTTL(time.Second)
 	job := csvimport.Job{Account: os.Getenv("HOLDER_ACCOUNT"), ID: os.Getenv("HOLDER_JOB")}
 	l, err := im.Acquire(context.Background(), job, os.Getenv("HOLDER_RUN"))

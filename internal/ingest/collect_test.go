@@ -17,8 +17,8 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/ingest"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/profiles"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
@@ -31,7 +31,7 @@ func TestMain(m *testing.M) {
 
 type bundle struct {
 	rdb       *redis.Client
-	ns        store.Namespace
+	ns        keyspace.Namespace
 	store     *profiles.Store
 	collector *ingest.Collector
 	url       string
@@ -80,7 +80,7 @@ func newCollectServer(t *testing.T, c *ingest.Collector) string {
 	return srv.URL
 }
 
-func startProcessor(t *testing.T, rdb redis.UniversalClient, ns store.Namespace, up ingest.Upserter, o ingest.ProcessorOptions) *ingest.Processor {
+func startProcessor(t *testing.T, rdb redis.UniversalClient, ns keyspace.Namespace, up ingest.Upserter, o ingest.ProcessorOptions) *ingest.Processor {
 	t.Helper()
 	if o.Consumer == "" {
 		o.Consumer = "test-" + redistest.RandomID()
@@ -464,7 +464,7 @@ func TestCollectOnRedisCluster(t *testing.T) {
 	rdb := redistest.Cluster(t, 3)
 	mixed := &mixedPipelines{}
 	rdb.AddHook(mixed)
-	ns := store.Namespace("t" + redistest.RandomID())
+	ns := keyspace.Namespace("t" + redistest.RandomID())
 	st := profiles.New(rdb, ns, nil, profiles.Options{})
 	url := newCollectServer(t, ingest.NewCollector(rdb, ns, st, ingest.CollectorOptions{}))
 	startProcessor(t, rdb, ns, st, ingest.ProcessorOptions{})

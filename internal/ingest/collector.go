@@ -17,8 +17,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/profiles"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -111,7 +111,7 @@ type Collector struct {
 
 // NewCollector returns a Collector that checks records with checker and
 // queues them in rdb under ns.
-func NewCollector(rdb redis.UniversalClient, ns store.Namespace, checker Checker, opts CollectorOptions) *Collector {
+func NewCollector(rdb redis.UniversalClient, ns keyspace.Namespace, checker Checker, opts CollectorOptions) *Collector {
 	opts = opts.withDefaults()
 	return &Collector{
 		rdb: rdb, keys: keys{ns: ns}, checker: checker, opt: opts,

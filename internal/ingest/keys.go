@@ -1,6 +1,6 @@
 package ingest
 
-import "github.com/brazesync/brazesync/internal/store"
+import "github.com/brazesync/brazesync/internal/keyspace"
 
 // Redis keys of the ingest queue. Per-account keys carry the account hash
 // tag; the active set is global and only used in single-key commands.
@@ -13,7 +13,7 @@ import "github.com/brazesync/brazesync/internal/store"
 //	<ns>:{<acct>}:streams:<stream>:log    stream  rejected records of a stream (capped)
 //	<ns>:ingest:active                    set     accounts that may have pending entries
 type keys struct {
-	ns store.Namespace
+	ns keyspace.Namespace
 }
 
 func (k keys) queue(acct string) string { return k.ns.Account(acct, "ingest") }

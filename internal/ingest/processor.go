@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -39,7 +39,7 @@ type Processor struct {
 }
 
 // NewProcessor returns a Processor that applies requests queued under ns with up.
-func NewProcessor(rdb redis.UniversalClient, ns store.Namespace, up Upserter, opts ProcessorOptions) *Processor {
+func NewProcessor(rdb redis.UniversalClient, ns keyspace.Namespace, up Upserter, opts ProcessorOptions) *Processor {
 	opts = opts.withDefaults()
 	return &Processor{
 		rdb: rdb, keys: keys{ns: ns}, up: up, opt: opts,

@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/ingest"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/profiles"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
@@ -176,7 +176,7 @@ func TestCollectSurvivesRedisOutage(t *testing.T) {
 	srv := newRedisServer(t)
 	rdb := redis.NewClient(&redis.Options{Addr: srv.addr(), MaxRetries: -1, DialTimeout: 200 * time.Millisecond})
 	t.Cleanup(func() { _ = rdb.Close() })
-	ns := store.Namespace("t" + redistest.RandomID())
+	ns := keyspace.Namespace("t" + redistest.RandomID())
 	st := profiles.New(rdb, ns, nil, profiles.Options{})
 	c := ingest.NewCollector(rdb, ns, st, ingest.CollectorOptions{})
 	b := &bundle{store: st, collector: c, url: newCollectServer(t, c), acct: "acct-" + redistest.RandomID()}

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -201,7 +201,7 @@ func TestHealthOnRedisDown(t *testing.T) {
 	l.Close()
 	rdb := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: time.Second})
 	t.Cleanup(func() { rdb.Close() })
-	s := New(rdb, store.Namespace("bs"), fakeAuths{}, nil, Type{Name: "demo"})
+	s := New(rdb, keyspace.Namespace("bs"), fakeAuths{}, nil, Type{Name: "demo"})
 	ctx := context.Background()
 	if err := s.ReportProblem(ctx, "acme", "job_1", Problem{Code: "braze_5xx"}); err == nil {
 		t.Fatal("ReportProblem on a closed port succeeded")

@@ -21,7 +21,8 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/fault"
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
+	"github.com/brazesync/brazesync/internal/redisjson"
 	"github.com/brazesync/brazesync/internal/textcheck"
 	"github.com/redis/go-redis/v9"
 )
@@ -101,7 +102,7 @@ type Authorizations interface {
 // Store keeps jobs in Redis.
 type Store struct {
 	rdb   redis.UniversalClient
-	ns    store.Namespace
+	ns    keyspace.Namespace
 	types map[string]Type
 	auths Authorizations
 	now   func() time.Time
@@ -110,7 +111,7 @@ type Store struct {
 }
 
 // New returns a Store. now may be nil.
-func New(rdb redis.UniversalClient, ns store.Namespace, auths Authorizations, now func() time.Time, types ...Type) *Store {
+func New(rdb redis.UniversalClient, ns keyspace.Namespace, auths Authorizations, now func() time.Time, types ...Type) *Store {
 	if now == nil {
 		now = time.Now
 	}
@@ -241,7 +242,7 @@ func (s *Store) save(ctx context.Context, j *Job) error {
 // Get returns a job (deleted jobs too) or ErrNotFound.
 func (s *Store) Get(ctx context.Context, account, id string) (*Job, error) {
 	var j Job
-	found, err := store.HGetJSON(ctx, s.rdb, s.key(account), id, &j)
+	found, err := redisjson.HGetJSON(ctx, s.rdb, s.key(account), id, &j)
 	if err != nil {
 		return nil, fmt.Errorf("job: %w", err)
 	}

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/fault"
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 )
 
@@ -265,7 +265,7 @@ func TestJobsOnRedisCluster(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Cluster(t, 3)
 	c := &clock{t: time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC)}
-	s := New(rdb, store.Namespace("t"+redistest.RandomID()), fakeAuths{"au_b": "braze"}, c.now, Type{Name: "demo", AuthorizationTypes: []string{"braze"}})
+	s := New(rdb, keyspace.Namespace("t"+redistest.RandomID()), fakeAuths{"au_b": "braze"}, c.now, Type{Name: "demo", AuthorizationTypes: []string{"braze"}})
 	ctx := context.Background()
 	accounts := []string{"acme", "beta", "gamma", "delta"}
 	ids := map[string]string{}

@@ -23,8 +23,8 @@ import (
 	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/jobtype"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/secrets"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/scheduler"
@@ -113,7 +113,7 @@ func (c *clock) add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unloc
 func TestATestOnlyJobTypeRunsThroughAPIWorkerAndScheduler(t *testing.T) {
 	t.Parallel()
 	rdb, _ := redistest.DB(t) // Asynq's keys are global: a database of its own
-	ns := store.Namespace("bs")
+	ns := keyspace.Namespace("bs")
 	ctx := context.Background()
 	clk := &clock{t: time.Now().UTC()}
 

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -516,7 +516,7 @@ func TestBulkSettlesCreationKeysFirst(t *testing.T) {
 func TestBulkOnRedisCluster(t *testing.T) {
 	t.Parallel()
 	rdb := redistest.Cluster(t, 3)
-	s := New(rdb, store.Namespace("t"+redistest.RandomID()), nil, Options{BatchSize: 20})
+	s := New(rdb, keyspace.Namespace("t"+redistest.RandomID()), nil, Options{BatchSize: 20})
 	ctx := context.Background()
 	recs := bulkRecords()
 	plain, bulk := "plain", "bulk"

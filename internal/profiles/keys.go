@@ -1,6 +1,6 @@
 package profiles
 
-import "github.com/brazesync/brazesync/internal/store"
+import "github.com/brazesync/brazesync/internal/keyspace"
 
 // Redis keys of the profiles package. Every key belongs to one account and
 // carries its hash tag, so every transaction and script touches one slot
@@ -23,7 +23,7 @@ import "github.com/brazesync/brazesync/internal/store"
 //	<prefix>merges            stream  merge log (loser, survivor), capped
 //	<prefix>mapping:<stream>  string  the stream's Mapping as JSON
 type keys struct {
-	ns store.Namespace
+	ns keyspace.Namespace
 }
 
 // prefix is "<ns>:{<acct>}:", the start of every key of the account.

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -85,7 +85,7 @@ type cachedMapping struct {
 
 // New returns a Store. hook, when not nil, is told about every change after
 // it is stored; it may be called concurrently.
-func New(rdb redis.UniversalClient, ns store.Namespace, hook ChangeHook, opts Options) *Store {
+func New(rdb redis.UniversalClient, ns keyspace.Namespace, hook ChangeHook, opts Options) *Store {
 	opts = opts.withDefaults()
 	return &Store{
 		rdb:            rdb,

@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/redis/go-redis/v9"
 )
@@ -21,17 +21,17 @@ func TestTurnWaitsForItsHolder(t *testing.T) {
 	t.Parallel()
 	backends := []struct {
 		name   string
-		client func(t *testing.T) (redis.UniversalClient, store.Namespace)
+		client func(t *testing.T) (redis.UniversalClient, keyspace.Namespace)
 	}{
-		{"redis", func(t *testing.T) (redis.UniversalClient, store.Namespace) { return redistest.Client(t) }},
-		{"miniredis", func(t *testing.T) (redis.UniversalClient, store.Namespace) {
+		{"redis", func(t *testing.T) (redis.UniversalClient, keyspace.Namespace) { return redistest.Client(t) }},
+		{"miniredis", func(t *testing.T) (redis.UniversalClient, keyspace.Namespace) {
 			mr := miniredis.RunT(t)
 			rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
 			t.Cleanup(func() { _ = rdb.Close() })
 			return rdb, "bs"
 		}},
-		{"cluster", func(t *testing.T) (redis.UniversalClient, store.Namespace) {
-			return redistest.Cluster(t, 3), store.Namespace("t" + redistest.RandomID())
+		{"cluster", func(t *testing.T) (redis.UniversalClient, keyspace.Namespace) {
+			return redistest.Cluster(t, 3), keyspace.Namespace("t" + redistest.RandomID())
 		}},
 	}
 	for _, be := range backends {

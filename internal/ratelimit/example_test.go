@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/ratelimit"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -16,7 +16,7 @@ import (
 func ExampleLimiter_Reserve() {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:6379"})
 	defer func() { _ = rdb.Close() }()
-	lim := ratelimit.New(rdb, store.DefaultNamespace)
+	lim := ratelimit.New(rdb, keyspace.DefaultNamespace)
 	ctx := context.Background()
 	limit, _ := ratelimit.ParseLimit("3000/3s") // the authorization's rate_limit
 

@@ -4,7 +4,7 @@ import (
 	"context"
 	"strings"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -14,11 +14,11 @@ import (
 //	<ns>:{<acct>}:ratelimit:<authID>:gcra     GCRA theoretical arrival time (redis_rate)
 //	<ns>:{<acct>}:ratelimit:<authID>:blocked  Unix ms until which Braze said the window is spent; expires then
 
-func gcraKey(ns store.Namespace, acct, authID string) string {
+func gcraKey(ns keyspace.Namespace, acct, authID string) string {
 	return ns.Account(acct, "ratelimit", authID, "gcra")
 }
 
-func blockedKey(ns store.Namespace, acct, authID string) string {
+func blockedKey(ns keyspace.Namespace, acct, authID string) string {
 	return ns.Account(acct, "ratelimit", authID, "blocked")
 }
 

@@ -15,7 +15,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/go-redis/redis_rate/v10"
 	"github.com/redis/go-redis/v9"
 )
@@ -34,13 +34,13 @@ const maxBlock = 2 * time.Hour
 // their limits.
 type Limiter struct {
 	rdb  redis.UniversalClient
-	ns   store.Namespace
+	ns   keyspace.Namespace
 	gcra *redis_rate.Limiter
 	now  func() time.Time
 }
 
 // New returns a Limiter storing its state in rdb under namespace ns.
-func New(rdb redis.UniversalClient, ns store.Namespace) *Limiter {
+func New(rdb redis.UniversalClient, ns keyspace.Namespace) *Limiter {
 	return &Limiter{
 		rdb:  rdb,
 		ns:   ns,

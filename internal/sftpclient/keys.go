@@ -1,14 +1,14 @@
 package sftpclient
 
 import (
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/redis/go-redis/v9"
 )
 
 // semaphoreKey is the sorted set of connection leases to one
 // authorization's server: member = lease id, score = expiry (Redis server
 // time, unix milliseconds).
-func semaphoreKey(ns store.Namespace, account, authorizationID string) string {
+func semaphoreKey(ns keyspace.Namespace, account, authorizationID string) string {
 	return ns.Account(account, "sftp", "conns", authorizationID)
 }
 

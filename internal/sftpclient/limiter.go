@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -39,12 +39,12 @@ type LimiterConfig struct {
 // authorization), shared by every worker process.
 type Limiter struct {
 	rdb redis.UniversalClient
-	ns  store.Namespace
+	ns  keyspace.Namespace
 	cfg LimiterConfig
 }
 
 // NewLimiter returns a Limiter on rdb under ns.
-func NewLimiter(rdb redis.UniversalClient, ns store.Namespace, cfg LimiterConfig) *Limiter {
+func NewLimiter(rdb redis.UniversalClient, ns keyspace.Namespace, cfg LimiterConfig) *Limiter {
 	if cfg.Limit <= 0 {
 		cfg.Limit = LimitDefault
 	}

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/testutil/poll"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/prometheus/client_golang/prometheus"
@@ -256,7 +256,7 @@ func TestLogsCarryNoSecrets(t *testing.T) {
 // lock the user out on the other.
 func TestOnRedisCluster(t *testing.T) {
 	t.Parallel()
-	srv, b := setupOn(t, redistest.Cluster(t, 3), store.Namespace("t"+redistest.RandomID()), func(c *Config) {
+	srv, b := setupOn(t, redistest.Cluster(t, 3), keyspace.Namespace("t"+redistest.RandomID()), func(c *Config) {
 		c.MaxUserFailures = 2
 		c.MaxAddrFailures = 100
 		c.Lockout = time.Minute

@@ -18,7 +18,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/pkg/sftp"
 	"github.com/prometheus/client_golang/prometheus"
@@ -72,7 +72,7 @@ type uploadEvent struct{ account, username, authID, path string }
 // bundle is what a test gets from setup.
 type bundle struct {
 	rdb     redis.UniversalClient
-	ns      store.Namespace
+	ns      keyspace.Namespace
 	sealer  boxSealer
 	dataDir string
 	cfg     Config
@@ -119,7 +119,7 @@ func setup(t *testing.T, modify func(*Config)) (*Server, *bundle) {
 }
 
 // setupOn is setup on rdb, under ns.
-func setupOn(t *testing.T, rdb redis.UniversalClient, ns store.Namespace, modify func(*Config)) (*Server, *bundle) {
+func setupOn(t *testing.T, rdb redis.UniversalClient, ns keyspace.Namespace, modify func(*Config)) (*Server, *bundle) {
 	t.Helper()
 	b := &bundle{rdb: rdb, ns: ns, sealer: newBoxSealer(t), dataDir: t.TempDir(), uploads: make(chan uploadEvent, 100), logs: &lockedBuffer{}}
 	b.cfg = testConfig(b.dataDir)

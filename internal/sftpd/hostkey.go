@@ -7,7 +7,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/ssh"
 )
@@ -65,7 +65,7 @@ func createHostKey(ctx context.Context, rdb redis.UniversalClient, key string, s
 // ResealHostKey seals the stored host key again with sealer, so that it
 // opens after the key that sealed it is retired. It reports whether there
 // was a host key.
-func ResealHostKey(ctx context.Context, rdb redis.UniversalClient, ns store.Namespace, sealer Sealer) (bool, error) {
+func ResealHostKey(ctx context.Context, rdb redis.UniversalClient, ns keyspace.Namespace, sealer Sealer) (bool, error) {
 	key := keys{ns: ns}.hostKey()
 	sealed, err := rdb.Get(ctx, key).Result()
 	if errors.Is(err, redis.Nil) {

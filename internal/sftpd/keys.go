@@ -1,7 +1,7 @@
 package sftpd
 
 import (
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -20,7 +20,7 @@ import (
 //	<ns>:{acct}:sftp:users                  set: the account's usernames
 //	<ns>:{acct}:sftp:user:<username>        hash: the user record
 //	<ns>:{acct}:sftp:user:<username>:keys   hash: SHA256 fingerprint -> authorized key
-type keys struct{ ns store.Namespace }
+type keys struct{ ns keyspace.Namespace }
 
 func (k keys) userIndex(username string) string { return k.ns.Global("sftp", "user", username) }
 func (k keys) hostKey() string                  { return k.ns.Global("sftp", "hostkey") }
@@ -44,16 +44,6 @@ const (
 	fieldPassword  = "password_bcrypt"
 	fieldCreatedAt = "created_at"
 )
-
-// delIfEqualScript deletes a key only if it still holds the expected value.
-//
-// KEYS[1]: the key. ARGV[1]: the expected value.
-// Returns 1 if the key was deleted, 0 otherwise.
-var delIfEqualScript = redis.NewScript(`
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  return redis.call('DEL', KEYS[1])
-end
-return 0`)
 
 // failureScript records one failed login against one counter (a username,
 // a username from an address, or an address) and locks the counter once it reaches the limit. The counter

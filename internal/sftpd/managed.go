@@ -13,8 +13,8 @@ import (
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/fault"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/secrets"
-	"github.com/brazesync/brazesync/internal/store"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/ssh"
 )
@@ -69,7 +69,7 @@ type ManagedOptions struct {
 // authorizations.
 type provisioner struct {
 	rdb   redis.UniversalClient
-	ns    store.Namespace
+	ns    keyspace.Namespace
 	users *UserStore
 	o     ManagedOptions
 }
@@ -79,7 +79,7 @@ type provisioner struct {
 // workers, the pinned host key), deleting it removes the user and its
 // files. When the user store cannot be built, creating one fails with the
 // reason.
-func ManagedAuthorizationType(rdb redis.UniversalClient, ns store.Namespace, o ManagedOptions) authorizations.Type {
+func ManagedAuthorizationType(rdb redis.UniversalClient, ns keyspace.Namespace, o ManagedOptions) authorizations.Type {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}

@@ -40,14 +40,3 @@ func BenchmarkClearUnlessLockedScript(b *testing.B) {
 		}
 	}
 }
-
-func BenchmarkDelIfEqualScript(b *testing.B) {
-	rdb, ns := redistest.Client(b)
-	key := keys{ns}.userIndex("bench-user")
-	ctx := b.Context()
-	for b.Loop() {
-		if err := delIfEqualScript.Run(ctx, rdb, []string{key}, "acct").Err(); err != nil {
-			b.Fatal(err)
-		}
-	}
-}

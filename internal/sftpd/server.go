@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/ssh"
@@ -67,7 +67,7 @@ type Server struct {
 }
 
 // NewServer returns a server for the users in rdb under namespace ns.
-func NewServer(rdb redis.UniversalClient, ns store.Namespace, cfg Config, opts Options) (*Server, error) {
+func NewServer(rdb redis.UniversalClient, ns keyspace.Namespace, cfg Config, opts Options) (*Server, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
@@ -204,7 +204,7 @@ func (s *Server) HostKeyFingerprint() string {
 // HostKeyFingerprint loads (or creates) the host key shared by all replicas
 // and returns its SHA256 fingerprint, without starting a server; the API can
 // show it with an sftp_managed authorization.
-func HostKeyFingerprint(ctx context.Context, rdb redis.UniversalClient, ns store.Namespace, sealer Sealer) (string, error) {
+func HostKeyFingerprint(ctx context.Context, rdb redis.UniversalClient, ns keyspace.Namespace, sealer Sealer) (string, error) {
 	k, err := loadHostKey(ctx, rdb, keys{ns}, sealer)
 	if err != nil {
 		return "", err

@@ -10,7 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
+	"github.com/brazesync/brazesync/internal/redislock"
 	"github.com/redis/go-redis/v9"
 	"golang.org/x/crypto/bcrypt"
 	"golang.org/x/crypto/ssh"
@@ -76,7 +77,7 @@ type UserStore struct {
 
 // NewUserStore returns a store for the users under namespace ns. bcryptCost
 // is the cost of new password hashes (0 means BcryptCostDefault).
-func NewUserStore(rdb redis.UniversalClient, ns store.Namespace, bcryptCost int) (*UserStore, error) {
+func NewUserStore(rdb redis.UniversalClient, ns keyspace.Namespace, bcryptCost int) (*UserStore, error) {
 	if bcryptCost == 0 {
 		bcryptCost = BcryptCostDefault
 	}
@@ -170,8 +171,11 @@ func (s *UserStore) CreateUser(ctx context.Context, acct, authID string) (userna
 		return nil
 	})
 	if err != nil {
-		_ = delIfEqualScript.Run(context.WithoutCancel(ctx), s.rdb, []string{s.keys.userIndex(username)}, acct).Err()
-		return "", "", fmt.Errorf("storing sftp user %q: %w", username, err)
+		err = fmt.Errorf("storing sftp user %q: %w", username, err)
+		if _, rerr := redislock.Release(context.WithoutCancel(ctx), s.rdb, s.keys.userIndex(username), acct); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("giving the username back: %w", rerr))
+		}
+		return "", "", err
 	}
 	return username, password, nil
 }
@@ -331,7 +335,7 @@ func (s *UserStore) DeleteUser(ctx context.Context, acct, username string) error
 	if err != nil {
 		return fmt.Errorf("deleting sftp user %q: %w", username, err)
 	}
-	if err := delIfEqualScript.Run(ctx, s.rdb, []string{s.keys.userIndex(username)}, acct).Err(); err != nil {
+	if _, err := redislock.Release(ctx, s.rdb, s.keys.userIndex(username), acct); err != nil {
 		return fmt.Errorf("releasing sftp username %q: %w", username, err)
 	}
 	return nil

@@ -2,7 +2,7 @@
 //
 // Tests talk to the Redis at REDIS_URL (default redis://127.0.0.1:6379/0).
 // Namespace gives a test its own key prefix, which is enough for anything
-// keyed by store.Namespace. DB leases a whole Redis database for tests that
+// keyed by keyspace.Namespace. DB leases a whole Redis database for tests that
 // run Asynq servers or schedulers, whose keys are global; leases are held in
 // Redis itself so that parallel test binaries never share a database.
 package redistest
@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/store"
+	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -47,14 +47,14 @@ func RandomID() string {
 
 // Client returns a client for the test Redis database 0 and a fresh namespace.
 // Every key of the namespace is deleted when the test ends.
-func Client(t testing.TB) (*redis.Client, store.Namespace) {
+func Client(t testing.TB) (*redis.Client, keyspace.Namespace) {
 	t.Helper()
 	rdb := redis.NewClient(options(t))
 	ctx := context.Background()
 	if err := rdb.Ping(ctx).Err(); err != nil {
 		t.Fatalf("redistest: Redis at %s does not answer: %v", URL(), err)
 	}
-	ns := store.Namespace("t" + RandomID())
+	ns := keyspace.Namespace("t" + RandomID())
 	t.Cleanup(func() {
 		iter := rdb.Scan(ctx, 0, string(ns)+":*", 1000).Iterator()
 		var keys []string

@@ -1,4 +1,5 @@
-package store
+// Package redisjson reads and writes JSON values held in Redis hashes.
+package redisjson
 
 import (
 	"context"

@@ -1,11 +1,14 @@
-// Package store is the one home of brazesync's Redis key names.
+// Package keyspace gives every brazesync Redis key its shape: a namespace
+// prefix, then the account as a hash tag, then the package's own parts.
+// Each package names its keys in its own keys.go with these helpers, so
+// that the layout below holds everywhere.
 //
 // Every key that belongs to an account carries the account id as a Redis
 // Cluster hash tag, e.g. "bs:{acct-1234}:jobs:j_1", so that every multi-key
 // operation on one account stays in one slot and works on Redis Cluster,
 // Sentinel and a single server alike. Global keys (the account index, the
 // token index) are only ever used in single-key operations.
-package store
+package keyspace
 
 import "strings"
 
@@ -37,9 +40,3 @@ func (ns Namespace) Account(acct string, parts ...string) string {
 func (ns Namespace) Global(parts ...string) string {
 	return string(ns) + ":" + strings.Join(parts, ":")
 }
-
-// Well-known global keys.
-func (ns Namespace) AccountsKey() string { return ns.Global("accounts") }
-
-// TokenKey maps the SHA-256 (hex) of an API token to its account and id.
-func (ns Namespace) TokenKey(sha string) string { return ns.Global("token", sha) }
