@@ -81,6 +81,7 @@ const (
 	HighWaterDefault     = 30000
 	LeaseDefault         = 15 * time.Second
 	MaxInlineWaitDefault = 4 * time.Second
+	InFlightDefault      = 8
 	HeadroomDefault      = 0.99
 	// BurstFractionDefault is the share of the budget an idle limiter lets
 	// through back to back; the rest is paced evenly (see ratelimit.Limit).
@@ -95,6 +96,10 @@ type Options struct {
 	// slow workspace does not hold workers that could not send anyway.
 	// Default SendersDefault.
 	Senders int
+	// InFlight is how many requests one sender keeps in flight: it leases
+	// and plans the next batches while earlier ones wait for Braze's
+	// answer. Default InFlightDefault.
+	InFlight int
 	// BackfillChunk is how many members one backfill task marks. Default
 	// BackfillChunkDefault.
 	BackfillChunk int
@@ -167,6 +172,9 @@ type cachedClient struct {
 func New(rdb redis.UniversalClient, ns keyspace.Namespace, js *jobs.Store, creds Credentials, prof Profiles, aud Audiences, log *changelog.Log, limiter *ratelimit.Limiter, opts Options) *Engine {
 	if opts.Senders <= 0 {
 		opts.Senders = SendersDefault
+	}
+	if opts.InFlight <= 0 {
+		opts.InFlight = InFlightDefault
 	}
 	if opts.BackfillChunk <= 0 {
 		opts.BackfillChunk = BackfillChunkDefault

@@ -91,13 +91,12 @@ func (e *Engine) BackfillChunk(ctx context.Context, acct, jobID string) (bool, e
 		return false, err
 	}
 	if len(members) > 0 {
-		now := float64(e.nowMS())
-		zs := make([]redis.Z, len(members))
+		ids := make([]string, len(members))
 		for i, m := range members {
-			zs[i] = redis.Z{Score: now, Member: m.ProfileID}
+			ids[i] = m.ProfileID
 		}
-		if err := e.rdb.ZAddNX(ctx, e.k.dirty(acct, jobID), zs...).Err(); err != nil {
-			return false, fmt.Errorf("marking backfilled users of job %s: %w", jobID, err)
+		if err := e.markBackfilled(ctx, acct, jobID, ids); err != nil {
+			return false, err
 		}
 	}
 	doneFlag := "0"
@@ -108,6 +107,64 @@ func (e *Engine) BackfillChunk(ctx context.Context, acct, jobID string) (bool, e
 		return false, fmt.Errorf("moving backfill of job %s: %w", jobID, err)
 	}
 	return done, nil
+}
+
+// markBackfilled marks the users of a backfill chunk as waiting, except
+// those that need nothing: a user whose state Braze accepted is its current
+// state (planned as a sender would, so that a walk over members already
+// sent costs no lease), and a user leased to a sender now (a user in
+// several audiences is met once per audience, and a lease taken over would
+// make the first sender forget what Braze accepted; a change made while
+// the user is in flight is in the change log, which marks it again).
+func (e *Engine) markBackfilled(ctx context.Context, acct, jobID string, ids []string) error {
+	sent, err := e.rdb.HMGet(ctx, e.k.sent(acct, jobID), ids...).Result()
+	if err != nil {
+		return fmt.Errorf("reading sent states of job %s: %w", jobID, err)
+	}
+	var known []string
+	mark := make([]string, 0, len(ids))
+	for i, id := range ids {
+		if s, _ := sent[i].(string); s != "" {
+			known = append(known, id)
+		} else {
+			mark = append(mark, id)
+		}
+	}
+	if len(known) > 0 {
+		j, err := e.jobs.Get(ctx, acct, jobID)
+		if err != nil {
+			return err
+		}
+		cfg, err := ParseConfig(j.Config)
+		if err != nil {
+			return err
+		}
+		retired, err := e.retired(ctx, acct, jobID)
+		if err != nil {
+			return err
+		}
+		users, err := e.plan(ctx, acct, jobID, cfg, retired, known)
+		if err != nil {
+			return err
+		}
+		for _, u := range users {
+			if !u.complete || u.omitted != "" {
+				mark = append(mark, u.id)
+			}
+		}
+	}
+	if len(mark) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 1+len(mark))
+	args = append(args, e.nowMS())
+	for _, id := range mark {
+		args = append(args, id)
+	}
+	if err := markScript.Run(ctx, e.rdb, []string{e.k.dirty(acct, jobID), e.k.inflight(acct, jobID)}, args...).Err(); err != nil {
+		return fmt.Errorf("marking backfilled users of job %s: %w", jobID, err)
+	}
+	return nil
 }
 
 // Backfill marks chunks of current members as waiting until the walk is

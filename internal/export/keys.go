@@ -52,6 +52,20 @@ if #ms > 0 then
 end
 return ms`)
 
+// markScript marks users as waiting (a backfill), except those leased to a
+// sender now.
+//
+// KEYS[1] dirty, KEYS[2] inflight. ARGV[1] now (ms), then profile ids.
+// Returns how many it marked.
+var markScript = redis.NewScript(`
+local n = 0
+for i = 2, #ARGV do
+  if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then
+    n = n + redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[i])
+  end
+end
+return n`)
+
 // releaseScript gives leased users back to waiting (a failed request), each
 // only if its lease is still the caller's.
 //

@@ -44,7 +44,8 @@ const retryBase = 200 * time.Millisecond
 // Sizing of a job's senders.
 const (
 	// RequestsPerSender is the request rate one sender is counted on for
-	// (a batch every 50 ms: Redis reads, Braze's answer, Redis writes).
+	// per request it keeps in flight (Options.InFlight): a batch every 50
+	// ms (Redis reads, Braze's answer, Redis writes).
 	RequestsPerSender = 20
 	// MinSenders is the fewest senders a busy job gets.
 	MinSenders = 2
@@ -53,7 +54,7 @@ const (
 // sendersFor is how many senders the rate limit l keeps busy.
 func (e *Engine) sendersFor(l ratelimit.Limit) int {
 	perSec := float64(l.Budget()) / l.Per.Seconds()
-	n := int(perSec/RequestsPerSender + 0.999)
+	n := int(perSec/float64(RequestsPerSender*e.opts.InFlight) + 0.999)
 	return max(MinSenders, min(n, e.opts.Senders))
 }
 
