@@ -32,23 +32,49 @@ func (k keys) slot(acct, job string, n int) string {
 	return k.ns.Account(acct, "export", job, "slot", strconv.Itoa(n))
 }
 
+// luaBulk defines two helpers of the scripts below: bulk(cmd, key, args,
+// flag) calls cmd once per 4,000 arguments (under Lua's stack limit) rather
+// than once per member, and mscore(key, members) returns their scores
+// (ZMSCORE, false for none) in as few calls.
+const luaBulk = `
+local function bulk(cmd, key, args, flag)
+  for i = 1, #args, 4000 do
+    local j = math.min(i + 3999, #args)
+    if flag then redis.call(cmd, key, flag, unpack(args, i, j))
+    else redis.call(cmd, key, unpack(args, i, j)) end
+  end
+end
+local function mscore(key, members)
+  local out = {}
+  for i = 1, #members, 4000 do
+    local part = redis.call('ZMSCORE', key, unpack(members, i, math.min(i + 3999, #members)))
+    for k = 1, #part do out[#out+1] = part[k] end
+  end
+  return out
+end
+`
+
 // claimScript leases up to count waiting users to one sender. Leases that
 // expired (a sender that died) first go back to waiting.
 //
 // KEYS[1] dirty, KEYS[2] inflight. ARGV[1] now (ms), ARGV[2] lease (ms),
 // ARGV[3] count. Returns the claimed profile ids.
-var claimScript = redis.NewScript(`
+var claimScript = redis.NewScript(luaBulk + `
 local now = tonumber(ARGV[1])
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
-for _, m in ipairs(expired) do
-  redis.call('ZADD', KEYS[1], 'NX', now, m)
-  redis.call('ZREM', KEYS[2], m)
+if #expired > 0 then
+  local z = {}
+  for _, m in ipairs(expired) do z[#z+1] = now; z[#z+1] = m end
+  bulk('ZADD', KEYS[1], z, 'NX')
+  bulk('ZREM', KEYS[2], expired)
 end
 local ms = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
 if #ms > 0 then
-  redis.call('ZREM', KEYS[1], unpack(ms))
+  bulk('ZREM', KEYS[1], ms)
   local deadline = now + tonumber(ARGV[2])
-  for _, m in ipairs(ms) do redis.call('ZADD', KEYS[2], deadline, m) end
+  local z = {}
+  for _, m in ipairs(ms) do z[#z+1] = deadline; z[#z+1] = m end
+  bulk('ZADD', KEYS[2], z)
 end
 return ms`)
 
@@ -57,14 +83,16 @@ return ms`)
 //
 // KEYS[1] dirty, KEYS[2] inflight. ARGV[1] now (ms), then profile ids.
 // Returns how many it marked.
-var markScript = redis.NewScript(`
-local n = 0
-for i = 2, #ARGV do
-  if not redis.call('ZSCORE', KEYS[2], ARGV[i]) then
-    n = n + redis.call('ZADD', KEYS[1], 'NX', ARGV[1], ARGV[i])
-  end
+var markScript = redis.NewScript(luaBulk + `
+local ids = {}
+for i = 2, #ARGV do ids[#ids+1] = ARGV[i] end
+local scores = mscore(KEYS[2], ids)
+local z = {}
+for k = 1, #ids do
+  if not scores[k] then z[#z+1] = ARGV[1]; z[#z+1] = ids[k] end
 end
-return n`)
+bulk('ZADD', KEYS[1], z, 'NX')
+return #z / 2`)
 
 // releaseScript gives leased users back to waiting (a failed request), each
 // only if its lease is still the caller's.
@@ -114,29 +142,45 @@ return 1`)
 // then quadruples: profile id, lease deadline (ms), op ("s" remember the
 // state, "d" forget it, "k" keep it, "o" omitted for want of an
 // identifier), state. Returns how many leases were lost.
-var completeScript = redis.NewScript(`
+var completeScript = redis.NewScript(luaBulk + `
 local lost = 0
+local now = ARGV[1]
 local ident = redis.call('HGET', KEYS[5], 'ident')
 local sameIdent = (not ident) or ident == ARGV[2]
-for i = 3, #ARGV, 4 do
-  local id, op = ARGV[i], ARGV[i+2]
-  local sc = redis.call('ZSCORE', KEYS[2], id)
+local anyOmitted = redis.call('EXISTS', KEYS[4]) == 1
+local ids = {}
+for i = 3, #ARGV, 4 do ids[#ids+1] = ARGV[i] end
+local scores = mscore(KEYS[2], ids)
+local hset, hdel, forget, sadd, srem, zrem, wait = {}, {}, {}, {}, {}, {}, {}
+for k = 1, #ids do
+  local i = 3 + (k - 1) * 4
+  local id, op = ids[k], ARGV[i+2]
+  local sc = scores[k]
   if sc and tonumber(sc) == tonumber(ARGV[i+1]) then
-    if op == 's' then redis.call('HSET', KEYS[3], id, ARGV[i+3])
-    elseif op == 'd' then redis.call('HDEL', KEYS[3], id) end
+    if op == 's' then hset[#hset+1] = id; hset[#hset+1] = ARGV[i+3]
+    elseif op == 'd' then hdel[#hdel+1] = id end
     if op == 'o' then
-      if sameIdent then redis.call('SADD', KEYS[4], id)
-      else redis.call('ZADD', KEYS[1], 'NX', ARGV[1], id) end
-    else
-      redis.call('SREM', KEYS[4], id)
+      if sameIdent then sadd[#sadd+1] = id
+      else wait[#wait+1] = now; wait[#wait+1] = id end
+    elseif anyOmitted then
+      srem[#srem+1] = id
     end
-    redis.call('ZREM', KEYS[2], id)
+    zrem[#zrem+1] = id
   else
     lost = lost + 1
-    redis.call('HDEL', KEYS[3], id)
-    redis.call('ZADD', KEYS[1], 'NX', ARGV[1], id)
+    forget[#forget+1] = id
+    wait[#wait+1] = now; wait[#wait+1] = id
   end
 end
+bulk('HSET', KEYS[3], hset)
+bulk('HDEL', KEYS[3], hdel)
+-- After HSET: a user leased twice in one call whose other lease was lost
+-- is forgotten and waits again.
+bulk('HDEL', KEYS[3], forget)
+bulk('SADD', KEYS[4], sadd)
+bulk('SREM', KEYS[4], srem)
+bulk('ZREM', KEYS[2], zrem)
+bulk('ZADD', KEYS[1], wait, 'NX')
 return lost`)
 
 // hdelIfScript removes a field of a hash if it still holds the value a plan
