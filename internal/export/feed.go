@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/changelog"
@@ -109,6 +110,9 @@ func (e *Engine) BackfillChunk(ctx context.Context, acct, jobID string) (bool, e
 	return done, nil
 }
 
+// planPart is how many users of a backfill chunk one plan reads.
+const planPart = 1000
+
 // markBackfilled marks the users of a backfill chunk as waiting, except
 // those that need nothing: a user whose state Braze accepted is its current
 // state (planned as a sender would, so that a walk over members already
@@ -143,13 +147,27 @@ func (e *Engine) markBackfilled(ctx context.Context, acct, jobID string, ids []s
 		if err != nil {
 			return err
 		}
-		users, err := e.plan(ctx, acct, jobID, cfg, retired, known)
-		if err != nil {
+		// Planned in parts at once: their reads overlap.
+		parts := make([][]*user, (len(known)+planPart-1)/planPart)
+		errs := make([]error, len(parts))
+		var wg sync.WaitGroup
+		for i := range parts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ids := known[i*planPart : min((i+1)*planPart, len(known))]
+				parts[i], errs[i] = e.plan(ctx, acct, jobID, cfg, retired, ids)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
 			return err
 		}
-		for _, u := range users {
-			if !u.complete || u.omitted != "" {
-				mark = append(mark, u.id)
+		for _, users := range parts {
+			for _, u := range users {
+				if !u.complete || u.omitted != "" {
+					mark = append(mark, u.id)
+				}
 			}
 		}
 	}

@@ -58,6 +58,20 @@ func (e *Engine) sendersFor(l ratelimit.Limit) int {
 	return max(MinSenders, min(n, e.opts.Senders))
 }
 
+// laneHeadroom is how many more requests a sender keeps in flight than
+// its share of the limit needs at RequestsPerSender each: a loaded worker
+// or Redis makes a request's round slower than 50 ms.
+const laneHeadroom = 4
+
+// lanesFor is how many requests each of a job's senders keeps in flight
+// under the rate limit l: enough for its share of the limit, with
+// laneHeadroom, at most InFlight.
+func (e *Engine) lanesFor(l ratelimit.Limit) int {
+	perSec := float64(l.Budget()) / l.Per.Seconds()
+	n := int(laneHeadroom*perSec/float64(e.sendersFor(l))/RequestsPerSender + 0.999)
+	return max(1, min(n, e.opts.InFlight))
+}
+
 // limit is the rate limit of an authorization as the engine uses it.
 func (e *Engine) limit(reqs int, per time.Duration) ratelimit.Limit {
 	l := ratelimit.Limit{Requests: reqs, Per: per, Headroom: e.opts.Headroom}

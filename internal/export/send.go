@@ -142,9 +142,10 @@ func (s *sender) failed() error {
 // batch it leased is completed or released.
 func (s *sender) run(ctx context.Context, slot int, slotKey, token string, deadline time.Time) error {
 	e := s.e
-	queue := make(chan *batch, max(1, e.opts.InFlight/2))
+	lanes := e.lanesFor(s.lim)
+	queue := make(chan *batch, max(1, lanes/2))
 	var wg sync.WaitGroup
-	for range e.opts.InFlight {
+	for range lanes {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -160,7 +161,7 @@ func (s *sender) run(ctx context.Context, slot int, slotKey, token string, deadl
 			}
 		}()
 	}
-	s.produce(ctx, queue, slot, slotKey, token, deadline)
+	s.produce(ctx, queue, lanes, slot, slotKey, token, deadline)
 	close(queue)
 	wg.Wait()
 	return s.failed()
@@ -168,7 +169,7 @@ func (s *sender) run(ctx context.Context, slot int, slotKey, token string, deadl
 
 // produce leases and plans batches into queue until none wait, the budget
 // is spent, the slot is lost, the job stops or a batch fails.
-func (s *sender) produce(ctx context.Context, queue chan<- *batch, slot int, slotKey, token string, deadline time.Time) {
+func (s *sender) produce(ctx context.Context, queue chan<- *batch, lanes, slot int, slotKey, token string, deadline time.Time) {
 	e := s.e
 	for first := true; first || time.Now().Before(deadline); first = false {
 		if s.failed() != nil {
@@ -186,7 +187,7 @@ func (s *sender) produce(ctx context.Context, queue chan<- *batch, slot int, slo
 			s.fail(err)
 			return // paused or deleted: stop after the batches in flight
 		}
-		batches, err := s.prepare(ctx, e.opts.InFlight)
+		batches, err := s.prepare(ctx, lanes)
 		if err != nil {
 			s.fail(bookkept(err, e.reportProblem(ctx, s.acct, s.j.ID, s.runID, err, nil)))
 			return
