@@ -66,7 +66,7 @@ func (e *Engine) Send(ctx context.Context, acct, jobID string, slot int, budget 
 	if err != nil {
 		return false, err
 	}
-	sn := &sender{e: e, acct: acct, j: j, cfg: cfg, retired: retired, cl: cl, lim: lim, runID: runID}
+	sn := &sender{e: e, acct: acct, j: j, cfg: cfg, retired: retired, cl: cl, lim: lim, runID: runID, gate: make(chan struct{}, 1)}
 	if err := sn.run(ctx, slot, slotKey, token, deadline); err != nil {
 		return true, err
 	}
@@ -104,6 +104,8 @@ type sender struct {
 
 	// dry: a claim found no user waiting.
 	dry atomic.Bool
+	// gate: the turn of this sender's requests at the limiter.
+	gate chan struct{}
 
 	mu  sync.Mutex
 	err error
@@ -401,7 +403,7 @@ func (s *sender) deliver(ctx context.Context, b *batch) error {
 	// The batch's request is abandoned well before its first lease ends.
 	bctx, cancel := context.WithDeadline(ctx, b.until)
 	defer cancel()
-	res, err := e.sendOne(bctx, acct, jobID, s.j.AuthorizationID, s.cl, s.lim, b.req, b.c)
+	res, err := e.sendOne(bctx, acct, jobID, s.j.AuthorizationID, s.cl, s.lim, b.req, b.c, s.gate)
 	if err != nil {
 		e.metrics.usersDone(b.c)
 		return bookkept(err, errors.Join(
