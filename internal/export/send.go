@@ -14,12 +14,13 @@ import (
 	"github.com/brazesync/brazesync/internal/redislock"
 )
 
-// Send leases waiting users of a job and sends them, batch after batch,
-// until none wait or budget is spent. It returns true when users still wait.
+// Send leases waiting users of a job and sends them, several requests at
+// once (see sender), until none wait or budget is spent. It returns true
+// when users still wait.
 //
 // slot numbers the job's concurrent senders (slot mod Senders; see
 // SuccessorSlot): a sender holds its slot in Redis for as long as it runs (a
-// lease renewed every batch), so a duplicate task for the same slot returns
+// lease renewed at every lease of users), so a duplicate task for the same slot returns
 // at once and a dead sender's slot frees itself after Lease.
 //
 // Errors: *fault.WaitError (rate limited for longer than MaxInlineWait),
