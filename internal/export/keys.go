@@ -137,23 +137,33 @@ return 1`)
 // batch's), the user waits again instead. Any other outcome takes the user
 // out of the omitted SET.
 //
+// The batch's counters are added to the job's current run in the same step
+// (KEYS[6], when there is one), with the leases lost: a worker that dies
+// after the step has counted what it recorded, and one that dies before
+// it has recorded and counted nothing, and its users are sent and counted
+// again.
+//
 // KEYS[1] dirty, KEYS[2] inflight, KEYS[3] sent, KEYS[4] omitted, KEYS[5]
-// state. ARGV[1] now (ms), ARGV[2] the batch's identifier ("<kind>=<field>"),
-// then quadruples: profile id, lease deadline (ms), op ("s" remember the
-// state, "d" forget it, "k" keep it, "o" omitted for want of an
-// identifier), state. Returns how many leases were lost.
+// state, KEYS[6] the run's hash (optional). ARGV[1] now (ms), ARGV[2] the
+// batch's identifier ("<kind>=<field>"), ARGV[3] the run's field of leases
+// lost, ARGV[4] n, then n pairs of run hash field and increment, then
+// quadruples: profile id, lease deadline
+// (ms), op ("s" remember the state, "d" forget it, "k" keep it, "o"
+// omitted for want of an identifier), state. Returns how many leases were
+// lost.
 var completeScript = redis.NewScript(luaBulk + `
 local lost = 0
 local now = ARGV[1]
 local ident = redis.call('HGET', KEYS[5], 'ident')
 local sameIdent = (not ident) or ident == ARGV[2]
 local anyOmitted = redis.call('EXISTS', KEYS[4]) == 1
+local first = 5 + 2 * tonumber(ARGV[4])
 local ids = {}
-for i = 3, #ARGV, 4 do ids[#ids+1] = ARGV[i] end
+for i = first, #ARGV, 4 do ids[#ids+1] = ARGV[i] end
 local scores = mscore(KEYS[2], ids)
 local hset, hdel, forget, sadd, srem, zrem, wait = {}, {}, {}, {}, {}, {}, {}
 for k = 1, #ids do
-  local i = 3 + (k - 1) * 4
+  local i = first + (k - 1) * 4
   local id, op = ids[k], ARGV[i+2]
   local sc = scores[k]
   if sc and tonumber(sc) == tonumber(ARGV[i+1]) then
@@ -181,6 +191,10 @@ bulk('SADD', KEYS[4], sadd)
 bulk('SREM', KEYS[4], srem)
 bulk('ZREM', KEYS[2], zrem)
 bulk('ZADD', KEYS[1], wait, 'NX')
+if KEYS[6] then
+  for i = 5, first - 1, 2 do redis.call('HINCRBY', KEYS[6], ARGV[i], ARGV[i+1]) end
+  if lost > 0 then redis.call('HINCRBY', KEYS[6], ARGV[3], lost) end
+end
 return lost`)
 
 // hdelIfScript removes a field of a hash if it still holds the value a plan

@@ -445,8 +445,21 @@ func (s *sender) complete(ctx context.Context, b *batch, failed map[int]string) 
 		c["removed"] += int64(u.removed)
 		c["data_points"]++
 	}
-	args := make([]any, 0, 2+4*len(b.leased))
-	args = append(args, e.nowMS(), identifierOf(s.cfg))
+	// The counters go to the run in the same step (completeScript).
+	args := make([]any, 0, 4+2*len(c)+4*len(b.leased))
+	args = append(args, e.nowMS(), identifierOf(s.cfg), jobs.CounterField("leases_lost"), 0)
+	keys := []string{e.k.dirty(acct, j.ID), e.k.inflight(acct, j.ID), e.k.sent(acct, j.ID), e.k.omitted(acct, j.ID), e.k.state(acct, j.ID)}
+	if s.runID != "" {
+		keys = append(keys, e.jobs.RunKey(acct, j.ID, s.runID))
+		n := 0
+		for k, v := range c {
+			if v != 0 {
+				args = append(args, jobs.CounterField(k), v)
+				n++
+			}
+		}
+		args[3] = n
+	}
 	for _, l := range b.leased {
 		op, ok := ops[l.id]
 		switch {
@@ -458,7 +471,6 @@ func (s *sender) complete(ctx context.Context, b *batch, failed map[int]string) 
 		}
 		args = append(args, l.id, l.deadline, op[0], op[1])
 	}
-	keys := []string{e.k.dirty(acct, j.ID), e.k.inflight(acct, j.ID), e.k.sent(acct, j.ID), e.k.omitted(acct, j.ID), e.k.state(acct, j.ID)}
 	lost, err := completeScript.Run(context.WithoutCancel(ctx), e.rdb, keys, args...).Int64()
 	if err != nil {
 		// The leases end by themselves: these users are sent again.
@@ -469,5 +481,5 @@ func (s *sender) complete(ctx context.Context, b *batch, failed map[int]string) 
 		e.metrics.lost(lost)
 	}
 	e.metrics.usersDone(c)
-	return e.count(ctx, acct, j.ID, s.runID, c)
+	return nil
 }
