@@ -104,10 +104,10 @@ func segmentsEqual(b *exportBundle, want map[string][]string) bool {
 }
 
 // TestExportFairnessBesideAFastBackfill starts a small export of 100 users
-// while another account backfills 40,000 members through a workspace at
+// while another account backfills 80,000 members through a workspace at
 // Braze's real limit (3,000 requests per 3 s), which keeps every sender the
 // big job may have busy. The small export must be complete in Braze
-// within 5 seconds, while the big backfill is still running. (40,000
+// within 5 seconds, while the big backfill is still running. (80,000
 // members rather than a million: the test loads them through the profiles
 // store in a few seconds, and the big job only has to outlast the small
 // one.)
@@ -118,12 +118,12 @@ func TestExportFairnessBesideAFastBackfill(t *testing.T) {
 	for _, b := range []*exportBundle{big, small} {
 		b.audience(t, "fr", `{"field":"country","op":"eq","value":"FR"}`)
 	}
-	const bigUsers = 40000
+	const bigUsers = 80000
 	big.members(t, bigUsers)
 	small.members(t, 100)
 
 	big.startJob(t, big.brazeAuth(t, "big-key", map[string]any{"rate_limit": 3000}), map[string]any{"audiences": list("fr"), "existing_users": true})
-	poll.Until(t, 20*time.Second, "the big backfill to send", func() bool { return big.sim.Stats().Objects > 2000 })
+	poll.Until(t, 20*time.Second, "the big backfill to send", func() bool { return big.sim.Stats().Objects > 0 })
 
 	start := time.Now()
 	small.startJob(t, small.brazeAuth(t, "small-key", nil), map[string]any{"audiences": list("fr"), "existing_users": true})

@@ -164,11 +164,24 @@ func (s *sender) run(ctx context.Context, slot int, slotKey, token string, deadl
 			}
 		}()
 	}
-	s.produce(ctx, queue, lanes, slot, slotKey, token, deadline)
+	// Preparing a batch (leases and reads) takes about as long as sending
+	// one: with many lanes, two preparers keep them fed.
+	var pg sync.WaitGroup
+	for range min(preparers, lanes) {
+		pg.Add(1)
+		go func() {
+			defer pg.Done()
+			s.produce(ctx, queue, lanes, slot, slotKey, token, deadline)
+		}()
+	}
+	pg.Wait()
 	close(queue)
 	wg.Wait()
 	return s.failed()
 }
+
+// preparers is how many goroutines of a sender lease and plan batches.
+const preparers = 2
 
 // produce leases and plans batches into queue until none wait, the budget
 // is spent, the slot is lost, the job stops or a batch fails.
