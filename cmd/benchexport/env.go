@@ -199,12 +199,14 @@ func (s *simClient) all(ctx context.Context) (brazesim.Stats, error) {
 // far.
 type cpuSample struct {
 	workers, sched, sim, redis, bench float64
+	// busy and total are the machine's CPU ticks, every process counted.
+	busy, total float64
 	// cmds is INFO commandstats (a difference: the commands of the phase).
 	cmds, cmds0 map[string][2]int64
 }
 
 func (a cpuSample) sub(b cpuSample) cpuSample {
-	return cpuSample{a.workers - b.workers, a.sched - b.sched, a.sim - b.sim, a.redis - b.redis, a.bench - b.bench, a.cmds, b.cmds}
+	return cpuSample{a.workers - b.workers, a.sched - b.sched, a.sim - b.sim, a.redis - b.redis, a.bench - b.bench, a.busy - b.busy, a.total - b.total, a.cmds, b.cmds}
 }
 
 // sampleCPU reads the processes' CPU from /proc and Redis' from INFO cpu
@@ -225,6 +227,7 @@ func (e *env) sampleCPU(ctx context.Context, procs []*proc) cpuSample {
 	s.redis = redisCPU(ctx, e.rdb)
 	s.cmds = commandStats(ctx, e.rdb)
 	s.bench = selfCPU()
+	s.busy, s.total = machineCPU()
 	return s
 }
 
@@ -238,6 +241,8 @@ type phase struct {
 	counts  brazesim.Counts
 	cpu     cpuSample
 	workers int
+	// runCounters are the job's run counters that tell where time went.
+	runCounters string
 }
 
 func (p phase) print(name string, e *env) {
@@ -257,6 +262,9 @@ func (p phase) print(name string, e *env) {
 		rl = 100 * float64(p.counts.RateLimited) / float64(p.counts.Requests)
 	}
 	fmt.Printf("  requests                %d, %d answered 429 (%.2f%%)\n", p.counts.Requests, p.counts.RateLimited, rl)
+	if p.runCounters != "" {
+		fmt.Printf("  the job's counters      %s\n", p.runCounters)
+	}
 	fmt.Printf("  data points             %d (%.3f a user; one per user per audience would be %d)\n",
 		p.counts.DataPoints, float64(p.counts.DataPoints)/float64(max(p.users, 1)), e.memberships)
 	c := p.cpu
@@ -264,6 +272,11 @@ func (p phase) print(name string, e *env) {
 	fmt.Printf("  CPU seconds (cores)     %d workers %.1f (%.2f), Redis %.1f (%.2f), simulator %.1f (%.2f), scheduler %.1f, benchmark %.1f; all %.1f of %d cores\n",
 		p.workers, c.workers, c.workers/sec, c.redis, c.redis/sec, c.sim, c.sim/sec, c.sched, c.bench,
 		(c.workers+c.redis+c.sim+c.sched+c.bench)/sec, runtime.NumCPU())
+	if c.total > 0 {
+		ours := c.workers + c.redis + c.sim + c.sched + c.bench
+		fmt.Printf("  machine                 %.0f%% busy (%.2f of %d cores), of which this benchmark's processes %.2f cores and other work %.2f\n",
+			100*c.busy/c.total, float64(runtime.NumCPU())*c.busy/c.total, runtime.NumCPU(), ours/sec, max(0, float64(runtime.NumCPU())*c.busy/c.total-ours/sec))
+	}
 	fmt.Printf("  per 100,000 users       workers %.2f s, Redis %.2f s, simulator %.2f s\n", per100k(c.workers), per100k(c.redis), per100k(c.sim))
 	fmt.Printf("  Redis time by command   %s\n", topCommands(c.cmds0, c.cmds, 6))
 }
@@ -329,6 +342,15 @@ func (e *env) backfill(ctx context.Context, procs []*proc, at10 func()) (phase, 
 	elapsed := time.Since(start)
 	cpu1 := e.sampleCPU(ctx, procs)
 	ph := phase{users: e.cfg.users, elapsed: elapsed, counts: diff(after, before), cpu: cpu1.sub(cpu0), workers: e.cfg.workers}
+	if runs, err := e.jobs.Runs(ctx, acct, e.job.ID, 10); err == nil {
+		sum := map[string]int64{}
+		for _, r := range runs {
+			for k, v := range r.Counters {
+				sum[k] += v
+			}
+		}
+		ph.runCounters = fmt.Sprintf("requests %d, rate-limit waits %d, retried %d, leases lost %d", sum["requests"], sum["rate_limit_waits"], sum["retried"], sum["leases_lost"])
+	}
 	if d := t90.Sub(t10); d > 0 {
 		ph.steady = float64(e.cfg.users*9/10-e.cfg.users/10) / d.Seconds()
 	}

@@ -351,3 +351,25 @@ func topCommands(before, after map[string][2]int64, n int) string {
 	}
 	return b.String()
 }
+
+// machineCPU is the machine's busy and total CPU time so far, in clock
+// ticks (/proc/stat), every process counted.
+func machineCPU() (busy, total float64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseFloat(v, 64)
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
+}
