@@ -19,18 +19,34 @@ type user struct {
 	added    int
 	removed  int
 	omitted  string // reason, when nothing is sent
+	omitCode string // OmitNoIdentifier, OmitProfileGone
 	noIdent  bool   // omitted for want of an identifier
 	complete bool   // nothing to send: done
 }
 
 const stateSep = "\x1f"
 
-func parseState(s string) (ident string, in []string) {
+// A sent state is "<kind>=<value>" stateSep "<audience>,...", and since
+// Braze accepted it stateSep "<ms>" (completeScript appends the time; a
+// state stored before it has none).
+func parseState(s string) (ident string, in []string, acceptedMS int64) {
 	ident, rest, _ := strings.Cut(s, stateSep)
-	if rest != "" {
-		in = strings.Split(rest, ",")
+	list, at, _ := strings.Cut(rest, stateSep)
+	if list != "" {
+		in = strings.Split(list, ",")
 	}
-	return ident, in
+	acceptedMS, _ = strconv.ParseInt(at, 10, 64)
+	return ident, in, acceptedMS
+}
+
+// stateCore is a sent state without the time Braze accepted it.
+func stateCore(s string) string {
+	ident, rest, ok := strings.Cut(s, stateSep)
+	if !ok {
+		return s
+	}
+	list, _, _ := strings.Cut(rest, stateSep)
+	return ident + stateSep + list
 }
 
 func identValue(p *profiles.Profile, field string) string {
@@ -82,19 +98,34 @@ func (e *Engine) plan(ctx context.Context, acct, jobID string, cfg Config, retir
 	if err != nil {
 		return nil, fmt.Errorf("reading sent states of job %s: %w", jobID, err)
 	}
+	return planUsers(cfg, retired, ids, ps, auds, sent), nil
+}
+
+// Reasons a user is omitted (user.omitCode): the preview counts them and
+// the per-user trace shows them.
+const (
+	OmitNoIdentifier = "no_identifier"
+	OmitProfileGone  = "profile_gone"
+)
+
+// planUsers decides what to send for each user of ids, from its profile
+// (nil when gone; only cfg.IdentifierField is read), the audiences it is
+// in, and the state Braze last accepted (sent[i], a string or nil). A send
+// and a preview both decide here, so that a preview agrees with the run.
+func planUsers(cfg Config, retired []string, ids []string, ps []*profiles.Profile, auds map[string][]string, sent []any) []*user {
 	out := make([]*user, len(ids))
 	for i, id := range ids {
 		u := &user{id: id}
 		out[i] = u
 		prev, _ := sent[i].(string)
-		prevIdent, prevIn := parseState(prev)
+		prevIdent, prevIn, _ := parseState(prev)
 		p := ps[i]
 		if p == nil {
 			// Deleted or merged away: remove every audience of the job from
 			// the Braze user we last sent, if any.
 			bid, ok := identFromState(prevIdent, cfg)
 			if !ok {
-				u.omitted, u.complete = "profile deleted or merged before it was sent", true
+				u.omitted, u.omitCode, u.complete = "profile deleted or merged before it was sent", OmitProfileGone, true
 				continue
 			}
 			obj := braze.Segments(bid, cfg.Attribute, nil, sortedUnique(append(slices.Clone(cfg.Audiences), retired...)))
@@ -103,7 +134,7 @@ func (e *Engine) plan(ctx context.Context, acct, jobID string, cfg Config, retir
 		}
 		value := identValue(p, cfg.IdentifierField)
 		if value == "" {
-			u.omitted, u.complete, u.noIdent = fmt.Sprintf("no value in field %q", cfg.IdentifierField), true, true
+			u.omitted, u.omitCode, u.complete, u.noIdent = fmt.Sprintf("no value in field %q", cfg.IdentifierField), OmitNoIdentifier, true, true
 			continue
 		}
 		var in []string
@@ -115,7 +146,7 @@ func (e *Engine) plan(ctx context.Context, acct, jobID string, cfg Config, retir
 		in = sortedUnique(in)
 		ident := string(cfg.IdentifierKind) + "=" + value
 		u.state = ident + stateSep + strings.Join(in, ",")
-		if prev == u.state {
+		if stateCore(prev) == u.state {
 			u.complete = true
 			continue
 		}
@@ -140,5 +171,5 @@ func (e *Engine) plan(ctx context.Context, acct, jobID string, cfg Config, retir
 			}
 		}
 	}
-	return out, nil
+	return out
 }
