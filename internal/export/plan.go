@@ -50,7 +50,14 @@ func stateCore(s string) string {
 }
 
 func identValue(p *profiles.Profile, field string) string {
-	if v, ok := p.Fields[field]; ok {
+	v, ok := p.Fields[field]
+	return identOf(v, ok, p.Identities[field])
+}
+
+// identOf is the identifier a profile is sent with: its field's value (v,
+// when it has one), else its first identity value of the field.
+func identOf(v any, ok bool, identities []string) string {
+	if ok {
 		switch x := v.(type) {
 		case string:
 			return x
@@ -64,8 +71,8 @@ func identValue(p *profiles.Profile, field string) string {
 			}
 		}
 	}
-	if vs := p.Identities[field]; len(vs) > 0 {
-		return vs[0]
+	if len(identities) > 0 {
+		return identities[0]
 	}
 	return ""
 }
@@ -98,7 +105,14 @@ func (e *Engine) plan(ctx context.Context, acct, jobID string, cfg Config, retir
 	if err != nil {
 		return nil, fmt.Errorf("reading sent states of job %s: %w", jobID, err)
 	}
-	return planUsers(cfg, retired, ids, ps, auds, sent), nil
+	idents := make([]string, len(ids))
+	gone := make([]bool, len(ids))
+	for i, p := range ps {
+		if gone[i] = p == nil; !gone[i] {
+			idents[i] = identValue(p, cfg.IdentifierField)
+		}
+	}
+	return planUsers(cfg, retired, ids, gone, idents, auds, sent), nil
 }
 
 // Reasons a user is omitted (user.omitCode): the preview counts them and
@@ -108,19 +122,18 @@ const (
 	OmitProfileGone  = "profile_gone"
 )
 
-// planUsers decides what to send for each user of ids, from its profile
-// (nil when gone; only cfg.IdentifierField is read), the audiences it is
-// in, and the state Braze last accepted (sent[i], a string or nil). A send
-// and a preview both decide here, so that a preview agrees with the run.
-func planUsers(cfg Config, retired []string, ids []string, ps []*profiles.Profile, auds map[string][]string, sent []any) []*user {
+// planUsers decides what to send for each user of ids, from whether its
+// profile is gone, its identifier (identValue), the audiences it is in,
+// and the state Braze last accepted (sent[i], a string or nil). A send and
+// a preview both decide here, so that a preview agrees with the run.
+func planUsers(cfg Config, retired []string, ids []string, gone []bool, idents []string, auds map[string][]string, sent []any) []*user {
 	out := make([]*user, len(ids))
 	for i, id := range ids {
 		u := &user{id: id}
 		out[i] = u
 		prev, _ := sent[i].(string)
 		prevIdent, prevIn, _ := parseState(prev)
-		p := ps[i]
-		if p == nil {
+		if gone[i] {
 			// Deleted or merged away: remove every audience of the job from
 			// the Braze user we last sent, if any.
 			bid, ok := identFromState(prevIdent, cfg)
@@ -132,7 +145,7 @@ func planUsers(cfg Config, retired []string, ids []string, ps []*profiles.Profil
 			u.object, u.removed = &obj, len(prevIn)
 			continue
 		}
-		value := identValue(p, cfg.IdentifierField)
+		value := idents[i]
 		if value == "" {
 			u.omitted, u.omitCode, u.complete, u.noIdent = fmt.Sprintf("no value in field %q", cfg.IdentifierField), OmitNoIdentifier, true, true
 			continue

@@ -13,7 +13,6 @@ import (
 
 	"github.com/brazesync/brazesync/internal/changelog"
 	"github.com/brazesync/brazesync/internal/jobs"
-	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/ratelimit"
 )
 
@@ -292,10 +291,13 @@ func (e *Engine) previewChunk(ctx context.Context, j *jobs.Job, cfg Config, reti
 			return fmt.Errorf("reading sent states of job %s: %w", j.ID, err)
 		}
 	}
-	ps := make([]*profiles.Profile, len(ids))
+	gone := make([]bool, len(ids))
+	idents := make([]string, len(ids))
 	auds := make(map[string][]string, len(ids))
 	for i, id := range ids {
-		ps[i] = fvs[i].Profile(id, cfg.IdentifierField)
+		fv := fvs[i]
+		gone[i] = !fv.Exists
+		idents[i] = identOf(fv.Value, fv.Value != nil, fv.Identities)
 		n, _ := strconv.ParseUint(id, 10, 64)
 		for _, a := range cfg.Audiences {
 			if bitSet(bm[a], n) {
@@ -303,7 +305,7 @@ func (e *Engine) previewChunk(ctx context.Context, j *jobs.Job, cfg Config, reti
 			}
 		}
 	}
-	for _, u := range planUsers(cfg, retired, ids, ps, auds, sent) {
+	for _, u := range planUsers(cfg, retired, ids, gone, idents, auds, sent) {
 		switch {
 		case u.omitCode != "":
 			p.UsersOmitted.Total++

@@ -166,7 +166,11 @@ func (e *Engine) TraceUser(ctx context.Context, j *jobs.Job, profileID string) (
 	if prev != "" {
 		sent = prev
 	}
-	u := planUsers(cfg, retired, ids, ps, auds, []any{sent})[0]
+	ident := ""
+	if ps[0] != nil {
+		ident = identValue(ps[0], cfg.IdentifierField)
+	}
+	u := planUsers(cfg, retired, ids, []bool{ps[0] == nil}, []string{ident}, auds, []any{sent})[0]
 	switch {
 	case u.omitCode != "":
 		t.Next = "omitted"

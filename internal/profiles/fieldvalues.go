@@ -41,53 +41,11 @@ func (v FieldValue) Profile(id, field string) *Profile {
 	return p
 }
 
-// fieldScript extracts one field of each profile server-side, so that a
-// bulk read (an export preview of a whole audience) moves a few bytes per
-// profile instead of the whole stored profile.
-//
-// KEYS are profile keys. ARGV[1] is "\n<field>:" (the identity lines of
-// the stored form), ARGV[2] the field's JSON key as appendJSONKey writes it
-// (`"<field>":"`). For each key it returns false when there is no profile,
-// else an array: the field's stored value still JSON-escaped ("" when
-// absent), then its identity values.
-var fieldScript = redis.NewScript(`
-local out = {}
-local idneedle, datakey = ARGV[1], ARGV[2]
-for i, k in ipairs(KEYS) do
-  local v = redis.call('GET', k)
-  if not v then
-    out[i] = false
-  else
-    local r = {''}
-    local hend = string.find(v, '\n\n', 1, true) or #v
-    local head = string.sub(v, 1, hend)
-    local p = 1
-    while true do
-      local s, e = string.find(head, idneedle, p, true)
-      if not s then break end
-      local nl = string.find(head, '\n', e + 1, true) or (#head + 1)
-      r[#r + 1] = string.sub(head, e + 1, nl - 1)
-      p = nl
-    end
-    local s, e = string.find(v, datakey, hend, true)
-    if s then
-      local q = e + 1
-      while true do
-        local c = string.find(v, '["\\]', q)
-        if not c then q = #v + 1 break end
-        if string.sub(v, c, c) == '"' then q = c break end
-        q = c + 2
-      end
-      r[1] = string.sub(v, e + 1, q - 1)
-    end
-    out[i] = r
-  end
-end
-return out`)
-
 // FieldValues reads one field of each profile in ids, in their order, in
-// one round trip whose reply holds that field only. Like GetMany it does
-// not follow merges.
+// one round trip (MGET), and decodes that field only: a bulk reader (an
+// export preview of a whole audience) spends a fraction of Redis' time a
+// script that picked the field out would, and no time on the other fields.
+// Like GetMany it does not follow merges.
 func (s *Store) FieldValues(ctx context.Context, account string, ids []string, field string) ([]FieldValue, error) {
 	if len(ids) == 0 {
 		return nil, nil
@@ -96,32 +54,55 @@ func (s *Store) FieldValues(ctx context.Context, account string, ids []string, f
 	for i, id := range ids {
 		keys[i] = s.keys.profile(account, id)
 	}
-	res, err := fieldScript.Run(ctx, s.rdb, keys, "\n"+field+":", string(appendJSONKey(nil, field))).Slice()
+	res, err := s.rdb.MGet(ctx, keys...).Result()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return nil, fmt.Errorf("reading field %q of %d profiles of account %q: %w", field, len(ids), account, err)
 	}
 	if len(res) != len(ids) {
 		return nil, fmt.Errorf("reading field %q of %d profiles of account %q: %d answers", field, len(ids), account, len(res))
 	}
+	idPrefix := field + ":"
+	dataKey := string(appendJSONKey(nil, field))
 	out := make([]FieldValue, len(ids))
 	for i, r := range res {
-		parts, ok := r.([]any)
-		if !ok || len(parts) == 0 {
+		v, ok := r.(string)
+		if !ok {
 			continue // no profile
 		}
-		fv := FieldValue{Exists: true}
-		if raw, _ := parts[0].(string); raw != "" {
-			fv.Value = storedFieldValue(raw)
-		}
-		for _, p := range parts[1:] {
-			if v, ok := p.(string); ok && !containsString(fv.Identities, v) {
-				fv.Identities = append(fv.Identities, v)
-			}
-		}
-		sort.Strings(fv.Identities)
-		out[i] = fv
+		out[i] = readStoredField(v, idPrefix, dataKey)
 	}
 	return out, nil
+}
+
+// readStoredField reads one field of a stored profile (see stored.go): its
+// identity lines "<field>:<value>" and its member `"<field>":"<stored>"`
+// of the data.
+func readStoredField(v, idPrefix, dataKey string) FieldValue {
+	sp, ok := decodeStored(v)
+	if !ok {
+		return FieldValue{}
+	}
+	fv := FieldValue{Exists: true}
+	for _, line := range sp.ids {
+		if value, found := strings.CutPrefix(line, idPrefix); found && !containsString(fv.Identities, value) {
+			fv.Identities = append(fv.Identities, value)
+		}
+	}
+	sort.Strings(fv.Identities)
+	if at := strings.Index(sp.data, dataKey); at >= 0 {
+		rest := sp.data[at+len(dataKey):]
+		end := 0
+		for end < len(rest) && rest[end] != '"' {
+			if rest[end] == '\\' {
+				end++
+			}
+			end++
+		}
+		if end <= len(rest) {
+			fv.Value = storedFieldValue(rest[:min(end, len(rest))])
+		}
+	}
+	return fv
 }
 
 // storedFieldValue decodes a stored value still JSON-escaped, as the data
