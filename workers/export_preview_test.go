@@ -3,6 +3,7 @@ package workers
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -137,4 +138,44 @@ func TestExportPreviewAgreesWithTheRun(t *testing.T) {
 	before = b.sim.Stats()
 	b.runAndWait(t, j.ID, "recheck")
 	agrees(t, "recheck", p, before, b.sim.Stats())
+}
+
+// TestExportTraceShowsBrazesRejection: a user whose object Braze rejects
+// (an identifier it refuses) keeps Braze's message, which the trace shows
+// with nothing accepted; a user Braze accepted shows when, and no error.
+func TestExportTraceShowsBrazesRejection(t *testing.T) {
+	t.Parallel()
+	b := setupExport(t, brazesim.Options{})
+	ctx := context.Background()
+	b.audience(t, "fr", `{"field":"country","op":"eq","value":"FR"}`)
+	b.upsert(t,
+		map[string]any{"braze_id": "good", "contact": "good@example.com", "country": "FR"},
+		map[string]any{"braze_id": "bad", "contact": "not-an-email", "country": "FR"},
+	)
+	auth := b.brazeAuth(t, "key-1", nil)
+	start := time.Now()
+	j := b.startJob(t, auth, map[string]any{"audiences": list("fr"), "existing_users": true, "identifier_field": "contact", "identifier_kind": "email"})
+	b.waitIdle(t, j.ID, "create")
+	trace := func(brazeID string) *export.UserTrace {
+		t.Helper()
+		p, err := b.prof.Lookup(ctx, b.acct, "braze_id", brazeID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr, err := b.engine.TraceUser(ctx, j, p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr
+	}
+	bad := trace("bad")
+	if bad.LastError == nil || !strings.Contains(bad.LastError.Message, "email") || bad.LastError.At.Before(start.Truncate(time.Millisecond)) ||
+		bad.Accepted != nil || bad.Next != "send" || bad.Pending != nil {
+		t.Fatalf("trace of the rejected user: %+v (last error %+v)", bad, bad.LastError)
+	}
+	good := trace("good")
+	if good.LastError != nil || good.Accepted == nil || good.Accepted.Identifier != "email=good@example.com" ||
+		good.Accepted.At == nil || good.Accepted.At.Before(start.Truncate(time.Millisecond)) || good.Next != "unchanged" {
+		t.Fatalf("trace of the accepted user: %+v", good)
+	}
 }

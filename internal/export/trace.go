@@ -183,21 +183,6 @@ func (e *Engine) TraceUser(ctx context.Context, j *jobs.Job, profileID string) (
 	return t, nil
 }
 
-// Known reports whether the job has any state about the profile (what
-// Braze accepted, a wait, a lease, an error): a profile that is gone but
-// was sent can still be traced.
-func (e *Engine) Known(ctx context.Context, j *jobs.Job, profileID string) (bool, error) {
-	pipe := e.rdb.Pipeline()
-	c1 := pipe.HExists(ctx, e.k.sent(j.Account, j.ID), profileID)
-	c2 := pipe.ZScore(ctx, e.k.dirty(j.Account, j.ID), profileID)
-	c3 := pipe.ZScore(ctx, e.k.inflight(j.Account, j.ID), profileID)
-	c4 := pipe.HExists(ctx, e.k.errors(j.Account, j.ID), profileID)
-	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-		return false, fmt.Errorf("reading the export state of profile %s in job %s: %w", profileID, j.ID, err)
-	}
-	return c1.Val() || c2.Err() == nil || c3.Err() == nil || c4.Val(), nil
-}
-
 func msTime(ms int64) *time.Time {
 	if ms <= 0 {
 		return nil
