@@ -12,7 +12,7 @@ import (
 //	export:<job>:dirty     ZSET profile id -> ms since it first waited
 //	export:<job>:inflight  ZSET profile id -> lease deadline (ms)
 //	export:<job>:sent      HASH profile id -> state Braze last accepted,
-//	                       and when (see parseState)
+//	                       and when (see acceptedTag)
 //	export:<job>:omitted   SET  profile ids omitted for want of an identifier
 //	export:<job>:errors    HASH profile id -> the message of Braze's last
 //	                       rejection of the user's object and its time
@@ -103,7 +103,7 @@ return 1`)
 // KEYS[1] dirty, KEYS[2] inflight, KEYS[3] sent, KEYS[4] omitted, KEYS[5]
 // state. ARGV[1] now (ms), ARGV[2] the batch's identifier ("<kind>=<field>"),
 // then quadruples: profile id, lease deadline (ms), op ("s" remember the
-// state, with the time Braze accepted it appended (see parseState), "d"
+// state, with the time Braze accepted it appended (see acceptedTag), "d"
 // forget it, "k" keep it, "o" omitted for want of an identifier), state.
 // Returns how many leases were lost.
 var completeScript = redis.NewScript(`
@@ -114,7 +114,7 @@ for i = 3, #ARGV, 4 do
   local id, op = ARGV[i], ARGV[i+2]
   local sc = redis.call('ZSCORE', KEYS[2], id)
   if sc and tonumber(sc) == tonumber(ARGV[i+1]) then
-    if op == 's' then redis.call('HSET', KEYS[3], id, ARGV[i+3] .. '\31' .. ARGV[1])
+    if op == 's' then redis.call('HSET', KEYS[3], id, ARGV[i+3] .. '\31t:' .. ARGV[1])
     elseif op == 'd' then redis.call('HDEL', KEYS[3], id) end
     if op == 'o' then
       if sameIdent then redis.call('SADD', KEYS[4], id)

@@ -26,27 +26,45 @@ type user struct {
 
 const stateSep = "\x1f"
 
-// A sent state is "<kind>=<value>" stateSep "<audience>,...", and since
-// Braze accepted it stateSep "<ms>" (completeScript appends the time; a
-// state stored before it has none).
-func parseState(s string) (ident string, in []string, acceptedMS int64) {
+// A sent state is "<kind>=<value>" stateSep "<audience>,...". Since Braze
+// accepted it, the sent hash keeps it followed by acceptedTag and the time
+// in ms (completeScript appends it; a state stored before has none). Every
+// reader strips the time first (acceptedStates), so that plans compare
+// states alone.
+func parseState(s string) (ident string, in []string) {
 	ident, rest, _ := strings.Cut(s, stateSep)
-	list, at, _ := strings.Cut(rest, stateSep)
-	if list != "" {
-		in = strings.Split(list, ",")
+	if rest != "" {
+		in = strings.Split(rest, ",")
 	}
-	acceptedMS, _ = strconv.ParseInt(at, 10, 64)
-	return ident, in, acceptedMS
+	return ident, in
 }
 
-// stateCore is a sent state without the time Braze accepted it.
-func stateCore(s string) string {
-	ident, rest, ok := strings.Cut(s, stateSep)
-	if !ok {
-		return s
+// acceptedTag starts the time a sent state was accepted at.
+const acceptedTag = stateSep + "t:"
+
+// stateCore splits what the sent hash holds into the state and the time
+// Braze accepted it (ms; 0 when not kept).
+func stateCore(s string) (string, int64) {
+	i := strings.LastIndex(s, acceptedTag)
+	if i < 0 {
+		return s, 0
 	}
-	list, _, _ := strings.Cut(rest, stateSep)
-	return ident + stateSep + list
+	ms, err := strconv.ParseInt(s[i+len(acceptedTag):], 10, 64)
+	if err != nil {
+		return s, 0
+	}
+	return s[:i], ms
+}
+
+// acceptedStates strips the accepted times from sent hash values (HMGET's
+// answer: strings or nil), in place, and returns them.
+func acceptedStates(vals []any) []any {
+	for i, v := range vals {
+		if s, ok := v.(string); ok {
+			vals[i], _ = stateCore(s)
+		}
+	}
+	return vals
 }
 
 func identValue(p *profiles.Profile, field string) string {
@@ -112,7 +130,7 @@ func (e *Engine) plan(ctx context.Context, acct, jobID string, cfg Config, retir
 			idents[i] = identValue(p, cfg.IdentifierField)
 		}
 	}
-	return planUsers(cfg, retired, ids, gone, idents, auds, sent), nil
+	return planUsers(cfg, retired, ids, gone, idents, auds, acceptedStates(sent)), nil
 }
 
 // Reasons a user is omitted (user.omitCode): the preview counts them and
@@ -132,7 +150,7 @@ func planUsers(cfg Config, retired []string, ids []string, gone []bool, idents [
 		u := &user{id: id}
 		out[i] = u
 		prev, _ := sent[i].(string)
-		prevIdent, prevIn, _ := parseState(prev)
+		prevIdent, prevIn := parseState(prev)
 		if gone[i] {
 			// Deleted or merged away: remove every audience of the job from
 			// the Braze user we last sent, if any.
@@ -159,7 +177,7 @@ func planUsers(cfg Config, retired []string, ids []string, gone []bool, idents [
 		in = sortedUnique(in)
 		ident := string(cfg.IdentifierKind) + "=" + value
 		u.state = ident + stateSep + strings.Join(in, ",")
-		if stateCore(prev) == u.state {
+		if prev == u.state {
 			u.complete = true
 			continue
 		}

@@ -290,6 +290,7 @@ func (e *Engine) previewChunk(ctx context.Context, j *jobs.Job, cfg Config, reti
 		if sent, err = e.rdb.HMGet(ctx, e.k.sent(j.Account, j.ID), ids...).Result(); err != nil {
 			return fmt.Errorf("reading sent states of job %s: %w", j.ID, err)
 		}
+		sent = acceptedStates(sent)
 	}
 	gone := make([]bool, len(ids))
 	idents := make([]string, len(ids))

@@ -123,15 +123,13 @@ func (e *Engine) TraceUser(ctx context.Context, j *jobs.Job, profileID string) (
 		return nil, fmt.Errorf("reading the export state of profile %s in job %s: %w", profileID, jobID, err)
 	}
 	t := &UserTrace{ProfileID: profileID, AudiencesIn: []string{}}
-	prev := sentCmd.Val()
-	var acceptedMS int64
+	prev, acceptedMS := stateCore(sentCmd.Val())
 	if prev != "" {
-		ident, in, ms := parseState(prev)
-		t.Accepted = &Accepted{Identifier: ident, Audiences: in, At: msTime(ms)}
+		ident, in := parseState(prev)
+		t.Accepted = &Accepted{Identifier: ident, Audiences: in, At: msTime(acceptedMS)}
 		if t.Accepted.Audiences == nil {
 			t.Accepted.Audiences = []string{}
 		}
-		acceptedMS = ms
 	}
 	switch {
 	case leaseCmd.Err() == nil:
