@@ -78,19 +78,30 @@ func (s *Store) FieldValues(ctx context.Context, account string, ids []string, f
 // identity lines "<field>:<value>" and its member `"<field>":"<stored>"`
 // of the data.
 func readStoredField(v, idPrefix, dataKey string) FieldValue {
-	sp, ok := decodeStored(v)
-	if !ok {
+	// The stored form as decodeStored reads it, without splitting it.
+	head, rest, found := strings.Cut(v, "\n")
+	if !found || !strings.Contains(head, " ") {
+		return FieldValue{}
+	}
+	var list, data string
+	if strings.HasPrefix(rest, "\n") {
+		data = rest[1:]
+	} else if list, data, found = strings.Cut(rest, "\n\n"); !found {
 		return FieldValue{}
 	}
 	fv := FieldValue{Exists: true}
-	for _, line := range sp.ids {
-		if value, found := strings.CutPrefix(line, idPrefix); found && !containsString(fv.Identities, value) {
+	for list != "" {
+		var line string
+		line, list, _ = strings.Cut(list, "\n")
+		if value, ok := strings.CutPrefix(line, idPrefix); ok && !containsString(fv.Identities, value) {
 			fv.Identities = append(fv.Identities, value)
 		}
 	}
-	sort.Strings(fv.Identities)
-	if at := strings.Index(sp.data, dataKey); at >= 0 {
-		rest := sp.data[at+len(dataKey):]
+	if len(fv.Identities) > 1 {
+		sort.Strings(fv.Identities)
+	}
+	if at := strings.Index(data, dataKey); at >= 0 {
+		rest := data[at+len(dataKey):]
 		end := 0
 		for end < len(rest) && rest[end] != '"' {
 			if rest[end] == '\\' {
@@ -98,9 +109,7 @@ func readStoredField(v, idPrefix, dataKey string) FieldValue {
 			}
 			end++
 		}
-		if end <= len(rest) {
-			fv.Value = storedFieldValue(rest[:min(end, len(rest))])
-		}
+		fv.Value = storedFieldValue(rest[:min(end, len(rest))])
 	}
 	return fv
 }
