@@ -24,7 +24,8 @@ type ExportInspector interface {
 
 // ExportInspection is the route group of what an Export Audience job would
 // send (a preview, before anything is sent) and where one user stands in
-// it (a trace).
+// it (a trace). Previews are POSTs and take data_manager, as every POST
+// does (the monitor token writes nothing); the trace reads.
 type ExportInspection struct {
 	Accounts  *accounts.Store
 	Jobs      *jobs.Store
@@ -36,8 +37,8 @@ type ExportInspection struct {
 
 // Routes implements RouteGroup.
 func (g *ExportInspection) Routes(r *Router) {
-	r.Handle("POST /api/v1/accounts/{account}/jobs/preview", Read, g.previewNew)
-	r.Handle("POST /api/v1/accounts/{account}/jobs/{id}/preview", Read, g.previewJob)
+	r.Handle("POST /api/v1/accounts/{account}/jobs/preview", DataManager, g.previewNew)
+	r.Handle("POST /api/v1/accounts/{account}/jobs/{id}/preview", DataManager, g.previewJob)
 	r.Handle("GET /api/v1/accounts/{account}/jobs/{id}/users/{field}/{value}", Read, g.traceUser)
 }
 
