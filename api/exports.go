@@ -38,6 +38,8 @@ type ExportInspection struct {
 // Routes implements RouteGroup.
 func (g *ExportInspection) Routes(r *Router) {
 	r.Handle("POST /api/v1/accounts/{account}/jobs/preview", DataManager, g.previewNew)
+	// Not a job called "preview".
+	r.Refuse("/api/v1/accounts/{account}/jobs/preview", http.MethodPost, http.MethodGet, http.MethodPatch, http.MethodDelete)
 	r.Handle("POST /api/v1/accounts/{account}/jobs/{id}/preview", DataManager, g.previewJob)
 	r.Handle("GET /api/v1/accounts/{account}/jobs/{id}/users/{field}/{value}", Read, g.traceUser)
 }
