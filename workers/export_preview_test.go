@@ -179,3 +179,65 @@ func TestExportTraceShowsBrazesRejection(t *testing.T) {
 		t.Fatalf("trace of the accepted user: %+v", good)
 	}
 }
+
+// TestExportPreviewOfSeveralAudiences: with two audiences, users in one,
+// the other or both are each one object, and the preview of the job's
+// first run and of a recheck agree with what the runs send.
+func TestExportPreviewOfSeveralAudiences(t *testing.T) {
+	t.Parallel()
+	b := setupExport(t, brazesim.Options{})
+	ctx := context.Background()
+	b.audience(t, "fr", `{"field":"country","op":"eq","value":"FR"}`)
+	b.audience(t, "vip", `{"field":"tier","op":"eq","value":"gold"}`)
+	var recs []map[string]any
+	for i := range 40 {
+		r := map[string]any{"braze_id": fmt.Sprintf("s%02d", i), "country": "DE"}
+		if i%2 == 0 {
+			r["country"] = "FR"
+		}
+		if i%3 == 0 {
+			r["tier"] = "gold"
+		}
+		recs = append(recs, r)
+	}
+	b.upsert(t, recs...)
+	auth := b.brazeAuth(t, "key-1", nil)
+	cfg := map[string]any{"audiences": list("fr", "vip"), "existing_users": true, "flush_users": 100000.0, "flush_interval_seconds": 86400.0}
+	label := "export"
+	draft, err := b.jobs.Check(ctx, b.acct, jobs.Input{Type: export.TypeName, Label: &label, AuthorizationID: &auth, Config: cfg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := b.engine.PreviewNew(ctx, draft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// In fr or vip: 20 + 14 - 7 (both).
+	if p.UsersToAdd != 27 || p.Objects != 27 || p.DataPoints != 27 || p.Requests != 1 {
+		t.Fatalf("preview of the new job: %+v", *p)
+	}
+	before := b.sim.Stats()
+	j := b.startJob(t, auth, cfg)
+	b.waitIdle(t, j.ID, "create")
+	agrees(t, "first run", p, before, b.sim.Stats())
+	// Five leave vip; a recheck sends only them.
+	for i := 0; i < 15; i += 3 {
+		b.upsert(t, map[string]any{"braze_id": fmt.Sprintf("s%02d", i), "tier": "silver"})
+	}
+	if _, err := b.jobs.Pause(ctx, b.acct, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.engine.Recheck(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	// s03 and s09 were in vip only: their objects only remove.
+	if p, err = b.engine.PreviewJob(ctx, j); err != nil || p.Objects != 5 || p.UsersToAdd != 3 || p.UsersToRemove != 2 || p.UsersUnchanged != 22 {
+		t.Fatalf("preview of a recheck: %+v %v", p, err)
+	}
+	if _, err := b.jobs.Resume(ctx, b.acct, j.ID); err != nil {
+		t.Fatal(err)
+	}
+	before = b.sim.Stats()
+	b.runAndWait(t, j.ID, "recheck")
+	agrees(t, "recheck", p, before, b.sim.Stats())
+}

@@ -295,16 +295,41 @@ func (e *Engine) previewChunk(ctx context.Context, j *jobs.Job, cfg Config, reti
 	gone := make([]bool, len(ids))
 	idents := make([]string, len(ids))
 	auds := make(map[string][]string, len(ids))
+	combos := map[uint64][]string{}
 	for i, id := range ids {
 		fv := fvs[i]
 		gone[i] = !fv.Exists
 		idents[i] = identOf(fv.Value, fv.Value != nil, fv.Identities)
 		n, _ := strconv.ParseUint(id, 10, 64)
-		for _, a := range cfg.Audiences {
+		if len(cfg.Audiences) > 64 {
+			for _, a := range cfg.Audiences {
+				if bitSet(bm[a], n) {
+					auds[id] = append(auds[id], a)
+				}
+			}
+			continue
+		}
+		// Users in the same audiences share one list (planUsers only
+		// reads it).
+		var mask uint64
+		for k, a := range cfg.Audiences {
 			if bitSet(bm[a], n) {
-				auds[id] = append(auds[id], a)
+				mask |= 1 << k
 			}
 		}
+		if mask == 0 {
+			continue
+		}
+		list, ok := combos[mask]
+		if !ok {
+			for k, a := range cfg.Audiences {
+				if mask&(1<<k) != 0 {
+					list = append(list, a)
+				}
+			}
+			combos[mask] = list
+		}
+		auds[id] = list
 	}
 	for _, u := range planUsers(cfg, retired, ids, gone, idents, auds, sent) {
 		switch {
