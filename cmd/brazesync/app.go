@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -66,13 +67,11 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
-		_ = rdb.Close()
-		return nil, fmt.Errorf("cannot reach Redis at %s (REDIS_URL): %w", redisconn.Address(cfg.RedisURL), err)
+		return nil, errors.Join(fmt.Errorf("cannot reach Redis at %s (REDIS_URL): %w", redisconn.Address(cfg.RedisURL), err), closeRedis(rdb))
 	}
 	box, err := secrets.NewBox(cfg.MasterKeys...)
 	if err != nil {
-		_ = rdb.Close()
-		return nil, &config.Error{Var: "BRAZESYNC_MASTER_KEY", Reason: err.Error()}
+		return nil, errors.Join(&config.Error{Var: "BRAZESYNC_MASTER_KEY", Reason: err.Error()}, closeRedis(rdb))
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -107,9 +106,20 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	return a, nil
 }
 
+// close closes the Redis connections, which the Asynq client shares (so it
+// has nothing of its own to close).
 func (a *app) close() {
-	_ = a.client.Close()
-	_ = a.rdb.Close()
+	if err := a.rdb.Close(); err != nil {
+		a.log.Warn("closing the Redis connections", "err", err)
+	}
+}
+
+// closeRedis closes rdb after a failed start; its error, if any, says so.
+func closeRedis(rdb redis.UniversalClient) error {
+	if err := rdb.Close(); err != nil {
+		return fmt.Errorf("closing the Redis connections: %w", err)
+	}
+	return nil
 }
 
 // apiServer builds the HTTP API with asynqmon and queue metrics.
@@ -133,7 +143,14 @@ func (a *app) apiServer() (*api.Server, func(), error) {
 		AuthorizationTesters: a.authorizationTesters(),
 		RunTasks:             inspector,
 	})
-	return srv, func() { _ = mon.Close(); _ = monRO.Close() }, nil
+	closeMon := func() {
+		for _, h := range []*asynqmon.HTTPHandler{mon, monRO} {
+			if err := h.Close(); err != nil {
+				a.log.Warn("closing asynqmon's Redis connections", "err", err)
+			}
+		}
+	}
+	return srv, closeMon, nil
 }
 
 // workerServer builds the worker with every task handler.
