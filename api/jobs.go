@@ -109,7 +109,10 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	s.notify(r.Context(), nil, j)
-	if j.Schedule == "" {
+	// A job runs at once unless its creator gave it a schedule: one its
+	// type gave it (csv_import's keep_updated polls every 15 minutes) does
+	// not delay its first run.
+	if in.Schedule == nil || *in.Schedule == "" {
 		if _, err := s.enqueueRun(r.Context(), j, "create"); err != nil {
 			return err
 		}

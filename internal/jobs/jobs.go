@@ -255,8 +255,8 @@ func (s *Store) Get(ctx context.Context, account, id string) (*Job, error) {
 	return &j, nil
 }
 
-// List returns an account's jobs with their health, oldest first; deleted
-// ones only if asked.
+// List returns an account's jobs with their health and newest run, oldest
+// first; deleted ones only if asked.
 func (s *Store) List(ctx context.Context, account string, withDeleted bool) ([]Job, error) {
 	m, err := s.rdb.HGetAll(ctx, s.key(account)).Result()
 	if err != nil {
@@ -277,6 +277,9 @@ func (s *Store) List(ctx context.Context, account string, withDeleted bool) ([]J
 		ptrs[i] = &out[i]
 	}
 	if err := s.withHealth(ctx, ptrs); err != nil {
+		return nil, err
+	}
+	if err := s.withLastRuns(ctx, ptrs); err != nil {
 		return nil, err
 	}
 	sort.Slice(out, func(i, k int) bool {

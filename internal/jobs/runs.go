@@ -326,3 +326,38 @@ func (s *Store) Logs(ctx context.Context, account, id string, limit int64) ([]En
 	}
 	return out, nil
 }
+
+// withLastRuns sets the newest run of each job, in two round trips
+// whatever the number of jobs.
+func (s *Store) withLastRuns(ctx context.Context, js []*Job) error {
+	if len(js) == 0 {
+		return nil
+	}
+	pipe := s.rdb.Pipeline()
+	newest := make([]*redis.StringCmd, len(js))
+	for i, j := range js {
+		newest[i] = pipe.LIndex(ctx, s.runsKey(j.Account, j.ID), 0)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("listing the newest runs of jobs: %w", err)
+	}
+	pipe = s.rdb.Pipeline()
+	runs := make([]*redis.MapStringStringCmd, len(js))
+	for i, j := range js {
+		if id := newest[i].Val(); id != "" {
+			runs[i] = pipe.HGetAll(ctx, s.runKey(j.Account, j.ID, id))
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("reading the newest runs of jobs: %w", err)
+	}
+	for i, j := range js {
+		if runs[i] == nil {
+			continue
+		}
+		if m := runs[i].Val(); len(m) > 0 {
+			j.LastRun = decodeRun(newest[i].Val(), m)
+		}
+	}
+	return nil
+}
