@@ -263,41 +263,24 @@ func limitParam(r *http.Request, def, max int64) (int64, error) {
 }
 
 func (s *Server) jobRuns(w http.ResponseWriter, r *http.Request) error {
-	acct, err := s.account(r)
-	if err != nil {
-		return err
-	}
-	n, err := limitParam(r, 20, 100)
-	if err != nil {
-		return err
-	}
-	if _, err := s.d.Jobs.Get(r.Context(), acct, r.PathValue("id")); err != nil {
-		return err
-	}
-	runs, err := s.d.Jobs.Runs(r.Context(), acct, r.PathValue("id"), n)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": runs})
-	return nil
+	return jobHistory(s, w, r, 20, 100, s.d.Jobs.Runs)
 }
 
 func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
-	acct, err := s.account(r)
-	if err != nil {
-		return err
-	}
-	n, err := limitParam(r, 100, 1000)
-	if err != nil {
-		return err
-	}
-	if _, err := s.d.Jobs.Get(r.Context(), acct, r.PathValue("id")); err != nil {
-		return err
-	}
-	logs, err := s.d.Jobs.Logs(r.Context(), acct, r.PathValue("id"), n)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": logs})
-	return nil
+	return jobHistory(s, w, r, 100, 1000, s.d.Jobs.Logs)
+}
+
+// jobHistory answers the latest ?limit= (default def, at most max) entries
+// fetch returns for the request's job, which must exist.
+func jobHistory[T any](s *Server, w http.ResponseWriter, r *http.Request, def, max int64, fetch func(ctx context.Context, account, id string, limit int64) ([]T, error)) error {
+	return answerList(s, w, r, func(ctx context.Context, acct string) ([]T, error) {
+		n, err := limitParam(r, def, max)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := s.d.Jobs.Get(ctx, acct, r.PathValue("id")); err != nil {
+			return nil, err
+		}
+		return fetch(ctx, acct, r.PathValue("id"), n)
+	})
 }
