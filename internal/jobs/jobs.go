@@ -132,10 +132,10 @@ type Store struct {
 	// events hears of the events of jobs with notify settings (SetEvents).
 	events EventSink
 	rdb    redis.UniversalClient
-	ns    keyspace.Namespace
-	types map[string]Type
-	auths Authorizations
-	now   func() time.Time
+	ns     keyspace.Namespace
+	types  map[string]Type
+	auths  Authorizations
+	now    func() time.Time
 	// failingAfter and logEvery are the health policy (SetHealthPolicy).
 	failingAfter, logEvery time.Duration
 }
