@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/fault"
+	"github.com/redis/go-redis/v9"
 )
 
 // Events a job's notify settings may ask for.
@@ -150,4 +151,65 @@ func (s *Store) healthEvent(ctx context.Context, account, id, runID, from, to st
 		return fmt.Errorf("job %s is %s; reporting it: %w", id, to, err)
 	}
 	return nil
+}
+
+// ReplaceNotifySecrets calls f with the sealed notify secret of every job
+// of account that has one (deleted jobs too) and stores what f returns in
+// its place when f reports a change (a secret sealed again with another
+// master key); the job's version and everything else stay. A job whose
+// secret changed meanwhile is left as it is. It returns how many changed.
+func (s *Store) ReplaceNotifySecrets(ctx context.Context, account string, f func(jobID, sealed string) (string, bool, error)) (int, error) {
+	key := s.key(account)
+	m, err := s.rdb.HGetAll(ctx, key).Result()
+	if err != nil {
+		return 0, fmt.Errorf("listing jobs of account %s: %w", account, err)
+	}
+	n := 0
+	for id, v := range m {
+		j, err := decodeJob([]byte(v))
+		if err != nil {
+			return n, fmt.Errorf("decoding job %s of account %s: %w", id, account, err)
+		}
+		if j.Notify == nil || j.Notify.SealedSecret == "" {
+			continue
+		}
+		old := j.Notify.SealedSecret
+		next, changed, err := f(id, old)
+		if err != nil {
+			return n, fmt.Errorf("job %s of account %s: %w", id, account, err)
+		}
+		if !changed {
+			continue
+		}
+		err = s.watchRetry(ctx, id, func(tx *redis.Tx) error {
+			b, err := tx.HGet(ctx, key, id).Bytes()
+			if err != nil {
+				return fmt.Errorf("reading job %s: %w", id, err)
+			}
+			cur, err := decodeJob(b)
+			if err != nil {
+				return fmt.Errorf("decoding job %s: %w", id, err)
+			}
+			if cur.Notify == nil || cur.Notify.SealedSecret != old {
+				return nil
+			}
+			cur.Notify.SealedSecret = next
+			nb, err := encodeJob(cur)
+			if err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+				pipe.HSet(ctx, key, id, nb)
+				return nil
+			})
+			if err == nil {
+				n++
+			}
+			return err
+		}, key)
+		if err != nil {
+			return n, fmt.Errorf("storing the notify secret of job %s: %w", id, err)
+		}
+	}
+	return n, nil
 }

@@ -107,7 +107,7 @@ func (d *Deliverer) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		log.InfoContext(ctx, "notification dropped: the job no longer asks for it")
 		return nil
 	}
-	secret, err := openSecret(d.Box, p.Account, p.JobID, j.Notify.SealedSecret)
+	secret, err := OpenSecret(d.Box, p.Account, p.JobID, j.Notify.SealedSecret)
 	if err != nil {
 		return d.drop(ctx, log, p, "notify_secret_unreadable", fmt.Sprintf("the %s notification %s was dropped: the signing secret cannot be opened (%v); set notify again to get a new one", p.Event, p.EventID, errors.Unwrap(err)))
 	}

@@ -13,6 +13,7 @@
 package notify
 
 import (
+	"context"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
@@ -23,6 +24,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/secrets"
 )
 
@@ -90,11 +92,31 @@ func NewSecret(box *secrets.Box, account, jobID string) (plain, sealed string, e
 	return plain, sealed, nil
 }
 
-// openSecret opens a job's sealed secret.
-func openSecret(box *secrets.Box, account, jobID, sealed string) (string, error) {
+// OpenSecret opens a job's sealed secret.
+func OpenSecret(box *secrets.Box, account, jobID, sealed string) (string, error) {
 	b, err := box.Open(secretPurpose(account, jobID), sealed)
 	if err != nil {
 		return "", fmt.Errorf("opening the notify secret of job %s: %w", jobID, err)
 	}
 	return string(b), nil
+}
+
+// Reseal seals the notify secrets of an account's jobs again with the
+// box's sealing key (after a master key rotation), and returns how many
+// it sealed again.
+func Reseal(ctx context.Context, js *jobs.Store, box *secrets.Box, account string) (int, error) {
+	return js.ReplaceNotifySecrets(ctx, account, func(jobID, sealed string) (string, bool, error) {
+		if !box.NeedsResealing(sealed) {
+			return sealed, false, nil
+		}
+		plain, err := OpenSecret(box, account, jobID, sealed)
+		if err != nil {
+			return "", false, err
+		}
+		next, err := box.Seal(secretPurpose(account, jobID), []byte(plain))
+		if err != nil {
+			return "", false, fmt.Errorf("sealing the notify secret of job %s again: %w", jobID, err)
+		}
+		return next, true, nil
+	})
 }
