@@ -106,7 +106,7 @@ func setupOn(t *testing.T, rdb *redis.Client, ns keyspace.Namespace, queue tasks
 		Monitoring:         http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "asynqmon") }),
 		MonitoringReadOnly: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "asynqmon read-only") }),
 		MonitorToken:       monitorToken, Groups: groups,
-		Notify:             &NotifySettings{Checker: notify.Checker{}, Box: box}})
+		Notify: &NotifySettings{Checker: notify.Checker{}, Box: box}})
 	b.http = httptest.NewServer(b.srv.Handler())
 	t.Cleanup(b.http.Close)
 	return b
