@@ -102,6 +102,9 @@ func (s *Store) runEvent(ctx context.Context, account, id, runID string) error {
 	if err != nil {
 		return err
 	}
+	if j.Notify == nil {
+		return nil
+	}
 	r, err := s.GetRun(ctx, account, id, runID)
 	if err != nil {
 		return err
