@@ -19,6 +19,7 @@ import (
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/jobtype"
 	"github.com/brazesync/brazesync/internal/keyspace"
+	"github.com/brazesync/brazesync/internal/notify"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/ratelimit"
 	"github.com/brazesync/brazesync/internal/redisconn"
@@ -83,6 +84,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		a.auths.Types().Add(t)
 	}
 	a.jobs = jobs.New(rdb, a.ns, a.auths, nil)
+	// Jobs' events (run ends, health changes) become notification deliveries.
+	a.jobs.SetEvents(notify.Sink{Enqueuer: a.client})
 	a.audiences = audiences.New(rdb, a.ns, nil, audiences.Options{Logger: log})
 	a.profiles = profiles.New(rdb, a.ns, a.audiences, profiles.Options{Logger: log})
 	a.audiences.UseProfiles(a.profiles)
@@ -142,6 +145,8 @@ func (a *app) apiServer() (*api.Server, func(), error) {
 		Groups:               append(append(a.dataRoutes(), a.managedRoutes()...), a.importRoutes()),
 		AuthorizationTesters: a.authorizationTesters(),
 		RunTasks:             inspector,
+		Notify: &api.NotifySettings{
+			Checker: notify.Checker{AllowInsecure: a.cfg.AllowInsecureEndpoints, Egress: a.egress}, Box: a.box},
 	})
 	closeMon := func() {
 		for _, h := range []*asynqmon.HTTPHandler{mon, monRO} {
@@ -161,6 +166,8 @@ func (a *app) workerServer() *workers.Server {
 		Logger: a.log.With("component", "worker"), Registry: a.registry,
 	})
 	w.HandleJobs(a.jobs, a.types, a.log.With("component", "jobs"))
+	w.Handle(tasks.TypeNotifyDeliver, notify.NewDeliverer(notify.Deliverer{
+		Jobs: a.jobs, Box: a.box, Egress: a.egress, Logger: a.log.With("component", "notify")}))
 	a.registerData(w)
 	return w
 }

@@ -105,6 +105,12 @@ func jobTable(w io.Writer, j *client.Job) {
 	}
 	row(w, "authorization", j.AuthorizationID)
 	row(w, "schedule", orDash(j.Schedule))
+	if n := j.Notify; n != nil {
+		row(w, "notify", fmt.Sprintf("%s (%s)", n.URL, strings.Join(n.Events, ", ")))
+		if n.Secret != "" {
+			row(w, "notify secret", n.Secret+" (shown this once: store it)")
+		}
+	}
 	row(w, "version", j.Version)
 	if r := j.LastRun; r != nil {
 		row(w, "last run", fmt.Sprintf("%s %s (%s), started %s, ended %s", r.ID, r.Outcome, r.Trigger, when(&r.StartedAt), when(r.EndedAt)))
