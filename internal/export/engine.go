@@ -286,6 +286,14 @@ func (e *Engine) Changed(ctx context.Context, before, after *jobs.Job) error {
 			added = append(added, a)
 		}
 	}
+	// A new representation (mode or boolean prefix), or audiences dropped
+	// from a boolean-mode job (users whose attribute is false are not
+	// their members), concerns every user Braze holds a state of.
+	if representation(old) != representation(cur) || (cur.Mode == ModeBoolean && len(dropped) > 0) {
+		if err := e.startResend(ctx, after.Account, after.ID); err != nil {
+			return err
+		}
+	}
 	if len(dropped) == 0 && len(added) == 0 {
 		return nil
 	}
