@@ -80,3 +80,36 @@ func (e *Engine) resendChunk(ctx context.Context, acct, jobID, cursor string) er
 	}
 	return nil
 }
+
+// resendIfRepresentationChanged makes the users of a batch wait again when
+// the job's representation changed since the batch was planned with cfg:
+// the walk of startResend may have passed them while they were leased, and
+// the batch sent them in the old representation (or found them unchanged
+// in it). The job is read after the batch completed and its change is
+// stored before the walk starts, so every user is caught by one or the
+// other.
+func (e *Engine) resendIfRepresentationChanged(ctx context.Context, acct, jobID string, cfg Config, leased []lease) error {
+	if len(leased) == 0 {
+		return nil
+	}
+	j, err := e.jobs.Get(ctx, acct, jobID)
+	if err != nil {
+		return err
+	}
+	cur, err := ParseConfig(j.Config)
+	if err != nil {
+		return err
+	}
+	if representation(cur) == representation(cfg) {
+		return nil
+	}
+	now := float64(e.nowMS())
+	zs := make([]redis.Z, len(leased))
+	for i, l := range leased {
+		zs[i] = redis.Z{Score: now, Member: l.id}
+	}
+	if err := e.rdb.ZAddNX(ctx, e.k.dirty(acct, jobID), zs...).Err(); err != nil {
+		return fmt.Errorf("marking users of job %s sent in its old representation: %w", jobID, err)
+	}
+	return nil
+}

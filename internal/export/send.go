@@ -318,5 +318,8 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 		c["leases_lost"] += lost
 		e.metrics.lost(lost)
 	}
+	if err := e.resendIfRepresentationChanged(context.WithoutCancel(ctx), acct, j.ID, cfg, leased); err != nil {
+		return c, nil, err
+	}
 	return c, leased, nil
 }
