@@ -293,6 +293,13 @@ func (e *Engine) Changed(ctx context.Context, before, after *jobs.Job) error {
 		if err := e.startResend(ctx, after.Account, after.ID); err != nil {
 			return err
 		}
+		// Without a schedule, they are sent now rather than when enough
+		// wait; with one, at its next occurrence.
+		if after.Schedule == "" {
+			if err := e.RequestFlush(ctx, after.Account, after.ID); err != nil {
+				return err
+			}
+		}
 	}
 	if len(dropped) == 0 && len(added) == 0 {
 		return nil
