@@ -4,7 +4,8 @@
 // Delivery is state-based (docs/architecture.md). The change log only says
 // which profiles are dirty for a job; a sender leases dirty profiles in
 // batches, reads each one's current membership across the job's audiences
-// and sends one attribute object per user ({"add": [in], "remove": [out]}).
+// and sends one attribute object per user ({"add": [in], "remove": [out]},
+// or in boolean mode one true/false attribute per audience; buildUser).
 // What Braze accepted is remembered per user, and a user whose state equals
 // it is not sent again. Retries, duplicates and reordering therefore cannot
 // leave Braze wrong, and at-least-once task delivery is safe.
