@@ -48,6 +48,33 @@ func splitList(s string) []string {
 	return strings.Split(s, ",")
 }
 
+// uncertainMark starts a sent state that is uncertain: a batch that lost
+// its lease was accepted, so Braze holds what it or the batch recorded
+// before wrote (completeScript). The candidates follow, newest first,
+// separated by stateAltSep.
+const (
+	uncertainMark = "~"
+	stateAltSep   = "\x1e"
+)
+
+// parseStates reads a sent state: its candidates (none for "") and
+// whether it is certain (one candidate Braze is known to hold).
+func parseStates(s string) (cands []sentState, certain bool) {
+	if s == "" {
+		return nil, true
+	}
+	rest, uncertain := strings.CutPrefix(s, uncertainMark)
+	if !uncertain {
+		return []sentState{parseState(s)}, true
+	}
+	for _, c := range strings.Split(rest, stateAltSep) {
+		if c != "" {
+			cands = append(cands, parseState(c))
+		}
+	}
+	return cands, false
+}
+
 func parseState(s string) sentState {
 	parts := strings.SplitN(s, stateSep, 4)
 	st := sentState{ident: parts[0]}
@@ -149,7 +176,11 @@ func (e *Engine) plan(ctx context.Context, acct, jobID string, cfg Config, retir
 // A user whose state equals prev is complete: nothing is sent.
 func buildUser(cfg Config, retired []string, id string, p *profiles.Profile, memberOf []string, prev string) *user {
 	u := &user{id: id}
-	pst := parseState(prev)
+	cands, certain := parseStates(prev)
+	var pst sentState // the newest candidate
+	if len(cands) > 0 {
+		pst = cands[0]
+	}
 	if p == nil {
 		// Deleted or merged away: remove every audience of the job from
 		// the Braze user we last sent, if any, and forget it.
@@ -159,7 +190,9 @@ func buildUser(cfg Config, retired []string, id string, p *profiles.Profile, mem
 			return u
 		}
 		obj := braze.Object{ID: bid, Attribute: cfg.Attribute, UpdateExistingOnly: cfg.UpdateExistingOnly}
-		clearState(&obj, cfg, retired, pst)
+		for _, c := range cands {
+			clearState(&obj, cfg, retired, c)
+		}
 		u.object, u.removed = finish(u, &obj), len(pst.in)
 		return u
 	}
@@ -181,35 +214,72 @@ func buildUser(cfg Config, retired []string, id string, p *profiles.Profile, mem
 	switch cfg.Mode {
 	case ModeBoolean:
 		cur.boolean, cur.prefix = true, cfg.AttributePrefix
-		same := pst.boolean && pst.prefix == cfg.AttributePrefix
-		if !same && (pst.boolean || len(pst.in) > 0) {
-			// The array holds some of the job's audiences (a user never
-			// sent, or sent none, has nothing to clear).
-			clearState(&obj, cfg, retired, pst)
+		// Audiences whose attribute (of this prefix) Braze may hold, and
+		// whether it is known to hold exactly the one candidate's.
+		var same []sentState
+		for _, c := range cands {
+			switch {
+			case c.boolean && c.prefix == cfg.AttributePrefix:
+				same = append(same, c)
+			case c.boolean || len(c.in) > 0 || !certain:
+				// The array may hold some of the job's audiences (a user
+				// sent none, or never sent, has nothing to clear).
+				clearState(&obj, cfg, retired, c)
+			}
 		}
 		fields := map[string]any{}
 		for _, a := range in {
 			fields[cfg.BooleanAttribute(a)] = true
 		}
-		for _, a := range pst.in {
-			if !slices.Contains(in, a) && slices.Contains(cfg.Audiences, a) {
-				fields[cfg.BooleanAttribute(a)] = false
-				cur.out = append(cur.out, a)
+		if certain && len(same) == 1 {
+			// Known: false for the audiences left since; falses already
+			// written are kept, not rewritten; attributes of audiences no
+			// longer the job's are removed.
+			for _, a := range pst.in {
+				switch {
+				case slices.Contains(in, a):
+				case slices.Contains(cfg.Audiences, a):
+					fields[cfg.BooleanAttribute(a)] = false
+					cur.out = append(cur.out, a)
+				default:
+					fields[cfg.BooleanAttribute(a)] = nil
+				}
 			}
-		}
-		if same {
 			for _, a := range pst.out {
 				switch {
 				case slices.Contains(in, a):
 				case slices.Contains(cfg.Audiences, a):
-					cur.out = append(cur.out, a) // false already: kept, not rewritten
+					cur.out = append(cur.out, a)
 				default:
-					fields[cfg.BooleanAttribute(a)] = nil // no longer the job's
+					fields[cfg.BooleanAttribute(a)] = nil
 				}
 			}
-			for _, a := range pst.in {
-				if !slices.Contains(cfg.Audiences, a) {
-					fields[cfg.BooleanAttribute(a)] = nil
+		} else {
+			// Not known exactly (a batch that lost its lease was
+			// accepted, or a switch from array mode): every audience any
+			// candidate names is written again.
+			for _, c := range same {
+				for _, a := range append(slices.Clone(c.in), c.out...) {
+					switch {
+					case slices.Contains(in, a):
+					case slices.Contains(cfg.Audiences, a):
+						fields[cfg.BooleanAttribute(a)] = false
+						cur.out = append(cur.out, a)
+					default:
+						fields[cfg.BooleanAttribute(a)] = nil
+					}
+				}
+			}
+			for _, c := range cands {
+				if c.boolean && c.prefix == cfg.AttributePrefix {
+					continue
+				}
+				// Left since an array-mode state: false, as a user leaving.
+				for _, a := range c.in {
+					if !slices.Contains(in, a) && slices.Contains(cfg.Audiences, a) {
+						fields[cfg.BooleanAttribute(a)] = false
+						cur.out = append(cur.out, a)
+					}
 				}
 			}
 		}
@@ -223,8 +293,10 @@ func buildUser(cfg Config, retired []string, id string, p *profiles.Profile, mem
 			}
 		}
 	default:
-		if pst.boolean {
-			clearState(&obj, cfg, retired, pst)
+		for _, c := range cands {
+			if c.boolean {
+				clearState(&obj, cfg, retired, c)
+			}
 		}
 		var out []string
 		for _, a := range cfg.Audiences {

@@ -121,3 +121,38 @@ func containsField(err error, field string) bool {
 	var ve *fault.ValidationError
 	return errors.As(err, &ve) && ve.Field == field
 }
+
+// TestBuildUserUncertainState: after a batch that lost its lease was
+// accepted, Braze may hold what it wrote or what was recorded before; the
+// next object clears both and writes the job's state in full.
+func TestBuildUserUncertainState(t *testing.T) {
+	t.Parallel()
+	p := &profiles.Profile{Fields: map[string]any{"braze_id": "u1"}}
+	arr := mustConfig(t, map[string]any{"audiences": []any{"a", "b"}})
+	boo := mustConfig(t, map[string]any{"audiences": []any{"a", "b"}, "attribute_mode": "boolean"})
+	boolA := sentState{ident: "external_id=u1", in: []string{"a"}, boolean: true, prefix: "lytics_"}.String()
+	boolAoutB := sentState{ident: "external_id=u1", in: []string{"a"}, boolean: true, prefix: "lytics_", out: []string{"b"}}.String()
+	arrB := sentState{ident: "external_id=u1", in: []string{"b"}}.String()
+	for _, c := range []struct {
+		name string
+		cfg  Config
+		in   []string
+		prev string
+		want string
+	}{
+		{"array mode, a boolean batch lost its lease", arr, []string{"b"}, uncertainMark + boolA + stateAltSep + arrB,
+			`{"external_id":"u1","lytics_segments":{"add":["b"],"remove":["a"]},"lytics_a":null}`},
+		{"boolean mode, an array batch lost its lease", boo, nil, uncertainMark + arrB + stateAltSep + boolAoutB,
+			`{"external_id":"u1","lytics_segments":{"remove":["a","b"]},"lytics_a":false,"lytics_b":false}`},
+		{"boolean mode, a boolean batch lost its lease", boo, []string{"a"}, uncertainMark + boolAoutB + stateAltSep + boolA,
+			`{"external_id":"u1","lytics_a":true,"lytics_b":false}`},
+	} {
+		u := buildUser(c.cfg, nil, "p1", p, c.in, c.prev)
+		if got := objectJSON(t, u); got != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, got, c.want)
+		}
+		if _, certain := parseStates(u.state); !certain {
+			t.Errorf("%s: the new state %q is not certain", c.name, u.state)
+		}
+	}
+}
