@@ -37,6 +37,16 @@ type JobConfig struct {
 	// Attribute (export) is the array custom attribute (default
 	// lytics_segments).
 	Attribute string `json:"attribute,omitempty"`
+	// AttributeMode (export) is "array" (default: the audience slugs in
+	// Attribute) or "boolean" (one attribute per audience, named
+	// AttributePrefix + slug, true on entry and false on exit).
+	AttributeMode string `json:"attribute_mode,omitempty"`
+	// AttributePrefix (export, boolean mode) starts each attribute's name
+	// (default lytics_). A pointer, so that an empty prefix can be set.
+	AttributePrefix *string `json:"attribute_prefix,omitempty"`
+	// UpdateExistingOnly (export) sends every object with Braze's
+	// _update_existing_only, so that the job creates no Braze user.
+	UpdateExistingOnly bool `json:"update_existing_only,omitempty"`
 	// ExistingUsers (export) backfills the audiences' current members.
 	ExistingUsers bool `json:"existing_users,omitempty"`
 	// FlushUsers and FlushIntervalSeconds (export, without a schedule):

@@ -271,6 +271,9 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 					failed[b.Offset+oe.Index] = oe.Type
 				}
 			}
+			if cfg.UpdateExistingOnly {
+				c[CounterNotInBraze] += notUpdated(b, res)
+			}
 		}
 	}
 	// Accepted: remember states and end the leases.
@@ -291,7 +294,7 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 		c["sent"]++
 		c["added"] += int64(u.added)
 		c["removed"] += int64(u.removed)
-		c["data_points"]++
+		c["data_points"] += int64(u.dataPoints)
 	}
 	args := make([]any, 0, 2+4*len(leased))
 	args = append(args, e.nowMS(), identifierOf(cfg))
@@ -314,6 +317,9 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 	if lost > 0 {
 		c["leases_lost"] += lost
 		e.metrics.lost(lost)
+	}
+	if err := e.resendIfRepresentationChanged(context.WithoutCancel(ctx), acct, j.ID, cfg, leased); err != nil {
+		return c, nil, err
 	}
 	return c, leased, nil
 }
