@@ -92,7 +92,9 @@ func (g *ExportInspection) previewNew(w http.ResponseWriter, r *http.Request) er
 	if in.Type == "" {
 		return Invalid("type", "is required: one of "+joinNames(g.Jobs.TypeNames()))
 	}
-	j, err := g.Jobs.Check(r.Context(), acct, in.input())
+	// A preview sends nothing, notifications included: notify is not read.
+	j, err := g.Jobs.Check(r.Context(), acct, jobs.Input{Type: in.Type, Label: in.Label, Description: in.Description,
+		AuthorizationID: in.AuthorizationID, Config: in.Config, Schedule: in.Schedule})
 	if err != nil {
 		return err
 	}

@@ -31,18 +31,10 @@ func (e *env) jobsCommand() *cli.Command {
 func (e *env) jobsList(ctx context.Context, args []string) error {
 	f := newFlags("jobs list", true)
 	deleted := f.fs.Bool("deleted", false, "")
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
+	list := func(c *client.Client, ctx context.Context, acct string) ([]client.Job, error) {
+		return c.ListJobs(ctx, acct, &client.ListJobsOptions{Deleted: *deleted})
 	}
-	c, acct, err := e.accountClient(f)
-	if err != nil {
-		return err
-	}
-	list, err := c.ListJobs(ctx, acct, &client.ListJobsOptions{Deleted: *deleted})
-	if err != nil {
-		return err
-	}
-	return e.print(f, list, func(w io.Writer) {
+	return listAll(ctx, e, f, args, list, func(w io.Writer, list []client.Job) {
 		row(w, "ID", "TYPE", "LABEL", "STATE", "HEALTH", "SCHEDULE", "LAST RUN")
 		for _, j := range list {
 			row(w, j.ID, j.Type, orDash(j.Label), j.State, orDash(j.Health), orDash(j.Schedule), lastRun(j.LastRun))
@@ -115,6 +107,12 @@ func jobTable(w io.Writer, j *client.Job) {
 	}
 	row(w, "authorization", j.AuthorizationID)
 	row(w, "schedule", orDash(j.Schedule))
+	if n := j.Notify; n != nil {
+		row(w, "notify", fmt.Sprintf("%s (%s)", n.URL, strings.Join(n.Events, ", ")))
+		if n.Secret != "" {
+			row(w, "notify secret", n.Secret+" (shown this once: store it)")
+		}
+	}
 	row(w, "version", j.Version)
 	if r := j.LastRun; r != nil {
 		row(w, "last run", fmt.Sprintf("%s %s (%s), started %s, ended %s", r.ID, r.Outcome, r.Trigger, when(&r.StartedAt), when(r.EndedAt)))
@@ -149,19 +147,10 @@ func counters(m map[string]int64) string {
 func (e *env) jobsLogs(ctx context.Context, args []string) error {
 	f := newFlags("jobs logs", true)
 	limit := f.fs.Int("limit", 0, "")
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
+	get := func(c *client.Client, ctx context.Context, acct, id string) ([]client.LogEntry, error) {
+		return c.ListJobLogs(ctx, acct, id, &client.ListOptions{Limit: *limit})
 	}
-	c, acct, err := e.accountClient(f)
-	if err != nil {
-		return err
-	}
-	list, err := c.ListJobLogs(ctx, acct, pos[0], &client.ListOptions{Limit: *limit})
-	if err != nil {
-		return err
-	}
-	return e.print(f, list, func(w io.Writer) {
+	return showOne(ctx, e, f, args, get, func(w io.Writer, list []client.LogEntry) {
 		row(w, "TIME", "LEVEL", "CODE", "MESSAGE")
 		for _, l := range list {
 			msg := l.Message
@@ -176,19 +165,10 @@ func (e *env) jobsLogs(ctx context.Context, args []string) error {
 func (e *env) jobsRuns(ctx context.Context, args []string) error {
 	f := newFlags("jobs runs", true)
 	limit := f.fs.Int("limit", 0, "")
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
+	get := func(c *client.Client, ctx context.Context, acct, id string) ([]client.Run, error) {
+		return c.ListJobRuns(ctx, acct, id, &client.ListOptions{Limit: *limit})
 	}
-	c, acct, err := e.accountClient(f)
-	if err != nil {
-		return err
-	}
-	list, err := c.ListJobRuns(ctx, acct, pos[0], &client.ListOptions{Limit: *limit})
-	if err != nil {
-		return err
-	}
-	return e.print(f, list, func(w io.Writer) {
+	return showOne(ctx, e, f, args, get, func(w io.Writer, list []client.Run) {
 		row(w, "ID", "TRIGGER", "STARTED", "ENDED", "OUTCOME", "COUNTERS", "ERROR")
 		for _, r := range list {
 			row(w, r.ID, r.Trigger, when(&r.StartedAt), when(r.EndedAt), r.Outcome, orDash(counters(r.Counters)), orDash(r.Error))

@@ -164,8 +164,10 @@ Flags:
 const jobsCreateUsage = `Usage: brazesync ctl jobs create --file FILE
 
 Creates a job from a JSON or YAML file (- reads stdin) holding the API's
-body: {"type", "label", "authorization_id", "config", "schedule"}. Without
-a schedule the job runs at once. For example, export.yaml:
+body: {"type", "label", "authorization_id", "config", "schedule",
+"notify"}. Without a schedule the job runs at once. With notify, the
+answer shows the notifications' signing secret this once. For example,
+export.yaml:
 
   type: braze_export_audience
   label: VIPs to Braze
@@ -174,6 +176,9 @@ a schedule the job runs at once. For example, export.yaml:
     audiences: [vip]
     identifier_field: email
     identifier_kind: email
+  notify:
+    url: https://hooks.example.com/brazesync
+    events: [run_failed, health_changed]
 
 Flags:
   --file FILE        the body, JSON or YAML (.yaml, .yml)

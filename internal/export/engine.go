@@ -4,7 +4,8 @@
 // Delivery is state-based (docs/architecture.md). The change log only says
 // which profiles are dirty for a job; a sender leases dirty profiles in
 // batches, reads each one's current membership across the job's audiences
-// and sends one attribute object per user ({"add": [in], "remove": [out]}).
+// and sends one attribute object per user ({"add": [in], "remove": [out]},
+// or in boolean mode one true/false attribute per audience; buildUser).
 // What Braze accepted is remembered per user, and a user whose state equals
 // it is not sent again. Retries, duplicates and reordering therefore cannot
 // leave Braze wrong, and at-least-once task delivery is safe.
@@ -290,6 +291,21 @@ func (e *Engine) Changed(ctx context.Context, before, after *jobs.Job) error {
 	for _, a := range cur.Audiences {
 		if !slices.Contains(old.Audiences, a) {
 			added = append(added, a)
+		}
+	}
+	// A new representation (mode or boolean prefix), or audiences dropped
+	// from a boolean-mode job (users whose attribute is false are not
+	// their members), concerns every user Braze holds a state of.
+	if representation(old) != representation(cur) || (cur.Mode == ModeBoolean && len(dropped) > 0) {
+		if err := e.startResend(ctx, after.Account, after.ID); err != nil {
+			return err
+		}
+		// Without a schedule, they are sent now rather than when enough
+		// wait; with one, at its next occurrence.
+		if after.Schedule == "" {
+			if err := e.RequestFlush(ctx, after.Account, after.ID); err != nil {
+				return err
+			}
 		}
 	}
 	if len(dropped) == 0 && len(added) == 0 {

@@ -90,9 +90,13 @@ return 1`)
 // completeScript ends the leases of a batch. For each user whose lease is
 // still the caller's (inflight score == its deadline) it applies the outcome
 // to the sent HASH and ends the lease. A user whose lease was lost (expired
-// and possibly claimed again) gets its sent state forgotten and goes back to
-// waiting, so that its current state is sent again after this batch's
-// request, whatever the order in which Braze saw them.
+// and possibly claimed again) goes back to waiting, so that its current
+// state is sent again after this batch's request, whatever the order in
+// which Braze saw them. Its sent state becomes uncertain ("~" and the
+// states Braze may hold, newest first, separated by RS): the batch's, if
+// it sent one, and the one recorded (see parseStates), so that the next
+// object clears whatever either wrote. A lost user the batch sent nothing
+// for keeps its state; one whose state the batch forgot (op "d") loses it.
 //
 // A user omitted for want of an identifier joins the omitted SET, to be
 // considered again when the job's identifier changes (see syncIdentifier);
@@ -125,7 +129,20 @@ for i = 3, #ARGV, 4 do
     redis.call('ZREM', KEYS[2], id)
   else
     lost = lost + 1
-    redis.call('HDEL', KEYS[3], id)
+    if op == 's' then
+      local v = '~' .. ARGV[i+3]
+      local cur = redis.call('HGET', KEYS[3], id)
+      if cur then
+        local n = 1
+        for st in string.gmatch(string.gsub(cur, '^~', ''), '[^\30]+') do
+          if n < 8 then v = v .. '\30' .. st end
+          n = n + 1
+        end
+      end
+      redis.call('HSET', KEYS[3], id, v)
+    elseif op == 'd' then
+      redis.call('HDEL', KEYS[3], id)
+    end
     redis.call('ZADD', KEYS[1], 'NX', ARGV[1], id)
   end
 end

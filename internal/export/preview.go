@@ -340,7 +340,7 @@ func (e *Engine) previewChunk(ctx context.Context, j *jobs.Job, cfg Config, reti
 			p.UsersUnchanged++
 		default:
 			p.Objects++
-			p.DataPoints += int64(dataPoints(u.object))
+			p.DataPoints += int64(u.dataPoints)
 			if len(u.object.Add) > 0 {
 				p.UsersToAdd++
 			} else {

@@ -271,6 +271,9 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 					failed[b.Offset+oe.Index] = oe.Type
 				}
 			}
+			if cfg.UpdateExistingOnly {
+				c[CounterNotInBraze] += notUpdated(b, res)
+			}
 		}
 	}
 	// Accepted: remember states and end the leases.
@@ -293,7 +296,7 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 		c["sent"]++
 		c["added"] += int64(u.added)
 		c["removed"] += int64(u.removed)
-		c["data_points"] += int64(dataPoints(u.object))
+		c["data_points"] += int64(u.dataPoints)
 	}
 	if err := e.recordRejected(ctx, acct, j.ID, rejected); err != nil {
 		return c, leased, err
@@ -319,6 +322,9 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 	if lost > 0 {
 		c["leases_lost"] += lost
 		e.metrics.lost(lost)
+	}
+	if err := e.resendIfRepresentationChanged(context.WithoutCancel(ctx), acct, j.ID, cfg, leased); err != nil {
+		return c, nil, err
 	}
 	return c, leased, nil
 }

@@ -124,9 +124,10 @@ func (e *Engine) TraceUser(ctx context.Context, j *jobs.Job, profileID string) (
 	}
 	t := &UserTrace{ProfileID: profileID, AudiencesIn: []string{}}
 	prev, acceptedMS := stateCore(sentCmd.Val())
-	if prev != "" {
-		ident, in := parseState(prev)
-		t.Accepted = &Accepted{Identifier: ident, Audiences: in, At: msTime(acceptedMS)}
+	if cands, _ := parseStates(prev); len(cands) > 0 {
+		// The newest candidate, when a batch that lost its lease left the
+		// state uncertain.
+		t.Accepted = &Accepted{Identifier: cands[0].ident, Audiences: cands[0].in, At: msTime(acceptedMS)}
 		if t.Accepted.Audiences == nil {
 			t.Accepted.Audiences = []string{}
 		}
