@@ -142,7 +142,7 @@ func (a *app) apiServer() (*api.Server, func(), error) {
 		MonitoringReadOnly:   http.Handler(monRO),
 		MonitorToken:         a.cfg.MonitorToken,
 		Types:                a.types,
-		Groups:               append(append(a.dataRoutes(), a.managedRoutes()...), a.importRoutes()),
+		Groups:               append(append(a.dataRoutes(), a.managedRoutes()...), a.importRoutes(), a.exportRoutes()),
 		AuthorizationTesters: a.authorizationTesters(),
 		RunTasks:             inspector,
 		Notify: &api.NotifySettings{

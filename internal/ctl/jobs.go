@@ -23,6 +23,8 @@ func (e *env) jobsCommand() *cli.Command {
 			{Name: "logs", Summary: "a job's log, newest first", Usage: jobsLogsUsage, Run: e.jobsLogs},
 			{Name: "runs", Summary: "a job's runs, newest first", Usage: jobsRunsUsage, Run: e.jobsRuns},
 			{Name: "files", Summary: "an import job's file ledger", Usage: jobsFilesUsage, Run: e.jobsFiles},
+			{Name: "preview", Summary: "what an export job would send, sending nothing", Usage: jobsPreviewUsage, Run: e.jobsPreview},
+			{Name: "user", Summary: "where one user stands in an export job", Usage: jobsUserUsage, Run: e.jobsUser},
 		}}
 }
 
@@ -192,6 +194,92 @@ func (e *env) jobsFiles(ctx context.Context, args []string) error {
 		row(w, "PATH", "SIZE", "MODIFIED", "STATE", "ROWS", "APPLIED", "UNCHANGED", "REJECTED", "ERROR")
 		for _, l := range list {
 			row(w, l.Path, l.Size, when(&l.ModTime), l.State, l.RowsRead, l.Applied, l.Unchanged, l.Rejected, orDash(l.Error))
+		}
+	})
+}
+
+// jobsPreview previews an export job's next run (ID), or a job not
+// created yet (--file, the body of jobs create).
+func (e *env) jobsPreview(ctx context.Context, args []string) error {
+	f := newFlags("jobs preview", true)
+	file := f.fs.String("file", "", "")
+	pos, err := f.parse(args, 0, 1)
+	if err != nil {
+		return err
+	}
+	if (len(pos) == 1) == (*file != "") {
+		return cli.Usagef("give a job ID or --file FILE, not both")
+	}
+	c, acct, err := e.accountClient(f)
+	if err != nil {
+		return err
+	}
+	var p *client.ExportPreview
+	if *file != "" {
+		var in client.JobInput
+		if err := e.readDocument(*file, &in); err != nil {
+			return err
+		}
+		p, err = c.PreviewNewJob(ctx, acct, in)
+	} else {
+		p, err = c.PreviewJob(ctx, acct, pos[0])
+	}
+	if err != nil {
+		return err
+	}
+	return e.print(f, p, func(w io.Writer) {
+		row(w, "users to add", p.UsersToAdd)
+		row(w, "users to remove", p.UsersToRemove)
+		row(w, "users unchanged", p.UsersUnchanged)
+		omitted := fmt.Sprint(p.UsersOmitted.Total)
+		if c := counters(p.UsersOmitted.Reasons); c != "" {
+			omitted += " (" + c + ")"
+		}
+		row(w, "users omitted", omitted)
+		row(w, "objects", p.Objects)
+		row(w, "requests", p.Requests)
+		row(w, "data points", p.DataPoints)
+		row(w, "seconds at rate limit", p.SecondsAtRateLimit)
+	})
+}
+
+// jobsUser traces one user of an export job.
+func (e *env) jobsUser(ctx context.Context, args []string) error {
+	f := newFlags("jobs user", true)
+	pos, err := f.parse(args, 3, 3)
+	if err != nil {
+		return err
+	}
+	c, acct, err := e.accountClient(f)
+	if err != nil {
+		return err
+	}
+	t, err := c.TraceJobUser(ctx, acct, pos[0], pos[1], pos[2])
+	if err != nil {
+		return err
+	}
+	return e.print(f, t, func(w io.Writer) {
+		row(w, "profile", t.ProfileID)
+		row(w, "audiences in", orDash(strings.Join(t.AudiencesIn, ", ")))
+		if a := t.Accepted; a != nil {
+			row(w, "accepted", fmt.Sprintf("%s [%s] at %s", a.Identifier, strings.Join(a.Audiences, ", "), when(a.At)))
+		} else {
+			row(w, "accepted", "-")
+		}
+		switch p := t.Pending; {
+		case p == nil:
+			row(w, "pending", "-")
+		case p.LeaseEnds != nil:
+			row(w, "pending", p.State+" until "+when(p.LeaseEnds))
+		default:
+			row(w, "pending", p.State+" since "+when(p.Since))
+		}
+		row(w, "next", t.Next)
+		if o := t.OmittedReason; o != nil {
+			row(w, "omitted", o.Code+": "+o.Message)
+		}
+		if le := t.LastError; le != nil {
+			row(w, "last error", fmt.Sprintf("%s at %s", le.Message, when(&le.At)))
 		}
 	})
 }

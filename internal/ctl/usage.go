@@ -144,7 +144,7 @@ Pins the host key the SFTP server presents, for an authorization that pins
 none; no credential is sent. Run auth test afterwards to log in.
 ` + accountFlagsAndEnv
 
-const jobsUsage = `Usage: brazesync ctl jobs list|create|show|run|pause|resume|logs|runs|files
+const jobsUsage = `Usage: brazesync ctl jobs list|create|show|run|pause|resume|logs|runs|files|preview|user
 
 Export Audience (braze_export_audience) and Import CSV (csv_import) jobs.
 `
@@ -238,6 +238,30 @@ const jobsFilesUsage = `Usage: brazesync ctl jobs files ID
 
 Prints an Import CSV job's file ledger: each file version with its state,
 counts and error.
+` + accountFlagsAndEnv
+
+const jobsPreviewUsage = `Usage: brazesync ctl jobs preview ID
+       brazesync ctl jobs preview --file FILE
+
+Prints what an export job's next run would send, sending nothing: users to
+add, to remove, unchanged and omitted (by reason), objects, requests, data
+points and the seconds the requests take at the rate limit. With --file,
+previews the job a jobs create file describes, creating nothing.
+
+Flags:
+  --file FILE        a jobs create file (JSON or YAML; - reads stdin)
+` + accountFlag + `
+` + outputFlag + `
+
+` + environment + `
+`
+
+const jobsUserUsage = `Usage: brazesync ctl jobs user ID FIELD VALUE
+
+Prints where the profile with VALUE in identity field FIELD stands in an
+export job: the job's audiences it is in, what Braze last accepted and
+when, whether it waits to be sent, why it is omitted, and Braze's last
+message about it. For example: jobs user job_1 email ann@example.com
 ` + accountFlagsAndEnv
 
 const audiencesUsage = `Usage: brazesync ctl audiences list|create|show|members

@@ -61,6 +61,9 @@ import (
 // Profiles reads profiles in batches.
 type Profiles interface {
 	GetMany(ctx context.Context, account string, ids []string) ([]*profiles.Profile, error)
+	// FieldValues reads one field of many profiles (a preview reads the
+	// identifier field of every user it counts).
+	FieldValues(ctx context.Context, account string, ids []string, field string) ([]profiles.FieldValue, error)
 }
 
 // Audiences reads memberships.
@@ -68,6 +71,9 @@ type Audiences interface {
 	changelog.MemberSource
 	ProfilesAudiences(ctx context.Context, acct string, ids []string) (map[string][]string, error)
 	Size(ctx context.Context, acct, slug string) (int64, error)
+	// MemberBitmaps reads audiences' member bitmaps whole (bit n, most
+	// significant first, is profile n).
+	MemberBitmaps(ctx context.Context, acct string, slugs []string) ([][]byte, error)
 }
 
 // Credentials opens authorizations.
@@ -350,7 +356,7 @@ func (e *Engine) Teardown(ctx context.Context, acct, jobID string) error {
 	if err := e.log.DeleteConsumer(ctx, acct, consumerName(jobID)); err != nil && !errors.Is(err, changelog.ErrNoConsumer) {
 		return err
 	}
-	if err := e.rdb.Del(ctx, e.k.dirty(acct, jobID), e.k.inflight(acct, jobID), e.k.sent(acct, jobID), e.k.omitted(acct, jobID), e.k.state(acct, jobID)).Err(); err != nil {
+	if err := e.rdb.Del(ctx, e.k.dirty(acct, jobID), e.k.inflight(acct, jobID), e.k.sent(acct, jobID), e.k.omitted(acct, jobID), e.k.state(acct, jobID), e.k.errors(acct, jobID)).Err(); err != nil {
 		return fmt.Errorf("deleting state of export job %s: %w", jobID, err)
 	}
 	return nil

@@ -11,8 +11,12 @@ import (
 //
 //	export:<job>:dirty     ZSET profile id -> ms since it first waited
 //	export:<job>:inflight  ZSET profile id -> lease deadline (ms)
-//	export:<job>:sent      HASH profile id -> state Braze last accepted
+//	export:<job>:sent      HASH profile id -> state Braze last accepted,
+//	                       and when (see acceptedTag)
 //	export:<job>:omitted   SET  profile ids omitted for want of an identifier
+//	export:<job>:errors    HASH profile id -> the message of Braze's last
+//	                       rejection of the user's object and its time
+//	                       (JSON), at most maxUserErrors users
 //	export:<job>:state     HASH run, backfill cursor and audiences, counts,
 //	                       retired audiences, flush request, identifier
 //	                       ("<kind>=<field>") the omitted set was made with
@@ -27,6 +31,7 @@ func (k keys) inflight(acct, job string) string { return k.ns.Account(acct, "exp
 func (k keys) sent(acct, job string) string     { return k.ns.Account(acct, "export", job, "sent") }
 func (k keys) state(acct, job string) string    { return k.ns.Account(acct, "export", job, "state") }
 func (k keys) omitted(acct, job string) string  { return k.ns.Account(acct, "export", job, "omitted") }
+func (k keys) errors(acct, job string) string   { return k.ns.Account(acct, "export", job, "errors") }
 func (k keys) active() string                   { return k.ns.Global("exports") }
 func (k keys) slot(acct, job string, n int) string {
 	return k.ns.Account(acct, "export", job, "slot", strconv.Itoa(n))
@@ -102,8 +107,9 @@ return 1`)
 // KEYS[1] dirty, KEYS[2] inflight, KEYS[3] sent, KEYS[4] omitted, KEYS[5]
 // state. ARGV[1] now (ms), ARGV[2] the batch's identifier ("<kind>=<field>"),
 // then quadruples: profile id, lease deadline (ms), op ("s" remember the
-// state, "d" forget it, "k" keep it, "o" omitted for want of an
-// identifier), state. Returns how many leases were lost.
+// state, with the time Braze accepted it appended (see acceptedTag), "d"
+// forget it, "k" keep it, "o" omitted for want of an identifier), state.
+// Returns how many leases were lost.
 var completeScript = redis.NewScript(`
 local lost = 0
 local ident = redis.call('HGET', KEYS[5], 'ident')
@@ -112,7 +118,7 @@ for i = 3, #ARGV, 4 do
   local id, op = ARGV[i], ARGV[i+2]
   local sc = redis.call('ZSCORE', KEYS[2], id)
   if sc and tonumber(sc) == tonumber(ARGV[i+1]) then
-    if op == 's' then redis.call('HSET', KEYS[3], id, ARGV[i+3])
+    if op == 's' then redis.call('HSET', KEYS[3], id, ARGV[i+3] .. '\31t:' .. ARGV[1])
     elseif op == 'd' then redis.call('HDEL', KEYS[3], id) end
     if op == 'o' then
       if sameIdent then redis.call('SADD', KEYS[4], id)
@@ -176,3 +182,16 @@ local ms = redis.call('SPOP', KEYS[2], tonumber(ARGV[3]))
 for _, m in ipairs(ms) do redis.call('ZADD', KEYS[3], 'NX', ARGV[2], m) end
 if #ms == 0 then redis.call('HDEL', KEYS[1], 'reconsider') end
 return #ms`)
+
+// userErrorsScript records Braze's rejections of users' objects, keeping at
+// most ARGV[1] users: when there are more, random others are forgotten.
+//
+// KEYS[1] errors. ARGV[1] the most users kept, then pairs: profile id,
+// error (JSON). Returns how many users were forgotten.
+var userErrorsScript = redis.NewScript(`
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
+local over = redis.call('HLEN', KEYS[1]) - tonumber(ARGV[1])
+if over <= 0 then return 0 end
+local drop = redis.call('HRANDFIELD', KEYS[1], over)
+for _, f in ipairs(drop) do redis.call('HDEL', KEYS[1], f) end
+return #drop`)

@@ -20,6 +20,7 @@ type user struct {
 	removed    int
 	dataPoints int    // attributes the object writes (Braze bills each)
 	omitted    string // reason, when nothing is sent
+	omitCode   string // OmitNoIdentifier, OmitProfileGone
 	noIdent    bool   // omitted for want of an identifier
 	complete   bool   // nothing to send: done
 }
@@ -76,6 +77,7 @@ func parseStates(s string) (cands []sentState, certain bool) {
 }
 
 func parseState(s string) sentState {
+	s, _ = stateCore(s)
 	parts := strings.SplitN(s, stateSep, 4)
 	st := sentState{ident: parts[0]}
 	if len(parts) > 1 {
@@ -98,8 +100,43 @@ func (st sentState) String() string {
 	return s
 }
 
+// acceptedTag starts the time a sent state was accepted at.
+const acceptedTag = stateSep + "t:"
+
+// stateCore splits what the sent hash holds into the state and the time
+// Braze accepted it (ms; 0 when not kept).
+func stateCore(s string) (string, int64) {
+	i := strings.LastIndex(s, acceptedTag)
+	if i < 0 {
+		return s, 0
+	}
+	ms, err := strconv.ParseInt(s[i+len(acceptedTag):], 10, 64)
+	if err != nil {
+		return s, 0
+	}
+	return s[:i], ms
+}
+
+// acceptedStates strips the accepted times from sent hash values (HMGET's
+// answer: strings or nil), in place, and returns them.
+func acceptedStates(vals []any) []any {
+	for i, v := range vals {
+		if s, ok := v.(string); ok {
+			vals[i], _ = stateCore(s)
+		}
+	}
+	return vals
+}
+
 func identValue(p *profiles.Profile, field string) string {
-	if v, ok := p.Fields[field]; ok {
+	v, ok := p.Fields[field]
+	return identOf(v, ok, p.Identities[field])
+}
+
+// identOf is the identifier a profile is sent with: its field's value (v,
+// when it has one), else its first identity value of the field.
+func identOf(v any, ok bool, identities []string) string {
+	if ok {
 		switch x := v.(type) {
 		case string:
 			return x
@@ -113,8 +150,8 @@ func identValue(p *profiles.Profile, field string) string {
 			}
 		}
 	}
-	if vs := p.Identities[field]; len(vs) > 0 {
-		return vs[0]
+	if len(identities) > 0 {
+		return identities[0]
 	}
 	return ""
 }
@@ -147,19 +184,43 @@ func (e *Engine) plan(ctx context.Context, acct, jobID string, cfg Config, retir
 	if err != nil {
 		return nil, fmt.Errorf("reading sent states of job %s: %w", jobID, err)
 	}
+	idents := make([]string, len(ids))
+	gone := make([]bool, len(ids))
+	for i, p := range ps {
+		if gone[i] = p == nil; !gone[i] {
+			idents[i] = identValue(p, cfg.IdentifierField)
+		}
+	}
+	return planUsers(cfg, retired, ids, gone, idents, auds, acceptedStates(sent)), nil
+}
+
+// Reasons a user is omitted (user.omitCode): the preview counts them and
+// the per-user trace shows them.
+const (
+	OmitNoIdentifier = "no_identifier"
+	OmitProfileGone  = "profile_gone"
+)
+
+// planUsers decides what to send for each user of ids, from whether its
+// profile is gone, its identifier (identValue), the audiences it is in,
+// and the state Braze last accepted (sent[i], a string or nil, its
+// accepted time stripped). A send and a preview both decide here, so that
+// a preview agrees with the run.
+func planUsers(cfg Config, retired []string, ids []string, gone []bool, idents []string, auds map[string][]string, sent []any) []*user {
 	out := make([]*user, len(ids))
 	for i, id := range ids {
 		prev, _ := sent[i].(string)
-		out[i] = buildUser(cfg, retired, id, ps[i], auds[id], prev)
+		out[i] = buildUser(cfg, retired, id, gone[i], idents[i], auds[id], prev)
 	}
-	return out, nil
+	return out
 }
 
 // buildUser decides what a job sends for one user: the one Braze object
 // that makes Braze hold the user's membership in the job's audiences (nil
 // when nothing is to be sent), and the state to remember once Braze
-// accepts it. p is the profile (nil: deleted or merged away), memberOf the
-// audiences it is a member of (any; only the job's count), prev the state
+// accepts it. gone says the profile was deleted or merged away, value is
+// its identifier ("" when it has none), memberOf the audiences it is a
+// member of (any; only the job's count), prev the state
 // Braze last accepted ("" when none) and retired the audiences dropped
 // from the job.
 //
@@ -174,19 +235,19 @@ func (e *Engine) plan(ctx context.Context, acct, jobID string, cfg Config, retir
 //     already written are not written again.
 //
 // A user whose state equals prev is complete: nothing is sent.
-func buildUser(cfg Config, retired []string, id string, p *profiles.Profile, memberOf []string, prev string) *user {
+func buildUser(cfg Config, retired []string, id string, gone bool, value string, memberOf []string, prev string) *user {
 	u := &user{id: id}
 	cands, certain := parseStates(prev)
 	var pst sentState // the newest candidate
 	if len(cands) > 0 {
 		pst = cands[0]
 	}
-	if p == nil {
+	if gone {
 		// Deleted or merged away: remove every audience of the job from
 		// the Braze user we last sent, if any, and forget it.
 		bid, ok := identFromState(pst.ident, cfg)
 		if !ok {
-			u.omitted, u.complete = "profile deleted or merged before it was sent", true
+			u.omitted, u.omitCode, u.complete = "profile deleted or merged before it was sent", OmitProfileGone, true
 			return u
 		}
 		obj := braze.Object{ID: bid, Attribute: cfg.Attribute, UpdateExistingOnly: cfg.UpdateExistingOnly}
@@ -196,9 +257,8 @@ func buildUser(cfg Config, retired []string, id string, p *profiles.Profile, mem
 		u.object, u.removed = finish(u, &obj), len(pst.in)
 		return u
 	}
-	value := identValue(p, cfg.IdentifierField)
 	if value == "" {
-		u.omitted, u.complete, u.noIdent = fmt.Sprintf("no value in field %q", cfg.IdentifierField), true, true
+		u.omitted, u.omitCode, u.complete, u.noIdent = fmt.Sprintf("no value in field %q", cfg.IdentifierField), OmitNoIdentifier, true, true
 		return u
 	}
 	var in []string

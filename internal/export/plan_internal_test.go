@@ -70,7 +70,7 @@ func TestBuildUserModes(t *testing.T) {
 	}
 	prev := ""
 	for _, s := range steps {
-		u := buildUser(s.cfg, nil, "p1", s.p, s.in, prev)
+		u := buildUserOf(s.cfg, nil, "p1", s.p, s.in, prev)
 		if got := objectJSON(t, u); got != s.want || u.complete != s.complete || u.dataPoints != s.points {
 			t.Fatalf("%s:\n got %s (complete %v, %d data points)\nwant %s (complete %v, %d data points)\nprevious state %q", s.name, got, u.complete, u.dataPoints, s.want, s.complete, s.points, prev)
 		}
@@ -89,7 +89,7 @@ func TestBuildUserModes(t *testing.T) {
 func TestBuildUserBooleanFirstSendWithoutMembership(t *testing.T) {
 	t.Parallel()
 	boo := mustConfig(t, map[string]any{"audiences": []any{"a"}, "attribute_mode": "boolean"})
-	u := buildUser(boo, nil, "p1", &profiles.Profile{Fields: map[string]any{"braze_id": "u1"}}, []string{"other"}, "")
+	u := buildUserOf(boo, nil, "p1", &profiles.Profile{Fields: map[string]any{"braze_id": "u1"}}, []string{"other"}, "")
 	if u.object != nil || !u.complete {
 		t.Fatalf("sent %s", objectJSON(t, u))
 	}
@@ -147,7 +147,7 @@ func TestBuildUserUncertainState(t *testing.T) {
 		{"boolean mode, a boolean batch lost its lease", boo, []string{"a"}, uncertainMark + boolAoutB + stateAltSep + boolA,
 			`{"external_id":"u1","lytics_a":true,"lytics_b":false}`},
 	} {
-		u := buildUser(c.cfg, nil, "p1", p, c.in, c.prev)
+		u := buildUserOf(c.cfg, nil, "p1", p, c.in, c.prev)
 		if got := objectJSON(t, u); got != c.want {
 			t.Errorf("%s:\n got %s\nwant %s", c.name, got, c.want)
 		}
@@ -155,4 +155,13 @@ func TestBuildUserUncertainState(t *testing.T) {
 			t.Errorf("%s: the new state %q is not certain", c.name, u.state)
 		}
 	}
+}
+
+// buildUserOf is buildUser for profile p (nil: gone), as plan calls it.
+func buildUserOf(cfg Config, retired []string, id string, p *profiles.Profile, memberOf []string, prev string) *user {
+	value := ""
+	if p != nil {
+		value = identValue(p, cfg.IdentifierField)
+	}
+	return buildUser(cfg, retired, id, p == nil, value, memberOf, prev)
 }

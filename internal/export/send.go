@@ -278,9 +278,11 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 	}
 	// Accepted: remember states and end the leases.
 	ops := map[string][2]string{}
+	rejected := map[string]string{}
 	for i, u := range sending {
 		if msg, bad := failed[i]; bad {
 			c["failed"]++
+			rejected[u.id] = msg
 			if err := e.jobs.Log(ctx, acct, j.ID, jobs.Entry{Level: "warn", Code: "braze_rejected_user", Message: fmt.Sprintf("Braze rejected %s: %s", u.object.ID, msg), Counters: map[string]int64{"failed": 1}}); err != nil {
 				return c, leased, err
 			}
@@ -295,6 +297,9 @@ func (e *Engine) sendBatch(ctx context.Context, acct string, j *jobs.Job, cfg Co
 		c["added"] += int64(u.added)
 		c["removed"] += int64(u.removed)
 		c["data_points"] += int64(u.dataPoints)
+	}
+	if err := e.recordRejected(ctx, acct, j.ID, rejected); err != nil {
+		return c, leased, err
 	}
 	args := make([]any, 0, 2+4*len(leased))
 	args = append(args, e.nowMS(), identifierOf(cfg))
