@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -76,27 +77,11 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listTokens(w http.ResponseWriter, r *http.Request) error {
-	acct, err := s.account(r)
-	if err != nil {
-		return err
-	}
-	list, err := s.d.Accounts.ListTokens(r.Context(), acct)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": list})
-	return nil
+	return answerList(s, w, r, s.d.Accounts.ListTokens)
 }
 
 func (s *Server) revokeToken(w http.ResponseWriter, r *http.Request) error {
-	acct, err := s.account(r)
-	if err != nil {
-		return err
-	}
-	tok, err := s.d.Accounts.RevokeToken(r.Context(), acct, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, tok)
-	return nil
+	return answer(s, w, r, func(ctx context.Context, acct string) (*accounts.Token, error) {
+		return s.d.Accounts.RevokeToken(ctx, acct, r.PathValue("id"))
+	})
 }

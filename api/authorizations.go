@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strings"
@@ -53,29 +54,13 @@ func (s *Server) createAuthorization(w http.ResponseWriter, r *http.Request) err
 }
 
 func (s *Server) listAuthorizations(w http.ResponseWriter, r *http.Request) error {
-	acct, err := s.account(r)
-	if err != nil {
-		return err
-	}
-	list, err := s.d.Authorizations.List(r.Context(), acct)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": list})
-	return nil
+	return answerList(s, w, r, s.d.Authorizations.List)
 }
 
 func (s *Server) getAuthorization(w http.ResponseWriter, r *http.Request) error {
-	acct, err := s.account(r)
-	if err != nil {
-		return err
-	}
-	a, err := s.d.Authorizations.Get(r.Context(), acct, r.PathValue("id"))
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, a)
-	return nil
+	return answer(s, w, r, func(ctx context.Context, acct string) (*authorizations.Authorization, error) {
+		return s.d.Authorizations.Get(ctx, acct, r.PathValue("id"))
+	})
 }
 
 func (s *Server) updateAuthorization(w http.ResponseWriter, r *http.Request) error {

@@ -153,3 +153,43 @@ func TestJobAnswersCarryHealth(t *testing.T) {
 		t.Fatalf("logs: %v", entries)
 	}
 }
+
+// TestCreateRunsUnlessGivenASchedule: a job whose type gives it a schedule
+// (as csv_import's keep_updated does) still runs at creation; a job whose
+// creator gave a schedule waits for it.
+func TestCreateRunsUnlessGivenASchedule(t *testing.T) {
+	t.Parallel()
+	rdb, _ := redistest.DB(t)
+	client := asynq.NewClientFromRedisClient(rdb)
+	t.Cleanup(func() { client.Close() })
+	b := setupOn(t, rdb, keyspace.Namespace("bs"), client)
+	b.jobs.AddType(jobs.Type{Name: "polling", Validate: func(_ context.Context, j *jobs.Job) error {
+		if j.Schedule == "" {
+			j.Schedule = "@every 15m"
+		}
+		return nil
+	}})
+	insp := asynq.NewInspectorFromRedisClient(rdb)
+	tok := b.account(t, "acme")["data_manager"]
+	queued := func() int {
+		t.Helper()
+		ts, err := insp.ListPendingTasks(tasks.QueueDefault)
+		if err != nil && !errors.Is(err, asynq.ErrQueueNotFound) {
+			t.Fatal(err)
+		}
+		return len(ts)
+	}
+	code, job := b.do(t, "POST", "/api/v1/accounts/acme/jobs", tok, map[string]any{"type": "polling", "label": "given"})
+	if code != 201 || job["schedule"] != "@every 15m" {
+		t.Fatalf("create: %d %v", code, job)
+	}
+	if n := queued(); n != 1 {
+		t.Fatalf("a job whose type gave it a schedule: %d runs queued at creation, want 1", n)
+	}
+	if code, job := b.do(t, "POST", "/api/v1/accounts/acme/jobs", tok, map[string]any{"type": "polling", "label": "asked", "schedule": "@hourly"}); code != 201 || job["schedule"] != "@hourly" {
+		t.Fatalf("create with a schedule: %d %v", code, job)
+	}
+	if n := queued(); n != 1 {
+		t.Fatalf("a job created with a schedule: %d runs queued, want still 1", n)
+	}
+}

@@ -1,13 +1,17 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
 
+	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/notify"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 )
@@ -32,10 +36,54 @@ type jobBody struct {
 	AuthorizationID *string        `json:"authorization_id"`
 	Config          map[string]any `json:"config"`
 	Schedule        *string        `json:"schedule"`
+	// Notify is absent (unchanged), null (removed) or notifyBody.
+	Notify json.RawMessage `json:"notify"`
 }
 
-func (b jobBody) input() jobs.Input {
-	return jobs.Input{Type: b.Type, Label: b.Label, Description: b.Description, AuthorizationID: b.AuthorizationID, Config: b.Config, Schedule: b.Schedule}
+// notifyBody is a job's notify settings as a request gives them.
+type notifyBody struct {
+	URL    string   `json:"url"`
+	Events []string `json:"events"`
+	// RotateSecret gives a job that has a secret a new one (PATCH).
+	RotateSecret bool `json:"rotate_secret"`
+}
+
+// input returns the job input of a create or PATCH of job id of acct:
+// notify settings checked, with a new sealed secret the store uses when
+// the job has none yet or rotate_secret asks for one.
+func (s *Server) jobInput(b jobBody, acct, id string) (jobs.Input, error) {
+	in := jobs.Input{Type: b.Type, Label: b.Label, Description: b.Description, AuthorizationID: b.AuthorizationID, Config: b.Config, Schedule: b.Schedule}
+	raw := bytes.TrimSpace(b.Notify)
+	switch {
+	case len(raw) == 0:
+		return in, nil
+	case bytes.Equal(raw, []byte("null")):
+		in.RemoveNotify = true
+		return in, nil
+	case s.d.Notify == nil:
+		return in, Invalid("notify", "notifications are not available on this server")
+	}
+	var nb notifyBody
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&nb); err != nil {
+		return in, Invalid("notify", `must be null or an object {"url": "https://...", "events": ["run_completed", "run_failed", "health_changed"]}`)
+	}
+	n, err := s.d.Notify.Checker.Check(nb.URL, nb.Events)
+	var fe *egress.ForbiddenError
+	switch {
+	case errors.As(err, &fe):
+		return in, &Error{Status: http.StatusUnprocessableEntity, Code: egress.Code, Field: "notify.url", Message: "notify.url: " + fe.Error()}
+	case err != nil:
+		return in, err
+	}
+	n.Secret, n.SealedSecret, err = notify.NewSecret(s.d.Notify.Box, acct, id)
+	if err != nil {
+		return in, err
+	}
+	n.RotateSecret = nb.RotateSecret
+	in.Notify = n
+	return in, nil
 }
 
 // errRunInProgress answers a run asked for while one is queued or running.
@@ -104,12 +152,22 @@ func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	if in.Type == "" {
 		return Invalid("type", "is required: one of "+joinNames(s.d.Jobs.TypeNames()))
 	}
-	j, err := s.d.Jobs.Create(r.Context(), acct, in.input())
+	// The id is chosen first: a notify secret is sealed for its job.
+	id := jobs.NewJobID()
+	input, err := s.jobInput(in, acct, id)
+	if err != nil {
+		return err
+	}
+	input.ID, input.RemoveNotify = id, false
+	j, err := s.d.Jobs.Create(r.Context(), acct, input)
 	if err != nil {
 		return err
 	}
 	s.notify(r.Context(), nil, j)
-	if j.Schedule == "" {
+	// A job runs at once unless its creator gave it a schedule: one its
+	// type gave it (csv_import's keep_updated polls every 15 minutes) does
+	// not delay its first run.
+	if in.Schedule == nil || *in.Schedule == "" {
 		if _, err := s.enqueueRun(r.Context(), j, "create"); err != nil {
 			return err
 		}
@@ -144,6 +202,9 @@ func (s *Server) getJob(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// change applies f to the job of the request and answers the job as it is
+// then; after runs when f changed it. The answer shows the notify secret
+// f's job carries (a new one, shown once).
 func (s *Server) change(w http.ResponseWriter, r *http.Request, f func(ctx context.Context, acct, id string) (*jobs.Job, error), after func(*jobs.Job) error) error {
 	acct, err := s.account(r)
 	if err != nil {
@@ -171,6 +232,9 @@ func (s *Server) change(w http.ResponseWriter, r *http.Request, f func(ctx conte
 	if err != nil {
 		return err
 	}
+	if j.Notify != nil && j.Notify.Secret != "" && d.Notify != nil && d.Notify.SealedSecret == j.Notify.SealedSecret {
+		d.Notify.Secret = j.Notify.Secret
+	}
 	writeJSON(w, http.StatusOK, d)
 	return nil
 }
@@ -181,7 +245,11 @@ func (s *Server) updateJob(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	return s.change(w, r, func(ctx context.Context, acct, id string) (*jobs.Job, error) {
-		return s.d.Jobs.Update(ctx, acct, id, in.input())
+		input, err := s.jobInput(in, acct, id)
+		if err != nil {
+			return nil, err
+		}
+		return s.d.Jobs.Update(ctx, acct, id, input)
 	}, nil)
 }
 
@@ -260,41 +328,24 @@ func limitParam(r *http.Request, def, max int64) (int64, error) {
 }
 
 func (s *Server) jobRuns(w http.ResponseWriter, r *http.Request) error {
-	acct, err := s.account(r)
-	if err != nil {
-		return err
-	}
-	n, err := limitParam(r, 20, 100)
-	if err != nil {
-		return err
-	}
-	if _, err := s.d.Jobs.Get(r.Context(), acct, r.PathValue("id")); err != nil {
-		return err
-	}
-	runs, err := s.d.Jobs.Runs(r.Context(), acct, r.PathValue("id"), n)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": runs})
-	return nil
+	return jobHistory(s, w, r, 20, 100, s.d.Jobs.Runs)
 }
 
 func (s *Server) jobLogs(w http.ResponseWriter, r *http.Request) error {
-	acct, err := s.account(r)
-	if err != nil {
-		return err
-	}
-	n, err := limitParam(r, 100, 1000)
-	if err != nil {
-		return err
-	}
-	if _, err := s.d.Jobs.Get(r.Context(), acct, r.PathValue("id")); err != nil {
-		return err
-	}
-	logs, err := s.d.Jobs.Logs(r.Context(), acct, r.PathValue("id"), n)
-	if err != nil {
-		return err
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"data": logs})
-	return nil
+	return jobHistory(s, w, r, 100, 1000, s.d.Jobs.Logs)
+}
+
+// jobHistory answers the latest ?limit= (default def, at most max) entries
+// fetch returns for the request's job, which must exist.
+func jobHistory[T any](s *Server, w http.ResponseWriter, r *http.Request, def, max int64, fetch func(ctx context.Context, account, id string, limit int64) ([]T, error)) error {
+	return answerList(s, w, r, func(ctx context.Context, acct string) ([]T, error) {
+		n, err := limitParam(r, def, max)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := s.d.Jobs.Get(ctx, acct, r.PathValue("id")); err != nil {
+			return nil, err
+		}
+		return fetch(ctx, acct, r.PathValue("id"), n)
+	})
 }

@@ -52,8 +52,63 @@ var openapiDoc = sync.OnceValues(func() ([]byte, error) {
 			schemas[n] = v
 		}
 	}
+	if err := addConfigPatchSchemas(doc["components"].(map[string]any)["schemas"].(map[string]any)); err != nil {
+		return nil, err
+	}
 	return json.MarshalIndent(doc, "", " ")
 })
+
+// addConfigPatchSchemas derives JobConfigPatch from JobConfig: for each
+// type's config schema, a copy in which no key is required and every key
+// may be null, since a job PATCH gives only the keys it changes and null
+// removes one. Deriving it keeps the two in step.
+func addConfigPatchSchemas(schemas map[string]any) error {
+	cfg, _ := schemas["JobConfig"].(map[string]any)
+	anyOf, _ := cfg["anyOf"].([]any)
+	if len(anyOf) == 0 {
+		return fmt.Errorf("openapi: JobConfig has no anyOf of config schemas")
+	}
+	const prefix = "#/components/schemas/"
+	refs := make([]any, 0, len(anyOf))
+	for _, a := range anyOf {
+		ref, _ := a.(map[string]any)["$ref"].(string)
+		name := strings.TrimPrefix(ref, prefix)
+		s, ok := schemas[name].(map[string]any)
+		if !ok || name == ref {
+			return fmt.Errorf("openapi: JobConfig names %q, which is not a schema of the document", ref)
+		}
+		patch := make(map[string]any, len(s))
+		for k, v := range s {
+			if k != "required" {
+				patch[k] = v
+			}
+		}
+		props, _ := s["properties"].(map[string]any)
+		nullable := make(map[string]any, len(props))
+		for k, v := range props {
+			prop, _ := v.(map[string]any)
+			if _, isRef := prop["$ref"]; isRef {
+				nullable[k] = map[string]any{"allOf": []any{prop}, "nullable": true}
+				continue
+			}
+			c := make(map[string]any, len(prop)+1)
+			for pk, pv := range prop {
+				c[pk] = pv
+			}
+			c["nullable"] = true
+			nullable[k] = c
+		}
+		patch["properties"] = nullable
+		patch["description"] = fmt.Sprintf("%s as a PATCH gives it: only the keys that change, null to remove one.", name)
+		schemas[name+"Patch"] = patch
+		refs = append(refs, map[string]any{"$ref": prefix + name + "Patch"})
+	}
+	schemas["JobConfigPatch"] = map[string]any{
+		"description": "The keys of the job type's config that a PATCH changes: each given key replaces the stored one and null removes one.",
+		"anyOf":       refs,
+	}
+	return nil
+}
 
 // OpenAPIDocument returns the document served at /openapi.json.
 func OpenAPIDocument() ([]byte, error) { return openapiDoc() }

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -211,5 +212,34 @@ func TestOpenAPIErrorCodes(t *testing.T) {
 		if !listed[c] {
 			t.Errorf("code %q is answered but not listed in ErrorCode", c)
 		}
+	}
+}
+
+// A job PATCH gives only the config keys it changes, or null to remove
+// one; the document accepts what the API accepts, for every job type.
+func TestOpenAPIJobPatchTakesPartialConfigs(t *testing.T) {
+	t.Parallel()
+	doc := loadOpenAPI(t)
+	patch := doc.Components.Schemas["JobPatch"].Value
+	for _, body := range []string{
+		`{"config": {"attribute_mode": "boolean"}}`,
+		`{"config": {"identifier_field": "external_id", "attribute_prefix": null}}`,
+		`{"config": {"exclude_pattern": "*.tmp", "on_failure": "move", "failed_folder": "/failed"}}`,
+		`{"config": {"max_bad_row_share": null}}`,
+	} {
+		var v any
+		if err := json.Unmarshal([]byte(body), &v); err != nil {
+			t.Fatal(err)
+		}
+		if err := patch.VisitJSON(v); err != nil {
+			t.Errorf("JobPatch refuses %s: %v", body, err)
+		}
+	}
+	var bad any
+	if err := json.Unmarshal([]byte(`{"config": {"attribute_mode": "sideways"}}`), &bad); err != nil {
+		t.Fatal(err)
+	}
+	if err := patch.VisitJSON(bad); err == nil {
+		t.Errorf(`JobPatch accepts {"config": {"attribute_mode": "sideways"}}, which no job type takes`)
 	}
 }

@@ -129,6 +129,19 @@ func (rt *Router) Handle(pattern string, access Access, h HandlerFunc) {
 	rt.mux.Handle(pattern, rt.wrap(pattern, access, h))
 }
 
+// Refuse answers 405 Method Not Allowed (allowing allow), as the mux does
+// for a method a path does not take, to methods of a literal path that a
+// pattern with a wildcard would otherwise serve (GET /jobs/preview would be
+// GET /jobs/{id}). It describes no operation, so it is not among Patterns.
+func (rt *Router) Refuse(path, allow string, methods ...string) {
+	for _, m := range methods {
+		rt.mux.HandleFunc(m+" "+path, func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Allow", allow)
+			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+		})
+	}
+}
+
 // HandleHTTP registers a plain http.Handler (e.g. asynqmon) with access rules.
 func (rt *Router) HandleHTTP(pattern string, access Access, h http.Handler) {
 	rt.Handle(pattern, access, func(w http.ResponseWriter, r *http.Request) error {

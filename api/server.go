@@ -19,6 +19,8 @@ import (
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/jobtype"
+	"github.com/brazesync/brazesync/internal/notify"
+	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,6 +61,15 @@ type Deps struct {
 	// queued or running. Nil: a queued or running copy is still refused,
 	// but a run that failed for good blocks the next until Asynq forgets it.
 	RunTasks RunTasks
+	// Notify checks jobs' notify settings and seals their signing secrets;
+	// nil refuses notify settings (422).
+	Notify *NotifySettings
+}
+
+// NotifySettings is what the API needs for jobs' notify settings.
+type NotifySettings struct {
+	Checker notify.Checker
+	Box     *secrets.Box
 }
 
 // RunTasks is what the API needs of Asynq's inspector.

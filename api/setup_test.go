@@ -18,6 +18,7 @@ import (
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/jobtype"
 	"github.com/brazesync/brazesync/internal/keyspace"
+	"github.com/brazesync/brazesync/internal/notify"
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 	"github.com/brazesync/brazesync/tasks"
@@ -104,7 +105,8 @@ func setupOn(t *testing.T, rdb *redis.Client, ns keyspace.Namespace, queue tasks
 	b.srv = New(Deps{Redis: rdb, Accounts: b.accounts, Authorizations: b.auths, Jobs: b.jobs, Types: types, Enqueuer: enq, RunTasks: runTasks, OperatorToken: operatorToken, Logger: log,
 		Monitoring:         http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "asynqmon") }),
 		MonitoringReadOnly: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "asynqmon read-only") }),
-		MonitorToken:       monitorToken, Groups: groups})
+		MonitorToken:       monitorToken, Groups: groups,
+		Notify: &NotifySettings{Checker: notify.Checker{}, Box: box}})
 	b.http = httptest.NewServer(b.srv.Handler())
 	t.Cleanup(b.http.Close)
 	return b

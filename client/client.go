@@ -98,6 +98,8 @@ const (
 	CodeInvalid              = "invalid"
 	CodeDestinationForbidden = "destination_forbidden"
 	CodeNotImport            = "not_import"
+	CodeNotExport            = "not_export"
+	CodeProfileNotFound      = "profile_not_found"
 	CodeNotTestable          = "not_testable"
 	CodeInternal             = "internal"
 	CodeUnavailable          = "unavailable"

@@ -2,6 +2,7 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -93,6 +94,24 @@ func TestNewRefusesBadBaseURLs(t *testing.T) {
 	for _, u := range []string{"", "127.0.0.1:8080", "ftp://x", "http://x/?a=b", "http://"} {
 		if _, err := client.New(u, ""); err == nil {
 			t.Errorf("New(%q) accepted it", u)
+		}
+	}
+}
+
+func TestJobPatchSendsNullToRemoveNotify(t *testing.T) {
+	t.Parallel()
+	label := "x"
+	for _, c := range []struct {
+		p    client.JobPatch
+		want string
+	}{
+		{client.JobPatch{Label: &label}, `{"label":"x"}`},
+		{client.JobPatch{RemoveNotify: true}, `{"notify":null}`},
+		{client.JobPatch{Notify: &client.NotifyInput{URL: "https://h/x", Events: []string{client.EventRunFailed}}}, `{"notify":{"url":"https://h/x","events":["run_failed"]}}`},
+	} {
+		b, err := json.Marshal(c.p)
+		if err != nil || string(b) != c.want {
+			t.Errorf("%+v: %s %v, want %s", c.p, b, err, c.want)
 		}
 	}
 }

@@ -1,6 +1,9 @@
 package client
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Job types.
 const (
@@ -34,6 +37,16 @@ type JobConfig struct {
 	// Attribute (export) is the array custom attribute (default
 	// lytics_segments).
 	Attribute string `json:"attribute,omitempty"`
+	// AttributeMode (export) is "array" (default: the audience slugs in
+	// Attribute) or "boolean" (one attribute per audience, named
+	// AttributePrefix + slug, true on entry and false on exit).
+	AttributeMode string `json:"attribute_mode,omitempty"`
+	// AttributePrefix (export, boolean mode) starts each attribute's name
+	// (default lytics_). A pointer, so that an empty prefix can be set.
+	AttributePrefix *string `json:"attribute_prefix,omitempty"`
+	// UpdateExistingOnly (export) sends every object with Braze's
+	// _update_existing_only, so that the job creates no Braze user.
+	UpdateExistingOnly bool `json:"update_existing_only,omitempty"`
 	// ExistingUsers (export) backfills the audiences' current members.
 	ExistingUsers bool `json:"existing_users,omitempty"`
 	// FlushUsers and FlushIntervalSeconds (export, without a schedule):
@@ -91,6 +104,36 @@ type JobInput struct {
 	// Schedule is a cron expression, a descriptor (@hourly) or an interval
 	// (@every 5m), in UTC; empty runs the job at once and on changes.
 	Schedule string `json:"schedule,omitempty"`
+	// Notify, when set, is where the job's events are POSTed; the answer's
+	// Notify.Secret is the signing secret, shown this once.
+	Notify *NotifyInput `json:"notify,omitempty"`
+}
+
+// Events of notify settings.
+const (
+	EventRunCompleted  = "run_completed"
+	EventRunFailed     = "run_failed"
+	EventHealthChanged = "health_changed"
+)
+
+// NotifyInput sets a job's notify settings.
+type NotifyInput struct {
+	// URL is https (plain http only where the operator allows insecure
+	// endpoints), without credentials.
+	URL string `json:"url"`
+	// Events: EventRunCompleted, EventRunFailed, EventHealthChanged.
+	Events []string `json:"events"`
+	// RotateSecret gives a job that has a secret a new one (PATCH).
+	RotateSecret bool `json:"rotate_secret,omitempty"`
+}
+
+// Notify is a job's notify settings as answers show them.
+type Notify struct {
+	URL    string   `json:"url"`
+	Events []string `json:"events"`
+	// Secret is the signing secret: only in the answer of the create or
+	// update that made it.
+	Secret string `json:"secret,omitempty"`
 }
 
 // JobPatch changes a job: only what is set changes. Config keys given
@@ -103,6 +146,22 @@ type JobPatch struct {
 	AuthorizationID *string        `json:"authorization_id,omitempty"`
 	Config          map[string]any `json:"config,omitempty"`
 	Schedule        *string        `json:"schedule,omitempty"`
+	// Notify sets the notify settings (keeping the secret unless
+	// RotateSecret); RemoveNotify removes them.
+	Notify       *NotifyInput `json:"notify,omitempty"`
+	RemoveNotify bool         `json:"-"`
+}
+
+// MarshalJSON sends "notify": null when RemoveNotify is set.
+func (p JobPatch) MarshalJSON() ([]byte, error) {
+	type plain JobPatch
+	if !p.RemoveNotify {
+		return json.Marshal(plain(p))
+	}
+	return json.Marshal(struct {
+		plain
+		Notify *NotifyInput `json:"notify"`
+	}{plain: plain(p)})
 }
 
 // Job is a job with its state, newest run, progress and health.
@@ -128,6 +187,8 @@ type Job struct {
 	// Health is ok, retrying or failing; LastError the problem behind it.
 	Health    string     `json:"health,omitempty"`
 	LastError *LastError `json:"last_error"`
+	// Notify is where the job's events are POSTed; nil when not set.
+	Notify *Notify `json:"notify,omitempty"`
 }
 
 // LastError is the problem behind a job's health.

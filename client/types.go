@@ -83,6 +83,10 @@ type AuthorizationConfig struct {
 	BatchSize int `json:"batch_size,omitempty"`
 	// MaxConnections (braze) is connections at once (default 16).
 	MaxConnections int `json:"max_connections,omitempty"`
+	// MaxArrayItems (braze) is the most items the workspace keeps in an
+	// array attribute (default 500); array-mode export jobs beyond it are
+	// refused.
+	MaxArrayItems int `json:"max_array_items,omitempty"`
 	// Host, Port, Username, Folder and HostKey (sftp, sftp_pgp,
 	// sftp_managed) name the SFTP server, its user and its pinned host key.
 	Host     string `json:"host,omitempty"`

@@ -205,6 +205,17 @@ func TestClientCoversTheAPI(t *testing.T) {
 		wantCode(t, err, client.CodeNotFound)
 		_, err = c.ListJobFiles(ctx, id, export.ID)
 		wantCode(t, err, client.CodeNotImport)
+		if p := res(c.PreviewJob(ctx, id, export.ID)).must(t); p.UsersOmitted.Reasons == nil {
+			t.Errorf("preview %+v", p)
+		}
+		if p := res(c.PreviewNewJob(ctx, id, client.JobInput{Type: client.JobExportAudience, Label: "preview", AuthorizationID: braze.ID,
+			Config: client.JobConfig{Audiences: []string{slug}, ExistingUsers: true}})).must(t); p.Objects != p.UsersToAdd+p.UsersToRemove {
+			t.Errorf("preview of a new job %+v", p)
+		}
+		_, err = c.PreviewJob(ctx, id, imp.ID)
+		wantCode(t, err, client.CodeNotExport)
+		_, err = c.TraceJobUser(ctx, id, export.ID, "email", "nobody@example.com")
+		wantCode(t, err, client.CodeProfileNotFound)
 		_, err = c.GetRunRejectedRows(ctx, id, imp.ID, "no-such-run", "")
 		wantCode(t, err, client.CodeNotFound)
 		if got := res(c.ListJobs(ctx, id, nil)).must(t); len(got) != 2 {

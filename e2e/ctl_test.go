@@ -227,6 +227,19 @@ func TestCtl(t *testing.T) {
 		if out := sh.ok(t, "jobs", "files", imp["id"].(string)); !strings.Contains(out, "PATH") {
 			t.Errorf("jobs files printed %q", out)
 		}
+		// Notify settings from the file; the secret is in that answer only.
+		stdin = `{"type": "csv_import", "label": "notified", "authorization_id": "` + managed["id"].(string) + `", "schedule": "@hourly", "config": {"pattern": "*.csv"},
+			"notify": {"url": "https://hooks.example.com/brazesync", "events": ["run_failed"]}}`
+		r = sh.run(t, stdin, "jobs", "create", "--file", "-", "-o", "json")
+		var notified map[string]any
+		jsonOf(t, r.stdout, &notified)
+		secret, _ := notified["notify"].(map[string]any)["secret"].(string)
+		if r.code != 0 || !strings.HasPrefix(secret, "whsec_") {
+			t.Fatalf("jobs create with notify: %d %s %s", r.code, r.stdout, r.stderr)
+		}
+		if out := sh.ok(t, "jobs", "show", notified["id"].(string)); !strings.Contains(out, "https://hooks.example.com/brazesync (run_failed)") || strings.Contains(out, secret) {
+			t.Errorf("jobs show of a notified job printed %q", out)
+		}
 
 		// Profiles.
 		if out := sh.ok(t, "profiles", "get", "email", email); !strings.Contains(out, slug) || !strings.Contains(out, "identity email") {

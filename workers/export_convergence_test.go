@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/brazesim"
 	"github.com/brazesync/brazesync/internal/profiles"
+	"github.com/brazesync/brazesync/internal/testutil/poll"
 )
 
 // convergenceAudiences are the audiences of the convergence test: audience
@@ -144,6 +146,140 @@ func convergenceDiff(b *exportBundle, model [][3]bool) []string {
 		}
 		if !slices.Equal(got, want) {
 			out = append(out, fmt.Sprintf("u%05d: braze %v, membership %v", i, got, want))
+		}
+	}
+	return out
+}
+
+// TestExportModeSwitchesConvergeUnderChurnAndFaults: a job's attribute
+// mode is switched from array to boolean in the middle of its backfill,
+// while memberships keep changing and Braze answers 10% of requests with
+// a 5xx and 5% with a 429; then back to array mode, still under churn.
+// After each switch every user converges to the new representation with
+// nothing left of the old one: in boolean mode no job slug in
+// lytics_segments and lytics_<slug> true exactly for the user's audiences
+// (false or absent otherwise); in array mode the array equals the
+// membership and no lytics_<slug> is left.
+func TestExportModeSwitchesConvergeUnderChurnAndFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends a few thousand users through faults")
+	}
+	t.Parallel()
+	const users = 4000
+	// A small rate limit makes the backfill last a few seconds.
+	b := setupExport(t, brazesim.Options{RateLimit: 20, RateWindow: time.Second,
+		Faults: brazesim.Faults{ServerErrorRate: 0.10, RateLimitRate: 0.05, Latency: 5 * time.Millisecond}})
+	ctx := context.Background()
+	for i, slug := range convergenceAudiences {
+		b.audience(t, slug, fmt.Sprintf(`{"field":"seg%d","op":"eq","value":"y"}`, i))
+	}
+	rng := rand.New(rand.NewPCG(7, 3)) //nolint:gosec // reproducible workload
+	model := make([][3]bool, users)
+	load := make([]profiles.Record, 0, users)
+	members := 0
+	for i := range users {
+		for a := range 3 {
+			model[i][a] = rng.IntN(3) == 0
+		}
+		if model[i][0] || model[i][1] || model[i][2] {
+			members++
+		}
+		load = append(load, convergenceRecord(i, model[i], []int{0, 1, 2}))
+	}
+	if _, err := b.prof.Upsert(ctx, b.acct, "braze_users", load); err != nil {
+		t.Fatal(err)
+	}
+	churn := func() {
+		batch := make([]profiles.Record, 0, 50)
+		for range 50 {
+			i, a := rng.IntN(users), rng.IntN(3)
+			model[i][a] = !model[i][a]
+			batch = append(batch, convergenceRecord(i, model[i], []int{a}))
+		}
+		if _, err := b.prof.Upsert(ctx, b.acct, "braze_users", batch); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := map[string]any{"audiences": list(convergenceAudiences...), "existing_users": true}
+	j := b.startJob(t, b.brazeAuth(t, "key-1", map[string]any{"rate_limit": 20, "rate_limit_window_seconds": 1}), cfg)
+	poll.Until(t, 60*time.Second, "half the backfill to reach Braze", func() bool {
+		return int(b.sim.Stats().Objects) >= members/2
+	})
+	for round := range 10 {
+		churn()
+		if round == 3 {
+			if int(b.sim.Stats().Objects) >= members {
+				t.Fatal("the backfill ended before the mode could be switched in its middle")
+			}
+			cfg["attribute_mode"] = "boolean"
+			b.changeJob(t, j.ID, cfg)
+		}
+		time.Sleep(100 * time.Millisecond) // pacing of the workload, not synchronisation
+	}
+	converge := func(mode string) {
+		t.Helper()
+		var diff []string
+		deadline := time.Now().Add(60 * time.Second)
+		for {
+			diff = modeDiff(b, model, mode)
+			if len(diff) == 0 || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(250 * time.Millisecond) // polling Braze's state with a deadline
+		}
+		st := b.sim.Stats()
+		t.Logf("%s mode: converged=%v, %d requests, %d answered 429, %d 5xx, %d data points", mode, len(diff) == 0, st.Requests, st.RateLimited, st.ServerErrors, st.DataPoints)
+		if len(diff) > 0 {
+			d, _ := b.jobs.Describe(ctx, b.acct, j.ID)
+			logs, _ := b.jobs.Logs(ctx, b.acct, j.ID, 5)
+			t.Logf("job %+v\nlogs %+v", d, logs)
+			t.Fatalf("%s mode: %d users differ from their membership, e.g. %v", mode, len(diff), diff[:min(5, len(diff))])
+		}
+	}
+	converge("boolean")
+	for round := range 10 {
+		churn()
+		if round == 3 {
+			cfg["attribute_mode"] = "array"
+			b.changeJob(t, j.ID, cfg)
+		}
+		time.Sleep(100 * time.Millisecond) // pacing of the workload, not synchronisation
+	}
+	converge("array")
+	if st := b.sim.Stats(); st.ServerErrors == 0 || st.RateLimited == 0 {
+		t.Fatalf("the simulator injected no faults: %+v", st.Counts)
+	}
+}
+
+// modeDiff lists the users whose attributes in the simulator differ from
+// the model in the given mode, or keep anything of the other one.
+func modeDiff(b *exportBundle, model [][3]bool, mode string) []string {
+	var out []string
+	for i, in := range model {
+		id := fmt.Sprintf("u%05d", i)
+		u, _ := b.sim.User(id)
+		segs, _ := b.segments(id)
+		var want []string
+		for a, ok := range in {
+			if ok {
+				want = append(want, convergenceAudiences[a])
+			}
+		}
+		bad := false
+		for a, slug := range convergenceAudiences {
+			v, has := u["lytics_"+slug]
+			switch mode {
+			case "boolean":
+				bad = bad || slices.Contains(segs, slug) || (in[a] && v != true) || (!in[a] && has && v != false)
+			default:
+				bad = bad || has
+			}
+		}
+		if mode != "boolean" && strings.Join(segs, ",") != strings.Join(want, ",") {
+			bad = true
+		}
+		if bad {
+			out = append(out, fmt.Sprintf("%s: braze %v, membership %v", id, u, want))
 		}
 	}
 	return out

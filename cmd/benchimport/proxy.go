@@ -4,8 +4,9 @@ import (
 	"errors"
 	"io"
 	"net"
-	"sync"
 	"time"
+
+	"github.com/brazesync/brazesync/internal/tcpforward"
 )
 
 // delayProxy forwards a 127.0.0.1 port to a target and delays every chunk
@@ -15,16 +16,8 @@ import (
 // protocol that pipelines its requests keeps its throughput while one that
 // waits for each answer pays the round trip every time.
 type delayProxy struct {
-	Addr string
-
-	ln     net.Listener
-	target string
-	delay  time.Duration
-
-	mu     sync.Mutex
-	conns  []net.Conn
-	closed bool
-	wg     sync.WaitGroup
+	*tcpforward.Forwarder
+	delay time.Duration
 }
 
 // chunk is a piece of the stream and the time it may be written.
@@ -40,46 +33,17 @@ const queueChunks = 2048
 
 // startDelayProxy listens on a fresh 127.0.0.1 port.
 func startDelayProxy(target string, oneWay time.Duration) (*delayProxy, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p := &delayProxy{delay: oneWay}
+	f, err := tcpforward.Listen(target, p.pipe)
 	if err != nil {
 		return nil, err
 	}
-	p := &delayProxy{Addr: ln.Addr().String(), ln: ln, target: target, delay: oneWay}
-	p.wg.Add(1)
-	go p.accept()
+	p.Forwarder = f
 	return p, nil
-}
-
-func (p *delayProxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			_ = c.Close()
-			_ = up.Close()
-			return
-		}
-		p.conns = append(p.conns, c, up)
-		p.wg.Add(2)
-		p.mu.Unlock()
-		go p.pipe(up, c)
-		go p.pipe(c, up)
-	}
 }
 
 // pipe copies src to dst, each chunk delayed by p.delay.
 func (p *delayProxy) pipe(dst, src net.Conn) {
-	defer p.wg.Done()
 	q := make(chan chunk, queueChunks)
 	done := make(chan struct{})
 	go func() {
@@ -122,23 +86,6 @@ func (p *delayProxy) pipe(dst, src net.Conn) {
 			return
 		}
 	}
-}
-
-// Close stops the listener and every connection.
-func (p *delayProxy) Close() {
-	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return
-	}
-	p.closed = true
-	conns := p.conns
-	p.mu.Unlock()
-	_ = p.ln.Close()
-	for _, c := range conns {
-		_ = c.Close()
-	}
-	p.wg.Wait()
 }
 
 // measureRTT checks the proxy's delay: it puts a second proxy with the same

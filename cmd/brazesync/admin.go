@@ -10,6 +10,7 @@ import (
 
 	"github.com/brazesync/brazesync/internal/accounts"
 	"github.com/brazesync/brazesync/internal/cli"
+	"github.com/brazesync/brazesync/internal/notify"
 	"github.com/brazesync/brazesync/internal/sftpd"
 )
 
@@ -144,6 +145,17 @@ func (a *app) reseal(ctx context.Context, stdout io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stdout, "authorizations resealed: %d (in %d accounts)\n", total, accounts)
+	total, accounts, err = a.eachAccount(ctx, func(id string) (int, error) {
+		n, err := notify.Reseal(ctx, a.jobs, a.box, id)
+		if err != nil {
+			return n, fmt.Errorf("resealing notify secrets of account %s: %w", id, err)
+		}
+		return n, nil
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "job notify secrets resealed: %d (in %d accounts)\n", total, accounts)
 	found, err := sftpd.ResealHostKey(ctx, a.rdb, a.ns, sftpd.HostKeySealer(a.box))
 	if err != nil {
 		return err

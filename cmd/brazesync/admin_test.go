@@ -10,6 +10,8 @@ import (
 
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/config"
+	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/notify"
 	"github.com/brazesync/brazesync/internal/sftpd"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 )
@@ -55,12 +57,24 @@ func TestAdminResealRetiresTheOldKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	jobID := jobs.NewJobID()
+	plain, sealed, err := notify.NewSecret(old.box, "acme", jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobLabel := "notified"
+	if _, err := old.jobs.Create(ctx, "acme", jobs.Input{ID: jobID, Type: "braze_export_audience", Label: &jobLabel, AuthorizationID: &au.ID,
+		Config: map[string]any{"audiences": []any{"lytics_all"}, "identifier_field": "external_id"},
+		Notify: &jobs.Notify{URL: "https://hooks.example.com/x", Events: []string{jobs.EventRunFailed}, SealedSecret: sealed}}); err != nil {
+		t.Fatal(err)
+	}
 
 	out.Reset()
 	if err := runAdmin(env(newKey+","+masterKey), &out, "reseal"); err != nil {
 		t.Fatalf("reseal: %v", err)
 	}
-	if !strings.Contains(out.String(), "authorizations resealed: 1") || !strings.Contains(out.String(), "host key resealed") {
+	if !strings.Contains(out.String(), "authorizations resealed: 1") || !strings.Contains(out.String(), "host key resealed") ||
+		!strings.Contains(out.String(), "job notify secrets resealed: 1") {
 		t.Errorf("reseal printed %q", out.String())
 	}
 
@@ -68,6 +82,13 @@ func TestAdminResealRetiresTheOldKey(t *testing.T) {
 	_, sec, err := retired.auths.Credentials(ctx, "acme", au.ID)
 	if err != nil || sec["api_key"] != "braze-key-1" {
 		t.Fatalf("secrets with the old key retired: %v, %v", sec, err)
+	}
+	j, err := retired.jobs.Get(ctx, "acme", jobID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := notify.OpenSecret(retired.box, "acme", jobID, j.Notify.SealedSecret); err != nil || got != plain || j.Version != 1 {
+		t.Fatalf("notify secret with the old key retired: %v (version %d)", err, j.Version)
 	}
 	got, err := sftpd.HostKeyFingerprint(ctx, retired.rdb, retired.ns, sftpd.HostKeySealer(retired.box))
 	if err != nil || got != fp {

@@ -57,7 +57,8 @@ Environment: REDIS_URL, BRAZESYNC_MASTER_KEY (required), LOG_LEVEL.
 const resealUsage = `Usage: brazesync admin reseal
 
 Seals every stored secret again with the first key of BRAZESYNC_MASTER_KEY
-(the authorizations of every account, the managed SFTP host key), so that
+(the authorizations of every account, the notify secrets of every job,
+the managed SFTP host key), so that
 the keys after it can be retired: put the new key first, run reseal, then
 drop the old key. It also binds secrets that an earlier build sealed to
 their authorization's destination.

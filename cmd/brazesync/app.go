@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/jobtype"
 	"github.com/brazesync/brazesync/internal/keyspace"
+	"github.com/brazesync/brazesync/internal/notify"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/ratelimit"
 	"github.com/brazesync/brazesync/internal/redisconn"
@@ -66,13 +68,11 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	if err := rdb.Ping(pctx).Err(); err != nil {
-		_ = rdb.Close()
-		return nil, fmt.Errorf("cannot reach Redis at %s (REDIS_URL): %w", redisconn.Address(cfg.RedisURL), err)
+		return nil, errors.Join(fmt.Errorf("cannot reach Redis at %s (REDIS_URL): %w", redisconn.Address(cfg.RedisURL), err), closeRedis(rdb))
 	}
 	box, err := secrets.NewBox(cfg.MasterKeys...)
 	if err != nil {
-		_ = rdb.Close()
-		return nil, &config.Error{Var: "BRAZESYNC_MASTER_KEY", Reason: err.Error()}
+		return nil, errors.Join(&config.Error{Var: "BRAZESYNC_MASTER_KEY", Reason: err.Error()}, closeRedis(rdb))
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -84,6 +84,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 		a.auths.Types().Add(t)
 	}
 	a.jobs = jobs.New(rdb, a.ns, a.auths, nil)
+	// Jobs' events (run ends, health changes) become notification deliveries.
+	a.jobs.SetEvents(notify.Sink{Enqueuer: a.client})
 	a.audiences = audiences.New(rdb, a.ns, nil, audiences.Options{Logger: log})
 	a.profiles = profiles.New(rdb, a.ns, a.audiences, profiles.Options{Logger: log})
 	a.audiences.UseProfiles(a.profiles)
@@ -107,9 +109,20 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger) (*app, er
 	return a, nil
 }
 
+// close closes the Redis connections, which the Asynq client shares (so it
+// has nothing of its own to close).
 func (a *app) close() {
-	_ = a.client.Close()
-	_ = a.rdb.Close()
+	if err := a.rdb.Close(); err != nil {
+		a.log.Warn("closing the Redis connections", "err", err)
+	}
+}
+
+// closeRedis closes rdb after a failed start; its error, if any, says so.
+func closeRedis(rdb redis.UniversalClient) error {
+	if err := rdb.Close(); err != nil {
+		return fmt.Errorf("closing the Redis connections: %w", err)
+	}
+	return nil
 }
 
 // apiServer builds the HTTP API with asynqmon and queue metrics.
@@ -129,11 +142,20 @@ func (a *app) apiServer() (*api.Server, func(), error) {
 		MonitoringReadOnly:   http.Handler(monRO),
 		MonitorToken:         a.cfg.MonitorToken,
 		Types:                a.types,
-		Groups:               append(append(a.dataRoutes(), a.managedRoutes()...), a.importRoutes()),
+		Groups:               append(append(a.dataRoutes(), a.managedRoutes()...), a.importRoutes(), a.exportRoutes()),
 		AuthorizationTesters: a.authorizationTesters(),
 		RunTasks:             inspector,
+		Notify: &api.NotifySettings{
+			Checker: notify.Checker{AllowInsecure: a.cfg.AllowInsecureEndpoints, Egress: a.egress}, Box: a.box},
 	})
-	return srv, func() { _ = mon.Close(); _ = monRO.Close() }, nil
+	closeMon := func() {
+		for _, h := range []*asynqmon.HTTPHandler{mon, monRO} {
+			if err := h.Close(); err != nil {
+				a.log.Warn("closing asynqmon's Redis connections", "err", err)
+			}
+		}
+	}
+	return srv, closeMon, nil
 }
 
 // workerServer builds the worker with every task handler.
@@ -144,6 +166,8 @@ func (a *app) workerServer() *workers.Server {
 		Logger: a.log.With("component", "worker"), Registry: a.registry,
 	})
 	w.HandleJobs(a.jobs, a.types, a.log.With("component", "jobs"))
+	w.Handle(tasks.TypeNotifyDeliver, notify.NewDeliverer(notify.Deliverer{
+		Jobs: a.jobs, Box: a.box, Egress: a.egress, Logger: a.log.With("component", "notify")}))
 	a.registerData(w)
 	return w
 }

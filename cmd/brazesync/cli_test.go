@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -212,4 +213,65 @@ func TestVersion(t *testing.T) {
 			t.Errorf("version %q does not name the revision %s", stdout, s.Value)
 		}
 	}
+}
+
+// TestHelpNamesTheVariablesItReads: each command's --help names every
+// variable that docs/operations.md's configuration table says it reads
+// ("all" being api, worker, scheduler and sftpd).
+func TestHelpNamesTheVariablesItReads(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../../docs/operations.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	usage := map[string]string{}
+	for _, c := range program(os.Getenv, io.Discard).Commands {
+		usage[c.Name] = c.Usage
+	}
+	_, table, ok := strings.Cut(string(doc), "| variable | default | read by | meaning |")
+	if !ok {
+		t.Fatal("docs/operations.md has no configuration table")
+	}
+	table, _, _ = strings.Cut(table, "\n\n")
+	variable := regexp.MustCompile("`([A-Z][A-Z0-9_]+)`")
+	rows := 0
+	for _, line := range strings.Split(table, "\n")[2:] {
+		cells := strings.Split(line, " | ")
+		if len(cells) < 4 {
+			t.Fatalf("docs/operations.md: a row of the configuration table has %d cells: %s", len(cells), line)
+		}
+		rows++
+		readers := strings.Split(cells[2], ", ")
+		if cells[2] == "all" {
+			readers = []string{"api", "worker", "scheduler", "sftpd"}
+		}
+		for _, m := range variable.FindAllStringSubmatch(cells[0], -1) {
+			for _, r := range readers {
+				u, ok := usage[r]
+				if r == "ctl" {
+					u, ok = ctlUsage(t), true
+				}
+				if !ok {
+					t.Errorf("docs/operations.md: %s is read by %q, which is no command", m[1], r)
+					continue
+				}
+				if !strings.Contains(u, m[1]) {
+					t.Errorf("brazesync %s --help does not name %s, which docs/operations.md says it reads", r, m[1])
+				}
+			}
+		}
+	}
+	if rows < 20 {
+		t.Fatalf("docs/operations.md's configuration table has %d rows", rows)
+	}
+}
+
+// ctlUsage is what brazesync ctl --help prints.
+func ctlUsage(t *testing.T) string {
+	t.Helper()
+	code, stdout, _ := runBinary(t, nil, "ctl", "--help")
+	if code != 0 {
+		t.Fatalf("ctl --help: exit %d", code)
+	}
+	return stdout
 }

@@ -11,7 +11,9 @@ import (
 	"github.com/brazesync/brazesync/internal/ctl"
 )
 
-// The usage texts of the commands. Every variable is described in README.md.
+// The usage texts of the commands. Every variable is described in
+// docs/operations.md, whose table says which commands read it
+// (TestHelpNamesTheVariablesItReads).
 
 const programSummary = `brazesync syncs audiences to Braze and Braze data into profiles.`
 
@@ -38,8 +40,12 @@ Environment:
   BRAZESYNC_MONITOR_TOKEN   a read-only operator token (read routes, /monitoring/ read-only)
   SFTP_PUBLIC_HOST, SFTP_ADDR, DATA_DIR
                             the managed SFTP server, for sftp_managed authorizations
+  BRAZESYNC_EGRESS_ALLOW    CIDRs customer-supplied destinations may reach although internal (default none)
+  BRAZESYNC_ALLOW_CUSTOM_BRAZE_ENDPOINTS
+                            allow Braze endpoints outside *.braze.com and *.braze.eu (default false)
   BRAZESYNC_ALLOW_INSECURE_ENDPOINTS
                             allow plain-http Braze endpoints (default false)
+  METRICS_ADDR              serve /metrics and /healthz there without a token (default off)
   SHUTDOWN_TIMEOUT          how long requests may finish after SIGTERM (default 30s)
 `
 
@@ -55,8 +61,15 @@ Environment:
   WORKER_CONCURRENCY        tasks run at once (default 10)
   DATA_DIR                  import staging (default ./data)
   GOGC                      the garbage collector's target (default 200 here)
+  SFTP_PUBLIC_HOST, SFTP_ADDR
+                            where workers reach the managed SFTP server
+  BRAZESYNC_EGRESS_ALLOW    CIDRs customer-supplied destinations may reach although internal (default none)
+  BRAZESYNC_ALLOW_CUSTOM_BRAZE_ENDPOINTS
+                            allow Braze endpoints outside *.braze.com and *.braze.eu (default false)
   BRAZESYNC_ALLOW_INSECURE_ENDPOINTS
                             allow plain-http Braze endpoints (default false)
+  IMPORT_REJECTED_RETENTION how long an import run's rejected rows are kept (default 168h)
+  METRICS_ADDR              serve /metrics and /healthz there without a token (default off)
   SHUTDOWN_TIMEOUT          how long running tasks may finish after SIGTERM (default 30s)
 `
 
@@ -67,6 +80,7 @@ may run; each occurrence is enqueued once. Exits with status 0 on SIGTERM.
 
 Environment:
 ` + productionEnv + `
+  METRICS_ADDR              serve /metrics and /healthz there without a token (default off)
 `
 
 const sftpdUsage = `Usage: brazesync sftpd
@@ -82,8 +96,10 @@ Environment:
   DATA_DIR                  where uploaded files are kept (default ./data)
   SFTP_QUOTA_BYTES, SFTP_QUOTA_FILES
                             per-user quotas (default 10 GiB, 10,000 files)
-  SFTP_MAX_USER_FAILURES, SFTP_MAX_ADDR_FAILURES, SFTP_FAILURE_WINDOW, SFTP_LOCKOUT
-                            login lockouts (default 5, 20, 15m, 15m)
+  SFTP_MAX_USER_FAILURES, SFTP_MAX_USER_GLOBAL_FAILURES, SFTP_MAX_ADDR_FAILURES,
+  SFTP_FAILURE_WINDOW, SFTP_LOCKOUT
+                            login lockouts (default 5, 50, 20, 15m, 15m)
+  SFTP_TRUSTED_PROXIES      load balancers whose PROXY protocol header is believed (default none)
   SFTP_METRICS_ADDR         serve /metrics and /healthz there (default off)
   SHUTDOWN_TIMEOUT          how long uploads may finish after SIGTERM (default 30s)
 `
@@ -104,6 +120,9 @@ Environment (all optional):
   BRAZE_SIM_ADDR            Braze simulator listen address (default 127.0.0.1:0)
   DATA_DIR                  default ./data
   LOG_LEVEL                 debug, info, warn or error (default info)
+  BRAZESYNC_EGRESS_ALLOW    default 127.0.0.0/8,::1/128 (the simulator and the SFTP server)
+  METRICS_ADDR              serve /metrics and /healthz there without a token (default off)
+  The other variables of api, worker and sftpd apply as well.
 `
 
 const versionUsage = `Usage: brazesync version

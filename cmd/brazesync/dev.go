@@ -59,7 +59,7 @@ func runDev(ctx context.Context, getenv func(string) string, stdout io.Writer) e
 	w := a.workerServer()
 	sched := a.schedulerComponent()
 	all := components{
-		{"api", func(ctx context.Context) error { return srv.Start(ctx, cfg.HTTPAddr) }, func() { stopWithin(cfg.ShutdownTimeout, func(ctx context.Context) { _ = srv.Stop(ctx) }) }},
+		{"api", func(ctx context.Context) error { return srv.Start(ctx, cfg.HTTPAddr) }, func() { stopWithin(a.log, "the API", cfg.ShutdownTimeout, srv.Stop) }},
 		{"worker", w.Start, w.Stop},
 		{"scheduler", sched.Start, sched.Stop},
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/brazesim"
@@ -16,12 +17,13 @@ func load(getenv func(string) string, mode config.Mode) (*config.Config, error) 
 	return config.Load(getenv, mode)
 }
 
-// stopWithin runs stop functions in order, sharing one deadline.
-func stopWithin(d time.Duration, stops ...func(ctx context.Context)) {
+// stopWithin runs stop with a deadline d away, and logs its error: what
+// names the component stopped.
+func stopWithin(log *slog.Logger, what string, d time.Duration, stop func(ctx context.Context) error) {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	defer cancel()
-	for _, s := range stops {
-		s(ctx)
+	if err := stop(ctx); err != nil {
+		log.Warn("stopping "+what, "err", err)
 	}
 }
 
@@ -57,7 +59,7 @@ func runAPI(ctx context.Context, getenv func(string) string) error {
 	log.Info("api listening", "addr", cfg.HTTPAddr)
 	<-ctx.Done()
 	log.Info("api stopping: finishing requests in flight")
-	stopWithin(cfg.ShutdownTimeout, func(ctx context.Context) { _ = srv.Stop(ctx) })
+	stopWithin(a.log, "the API", cfg.ShutdownTimeout, srv.Stop)
 	return nil
 }
 

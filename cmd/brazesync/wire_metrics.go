@@ -35,7 +35,7 @@ func (a *app) metricsComponent(name, envVar, addr string) component {
 			a.log.Info("metrics listening", "listener", name, "addr", ln.Addr().String())
 			return nil
 		},
-		stop: func() { stopWithin(5*time.Second, func(ctx context.Context) { _ = srv.Shutdown(ctx) }) },
+		stop: func() { stopWithin(a.log, "the metrics listener", 5*time.Second, srv.Shutdown) },
 	}
 }
 

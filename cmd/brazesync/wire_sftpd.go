@@ -48,7 +48,7 @@ func (a *app) sftpdComponent(sc *config.SFTPD) (component, error) {
 		stop: func() {
 			// Stop waits up to ShutdownTimeout for uploads, then closes
 			// the connections; give it a little more than that.
-			stopWithin(a.cfg.ShutdownTimeout+5*time.Second, func(ctx context.Context) { _ = srv.Stop(ctx) })
+			stopWithin(a.log, "the SFTP server", a.cfg.ShutdownTimeout+5*time.Second, srv.Stop)
 		},
 	}, nil
 }

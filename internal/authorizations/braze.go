@@ -42,7 +42,7 @@ func BrazeDestination(a *Authorization) string {
 func BrazeType(opts BrazeOptions) Type {
 	return Type{
 		Name:            "braze",
-		Config:          []string{"instance", "rest_endpoint", "rate_limit", "rate_limit_window_seconds", "batch_size", "max_connections"},
+		Config:          []string{"instance", "rest_endpoint", "rate_limit", "rate_limit_window_seconds", "batch_size", "max_connections", "max_array_items"},
 		Secrets:         []string{"api_key"},
 		Destination:     BrazeDestination,
 		DestinationKeys: []string{"instance", "rest_endpoint"},
@@ -82,6 +82,9 @@ func BrazeType(opts BrazeOptions) Type {
 			if _, err := ConfigInt(a.Config, "max_connections", 16, 1, 256); err != nil {
 				return err
 			}
+			if _, err := BrazeMaxArrayItems(a); err != nil {
+				return err
+			}
 			if strings.TrimSpace(secrets["api_key"]) == "" {
 				return &fault.ValidationError{Field: "secrets.api_key", Message: "is required: the workspace's REST API key with the users.track permission"}
 			}
@@ -104,6 +107,17 @@ func checkBrazeEndpoint(ep string, opts BrazeOptions) error {
 		return &fault.ValidationError{Field: "config.rest_endpoint", Message: err.Error()}
 	}
 	return nil
+}
+
+// MaxArrayItemsDefault is the most items a Braze array attribute keeps
+// unless a braze authorization says otherwise (max_array_items): Braze's
+// default maximum array length. Past it Braze drops the oldest items.
+const MaxArrayItemsDefault = 500
+
+// BrazeMaxArrayItems is the max_array_items of a braze authorization: the
+// most items the workspace keeps in an array attribute.
+func BrazeMaxArrayItems(a *Authorization) (int, error) {
+	return ConfigInt(a.Config, "max_array_items", MaxArrayItemsDefault, 1, 100_000)
 }
 
 // BrazeEndpoint returns the REST endpoint of a validated braze authorization.

@@ -73,8 +73,8 @@ func (id Identifier) Validate() error {
 
 // Object is one attributes object of /users/track: a user, the change to an
 // array attribute ({"add": [...], "remove": [...]}), and optionally other
-// attributes. _update_existing_only is never sent, so an unknown
-// external_id creates a user.
+// attributes (a nil value is JSON null: Braze removes the attribute).
+// Unless UpdateExistingOnly, an unknown external_id creates a user.
 type Object struct {
 	ID Identifier
 	// Attribute is the array attribute's name; empty means AttributeDefault.
@@ -85,6 +85,10 @@ type Object struct {
 	// Fields are other attributes to set (optional). They must not repeat
 	// the identifier or the array attribute.
 	Fields map[string]any
+	// UpdateExistingOnly sends "_update_existing_only": true: Braze
+	// updates the user if it exists and creates none (it still answers
+	// success, and leaves the object out of attributes_processed).
+	UpdateExistingOnly bool
 }
 
 // Segments returns an Object that adds and removes audience slugs in the
@@ -178,6 +182,9 @@ func (o Object) appendJSON(b []byte) ([]byte, error) {
 		b = appendString(b, k)
 		b = append(b, ':')
 		b = append(b, v...)
+	}
+	if o.UpdateExistingOnly {
+		b = append(b, `,"_update_existing_only":true`...)
 	}
 	return append(b, '}'), nil
 }

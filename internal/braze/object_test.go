@@ -24,6 +24,8 @@ func TestObjectJSON(t *testing.T) {
 			`{"user_alias":{"alias_name":"n1","alias_label":"lytics"},"lytics_segments":{"add":["a"]}}`},
 		{"escaping and fields", Object{ID: Identifier{Kind: ExternalID, Value: "q\"<\n"}, Add: []string{"é"}, Fields: map[string]any{"z": 1, "a": []int{1}}},
 			`{"external_id":"q\"\u003c\n","lytics_segments":{"add":["é"]},"a":[1],"z":1}`},
+		{"booleans, null and update existing only", Object{ID: Identifier{Kind: ExternalID, Value: "u1"}, Remove: []string{"a"}, Fields: map[string]any{"lytics_a": true, "lytics_b": false, "lytics_c": nil}, UpdateExistingOnly: true},
+			`{"external_id":"u1","lytics_segments":{"remove":["a"]},"lytics_a":true,"lytics_b":false,"lytics_c":null,"_update_existing_only":true}`},
 	} {
 		got, err := json.Marshal(c.obj)
 		if err != nil {

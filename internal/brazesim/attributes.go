@@ -169,36 +169,33 @@ func containsValue(vs []any, v any) bool {
 	return false
 }
 
-// uniqueTruncated appends the values of add not already in base, keeping at
-// most limit elements (the first ones). Arrays are small (Braze allows at
-// most 100 elements), so a linear search beats a map.
+// uniqueTruncated appends the values of add not already in base and keeps
+// the array within limit by dropping its oldest elements (the first ones),
+// as Braze does when an array attribute grows past its maximum length.
+// Arrays are small, so a linear search beats a map.
 func uniqueTruncated(base, add []any, limit int) []any {
-	out := make([]any, 0, min(limit, len(base)+len(add)))
+	out := make([]any, 0, len(base)+len(add))
 	for _, src := range [2][]any{base, add} {
 		for _, v := range src {
-			if len(out) >= limit {
-				return out
-			}
 			if !containsValue(out, v) {
 				out = append(out, v)
 			}
 		}
 	}
+	if len(out) > limit {
+		out = out[len(out)-limit:]
+	}
 	return out
 }
 
-// applyArrayOp adds then removes values of an array attribute, keeping
-// values unique and the array within limit.
+// applyArrayOp removes then adds values of an array attribute, keeping
+// values unique and the array within limit (the oldest dropped).
 func applyArrayOp(cur []any, op arrayOp, limit int) []any {
-	out := uniqueTruncated(cur, op.add, limit)
-	if len(op.remove) == 0 {
-		return out
-	}
-	kept := out[:0]
-	for _, v := range out {
+	kept := make([]any, 0, len(cur)+len(op.add))
+	for _, v := range cur {
 		if !containsValue(op.remove, v) {
 			kept = append(kept, v)
 		}
 	}
-	return kept
+	return uniqueTruncated(kept, op.add, limit)
 }

@@ -31,6 +31,11 @@ type Counts struct {
 	Objects int64 `json:"objects"`
 	// ObjectErrors is the number of objects rejected into "errors".
 	ObjectErrors int64 `json:"object_errors"`
+	// NotUpdated is the number of accepted attributes objects that changed
+	// nothing because their user does not exist and the object said
+	// "_update_existing_only": true (Braze answers success and leaves them
+	// out of attributes_processed).
+	NotUpdated int64 `json:"not_updated"`
 	// ServerErrors is the number of 5xx answers (injected).
 	ServerErrors int64 `json:"server_errors"`
 	// Timeouts is the number of requests held open until the client left.
@@ -40,7 +45,7 @@ type Counts struct {
 }
 
 type counters struct {
-	requests, rateLimited, dataPoints, objects, objectErrors, serverErrors, timeouts, dropped atomic.Int64
+	requests, rateLimited, dataPoints, objects, objectErrors, notUpdated, serverErrors, timeouts, dropped atomic.Int64
 }
 
 func (c *counters) snapshot() Counts {
@@ -50,6 +55,7 @@ func (c *counters) snapshot() Counts {
 		DataPoints:   c.dataPoints.Load(),
 		Objects:      c.objects.Load(),
 		ObjectErrors: c.objectErrors.Load(),
+		NotUpdated:   c.notUpdated.Load(),
 		ServerErrors: c.serverErrors.Load(),
 		Timeouts:     c.timeouts.Load(),
 		Dropped:      c.dropped.Load(),
@@ -62,6 +68,7 @@ func (c Counts) add(o Counts) Counts {
 	c.DataPoints += o.DataPoints
 	c.Objects += o.Objects
 	c.ObjectErrors += o.ObjectErrors
+	c.NotUpdated += o.NotUpdated
 	c.ServerErrors += o.ServerErrors
 	c.Timeouts += o.Timeouts
 	c.Dropped += o.Dropped

@@ -32,7 +32,7 @@ const (
 	RateWindowDefault = 3 * time.Second
 	MaxObjectsDefault = 75
 	MaxBodyDefault    = 4 << 20 // 4 MB
-	ArrayLimitDefault = 25
+	ArrayLimitDefault = 500
 )
 
 // Options configures a Sim. Zero fields take their defaults.
@@ -53,8 +53,10 @@ type Options struct {
 	MaxObjects int
 	// MaxBody is the largest accepted body in bytes. Default 4 MB.
 	MaxBody int64
-	// ArrayLimit is the most elements an array attribute keeps; longer
-	// arrays are truncated to their first ArrayLimit elements. Default 25.
+	// ArrayLimit is the most elements an array attribute keeps. As in
+	// Braze, an array that would grow longer drops its oldest elements
+	// (the first ones) to make room. Default 500, Braze's default
+	// maximum array length.
 	ArrayLimit int
 	// Seed makes fault injection deterministic. Default 1.
 	Seed uint64

@@ -167,7 +167,7 @@ func (s *Sim) handleTrack(w http.ResponseWriter, r *http.Request) {
 // track applies a valid request and builds the answer.
 func (s *Sim) track(km *keyMeter, req *trackRequest) trackResponse {
 	resp := trackResponse{Message: "success"}
-	var accepted, dataPoints int
+	var accepted, dataPoints, notUpdated int
 	if len(req.Attributes) > 0 {
 		processed := 0
 		for i, raw := range req.Attributes {
@@ -180,6 +180,8 @@ func (s *Sim) track(km *keyMeter, req *trackRequest) trackResponse {
 			if ok {
 				processed++
 				dataPoints += dp
+			} else {
+				notUpdated++
 			}
 		}
 		resp.AttributesProcessed = &processed
@@ -211,6 +213,7 @@ func (s *Sim) track(km *keyMeter, req *trackRequest) trackResponse {
 	km.objects.Add(int64(accepted))
 	km.dataPoints.Add(int64(dataPoints))
 	km.objectErrors.Add(int64(len(resp.Errors)))
+	km.notUpdated.Add(int64(notUpdated))
 	return resp
 }
 

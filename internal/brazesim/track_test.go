@@ -71,32 +71,62 @@ func TestArrayAttributeSemantics(t *testing.T) {
 	}
 }
 
-func TestArrayTruncatedToLimit(t *testing.T) {
+// TestArrayDropsOldestBeyondLimit: an array attribute that would grow past
+// the limit drops its oldest elements, as Braze does.
+func TestArrayDropsOldestBeyondLimit(t *testing.T) {
 	t.Parallel()
 	sim, b := setup(t, Options{ArrayLimit: 3})
 	b.post(t, "/users/track", testKey, attrs(map[string]any{"external_id": "u", "segs": []string{"1", "2", "3", "4", "5"}}))
 	u, _ := sim.User("u")
-	if want := []any{"1", "2", "3"}; !reflect.DeepEqual(u["segs"], want) {
+	if want := []any{"3", "4", "5"}; !reflect.DeepEqual(u["segs"], want) {
 		t.Fatalf("replace: segs = %v, want %v", u["segs"], want)
 	}
-	b.post(t, "/users/track", testKey, attrs(map[string]any{"external_id": "u", "segs": map[string]any{"add": []string{"6"}, "remove": []string{"1"}}}))
+	b.post(t, "/users/track", testKey, attrs(map[string]any{"external_id": "u", "segs": map[string]any{"add": []string{"6"}, "remove": []string{"4"}}}))
 	u, _ = sim.User("u")
-	if want := []any{"2", "3"}; !reflect.DeepEqual(u["segs"], want) {
-		t.Fatalf("add to a full array then remove: segs = %v, want %v", u["segs"], want)
+	if want := []any{"3", "5", "6"}; !reflect.DeepEqual(u["segs"], want) {
+		t.Fatalf("remove then add within the limit: segs = %v, want %v", u["segs"], want)
+	}
+	b.post(t, "/users/track", testKey, attrs(map[string]any{"external_id": "u", "segs": map[string]any{"add": []string{"7", "8"}}}))
+	u, _ = sim.User("u")
+	if want := []any{"6", "7", "8"}; !reflect.DeepEqual(u["segs"], want) {
+		t.Fatalf("add to a full array: segs = %v, want %v (the oldest dropped)", u["segs"], want)
 	}
 }
 
-func TestDefaultArrayLimitIs25(t *testing.T) {
+func TestDefaultArrayLimitIs500(t *testing.T) {
 	t.Parallel()
 	sim, b := setup(t, Options{})
-	vals := make([]string, 30)
+	vals := make([]string, 510)
 	for i := range vals {
 		vals[i] = fmt.Sprint(i)
 	}
 	b.post(t, "/users/track", testKey, attrs(map[string]any{"external_id": "u", "segs": map[string]any{"add": vals}}))
 	u, _ := sim.User("u")
-	if n := len(u["segs"].([]any)); n != 25 {
-		t.Fatalf("array holds %d elements, want 25", n)
+	segs := u["segs"].([]any)
+	if len(segs) != 500 || segs[0] != "10" {
+		t.Fatalf("array holds %d elements from %v, want 500 from \"10\"", len(segs), segs[0])
+	}
+}
+
+// TestBooleansAndNull: boolean attributes are stored as booleans and null
+// removes an attribute, whatever its type.
+func TestBooleansAndNull(t *testing.T) {
+	t.Parallel()
+	sim, b := setup(t, Options{})
+	a := b.post(t, "/users/track", testKey, attrs(map[string]any{"external_id": "u", "lytics_a": true, "lytics_b": false, "segs": map[string]any{"add": []string{"x"}}}))
+	if a.status != http.StatusCreated {
+		t.Fatalf("answer %d %v", a.status, a.body)
+	}
+	u, _ := sim.User("u")
+	if u["lytics_a"] != true || u["lytics_b"] != false {
+		t.Fatalf("booleans: %v", u)
+	}
+	b.post(t, "/users/track", testKey, attrs(map[string]any{"external_id": "u", "lytics_a": nil, "lytics_b": nil, "segs": nil}))
+	u, _ = sim.User("u")
+	for _, k := range []string{"lytics_a", "lytics_b", "segs"} {
+		if _, ok := u[k]; ok {
+			t.Fatalf("null left %s: %v", k, u)
+		}
 	}
 }
 
@@ -109,6 +139,9 @@ func TestUpdateExistingOnly(t *testing.T) {
 	}
 	if _, ok := sim.User("ghost"); ok {
 		t.Fatal("_update_existing_only created a user")
+	}
+	if st := sim.Stats(); st.NotUpdated != 1 || st.Objects != 1 {
+		t.Fatalf("stats after a skipped object: %+v", st.Counts)
 	}
 	b.post(t, "/users/track", testKey, attrs(map[string]any{"external_id": "ghost", "x": 1}))
 	a = b.post(t, "/users/track", testKey, attrs(map[string]any{"external_id": "ghost", "x": 2, "_update_existing_only": true}))

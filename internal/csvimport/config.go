@@ -282,3 +282,8 @@ func normName(s string) string {
 
 // nameReplacer is immutable and safe for concurrent use.
 var nameReplacer = strings.NewReplacer(" ", "_", "-", "_")
+
+// SameColumn reports whether two column names are the same after
+// normalisation (lower case, spaces and dashes as underscores), as header
+// names are compared with IdentityColumns and Columns.
+func SameColumn(a, b string) bool { return normName(a) == normName(b) }

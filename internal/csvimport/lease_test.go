@@ -16,7 +16,9 @@ import (
 func TestJobLeaseSerialisesImports(t *testing.T) {
 	t.Parallel()
 	b := setupImporter(t)
-	b.im.SetLeaseTTL(300 * time.Millisecond) // renewed every 100ms
+	// Renewed every third of a second: a TTL much shorter makes a renewal
+	// that a loaded machine delays by a few hundred milliseconds lose it.
+	b.im.SetLeaseTTL(time.Second)
 	ctx := context.Background()
 	data := csvRows(10)
 
@@ -34,7 +36,7 @@ func TestJobLeaseSerialisesImports(t *testing.T) {
 	}()
 	<-opened
 	// Held past several TTLs: the renewed lease still keeps others out.
-	deadline := time.Now().Add(time.Second)
+	deadline := time.Now().Add(3 * time.Second)
 	for time.Now().Before(deadline) {
 		_, err := b.im.ImportFile(ctx, b.job, version("b.csv", data), opener(data), b.cfg, b.sink)
 		if !errors.Is(err, ErrJobBusy) {

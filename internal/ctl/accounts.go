@@ -115,18 +115,7 @@ func (e *env) tokensCreate(ctx context.Context, args []string) error {
 
 func (e *env) tokensList(ctx context.Context, args []string) error {
 	f := newFlags("tokens list", true)
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
-	c, acct, err := e.accountClient(f)
-	if err != nil {
-		return err
-	}
-	list, err := c.ListTokens(ctx, acct)
-	if err != nil {
-		return err
-	}
-	return e.print(f, list, func(w io.Writer) {
+	return listAll(ctx, e, f, args, (*client.Client).ListTokens, func(w io.Writer, list []client.Token) {
 		row(w, "ID", "NAME", "SCOPES", "CREATED", "EXPIRES", "REVOKED")
 		for _, t := range list {
 			row(w, t.ID, t.Name, strings.Join(t.Scopes, ","), when(&t.CreatedAt), when(t.ExpiresAt), when(t.RevokedAt))

@@ -23,18 +23,7 @@ func (e *env) audiencesCommand() *cli.Command {
 
 func (e *env) audiencesList(ctx context.Context, args []string) error {
 	f := newFlags("audiences list", true)
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
-	c, acct, err := e.accountClient(f)
-	if err != nil {
-		return err
-	}
-	list, err := c.ListAudiences(ctx, acct)
-	if err != nil {
-		return err
-	}
-	return e.print(f, list, func(w io.Writer) {
+	return listAll(ctx, e, f, args, (*client.Client).ListAudiences, func(w io.Writer, list []client.Audience) {
 		row(w, "SLUG", "KIND", "NAME", "SIZE", "BUILT-IN")
 		for _, a := range list {
 			row(w, a.Slug, a.Kind, orDash(a.Name), a.Size, a.Builtin)
@@ -88,20 +77,7 @@ func (e *env) audiencesCreate(ctx context.Context, args []string) error {
 }
 
 func (e *env) audiencesShow(ctx context.Context, args []string) error {
-	f := newFlags("audiences show", true)
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, acct, err := e.accountClient(f)
-	if err != nil {
-		return err
-	}
-	a, err := c.GetAudience(ctx, acct, pos[0])
-	if err != nil {
-		return err
-	}
-	return e.print(f, a, func(w io.Writer) { audienceTable(w, a) })
+	return showOne(ctx, e, newFlags("audiences show", true), args, (*client.Client).GetAudience, audienceTable)
 }
 
 func audienceTable(w io.Writer, a *client.Audience) {

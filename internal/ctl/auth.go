@@ -109,18 +109,7 @@ func remarshal(m map[string]any, v any) error {
 
 func (e *env) authList(ctx context.Context, args []string) error {
 	f := newFlags("auth list", true)
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
-	}
-	c, acct, err := e.accountClient(f)
-	if err != nil {
-		return err
-	}
-	list, err := c.ListAuthorizations(ctx, acct)
-	if err != nil {
-		return err
-	}
-	return e.print(f, list, func(w io.Writer) {
+	return listAll(ctx, e, f, args, (*client.Client).ListAuthorizations, func(w io.Writer, list []client.Authorization) {
 		row(w, "ID", "TYPE", "LABEL", "DESTINATION", "SECRETS")
 		for _, a := range list {
 			row(w, a.ID, a.Type, orDash(a.Label), destination(&a), orDash(strings.Join(a.SecretsSet, ",")))
@@ -147,20 +136,7 @@ func destination(a *client.Authorization) string {
 }
 
 func (e *env) authShow(ctx context.Context, args []string) error {
-	f := newFlags("auth show", true)
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
-	}
-	c, acct, err := e.accountClient(f)
-	if err != nil {
-		return err
-	}
-	a, err := c.GetAuthorization(ctx, acct, pos[0])
-	if err != nil {
-		return err
-	}
-	return e.print(f, a, func(w io.Writer) { authTable(w, a) })
+	return showOne(ctx, e, newFlags("auth show", true), args, (*client.Client).GetAuthorization, authTable)
 }
 
 func authTable(w io.Writer, a *client.Authorization) {

@@ -7,6 +7,7 @@ package ctl
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -182,6 +183,45 @@ func (e *env) print(f *flags, v any, table func(w io.Writer)) error {
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	table(tw)
 	return tw.Flush()
+}
+
+// showOne is the shape of a command about one named thing of an account:
+// it parses args with f (exactly one argument besides the flags), asks get
+// (a method expression of *client.Client, or alike) with the account's
+// client and prints the answer as JSON or as table writes it.
+func showOne[T any](ctx context.Context, e *env, f *flags, args []string, get func(c *client.Client, ctx context.Context, acct, name string) (T, error), table func(w io.Writer, v T)) error {
+	pos, err := f.parse(args, 1, 1)
+	if err != nil {
+		return err
+	}
+	c, acct, err := e.accountClient(f)
+	if err != nil {
+		return err
+	}
+	v, err := get(c, ctx, acct, pos[0])
+	if err != nil {
+		return err
+	}
+	return e.print(f, v, func(w io.Writer) { table(w, v) })
+}
+
+// listAll is the shape of a command that lists things of an account: no
+// argument besides the flags, list (a method expression of *client.Client,
+// or alike) asked with the account's client, its answer printed as JSON or
+// as table writes it.
+func listAll[T any](ctx context.Context, e *env, f *flags, args []string, list func(c *client.Client, ctx context.Context, acct string) (T, error), table func(w io.Writer, v T)) error {
+	if _, err := f.parse(args, 0, 0); err != nil {
+		return err
+	}
+	c, acct, err := e.accountClient(f)
+	if err != nil {
+		return err
+	}
+	v, err := list(c, ctx, acct)
+	if err != nil {
+		return err
+	}
+	return e.print(f, v, func(w io.Writer) { table(w, v) })
 }
 
 // row writes one tab-separated line.

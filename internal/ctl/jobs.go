@@ -23,24 +23,18 @@ func (e *env) jobsCommand() *cli.Command {
 			{Name: "logs", Summary: "a job's log, newest first", Usage: jobsLogsUsage, Run: e.jobsLogs},
 			{Name: "runs", Summary: "a job's runs, newest first", Usage: jobsRunsUsage, Run: e.jobsRuns},
 			{Name: "files", Summary: "an import job's file ledger", Usage: jobsFilesUsage, Run: e.jobsFiles},
+			{Name: "preview", Summary: "what an export job would send, sending nothing", Usage: jobsPreviewUsage, Run: e.jobsPreview},
+			{Name: "user", Summary: "where one user stands in an export job", Usage: jobsUserUsage, Run: e.jobsUser},
 		}}
 }
 
 func (e *env) jobsList(ctx context.Context, args []string) error {
 	f := newFlags("jobs list", true)
 	deleted := f.fs.Bool("deleted", false, "")
-	if _, err := f.parse(args, 0, 0); err != nil {
-		return err
+	list := func(c *client.Client, ctx context.Context, acct string) ([]client.Job, error) {
+		return c.ListJobs(ctx, acct, &client.ListJobsOptions{Deleted: *deleted})
 	}
-	c, acct, err := e.accountClient(f)
-	if err != nil {
-		return err
-	}
-	list, err := c.ListJobs(ctx, acct, &client.ListJobsOptions{Deleted: *deleted})
-	if err != nil {
-		return err
-	}
-	return e.print(f, list, func(w io.Writer) {
+	return listAll(ctx, e, f, args, list, func(w io.Writer, list []client.Job) {
 		row(w, "ID", "TYPE", "LABEL", "STATE", "HEALTH", "SCHEDULE", "LAST RUN")
 		for _, j := range list {
 			row(w, j.ID, j.Type, orDash(j.Label), j.State, orDash(j.Health), orDash(j.Schedule), lastRun(j.LastRun))
@@ -113,6 +107,12 @@ func jobTable(w io.Writer, j *client.Job) {
 	}
 	row(w, "authorization", j.AuthorizationID)
 	row(w, "schedule", orDash(j.Schedule))
+	if n := j.Notify; n != nil {
+		row(w, "notify", fmt.Sprintf("%s (%s)", n.URL, strings.Join(n.Events, ", ")))
+		if n.Secret != "" {
+			row(w, "notify secret", n.Secret+" (shown this once: store it)")
+		}
+	}
 	row(w, "version", j.Version)
 	if r := j.LastRun; r != nil {
 		row(w, "last run", fmt.Sprintf("%s %s (%s), started %s, ended %s", r.ID, r.Outcome, r.Trigger, when(&r.StartedAt), when(r.EndedAt)))
@@ -147,19 +147,10 @@ func counters(m map[string]int64) string {
 func (e *env) jobsLogs(ctx context.Context, args []string) error {
 	f := newFlags("jobs logs", true)
 	limit := f.fs.Int("limit", 0, "")
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
+	get := func(c *client.Client, ctx context.Context, acct, id string) ([]client.LogEntry, error) {
+		return c.ListJobLogs(ctx, acct, id, &client.ListOptions{Limit: *limit})
 	}
-	c, acct, err := e.accountClient(f)
-	if err != nil {
-		return err
-	}
-	list, err := c.ListJobLogs(ctx, acct, pos[0], &client.ListOptions{Limit: *limit})
-	if err != nil {
-		return err
-	}
-	return e.print(f, list, func(w io.Writer) {
+	return showOne(ctx, e, f, args, get, func(w io.Writer, list []client.LogEntry) {
 		row(w, "TIME", "LEVEL", "CODE", "MESSAGE")
 		for _, l := range list {
 			msg := l.Message
@@ -174,19 +165,10 @@ func (e *env) jobsLogs(ctx context.Context, args []string) error {
 func (e *env) jobsRuns(ctx context.Context, args []string) error {
 	f := newFlags("jobs runs", true)
 	limit := f.fs.Int("limit", 0, "")
-	pos, err := f.parse(args, 1, 1)
-	if err != nil {
-		return err
+	get := func(c *client.Client, ctx context.Context, acct, id string) ([]client.Run, error) {
+		return c.ListJobRuns(ctx, acct, id, &client.ListOptions{Limit: *limit})
 	}
-	c, acct, err := e.accountClient(f)
-	if err != nil {
-		return err
-	}
-	list, err := c.ListJobRuns(ctx, acct, pos[0], &client.ListOptions{Limit: *limit})
-	if err != nil {
-		return err
-	}
-	return e.print(f, list, func(w io.Writer) {
+	return showOne(ctx, e, f, args, get, func(w io.Writer, list []client.Run) {
 		row(w, "ID", "TRIGGER", "STARTED", "ENDED", "OUTCOME", "COUNTERS", "ERROR")
 		for _, r := range list {
 			row(w, r.ID, r.Trigger, when(&r.StartedAt), when(r.EndedAt), r.Outcome, orDash(counters(r.Counters)), orDash(r.Error))
@@ -212,6 +194,92 @@ func (e *env) jobsFiles(ctx context.Context, args []string) error {
 		row(w, "PATH", "SIZE", "MODIFIED", "STATE", "ROWS", "APPLIED", "UNCHANGED", "REJECTED", "ERROR")
 		for _, l := range list {
 			row(w, l.Path, l.Size, when(&l.ModTime), l.State, l.RowsRead, l.Applied, l.Unchanged, l.Rejected, orDash(l.Error))
+		}
+	})
+}
+
+// jobsPreview previews an export job's next run (ID), or a job not
+// created yet (--file, the body of jobs create).
+func (e *env) jobsPreview(ctx context.Context, args []string) error {
+	f := newFlags("jobs preview", true)
+	file := f.fs.String("file", "", "")
+	pos, err := f.parse(args, 0, 1)
+	if err != nil {
+		return err
+	}
+	if (len(pos) == 1) == (*file != "") {
+		return cli.Usagef("give a job ID or --file FILE, not both")
+	}
+	c, acct, err := e.accountClient(f)
+	if err != nil {
+		return err
+	}
+	var p *client.ExportPreview
+	if *file != "" {
+		var in client.JobInput
+		if err := e.readDocument(*file, &in); err != nil {
+			return err
+		}
+		p, err = c.PreviewNewJob(ctx, acct, in)
+	} else {
+		p, err = c.PreviewJob(ctx, acct, pos[0])
+	}
+	if err != nil {
+		return err
+	}
+	return e.print(f, p, func(w io.Writer) {
+		row(w, "users to add", p.UsersToAdd)
+		row(w, "users to remove", p.UsersToRemove)
+		row(w, "users unchanged", p.UsersUnchanged)
+		omitted := fmt.Sprint(p.UsersOmitted.Total)
+		if c := counters(p.UsersOmitted.Reasons); c != "" {
+			omitted += " (" + c + ")"
+		}
+		row(w, "users omitted", omitted)
+		row(w, "objects", p.Objects)
+		row(w, "requests", p.Requests)
+		row(w, "data points", p.DataPoints)
+		row(w, "seconds at rate limit", p.SecondsAtRateLimit)
+	})
+}
+
+// jobsUser traces one user of an export job.
+func (e *env) jobsUser(ctx context.Context, args []string) error {
+	f := newFlags("jobs user", true)
+	pos, err := f.parse(args, 3, 3)
+	if err != nil {
+		return err
+	}
+	c, acct, err := e.accountClient(f)
+	if err != nil {
+		return err
+	}
+	t, err := c.TraceJobUser(ctx, acct, pos[0], pos[1], pos[2])
+	if err != nil {
+		return err
+	}
+	return e.print(f, t, func(w io.Writer) {
+		row(w, "profile", t.ProfileID)
+		row(w, "audiences in", orDash(strings.Join(t.AudiencesIn, ", ")))
+		if a := t.Accepted; a != nil {
+			row(w, "accepted", fmt.Sprintf("%s [%s] at %s", a.Identifier, strings.Join(a.Audiences, ", "), when(a.At)))
+		} else {
+			row(w, "accepted", "-")
+		}
+		switch p := t.Pending; {
+		case p == nil:
+			row(w, "pending", "-")
+		case p.LeaseEnds != nil:
+			row(w, "pending", p.State+" until "+when(p.LeaseEnds))
+		default:
+			row(w, "pending", p.State+" since "+when(p.Since))
+		}
+		row(w, "next", t.Next)
+		if o := t.OmittedReason; o != nil {
+			row(w, "omitted", o.Code+": "+o.Message)
+		}
+		if le := t.LastError; le != nil {
+			row(w, "last error", fmt.Sprintf("%s at %s", le.Message, when(&le.At)))
 		}
 	})
 }

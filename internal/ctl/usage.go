@@ -144,7 +144,7 @@ Pins the host key the SFTP server presents, for an authorization that pins
 none; no credential is sent. Run auth test afterwards to log in.
 ` + accountFlagsAndEnv
 
-const jobsUsage = `Usage: brazesync ctl jobs list|create|show|run|pause|resume|logs|runs|files
+const jobsUsage = `Usage: brazesync ctl jobs list|create|show|run|pause|resume|logs|runs|files|preview|user
 
 Export Audience (braze_export_audience) and Import CSV (csv_import) jobs.
 `
@@ -164,8 +164,10 @@ Flags:
 const jobsCreateUsage = `Usage: brazesync ctl jobs create --file FILE
 
 Creates a job from a JSON or YAML file (- reads stdin) holding the API's
-body: {"type", "label", "authorization_id", "config", "schedule"}. Without
-a schedule the job runs at once. For example, export.yaml:
+body: {"type", "label", "authorization_id", "config", "schedule",
+"notify"}. Without a schedule the job runs at once. With notify, the
+answer shows the notifications' signing secret this once. For example,
+export.yaml:
 
   type: braze_export_audience
   label: VIPs to Braze
@@ -174,6 +176,9 @@ a schedule the job runs at once. For example, export.yaml:
     audiences: [vip]
     identifier_field: email
     identifier_kind: email
+  notify:
+    url: https://hooks.example.com/brazesync
+    events: [run_failed, health_changed]
 
 Flags:
   --file FILE        the body, JSON or YAML (.yaml, .yml)
@@ -233,6 +238,30 @@ const jobsFilesUsage = `Usage: brazesync ctl jobs files ID
 
 Prints an Import CSV job's file ledger: each file version with its state,
 counts and error.
+` + accountFlagsAndEnv
+
+const jobsPreviewUsage = `Usage: brazesync ctl jobs preview ID
+       brazesync ctl jobs preview --file FILE
+
+Prints what an export job's next run would send, sending nothing: users to
+add, to remove, unchanged and omitted (by reason), objects, requests, data
+points and the seconds the requests take at the rate limit. With --file,
+previews the job a jobs create file describes, creating nothing.
+
+Flags:
+  --file FILE        a jobs create file (JSON or YAML; - reads stdin)
+` + accountFlag + `
+` + outputFlag + `
+
+` + environment + `
+`
+
+const jobsUserUsage = `Usage: brazesync ctl jobs user ID FIELD VALUE
+
+Prints where the profile with VALUE in identity field FIELD stands in an
+export job: the job's audiences it is in, what Braze last accepted and
+when, whether it waits to be sent, why it is omitted, and Braze's last
+message about it. For example: jobs user job_1 email ann@example.com
 ` + accountFlagsAndEnv
 
 const audiencesUsage = `Usage: brazesync ctl audiences list|create|show|members

@@ -15,6 +15,23 @@ const (
 	IdentifierFieldDefault = "braze_id"
 	FlushUsersDefault      = 75
 	FlushIntervalDefault   = 5 * time.Minute
+	// AttributePrefixDefault prefixes the audience slug in the name of a
+	// boolean-mode attribute: "lytics_" + "vip" is "lytics_vip".
+	AttributePrefixDefault = "lytics_"
+)
+
+// AttributeMode is how a job writes membership into Braze.
+type AttributeMode string
+
+// The attribute modes.
+const (
+	// ModeArray (the default) keeps the slugs of the user's audiences in
+	// one array attribute (Config.Attribute), with {"add", "remove"}.
+	ModeArray AttributeMode = "array"
+	// ModeBoolean writes one boolean attribute per audience, named
+	// Config.AttributePrefix + slug: true while the user is a member,
+	// false once the user left it.
+	ModeBoolean AttributeMode = "boolean"
 )
 
 // Config is an Export Audience job's config (the job's "config" object).
@@ -30,6 +47,15 @@ type Config struct {
 	AliasLabel     string
 	// Attribute is the array attribute. Default "lytics_segments".
 	Attribute string
+	// Mode is how membership is written. Default ModeArray.
+	Mode AttributeMode
+	// AttributePrefix prefixes the slug in the name of each boolean
+	// attribute (ModeBoolean). Default AttributePrefixDefault.
+	AttributePrefix string
+	// UpdateExistingOnly sends every object with Braze's
+	// "_update_existing_only": true, so that the job never creates a
+	// Braze user.
+	UpdateExistingOnly bool
 	// ExistingUsers backfills current members when the job starts.
 	ExistingUsers bool
 	// FlushUsers and FlushInterval: without a schedule, waiting users are
@@ -38,12 +64,20 @@ type Config struct {
 	FlushInterval time.Duration
 }
 
-var attrPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_ .-]{0,254}$`)
+var (
+	attrPattern   = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_ .-]{0,254}$`)
+	prefixPattern = regexp.MustCompile(`^([A-Za-z0-9_][A-Za-z0-9_ .-]{0,127})?$`)
+)
+
+// BooleanAttribute is the name of the boolean attribute of audience slug
+// (ModeBoolean): AttributePrefix + slug.
+func (c Config) BooleanAttribute(slug string) string { return c.AttributePrefix + slug }
 
 // ParseConfig reads and validates a job config.
 func ParseConfig(m map[string]any) (Config, error) {
-	c := Config{IdentifierField: IdentifierFieldDefault, IdentifierKind: braze.ExternalID, Attribute: braze.AttributeDefault, FlushUsers: FlushUsersDefault, FlushInterval: FlushIntervalDefault}
-	known := []string{"audiences", "identifier_field", "identifier_kind", "alias_label", "attribute", "existing_users", "flush_users", "flush_interval_seconds"}
+	c := Config{IdentifierField: IdentifierFieldDefault, IdentifierKind: braze.ExternalID, Attribute: braze.AttributeDefault,
+		Mode: ModeArray, AttributePrefix: AttributePrefixDefault, FlushUsers: FlushUsersDefault, FlushInterval: FlushIntervalDefault}
+	known := []string{"audiences", "identifier_field", "identifier_kind", "alias_label", "attribute", "attribute_mode", "attribute_prefix", "update_existing_only", "existing_users", "flush_users", "flush_interval_seconds"}
 	for k := range m {
 		if !slices.Contains(known, k) {
 			return c, &fault.ValidationError{Field: "config." + k, Message: fmt.Sprintf("is not a setting of braze_export_audience jobs (settings: %v)", known)}
@@ -90,6 +124,37 @@ func ParseConfig(m map[string]any) (Config, error) {
 			return c, &fault.ValidationError{Field: "config.attribute", Message: "must be a Braze custom attribute name (letters, digits, _ . - and spaces, at most 255)"}
 		}
 		c.Attribute = s
+	}
+	if v, ok := m["attribute_mode"]; ok {
+		s, _ := v.(string)
+		switch AttributeMode(s) {
+		case ModeArray, ModeBoolean:
+			c.Mode = AttributeMode(s)
+		default:
+			return c, &fault.ValidationError{Field: "config.attribute_mode", Message: `must be "array" (one array attribute of audience slugs) or "boolean" (one true/false attribute per audience)`}
+		}
+	}
+	if v, ok := m["attribute_prefix"]; ok {
+		s, isStr := v.(string)
+		if !isStr || !prefixPattern.MatchString(s) {
+			return c, &fault.ValidationError{Field: "config.attribute_prefix", Message: "must be the start of a Braze custom attribute name (letters, digits, _ . - and spaces, at most 128), or empty"}
+		}
+		c.AttributePrefix = s
+	}
+	if c.Mode == ModeBoolean {
+		for i, slug := range c.Audiences {
+			name := c.BooleanAttribute(slug)
+			if !attrPattern.MatchString(name) || name == c.Attribute {
+				return c, &fault.ValidationError{Field: fmt.Sprintf("config.audiences[%d]", i), Message: fmt.Sprintf("makes the boolean attribute %q, which is not a Braze custom attribute name distinct from config.attribute", name)}
+			}
+		}
+	}
+	if v, ok := m["update_existing_only"]; ok {
+		b, isBool := v.(bool)
+		if !isBool {
+			return c, &fault.ValidationError{Field: "config.update_existing_only", Message: "must be true or false"}
+		}
+		c.UpdateExistingOnly = b
 	}
 	if v, ok := m["existing_users"]; ok {
 		b, isBool := v.(bool)

@@ -4,7 +4,8 @@
 // Delivery is state-based (docs/architecture.md). The change log only says
 // which profiles are dirty for a job; a sender leases dirty profiles in
 // batches, reads each one's current membership across the job's audiences
-// and sends one attribute object per user ({"add": [in], "remove": [out]}).
+// and sends one attribute object per user ({"add": [in], "remove": [out]},
+// or in boolean mode one true/false attribute per audience; buildUser).
 // What Braze accepted is remembered per user, and a user whose state equals
 // it is not sent again. Retries, duplicates and reordering therefore cannot
 // leave Braze wrong, and at-least-once task delivery is safe.
@@ -60,6 +61,9 @@ import (
 // Profiles reads profiles in batches.
 type Profiles interface {
 	GetMany(ctx context.Context, account string, ids []string) ([]*profiles.Profile, error)
+	// FieldValues reads one field of many profiles (a preview reads the
+	// identifier field of every user it counts).
+	FieldValues(ctx context.Context, account string, ids []string, field string) ([]profiles.FieldValue, error)
 }
 
 // Audiences reads memberships.
@@ -67,6 +71,9 @@ type Audiences interface {
 	changelog.MemberSource
 	ProfilesAudiences(ctx context.Context, acct string, ids []string) (map[string][]string, error)
 	Size(ctx context.Context, acct, slug string) (int64, error)
+	// MemberBitmaps reads audiences' member bitmaps whole (bit n, most
+	// significant first, is profile n).
+	MemberBitmaps(ctx context.Context, acct string, slugs []string) ([][]byte, error)
 }
 
 // Credentials opens authorizations.
@@ -297,6 +304,21 @@ func (e *Engine) Changed(ctx context.Context, before, after *jobs.Job) error {
 			added = append(added, a)
 		}
 	}
+	// A new representation (mode or boolean prefix), or audiences dropped
+	// from a boolean-mode job (users whose attribute is false are not
+	// their members), concerns every user Braze holds a state of.
+	if representation(old) != representation(cur) || (cur.Mode == ModeBoolean && len(dropped) > 0) {
+		if err := e.startResend(ctx, after.Account, after.ID); err != nil {
+			return err
+		}
+		// Without a schedule, they are sent now rather than when enough
+		// wait; with one, at its next occurrence.
+		if after.Schedule == "" {
+			if err := e.RequestFlush(ctx, after.Account, after.ID); err != nil {
+				return err
+			}
+		}
+	}
 	if len(dropped) == 0 && len(added) == 0 {
 		return nil
 	}
@@ -345,7 +367,7 @@ func (e *Engine) Teardown(ctx context.Context, acct, jobID string) error {
 	if err := e.log.DeleteConsumer(ctx, acct, consumerName(jobID)); err != nil && !errors.Is(err, changelog.ErrNoConsumer) {
 		return err
 	}
-	if err := e.rdb.Del(ctx, e.k.dirty(acct, jobID), e.k.inflight(acct, jobID), e.k.sent(acct, jobID), e.k.omitted(acct, jobID), e.k.state(acct, jobID)).Err(); err != nil {
+	if err := e.rdb.Del(ctx, e.k.dirty(acct, jobID), e.k.inflight(acct, jobID), e.k.sent(acct, jobID), e.k.omitted(acct, jobID), e.k.state(acct, jobID), e.k.errors(acct, jobID)).Err(); err != nil {
 		return fmt.Errorf("deleting state of export job %s: %w", jobID, err)
 	}
 	return nil

@@ -75,12 +75,16 @@ func (e *Engine) Feed(ctx context.Context, acct, jobID string, max int) (int, er
 // BackfillChunk marks one chunk of current members as waiting. It returns
 // true when the backfill is done.
 func (e *Engine) BackfillChunk(ctx context.Context, acct, jobID string) (bool, error) {
-	st, err := e.rdb.HMGet(ctx, e.k.state(acct, jobID), "bf_pending", "bf_cursor", "bf_auds").Result()
+	st, err := e.rdb.HMGet(ctx, e.k.state(acct, jobID), "bf_pending", "bf_cursor", "bf_auds", "rs_pending", "rs_cursor").Result()
 	if err != nil {
 		return false, fmt.Errorf("reading backfill of job %s: %w", jobID, err)
 	}
 	if p, _ := st[0].(string); p != "1" {
 		return true, nil
+	}
+	if p, _ := st[3].(string); p == "1" {
+		cur, _ := st[4].(string)
+		return false, e.resendChunk(ctx, acct, jobID, cur)
 	}
 	cursor, _ := st[1].(string)
 	var auds []string

@@ -6,6 +6,7 @@ import (
 
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
+	"github.com/redis/go-redis/v9"
 )
 
 // testEngine is an Engine on the test's Redis with only a jobs store, and
@@ -151,5 +152,46 @@ func TestAttachingARunEndsTheOneItReplaces(t *testing.T) {
 	}
 	if r, err := js.GetRun(ctx, acct, job, "run_manual"); err != nil || r.EndedAt != nil {
 		t.Errorf("the attached run: %+v, %v; want it running", r, err)
+	}
+}
+
+// A batch that lost a user's lease leaves the user waiting and its state
+// uncertain (what the batch sent, then what was recorded), keeps the state
+// of a user it sent nothing for, and forgets one it was forgetting.
+func TestCompleteWithLostLeases(t *testing.T) {
+	t.Parallel()
+	e, _, acct, job := testEngine(t)
+	ctx := context.Background()
+	k := e.k
+	for _, id := range []string{"p1", "p2", "p3"} {
+		if err := e.rdb.HSet(ctx, k.sent(acct, job), id, "recorded-"+id).Err(); err != nil {
+			t.Fatal(err)
+		}
+		// Another sender's lease (deadline 999), not the batch's (111).
+		if err := e.rdb.ZAdd(ctx, k.inflight(acct, job), redis.Z{Score: 999, Member: id}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	keys := []string{k.dirty(acct, job), k.inflight(acct, job), k.sent(acct, job), k.omitted(acct, job), k.state(acct, job)}
+	lost, err := completeScript.Run(ctx, e.rdb, keys, 1000, "external_id=braze_id", "c:leases_lost", 0,
+		"p1", 111, "s", "batch-p1", "p2", 111, "k", "", "p3", 111, "d", "").Int64()
+	if err != nil || lost != 3 {
+		t.Fatalf("lost %d, %v", lost, err)
+	}
+	sent, err := e.rdb.HGetAll(ctx, k.sent(acct, job)).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := uncertainMark + "batch-p1" + stateAltSep + "recorded-p1"; sent["p1"] != want {
+		t.Errorf("p1 state %q, want %q", sent["p1"], want)
+	}
+	if sent["p2"] != "recorded-p2" {
+		t.Errorf("p2 state %q, want it kept", sent["p2"])
+	}
+	if _, ok := sent["p3"]; ok {
+		t.Errorf("p3 state kept: %q", sent["p3"])
+	}
+	if n, err := e.rdb.ZCard(ctx, k.dirty(acct, job)).Result(); err != nil || n != 3 {
+		t.Errorf("%d users waiting again, want 3 (%v)", n, err)
 	}
 }

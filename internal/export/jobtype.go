@@ -59,7 +59,7 @@ func (e *Engine) JobType(o TypeOptions) jobtype.Type {
 		Name:               TypeName,
 		Queue:              tasks.QueueExport,
 		AuthorizationTypes: []string{"braze"},
-		Validate:           validator(o.AudienceExists),
+		Validate:           e.validator(o.AudienceExists),
 		Run:                jobtype.RunnerFunc(s.run),
 		OwnsHealth:         true,
 		KeepsRunning:       true,
@@ -73,22 +73,23 @@ func (e *Engine) JobType(o TypeOptions) jobtype.Type {
 	}
 }
 
-// validator checks a job's config and that its audiences exist.
-func validator(exists func(ctx context.Context, acct, slug string) error) func(ctx context.Context, j *jobs.Job) error {
+// validator checks a job's config, that its audiences exist and that the
+// array attribute it shares with other jobs has room for them
+// (checkArrayLimit).
+func (e *Engine) validator(exists func(ctx context.Context, acct, slug string) error) func(ctx context.Context, j *jobs.Job) error {
 	return func(ctx context.Context, j *jobs.Job) error {
 		c, err := ParseConfig(j.Config)
 		if err != nil {
 			return err
 		}
-		if exists == nil {
-			return nil
-		}
-		for i, slug := range c.Audiences {
-			if err := exists(ctx, j.Account, slug); err != nil {
-				return &fault.ValidationError{Field: fmt.Sprintf("config.audiences[%d]", i), Message: fmt.Sprintf("audience %q does not exist in this account", slug)}
+		if exists != nil {
+			for i, slug := range c.Audiences {
+				if err := exists(ctx, j.Account, slug); err != nil {
+					return &fault.ValidationError{Field: fmt.Sprintf("config.audiences[%d]", i), Message: fmt.Sprintf("audience %q does not exist in this account", slug)}
+				}
 			}
 		}
-		return nil
+		return e.checkArrayLimit(ctx, j, c)
 	}
 }
 

@@ -11,8 +11,12 @@ import (
 //
 //	export:<job>:dirty     ZSET profile id -> ms since it first waited
 //	export:<job>:inflight  ZSET profile id -> lease deadline (ms)
-//	export:<job>:sent      HASH profile id -> state Braze last accepted
+//	export:<job>:sent      HASH profile id -> state Braze last accepted,
+//	                       and when (see acceptedTag)
 //	export:<job>:omitted   SET  profile ids omitted for want of an identifier
+//	export:<job>:errors    HASH profile id -> the message of Braze's last
+//	                       rejection of the user's object and its time
+//	                       (JSON), at most maxUserErrors users
 //	export:<job>:state     HASH run, backfill cursor and audiences, counts,
 //	                       retired audiences, flush request, identifier
 //	                       ("<kind>=<field>") the omitted set was made with
@@ -27,6 +31,7 @@ func (k keys) inflight(acct, job string) string { return k.ns.Account(acct, "exp
 func (k keys) sent(acct, job string) string     { return k.ns.Account(acct, "export", job, "sent") }
 func (k keys) state(acct, job string) string    { return k.ns.Account(acct, "export", job, "state") }
 func (k keys) omitted(acct, job string) string  { return k.ns.Account(acct, "export", job, "omitted") }
+func (k keys) errors(acct, job string) string   { return k.ns.Account(acct, "export", job, "errors") }
 func (k keys) active() string                   { return k.ns.Global("exports") }
 func (k keys) slot(acct, job string, n int) string {
 	return k.ns.Account(acct, "export", job, "slot", strconv.Itoa(n))
@@ -127,9 +132,13 @@ return 1`)
 // completeScript ends the leases of a batch. For each user whose lease is
 // still the caller's (inflight score == its deadline) it applies the outcome
 // to the sent HASH and ends the lease. A user whose lease was lost (expired
-// and possibly claimed again) gets its sent state forgotten and goes back to
-// waiting, so that its current state is sent again after this batch's
-// request, whatever the order in which Braze saw them.
+// and possibly claimed again) goes back to waiting, so that its current
+// state is sent again after this batch's request, whatever the order in
+// which Braze saw them. Its sent state becomes uncertain ("~" and the
+// states Braze may hold, newest first, separated by RS): the batch's, if
+// it sent one, and the one recorded (see parseStates), so that the next
+// object clears whatever either wrote. A lost user the batch sent nothing
+// for keeps its state; one whose state the batch forgot (op "d") loses it.
 //
 // A user omitted for want of an identifier joins the omitted SET, to be
 // considered again when the job's identifier changes (see syncIdentifier);
@@ -147,10 +156,13 @@ return 1`)
 // state, KEYS[6] the run's hash (optional). ARGV[1] now (ms), ARGV[2] the
 // batch's identifier ("<kind>=<field>"), ARGV[3] the run's field of leases
 // lost, ARGV[4] n, then n pairs of run hash field and increment, then
-// quadruples: profile id, lease deadline
-// (ms), op ("s" remember the state, "d" forget it, "k" keep it, "o"
-// omitted for want of an identifier), state. Returns how many leases were
-// lost.
+// quadruples: profile id, lease deadline (ms), op ("s" remember the
+// state, with the time Braze accepted it appended (see acceptedTag), "d"
+// forget it, "k" keep it, "o" omitted for want of an identifier), state.
+// A lost lease whose batch Braze accepted makes the user's state uncertain:
+// "~" and the batch's state, then what was recorded before (at most 8
+// candidates, newest first), so that the next object clears what either
+// wrote. Returns how many leases were lost.
 var completeScript = redis.NewScript(luaBulk + `
 local lost = 0
 local now = ARGV[1]
@@ -161,13 +173,13 @@ local first = 5 + 2 * tonumber(ARGV[4])
 local ids = {}
 for i = first, #ARGV, 4 do ids[#ids+1] = ARGV[i] end
 local scores = mscore(KEYS[2], ids)
-local hset, hdel, forget, sadd, srem, zrem, wait = {}, {}, {}, {}, {}, {}, {}
+local hset, hdel, uncertain, forget, sadd, srem, zrem, wait = {}, {}, {}, {}, {}, {}, {}, {}
 for k = 1, #ids do
   local i = first + (k - 1) * 4
   local id, op = ids[k], ARGV[i+2]
   local sc = scores[k]
   if sc and tonumber(sc) == tonumber(ARGV[i+1]) then
-    if op == 's' then hset[#hset+1] = id; hset[#hset+1] = ARGV[i+3]
+    if op == 's' then hset[#hset+1] = id; hset[#hset+1] = ARGV[i+3] .. '\31t:' .. now
     elseif op == 'd' then hdel[#hdel+1] = id end
     if op == 'o' then
       if sameIdent then sadd[#sadd+1] = id
@@ -178,14 +190,27 @@ for k = 1, #ids do
     zrem[#zrem+1] = id
   else
     lost = lost + 1
-    forget[#forget+1] = id
+    if op == 's' then uncertain[#uncertain+1] = i
+    elseif op == 'd' then forget[#forget+1] = id end
     wait[#wait+1] = now; wait[#wait+1] = id
   end
 end
 bulk('HSET', KEYS[3], hset)
 bulk('HDEL', KEYS[3], hdel)
--- After HSET: a user leased twice in one call whose other lease was lost
--- is forgotten and waits again.
+-- After HSET, so that a user leased twice in one call whose other lease
+-- was lost keeps both candidates.
+for _, i in ipairs(uncertain) do
+  local v = '~' .. ARGV[i+3]
+  local cur = redis.call('HGET', KEYS[3], ARGV[i])
+  if cur then
+    local n = 1
+    for st in string.gmatch(string.gsub(cur, '^~', ''), '[^\30]+') do
+      if n < 8 then v = v .. '\30' .. st end
+      n = n + 1
+    end
+  end
+  redis.call('HSET', KEYS[3], ARGV[i], v)
+end
 bulk('HDEL', KEYS[3], forget)
 bulk('SADD', KEYS[4], sadd)
 bulk('SREM', KEYS[4], srem)
@@ -231,3 +256,16 @@ local ms = redis.call('SPOP', KEYS[2], tonumber(ARGV[3]))
 for _, m in ipairs(ms) do redis.call('ZADD', KEYS[3], 'NX', ARGV[2], m) end
 if #ms == 0 then redis.call('HDEL', KEYS[1], 'reconsider') end
 return #ms`)
+
+// userErrorsScript records Braze's rejections of users' objects, keeping at
+// most ARGV[1] users: when there are more, random others are forgotten.
+//
+// KEYS[1] errors. ARGV[1] the most users kept, then pairs: profile id,
+// error (JSON). Returns how many users were forgotten.
+var userErrorsScript = redis.NewScript(`
+for i = 2, #ARGV, 2 do redis.call('HSET', KEYS[1], ARGV[i], ARGV[i+1]) end
+local over = redis.call('HLEN', KEYS[1]) - tonumber(ARGV[1])
+if over <= 0 then return 0 end
+local drop = redis.call('HRANDFIELD', KEYS[1], over)
+for _, f in ipairs(drop) do redis.call('HDEL', KEYS[1], f) end
+return #drop`)

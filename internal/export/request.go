@@ -80,6 +80,15 @@ func (e *Engine) limit(reqs int, per time.Duration) ratelimit.Limit {
 	return l
 }
 
+// authSettings are the batch size and rate limit of a Braze authorization
+// as the engine sends with them (a preview counts with them too).
+func (e *Engine) authSettings(a *authorizations.Authorization) (int, ratelimit.Limit) {
+	batch, _ := authorizations.ConfigInt(a.Config, "batch_size", 75, 1, 75)
+	reqs, _ := authorizations.ConfigInt(a.Config, "rate_limit", ratelimit.RequestsDefault, 1, 1_000_000)
+	win, _ := authorizations.ConfigInt(a.Config, "rate_limit_window_seconds", 3, 1, 3600)
+	return batch, e.limit(reqs, time.Duration(win)*time.Second)
+}
+
 // client returns the Braze client and limit of an authorization, cached
 // until the authorization changes.
 func (e *Engine) client(ctx context.Context, acct, authID string) (*braze.Client, ratelimit.Limit, error) {
@@ -95,9 +104,7 @@ func (e *Engine) client(ctx context.Context, acct, authID string) (*braze.Client
 	if ok && c.updated.Equal(a.UpdatedAt) && c.sig == sig {
 		return c.client, c.limit, nil
 	}
-	batch, _ := authorizations.ConfigInt(a.Config, "batch_size", 75, 1, 75)
-	reqs, _ := authorizations.ConfigInt(a.Config, "rate_limit", ratelimit.RequestsDefault, 1, 1_000_000)
-	win, _ := authorizations.ConfigInt(a.Config, "rate_limit_window_seconds", 3, 1, 3600)
+	batch, lim := e.authSettings(a)
 	cl, err := braze.New(braze.Options{
 		Endpoint: authorizations.BrazeEndpoint(a), APIKey: secrets["api_key"],
 		AllowInsecure: e.opts.AllowInsecure, AllowCustomEndpoint: e.opts.AllowCustomEndpoints,
@@ -109,7 +116,6 @@ func (e *Engine) client(ctx context.Context, acct, authID string) (*braze.Client
 	if err != nil {
 		return nil, ratelimit.Limit{}, permanent(&braze.Error{Class: braze.Permanent, Message: err.Error(), Hint: "fix the authorization"}, CodeConfig)
 	}
-	lim := e.limit(reqs, time.Duration(win)*time.Second)
 	e.mu.Lock()
 	if old, ok := e.clients[key]; ok {
 		old.client.CloseIdleConnections()

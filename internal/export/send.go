@@ -431,6 +431,9 @@ func (s *sender) deliver(ctx context.Context, b *batch) error {
 			failed[oe.Index] = oe.Type // the index in this request
 		}
 	}
+	if s.cfg.UpdateExistingOnly {
+		b.c[CounterNotInBraze] += notUpdated(b.req, res)
+	}
 	return s.complete(ctx, b, failed)
 }
 
@@ -440,9 +443,11 @@ func (s *sender) deliver(ctx context.Context, b *batch) error {
 func (s *sender) complete(ctx context.Context, b *batch, failed map[int]string) error {
 	e, acct, j, c := s.e, s.acct, s.j, b.c
 	ops := make(map[string][2]string, len(b.sending))
+	rejected := map[string]string{}
 	for i, u := range b.sending {
 		if msg, bad := failed[i]; bad {
 			c["failed"]++
+			rejected[u.id] = msg
 			if err := e.jobs.Log(ctx, acct, j.ID, jobs.Entry{Level: "warn", Code: "braze_rejected_user", Message: fmt.Sprintf("Braze rejected %s: %s", u.object.ID, msg), Counters: map[string]int64{"failed": 1}}); err != nil {
 				return errors.Join(err, e.release(ctx, acct, j.ID, b.leased))
 			}
@@ -456,7 +461,10 @@ func (s *sender) complete(ctx context.Context, b *batch, failed map[int]string) 
 		c["sent"]++
 		c["added"] += int64(u.added)
 		c["removed"] += int64(u.removed)
-		c["data_points"]++
+		c["data_points"] += int64(u.dataPoints)
+	}
+	if err := e.recordRejected(ctx, acct, j.ID, rejected); err != nil {
+		return errors.Join(err, e.release(ctx, acct, j.ID, b.leased))
 	}
 	// The counters go to the run in the same step (completeScript).
 	args := make([]any, 0, 4+2*len(c)+4*len(b.leased))
@@ -494,5 +502,5 @@ func (s *sender) complete(ctx context.Context, b *batch, failed map[int]string) 
 		e.metrics.lost(lost)
 	}
 	e.metrics.usersDone(c)
-	return nil
+	return e.resendIfRepresentationChanged(context.WithoutCancel(ctx), acct, j.ID, s.cfg, b.leased)
 }

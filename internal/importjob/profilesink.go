@@ -2,6 +2,8 @@ package importjob
 
 import (
 	"context"
+	"fmt"
+	"slices"
 
 	"github.com/brazesync/brazesync/internal/csvimport"
 	"github.com/brazesync/brazesync/internal/profiles"
@@ -27,10 +29,55 @@ type Bulk interface {
 	Close() (applied int, err error)
 }
 
-// ProfilesUpserter is the BulkUpserter of a profiles store.
+// IdentitySourcer is an Upserter that knows the source columns a stream's
+// mapping makes identities: a CSV file may be identified by them as well as
+// by csvimport.DefaultIdentityColumns.
+type IdentitySourcer interface {
+	IdentitySources(ctx context.Context, account, stream string) ([]string, error)
+}
+
+// ProfilesUpserter is the BulkUpserter of a profiles store; it is an
+// IdentitySourcer too.
 func ProfilesUpserter(s *profiles.Store) BulkUpserter { return storeUpserter{s} }
 
 type storeUpserter struct{ *profiles.Store }
+
+// IdentitySources returns the sources of the identity fields of the
+// stream's mapping.
+func (u storeUpserter) IdentitySources(ctx context.Context, account, stream string) ([]string, error) {
+	m, err := u.Mapping(ctx, account, stream)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, f := range m.Fields {
+		if f.Identity {
+			out = append(out, f.Source)
+		}
+	}
+	return out, nil
+}
+
+// identityColumns are the columns that identify a row of the job's files:
+// csvimport.DefaultIdentityColumns, then the stream's other identity
+// sources (Diff prefers them in that order).
+func (r *Runner) identityColumns(ctx context.Context, account, stream string) ([]string, error) {
+	is, ok := r.profiles.(IdentitySourcer)
+	if !ok {
+		return nil, nil
+	}
+	sources, err := is.IdentitySources(ctx, account, stream)
+	if err != nil {
+		return nil, fmt.Errorf("reading the identity columns of stream %q: %w", stream, err)
+	}
+	cols := slices.Clone(csvimport.DefaultIdentityColumns)
+	for _, s := range sources {
+		if !slices.ContainsFunc(cols, func(c string) bool { return csvimport.SameColumn(c, s) }) {
+			cols = append(cols, s)
+		}
+	}
+	return cols, nil
+}
 
 func (u storeUpserter) NewBulk(account, stream string) Bulk { return u.Store.NewBulk(account, stream) }
 

@@ -203,6 +203,9 @@ func (r *Runner) importFiles(ctx context.Context, j *jobs.Job, run *jobs.Run, c 
 	if err != nil {
 		return res, err
 	}
+	if fcfg.IdentityColumns, err = r.identityColumns(ctx, j.Account, c.Stream); err != nil {
+		return res, err
+	}
 	folder := c.Folder
 	if folder == "" {
 		folder, _ = authorizations.ConfigString(a.Config, "folder")

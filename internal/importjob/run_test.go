@@ -323,3 +323,39 @@ func TestErrorsFolderThatCannotBeWritten(t *testing.T) {
 		t.Fatalf("rejected rows kept: %+v", files)
 	}
 }
+
+// TestStreamIdentityColumns: a file whose only identity column is one its
+// stream's mapping makes an identity is imported through that stream, as
+// the collect endpoint would take the same record.
+func TestStreamIdentityColumns(t *testing.T) {
+	t.Parallel()
+	b := setupRun(t)
+	ctx := context.Background()
+	err := b.prof.SetMapping(ctx, b.acct, "loyalty", profiles.Mapping{Fields: []profiles.FieldMapping{
+		{Source: "Member No", Field: "member_id", Identity: true},
+		{Source: "points", Field: "loyalty_points", Type: profiles.TypeNumber},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.sshd.WriteFile(t, "loyalty/members.csv", []byte("member_no,points\nm1,1200\nm2,30\n"))
+	j := b.job(t, map[string]any{"folder": "loyalty", "file": "members.csv", "stream": "loyalty"}, "")
+	run, res, err := b.run(t, j)
+	if err != nil || res.Imported != 1 || res.Failed != 0 {
+		t.Fatalf("run: %+v %v; log %+v", res, err, b.logs(t, j))
+	}
+	if c := b.counters(t, j, run); c["applied"] != 2 || c["rejected"] != 0 {
+		t.Fatalf("counters %v", c)
+	}
+	p, err := b.prof.Lookup(ctx, b.acct, "member_id", "m1")
+	if err != nil || p.Fields["loyalty_points"] != 1200.0 {
+		t.Fatalf("profile m1: %+v %v", p, err)
+	}
+	// The same file through braze_users, which knows no member_no, has no
+	// identity column and fails.
+	b.sshd.WriteFile(t, "other/members.csv", []byte("member_no,points\nm1,1200\n"))
+	other := b.job(t, map[string]any{"folder": "other", "file": "members.csv"}, "")
+	if _, res, _ := b.run(t, other); res.Failed != 1 || !strings.Contains(res.Failure, "no identity column") {
+		t.Fatalf("braze_users run: %+v", res)
+	}
+}

@@ -104,7 +104,10 @@ func healthCounts(m map[string]string) map[string]int64 {
 // problem, not one per retry (nor one per sender meeting it at once).
 func (s *Store) ReportProblem(ctx context.Context, account, id string, p Problem) error {
 	key, logKey := s.healthKey(account, id), s.logKey(account, id)
-	return s.watchRetry(ctx, id, func(tx *redis.Tx) error {
+	var from, to string // set when the health changed
+	var problem *LastError
+	err := s.watchRetry(ctx, id, func(tx *redis.Tx) error {
+		from, to = "", ""
 		m, err := tx.HGetAll(ctx, key).Result()
 		if err != nil {
 			return fmt.Errorf("reading health of job %s: %w", id, err)
@@ -155,8 +158,16 @@ func (s *Store) ReportProblem(ctx context.Context, account, id string, p Problem
 		if err != nil {
 			return fmt.Errorf("recording health of job %s: %w", id, err)
 		}
+		if next != cur {
+			from, to = cur, next
+			problem = &LastError{Code: p.Code, Message: p.Message, At: now}
+		}
 		return nil
 	}, key)
+	if err != nil || to == "" {
+		return err
+	}
+	return s.healthEvent(ctx, account, id, p.RunID, from, to, problem)
 }
 
 // ReportOK records a successful attempt: a job that was not ok is ok again
@@ -172,7 +183,7 @@ func (s *Store) ReportOK(ctx context.Context, account, id string, keep ...string
 	if err != nil {
 		return false, fmt.Errorf("reading health of job %s: %w", id, err)
 	}
-	changed := false
+	changed, from := false, ""
 	err = s.watchRetry(ctx, id, func(tx *redis.Tx) error {
 		m, err := tx.HGetAll(ctx, key).Result()
 		if err != nil {
@@ -194,10 +205,13 @@ func (s *Store) ReportOK(ctx context.Context, account, id string, keep ...string
 		if err != nil {
 			return fmt.Errorf("recording health of job %s: %w", id, err)
 		}
-		changed = true
+		changed, from = true, cur
 		return nil
 	}, key)
-	return changed, err
+	if err != nil || !changed {
+		return changed, err
+	}
+	return true, s.healthEvent(ctx, account, id, "", from, HealthOK, nil)
 }
 
 // Health returns a job's health and the problem behind it (nil when ok).

@@ -17,12 +17,13 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/keyspace"
-	"github.com/brazesync/brazesync/internal/redisjson"
 	"github.com/brazesync/brazesync/internal/textcheck"
 	"github.com/redis/go-redis/v9"
 )
@@ -64,23 +65,50 @@ type Job struct {
 	// problem behind it, nil when ok. Neither is stored with the job.
 	Health    string     `json:"health,omitempty"`
 	LastError *LastError `json:"last_error"`
+	// Notify, when set, is where the job's events are POSTed.
+	Notify *Notify `json:"notify,omitempty"`
 }
 
 // storedJob is a Job as its hash stores it: without what is read beside
-// it (health, last run, progress).
+// it (health, last run, progress), with the sealed notification secret
+// that the API never shows.
 type storedJob struct {
 	Job
 	Health    string     `json:"health,omitempty"`
 	LastError *LastError `json:"last_error,omitempty"`
 	LastRun   *Run       `json:"last_run,omitempty"`
+	// NotifySecret is Notify.SealedSecret.
+	NotifySecret string `json:"notify_secret,omitempty"`
 }
 
 func encodeJob(j *Job) ([]byte, error) {
-	b, err := json.Marshal(storedJob{Job: *j})
+	st := storedJob{Job: *j}
+	if j.Notify != nil {
+		n := *j.Notify
+		st.NotifySecret, n.Secret = n.SealedSecret, "" // the plain secret is never stored
+		st.Notify = &n
+	}
+	b, err := json.Marshal(st)
 	if err != nil {
 		return nil, fmt.Errorf("encoding job %s: %w", j.ID, err)
 	}
 	return b, nil
+}
+
+// decodeJob reads a job as encodeJob stored it.
+func decodeJob(b []byte) (*Job, error) {
+	var st storedJob
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, err
+	}
+	j := st.Job
+	if j.Notify != nil {
+		j.Notify.SealedSecret = st.NotifySecret
+	}
+	if j.Config == nil {
+		j.Config = map[string]any{}
+	}
+	return &j, nil
 }
 
 // Type is what the store knows of a kind of job: the authorization types it
@@ -101,11 +129,13 @@ type Authorizations interface {
 
 // Store keeps jobs in Redis.
 type Store struct {
-	rdb   redis.UniversalClient
-	ns    keyspace.Namespace
-	types map[string]Type
-	auths Authorizations
-	now   func() time.Time
+	// events hears of the events of jobs with notify settings (SetEvents).
+	events EventSink
+	rdb    redis.UniversalClient
+	ns     keyspace.Namespace
+	types  map[string]Type
+	auths  Authorizations
+	now    func() time.Time
 	// failingAfter and logEvery are the health policy (SetHealthPolicy).
 	failingAfter, logEvery time.Duration
 }
@@ -139,12 +169,27 @@ func (s *Store) key(account string) string { return s.ns.Account(account, "jobs"
 
 // Input is a create or update request; nil fields are left unchanged.
 type Input struct {
+	// ID names a new job (Create only): "" for a random one. A caller
+	// that must know the id before the job exists (to seal a secret for
+	// it) takes one from NewJobID.
+	ID              string
 	Type            string
 	Label           *string
 	Description     *string
 	AuthorizationID *string
 	Config          map[string]any
 	Schedule        *string
+	// Notify sets the job's notify settings (see Notify for its secret);
+	// RemoveNotify removes them.
+	Notify       *Notify
+	RemoveNotify bool
+}
+
+// NewJobID returns a random job id.
+func NewJobID() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return "job_" + hex.EncodeToString(b)
 }
 
 func (s *Store) validate(ctx context.Context, j *Job) error {
@@ -180,6 +225,11 @@ func (s *Store) validate(ctx context.Context, j *Job) error {
 			return &fault.ValidationError{Field: "authorization_id", Message: fmt.Sprintf("is a %s authorization; %s jobs need one of %v", at, j.Type, t.AuthorizationTypes)}
 		}
 	}
+	if j.Notify != nil {
+		if err := checkNotify(j.Notify); err != nil {
+			return err
+		}
+	}
 	if t.Validate != nil {
 		return t.Validate(ctx, j)
 	}
@@ -189,9 +239,20 @@ func (s *Store) validate(ctx context.Context, j *Job) error {
 // Create validates and stores a job in state running.
 func (s *Store) Create(ctx context.Context, account string, in Input) (*Job, error) {
 	now := s.now().UTC().Truncate(time.Millisecond)
-	idb := make([]byte, 6)
-	_, _ = rand.Read(idb)
-	j := &Job{ID: "job_" + hex.EncodeToString(idb), Account: account, Type: in.Type, Config: map[string]any{}, State: StateRunning, Version: 1, CreatedAt: now, UpdatedAt: now}
+	id := in.ID
+	if id == "" {
+		id = NewJobID()
+	} else if !validJobID(id) {
+		return nil, fmt.Errorf("job id %q is not one NewJobID returns", id)
+	}
+	exists, err := s.rdb.HExists(ctx, s.key(account), id).Result()
+	if err != nil {
+		return nil, fmt.Errorf("creating job %s: %w", id, err)
+	}
+	if exists {
+		return nil, fmt.Errorf("%w: job %s exists", ErrConflict, id)
+	}
+	j := &Job{ID: id, Account: account, Type: in.Type, Config: map[string]any{}, State: StateRunning, Version: 1, CreatedAt: now, UpdatedAt: now}
 	apply(j, in)
 	if err := s.validate(ctx, j); err != nil {
 		return nil, err
@@ -223,6 +284,27 @@ func apply(j *Job, in Input) {
 			j.Config[k] = v
 		}
 	}
+	switch {
+	case in.RemoveNotify:
+		j.Notify = nil
+	case in.Notify != nil:
+		n := *in.Notify
+		n.Events = slices.Clone(n.Events)
+		if j.Notify != nil && j.Notify.SealedSecret != "" && !n.RotateSecret {
+			n.SealedSecret, n.Secret = j.Notify.SealedSecret, ""
+		}
+		n.RotateSecret = false
+		j.Notify = &n
+	}
+}
+
+func validJobID(id string) bool {
+	h, ok := strings.CutPrefix(id, "job_")
+	if !ok || len(h) != 12 {
+		return false
+	}
+	_, err := hex.DecodeString(h)
+	return err == nil
 }
 
 func (s *Store) save(ctx context.Context, j *Job) error {
@@ -241,22 +323,22 @@ func (s *Store) save(ctx context.Context, j *Job) error {
 
 // Get returns a job (deleted jobs too) or ErrNotFound.
 func (s *Store) Get(ctx context.Context, account, id string) (*Job, error) {
-	var j Job
-	found, err := redisjson.HGetJSON(ctx, s.rdb, s.key(account), id, &j)
-	if err != nil {
-		return nil, fmt.Errorf("job: %w", err)
-	}
-	if !found {
+	b, err := s.rdb.HGet(ctx, s.key(account), id).Bytes()
+	if errors.Is(err, redis.Nil) {
 		return nil, ErrNotFound
 	}
-	if j.Config == nil {
-		j.Config = map[string]any{}
+	if err != nil {
+		return nil, fmt.Errorf("job: reading %s: %w", id, err)
 	}
-	return &j, nil
+	j, err := decodeJob(b)
+	if err != nil {
+		return nil, fmt.Errorf("job: decoding %s: %w", id, err)
+	}
+	return j, nil
 }
 
-// List returns an account's jobs with their health, oldest first; deleted
-// ones only if asked.
+// List returns an account's jobs with their health and newest run, oldest
+// first; deleted ones only if asked.
 func (s *Store) List(ctx context.Context, account string, withDeleted bool) ([]Job, error) {
 	m, err := s.rdb.HGetAll(ctx, s.key(account)).Result()
 	if err != nil {
@@ -264,12 +346,12 @@ func (s *Store) List(ctx context.Context, account string, withDeleted bool) ([]J
 	}
 	out := make([]Job, 0, len(m))
 	for id, v := range m {
-		var j Job
-		if err := json.Unmarshal([]byte(v), &j); err != nil {
+		j, err := decodeJob([]byte(v))
+		if err != nil {
 			return nil, fmt.Errorf("decoding job %s of account %s: %w", id, account, err)
 		}
 		if withDeleted || j.State != StateDeleted {
-			out = append(out, j)
+			out = append(out, *j)
 		}
 	}
 	ptrs := make([]*Job, len(out))
@@ -277,6 +359,9 @@ func (s *Store) List(ctx context.Context, account string, withDeleted bool) ([]J
 		ptrs[i] = &out[i]
 	}
 	if err := s.withHealth(ctx, ptrs); err != nil {
+		return nil, err
+	}
+	if err := s.withLastRuns(ctx, ptrs); err != nil {
 		return nil, err
 	}
 	sort.Slice(out, func(i, k int) bool {
@@ -307,22 +392,19 @@ func (s *Store) mutate(ctx context.Context, account, id string, f func(j *Job) e
 			if err != nil {
 				return fmt.Errorf("reading job %s: %w", id, err)
 			}
-			var j Job
-			if err := json.Unmarshal(b, &j); err != nil {
+			j, err := decodeJob(b)
+			if err != nil {
 				return fmt.Errorf("decoding job %s: %w", id, err)
 			}
-			if j.Config == nil {
-				j.Config = map[string]any{}
-			}
-			if err := f(&j); err != nil {
+			if err := f(j); err != nil {
 				if errors.Is(err, errUnchanged) {
-					out = &j
+					out = j
 				}
 				return err
 			}
 			j.Version++
 			j.UpdatedAt = s.now().UTC().Truncate(time.Millisecond)
-			nb, err := encodeJob(&j)
+			nb, err := encodeJob(j)
 			if err != nil {
 				return err
 			}
@@ -330,7 +412,7 @@ func (s *Store) mutate(ctx context.Context, account, id string, f func(j *Job) e
 				pipe.HSet(ctx, key, id, nb)
 				return nil
 			})
-			out = &j
+			out = j
 			return err
 		}, key)
 		if errors.Is(err, redis.TxFailedErr) {

@@ -369,3 +369,48 @@ func TestCountOnce(t *testing.T) {
 		t.Fatalf("counted %d times; counters %v", counted.Load(), got.Counters)
 	}
 }
+
+// TestListCarriesTheNewestRun: the list answers each job's newest run, as
+// GET .../jobs/{id} does, and none for a job that never ran.
+func TestListCarriesTheNewestRun(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t)
+	ctx := context.Background()
+	ran, err := s.Create(ctx, "acme", Input{Type: "demo", Label: p("ran"), AuthorizationID: p("au_b")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Create(ctx, "acme", Input{Type: "demo", Label: p("never"), AuthorizationID: p("au_b")}); err != nil {
+		t.Fatal(err)
+	}
+	first, err := s.StartRun(ctx, "acme", ran.ID, "", "create")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishRun(ctx, "acme", ran.ID, first.ID, OutcomeSuccess, ""); err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.StartRun(ctx, "acme", ran.ID, "", "manual")
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := s.List(ctx, "acme", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 {
+		t.Fatalf("%d jobs listed, want 2", len(list))
+	}
+	for _, j := range list {
+		switch j.Label {
+		case "ran":
+			if j.LastRun == nil || j.LastRun.ID != second.ID || j.LastRun.Trigger != "manual" {
+				t.Fatalf("job that ran: last run %+v, want %s", j.LastRun, second.ID)
+			}
+		case "never":
+			if j.LastRun != nil {
+				t.Fatalf("job that never ran: last run %+v", j.LastRun)
+			}
+		}
+	}
+}

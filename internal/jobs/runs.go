@@ -177,20 +177,38 @@ return 1
 
 // FinishRun records a run's end. A run finishes once: later calls are ignored.
 // The end time and the outcome are written together, so that no reader sees
-// a run that has ended but is still "running".
+// a run that has ended but is still "running". With an event sink
+// (SetEvents), the end is then reported (run_completed or run_failed) for
+// a job that asks for it; when that fails, the error is returned and a
+// later call (the caller's retry) reports it again.
 func (s *Store) FinishRun(ctx context.Context, account, id, runID, outcome, errMsg string) error {
 	key := s.runKey(account, id, runID)
 	ended := s.now().UTC().Format(time.RFC3339Nano)
-	if err := finishScript.Run(ctx, s.rdb, []string{key}, ended, outcome, errMsg).Err(); err != nil {
+	n, err := finishScript.Run(ctx, s.rdb, []string{key}, ended, outcome, errMsg).Int()
+	if err != nil {
 		return fmt.Errorf("finishing run %s: %w", runID, err)
+	}
+	if n == 0 || s.events == nil {
+		return nil
+	}
+	if err := s.runEvent(ctx, account, id, runID); err != nil {
+		return fmt.Errorf("run %s finished; reporting its end: %w", runID, err)
+	}
+	if err := s.rdb.HSet(ctx, key, "reported", 1).Err(); err != nil {
+		return fmt.Errorf("run %s finished and reported; recording that: %w", runID, err)
 	}
 	return nil
 }
 
 // finishScript sets a run's end time, outcome and error unless it has an
 // end time already.
+// Returns: 1 when it finished the run, 2 when the run had finished but its
+// end was not reported yet, 0 otherwise.
 var finishScript = redis.NewScript(`
-if redis.call('HSETNX', KEYS[1], 'ended_at', ARGV[1]) == 0 then return 0 end
+if redis.call('HSETNX', KEYS[1], 'ended_at', ARGV[1]) == 0 then
+  if redis.call('HEXISTS', KEYS[1], 'reported') == 0 then return 2 end
+  return 0
+end
 redis.call('HSET', KEYS[1], 'outcome', ARGV[2], 'error', ARGV[3])
 return 1
 `)
@@ -334,4 +352,39 @@ func (s *Store) Logs(ctx context.Context, account, id string, limit int64) ([]En
 		}
 	}
 	return out, nil
+}
+
+// withLastRuns sets the newest run of each job, in two round trips
+// whatever the number of jobs.
+func (s *Store) withLastRuns(ctx context.Context, js []*Job) error {
+	if len(js) == 0 {
+		return nil
+	}
+	pipe := s.rdb.Pipeline()
+	newest := make([]*redis.StringCmd, len(js))
+	for i, j := range js {
+		newest[i] = pipe.LIndex(ctx, s.runsKey(j.Account, j.ID), 0)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("listing the newest runs of jobs: %w", err)
+	}
+	pipe = s.rdb.Pipeline()
+	runs := make([]*redis.MapStringStringCmd, len(js))
+	for i, j := range js {
+		if id := newest[i].Val(); id != "" {
+			runs[i] = pipe.HGetAll(ctx, s.runKey(j.Account, j.ID, id))
+		}
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return fmt.Errorf("reading the newest runs of jobs: %w", err)
+	}
+	for i, j := range js {
+		if runs[i] == nil {
+			continue
+		}
+		if m := runs[i].Val(); len(m) > 0 {
+			j.LastRun = decodeRun(newest[i].Val(), m)
+		}
+	}
+	return nil
 }

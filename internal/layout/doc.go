@@ -1,4 +1,4 @@
 // Package layout holds the test of brazesync's package map
-// (docs/architecture-packages.md): which packages may import which. It has
+// (docs/architecture.md, Packages): which packages may import which. It has
 // no code of its own.
 package layout

@@ -66,7 +66,7 @@ func imports(t *testing.T) map[string]map[string]bool {
 
 func under(pkg, prefix string) bool { return pkg == prefix || strings.HasPrefix(pkg, prefix+"/") }
 
-// TestPackageMap holds the arrows of docs/architecture-packages.md.
+// TestPackageMap holds the import rules of docs/architecture.md.
 func TestPackageMap(t *testing.T) {
 	t.Parallel()
 	// Job type packages: the generic layers reach them only through the

@@ -98,9 +98,16 @@ func (c *Conn) Header() *Header {
 	return c.header
 }
 
-// Err is the refusal of the connection's PROXY header, if any.
+// Err is the refusal of the connection's PROXY header, if any:
+// ErrUntrusted, ErrMissing or ErrInvalid. A peer that hung up, or a read
+// that failed, before the header was settled is not a refusal (a load
+// balancer's health check connects and closes); Read still returns its
+// error.
 func (c *Conn) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.err
+	if errors.Is(c.err, ErrUntrusted) || errors.Is(c.err, ErrMissing) || errors.Is(c.err, ErrInvalid) {
+		return c.err
+	}
+	return nil
 }

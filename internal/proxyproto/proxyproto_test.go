@@ -207,6 +207,39 @@ func TestConn(t *testing.T) {
 	}
 }
 
+// A peer that closes before sending anything, as a health check does, is
+// not a PROXY refusal, whether it is trusted or not.
+func TestConnClosedBeforeAnyByteIsNoRefusal(t *testing.T) {
+	t.Parallel()
+	for name, trusted := range map[string]Trusted{"trusted": {netip.MustParsePrefix("127.0.0.0/8")}, "untrusted": nil} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		sc, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pc := NewConn(sc, trusted)
+		if _, err := pc.Read(make([]byte, 1)); err == nil {
+			t.Errorf("%s: Read of a closed peer succeeded", name)
+		}
+		if err := pc.Err(); err != nil {
+			t.Errorf("%s: Err() = %v for a peer that sent nothing, want nil", name, err)
+		}
+		if err := errors.Join(sc.Close(), ln.Close()); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 // FuzzRead: no input panics Read, and a header it accepts is
 // self-delimiting: the bytes it consumed parse alone to the same header.
 func FuzzRead(f *testing.F) {

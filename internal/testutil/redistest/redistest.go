@@ -11,6 +11,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/keyspace"
+	"github.com/brazesync/brazesync/internal/redislock"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -56,24 +58,42 @@ func Client(t testing.TB) (*redis.Client, keyspace.Namespace) {
 	}
 	ns := keyspace.Namespace("t" + RandomID())
 	t.Cleanup(func() {
-		iter := rdb.Scan(ctx, 0, string(ns)+":*", 1000).Iterator()
+		// A client of its own: the test may have closed rdb.
+		c := redis.NewClient(options(t))
+		defer closeClient(t, c)
+		iter := c.Scan(ctx, 0, string(ns)+":*", 1000).Iterator()
 		var keys []string
+		unlink := func() {
+			if err := c.Unlink(ctx, keys...).Err(); err != nil {
+				t.Errorf("redistest: deleting the keys of namespace %s: %v", ns, err)
+			}
+			keys = keys[:0]
+		}
 		for iter.Next(ctx) {
 			keys = append(keys, iter.Val())
 			if len(keys) == 500 {
-				rdb.Unlink(ctx, keys...)
-				keys = keys[:0]
+				unlink()
 			}
 		}
-		if len(keys) > 0 {
-			rdb.Unlink(ctx, keys...)
+		if err := iter.Err(); err != nil {
+			t.Errorf("redistest: listing the keys of namespace %s: %v", ns, err)
 		}
-		_ = rdb.Close()
+		if len(keys) > 0 {
+			unlink()
+		}
+		closeClient(t, rdb)
 	})
 	return rdb, ns
 }
 
 const leaseTTL = 10 * time.Minute
+
+// closeClient closes c, which the test may already have closed.
+func closeClient(t testing.TB, c *redis.Client) {
+	if err := c.Close(); err != nil && !errors.Is(err, redis.ErrClosed) {
+		t.Errorf("redistest: closing a client: %v", err)
+	}
+}
 
 // DB leases a whole Redis database (1..15), flushes it, and returns a client
 // for it together with its URL (for child processes). The lease is released
@@ -103,12 +123,16 @@ func DB(t testing.TB) (*redis.Client, string) {
 				t.Fatalf("redistest: flushing db %d: %v", n, err)
 			}
 			t.Cleanup(func() {
-				_ = rdb.FlushDB(ctx).Err()
-				_ = rdb.Close()
-				if v, _ := ctrl.Get(ctx, key).Result(); v == owner {
-					ctrl.Del(ctx, key)
+				c := redis.NewClient(&opt) // the test may have closed rdb
+				if err := c.FlushDB(ctx).Err(); err != nil {
+					t.Errorf("redistest: flushing db %d at the end of the test: %v", n, err)
 				}
-				_ = ctrl.Close()
+				closeClient(t, c)
+				closeClient(t, rdb)
+				if _, err := redislock.Release(ctx, ctrl, key, owner); err != nil {
+					t.Errorf("redistest: releasing the lease of db %d (it expires in %v): %v", n, leaseTTL, err)
+				}
+				closeClient(t, ctrl)
 			})
 			u := fmt.Sprintf("redis://%s/%d", opt.Addr, n)
 			if opt.Password != "" {

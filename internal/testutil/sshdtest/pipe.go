@@ -5,35 +5,33 @@ import (
 	"net"
 	"sync"
 	"testing"
+
+	"github.com/brazesync/brazesync/internal/tcpforward"
 )
 
 // Proxy is a TCP forwarder in front of a server that can be frozen: once
 // frozen it stops passing bytes in both directions while keeping the
 // connections open, like a server or network that goes silent.
 type Proxy struct {
+	// Addr is the host:port to dial instead of the target.
 	Addr string
 
-	ln     net.Listener
-	target string
-
+	fwd    *tcpforward.Forwarder
 	mu     sync.Mutex
 	frozen bool
 	thaw   chan struct{}
-	conns  []net.Conn
-	wg     sync.WaitGroup
-	closed bool
+	thawed bool
 }
 
 // NewProxy forwards a fresh 127.0.0.1 port to target until the test ends.
 func NewProxy(t testing.TB, target string) *Proxy {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	p := &Proxy{thaw: make(chan struct{})}
+	f, err := tcpforward.Listen(target, p.pump)
 	if err != nil {
 		t.Fatalf("sshdtest: %v", err)
 	}
-	p := &Proxy{Addr: ln.Addr().String(), ln: ln, target: target, thaw: make(chan struct{})}
-	p.wg.Add(1)
-	go p.accept()
+	p.Addr, p.fwd = f.Addr, f
 	t.Cleanup(p.close)
 	return p
 }
@@ -45,35 +43,7 @@ func (p *Proxy) Freeze() {
 	p.frozen = true
 }
 
-func (p *Proxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.target)
-		if err != nil {
-			_ = c.Close()
-			continue
-		}
-		p.mu.Lock()
-		if p.closed {
-			p.mu.Unlock()
-			_ = c.Close()
-			_ = up.Close()
-			return
-		}
-		p.conns = append(p.conns, c, up)
-		p.wg.Add(2)
-		p.mu.Unlock()
-		go p.pump(up, c)
-		go p.pump(c, up)
-	}
-}
-
 func (p *Proxy) pump(dst, src net.Conn) {
-	defer p.wg.Done()
 	buf := make([]byte, 32*1024)
 	for {
 		n, err := src.Read(buf)
@@ -101,21 +71,15 @@ func (p *Proxy) pump(dst, src net.Conn) {
 	}
 }
 
+// close releases the pumps held by Freeze, then closes the forwarder.
 func (p *Proxy) close() {
 	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		return
+	if !p.thawed {
+		p.thawed = true
+		close(p.thaw)
 	}
-	p.closed = true
-	close(p.thaw)
-	conns := p.conns
 	p.mu.Unlock()
-	_ = p.ln.Close()
-	for _, c := range conns {
-		_ = c.Close()
-	}
-	p.wg.Wait()
+	p.fwd.Close()
 }
 
 // SilentListener accepts TCP connections and never says a word; it stands
