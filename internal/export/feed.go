@@ -167,11 +167,30 @@ func (e *Engine) markBackfilled(ctx context.Context, acct, jobID string, ids []s
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
+		var unchanged int64
 		for _, users := range parts {
 			for _, u := range users {
 				if !u.complete || u.omitted != "" {
 					mark = append(mark, u.id)
+				} else {
+					unchanged++
 				}
+			}
+		}
+		// Counted as a sender would have: the run says how many it checked,
+		// and is opened here when the walk comes before the pump.
+		if unchanged > 0 {
+			runID, err := e.currentRun(ctx, acct, jobID)
+			if err == nil && runID == "" {
+				if err = e.trackRun(ctx, acct, jobID, "", true, true); err == nil {
+					runID, err = e.currentRun(ctx, acct, jobID)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if err := e.count(ctx, acct, jobID, runID, Counters{"unchanged": unchanged}); err != nil {
+				return fmt.Errorf("counting unchanged users of job %s: %w", jobID, err)
 			}
 		}
 	}

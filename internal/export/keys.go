@@ -60,7 +60,12 @@ end
 `
 
 // claimScript leases up to count waiting users to one sender. Leases that
-// expired (a sender that died) first go back to waiting.
+// expired (a sender that died) first go back to waiting. A waiting user
+// whose lease is still held (it changed, or was walked again, while in
+// flight) is not leased twice: two batches in flight for one user would
+// leave what Braze holds to the order it accepted them in. It waits until
+// that lease ends instead (its score becomes the lease's deadline, and
+// completeScript makes it due at once when the batch completes).
 //
 // KEYS[1] dirty, KEYS[2] inflight. ARGV[1] now (ms), ARGV[2] lease (ms),
 // ARGV[3] count. Returns the claimed profile ids.
@@ -73,7 +78,16 @@ if #expired > 0 then
   bulk('ZADD', KEYS[1], z, 'NX')
   bulk('ZREM', KEYS[2], expired)
 end
-local ms = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local ms, later = {}, {}
+if #due > 0 then
+  local held = mscore(KEYS[2], due)
+  for k = 1, #due do
+    if held[k] and tonumber(held[k]) > now then later[#later+1] = held[k]; later[#later+1] = due[k]
+    else ms[#ms+1] = due[k] end
+  end
+  bulk('ZADD', KEYS[1], later, 'XX')
+end
 if #ms > 0 then
   bulk('ZREM', KEYS[1], ms)
   local deadline = now + tonumber(ARGV[2])
@@ -215,6 +229,11 @@ bulk('HDEL', KEYS[3], forget)
 bulk('SADD', KEYS[4], sadd)
 bulk('SREM', KEYS[4], srem)
 bulk('ZREM', KEYS[2], zrem)
+-- A user that changed while this batch was in flight waits until the
+-- lease's deadline (claimScript): due now that the lease has ended.
+local due = {}
+for _, id in ipairs(zrem) do due[#due+1] = now; due[#due+1] = id end
+bulk('ZADD', KEYS[1], due, 'XX')
 bulk('ZADD', KEYS[1], wait, 'NX')
 if KEYS[6] then
   for i = 5, first - 1, 2 do redis.call('HINCRBY', KEYS[6], ARGV[i], ARGV[i+1]) end
