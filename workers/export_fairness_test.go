@@ -102,3 +102,88 @@ func segmentsEqual(b *exportBundle, want map[string][]string) bool {
 	}
 	return true
 }
+
+// TestExportFairnessBesideAFastBackfill starts a small export of 100 users
+// while another account backfills 80,000 members through a workspace at
+// Braze's real limit (3,000 requests per 3 s), which keeps every sender the
+// big job may have busy. The small export must be complete in Braze
+// within 5 seconds, while the big backfill is still running. (80,000
+// members rather than a million: the test loads them through the profiles
+// store in a few seconds, and the big job only has to outlast the small
+// one.)
+func TestExportFairnessBesideAFastBackfill(t *testing.T) {
+	t.Parallel()
+	big := setupExport(t, brazesim.Options{RateLimit: 3000, RateWindow: 3 * time.Second})
+	small := big.otherAccount(t, "small", brazesim.Options{})
+	for _, b := range []*exportBundle{big, small} {
+		b.audience(t, "fr", `{"field":"country","op":"eq","value":"FR"}`)
+	}
+	const bigUsers = 80000
+	big.members(t, bigUsers)
+	small.members(t, 100)
+
+	big.startJob(t, big.brazeAuth(t, "big-key", map[string]any{"rate_limit": 3000}), map[string]any{"audiences": list("fr"), "existing_users": true})
+	poll.Until(t, 20*time.Second, "the big backfill to send", func() bool { return big.sim.Stats().Objects > 0 })
+
+	start := time.Now()
+	small.startJob(t, small.brazeAuth(t, "small-key", nil), map[string]any{"audiences": list("fr"), "existing_users": true})
+	want := map[string][]string{}
+	for i := range 100 {
+		want[fmt.Sprintf("small-%05d", i)] = []string{"fr"}
+	}
+	deadline := start.Add(5 * time.Second)
+	for !segmentsEqual(small, want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the small export was not in Braze 5 s after it started (%d of 100 users); big backfill at %d users",
+				small.sim.Stats().Objects, big.sim.Stats().Objects)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the simulator with a deadline
+	}
+	bigDone := big.sim.Stats().Objects
+	t.Logf("small export complete after %s; big backfill at %d of %d users", time.Since(start).Round(time.Millisecond), bigDone, bigUsers)
+	if bigDone >= bigUsers {
+		t.Fatal("the big backfill had ended: the test did not overlap the exports")
+	}
+}
+
+// TestExportRateLimitStormStaysInItsWorkspace backfills 9,000 members
+// through a workspace limited to 60 requests per 3 s (a ceiling of 1,500
+// users a second: 6 s of sending) while another account's workspace
+// answers every request 429. The storm must not slow the first: its users
+// arrive at no less than 0.8 of its ceiling, with no 429 of its own.
+func TestExportRateLimitStormStaysInItsWorkspace(t *testing.T) {
+	t.Parallel()
+	calm := setupExport(t, brazesim.Options{RateLimit: 60, RateWindow: 3 * time.Second})
+	storm := calm.otherAccount(t, "storm", brazesim.Options{Faults: brazesim.Faults{RateLimitRate: 1}})
+	for _, b := range []*exportBundle{calm, storm} {
+		b.audience(t, "fr", `{"field":"country","op":"eq","value":"FR"}`)
+	}
+	const users = 9000
+	calm.members(t, users)
+	storm.members(t, 3000)
+
+	storm.startJob(t, storm.brazeAuth(t, "storm-key", nil), map[string]any{"audiences": list("fr"), "existing_users": true})
+	poll.Until(t, 20*time.Second, "the storm workspace to answer 429", func() bool { return storm.sim.Stats().RateLimited > 2 })
+
+	storm429 := storm.sim.Stats().RateLimited
+	calm.startJob(t, calm.brazeAuth(t, "calm-key", map[string]any{"rate_limit": 60}), map[string]any{"audiences": list("fr"), "existing_users": true})
+	// Measured from the first request's users to the last: the limiter
+	// lets a burst through at once, then paces the rest.
+	poll.Until(t, 20*time.Second, "the calm workspace to send", func() bool { return calm.sim.Stats().Objects > 0 })
+	first, start := calm.sim.Stats().Objects, time.Now()
+	poll.Until(t, 30*time.Second, "the calm backfill to end", func() bool { return calm.sim.Stats().Objects >= users })
+	rate := float64(users-first) / time.Since(start).Seconds()
+	ceiling := 60.0 / 3 * 75
+	st := calm.sim.Stats()
+	t.Logf("calm workspace: %.0f users/s (%.2f of its ceiling %.0f), %d answered 429; storm workspace: %d answered 429 meanwhile",
+		rate, rate/ceiling, ceiling, st.RateLimited, storm.sim.Stats().RateLimited-storm429)
+	if rate < 0.8*ceiling {
+		t.Fatalf("the calm workspace sent %.0f users/s beside the storm, under 0.8 of its ceiling %.0f", rate, ceiling)
+	}
+	if st.RateLimited > 0 {
+		t.Fatalf("the calm workspace was answered 429 %d times", st.RateLimited)
+	}
+	if storm.sim.Stats().RateLimited == storm429 {
+		t.Fatal("the storm had stopped: the test did not overlap the workspaces")
+	}
+}

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
@@ -34,8 +37,7 @@ type env struct {
 	url         string
 	rdb         *redis.Client
 	release     func()
-	sim         *brazesim.Sim
-	simSrv      *brazesim.Server
+	sim         *simClient
 	simURL      string
 	prof        *profiles.Store
 	aud         *audiences.Service
@@ -47,10 +49,10 @@ type env struct {
 	memberships int
 }
 
-func newEnv(ctx context.Context, c config, key []byte) (*env, error) {
-	base, err := redis.ParseURL(redisURL())
+func newEnv(ctx context.Context, c config, key []byte, rawURL, simURL string) (*env, error) {
+	base, err := redis.ParseURL(rawURL)
 	if err != nil {
-		return nil, fmt.Errorf("parsing REDIS_URL: %w", err)
+		return nil, fmt.Errorf("parsing the Redis URL: %w", err)
 	}
 	db, release, err := leaseDB(ctx, base)
 	if err != nil {
@@ -67,13 +69,8 @@ func newEnv(ctx context.Context, c config, key []byte) (*env, error) {
 		e.close()
 		return nil, fmt.Errorf("flushing database %d: %w", db, err)
 	}
-	e.sim = brazesim.New(brazesim.Options{RateLimit: c.limit, RateWindow: c.window})
-	e.simSrv = brazesim.NewServer("127.0.0.1:0", e.sim, slog.New(slog.DiscardHandler))
-	if err := e.simSrv.Start(ctx); err != nil {
-		e.close()
-		return nil, err
-	}
-	e.simURL = e.simSrv.URL()
+	e.simURL = simURL
+	e.sim = &simClient{url: simURL, http: &http.Client{Timeout: 10 * time.Second}}
 	ns := keyspace.DefaultNamespace
 	log := slog.New(slog.DiscardHandler)
 	e.aud = audiences.New(e.rdb, ns, nil, audiences.Options{Logger: log})
@@ -98,9 +95,6 @@ func newEnv(ctx context.Context, c config, key []byte) (*env, error) {
 func (e *env) close() {
 	if e.client != nil {
 		_ = e.client.Close()
-	}
-	if e.simSrv != nil {
-		e.simSrv.Stop()
 	}
 	if e.rdb != nil {
 		_ = e.rdb.FlushDB(context.Background()).Err()
@@ -171,21 +165,89 @@ func (e *env) load(ctx context.Context) error {
 	return nil
 }
 
+// simClient reads the simulator's counters (GET /_sim/stats): the
+// simulator runs as a `brazesync braze-sim` process, so that its CPU is
+// measured apart from the benchmark's.
+type simClient struct {
+	url  string
+	http *http.Client
+}
+
+func (s *simClient) stats(ctx context.Context) (brazesim.Counts, error) {
+	st, err := s.all(ctx)
+	return st.Counts, err
+}
+
+func (s *simClient) all(ctx context.Context) (brazesim.Stats, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/_sim/stats", nil)
+	if err != nil {
+		return brazesim.Stats{}, err
+	}
+	resp, err := s.http.Do(req)
+	if err != nil {
+		return brazesim.Stats{}, fmt.Errorf("reading the simulator's counters: %w", err)
+	}
+	defer resp.Body.Close()
+	var st brazesim.Stats
+	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+		return brazesim.Stats{}, fmt.Errorf("decoding the simulator's counters: %w", err)
+	}
+	return st, nil
+}
+
+// cpuSample is the CPU seconds every process of the benchmark has used so
+// far.
+type cpuSample struct {
+	workers, sched, sim, redis, bench float64
+	// busy and total are the machine's CPU ticks, every process counted.
+	busy, total float64
+	// cmds is INFO commandstats (a difference: the commands of the phase).
+	cmds, cmds0 map[string][2]int64
+}
+
+func (a cpuSample) sub(b cpuSample) cpuSample {
+	return cpuSample{a.workers - b.workers, a.sched - b.sched, a.sim - b.sim, a.redis - b.redis, a.bench - b.bench, a.busy - b.busy, a.total - b.total, a.cmds, b.cmds}
+}
+
+// sampleCPU reads the processes' CPU from /proc and Redis' from INFO cpu
+// (server-wide: with -private-redis=false other clients of the server
+// count too).
+func (e *env) sampleCPU(ctx context.Context, procs []*proc) cpuSample {
+	var s cpuSample
+	for _, p := range procs {
+		switch {
+		case p.name == "scheduler":
+			s.sched += p.cpuSeconds()
+		case p.name == "braze-sim":
+			s.sim += p.cpuSeconds()
+		default:
+			s.workers += p.cpuSeconds()
+		}
+	}
+	s.redis = redisCPU(ctx, e.rdb)
+	s.cmds = commandStats(ctx, e.rdb)
+	s.bench = selfCPU()
+	s.busy, s.total = machineCPU()
+	return s
+}
+
 // phase is what one measured run cost.
 type phase struct {
 	// steady is users/s between 10% and 90% of the users sent (no start-up,
 	// no tail); zero when not measured.
-	steady   float64
-	users    int
-	elapsed  time.Duration
-	counts   brazesim.Counts
-	cpu      float64
-	workers  int
-	schedCPU float64
+	steady  float64
+	users   int
+	elapsed time.Duration
+	counts  brazesim.Counts
+	cpu     cpuSample
+	workers int
+	// runCounters are the job's run counters that tell where time went.
+	runCounters string
 }
 
 func (p phase) print(name string, e *env) {
 	ups := float64(p.users) / p.elapsed.Seconds()
+	per100k := func(s float64) float64 { return s / float64(max(p.users, 1)) * 100_000 }
 	fmt.Printf("\n%s: %d users in %s\n", name, p.users, p.elapsed.Round(time.Millisecond))
 	if p.counts.Requests > 0 {
 		fmt.Printf("  users/s                 %.0f (%.3f of the ceiling %.0f)\n", ups, ups/e.ceiling(), e.ceiling())
@@ -200,26 +262,28 @@ func (p phase) print(name string, e *env) {
 		rl = 100 * float64(p.counts.RateLimited) / float64(p.counts.Requests)
 	}
 	fmt.Printf("  requests                %d, %d answered 429 (%.2f%%)\n", p.counts.Requests, p.counts.RateLimited, rl)
+	if p.runCounters != "" {
+		fmt.Printf("  the job's counters      %s\n", p.runCounters)
+	}
 	fmt.Printf("  data points             %d (%.3f a user; one per user per audience would be %d)\n",
 		p.counts.DataPoints, float64(p.counts.DataPoints)/float64(max(p.users, 1)), e.memberships)
-	fmt.Printf("  CPU of %d workers       %.1f s (%.2f s per 100,000 users); scheduler %.1f s\n",
-		p.workers, p.cpu, p.cpu/float64(max(p.users, 1))*100_000, p.schedCPU)
-}
-
-func cpuOf(procs []*proc) (workers, sched float64) {
-	for _, p := range procs {
-		if p.name == "scheduler" {
-			sched += p.cpuSeconds()
-		} else {
-			workers += p.cpuSeconds()
-		}
+	c := p.cpu
+	sec := p.elapsed.Seconds()
+	fmt.Printf("  CPU seconds (cores)     %d workers %.1f (%.2f), Redis %.1f (%.2f), simulator %.1f (%.2f), scheduler %.1f, benchmark %.1f; all %.1f of %d cores\n",
+		p.workers, c.workers, c.workers/sec, c.redis, c.redis/sec, c.sim, c.sim/sec, c.sched, c.bench,
+		(c.workers+c.redis+c.sim+c.sched+c.bench)/sec, runtime.NumCPU())
+	if c.total > 0 {
+		ours := c.workers + c.redis + c.sim + c.sched + c.bench
+		fmt.Printf("  machine                 %.0f%% busy (%.2f of %d cores), of which this benchmark's processes %.2f cores and other work %.2f\n",
+			100*c.busy/c.total, float64(runtime.NumCPU())*c.busy/c.total, runtime.NumCPU(), ours/sec, max(0, float64(runtime.NumCPU())*c.busy/c.total-ours/sec))
 	}
-	return workers, sched
+	fmt.Printf("  per 100,000 users       workers %.2f s, Redis %.2f s, simulator %.2f s\n", per100k(c.workers), per100k(c.redis), per100k(c.sim))
+	fmt.Printf("  Redis time by command   %s\n", topCommands(c.cmds0, c.cmds, 6))
 }
 
 // backfill creates the export job with existing_users and waits until
 // every member is in the simulator.
-func (e *env) backfill(ctx context.Context, procs []*proc) (phase, error) {
+func (e *env) backfill(ctx context.Context, procs []*proc, at10 func()) (phase, error) {
 	label := "bench"
 	a, _, err := e.auths.Create(ctx, acct, authorizations.Input{Type: "braze", Label: &label,
 		Config:  map[string]any{"rest_endpoint": e.simURL, "rate_limit": e.cfg.limit, "rate_limit_window_seconds": int(e.cfg.window.Seconds())},
@@ -227,8 +291,11 @@ func (e *env) backfill(ctx context.Context, procs []*proc) (phase, error) {
 	if err != nil {
 		return phase{}, err
 	}
-	cpu0, sched0 := cpuOf(procs)
-	before := e.sim.Stats().Counts
+	cpu0 := e.sampleCPU(ctx, procs)
+	before, err := e.sim.stats(ctx)
+	if err != nil {
+		return phase{}, err
+	}
 	start := time.Now()
 	e.job, err = e.jobs.Create(ctx, acct, jobs.Input{Type: export.TypeName, Label: &label, AuthorizationID: &a.ID,
 		Config: map[string]any{"audiences": []any{"seg0", "seg1", "seg2"}, "existing_users": true}})
@@ -243,11 +310,19 @@ func (e *env) backfill(ctx context.Context, procs []*proc) (phase, error) {
 	}
 	lastReport := start
 	var t10, t90 time.Time
+	var after brazesim.Counts
 	for {
-		st := e.sim.Stats().Counts
+		st, err := e.sim.stats(ctx)
+		if err != nil {
+			return phase{}, err
+		}
+		after = st
 		sent := int(st.Objects - before.Objects)
 		if t10.IsZero() && sent >= e.cfg.users/10 {
 			t10 = time.Now()
+			if at10 != nil {
+				at10()
+			}
 		}
 		if t90.IsZero() && sent >= e.cfg.users*9/10 {
 			t90 = time.Now()
@@ -262,12 +337,20 @@ func (e *env) backfill(ctx context.Context, procs []*proc) (phase, error) {
 		if time.Since(start) > 2*time.Hour {
 			return phase{}, errors.New("the backfill did not end within 2 hours")
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(50 * time.Millisecond) // polling the simulator's counters
 	}
 	elapsed := time.Since(start)
-	cpu1, sched1 := cpuOf(procs)
-	after := e.sim.Stats().Counts
-	ph := phase{users: e.cfg.users, elapsed: elapsed, counts: diff(after, before), cpu: cpu1 - cpu0, schedCPU: sched1 - sched0, workers: len(procs) - 1}
+	cpu1 := e.sampleCPU(ctx, procs)
+	ph := phase{users: e.cfg.users, elapsed: elapsed, counts: diff(after, before), cpu: cpu1.sub(cpu0), workers: e.cfg.workers}
+	if runs, err := e.jobs.Runs(ctx, acct, e.job.ID, 10); err == nil {
+		sum := map[string]int64{}
+		for _, r := range runs {
+			for k, v := range r.Counters {
+				sum[k] += v
+			}
+		}
+		ph.runCounters = fmt.Sprintf("requests %d, rate-limit waits %d, retried %d, leases lost %d", sum["requests"], sum["rate_limit_waits"], sum["retried"], sum["leases_lost"])
+	}
 	if d := t90.Sub(t10); d > 0 {
 		ph.steady = float64(e.cfg.users*9/10-e.cfg.users/10) / d.Seconds()
 	}
@@ -277,37 +360,61 @@ func (e *env) backfill(ctx context.Context, procs []*proc) (phase, error) {
 // again walks every member again with nothing changed and waits until the
 // walk has ended and no user waits.
 func (e *env) again(ctx context.Context, procs []*proc) (phase, error) {
-	if err := e.waitIdle(ctx, time.Time{}); err != nil {
+	if err := e.waitIdle(ctx); err != nil {
 		return phase{}, err
 	}
-	cpu0, sched0 := cpuOf(procs)
-	before := e.sim.Stats().Counts
+	st, err := e.sim.all(ctx)
+	if err != nil {
+		return phase{}, err
+	}
+	recorded, err := e.rdb.HLen(ctx, keyspace.DefaultNamespace.Account(acct, "export", e.job.ID, "sent")).Result()
+	if err != nil {
+		return phase{}, err
+	}
+	fmt.Printf("  after the backfill      %d users in Braze, %d objects accepted, %d states recorded as accepted\n", st.Users, st.Objects, recorded)
+	cpu0 := e.sampleCPU(ctx, procs)
+	before, err := e.sim.stats(ctx)
+	if err != nil {
+		return phase{}, err
+	}
 	start := time.Now()
 	if err := e.engine.Recheck(ctx, e.job); err != nil {
 		return phase{}, err
 	}
-	if err := e.waitIdle(ctx, start); err != nil {
+	if err := e.waitIdle(ctx); err != nil {
 		return phase{}, err
 	}
 	elapsed := time.Since(start)
-	cpu1, sched1 := cpuOf(procs)
-	return phase{users: e.cfg.users, elapsed: elapsed, counts: diff(e.sim.Stats().Counts, before), cpu: cpu1 - cpu0, schedCPU: sched1 - sched0, workers: len(procs) - 1}, nil
+	cpu1 := e.sampleCPU(ctx, procs)
+	after, err := e.sim.stats(ctx)
+	if err != nil {
+		return phase{}, err
+	}
+	return phase{users: e.cfg.users, elapsed: elapsed, counts: diff(after, before), cpu: cpu1.sub(cpu0), workers: e.cfg.workers}, nil
 }
 
-// waitIdle waits until the job's progress, written by the scheduler after
-// since, shows a finished walk and nobody waiting or in flight.
-func (e *env) waitIdle(ctx context.Context, since time.Time) error {
+// waitIdle waits until the job's walk has ended and nobody waits or is in
+// flight, read from Redis directly (the pump's progress lags by its tick).
+func (e *env) waitIdle(ctx context.Context) error {
 	deadline := time.Now().Add(2 * time.Hour)
+	key := func(s string) string { return keyspace.DefaultNamespace.Account(acct, "export", e.job.ID, s) }
 	for time.Now().Before(deadline) {
-		d, err := e.jobs.Describe(ctx, acct, e.job.ID)
+		pending, err := e.rdb.HGet(ctx, key("state"), "bf_pending").Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return err
+		}
+		waiting, err := e.rdb.ZCard(ctx, key("dirty")).Result()
 		if err != nil {
 			return err
 		}
-		p := d.Progress
-		if fmt.Sprint(p["backfill_fraction"]) == "1" && fmt.Sprint(p["waiting"]) == "0" && fmt.Sprint(p["in_flight"]) == "0" && time.Since(since) > 3*time.Second {
+		leased, err := e.rdb.ZCard(ctx, key("inflight")).Result()
+		if err != nil {
+			return err
+		}
+		if pending != "1" && waiting == 0 && leased == 0 {
 			return nil
 		}
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond) // polling the job's state
 	}
 	return errors.New("the job did not become idle within 2 hours")
 }

@@ -3,11 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -22,24 +28,7 @@ type proc struct {
 }
 
 func startProc(bin, dir, name, role string, env []string) (*proc, error) {
-	f, err := os.Create(filepath.Join(dir, name+".log"))
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, role)
-	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
-		_ = f.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
-	go func() {
-		_ = cmd.Wait()
-		_ = f.Close()
-		close(p.done)
-	}()
-	return p, nil
+	return startProcArgs(bin, dir, name, []string{role}, env)
 }
 
 // stop sends SIGTERM and waits (SIGKILL after 20 s).
@@ -69,10 +58,15 @@ func (p *proc) cpuSeconds() float64 {
 	return (ut + st) / 100 // USER_HZ
 }
 
-// buildBinary builds cmd/brazesync into dir.
-func buildBinary(dir string) (string, error) {
+// buildBinary builds cmd/brazesync into dir, with pprof listeners when
+// pprof is true.
+func buildBinary(dir string, pprof bool) (string, error) {
 	bin := filepath.Join(dir, "brazesync")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/brazesync/brazesync/cmd/brazesync").CombinedOutput()
+	args := []string{"build", "-o", bin}
+	if pprof {
+		args = append(args, "-tags", "pprof") // cmd/brazesync/pprof.go: the workers' profiles
+	}
+	out, err := exec.Command("go", append(args, "github.com/brazesync/brazesync/cmd/brazesync")...).CombinedOutput()
 	if err != nil {
 		return "", fmt.Errorf("go build: %v\n%s", err, out)
 	}
@@ -118,4 +112,264 @@ func leaseDB(ctx context.Context, base *redis.Options) (int, func(), error) {
 	}
 	_ = ctrl.Close()
 	return 0, nil, fmt.Errorf("no free Redis database (1..15 are all leased)")
+}
+
+// startProcArgs starts the binary with arguments of its own.
+func startProcArgs(bin, dir, name string, args, env []string) (*proc, error) {
+	f, err := os.Create(filepath.Join(dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: cmd, done: make(chan struct{})}
+	go func() {
+		_ = cmd.Wait()
+		_ = f.Close()
+		close(p.done)
+	}()
+	return p, nil
+}
+
+// freeAddr returns a loopback address nothing listens on now.
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	addr := ln.Addr().String()
+	return addr, ln.Close()
+}
+
+// waitHTTP waits until url answers.
+func waitHTTP(ctx context.Context, url string, p *proc) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return err
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			_ = resp.Body.Close()
+			return nil
+		}
+		select {
+		case <-p.done:
+			return fmt.Errorf("%s exited before answering", p.name)
+		default:
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s did not answer within 20 s: %w", url, err)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the port; the process gives no other signal
+	}
+}
+
+// startSim runs `brazesync braze-sim` with the benchmark's limit.
+func startSim(ctx context.Context, c config, dir string) (*proc, string, error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return nil, "", err
+	}
+	p, err := startProcArgs(c.bin, dir, "braze-sim", []string{"braze-sim", "--addr", addr,
+		"--rate-limit", strconv.Itoa(c.limit), "--rate-window", c.window.String()}, []string{"LOG_LEVEL=warn"})
+	if err != nil {
+		return nil, "", err
+	}
+	url := "http://" + addr
+	if err := waitHTTP(ctx, url+"/_sim/stats", p); err != nil {
+		p.stop()
+		return nil, "", err
+	}
+	return p, url, nil
+}
+
+// startPrivateRedis starts a redis-server of its own on a free loopback
+// port (no persistence), so that its CPU (INFO cpu) is the benchmark's
+// alone, and returns its URL and a function that stops it.
+func startPrivateRedis(ctx context.Context, dir string) (string, func(), error) {
+	addr, err := freeAddr()
+	if err != nil {
+		return "", nil, err
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
+		"--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		return "", nil, fmt.Errorf("starting redis-server: %w", err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	stop := func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	defer rdb.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for rdb.Ping(ctx).Err() != nil {
+		select {
+		case <-exited:
+			return "", nil, fmt.Errorf("redis-server exited: %s", out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", nil, fmt.Errorf("redis-server did not answer on %s: %s", addr, out.String())
+		}
+		time.Sleep(20 * time.Millisecond) // polling the port; redis-server gives no other signal
+	}
+	return "redis://" + addr + "/0", stop, nil
+}
+
+// redisCPU is the Redis server's CPU seconds so far (INFO cpu).
+func redisCPU(ctx context.Context, rdb *redis.Client) float64 {
+	info, err := rdb.Info(ctx, "cpu").Result()
+	if err != nil {
+		return 0
+	}
+	var s float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
+			f, _ := strconv.ParseFloat(v, 64)
+			s += f
+		}
+	}
+	return s
+}
+
+// selfCPU is this process's CPU seconds so far.
+func selfCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// profileWorkers fetches a CPU profile of seconds from each worker's pprof
+// listener into dir (worker-N.pprof), in the background.
+func profileWorkers(ctx context.Context, addrs map[string]string, dir string, seconds int) <-chan error {
+	done := make(chan error, 1)
+	go func() {
+		var errs []error
+		ch := make(chan error, len(addrs))
+		for name, addr := range addrs {
+			go func() {
+				url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, seconds)
+				req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+				if err != nil {
+					ch <- err
+					return
+				}
+				resp, err := (&http.Client{Timeout: time.Duration(seconds+30) * time.Second}).Do(req)
+				if err != nil {
+					ch <- fmt.Errorf("profiling %s: %w", name, err)
+					return
+				}
+				defer resp.Body.Close()
+				b, err := io.ReadAll(resp.Body)
+				if err == nil {
+					err = os.WriteFile(filepath.Join(dir, name+".pprof"), b, 0o644)
+				}
+				ch <- err
+			}()
+		}
+		for range addrs {
+			errs = append(errs, <-ch)
+		}
+		done <- errors.Join(errs...)
+	}()
+	return done
+}
+
+// commandStats is INFO commandstats: microseconds and calls by command.
+func commandStats(ctx context.Context, rdb *redis.Client) map[string][2]int64 {
+	out := map[string][2]int64{}
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return out
+	}
+	for _, line := range strings.Split(info, "\n") {
+		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
+		name, isCmd := strings.CutPrefix(name, "cmdstat_")
+		if !ok || !isCmd {
+			continue
+		}
+		var st [2]int64
+		for _, kv := range strings.Split(rest, ",") {
+			k, v, _ := strings.Cut(kv, "=")
+			n, _ := strconv.ParseInt(v, 10, 64)
+			switch k {
+			case "calls":
+				st[1] = n
+			case "usec":
+				st[0] = n
+			}
+		}
+		out[name] = st
+	}
+	return out
+}
+
+// topCommands formats the n commands that took the most Redis time between
+// two snapshots.
+func topCommands(before, after map[string][2]int64, n int) string {
+	type row struct {
+		name        string
+		usec, calls int64
+	}
+	var rows []row
+	for name, a := range after {
+		if d := a[0] - before[name][0]; d > 0 {
+			rows = append(rows, row{name, d, a[1] - before[name][1]})
+		}
+	}
+	slices.SortFunc(rows, func(x, y row) int { return int(y.usec - x.usec) })
+	var b strings.Builder
+	for i, r := range rows[:min(n, len(rows))] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "%s %.2f s (%d calls)", strings.ToUpper(r.name), float64(r.usec)/1e6, r.calls)
+	}
+	return b.String()
+}
+
+// machineCPU is the machine's busy and total CPU time so far, in clock
+// ticks (/proc/stat), every process counted.
+func machineCPU() (busy, total float64) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0, 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 5 || f[0] != "cpu" {
+		return 0, 0
+	}
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseFloat(v, 64)
+		total += n
+		if i != 3 && i != 4 { // idle, iowait
+			busy += n
+		}
+	}
+	return busy, total
 }

@@ -83,11 +83,12 @@ type Credentials interface {
 
 // Defaults of Options.
 const (
-	SendersDefault       = 16
+	SendersDefault       = 4
 	BackfillChunkDefault = 5000
 	HighWaterDefault     = 30000
 	LeaseDefault         = 15 * time.Second
 	MaxInlineWaitDefault = 4 * time.Second
+	InFlightDefault      = 32
 	HeadroomDefault      = 0.99
 	// BurstFractionDefault is the share of the budget an idle limiter lets
 	// through back to back; the rest is paced evenly (see ratelimit.Limit).
@@ -98,10 +99,17 @@ const (
 type Options struct {
 	// Senders is the most send tasks of one job that run at once. A job
 	// gets as many as its authorization's rate limit needs (one for every
-	// RequestsPerSender requests a second, at least MinSenders), so that a
-	// slow workspace does not hold workers that could not send anyway.
+	// RequestsPerSender x InFlight requests a second, at least MinSenders),
+	// so that a slow workspace does not hold workers that could not send
+	// anyway, and a fast one leaves workers to other accounts' tasks.
 	// Default SendersDefault.
 	Senders int
+	// InFlight is the most requests one sender keeps in flight: it leases
+	// and plans the next batches while earlier ones wait for Braze's
+	// answer. A sender of a slow workspace keeps fewer, as many as its
+	// share of the rate limit needs (one per RequestsPerSender requests a
+	// second), so that few wait on the limiter. Default InFlightDefault.
+	InFlight int
 	// BackfillChunk is how many members one backfill task marks. Default
 	// BackfillChunkDefault.
 	BackfillChunk int
@@ -174,6 +182,9 @@ type cachedClient struct {
 func New(rdb redis.UniversalClient, ns keyspace.Namespace, js *jobs.Store, creds Credentials, prof Profiles, aud Audiences, log *changelog.Log, limiter *ratelimit.Limiter, opts Options) *Engine {
 	if opts.Senders <= 0 {
 		opts.Senders = SendersDefault
+	}
+	if opts.InFlight <= 0 {
+		opts.InFlight = InFlightDefault
 	}
 	if opts.BackfillChunk <= 0 {
 		opts.BackfillChunk = BackfillChunkDefault

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/changelog"
@@ -95,13 +96,12 @@ func (e *Engine) BackfillChunk(ctx context.Context, acct, jobID string) (bool, e
 		return false, err
 	}
 	if len(members) > 0 {
-		now := float64(e.nowMS())
-		zs := make([]redis.Z, len(members))
+		ids := make([]string, len(members))
 		for i, m := range members {
-			zs[i] = redis.Z{Score: now, Member: m.ProfileID}
+			ids[i] = m.ProfileID
 		}
-		if err := e.rdb.ZAddNX(ctx, e.k.dirty(acct, jobID), zs...).Err(); err != nil {
-			return false, fmt.Errorf("marking backfilled users of job %s: %w", jobID, err)
+		if err := e.markBackfilled(ctx, acct, jobID, ids); err != nil {
+			return false, err
 		}
 	}
 	doneFlag := "0"
@@ -112,6 +112,100 @@ func (e *Engine) BackfillChunk(ctx context.Context, acct, jobID string) (bool, e
 		return false, fmt.Errorf("moving backfill of job %s: %w", jobID, err)
 	}
 	return done, nil
+}
+
+// planPart is how many users of a backfill chunk one plan reads.
+const planPart = 1000
+
+// markBackfilled marks the users of a backfill chunk as waiting, except
+// those that need nothing: a user whose state Braze accepted is its current
+// state (planned as a sender would, so that a walk over members already
+// sent costs no lease), and a user leased to a sender now (a user in
+// several audiences is met once per audience, and a lease taken over would
+// make the first sender forget what Braze accepted; a change made while
+// the user is in flight is in the change log, which marks it again).
+func (e *Engine) markBackfilled(ctx context.Context, acct, jobID string, ids []string) error {
+	sent, err := e.rdb.HMGet(ctx, e.k.sent(acct, jobID), ids...).Result()
+	if err != nil {
+		return fmt.Errorf("reading sent states of job %s: %w", jobID, err)
+	}
+	var known []string
+	mark := make([]string, 0, len(ids))
+	for i, id := range ids {
+		if s, _ := sent[i].(string); s != "" {
+			known = append(known, id)
+		} else {
+			mark = append(mark, id)
+		}
+	}
+	if len(known) > 0 {
+		j, err := e.jobs.Get(ctx, acct, jobID)
+		if err != nil {
+			return err
+		}
+		cfg, err := ParseConfig(j.Config)
+		if err != nil {
+			return err
+		}
+		retired, err := e.retired(ctx, acct, jobID)
+		if err != nil {
+			return err
+		}
+		// Planned in parts at once: their reads overlap.
+		parts := make([][]*user, (len(known)+planPart-1)/planPart)
+		errs := make([]error, len(parts))
+		var wg sync.WaitGroup
+		for i := range parts {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ids := known[i*planPart : min((i+1)*planPart, len(known))]
+				parts[i], errs[i] = e.plan(ctx, acct, jobID, cfg, retired, ids)
+			}()
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		var unchanged int64
+		for _, users := range parts {
+			for _, u := range users {
+				if !u.complete || u.omitted != "" {
+					mark = append(mark, u.id)
+				} else {
+					unchanged++
+				}
+			}
+		}
+		// Counted as a sender would have: the run says how many it checked,
+		// and is opened here when the walk comes before the pump.
+		if unchanged > 0 {
+			runID, err := e.currentRun(ctx, acct, jobID)
+			if err == nil && runID == "" {
+				if err = e.trackRun(ctx, acct, jobID, "", true, true); err == nil {
+					runID, err = e.currentRun(ctx, acct, jobID)
+				}
+			}
+			if err != nil {
+				return err
+			}
+			if err := e.count(ctx, acct, jobID, runID, Counters{"unchanged": unchanged}); err != nil {
+				return fmt.Errorf("counting unchanged users of job %s: %w", jobID, err)
+			}
+		}
+	}
+	if len(mark) == 0 {
+		return nil
+	}
+	args := make([]any, 0, 1+len(mark))
+	args = append(args, e.nowMS())
+	for _, id := range mark {
+		args = append(args, id)
+	}
+	if err := markScript.Run(ctx, e.rdb, []string{e.k.dirty(acct, jobID), e.k.inflight(acct, jobID)}, args...).Err(); err != nil {
+		return fmt.Errorf("marking backfilled users of job %s: %w", jobID, err)
+	}
+	return nil
 }
 
 // Backfill marks chunks of current members as waiting until the walk is

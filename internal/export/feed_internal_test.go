@@ -173,7 +173,7 @@ func TestCompleteWithLostLeases(t *testing.T) {
 		}
 	}
 	keys := []string{k.dirty(acct, job), k.inflight(acct, job), k.sent(acct, job), k.omitted(acct, job), k.state(acct, job)}
-	lost, err := completeScript.Run(ctx, e.rdb, keys, 1000, "external_id=braze_id",
+	lost, err := completeScript.Run(ctx, e.rdb, keys, 1000, "external_id=braze_id", "c:leases_lost", 0,
 		"p1", 111, "s", "batch-p1", "p2", 111, "k", "", "p3", 111, "d", "").Int64()
 	if err != nil || lost != 3 {
 		t.Fatalf("lost %d, %v", lost, err)

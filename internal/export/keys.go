@@ -37,25 +37,81 @@ func (k keys) slot(acct, job string, n int) string {
 	return k.ns.Account(acct, "export", job, "slot", strconv.Itoa(n))
 }
 
+// luaBulk defines two helpers of the scripts below: bulk(cmd, key, args,
+// flag) calls cmd once per 4,000 arguments (under Lua's stack limit) rather
+// than once per member, and mscore(key, members) returns their scores
+// (ZMSCORE, false for none) in as few calls.
+const luaBulk = `
+local function bulk(cmd, key, args, flag)
+  for i = 1, #args, 4000 do
+    local j = math.min(i + 3999, #args)
+    if flag then redis.call(cmd, key, flag, unpack(args, i, j))
+    else redis.call(cmd, key, unpack(args, i, j)) end
+  end
+end
+local function mscore(key, members)
+  local out = {}
+  for i = 1, #members, 4000 do
+    local part = redis.call('ZMSCORE', key, unpack(members, i, math.min(i + 3999, #members)))
+    for k = 1, #part do out[#out+1] = part[k] end
+  end
+  return out
+end
+`
+
 // claimScript leases up to count waiting users to one sender. Leases that
-// expired (a sender that died) first go back to waiting.
+// expired (a sender that died) first go back to waiting. A waiting user
+// whose lease is still held (it changed, or was walked again, while in
+// flight) is not leased twice: two batches in flight for one user would
+// leave what Braze holds to the order it accepted them in. It waits until
+// that lease ends instead (its score becomes the lease's deadline, and
+// completeScript makes it due at once when the batch completes).
 //
 // KEYS[1] dirty, KEYS[2] inflight. ARGV[1] now (ms), ARGV[2] lease (ms),
 // ARGV[3] count. Returns the claimed profile ids.
-var claimScript = redis.NewScript(`
+var claimScript = redis.NewScript(luaBulk + `
 local now = tonumber(ARGV[1])
 local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now, 'LIMIT', 0, 1000)
-for _, m in ipairs(expired) do
-  redis.call('ZADD', KEYS[1], 'NX', now, m)
-  redis.call('ZREM', KEYS[2], m)
+if #expired > 0 then
+  local z = {}
+  for _, m in ipairs(expired) do z[#z+1] = now; z[#z+1] = m end
+  bulk('ZADD', KEYS[1], z, 'NX')
+  bulk('ZREM', KEYS[2], expired)
 end
-local ms = redis.call('ZRANGE', KEYS[1], 0, tonumber(ARGV[3]) - 1)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+local ms, later = {}, {}
+if #due > 0 then
+  local held = mscore(KEYS[2], due)
+  for k = 1, #due do
+    if held[k] and tonumber(held[k]) > now then later[#later+1] = held[k]; later[#later+1] = due[k]
+    else ms[#ms+1] = due[k] end
+  end
+  bulk('ZADD', KEYS[1], later, 'XX')
+end
 if #ms > 0 then
-  redis.call('ZREM', KEYS[1], unpack(ms))
+  bulk('ZREM', KEYS[1], ms)
   local deadline = now + tonumber(ARGV[2])
-  for _, m in ipairs(ms) do redis.call('ZADD', KEYS[2], deadline, m) end
+  local z = {}
+  for _, m in ipairs(ms) do z[#z+1] = deadline; z[#z+1] = m end
+  bulk('ZADD', KEYS[2], z)
 end
 return ms`)
+
+// markScript marks users as waiting (a backfill), except those leased to a
+// sender now.
+//
+// KEYS[1] dirty, KEYS[2] inflight. ARGV[1] now (ms), then profile ids.
+// Returns how many it marked.
+var markScript = redis.NewScript(luaBulk + `
+local ids = {}
+for i = 2, #ARGV do ids[#ids+1] = ARGV[i] end
+local scores = mscore(KEYS[2], ids)
+local z = {}
+for k = 1, #ids do
+  if not scores[k] then z[#z+1] = ARGV[1]; z[#z+1] = ids[k] end
+end
+bulk('ZADD', KEYS[1], z, 'NX')
+return #z / 2`)
 
 // releaseScript gives leased users back to waiting (a failed request), each
 // only if its lease is still the caller's.
@@ -104,47 +160,84 @@ return 1`)
 // batch's), the user waits again instead. Any other outcome takes the user
 // out of the omitted SET.
 //
+// The batch's counters are added to the job's current run in the same step
+// (KEYS[6], when there is one), with the leases lost: a worker that dies
+// after the step has counted what it recorded, and one that dies before
+// it has recorded and counted nothing, and its users are sent and counted
+// again.
+//
 // KEYS[1] dirty, KEYS[2] inflight, KEYS[3] sent, KEYS[4] omitted, KEYS[5]
-// state. ARGV[1] now (ms), ARGV[2] the batch's identifier ("<kind>=<field>"),
-// then quadruples: profile id, lease deadline (ms), op ("s" remember the
+// state, KEYS[6] the run's hash (optional). ARGV[1] now (ms), ARGV[2] the
+// batch's identifier ("<kind>=<field>"), ARGV[3] the run's field of leases
+// lost, ARGV[4] n, then n pairs of run hash field and increment, then
+// quadruples: profile id, lease deadline (ms), op ("s" remember the
 // state, with the time Braze accepted it appended (see acceptedTag), "d"
 // forget it, "k" keep it, "o" omitted for want of an identifier), state.
-// Returns how many leases were lost.
-var completeScript = redis.NewScript(`
+// A lost lease whose batch Braze accepted makes the user's state uncertain:
+// "~" and the batch's state, then what was recorded before (at most 8
+// candidates, newest first), so that the next object clears what either
+// wrote. Returns how many leases were lost.
+var completeScript = redis.NewScript(luaBulk + `
 local lost = 0
+local now = ARGV[1]
 local ident = redis.call('HGET', KEYS[5], 'ident')
 local sameIdent = (not ident) or ident == ARGV[2]
-for i = 3, #ARGV, 4 do
-  local id, op = ARGV[i], ARGV[i+2]
-  local sc = redis.call('ZSCORE', KEYS[2], id)
+local anyOmitted = redis.call('EXISTS', KEYS[4]) == 1
+local first = 5 + 2 * tonumber(ARGV[4])
+local ids = {}
+for i = first, #ARGV, 4 do ids[#ids+1] = ARGV[i] end
+local scores = mscore(KEYS[2], ids)
+local hset, hdel, uncertain, forget, sadd, srem, zrem, wait = {}, {}, {}, {}, {}, {}, {}, {}
+for k = 1, #ids do
+  local i = first + (k - 1) * 4
+  local id, op = ids[k], ARGV[i+2]
+  local sc = scores[k]
   if sc and tonumber(sc) == tonumber(ARGV[i+1]) then
-    if op == 's' then redis.call('HSET', KEYS[3], id, ARGV[i+3] .. '\31t:' .. ARGV[1])
-    elseif op == 'd' then redis.call('HDEL', KEYS[3], id) end
+    if op == 's' then hset[#hset+1] = id; hset[#hset+1] = ARGV[i+3] .. '\31t:' .. now
+    elseif op == 'd' then hdel[#hdel+1] = id end
     if op == 'o' then
-      if sameIdent then redis.call('SADD', KEYS[4], id)
-      else redis.call('ZADD', KEYS[1], 'NX', ARGV[1], id) end
-    else
-      redis.call('SREM', KEYS[4], id)
+      if sameIdent then sadd[#sadd+1] = id
+      else wait[#wait+1] = now; wait[#wait+1] = id end
+    elseif anyOmitted then
+      srem[#srem+1] = id
     end
-    redis.call('ZREM', KEYS[2], id)
+    zrem[#zrem+1] = id
   else
     lost = lost + 1
-    if op == 's' then
-      local v = '~' .. ARGV[i+3]
-      local cur = redis.call('HGET', KEYS[3], id)
-      if cur then
-        local n = 1
-        for st in string.gmatch(string.gsub(cur, '^~', ''), '[^\30]+') do
-          if n < 8 then v = v .. '\30' .. st end
-          n = n + 1
-        end
-      end
-      redis.call('HSET', KEYS[3], id, v)
-    elseif op == 'd' then
-      redis.call('HDEL', KEYS[3], id)
-    end
-    redis.call('ZADD', KEYS[1], 'NX', ARGV[1], id)
+    if op == 's' then uncertain[#uncertain+1] = i
+    elseif op == 'd' then forget[#forget+1] = id end
+    wait[#wait+1] = now; wait[#wait+1] = id
   end
+end
+bulk('HSET', KEYS[3], hset)
+bulk('HDEL', KEYS[3], hdel)
+-- After HSET, so that a user leased twice in one call whose other lease
+-- was lost keeps both candidates.
+for _, i in ipairs(uncertain) do
+  local v = '~' .. ARGV[i+3]
+  local cur = redis.call('HGET', KEYS[3], ARGV[i])
+  if cur then
+    local n = 1
+    for st in string.gmatch(string.gsub(cur, '^~', ''), '[^\30]+') do
+      if n < 8 then v = v .. '\30' .. st end
+      n = n + 1
+    end
+  end
+  redis.call('HSET', KEYS[3], ARGV[i], v)
+end
+bulk('HDEL', KEYS[3], forget)
+bulk('SADD', KEYS[4], sadd)
+bulk('SREM', KEYS[4], srem)
+bulk('ZREM', KEYS[2], zrem)
+-- A user that changed while this batch was in flight waits until the
+-- lease's deadline (claimScript): due now that the lease has ended.
+local due = {}
+for _, id in ipairs(zrem) do due[#due+1] = now; due[#due+1] = id end
+bulk('ZADD', KEYS[1], due, 'XX')
+bulk('ZADD', KEYS[1], wait, 'NX')
+if KEYS[6] then
+  for i = 5, first - 1, 2 do redis.call('HINCRBY', KEYS[6], ARGV[i], ARGV[i+1]) end
+  if lost > 0 then redis.call('HINCRBY', KEYS[6], ARGV[3], lost) end
 end
 return lost`)
 

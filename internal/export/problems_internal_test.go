@@ -112,7 +112,7 @@ func TestOmittedUsersWaitAgainOnIdentifierChange(t *testing.T) {
 		t.Helper()
 		now := e.nowMS()
 		deadline := now + 60_000
-		args := []any{now, identifierOf(cfg)}
+		args := []any{now, identifierOf(cfg), "c:leases_lost", 0}
 		for _, id := range ids {
 			if err := e.rdb.ZAdd(ctx, e.k.inflight(acct, job), redis.Z{Score: float64(deadline), Member: id}).Err(); err != nil {
 				t.Fatal(err)
@@ -141,4 +141,57 @@ func TestOmittedUsersWaitAgainOnIdentifierChange(t *testing.T) {
 	if n, _ := e.rdb.SCard(ctx, e.k.omitted(acct, job)).Result(); n != 0 || waiting() != 3 {
 		t.Fatalf("late batch: omitted %d, waiting %d", n, waiting())
 	}
+}
+
+// A batch's completion counts into the run in the same step: the users it
+// recorded, and the leases it found lost (whose users wait again).
+func TestCompletionCountsInTheSameStep(t *testing.T) {
+	t.Parallel()
+	e, js, acct, job := testEngine(t)
+	ctx := context.Background()
+	run, err := js.StartRun(ctx, acct, job, "run_1", "changes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := e.nowMS()
+	deadline := now + 60_000
+	for _, id := range []string{"p1", "p2"} {
+		if err := e.rdb.ZAdd(ctx, e.k.inflight(acct, job), redis.Z{Score: float64(deadline), Member: id}).Err(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := Config{IdentifierKind: braze.ExternalID, IdentifierField: "braze_id"}
+	s := &sender{e: e, acct: acct, j: &jobs.Job{ID: job}, cfg: cfg, runID: run.ID}
+	b := &batch{
+		// p3's lease is not in flight any more: lost.
+		leased:  []lease{{id: "p1", deadline: deadline}, {id: "p2", deadline: deadline}, {id: "p3", deadline: deadline}},
+		sending: []*user{{id: "p1", state: "external_id=a\x1fx", dataPoints: 1}, {id: "p3", state: "external_id=c\x1fx", dataPoints: 1}},
+		noIdent: map[string]bool{},
+		c:       Counters{"unchanged": 1, "requests": 1},
+	}
+	if err := s.complete(ctx, b, nil); err != nil {
+		t.Fatal(err)
+	}
+	r, err := js.GetRun(ctx, acct, job, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int64{"sent": 2, "data_points": 2, "unchanged": 1, "requests": 1, "leases_lost": 1}
+	for k, v := range want {
+		if r.Counters[k] != v {
+			t.Errorf("run counter %s = %d, want %d (all: %v)", k, r.Counters[k], v, r.Counters)
+		}
+	}
+	if st, _ := e.rdb.HGet(ctx, e.k.sent(acct, job), "p1").Result(); acceptedState(st) != "external_id=a\x1fx" {
+		t.Errorf("p1's accepted state = %q", st)
+	}
+	if n, _ := e.rdb.ZScore(ctx, e.k.dirty(acct, job), "p3").Result(); n == 0 {
+		t.Error("p3, whose lease was lost, does not wait again")
+	}
+}
+
+// acceptedState is a sent hash value without its accepted time.
+func acceptedState(v string) string {
+	s, _ := stateCore(v)
+	return s
 }

@@ -44,7 +44,8 @@ const retryBase = 200 * time.Millisecond
 // Sizing of a job's senders.
 const (
 	// RequestsPerSender is the request rate one sender is counted on for
-	// (a batch every 50 ms: Redis reads, Braze's answer, Redis writes).
+	// per request it keeps in flight (Options.InFlight): a batch every 50
+	// ms (Redis reads, Braze's answer, Redis writes).
 	RequestsPerSender = 20
 	// MinSenders is the fewest senders a busy job gets.
 	MinSenders = 2
@@ -53,8 +54,22 @@ const (
 // sendersFor is how many senders the rate limit l keeps busy.
 func (e *Engine) sendersFor(l ratelimit.Limit) int {
 	perSec := float64(l.Budget()) / l.Per.Seconds()
-	n := int(perSec/RequestsPerSender + 0.999)
+	n := int(perSec/float64(RequestsPerSender*e.opts.InFlight) + 0.999)
 	return max(MinSenders, min(n, e.opts.Senders))
+}
+
+// laneHeadroom is how many more requests a sender keeps in flight than
+// its share of the limit needs at RequestsPerSender each: a loaded worker
+// or Redis makes a request's round slower than 50 ms.
+const laneHeadroom = 4
+
+// lanesFor is how many requests each of a job's senders keeps in flight
+// under the rate limit l: enough for its share of the limit, with
+// laneHeadroom, at most InFlight.
+func (e *Engine) lanesFor(l ratelimit.Limit) int {
+	perSec := float64(l.Budget()) / l.Per.Seconds()
+	n := int(laneHeadroom*perSec/float64(e.sendersFor(l))/RequestsPerSender + 0.999)
+	return max(1, min(n, e.opts.InFlight))
 }
 
 // limit is the rate limit of an authorization as the engine uses it.
@@ -122,28 +137,53 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// reserve waits until the limiter lets one request of the authorization
+// through; a wait longer than MaxInlineWait is a *fault.WaitError. A
+// request that must wait takes turns at gate (nil: none) first, so that
+// one of a sender's requests polls the limiter, not every one of them.
+func (e *Engine) reserve(ctx context.Context, acct, authID string, lim ratelimit.Limit, c Counters, gate chan struct{}) error {
+	wait, err := e.limiter.Reserve(ctx, acct, authID, lim)
+	if err != nil || wait == 0 {
+		return err
+	}
+	if gate != nil {
+		select {
+		case gate <- struct{}{}:
+			defer func() { <-gate }()
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for wait > 0 {
+		c["rate_limit_waits"]++
+		if wait > e.opts.MaxInlineWait {
+			e.metrics.wait(0)
+			return fault.Wait(wait, "Braze rate limit")
+		}
+		e.metrics.wait(wait)
+		if err := sleep(ctx, wait); err != nil {
+			return err
+		}
+		if wait, err = e.limiter.Reserve(ctx, acct, authID, lim); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // sendOne sends one request within the shared rate limit. A 429 blocks the
 // authorization until Braze's reset; a 5xx or a missing answer is retried
 // a few times with jittered exponential backoff before it is returned. An
 // accepted request makes the job ok (delivered).
-func (e *Engine) sendOne(ctx context.Context, acct, jobID, authID string, cl *braze.Client, lim ratelimit.Limit, b braze.Batch, c Counters) (*braze.TrackResult, error) {
+//
+// gate, when not nil, is a semaphore (capacity 1) that the requests of one
+// sender take turns at while they wait on the limiter: one of them polls
+// it, not every one, which would all wake at once for each token.
+func (e *Engine) sendOne(ctx context.Context, acct, jobID, authID string, cl *braze.Client, lim ratelimit.Limit, b braze.Batch, c Counters, gate chan struct{}) (*braze.TrackResult, error) {
 	failures := 0
 	for {
-		wait, err := e.limiter.Reserve(ctx, acct, authID, lim)
-		if err != nil {
+		if err := e.reserve(ctx, acct, authID, lim, c, gate); err != nil {
 			return nil, err
-		}
-		if wait > 0 {
-			c["rate_limit_waits"]++
-			if wait > e.opts.MaxInlineWait {
-				e.metrics.wait(0)
-				return nil, fault.Wait(wait, "Braze rate limit")
-			}
-			e.metrics.wait(wait)
-			if err := sleep(ctx, wait); err != nil {
-				return nil, err
-			}
-			continue
 		}
 		c["requests"]++
 		res, err := cl.Send(ctx, b)

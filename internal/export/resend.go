@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -93,6 +94,9 @@ func (e *Engine) resendIfRepresentationChanged(ctx context.Context, acct, jobID 
 		return nil
 	}
 	j, err := e.jobs.Get(ctx, acct, jobID)
+	if errors.Is(err, jobs.ErrNotFound) {
+		return nil // deleted meanwhile: nothing is sent for it any more
+	}
 	if err != nil {
 		return err
 	}

@@ -57,6 +57,15 @@ func (s *Store) runsKey(account, id string) string { return s.ns.Account(account
 func (s *Store) runKey(account, id, runID string) string {
 	return s.ns.Account(account, "job", id, "run", runID)
 }
+
+// RunKey is the Redis hash of a run, for a script of another package that
+// counts into the run in the same step as its own writes (HINCRBY of
+// CounterField); it shares the account's hash tag.
+func (s *Store) RunKey(account, id, runID string) string { return s.runKey(account, id, runID) }
+
+// CounterField is the field of a run's hash that holds the counter name.
+func CounterField(name string) string { return "c:" + name }
+
 func (s *Store) progressKey(account, id string) string {
 	return s.ns.Account(account, "job", id, "progress")
 }

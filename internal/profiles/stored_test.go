@@ -2,8 +2,10 @@ package profiles
 
 import (
 	"context"
+	"encoding/json"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -45,6 +47,33 @@ func TestStoredDataLeavesOutTheBaseTime(t *testing.T) {
 	// builds), and read as it is.
 	if got := decodeData(encodeStored(m, 0), 0); !maps.Equal(got, m) {
 		t.Errorf("without a base: %q, want %q", got, m)
+	}
+}
+
+// TestDecodeDataAsEncodingJSON: the fast path gives the map
+// encoding/json gives, and leaves to it every form it does not read.
+func TestDecodeDataAsEncodingJSON(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{
+		`{}`, `[]`, ``, `{"a":"1|sx"}`, `{"a":"1|sx","b":"|n7"}`, `{"a":"|s\"q\"","b":"|sOk"}`,
+		`{"a":"|s\u00e9"}`, `{"é":"|sété"}`, "{\"a\":\"|s\xff\"}", "{\"a\":\"|s\x01\"}",
+		`{"a": "|sx"}`, `{"a":"|sx",}`, `{"a":"|sx","a":"|sy"}`, `{"a":"|sx"`, `{"a"}`, `{"a":"|sx"}x`,
+	} {
+		want := map[string]string{}
+		if raw != "" && raw != "{}" && raw != "[]" {
+			_ = json.Unmarshal([]byte(raw), &want)
+		}
+		if got, ok := decodeFlat(raw); ok && !maps.Equal(got, want) {
+			t.Errorf("decodeFlat(%q) = %q, encoding/json %q", raw, got, want)
+		}
+		for k, v := range want {
+			if strings.HasPrefix(v, "|") {
+				want[k] = "7" + v // decodeData gives values without a time the base's
+			}
+		}
+		if got := decodeData(raw, 7); !maps.Equal(got, want) {
+			t.Errorf("decodeData(%q) = %q, want %q", raw, got, want)
+		}
 	}
 }
 
