@@ -172,7 +172,8 @@ func identFromState(s string, cfg Config) (braze.Identifier, bool) {
 
 // plan decides, for each leased user, what to send.
 func (e *Engine) plan(ctx context.Context, acct, jobID string, cfg Config, retired []string, ids []string) ([]*user, error) {
-	ps, err := e.prof.GetMany(ctx, acct, ids)
+	// Only the identifier field is read and decoded, not whole profiles.
+	fvs, err := e.prof.FieldValues(ctx, acct, ids, cfg.IdentifierField)
 	if err != nil {
 		return nil, err
 	}
@@ -186,10 +187,9 @@ func (e *Engine) plan(ctx context.Context, acct, jobID string, cfg Config, retir
 	}
 	idents := make([]string, len(ids))
 	gone := make([]bool, len(ids))
-	for i, p := range ps {
-		if gone[i] = p == nil; !gone[i] {
-			idents[i] = identValue(p, cfg.IdentifierField)
-		}
+	for i, fv := range fvs {
+		gone[i] = !fv.Exists
+		idents[i] = identOf(fv.Value, fv.Value != nil, fv.Identities)
 	}
 	return planUsers(cfg, retired, ids, gone, idents, auds, acceptedStates(sent)), nil
 }
