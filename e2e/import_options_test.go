@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/brazesync/brazesync/internal/changelog"
-	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -238,26 +236,36 @@ func noChangeTwice(t *testing.T, e *Env, account string) {
 	}
 	rdb := redis.NewClient(opt)
 	defer rdb.Close()
-	log := changelog.New(rdb, keyspace.DefaultNamespace, changelog.Options{})
+	// The change log is the stream bs:{account}:changelog (docs/
+	// architecture.md): each entry names its audiences (a), profiles (p),
+	// comma-separated, and the change (op).
+	key := "bs:{" + account + "}:changelog"
 	ctx := context.Background()
 	seen := map[string]bool{}
-	after := ""
+	after := "0-0"
 	for {
-		entries, err := log.Range(ctx, account, after, 5000)
+		msgs, err := rdb.XRangeN(ctx, key, "("+after, "+", 5000).Result()
 		if err != nil {
-			t.Fatal(err)
+			t.Fatalf("reading the change log: %v", err)
 		}
-		if len(entries) == 0 {
+		if len(msgs) == 0 {
 			break
 		}
-		for _, en := range entries {
-			k := en.Audience + "/" + en.ProfileID + "/" + string(en.Op)
-			if seen[k] {
-				t.Fatalf("change %s recorded twice", k)
+		for _, m := range msgs {
+			auds, _ := m.Values["a"].(string)
+			profs, _ := m.Values["p"].(string)
+			op, _ := m.Values["op"].(string)
+			for _, p := range strings.Split(profs, ",") {
+				for _, a := range strings.Split(auds, ",") {
+					k := a + "/" + p + "/" + op
+					if seen[k] {
+						t.Fatalf("change %s recorded twice", k)
+					}
+					seen[k] = true
+				}
 			}
-			seen[k] = true
 		}
-		after = entries[len(entries)-1].ID
+		after = msgs[len(msgs)-1].ID
 	}
 	if len(seen) == 0 {
 		t.Fatal("the change log is empty")
