@@ -180,12 +180,7 @@ func (e *Engine) markBackfilled(ctx context.Context, acct, jobID string, ids []s
 		// Counted as a sender would have: the run says how many it checked,
 		// and is opened here when the walk comes before the pump.
 		if unchanged > 0 {
-			runID, err := e.currentRun(ctx, acct, jobID)
-			if err == nil && runID == "" {
-				if err = e.trackRun(ctx, acct, jobID, "", true, true); err == nil {
-					runID, err = e.currentRun(ctx, acct, jobID)
-				}
-			}
+			runID, err := e.openRun(ctx, acct, jobID)
 			if err != nil {
 				return err
 			}
@@ -422,6 +417,19 @@ func (e *Engine) reconsider(ctx context.Context, acct, jobID string, cfg Config)
 		}
 	}
 	return moved, nil
+}
+
+// openRun returns the job's current run, opening one (trigger "changes")
+// when it has none: work done outside a run is counted in one.
+func (e *Engine) openRun(ctx context.Context, acct, jobID string) (string, error) {
+	runID, err := e.currentRun(ctx, acct, jobID)
+	if err != nil || runID != "" {
+		return runID, err
+	}
+	if err := e.trackRun(ctx, acct, jobID, "", true, true); err != nil {
+		return "", err
+	}
+	return e.currentRun(ctx, acct, jobID)
 }
 
 // trackRun opens a run when the job starts sending and closes it when idle.

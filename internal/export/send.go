@@ -470,8 +470,18 @@ func (s *sender) complete(ctx context.Context, b *batch, failed map[int]string) 
 	args := make([]any, 0, 4+2*len(c)+4*len(b.leased))
 	args = append(args, e.nowMS(), identifierOf(s.cfg), jobs.CounterField("leases_lost"), 0)
 	keys := []string{e.k.dirty(acct, j.ID), e.k.inflight(acct, j.ID), e.k.sent(acct, j.ID), e.k.omitted(acct, j.ID), e.k.state(acct, j.ID)}
-	if s.runID != "" {
-		keys = append(keys, e.jobs.RunKey(acct, j.ID, s.runID))
+	runID := s.runID
+	if runID == "" && len(b.sending) > 0 {
+		// A sender that started before the job had a run sent users: they
+		// are counted in the run that is open now, opened here if the pump
+		// has not opened it yet, never in none.
+		var err error
+		if runID, err = e.openRun(ctx, acct, j.ID); err != nil {
+			return errors.Join(err, e.release(ctx, acct, j.ID, b.leased))
+		}
+	}
+	if runID != "" {
+		keys = append(keys, e.jobs.RunKey(acct, j.ID, runID))
 		n := 0
 		for k, v := range c {
 			if v != 0 {
