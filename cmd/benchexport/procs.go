@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/redisserver"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -191,48 +192,12 @@ func startSim(ctx context.Context, c config, dir string) (*proc, string, error) 
 	return p, url, nil
 }
 
-// startPrivateRedis starts a redis-server of its own on a free loopback
-// port (no persistence), so that its CPU (INFO cpu) is the benchmark's
-// alone, and returns its URL and a function that stops it.
+// startPrivateRedis starts a redis-server of its own (redisserver.Start)
+// and returns the URL of its database 0 and a function that stops it.
 func startPrivateRedis(ctx context.Context, dir string) (string, func(), error) {
-	addr, err := freeAddr()
+	addr, stop, err := redisserver.Start(ctx, dir)
 	if err != nil {
 		return "", nil, err
-	}
-	_, port, _ := net.SplitHostPort(addr)
-	cmd := exec.Command("redis-server", "--port", port, "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("starting redis-server: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-	rdb := redis.NewClient(&redis.Options{Addr: addr})
-	defer rdb.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for rdb.Ping(ctx).Err() != nil {
-		select {
-		case <-exited:
-			return "", nil, fmt.Errorf("redis-server exited: %s", out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", nil, fmt.Errorf("redis-server did not answer on %s: %s", addr, out.String())
-		}
-		time.Sleep(20 * time.Millisecond) // polling the port; redis-server gives no other signal
 	}
 	return "redis://" + addr + "/0", stop, nil
 }

@@ -1,20 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/redisserver"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -196,52 +194,12 @@ func topCommands(before, after map[string]cmdStat, n int) []cmdStat {
 	return d[:min(n, len(d))]
 }
 
-// startPrivateRedis starts a redis-server of its own on a free loopback
-// port (no persistence) so that no other client shares its CPU, and returns
-// the URL of its database 14 and a function that stops it.
+// startPrivateRedis starts a redis-server of its own (redisserver.Start)
+// and returns the URL of its database 14 and a function that stops it.
 func startPrivateRedis(ctx context.Context, dir string) (string, func(), error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	addr, stop, err := redisserver.Start(ctx, dir)
 	if err != nil {
 		return "", nil, err
 	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	_ = ln.Close()
-	cmd := exec.Command("redis-server", "--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-		"--save", "", "--appendonly", "no", "--dir", dir, "--daemonize", "no")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		return "", nil, fmt.Errorf("starting redis-server: %w", err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	stop := func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-	}
-	url := fmt.Sprintf("redis://127.0.0.1:%d/14", port)
-	rdb := redis.NewClient(&redis.Options{Addr: fmt.Sprintf("127.0.0.1:%d", port)})
-	defer rdb.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if rdb.Ping(ctx).Err() == nil {
-			return url, stop, nil
-		}
-		select {
-		case <-exited:
-			return "", nil, fmt.Errorf("redis-server exited: %s", out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			stop()
-			return "", nil, fmt.Errorf("redis-server did not answer on port %d: %s", port, out.String())
-		}
-		time.Sleep(20 * time.Millisecond) // polling the port; redis-server gives no other signal
-	}
+	return "redis://" + addr + "/14", stop, nil
 }
