@@ -16,7 +16,9 @@
 // -private-redis=false, as a redis-server of the benchmark's own, so that
 // each one's CPU is measured apart. -profile DIR builds the workers with
 // pprof (-tags pprof) and writes a CPU profile of each one, taken once 10%
-// of the users are sent, to DIR/worker-N.pprof (go tool pprof).
+// of the users are sent, to DIR/worker-N.pprof (go tool pprof), and an
+// execution trace of the second after it to DIR/worker-N.trace (go tool
+// trace; -pprof=net or sync says where the workers' goroutines wait).
 //
 //	go run ./cmd/benchexport                                  # 1,000,000 users, 300 requests / 3 s
 //	go run ./cmd/benchexport -users 1000000 -limit 3000       # Braze's real limit
@@ -67,7 +69,7 @@ func main() {
 	flag.BoolVar(&c.keep, "keep", false, "keep the processes' logs directory")
 	flag.BoolVar(&c.private, "private-redis", true, "start a redis-server of the benchmark's own (its CPU is then the benchmark's alone); false: REDIS_URL")
 	flag.StringVar(&c.profile, "profile", "", "directory for a CPU profile of each worker, taken from 10% of the users sent (builds with -tags pprof)")
-	flag.IntVar(&c.profileSecs, "profile-seconds", 5, "length of each worker's CPU profile")
+	flag.IntVar(&c.profileSecs, "profile-seconds", 5, "length of each worker's CPU profile (an execution trace of 1 s follows it)")
 	flag.Parse()
 	if err := run(context.Background(), c); err != nil {
 		fmt.Fprintln(os.Stderr, "benchexport:", err)
@@ -198,7 +200,7 @@ func run(ctx context.Context, c config) error {
 		if err := <-profiled; err != nil {
 			return err
 		}
-		fmt.Printf("  profiles                %s/worker-N.pprof (%d s from 10%% sent)\n", c.profile, c.profileSecs)
+		fmt.Printf("  profiles                %s/worker-N.pprof (%d s from 10%% sent), worker-N.trace (the second after)\n", c.profile, c.profileSecs)
 	}
 	if c.recheck {
 		again, err := env.again(ctx, procs)

@@ -229,7 +229,9 @@ func selfCPU() float64 {
 }
 
 // profileWorkers fetches a CPU profile of seconds from each worker's pprof
-// listener into dir (worker-N.pprof), in the background.
+// listener into dir (worker-N.pprof), then an execution trace of a second
+// (worker-N.trace: where goroutines wait, go tool trace), in the
+// background.
 func profileWorkers(ctx context.Context, addrs map[string]string, dir string, seconds int) <-chan error {
 	done := make(chan error, 1)
 	go func() {
@@ -237,21 +239,12 @@ func profileWorkers(ctx context.Context, addrs map[string]string, dir string, se
 		ch := make(chan error, len(addrs))
 		for name, addr := range addrs {
 			go func() {
-				url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, seconds)
-				req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
-				if err != nil {
-					ch <- err
-					return
-				}
-				resp, err := (&http.Client{Timeout: time.Duration(seconds+30) * time.Second}).Do(req)
-				if err != nil {
-					ch <- fmt.Errorf("profiling %s: %w", name, err)
-					return
-				}
-				defer resp.Body.Close()
-				b, err := io.ReadAll(resp.Body)
+				err := fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", addr, seconds), filepath.Join(dir, name+".pprof"), seconds)
 				if err == nil {
-					err = os.WriteFile(filepath.Join(dir, name+".pprof"), b, 0o644)
+					err = fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/trace?seconds=1", addr), filepath.Join(dir, name+".trace"), 1)
+				}
+				if err != nil {
+					err = fmt.Errorf("profiling %s: %w", name, err)
 				}
 				ch <- err
 			}()
@@ -262,6 +255,27 @@ func profileWorkers(ctx context.Context, addrs map[string]string, dir string, se
 		done <- errors.Join(errs...)
 	}()
 	return done
+}
+
+// fetch GETs url, which takes about seconds to answer, into the file path.
+func fetch(ctx context.Context, url, path string, seconds int) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Timeout: time.Duration(seconds+30) * time.Second}).Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return fmt.Errorf("reading %s: %w", url, err)
+	}
+	return os.WriteFile(path, b, 0o644)
 }
 
 // commandStats is INFO commandstats: microseconds and calls by command.
