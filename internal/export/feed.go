@@ -214,14 +214,54 @@ func (e *Engine) Backfill(ctx context.Context, acct, jobID string, budget time.D
 		if err != nil || done || time.Now().After(deadline) {
 			return done, err
 		}
-		n, err := e.rdb.ZCard(ctx, e.k.dirty(acct, jobID)).Result()
+		n, err := e.waiting(ctx, acct, jobID)
 		if err != nil {
-			return false, fmt.Errorf("counting waiting users of job %s: %w", jobID, err)
+			return false, err
 		}
 		if n >= e.opts.HighWater {
 			return false, nil
 		}
 	}
+}
+
+// drainPoll is how often AwaitDrain counts the users waiting.
+const drainPoll = 20 * time.Millisecond
+
+// AwaitDrain waits until senders have taken half of HighWater's waiting
+// users, or until deadline. drained says they have; draining, that fewer
+// users wait than when it began (senders are taking them, if slowly). A
+// backfill walks on from there, so that users wait for the senders as fast
+// as they send, rather than once per scheduler tick.
+func (e *Engine) AwaitDrain(ctx context.Context, acct, jobID string, deadline time.Time) (drained, draining bool, err error) {
+	first := int64(-1)
+	for {
+		n, err := e.waiting(ctx, acct, jobID)
+		if err != nil {
+			return false, false, err
+		}
+		if first < 0 {
+			first = n
+		}
+		if n < e.opts.HighWater/2 {
+			return true, true, nil
+		}
+		wait := min(drainPoll, time.Until(deadline))
+		if wait <= 0 {
+			return false, n < first, nil
+		}
+		if err := sleep(ctx, wait); err != nil {
+			return false, n < first, err
+		}
+	}
+}
+
+// waiting counts the users of a job waiting to be sent.
+func (e *Engine) waiting(ctx context.Context, acct, jobID string) (int64, error) {
+	n, err := e.rdb.ZCard(ctx, e.k.dirty(acct, jobID)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("counting waiting users of job %s: %w", jobID, err)
+	}
+	return n, nil
 }
 
 // Kind of work.

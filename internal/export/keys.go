@@ -21,6 +21,7 @@ import (
 //	                       retired audiences, flush request, identifier
 //	                       ("<kind>=<field>") the omitted set was made with
 //	export:<job>:slot:<n>  STRING token of the sender holding slot n (PX lease)
+//	export:<job>:walker    STRING token of the backfill task walking (PX lease)
 //
 // and one global set of active export jobs ("<account>/<job>") that the
 // scheduler's pump walks.
@@ -33,6 +34,7 @@ func (k keys) state(acct, job string) string    { return k.ns.Account(acct, "exp
 func (k keys) omitted(acct, job string) string  { return k.ns.Account(acct, "export", job, "omitted") }
 func (k keys) errors(acct, job string) string   { return k.ns.Account(acct, "export", job, "errors") }
 func (k keys) active() string                   { return k.ns.Global("exports") }
+func (k keys) walker(acct, job string) string   { return k.ns.Account(acct, "export", job, "walker") }
 func (k keys) slot(acct, job string, n int) string {
 	return k.ns.Account(acct, "export", job, "slot", strconv.Itoa(n))
 }

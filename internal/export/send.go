@@ -71,14 +71,10 @@ func (e *Engine) Send(ctx context.Context, acct, jobID string, slot int, budget 
 	if err := sn.run(ctx, slot, slotKey, token, deadline); err != nil {
 		return true, err
 	}
-	if sn.dry.Load() {
-		return false, nil
-	}
-	n, err := e.rdb.ZCard(ctx, e.k.dirty(acct, jobID)).Result()
-	if err != nil {
-		return true, fmt.Errorf("counting waiting users of job %s: %w", jobID, err)
-	}
-	return n > 0, nil
+	// Counted even when a claim found none: a backfill may have marked
+	// users since, whose senders it could not start while this one ran.
+	n, err := e.waiting(ctx, acct, jobID)
+	return err != nil || n > 0, err
 }
 
 // sender is one send task's work: a preparer (this task's goroutine) leases

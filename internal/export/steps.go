@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/internal/redislock"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 )
@@ -55,11 +57,93 @@ func (s *steps) backfill(ctx context.Context, t *asynq.Task) error {
 	if err := tasks.Decode(t, &p); err != nil {
 		return err
 	}
-	_, err := s.e.Backfill(ctx, p.Account, p.JobID, backfillBudget)
-	if err == nil {
-		s.kick(ctx, p.Account, p.JobID)
+	more, err := s.walk(ctx, p.Account, p.JobID)
+	if err == nil && more && s.o.Enqueuer != nil {
+		// The walk goes on in a successor under the other slot number, so
+		// that it is not a copy of this task (whose unique lock holds until
+		// it returns).
+		next := Work{Kind: WorkBackfill, Account: p.Account, JobID: p.JobID, Slot: 1 - p.Slot%2}
+		if eerr := Enqueue(ctx, s.o.Enqueuer, next); eerr != nil {
+			s.o.Logger.WarnContext(ctx, "enqueueing the rest of a backfill failed; the scheduler will", "account", p.Account, "job", p.JobID, "err", eerr)
+		}
 	}
 	return s.classify(ctx, p, err)
+}
+
+// walkLease bounds how long a backfill task holds its job's walk: a task
+// that died frees it after this.
+const walkLease = backfillBudget + 10*time.Second
+
+// walk runs a job's backfill for backfillBudget, one task at a time: it
+// marks members as waiting up to HighWater, has senders started for them,
+// and walks on each time they have taken half, so that a large backfill
+// flows at the senders' pace rather than once per scheduler tick. It
+// returns true when the budget ran out while users flowed: the walk goes
+// on at once in another task.
+func (s *steps) walk(ctx context.Context, acct, jobID string) (more bool, err error) {
+	e := s.e
+	key, token := e.k.walker(acct, jobID), redislock.NewToken()
+	held, err := redislock.Acquire(ctx, e.rdb, key, token, walkLease)
+	if err != nil {
+		return false, fmt.Errorf("holding the backfill walk of job %s: %w", jobID, err)
+	}
+	if !held {
+		return false, nil // another task walks this job's backfill
+	}
+	defer func() {
+		if _, rerr := redislock.Release(context.WithoutCancel(ctx), e.rdb, key, token); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("releasing the backfill walk of job %s: %w", jobID, rerr))
+		}
+	}()
+	deadline := time.Now().Add(backfillBudget)
+	flowed := false // senders took users during this walk
+	for {
+		done, err := e.Backfill(ctx, acct, jobID, time.Until(deadline))
+		if err != nil {
+			return false, err
+		}
+		s.kick(ctx, acct, jobID)
+		if done {
+			return false, nil
+		}
+		if !time.Now().Before(deadline) {
+			return true, nil
+		}
+		drained, draining, err := s.awaitSenders(ctx, acct, jobID, deadline)
+		flowed = flowed || draining
+		if err != nil || !drained {
+			// The budget ran out while senders took users (the walk goes
+			// on), or they took none in all of it (a paused job, Braze
+			// refusing): the scheduler's pump asks for more once fewer
+			// than HighWater users wait.
+			return flowed && err == nil, err
+		}
+	}
+}
+
+// rekick is how long a walk waits for senders to take users before it
+// asks for them again: a sender that ended as the walk marked users could
+// not be started again while it ran.
+const rekick = 500 * time.Millisecond
+
+// awaitSenders waits until senders have taken half of what waits (drained),
+// or deadline; draining says they took some. Senders that take none for
+// rekick are asked for again.
+func (s *steps) awaitSenders(ctx context.Context, acct, jobID string, deadline time.Time) (drained, draining bool, err error) {
+	for {
+		until := time.Now().Add(rekick)
+		if until.After(deadline) {
+			until = deadline
+		}
+		d, moved, err := s.e.AwaitDrain(ctx, acct, jobID, until)
+		draining = draining || moved
+		if err != nil || d || !time.Now().Before(deadline) {
+			return d, draining, err
+		}
+		if !moved {
+			s.kick(ctx, acct, jobID)
+		}
+	}
 }
 
 func (s *steps) send(ctx context.Context, t *asynq.Task) error {
