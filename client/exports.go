@@ -38,23 +38,17 @@ type ExportUserError = wire.ExportUserError
 // nothing (in is checked as CreateJob checks it). Only export jobs have a
 // preview: another type fails with CodeNotExport.
 func (c *Client) PreviewNewJob(ctx context.Context, account string, in JobInput) (*ExportPreview, error) {
-	var out ExportPreview
-	_, err := c.do(ctx, request{method: http.MethodPost, path: accountPath(account, "jobs", "preview"), body: in, out: &out})
-	return ret(&out, err)
+	return call[ExportPreview](ctx, c, request{method: http.MethodPost, path: accountPath(account, "jobs", "preview"), body: in})
 }
 
 // PreviewJob previews what an export job's next run would send.
 func (c *Client) PreviewJob(ctx context.Context, account, id string) (*ExportPreview, error) {
-	var out ExportPreview
-	_, err := c.do(ctx, request{method: http.MethodPost, path: accountPath(account, "jobs", id, "preview"), out: &out})
-	return ret(&out, err)
+	return call[ExportPreview](ctx, c, request{method: http.MethodPost, path: accountPath(account, "jobs", id, "preview")})
 }
 
 // TraceJobUser tells where the profile with value in identity field field
 // stands in an export job; an unknown profile fails with
 // CodeProfileNotFound.
 func (c *Client) TraceJobUser(ctx context.Context, account, id, field, value string) (*ExportUserTrace, error) {
-	var out ExportUserTrace
-	_, err := c.do(ctx, request{method: http.MethodGet, path: accountPath(account, "jobs", id, "users", field, value), out: &out})
-	return ret(&out, err)
+	return call[ExportUserTrace](ctx, c, request{method: http.MethodGet, path: accountPath(account, "jobs", id, "users", field, value)})
 }
