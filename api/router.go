@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/accounts"
+	"github.com/brazesync/brazesync/internal/metric"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -68,8 +69,8 @@ type Authenticator interface {
 func newRouter(log *slog.Logger, auth Authenticator, reg prometheus.Registerer) *Router {
 	rt := &Router{
 		mux: http.NewServeMux(), log: log, auth: auth,
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brazesync_http_requests_total", Help: "HTTP requests by route and status."}, []string{"route", "status"}),
-		latency:  prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "brazesync_http_request_seconds", Help: "HTTP request latency by route.", Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, 1, 5}}, []string{"route"}),
+		requests: metric.CounterVec("brazesync_http_requests_total", "HTTP requests by route and status.", "route", "status"),
+		latency:  metric.HistogramVec("brazesync_http_request_seconds", "HTTP request latency by route.", []float64{.001, .0025, .005, .01, .025, .05, .1, .25, 1, 5}, "route"),
 	}
 	reg.MustRegister(rt.requests, rt.latency)
 	return rt

@@ -235,6 +235,44 @@ func (c *Client) do(ctx context.Context, r request) (int, error) {
 	return resp.StatusCode, nil
 }
 
+// call does r and answers its JSON answer decoded into a new T.
+func call[T any](ctx context.Context, c *Client, r request) (*T, error) {
+	var out T
+	r.out = &out
+	if _, err := c.do(ctx, r); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// send does r, an operation whose answer the client does not read.
+func send(ctx context.Context, c *Client, r request) error {
+	_, err := c.do(ctx, r)
+	return err
+}
+
+// rawAnswer does r and answers its body as is.
+func rawAnswer(ctx context.Context, c *Client, r request) ([]byte, error) {
+	var out []byte
+	r.raw = &out
+	_, err := c.do(ctx, r)
+	return out, err
+}
+
+// list is the {"data": [...]} answer of the listing operations.
+type list[T any] struct {
+	Data []T `json:"data"`
+}
+
+// listOf does r, a listing operation, and answers the data of its answer.
+func listOf[T any](ctx context.Context, c *Client, r request) ([]T, error) {
+	out, err := call[list[T]](ctx, c, r)
+	if err != nil {
+		return nil, err
+	}
+	return out.Data, nil
+}
+
 // answerError turns an error answer into an *Error: the API's
 // {"error": {...}}, the collect endpoint's {"status", "message"}, or a
 // body of neither shape (a proxy's page) with the status alone.

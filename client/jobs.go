@@ -8,16 +8,12 @@ import (
 
 // CreateJob creates a job; without a schedule it runs at once.
 func (c *Client) CreateJob(ctx context.Context, account string, in JobInput) (*Job, error) {
-	var out Job
-	_, err := c.do(ctx, request{method: http.MethodPost, path: accountPath(account, "jobs"), body: in, out: &out})
-	return ret(&out, err)
+	return call[Job](ctx, c, request{method: http.MethodPost, path: accountPath(account, "jobs"), body: in})
 }
 
 // ListJobs lists the account's jobs, oldest first.
 func (c *Client) ListJobs(ctx context.Context, account string, opts *ListJobsOptions) ([]Job, error) {
-	var out list[Job]
-	_, err := c.do(ctx, request{method: http.MethodGet, path: accountPath(account, "jobs"), query: boolQuery("deleted", opts != nil && opts.Deleted), out: &out})
-	return out.Data, err
+	return listOf[Job](ctx, c, request{method: http.MethodGet, path: accountPath(account, "jobs"), query: boolQuery("deleted", opts != nil && opts.Deleted)})
 }
 
 // GetJob returns a job with its newest run, progress and health.
@@ -56,31 +52,23 @@ func (c *Client) jobCall(ctx context.Context, method, account, id, action string
 	if action != "" {
 		path = append(path, action)
 	}
-	var out Job
-	_, err := c.do(ctx, request{method: method, path: path, body: body, out: &out})
-	return ret(&out, err)
+	return call[Job](ctx, c, request{method: method, path: path, body: body})
 }
 
 // ListJobRuns returns a job's newest runs first (default 20, at most 100).
 func (c *Client) ListJobRuns(ctx context.Context, account, id string, opts *ListOptions) ([]Run, error) {
-	var out list[Run]
-	_, err := c.do(ctx, request{method: http.MethodGet, path: accountPath(account, "jobs", id, "runs"), query: limitQuery(limitOf(opts)), out: &out})
-	return out.Data, err
+	return listOf[Run](ctx, c, request{method: http.MethodGet, path: accountPath(account, "jobs", id, "runs"), query: limitQuery(limitOf(opts))})
 }
 
 // ListJobLogs returns a job's newest log entries first (default 100, at
 // most 1000).
 func (c *Client) ListJobLogs(ctx context.Context, account, id string, opts *ListOptions) ([]LogEntry, error) {
-	var out list[LogEntry]
-	_, err := c.do(ctx, request{method: http.MethodGet, path: accountPath(account, "jobs", id, "logs"), query: limitQuery(limitOf(opts)), out: &out})
-	return out.Data, err
+	return listOf[LogEntry](ctx, c, request{method: http.MethodGet, path: accountPath(account, "jobs", id, "logs"), query: limitQuery(limitOf(opts))})
 }
 
 // ListJobFiles returns the file ledger of an Import CSV job.
 func (c *Client) ListJobFiles(ctx context.Context, account, id string) ([]LedgerEntry, error) {
-	var out list[LedgerEntry]
-	_, err := c.do(ctx, request{method: http.MethodGet, path: accountPath(account, "jobs", id, "files"), out: &out})
-	return out.Data, err
+	return listOf[LedgerEntry](ctx, c, request{method: http.MethodGet, path: accountPath(account, "jobs", id, "files")})
 }
 
 // GetRunRejectedRows returns the rows an Import CSV run rejected, as CSV:
@@ -91,17 +79,13 @@ func (c *Client) GetRunRejectedRows(ctx context.Context, account, id, run, file 
 	if file != "" {
 		q = url.Values{"file": {file}}
 	}
-	var out []byte
-	_, err := c.do(ctx, request{method: http.MethodGet, path: accountPath(account, "jobs", id, "runs", run, "rejected"), query: q, raw: &out})
-	return out, err
+	return rawAnswer(ctx, c, request{method: http.MethodGet, path: accountPath(account, "jobs", id, "runs", run, "rejected"), query: q})
 }
 
 // RetryJobFile forgets the ledger entries of a file so that the job's next
 // run imports it again.
 func (c *Client) RetryJobFile(ctx context.Context, account, id string, in FileRetryInput) (*FileRetry, error) {
-	var out FileRetry
-	_, err := c.do(ctx, request{method: http.MethodPost, path: accountPath(account, "jobs", id, "files", "retry"), body: in, out: &out})
-	return ret(&out, err)
+	return call[FileRetry](ctx, c, request{method: http.MethodPost, path: accountPath(account, "jobs", id, "files", "retry"), body: in})
 }
 
 func limitOf(o *ListOptions) int {

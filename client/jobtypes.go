@@ -3,6 +3,8 @@ package client
 import (
 	"encoding/json"
 	"time"
+
+	"github.com/brazesync/brazesync/wire"
 )
 
 // Job types.
@@ -199,28 +201,10 @@ type LastError struct {
 }
 
 // Run is one run of a job.
-type Run struct {
-	ID        string     `json:"id"`
-	Trigger   string     `json:"trigger"`
-	StartedAt time.Time  `json:"started_at"`
-	EndedAt   *time.Time `json:"ended_at,omitempty"`
-	// Outcome is running, success, partial or failed.
-	Outcome  string           `json:"outcome"`
-	Error    string           `json:"error,omitempty"`
-	Counters map[string]int64 `json:"counters"`
-}
+type Run = wire.Run
 
 // LogEntry is one entry of a job's log.
-type LogEntry struct {
-	Time     time.Time        `json:"time"`
-	Level    string           `json:"level"`
-	Code     string           `json:"code"`
-	Message  string           `json:"message"`
-	RunID    string           `json:"run_id,omitempty"`
-	Counters map[string]int64 `json:"counters,omitempty"`
-	Health   string           `json:"health,omitempty"`
-	Since    *time.Time       `json:"since,omitempty"`
-}
+type LogEntry = wire.LogEntry
 
 // LedgerEntry is one version of a file an Import CSV job met, and what its
 // import did.

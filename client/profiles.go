@@ -13,23 +13,17 @@ func (c *Client) UpsertProfiles(ctx context.Context, account, stream string, rec
 	if stream != "" {
 		q = url.Values{"stream": {stream}}
 	}
-	var out UpsertResult
-	_, err := c.do(ctx, request{method: http.MethodPost, path: accountPath(account, "profiles"), query: q, body: records, out: &out})
-	return ret(&out, err)
+	return call[UpsertResult](ctx, c, request{method: http.MethodPost, path: accountPath(account, "profiles"), query: q, body: records})
 }
 
 // GetProfile returns the profile whose identity field has value.
 func (c *Client) GetProfile(ctx context.Context, account, field, value string) (*Profile, error) {
-	var out Profile
-	_, err := c.do(ctx, request{method: http.MethodGet, path: accountPath(account, "profiles", field, value), out: &out})
-	return ret(&out, err)
+	return call[Profile](ctx, c, request{method: http.MethodGet, path: accountPath(account, "profiles", field, value)})
 }
 
 // DeleteProfile forgets the profile whose identity field has value.
 func (c *Client) DeleteProfile(ctx context.Context, account, field, value string) (*DeletedProfile, error) {
-	var out DeletedProfile
-	_, err := c.do(ctx, request{method: http.MethodDelete, path: accountPath(account, "profiles", field, value), out: &out})
-	return ret(&out, err)
+	return call[DeletedProfile](ctx, c, request{method: http.MethodDelete, path: accountPath(account, "profiles", field, value)})
 }
 
 // GetStreamMapping returns a stream's mapping, stored or built-in.
@@ -49,17 +43,13 @@ func (c *Client) ResetStreamMapping(ctx context.Context, account, stream string)
 }
 
 func (c *Client) mappingCall(ctx context.Context, method, account, stream string, body any) (*Mapping, error) {
-	var out Mapping
-	_, err := c.do(ctx, request{method: method, path: accountPath(account, "streams", stream, "mapping"), body: body, out: &out})
-	return ret(&out, err)
+	return call[Mapping](ctx, c, request{method: method, path: accountPath(account, "streams", stream, "mapping"), body: body})
 }
 
 // ListStreamRejections returns the newest records a stream rejected
 // (default 100, at most 1000).
 func (c *Client) ListStreamRejections(ctx context.Context, account, stream string, opts *ListOptions) ([]StreamRejection, error) {
-	var out list[StreamRejection]
-	_, err := c.do(ctx, request{method: http.MethodGet, path: accountPath(account, "streams", stream, "log"), query: limitQuery(limitOf(opts)), out: &out})
-	return out.Data, err
+	return listOf[StreamRejection](ctx, c, request{method: http.MethodGet, path: accountPath(account, "streams", stream, "log"), query: limitQuery(limitOf(opts))})
 }
 
 // Collect posts records to a stream of the account, as Braze webhooks do;
@@ -75,7 +65,5 @@ func (c *Client) CollectOwnAccount(ctx context.Context, stream string, records [
 }
 
 func (c *Client) collect(ctx context.Context, path []string, records []Record, opts *CollectOptions) (*CollectResult, error) {
-	var out CollectResult
-	_, err := c.do(ctx, request{method: http.MethodPost, path: path, query: boolQuery("dryrun", opts != nil && opts.DryRun), body: records, out: &out})
-	return ret(&out, err)
+	return call[CollectResult](ctx, c, request{method: http.MethodPost, path: path, query: boolQuery("dryrun", opts != nil && opts.DryRun), body: records})
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/metric"
 	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -15,8 +16,8 @@ type taskMetrics struct {
 
 func newTaskMetrics(reg prometheus.Registerer) *taskMetrics {
 	m := &taskMetrics{
-		outcomes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "brazesync_tasks_total", Help: "Tasks processed by type and outcome (success, wait, retry, failed)."}, []string{"type", "outcome"}),
-		seconds:  prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "brazesync_task_seconds", Help: "Task processing time by type.", Buckets: prometheus.ExponentialBuckets(0.005, 3, 10)}, []string{"type"}),
+		outcomes: metric.CounterVec("brazesync_tasks_total", "Tasks processed by type and outcome (success, wait, retry, failed).", "type", "outcome"),
+		seconds:  metric.HistogramVec("brazesync_task_seconds", "Task processing time by type.", prometheus.ExponentialBuckets(0.005, 3, 10), "type"),
 	}
 	reg.MustRegister(m.outcomes, m.seconds)
 	return m

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/metric"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -22,26 +23,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		return nil
 	}
 	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "brazesync_braze_requests_total",
-			Help: "Braze /users/track requests by HTTP status (\"error\" when no answer arrived).",
-		}, []string{"status"}),
-		waits: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "brazesync_braze_rate_limit_waits_total",
-			Help: "Times a Braze request had to wait for the shared rate limit (including waits handed back to the queue).",
-		}),
-		waitSecs: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "brazesync_braze_rate_limit_wait_seconds_total",
-			Help: "Seconds export senders slept waiting for the shared Braze rate limit.",
-		}),
-		users: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "brazesync_export_users_total",
-			Help: "Users handled by export senders by outcome (sent, unchanged, omitted, failed).",
-		}, []string{"outcome"}),
-		leaseLost: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "brazesync_export_leases_lost_total",
-			Help: "Users whose send lease expired before Braze answered (sent again).",
-		}),
+		requests:  metric.CounterVec("brazesync_braze_requests_total", "Braze /users/track requests by HTTP status (\"error\" when no answer arrived).", "status"),
+		waits:     metric.Counter("brazesync_braze_rate_limit_waits_total", "Times a Braze request had to wait for the shared rate limit (including waits handed back to the queue)."),
+		waitSecs:  metric.Counter("brazesync_braze_rate_limit_wait_seconds_total", "Seconds export senders slept waiting for the shared Braze rate limit."),
+		users:     metric.CounterVec("brazesync_export_users_total", "Users handled by export senders by outcome (sent, unchanged, omitted, failed).", "outcome"),
+		leaseLost: metric.Counter("brazesync_export_leases_lost_total", "Users whose send lease expired before Braze answered (sent again)."),
 	}
 	reg.MustRegister(m.requests, m.waits, m.waitSecs, m.users, m.leaseLost)
 	return m

@@ -9,6 +9,7 @@ import (
 
 	"github.com/brazesync/brazesync/internal/braze"
 	"github.com/brazesync/brazesync/internal/profiles"
+	"github.com/brazesync/brazesync/wire"
 )
 
 // user is one leased user and what to send.
@@ -197,8 +198,8 @@ func (e *Engine) plan(ctx context.Context, acct, jobID string, cfg Config, retir
 // Reasons a user is omitted (user.omitCode): the preview counts them and
 // the per-user trace shows them.
 const (
-	OmitNoIdentifier = "no_identifier"
-	OmitProfileGone  = "profile_gone"
+	OmitNoIdentifier = wire.OmitNoIdentifier
+	OmitProfileGone  = wire.OmitProfileGone
 )
 
 // planUsers decides what to send for each user of ids, from whether its

@@ -14,42 +14,11 @@ import (
 	"github.com/brazesync/brazesync/internal/changelog"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/ratelimit"
+	"github.com/brazesync/brazesync/wire"
 )
 
-// Preview is what a job's next run would send, worked out from current
-// membership and the state Braze accepted for each user, without sending
-// anything. Every user the run would look at is counted once, in one of
-// UsersToAdd, UsersToRemove, UsersUnchanged and UsersOmitted.
-type Preview struct {
-	// UsersToAdd are users whose object adds audiences: they are in at
-	// least one of the job's audiences.
-	UsersToAdd int64 `json:"users_to_add"`
-	// UsersToRemove are users whose object only removes audiences: they
-	// are in none of the job's audiences now (or their profile is gone).
-	UsersToRemove int64 `json:"users_to_remove"`
-	// UsersUnchanged are users whose state Braze already has: not sent.
-	UsersUnchanged int64 `json:"users_unchanged"`
-	// UsersOmitted are users that cannot be sent, with their reasons.
-	UsersOmitted OmittedCounts `json:"users_omitted"`
-	// Objects is the number of user objects sent (UsersToAdd+UsersToRemove).
-	Objects int64 `json:"objects"`
-	// Requests is the number of /users/track requests when each is full
-	// (the authorization's batch_size objects).
-	Requests int64 `json:"requests"`
-	// DataPoints is the Braze data points the objects spend.
-	DataPoints int64 `json:"data_points"`
-	// SecondsAtRateLimit is how long the requests take at the rate the job
-	// sends within its authorization's rate limit, in seconds to the
-	// millisecond.
-	SecondsAtRateLimit float64 `json:"seconds_at_rate_limit"`
-}
-
-// OmittedCounts counts omitted users by reason (OmitNoIdentifier,
-// OmitProfileGone).
-type OmittedCounts struct {
-	Total   int64            `json:"total"`
-	Reasons map[string]int64 `json:"reasons"`
-}
+// Preview is what a job's next run would send (the API's document).
+type Preview = wire.ExportPreview
 
 // previewChunk is how many users one step of a preview reads; previewWorkers
 // steps run at once.
@@ -219,7 +188,7 @@ func (e *Engine) preview(ctx context.Context, j *jobs.Job, cfg Config, retired [
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r := result{p: Preview{UsersOmitted: OmittedCounts{Reasons: map[string]int64{}}}}
+			r := result{p: Preview{UsersOmitted: wire.ExportOmittedCounts{Reasons: map[string]int64{}}}}
 			for ids := range chunks {
 				if r.err != nil {
 					continue // drain
@@ -242,11 +211,11 @@ func (e *Engine) preview(ctx context.Context, j *jobs.Job, cfg Config, retired [
 	close(chunks)
 	wg.Wait()
 	close(results)
-	out := &Preview{UsersOmitted: OmittedCounts{Reasons: map[string]int64{}}}
+	out := &Preview{UsersOmitted: wire.ExportOmittedCounts{Reasons: map[string]int64{}}}
 	var errs []error
 	for r := range results {
 		errs = append(errs, r.err)
-		out.add(r.p)
+		addPreview(out, r.p)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
@@ -265,7 +234,8 @@ type result struct {
 	err error
 }
 
-func (p *Preview) add(o Preview) {
+// addPreview adds the counts of o, a preview of other users, to p.
+func addPreview(p *Preview, o Preview) {
 	p.UsersToAdd += o.UsersToAdd
 	p.UsersToRemove += o.UsersToRemove
 	p.UsersUnchanged += o.UsersUnchanged

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/brazesync/brazesync/internal/jobs"
+	"github.com/brazesync/brazesync/wire"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -18,12 +19,8 @@ const (
 	maxUserErrorLen = 500
 )
 
-// UserError is Braze's message about one user's object.
-type UserError struct {
-	Message string    `json:"message"`
-	At      time.Time `json:"at"`
-}
-
+// storedUserError is how a job keeps Braze's message about one user's
+// object.
 type storedUserError struct {
 	Message string `json:"m"`
 	At      int64  `json:"t"` // ms
@@ -54,52 +51,9 @@ func (e *Engine) recordRejected(ctx context.Context, acct, jobID string, rejecte
 	return nil
 }
 
-// UserTrace is where one user stands in an export job.
-type UserTrace struct {
-	ProfileID string `json:"profile_id"`
-	// AudiencesIn are the job's audiences the profile is in now.
-	AudiencesIn []string `json:"audiences_in"`
-	// Accepted is what Braze last accepted for the user; nil when nothing
-	// was (or the user was last sent with every audience removed).
-	Accepted *Accepted `json:"accepted"`
-	// Pending says the user waits to be sent, or is being sent; nil when
-	// neither.
-	Pending *Pending `json:"pending"`
-	// Next is what a send would do with the user now: "send",
-	// "unchanged" or "omitted".
-	Next string `json:"next"`
-	// OmittedReason is why the user cannot be sent now; nil when it can.
-	OmittedReason *OmittedReason `json:"omitted_reason"`
-	// LastError is Braze's message when it rejected the user's object
-	// after it last accepted one; nil when none.
-	LastError *UserError `json:"last_error"`
-}
-
-// Accepted is a state Braze accepted.
-type Accepted struct {
-	// Identifier is how the user was sent, e.g. "external_id=u1".
-	Identifier string `json:"identifier"`
-	// Audiences are the job's audiences Braze has the user in.
-	Audiences []string `json:"audiences"`
-	// At is when Braze accepted it; nil for a state accepted before
-	// brazesync kept the time.
-	At *time.Time `json:"at"`
-}
-
-// Pending is a user waiting to be sent ("waiting", since Since) or leased
-// by a sender ("leased", until LeaseEnds).
-type Pending struct {
-	State     string     `json:"state"`
-	Since     *time.Time `json:"since,omitempty"`
-	LeaseEnds *time.Time `json:"lease_ends,omitempty"`
-}
-
-// OmittedReason is why a user is not sent: a code (OmitNoIdentifier,
-// OmitProfileGone) and a message.
-type OmittedReason struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
-}
+// UserTrace is where one user stands in an export job (the API's
+// document).
+type UserTrace = wire.ExportUserTrace
 
 // TraceUser tells where the profile stands in job j: its audiences now,
 // what Braze accepted, whether it waits, why it is omitted, and Braze's
@@ -127,16 +81,16 @@ func (e *Engine) TraceUser(ctx context.Context, j *jobs.Job, profileID string) (
 	if cands, _ := parseStates(prev); len(cands) > 0 {
 		// The newest candidate, when a batch that lost its lease left the
 		// state uncertain.
-		t.Accepted = &Accepted{Identifier: cands[0].ident, Audiences: cands[0].in, At: msTime(acceptedMS)}
+		t.Accepted = &wire.ExportAccepted{Identifier: cands[0].ident, Audiences: cands[0].in, At: msTime(acceptedMS)}
 		if t.Accepted.Audiences == nil {
 			t.Accepted.Audiences = []string{}
 		}
 	}
 	switch {
 	case leaseCmd.Err() == nil:
-		t.Pending = &Pending{State: "leased", LeaseEnds: msTime(int64(leaseCmd.Val()))}
+		t.Pending = &wire.ExportPending{State: "leased", LeaseEnds: msTime(int64(leaseCmd.Val()))}
 	case dirtyCmd.Err() == nil:
-		t.Pending = &Pending{State: "waiting", Since: msTime(int64(dirtyCmd.Val()))}
+		t.Pending = &wire.ExportPending{State: "waiting", Since: msTime(int64(dirtyCmd.Val()))}
 	}
 	if s := errCmd.Val(); s != "" {
 		var ue storedUserError
@@ -144,7 +98,7 @@ func (e *Engine) TraceUser(ctx context.Context, j *jobs.Job, profileID string) (
 			return nil, fmt.Errorf("reading Braze's last rejection of profile %s in job %s: %w", profileID, jobID, err)
 		}
 		if ue.At >= acceptedMS {
-			t.LastError = &UserError{Message: ue.Message, At: time.UnixMilli(ue.At).UTC()}
+			t.LastError = &wire.ExportUserError{Message: ue.Message, At: time.UnixMilli(ue.At).UTC()}
 		}
 	}
 	ids := []string{profileID}
@@ -173,7 +127,7 @@ func (e *Engine) TraceUser(ctx context.Context, j *jobs.Job, profileID string) (
 	switch {
 	case u.omitCode != "":
 		t.Next = "omitted"
-		t.OmittedReason = &OmittedReason{Code: u.omitCode, Message: u.omitted}
+		t.OmittedReason = &wire.ExportOmittedReason{Code: u.omitCode, Message: u.omitted}
 	case u.complete:
 		t.Next = "unchanged"
 	default:

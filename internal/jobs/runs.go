@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/brazesync/brazesync/wire"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -23,30 +24,11 @@ const (
 	OutcomeFailed  = "failed"
 )
 
-// Run is one execution of a job, with its counters.
-type Run struct {
-	ID        string           `json:"id"`
-	Trigger   string           `json:"trigger"`
-	StartedAt time.Time        `json:"started_at"`
-	EndedAt   *time.Time       `json:"ended_at,omitempty"`
-	Outcome   string           `json:"outcome"`
-	Error     string           `json:"error,omitempty"`
-	Counters  map[string]int64 `json:"counters"`
-}
+// Run is one run of a job, with its counters (the API's document).
+type Run = wire.Run
 
-// Entry is one line of a job's log.
-type Entry struct {
-	Time     time.Time        `json:"time"`
-	Level    string           `json:"level"`
-	Code     string           `json:"code"`
-	Message  string           `json:"message"`
-	RunID    string           `json:"run_id,omitempty"`
-	Counters map[string]int64 `json:"counters,omitempty"`
-	// Health is the job's health after an entry about it (ReportProblem,
-	// ReportOK); Since is when the problem began.
-	Health string     `json:"health,omitempty"`
-	Since  *time.Time `json:"since,omitempty"`
-}
+// Entry is one line of a job's log (the API's document).
+type Entry = wire.LogEntry
 
 const (
 	runsKept = 100

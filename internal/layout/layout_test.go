@@ -86,7 +86,7 @@ func TestPackageMap(t *testing.T) {
 				t.Errorf("%s imports the job type package %s: generic code reaches job types through internal/jobtype", pkg, dep)
 			case under(dep, "internal/testutil") && !under(pkg, "internal/testutil"):
 				t.Errorf("%s imports the test helper %s outside tests", pkg, dep)
-			case pkg == "internal/fault" || pkg == "internal/config" || pkg == "internal/keyspace" || pkg == "internal/redislock" || pkg == "internal/redisjson":
+			case pkg == "wire" || pkg == "internal/metric" || pkg == "internal/fault" || pkg == "internal/config" || pkg == "internal/keyspace" || pkg == "internal/redislock" || pkg == "internal/redisjson":
 				t.Errorf("%s imports %s: it is a leaf every package may use", pkg, dep)
 			}
 		}

@@ -3,6 +3,7 @@ package sftpd
 import (
 	"fmt"
 
+	"github.com/brazesync/brazesync/internal/metric"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -22,46 +23,16 @@ type metrics struct {
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
-		logins: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "brazesync_sftpd_logins_total",
-			Help: "Successful logins to the managed SFTP server, by method.",
-		}, []string{"method"}),
-		loginFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "brazesync_sftpd_login_failures_total",
-			Help: "Refused logins, by method and reason (bad_credentials, locked, error).",
-		}, []string{"method", "reason"}),
-		lockouts: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "brazesync_sftpd_lockouts_total",
-			Help: "Lockouts after repeated failed logins, by scope (user_address, user, address).",
-		}, []string{"scope"}),
-		connections: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "brazesync_sftpd_connections_total",
-			Help: "TCP connections accepted.",
-		}),
-		refused: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "brazesync_sftpd_connections_refused_total",
-			Help: "TCP connections closed at once because MaxConnections were open.",
-		}),
-		proxyRefused: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "brazesync_sftpd_proxy_refused_total",
-			Help: "Connections refused for their PROXY protocol header: sent by a peer that is not a trusted proxy, missing from a trusted proxy, or malformed.",
-		}),
-		sessions: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "brazesync_sftpd_sessions",
-			Help: "Authenticated connections open now.",
-		}),
-		uploads: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "brazesync_sftpd_uploads_total",
-			Help: "Uploads, by outcome (complete, aborted, failed).",
-		}, []string{"outcome"}),
-		uploadBytes: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "brazesync_sftpd_upload_bytes_total",
-			Help: "Bytes of completed uploads.",
-		}),
-		quotaExceeded: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "brazesync_sftpd_quota_exceeded_total",
-			Help: "Writes refused because a user's quota was exceeded, by kind (bytes, files).",
-		}, []string{"kind"}),
+		logins:        metric.CounterVec("brazesync_sftpd_logins_total", "Successful logins to the managed SFTP server, by method.", "method"),
+		loginFailures: metric.CounterVec("brazesync_sftpd_login_failures_total", "Refused logins, by method and reason (bad_credentials, locked, error).", "method", "reason"),
+		lockouts:      metric.CounterVec("brazesync_sftpd_lockouts_total", "Lockouts after repeated failed logins, by scope (user_address, user, address).", "scope"),
+		connections:   metric.Counter("brazesync_sftpd_connections_total", "TCP connections accepted."),
+		refused:       metric.Counter("brazesync_sftpd_connections_refused_total", "TCP connections closed at once because MaxConnections were open."),
+		proxyRefused:  metric.Counter("brazesync_sftpd_proxy_refused_total", "Connections refused for their PROXY protocol header: sent by a peer that is not a trusted proxy, missing from a trusted proxy, or malformed."),
+		sessions:      metric.Gauge("brazesync_sftpd_sessions", "Authenticated connections open now."),
+		uploads:       metric.CounterVec("brazesync_sftpd_uploads_total", "Uploads, by outcome (complete, aborted, failed).", "outcome"),
+		uploadBytes:   metric.Counter("brazesync_sftpd_upload_bytes_total", "Bytes of completed uploads."),
+		quotaExceeded: metric.CounterVec("brazesync_sftpd_quota_exceeded_total", "Writes refused because a user's quota was exceeded, by kind (bytes, files).", "kind"),
 	}
 	if reg == nil {
 		return m, nil
