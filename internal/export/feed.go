@@ -130,10 +130,12 @@ func (e *Engine) markBackfilled(ctx context.Context, acct, jobID string, ids []s
 		return fmt.Errorf("reading sent states of job %s: %w", jobID, err)
 	}
 	var known []string
+	var knownSent []any
 	mark := make([]string, 0, len(ids))
 	for i, id := range ids {
 		if s, _ := sent[i].(string); s != "" {
 			known = append(known, id)
+			knownSent = append(knownSent, sent[i])
 		} else {
 			mark = append(mark, id)
 		}
@@ -159,8 +161,8 @@ func (e *Engine) markBackfilled(ctx context.Context, acct, jobID string, ids []s
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				ids := known[i*planPart : min((i+1)*planPart, len(known))]
-				parts[i], errs[i] = e.plan(ctx, acct, jobID, cfg, retired, ids)
+				from, to := i*planPart, min((i+1)*planPart, len(known))
+				parts[i], errs[i] = e.planKnown(ctx, acct, jobID, cfg, retired, known[from:to], knownSent[from:to])
 			}()
 		}
 		wg.Wait()

@@ -2,10 +2,12 @@ package export
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/brazesync/brazesync/internal/braze"
 	"github.com/brazesync/brazesync/internal/profiles"
@@ -173,18 +175,37 @@ func identFromState(s string, cfg Config) (braze.Identifier, bool) {
 
 // plan decides, for each leased user, what to send.
 func (e *Engine) plan(ctx context.Context, acct, jobID string, cfg Config, retired []string, ids []string) ([]*user, error) {
-	// Only the identifier field is read and decoded, not whole profiles.
-	fvs, err := e.prof.FieldValues(ctx, acct, ids, cfg.IdentifierField)
-	if err != nil {
-		return nil, err
+	return e.planKnown(ctx, acct, jobID, cfg, retired, ids, nil)
+}
+
+// planKnown is plan with the users' sent states already read (sent[i] for
+// ids[i], as HMGET answers them), or read here when sent is nil. Its reads
+// (identifiers, audiences, sent states) go to Redis at once.
+func (e *Engine) planKnown(ctx context.Context, acct, jobID string, cfg Config, retired []string, ids []string, sent []any) ([]*user, error) {
+	var (
+		fvs              []profiles.FieldValue
+		auds             map[string][]string
+		ferr, aerr, serr error
+		wg               sync.WaitGroup
+	)
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		// Only the identifier field is read and decoded, not whole profiles.
+		fvs, ferr = e.prof.FieldValues(ctx, acct, ids, cfg.IdentifierField)
+	}()
+	go func() {
+		defer wg.Done()
+		auds, aerr = e.aud.ProfilesAudiences(ctx, acct, ids)
+	}()
+	if sent == nil {
+		if sent, serr = e.rdb.HMGet(ctx, e.k.sent(acct, jobID), ids...).Result(); serr != nil {
+			serr = fmt.Errorf("reading sent states of job %s: %w", jobID, serr)
+		}
 	}
-	auds, err := e.aud.ProfilesAudiences(ctx, acct, ids)
-	if err != nil {
+	wg.Wait()
+	if err := errors.Join(ferr, aerr, serr); err != nil {
 		return nil, err
-	}
-	sent, err := e.rdb.HMGet(ctx, e.k.sent(acct, jobID), ids...).Result()
-	if err != nil {
-		return nil, fmt.Errorf("reading sent states of job %s: %w", jobID, err)
 	}
 	idents := make([]string, len(ids))
 	gone := make([]bool, len(ids))
