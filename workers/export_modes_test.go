@@ -238,3 +238,48 @@ func TestExportUpdateExistingOnly(t *testing.T) {
 		t.Fatalf("the simulator skipped %d objects, want 2", st.NotUpdated)
 	}
 }
+
+// TestExportRecheckCountsEachUserOnce: a recheck walks the job's audiences
+// one after another, and meets a user once per audience it is in; each
+// user already in Braze must be checked, and counted unchanged, once.
+func TestExportRecheckCountsEachUserOnce(t *testing.T) {
+	t.Parallel()
+	b := setupExport(t, brazesim.Options{})
+	ctx := context.Background()
+	for _, slug := range []string{"a", "b", "c"} {
+		b.audience(t, slug, fmt.Sprintf(`{"field":"in_%s","op":"eq","value":"y"}`, slug))
+	}
+	b.upsert(t,
+		map[string]any{"braze_id": "u1", "in_a": "y", "in_b": "y", "in_c": "y"},
+		map[string]any{"braze_id": "u2", "in_b": "y", "in_c": "y"},
+		map[string]any{"braze_id": "u3", "in_c": "y"},
+		map[string]any{"braze_id": "u4", "in_a": "y"},
+	)
+	j := b.startJob(t, b.brazeAuth(t, "k", nil), map[string]any{"audiences": list("a", "b", "c"), "existing_users": true})
+	b.waitSegments(t, map[string][]string{"u1": {"a", "b", "c"}, "u2": {"b", "c"}, "u3": {"c"}, "u4": {"a"}})
+	idleAfter := func(prev string) *jobs.Run {
+		var last *jobs.Run
+		poll.Until(t, 20*time.Second, "the job to be idle", func() bool {
+			d, err := b.jobs.Describe(ctx, b.acct, j.ID)
+			if err != nil || d.LastRun == nil || d.LastRun.ID == prev || d.LastRun.EndedAt == nil || d.Progress["waiting"] != 0.0 || d.Progress["in_flight"] != 0.0 {
+				return false
+			}
+			last = d.LastRun
+			return true
+		})
+		return last
+	}
+	first := idleAfter("")
+	before := b.runsCounter(t, j.ID, "unchanged")
+	jj, err := b.jobs.Get(ctx, b.acct, j.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.engine.Recheck(ctx, jj); err != nil {
+		t.Fatal(err)
+	}
+	idleAfter(first.ID)
+	if got := b.runsCounter(t, j.ID, "unchanged") - before; got != 4 {
+		t.Fatalf("the recheck counted %d users unchanged, want 4 (one per user, not per audience)", got)
+	}
+}

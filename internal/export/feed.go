@@ -89,7 +89,9 @@ func (e *Engine) BackfillChunk(ctx context.Context, acct, jobID string) (bool, e
 	cursor, _ := st[1].(string)
 	var auds []string
 	if s, _ := st[2].(string); s != "" {
-		_ = json.Unmarshal([]byte(s), &auds)
+		if err := json.Unmarshal([]byte(s), &auds); err != nil {
+			return false, fmt.Errorf("reading the audiences of the backfill of job %s: %w", jobID, err)
+		}
 	}
 	members, next, done, err := changelog.Backfill(ctx, e.aud, acct, auds, cursor, e.opts.BackfillChunk)
 	if err != nil {
@@ -100,7 +102,10 @@ func (e *Engine) BackfillChunk(ctx context.Context, acct, jobID string) (bool, e
 		for i, m := range members {
 			ids[i] = m.ProfileID
 		}
-		if err := e.markBackfilled(ctx, acct, jobID, ids); err != nil {
+		// A page holds members of one audience; those of the job's
+		// audiences before it were met when the walk passed them.
+		earlier := auds[:max(0, slices.Index(auds, members[0].Audience))]
+		if err := e.markBackfilled(ctx, acct, jobID, ids, earlier); err != nil {
 			return false, err
 		}
 	}
@@ -124,7 +129,12 @@ const planPart = 1000
 // several audiences is met once per audience, and a lease taken over would
 // make the first sender forget what Braze accepted; a change made while
 // the user is in flight is in the change log, which marks it again).
-func (e *Engine) markBackfilled(ctx context.Context, acct, jobID string, ids []string) error {
+//
+// A user already sent who is also in one of earlier (the job's audiences
+// the walk passed before this chunk's) was checked there, and is skipped:
+// a rerun plans each user once, however many of the job's audiences it is
+// in.
+func (e *Engine) markBackfilled(ctx context.Context, acct, jobID string, ids, earlier []string) error {
 	sent, err := e.rdb.HMGet(ctx, e.k.sent(acct, jobID), ids...).Result()
 	if err != nil {
 		return fmt.Errorf("reading sent states of job %s: %w", jobID, err)
@@ -162,7 +172,15 @@ func (e *Engine) markBackfilled(ctx context.Context, acct, jobID string, ids []s
 			go func() {
 				defer wg.Done()
 				from, to := i*planPart, min((i+1)*planPart, len(known))
-				parts[i], errs[i] = e.planKnown(ctx, acct, jobID, cfg, retired, known[from:to], knownSent[from:to])
+				ids, sent := known[from:to], knownSent[from:to]
+				var auds map[string][]string
+				if len(earlier) > 0 {
+					if auds, errs[i] = e.aud.ProfilesAudiences(ctx, acct, ids); errs[i] != nil {
+						return
+					}
+					ids, sent = metFirstHere(ids, sent, auds, earlier)
+				}
+				parts[i], errs[i] = e.planKnown(ctx, acct, jobID, cfg, retired, ids, sent, auds)
 			}()
 		}
 		wg.Wait()
@@ -203,6 +221,18 @@ func (e *Engine) markBackfilled(ctx context.Context, acct, jobID string, ids []s
 		return fmt.Errorf("marking backfilled users of job %s: %w", jobID, err)
 	}
 	return nil
+}
+
+// metFirstHere keeps the users of ids (and their sent states) that are in
+// none of the audiences earlier.
+func metFirstHere(ids []string, sent []any, auds map[string][]string, earlier []string) ([]string, []any) {
+	keptIDs, keptSent := ids[:0:0], sent[:0:0]
+	for i, id := range ids {
+		if !slices.ContainsFunc(auds[id], func(a string) bool { return slices.Contains(earlier, a) }) {
+			keptIDs, keptSent = append(keptIDs, id), append(keptSent, sent[i])
+		}
+	}
+	return keptIDs, keptSent
 }
 
 // Backfill marks chunks of current members as waiting until the walk is

@@ -175,29 +175,31 @@ func identFromState(s string, cfg Config) (braze.Identifier, bool) {
 
 // plan decides, for each leased user, what to send.
 func (e *Engine) plan(ctx context.Context, acct, jobID string, cfg Config, retired []string, ids []string) ([]*user, error) {
-	return e.planKnown(ctx, acct, jobID, cfg, retired, ids, nil)
+	return e.planKnown(ctx, acct, jobID, cfg, retired, ids, nil, nil)
 }
 
-// planKnown is plan with the users' sent states already read (sent[i] for
-// ids[i], as HMGET answers them), or read here when sent is nil. Its reads
-// (identifiers, audiences, sent states) go to Redis at once.
-func (e *Engine) planKnown(ctx context.Context, acct, jobID string, cfg Config, retired []string, ids []string, sent []any) ([]*user, error) {
+// planKnown is plan with what was already read of the users: their sent
+// states (sent[i] for ids[i], as HMGET answers them) and their audiences
+// (auds, by id); each is read here when nil. The reads go to Redis at once.
+func (e *Engine) planKnown(ctx context.Context, acct, jobID string, cfg Config, retired []string, ids []string, sent []any, auds map[string][]string) ([]*user, error) {
 	var (
 		fvs              []profiles.FieldValue
-		auds             map[string][]string
 		ferr, aerr, serr error
 		wg               sync.WaitGroup
 	)
-	wg.Add(2)
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		// Only the identifier field is read and decoded, not whole profiles.
 		fvs, ferr = e.prof.FieldValues(ctx, acct, ids, cfg.IdentifierField)
 	}()
-	go func() {
-		defer wg.Done()
-		auds, aerr = e.aud.ProfilesAudiences(ctx, acct, ids)
-	}()
+	if auds == nil {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			auds, aerr = e.aud.ProfilesAudiences(ctx, acct, ids)
+		}()
+	}
 	if sent == nil {
 		if sent, serr = e.rdb.HMGet(ctx, e.k.sent(acct, jobID), ids...).Result(); serr != nil {
 			serr = fmt.Errorf("reading sent states of job %s: %w", jobID, serr)
