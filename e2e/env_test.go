@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -492,7 +493,11 @@ func waitFor(d time.Duration, p *Proc, what string, cond func() bool) error {
 	}
 }
 
-// freePorts returns n free loopback ports.
+// freePorts returns n free loopback ports for processes to listen on.
+// They are drawn from below the kernel's ephemeral range (Linux's starts
+// at 32768): a port the kernel picked for a listener on :0 is free again
+// once it is closed, and any outgoing connection of a parallel test (a
+// Redis client's, an HTTP client's) may take it before the process binds.
 func freePorts(n int) ([]int, error) {
 	var ls []net.Listener
 	defer func() {
@@ -501,16 +506,26 @@ func freePorts(n int) ([]int, error) {
 		}
 	}()
 	var ports []int
-	for range n {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+	for tries := 0; len(ports) < n; tries++ {
+		if tries == 1000 {
+			return nil, fmt.Errorf("no free loopback port between %d and %d", portsFrom, portsTo)
+		}
+		port := portsFrom + mrand.IntN(portsTo-portsFrom)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
 		if err != nil {
-			return nil, err
+			continue // in use
 		}
 		ls = append(ls, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		ports = append(ports, port)
 	}
 	return ports, nil
 }
+
+// The ports freePorts draws from.
+const (
+	portsFrom = 20000
+	portsTo   = 32000
+)
 
 // redisURL is the real Redis the Procs mode uses: REDIS_URL, or the local
 // default.
