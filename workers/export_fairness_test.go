@@ -28,14 +28,17 @@ func (b *exportBundle) otherAccount(t *testing.T, acct string, simOpts brazesim.
 	return &o
 }
 
+// members upserts n profiles <account>-<i> in FR (audience "fr"), in
+// batches loaded side by side, each built as it is loaded.
 func (b *exportBundle) members(t *testing.T, n int) {
 	t.Helper()
-	recs := make([]map[string]any, n)
-	for i := range recs {
-		recs[i] = map[string]any{"braze_id": fmt.Sprintf("%s-%05d", b.acct, i), "country": "FR"}
-	}
-	for from := 0; from < n; from += 2000 {
-		b.upsert(t, recs[from:min(from+2000, n)]...)
+	const batch = 5000
+	for from := 0; from < n; from += batch {
+		recs := make([]map[string]any, 0, batch)
+		for i := from; i < min(from+batch, n); i++ {
+			recs = append(recs, map[string]any{"braze_id": fmt.Sprintf("%s-%05d", b.acct, i), "country": "FR"})
+		}
+		b.upsert(t, recs...)
 	}
 }
 
@@ -104,13 +107,10 @@ func segmentsEqual(b *exportBundle, want map[string][]string) bool {
 }
 
 // TestExportFairnessBesideAFastBackfill starts a small export of 100 users
-// while another account backfills 80,000 members through a workspace at
-// Braze's real limit (3,000 requests per 3 s), which keeps every sender the
-// big job may have busy. The small export must be complete in Braze
-// within 5 seconds, while the big backfill is still running. (80,000
-// members rather than a million: the test loads them through the profiles
-// store in a few seconds, and the big job only has to outlast the small
-// one.)
+// while another account backfills 1,000,000 members through a workspace
+// at Braze's real limit (3,000 requests per 3 s), which keeps every sender
+// the big job may have busy. The small export must be complete in Braze
+// within 5 seconds, while the big backfill is still running.
 func TestExportFairnessBesideAFastBackfill(t *testing.T) {
 	t.Parallel()
 	big := setupExport(t, brazesim.Options{RateLimit: 3000, RateWindow: 3 * time.Second})
@@ -118,7 +118,7 @@ func TestExportFairnessBesideAFastBackfill(t *testing.T) {
 	for _, b := range []*exportBundle{big, small} {
 		b.audience(t, "fr", `{"field":"country","op":"eq","value":"FR"}`)
 	}
-	const bigUsers = 80000
+	const bigUsers = 1_000_000
 	big.members(t, bigUsers)
 	small.members(t, 100)
 
