@@ -283,3 +283,51 @@ func TestExportRecheckCountsEachUserOnce(t *testing.T) {
 		t.Fatalf("the recheck counted %d users unchanged, want 4 (one per user, not per audience)", got)
 	}
 }
+
+// TestExportWalkDoesNotCountUsersSentInItsRun: a backfill that meets
+// users already sent in the same run (the change feed sent them while the
+// walk went on) does not count them again as unchanged (a walk in a later
+// run does: TestExportRecheckCountsEachUserOnce). The steps run by hand, in
+// that order, with no worker.
+func TestExportWalkDoesNotCountUsersSentInItsRun(t *testing.T) {
+	t.Parallel()
+	b := setupStores(t, brazesim.Options{})
+	ctx := context.Background()
+	b.audience(t, "fr", `{"field":"country","op":"eq","value":"FR"}`)
+	b.upsert(t, map[string]any{"braze_id": "u1", "country": "FR"}, map[string]any{"braze_id": "u2", "country": "FR"})
+	auth := b.brazeAuth(t, "k", nil)
+	label := "export"
+	j, err := b.jobs.Create(ctx, b.acct, jobs.Input{Type: export.TypeName, Label: &label, AuthorizationID: &auth,
+		Config: map[string]any{"audiences": list("fr"), "existing_users": true}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.engine.Changed(ctx, nil, j); err != nil {
+		t.Fatal(err)
+	}
+	walk := func() {
+		t.Helper()
+		for done := false; !done; {
+			if done, err = b.engine.BackfillChunk(ctx, b.acct, j.ID); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	walk() // both users wait
+	if _, err := b.engine.Send(ctx, b.acct, j.ID, 0, time.Second); err != nil {
+		t.Fatal(err)
+	}
+	b.waitSegments(t, map[string][]string{"u1": {"fr"}, "u2": {"fr"}})
+	// A second walk in the same run meets both, sent in it.
+	if err := b.engine.Recheck(ctx, j); err != nil {
+		t.Fatal(err)
+	}
+	walk()
+	runs, err := b.jobs.Runs(ctx, b.acct, j.ID, 10)
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs: %+v, %v; want the one run", runs, err)
+	}
+	if c := runs[0].Counters; c["sent"] != 2 || c["unchanged"] != 0 {
+		t.Fatalf("run counters %v: want 2 sent and none counted unchanged again", c)
+	}
+}

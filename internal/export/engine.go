@@ -254,7 +254,9 @@ func (e *Engine) startBackfill(ctx context.Context, acct, jobID string, auds []s
 	if p, _ := st[0].(string); p == "1" {
 		var prev []string
 		if s, _ := st[1].(string); s != "" {
-			_ = json.Unmarshal([]byte(s), &prev)
+			if err := json.Unmarshal([]byte(s), &prev); err != nil {
+				return fmt.Errorf("reading the audiences of the backfill of job %s: %w", jobID, err)
+			}
 		}
 		for _, a := range prev {
 			if !slices.Contains(all, a) {

@@ -163,6 +163,11 @@ func (e *Engine) markBackfilled(ctx context.Context, acct, jobID string, ids, ea
 		if err != nil {
 			return err
 		}
+		// When Braze accepted each state (a plan strips the times).
+		acceptedAt := make(map[string]int64, len(known))
+		for i, id := range known {
+			_, acceptedAt[id] = stateCore(knownSent[i].(string))
+		}
 		// Planned in parts at once: their reads overlap.
 		parts := make([][]*user, (len(known)+planPart-1)/planPart)
 		errs := make([]error, len(parts))
@@ -187,26 +192,18 @@ func (e *Engine) markBackfilled(ctx context.Context, acct, jobID string, ids, ea
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
-		var unchanged int64
+		var current []string
 		for _, users := range parts {
 			for _, u := range users {
 				if !u.complete || u.omitted != "" {
 					mark = append(mark, u.id)
 				} else {
-					unchanged++
+					current = append(current, u.id)
 				}
 			}
 		}
-		// Counted as a sender would have: the run says how many it checked,
-		// and is opened here when the walk comes before the pump.
-		if unchanged > 0 {
-			runID, err := e.openRun(ctx, acct, jobID)
-			if err != nil {
-				return err
-			}
-			if err := e.count(ctx, acct, jobID, runID, Counters{"unchanged": unchanged}); err != nil {
-				return fmt.Errorf("counting unchanged users of job %s: %w", jobID, err)
-			}
+		if err := e.countUnchanged(ctx, acct, jobID, current, acceptedAt); err != nil {
+			return err
 		}
 	}
 	if len(mark) == 0 {
@@ -219,6 +216,40 @@ func (e *Engine) markBackfilled(ctx context.Context, acct, jobID string, ids, ea
 	}
 	if err := markScript.Run(ctx, e.rdb, []string{e.k.dirty(acct, jobID), e.k.inflight(acct, jobID)}, args...).Err(); err != nil {
 		return fmt.Errorf("marking backfilled users of job %s: %w", jobID, err)
+	}
+	return nil
+}
+
+// countUnchanged counts the users of current, whose state Braze has, as
+// unchanged in the job's run, as a sender would have: the run says how
+// many it checked, and is opened here when the walk comes before the pump.
+// A user Braze accepted since the run began was sent, and counted, in this
+// run (the change feed sent it while the walk went on): it is not counted
+// again.
+func (e *Engine) countUnchanged(ctx context.Context, acct, jobID string, current []string, acceptedAt map[string]int64) error {
+	if len(current) == 0 {
+		return nil
+	}
+	runID, err := e.openRun(ctx, acct, jobID)
+	if err != nil || runID == "" {
+		return err
+	}
+	run, err := e.jobs.GetRun(ctx, acct, jobID, runID)
+	if err != nil {
+		return fmt.Errorf("reading the run of job %s: %w", jobID, err)
+	}
+	began := run.StartedAt.UnixMilli()
+	var unchanged int64
+	for _, id := range current {
+		if acceptedAt[id] < began {
+			unchanged++
+		}
+	}
+	if unchanged == 0 {
+		return nil
+	}
+	if err := e.count(ctx, acct, jobID, runID, Counters{"unchanged": unchanged}); err != nil {
+		return fmt.Errorf("counting unchanged users of job %s: %w", jobID, err)
 	}
 	return nil
 }

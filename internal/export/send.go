@@ -462,20 +462,22 @@ func (s *sender) complete(ctx context.Context, b *batch, failed map[int]string) 
 	if err := e.recordRejected(ctx, acct, j.ID, rejected); err != nil {
 		return errors.Join(err, e.release(ctx, acct, j.ID, b.leased))
 	}
-	// The counters go to the run in the same step (completeScript).
-	args := make([]any, 0, 4+2*len(c)+4*len(b.leased))
-	args = append(args, e.nowMS(), identifierOf(s.cfg), jobs.CounterField("leases_lost"), 0)
-	keys := []string{e.k.dirty(acct, j.ID), e.k.inflight(acct, j.ID), e.k.sent(acct, j.ID), e.k.omitted(acct, j.ID), e.k.state(acct, j.ID)}
 	runID := s.runID
 	if runID == "" && len(b.sending) > 0 {
 		// A sender that started before the job had a run sent users: they
 		// are counted in the run that is open now, opened here if the pump
-		// has not opened it yet, never in none.
+		// has not opened it yet, never in none (and before the time Braze
+		// accepted them is taken, which a backfill compares with the run's
+		// start).
 		var err error
 		if runID, err = e.openRun(ctx, acct, j.ID); err != nil {
 			return errors.Join(err, e.release(ctx, acct, j.ID, b.leased))
 		}
 	}
+	// The counters go to the run in the same step (completeScript).
+	args := make([]any, 0, 4+2*len(c)+4*len(b.leased))
+	args = append(args, e.nowMS(), identifierOf(s.cfg), jobs.CounterField("leases_lost"), 0)
+	keys := []string{e.k.dirty(acct, j.ID), e.k.inflight(acct, j.ID), e.k.sent(acct, j.ID), e.k.omitted(acct, j.ID), e.k.state(acct, j.ID)}
 	if runID != "" {
 		keys = append(keys, e.jobs.RunKey(acct, j.ID, runID))
 		n := 0
