@@ -141,10 +141,25 @@ func (b *exportBundle) jobType() jobtype.Type {
 var otherAuthorizationType = authorizations.Type{Name: "webhook", Config: []string{"url"}, Secrets: []string{"token"},
 	Validate: func(*authorizations.Authorization, map[string]string) error { return nil }}
 
+// audience creates a rule audience and evaluates it against the existing
+// profiles at once, as brazesync's re-evaluation task would.
 func (b *exportBundle) audience(t *testing.T, slug, rule string) {
 	t.Helper()
-	if _, err := b.aud.Create(context.Background(), b.acct, audiences.Audience{Slug: slug, Name: slug, Kind: audiences.KindRule, Rule: json.RawMessage(rule)}); err != nil {
+	ctx := context.Background()
+	if _, err := b.aud.Create(ctx, b.acct, audiences.Audience{Slug: slug, Name: slug, Kind: audiences.KindRule, Rule: json.RawMessage(rule)}); err != nil {
 		t.Fatal(err)
+	}
+	b.evaluate(t, slug)
+}
+
+// evaluate runs a rule audience's re-evaluation to its end.
+func (b *exportBundle) evaluate(t *testing.T, slug string) {
+	t.Helper()
+	for cursor, done := "", false; !done; {
+		var err error
+		if cursor, done, _, err = b.aud.ReevaluateChunk(context.Background(), b.acct, slug, cursor); err != nil {
+			t.Fatal(err)
+		}
 	}
 }
 
@@ -431,5 +446,39 @@ func TestExportPauseResumeAndAudienceChange(t *testing.T) {
 	time.Sleep(500 * time.Millisecond) // several pump ticks in which nothing may be sent; nothing to wait on
 	if segs, _ := b.segments("u1"); !slices.Equal(segs, []string{"fr"}) {
 		t.Fatalf("deleted job still sends: %v", segs)
+	}
+}
+
+// TestExportWaitsForItsAudienceEvaluation: an export created while its new
+// rule audience has not yet taken in the existing profiles backfills no
+// one; the members the evaluation adds afterwards are sent at once, in the
+// job's first run, not held as changes for flush_interval_seconds.
+func TestExportWaitsForItsAudienceEvaluation(t *testing.T) {
+	t.Parallel()
+	b := setupExport(t, brazesim.Options{})
+	ctx := context.Background()
+	b.upsert(t, map[string]any{"braze_id": "u1", "country": "FR"})
+	// Created with u1 already there: u1 joins when the audience is evaluated.
+	if _, err := b.aud.Create(ctx, b.acct, audiences.Audience{Slug: "fr", Name: "fr", Kind: audiences.KindRule, Rule: json.RawMessage(`{"field":"country","op":"eq","value":"FR"}`)}); err != nil {
+		t.Fatal(err)
+	}
+	j := b.startJob(t, b.brazeAuth(t, "k", nil), map[string]any{"audiences": list("fr"), "existing_users": true})
+	state := fmt.Sprintf("bs:{%s}:export:%s:state", b.acct, j.ID)
+	poll.Until(t, 20*time.Second, "the backfill of the empty audience to end", func() bool {
+		v, err := b.rdb.HGet(ctx, state, "bf_pending").Result()
+		return err == nil && v == "0"
+	})
+	b.evaluate(t, "fr")
+	b.waitSegments(t, map[string][]string{"u1": {"fr"}})
+	var runs []jobs.Run
+	poll.Until(t, 20*time.Second, "u1 counted sent", func() bool {
+		var err error
+		if runs, err = b.jobs.Runs(ctx, b.acct, j.ID, 10); err != nil {
+			t.Fatal(err)
+		}
+		return len(runs) > 0 && runs[0].Counters["sent"] == 1
+	})
+	if len(runs) != 1 || runs[0].Trigger != "create" {
+		t.Fatalf("runs %+v: want u1 sent in the job's first run", runs)
 	}
 }

@@ -117,7 +117,13 @@ func (e *env) load(ctx context.Context) error {
 	}
 	for a := range 3 {
 		rule := fmt.Sprintf(`{"field":"s%d","op":"eq","value":"y"}`, a)
-		if _, err := e.aud.Create(ctx, acct, audiences.Audience{Slug: fmt.Sprintf("seg%d", a), Name: fmt.Sprintf("seg%d", a), Kind: audiences.KindRule, Rule: []byte(rule)}); err != nil {
+		slug := fmt.Sprintf("seg%d", a)
+		if _, err := e.aud.Create(ctx, acct, audiences.Audience{Slug: slug, Name: slug, Kind: audiences.KindRule, Rule: []byte(rule)}); err != nil {
+			return err
+		}
+		// Evaluated now, over no profile yet (the profiles loaded next
+		// are placed as they are written), as the worker's task would.
+		if _, _, _, err := e.aud.ReevaluateChunk(ctx, acct, slug, ""); err != nil {
 			return err
 		}
 	}

@@ -61,6 +61,37 @@ func (s *Service) markPending(ctx context.Context, acct, slug string) error {
 	return nil
 }
 
+// evaluatingFor bounds how long a re-evaluation that makes no progress
+// counts as under way for Evaluating: one whose task was lost does not
+// hold anything for good.
+const evaluatingFor = 2 * time.Minute
+
+// Evaluating tells whether any of the audiences slugs is still taking in
+// the existing profiles: a re-evaluation pending or running, that started
+// or progressed within the last two minutes. An export holds its run open
+// meanwhile, so that the members the evaluation adds are sent at once.
+func (s *Service) Evaluating(ctx context.Context, acct string, slugs []string) (bool, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.SliceCmd, len(slugs))
+	for i, slug := range slugs {
+		cmds[i] = pipe.HMGet(ctx, s.keys.progress(acct, slug), "state", "updated_at")
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return false, fmt.Errorf("reading re-evaluation progress of audiences of account %q: %w", acct, err)
+	}
+	since := s.now().Add(-evaluatingFor).UnixMilli()
+	for _, c := range cmds {
+		v := c.Val()
+		state, _ := v[0].(string)
+		updated, _ := v[1].(string)
+		ms, err := strconv.ParseInt(updated, 10, 64)
+		if (state == StatePending || state == StateRunning) && err == nil && ms >= since {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
 // Progress returns the progress of the latest re-evaluation of the
 // audience, nil if there never was one.
 func (s *Service) Progress(ctx context.Context, acct, slug string) (*Progress, error) {

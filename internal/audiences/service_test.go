@@ -591,3 +591,51 @@ func TestMigrateMemberSets(t *testing.T) {
 		t.Fatalf("second run migrated %d (%v), want 0", n, err)
 	}
 }
+
+// TestEvaluating: an audience is evaluating from its creation (pending)
+// through its chunks (running) until done; one whose evaluation made no
+// progress for two minutes no longer counts, and an audience never
+// evaluated (a built-in) never does.
+func TestEvaluating(t *testing.T) {
+	t.Parallel()
+	svc, b := setup(t, 3)
+	ctx := context.Background()
+	for i := range 5 {
+		b.profiles.put(profiles.Profile{Fields: map[string]any{"score": float64(i)}})
+	}
+	for _, slug := range []string{"high", "stalled"} {
+		if _, err := svc.Create(ctx, acct, audiences.Audience{Slug: slug, Kind: audiences.KindRule, Rule: json.RawMessage(`{"field":"score","op":"gte","value":3}`)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	evaluating := func(slugs ...string) bool {
+		t.Helper()
+		ev, err := svc.Evaluating(ctx, acct, slugs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ev
+	}
+	if !evaluating("high") || evaluating("lytics_all") {
+		t.Fatal("a new rule audience must be evaluating, a built-in one not")
+	}
+	next, done, _, err := svc.ReevaluateChunk(ctx, acct, "high", "")
+	if err != nil || done {
+		t.Fatalf("first chunk: done %v, %v", done, err)
+	}
+	if !evaluating("high") {
+		t.Fatal("an audience between chunks must be evaluating")
+	}
+	for !done {
+		if next, done, _, err = svc.ReevaluateChunk(ctx, acct, "high", next); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if evaluating("high") || !evaluating("high", "stalled") {
+		t.Fatal("an evaluated audience must not be evaluating; one pending must")
+	}
+	b.clock.Add(2*time.Minute + time.Second)
+	if evaluating("stalled") {
+		t.Fatal("an evaluation without progress for two minutes must not count")
+	}
+}

@@ -74,6 +74,9 @@ type Audiences interface {
 	// MemberBitmaps reads audiences' member bitmaps whole (bit n, most
 	// significant first, is profile n).
 	MemberBitmaps(ctx context.Context, acct string, slugs []string) ([][]byte, error)
+	// Evaluating tells whether any of the audiences is still taking in
+	// the existing profiles (a new or changed rule).
+	Evaluating(ctx context.Context, acct string, slugs []string) (bool, error)
 }
 
 // Credentials opens authorizations.
@@ -391,11 +394,15 @@ func (e *Engine) Recheck(ctx context.Context, j *jobs.Job) error {
 // scheduled or at creation). Each request is a new token, so that a plan
 // that saw an earlier one and found nothing waiting does not clear it.
 func (e *Engine) RequestFlush(ctx context.Context, acct, jobID string) error {
-	token := strconv.FormatInt(time.Now().UnixNano(), 36) + "." + strconv.FormatUint(rand.Uint64(), 36)
-	if err := e.rdb.HSet(ctx, e.k.state(acct, jobID), "flush", token).Err(); err != nil {
+	if err := e.rdb.HSet(ctx, e.k.state(acct, jobID), "flush", flushToken()).Err(); err != nil {
 		return fmt.Errorf("requesting flush of job %s: %w", jobID, err)
 	}
 	return nil
+}
+
+// flushToken is a new flush request's token.
+func flushToken() string {
+	return strconv.FormatInt(time.Now().UnixNano(), 36) + "." + strconv.FormatUint(rand.Uint64(), 36)
 }
 
 // clearFlush withdraws the flush request token once everything it asked

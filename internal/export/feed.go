@@ -472,14 +472,28 @@ func (e *Engine) due(ctx context.Context, acct, jobID string) ([]Work, error) {
 			out = append(out, Work{Kind: WorkSend, Account: acct, JobID: jobID, Slot: s})
 		}
 	}
-	busy := waiting > 0 || inFlight > 0 || bfPending || len(newer) > 0
+	// A run asked for while one of the job's audiences is still taking in
+	// the existing profiles stays open, and its flush stands, so that the
+	// members the evaluation adds are sent at once, as its backfill's are.
+	// (A run stays open while changes wait to be read, too.)
+	idle := waiting == 0 && inFlight == 0 && !bfPending
+	evaluating := false
+	if flushReq != "" && idle {
+		if evaluating, err = e.aud.Evaluating(ctx, acct, cfg.Audiences); err != nil {
+			return out, err
+		}
+	}
+	busy := !idle || len(newer) > 0 || evaluating
 	// A run opens when users are sent, not for a flush request that a
 	// concurrent plan has just found done (it opened an empty run after
 	// the one it closed).
 	if err := e.trackRun(ctx, acct, jobID, run, busy, send && waiting > 0); err != nil {
 		return out, err
 	}
-	if flushReq != "" && waiting == 0 && inFlight == 0 && !bfPending {
+	// The flush also stands while the change log has entries this job has
+	// not read: those an audience's evaluation wrote before it ended are
+	// sent with the run too.
+	if flushReq != "" && !busy {
 		if err := e.clearFlush(ctx, acct, jobID, flushReq); err != nil {
 			return out, err
 		}
@@ -570,9 +584,10 @@ func (e *Engine) trackRun(ctx context.Context, acct, jobID, run string, busy, se
 }
 
 // AttachRun makes runID the job's current run (a job run task opened it), so
-// that the sends it causes count there.
+// that the sends it causes count there, and asks in the same step for every
+// waiting user to be sent now (RequestFlush).
 func (e *Engine) AttachRun(ctx context.Context, acct, jobID, runID string) error {
-	old, err := swapRunScript.Run(ctx, e.rdb, []string{e.k.state(acct, jobID)}, runID).Text()
+	old, err := swapRunScript.Run(ctx, e.rdb, []string{e.k.state(acct, jobID)}, runID, flushToken()).Text()
 	if err != nil && !errors.Is(err, redis.Nil) {
 		return fmt.Errorf("attaching run of job %s: %w", jobID, err)
 	}

@@ -252,14 +252,15 @@ var hdelIfScript = redis.NewScript(`
 if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return redis.call('HDEL', KEYS[1], ARGV[1]) end
 return 0`)
 
-// swapRunScript makes ARGV[1] the job's current run and returns the run it
-// replaces (false when none), in one step: a plan cannot start a run in
-// between that the new one would overwrite unseen.
+// swapRunScript makes ARGV[1] the job's current run, with ARGV[2] its flush
+// request, and returns the run it replaces (false when none), in one step:
+// a plan cannot start a run in between that the new one would overwrite
+// unseen, nor find the new run without its flush and close it at once.
 //
-// KEYS[1] job state. ARGV[1] run id.
+// KEYS[1] job state. ARGV[1] run id, ARGV[2] flush token.
 var swapRunScript = redis.NewScript(`
 local old = redis.call('HGET', KEYS[1], 'run')
-redis.call('HSET', KEYS[1], 'run', ARGV[1])
+redis.call('HSET', KEYS[1], 'run', ARGV[1], 'flush', ARGV[2])
 return old`)
 
 // reconsiderScript records the job's identifier ("<kind>=<field>") and, if

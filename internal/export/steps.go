@@ -33,9 +33,6 @@ func (s *steps) run(ctx context.Context, j *jobs.Job, r *jobs.Run) (string, erro
 	if _, err := s.e.Feed(ctx, j.Account, j.ID, feedMax); err != nil {
 		return "", err
 	}
-	if err := s.e.RequestFlush(ctx, j.Account, j.ID); err != nil {
-		return "", err
-	}
 	s.kick(ctx, j.Account, j.ID)
 	return jobs.OutcomeRunning, nil
 }
