@@ -98,3 +98,36 @@ func TestExportBackfill(t *testing.T) {
 		}
 	})
 }
+
+// TestExportOfANewAudienceInItsFirstRun: an export created right after
+// its rule audience, while the audience may still be taking in the
+// existing profiles, sends every member in its first run, though they are
+// fewer than flush_users (75): none waits as a change for
+// flush_interval_seconds.
+func TestExportOfANewAudienceInItsFirstRun(t *testing.T) {
+	eachMode(t, func(t *testing.T, e *Env) {
+		a := e.NewAccount(t)
+		auth, key := a.BrazeAuth(t)
+		prefix := "n" + randomHex(4) + "-"
+		const members = 20
+		var recs []map[string]any
+		for i := range members {
+			recs = append(recs, map[string]any{"external_id": fmt.Sprintf("%s%d", prefix, i), "tier": "gold"})
+		}
+		a.Call(t, "POST", "/profiles?stream=braze_users", recs).Expect(t, 200)
+		a.Call(t, "POST", "/audiences", map[string]any{"slug": "gold", "name": "Gold", "kind": "rule",
+			"rule": map[string]any{"field": "tier", "op": "eq", "value": "gold"}}).Expect(t, 201)
+		job := a.Call(t, "POST", "/jobs", map[string]any{
+			"type": "braze_export_audience", "label": "gold", "authorization_id": auth,
+			"config": map[string]any{"audiences": []string{"gold"}, "identifier_field": "external_id", "existing_users": true},
+		}).Expect(t, 201).Str("id")
+		eventually(t, 30*time.Second, "every member in the simulator", func() (bool, string) {
+			c := e.SimCounts(t, key)
+			return c.Num("objects") >= members, jsonString(c)
+		})
+		run := waitRunEnded(t, a, job, 1)
+		if rs := runs(t, a, job); len(rs) != 1 || run.Str("trigger") != "create" || run.Num("counters.sent") != members {
+			t.Errorf("runs %s: want one create run that sent the %d members", jsonString(rs), members)
+		}
+	})
+}
