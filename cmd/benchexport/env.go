@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"os"
 	"runtime"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/brazesync/brazesync/internal/keyspace"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/ratelimit"
+	"github.com/brazesync/brazesync/internal/redisserver"
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
@@ -208,7 +210,7 @@ type cpuSample struct {
 	// busy and total are the machine's CPU ticks, every process counted.
 	busy, total float64
 	// cmds is INFO commandstats (a difference: the commands of the phase).
-	cmds, cmds0 map[string][2]int64
+	cmds, cmds0 map[string]redisserver.CommandStat
 }
 
 func (a cpuSample) sub(b cpuSample) cpuSample {
@@ -230,8 +232,15 @@ func (e *env) sampleCPU(ctx context.Context, procs []*proc) cpuSample {
 			s.workers += p.cpuSeconds()
 		}
 	}
-	s.redis = redisCPU(ctx, e.rdb)
-	s.cmds = commandStats(ctx, e.rdb)
+	// A Redis figure that cannot be read is reported and left at zero: the
+	// benchmark's other figures stand.
+	var err error
+	if s.redis, err = redisserver.CPU(ctx, e.rdb); err != nil {
+		fmt.Fprintln(os.Stderr, "benchexport:", err)
+	}
+	if s.cmds, err = redisserver.CommandStats(ctx, e.rdb); err != nil {
+		fmt.Fprintln(os.Stderr, "benchexport:", err)
+	}
 	s.bench = selfCPU()
 	s.busy, s.total = machineCPU()
 	return s
@@ -284,7 +293,7 @@ func (p phase) print(name string, e *env) {
 			100*c.busy/c.total, float64(runtime.NumCPU())*c.busy/c.total, runtime.NumCPU(), ours/sec, max(0, float64(runtime.NumCPU())*c.busy/c.total-ours/sec))
 	}
 	fmt.Printf("  per 100,000 users       workers %.2f s, Redis %.2f s, simulator %.2f s\n", per100k(c.workers), per100k(c.redis), per100k(c.sim))
-	fmt.Printf("  Redis time by command   %s\n", topCommands(c.cmds0, c.cmds, 6))
+	fmt.Printf("  Redis time by command   %s\n", formatCommands(redisserver.TopCommands(c.cmds0, c.cmds, 6)))
 }
 
 // backfill creates the export job with existing_users and waits until

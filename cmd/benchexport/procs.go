@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -202,23 +201,6 @@ func startPrivateRedis(ctx context.Context, dir string) (string, func(), error) 
 	return "redis://" + addr + "/0", stop, nil
 }
 
-// redisCPU is the Redis server's CPU seconds so far (INFO cpu).
-func redisCPU(ctx context.Context, rdb *redis.Client) float64 {
-	info, err := rdb.Info(ctx, "cpu").Result()
-	if err != nil {
-		return 0
-	}
-	var s float64
-	for _, line := range strings.Split(info, "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
-			f, _ := strconv.ParseFloat(v, 64)
-			s += f
-		}
-	}
-	return s
-}
-
 // selfCPU is this process's CPU seconds so far.
 func selfCPU() float64 {
 	var ru syscall.Rusage
@@ -278,55 +260,14 @@ func fetch(ctx context.Context, url, path string, seconds int) error {
 	return os.WriteFile(path, b, 0o644)
 }
 
-// commandStats is INFO commandstats: microseconds and calls by command.
-func commandStats(ctx context.Context, rdb *redis.Client) map[string][2]int64 {
-	out := map[string][2]int64{}
-	info, err := rdb.Info(ctx, "commandstats").Result()
-	if err != nil {
-		return out
-	}
-	for _, line := range strings.Split(info, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
-		name, isCmd := strings.CutPrefix(name, "cmdstat_")
-		if !ok || !isCmd {
-			continue
-		}
-		var st [2]int64
-		for _, kv := range strings.Split(rest, ",") {
-			k, v, _ := strings.Cut(kv, "=")
-			n, _ := strconv.ParseInt(v, 10, 64)
-			switch k {
-			case "calls":
-				st[1] = n
-			case "usec":
-				st[0] = n
-			}
-		}
-		out[name] = st
-	}
-	return out
-}
-
-// topCommands formats the n commands that took the most Redis time between
-// two snapshots.
-func topCommands(before, after map[string][2]int64, n int) string {
-	type row struct {
-		name        string
-		usec, calls int64
-	}
-	var rows []row
-	for name, a := range after {
-		if d := a[0] - before[name][0]; d > 0 {
-			rows = append(rows, row{name, d, a[1] - before[name][1]})
-		}
-	}
-	slices.SortFunc(rows, func(x, y row) int { return int(y.usec - x.usec) })
+// formatCommands formats the commands that took the most Redis time.
+func formatCommands(cmds []redisserver.CommandStat) string {
 	var b strings.Builder
-	for i, r := range rows[:min(n, len(rows))] {
+	for i, c := range cmds {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		fmt.Fprintf(&b, "%s %.2f s (%d calls)", strings.ToUpper(r.name), float64(r.usec)/1e6, r.calls)
+		fmt.Fprintf(&b, "%s %.2f s (%d calls)", strings.ToUpper(c.Name), float64(c.Usec)/1e6, c.Calls)
 	}
 	return b.String()
 }

@@ -1,13 +1,12 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
 	"net"
-	"slices"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -116,8 +115,21 @@ func (r redisTarget) lease(ctx context.Context) (*redis.Client, func(), error) {
 
 // serverCPU returns the Redis server's CPU time so far (INFO cpu).
 func serverCPU(ctx context.Context, rdb *redis.Client) time.Duration {
-	info := infoNumbers(ctx, rdb, "cpu")
-	return time.Duration((info["used_cpu_sys"] + info["used_cpu_user"]) * float64(time.Second))
+	s, err := redisserver.CPU(ctx, rdb)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchimport:", err) // the figure is left at zero
+	}
+	return time.Duration(s * float64(time.Second))
+}
+
+// commandStats is INFO commandstats (redisserver.CommandStats); when it
+// cannot be read, that is reported and the figures are left out.
+func commandStats(ctx context.Context, rdb *redis.Client) map[string]redisserver.CommandStat {
+	st, err := redisserver.CommandStats(ctx, rdb)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "benchimport:", err)
+	}
+	return st
 }
 
 // usedMemory is INFO memory's used_memory in bytes (0 when unknown).
@@ -141,57 +153,6 @@ func infoNumbers(ctx context.Context, rdb *redis.Client, section string) map[str
 		}
 	}
 	return out
-}
-
-// cmdStat is one command's line of INFO commandstats.
-type cmdStat struct {
-	Name  string
-	Calls int64
-	Usec  int64
-}
-
-// commandStats returns INFO commandstats (server-wide: other clients of the
-// server count too).
-func commandStats(ctx context.Context, rdb *redis.Client) map[string]cmdStat {
-	info, err := rdb.Info(ctx, "commandstats").Result()
-	out := map[string]cmdStat{}
-	if err != nil {
-		return out
-	}
-	for _, line := range strings.Split(info, "\n") {
-		name, rest, ok := strings.Cut(strings.TrimSpace(line), ":")
-		name, isCmd := strings.CutPrefix(name, "cmdstat_")
-		if !ok || !isCmd {
-			continue
-		}
-		st := cmdStat{Name: name}
-		for _, kv := range strings.Split(rest, ",") {
-			k, v, _ := strings.Cut(kv, "=")
-			n, _ := strconv.ParseInt(v, 10, 64)
-			switch k {
-			case "calls":
-				st.Calls = n
-			case "usec":
-				st.Usec = n
-			}
-		}
-		out[name] = st
-	}
-	return out
-}
-
-// topCommands returns the commands that took the most server time between
-// two snapshots, most first.
-func topCommands(before, after map[string]cmdStat, n int) []cmdStat {
-	var d []cmdStat
-	for name, a := range after {
-		b := before[name]
-		if a.Usec > b.Usec {
-			d = append(d, cmdStat{Name: name, Calls: a.Calls - b.Calls, Usec: a.Usec - b.Usec})
-		}
-	}
-	slices.SortFunc(d, func(x, y cmdStat) int { return cmp.Compare(y.Usec, x.Usec) })
-	return d[:min(n, len(d))]
 }
 
 // startPrivateRedis starts a redis-server of its own (redisserver.Start)

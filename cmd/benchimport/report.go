@@ -7,6 +7,8 @@ import (
 	"runtime"
 	"strings"
 	"time"
+
+	"github.com/brazesync/brazesync/internal/redisserver"
 )
 
 // Targets of the import benchmark (docs/performance.md).
@@ -85,7 +87,7 @@ func printSummary(w io.Writer, sc *scene, results []roundResult) {
 
 // formatCmds shows server time per command (INFO commandstats; commands run
 // by scripts count under their own names as well as in evalsha).
-func formatCmds(cmds []cmdStat) string {
+func formatCmds(cmds []redisserver.CommandStat) string {
 	var parts []string
 	for _, c := range cmds {
 		parts = append(parts, fmt.Sprintf("%s %.2f s/%d calls", c.Name, float64(c.Usec)/1e6, c.Calls))

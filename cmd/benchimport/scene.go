@@ -19,6 +19,7 @@ import (
 	"github.com/brazesync/brazesync/internal/importjob"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/opensshd"
+	"github.com/brazesync/brazesync/internal/redisserver"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -83,8 +84,8 @@ type roundResult struct {
 	chain       chainResult
 	chainRedis  time.Duration
 	noHook      bool
-	workerCmds  []cmdStat // Redis commands that took the most time
-	chainCmds   []cmdStat
+	workerCmds  []redisserver.CommandStat // Redis commands that took the most time
+	chainCmds   []redisserver.CommandStat
 	// Redis used_memory each side added (the database starts empty).
 	workerMem, chainMem int64
 }
@@ -224,7 +225,7 @@ func (sc *scene) measure(ctx context.Context, r round, n int) (roundResult, erro
 	}
 	res.workerWall = time.Since(start)
 	res.workerRedis = serverCPU(ctx, sc.rdb) - redisBefore
-	res.workerCmds = topCommands(statsBefore, commandStats(ctx, sc.rdb), 6)
+	res.workerCmds = redisserver.TopCommands(statsBefore, commandStats(ctx, sc.rdb), 6)
 	res.workerMem = usedMemory(ctx, sc.rdb) - memBefore
 	res.workerCPU = cmd.ProcessState.UserTime() + cmd.ProcessState.SystemTime()
 	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
@@ -253,7 +254,7 @@ func (sc *scene) measure(ctx context.Context, r round, n int) (roundResult, erro
 		return res, err
 	}
 	res.chainRedis = serverCPU(ctx, sc.rdb) - redisBefore
-	res.chainCmds = topCommands(statsBefore, commandStats(ctx, sc.rdb), 3)
+	res.chainCmds = redisserver.TopCommands(statsBefore, commandStats(ctx, sc.rdb), 3)
 	res.chainMem = usedMemory(ctx, sc.rdb) - memBefore
 	if res.chain.Rows != sc.o.rows {
 		return res, fmt.Errorf("the chain loaded %d rows, want %d", res.chain.Rows, sc.o.rows)

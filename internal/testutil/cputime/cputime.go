@@ -4,11 +4,10 @@ package cputime
 
 import (
 	"context"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/redisserver"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -24,17 +23,9 @@ func Process() float64 {
 // RedisServer is the Redis server's CPU time so far (INFO cpu, user and
 // system), in seconds; 0 when it cannot be read.
 func RedisServer(ctx context.Context, rdb redis.UniversalClient) float64 {
-	info, err := rdb.Info(ctx, "cpu").Result()
+	s, err := redisserver.CPU(ctx, rdb)
 	if err != nil {
 		return 0
 	}
-	total := 0.0
-	for _, line := range strings.Split(info, "\n") {
-		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
-		if ok && (k == "used_cpu_user" || k == "used_cpu_sys") {
-			f, _ := strconv.ParseFloat(v, 64)
-			total += f
-		}
-	}
-	return total
+	return s
 }
