@@ -85,12 +85,9 @@ func (g *ExportInspection) previewNew(w http.ResponseWriter, r *http.Request) er
 	if err != nil {
 		return err
 	}
-	var in jobBody
-	if err := decode(w, r, &in); err != nil {
+	in, err := decodeJobBody(w, r, g.Jobs.TypeNames())
+	if err != nil {
 		return err
-	}
-	if in.Type == "" {
-		return Invalid("type", "is required: one of "+joinNames(g.Jobs.TypeNames()))
 	}
 	// A preview sends nothing, notifications included: notify is not read.
 	j, err := g.Jobs.Check(r.Context(), acct, jobs.Input{Type: in.Type, Label: in.Label, Description: in.Description,

@@ -140,17 +140,27 @@ func (s *Server) notify(ctx context.Context, before, after *jobs.Job) {
 	}
 }
 
+// decodeJobBody reads the body of a job create request (or of its
+// preview), which must name one of the job types types.
+func decodeJobBody(w http.ResponseWriter, r *http.Request, types []string) (jobBody, error) {
+	var in jobBody
+	if err := decode(w, r, &in); err != nil {
+		return in, err
+	}
+	if in.Type == "" {
+		return in, Invalid("type", "is required: one of "+joinNames(types))
+	}
+	return in, nil
+}
+
 func (s *Server) createJob(w http.ResponseWriter, r *http.Request) error {
 	acct, err := s.account(r)
 	if err != nil {
 		return err
 	}
-	var in jobBody
-	if err := decode(w, r, &in); err != nil {
+	in, err := decodeJobBody(w, r, s.d.Jobs.TypeNames())
+	if err != nil {
 		return err
-	}
-	if in.Type == "" {
-		return Invalid("type", "is required: one of "+joinNames(s.d.Jobs.TypeNames()))
 	}
 	// The id is chosen first: a notify secret is sealed for its job.
 	id := jobs.NewJobID()
