@@ -255,11 +255,10 @@ func (e *Engine) startBackfill(ctx context.Context, acct, jobID string, auds []s
 	}
 	all := slices.Clone(auds)
 	if p, _ := st[0].(string); p == "1" {
-		var prev []string
-		if s, _ := st[1].(string); s != "" {
-			if err := json.Unmarshal([]byte(s), &prev); err != nil {
-				return fmt.Errorf("reading the audiences of the backfill of job %s: %w", jobID, err)
-			}
+		s, _ := st[1].(string)
+		prev, err := audienceList(s, "audiences of the backfill", jobID)
+		if err != nil {
+			return err
 		}
 		for _, a := range prev {
 			if !slices.Contains(all, a) {
@@ -359,8 +358,19 @@ func (e *Engine) retired(ctx context.Context, acct, jobID string) ([]string, err
 	if err != nil {
 		return nil, fmt.Errorf("reading retired audiences of job %s: %w", jobID, err)
 	}
+	return audienceList(s, "retired audiences", jobID)
+}
+
+// audienceList decodes a list of audience slugs the job's state holds as
+// JSON (what names it, for the error): "" is none.
+func audienceList(s, what, jobID string) ([]string, error) {
+	if s == "" {
+		return nil, nil
+	}
 	var out []string
-	_ = json.Unmarshal([]byte(s), &out)
+	if err := json.Unmarshal([]byte(s), &out); err != nil {
+		return nil, fmt.Errorf("reading the %s of job %s: %w", what, jobID, err)
+	}
 	return out, nil
 }
 

@@ -2,7 +2,6 @@ package export
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -87,11 +86,10 @@ func (e *Engine) BackfillChunk(ctx context.Context, acct, jobID string) (bool, e
 		return false, e.resendChunk(ctx, acct, jobID, cur)
 	}
 	cursor, _ := st[1].(string)
-	var auds []string
-	if s, _ := st[2].(string); s != "" {
-		if err := json.Unmarshal([]byte(s), &auds); err != nil {
-			return false, fmt.Errorf("reading the audiences of the backfill of job %s: %w", jobID, err)
-		}
+	s, _ := st[2].(string)
+	auds, err := audienceList(s, "audiences of the backfill", jobID)
+	if err != nil {
+		return false, err
 	}
 	members, next, done, err := changelog.Backfill(ctx, e.aud, acct, auds, cursor, e.opts.BackfillChunk)
 	if err != nil {

@@ -2,7 +2,6 @@ package export
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -68,9 +67,10 @@ func (e *Engine) PreviewJob(ctx context.Context, j *jobs.Job) (*Preview, error) 
 	}
 	var bfAuds []string
 	bfPending := st[0] == "1"
-	if s, _ := st[2].(string); bfPending && s != "" {
-		if err := json.Unmarshal([]byte(s), &bfAuds); err != nil {
-			return nil, fmt.Errorf("reading the backfill of job %s: %w", jobID, err)
+	if bfPending {
+		s, _ := st[2].(string)
+		if bfAuds, err = audienceList(s, "audiences of the backfill", jobID); err != nil {
+			return nil, err
 		}
 	}
 	slugs := append(append([]string{}, cfg.Audiences...), bfAuds...)
