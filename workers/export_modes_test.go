@@ -286,7 +286,8 @@ func TestExportRecheckCountsEachUserOnce(t *testing.T) {
 
 // TestExportWalkDoesNotCountUsersSentInItsRun: a backfill that meets
 // users already sent in the same run (the change feed sent them while the
-// walk went on) does not count them again as unchanged (a walk in a later
+// walk went on), or a sender that meets users the backfill sent in it,
+// does not count them again as unchanged (a walk in a later
 // run does: TestExportRecheckCountsEachUserOnce). The steps run by hand, in
 // that order, with no worker.
 func TestExportWalkDoesNotCountUsersSentInItsRun(t *testing.T) {
@@ -323,6 +324,16 @@ func TestExportWalkDoesNotCountUsersSentInItsRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	walk()
+	// u1 leaves and comes back: the change feed makes it wait, and a
+	// sender finds Braze has its state, accepted in this run.
+	b.upsert(t, map[string]any{"braze_id": "u1", "country": "DE"})
+	b.upsert(t, map[string]any{"braze_id": "u1", "country": "FR"})
+	if _, err := b.engine.Feed(ctx, b.acct, j.ID, 100); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.engine.Send(ctx, b.acct, j.ID, 0, time.Second); err != nil {
+		t.Fatal(err)
+	}
 	runs, err := b.jobs.Runs(ctx, b.acct, j.ID, 10)
 	if err != nil || len(runs) != 1 {
 		t.Fatalf("runs: %+v, %v; want the one run", runs, err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -161,11 +162,6 @@ func (e *Engine) markBackfilled(ctx context.Context, acct, jobID string, ids, ea
 		if err != nil {
 			return err
 		}
-		// When Braze accepted each state (a plan strips the times).
-		acceptedAt := make(map[string]int64, len(known))
-		for i, id := range known {
-			_, acceptedAt[id] = stateCore(knownSent[i].(string))
-		}
 		// Planned in parts at once: their reads overlap.
 		parts := make([][]*user, (len(known)+planPart-1)/planPart)
 		errs := make([]error, len(parts))
@@ -190,17 +186,17 @@ func (e *Engine) markBackfilled(ctx context.Context, acct, jobID string, ids, ea
 		if err := errors.Join(errs...); err != nil {
 			return err
 		}
-		var current []string
+		var current []*user
 		for _, users := range parts {
 			for _, u := range users {
 				if !u.complete || u.omitted != "" {
 					mark = append(mark, u.id)
 				} else {
-					current = append(current, u.id)
+					current = append(current, u)
 				}
 			}
 		}
-		if err := e.countUnchanged(ctx, acct, jobID, current, acceptedAt); err != nil {
+		if err := e.countUnchanged(ctx, acct, jobID, current); err != nil {
 			return err
 		}
 	}
@@ -223,8 +219,8 @@ func (e *Engine) markBackfilled(ctx context.Context, acct, jobID string, ids, ea
 // many it checked, and is opened here when the walk comes before the pump.
 // A user Braze accepted since the run began was sent, and counted, in this
 // run (the change feed sent it while the walk went on): it is not counted
-// again.
-func (e *Engine) countUnchanged(ctx context.Context, acct, jobID string, current []string, acceptedAt map[string]int64) error {
+// again (sentInRun).
+func (e *Engine) countUnchanged(ctx context.Context, acct, jobID string, current []*user) error {
 	if len(current) == 0 {
 		return nil
 	}
@@ -232,14 +228,13 @@ func (e *Engine) countUnchanged(ctx context.Context, acct, jobID string, current
 	if err != nil || runID == "" {
 		return err
 	}
-	run, err := e.jobs.GetRun(ctx, acct, jobID, runID)
+	began, err := e.runBegan(ctx, acct, jobID, runID)
 	if err != nil {
-		return fmt.Errorf("reading the run of job %s: %w", jobID, err)
+		return err
 	}
-	began := run.StartedAt.UnixMilli()
 	var unchanged int64
-	for _, id := range current {
-		if acceptedAt[id] < began {
+	for _, u := range current {
+		if !sentInRun(u, began) {
 			unchanged++
 		}
 	}
@@ -251,6 +246,23 @@ func (e *Engine) countUnchanged(ctx context.Context, acct, jobID string, current
 	}
 	return nil
 }
+
+// runBegan is when the job's run runID began (ms); with no run, never
+// (math.MaxInt64: every user Braze has counts as unchanged).
+func (e *Engine) runBegan(ctx context.Context, acct, jobID, runID string) (int64, error) {
+	if runID == "" {
+		return math.MaxInt64, nil
+	}
+	run, err := e.jobs.GetRun(ctx, acct, jobID, runID)
+	if err != nil {
+		return 0, fmt.Errorf("reading the run of job %s: %w", jobID, err)
+	}
+	return run.StartedAt.UnixMilli(), nil
+}
+
+// sentInRun tells whether Braze accepted u's current state since the run
+// that began at began: the user was sent, and counted, in that run.
+func sentInRun(u *user, began int64) bool { return u.acceptedAt >= began }
 
 // metFirstHere keeps the users of ids (and their sent states) that are in
 // none of the audiences earlier.

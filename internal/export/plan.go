@@ -26,6 +26,7 @@ type user struct {
 	omitCode   string // OmitNoIdentifier, OmitProfileGone
 	noIdent    bool   // omitted for want of an identifier
 	complete   bool   // nothing to send: done
+	acceptedAt int64  // when Braze accepted the state it has (ms; 0 unknown)
 }
 
 const stateSep = "\x1f"
@@ -215,7 +216,17 @@ func (e *Engine) planKnown(ctx context.Context, acct, jobID string, cfg Config, 
 		gone[i] = !fv.Exists
 		idents[i] = identOf(fv.Value, fv.Value != nil, fv.Identities)
 	}
-	return planUsers(cfg, retired, ids, gone, idents, auds, acceptedStates(sent)), nil
+	at := make([]int64, len(sent))
+	for i, v := range sent {
+		if st, ok := v.(string); ok {
+			_, at[i] = stateCore(st)
+		}
+	}
+	users := planUsers(cfg, retired, ids, gone, idents, auds, acceptedStates(sent))
+	for i, u := range users {
+		u.acceptedAt = at[i]
+	}
+	return users, nil
 }
 
 // Reasons a user is omitted (user.omitCode): the preview counts them and

@@ -67,7 +67,11 @@ func (e *Engine) Send(ctx context.Context, acct, jobID string, slot int, budget 
 	if err != nil {
 		return false, err
 	}
-	sn := &sender{e: e, acct: acct, j: j, cfg: cfg, retired: retired, cl: cl, lim: lim, runID: runID, gate: make(chan struct{}, 1)}
+	began, err := e.runBegan(ctx, acct, jobID, runID)
+	if err != nil {
+		return false, err
+	}
+	sn := &sender{e: e, acct: acct, j: j, cfg: cfg, retired: retired, cl: cl, lim: lim, runID: runID, began: began, gate: make(chan struct{}, 1)}
 	if err := sn.run(ctx, slot, slotKey, token, deadline); err != nil {
 		return true, err
 	}
@@ -98,6 +102,7 @@ type sender struct {
 	cl      *braze.Client
 	lim     ratelimit.Limit
 	runID   string
+	began   int64 // when the run began (ms; runBegan)
 
 	// dry: a claim found no user waiting.
 	dry atomic.Bool
@@ -338,7 +343,10 @@ func (s *sender) prepare(ctx context.Context, depth int) ([]*batch, error) {
 					noIdent[u.id] = true
 				}
 			case u.complete:
-				c["unchanged"]++
+				// Not again when this run sent it (a backfill met it).
+				if !sentInRun(u, s.began) {
+					c["unchanged"]++
+				}
 			default:
 				objects = append(objects, *u.object)
 				sending = append(sending, u)
