@@ -27,7 +27,7 @@ tidy: ## go mod tidy
 
 FUZZTIME ?= 5s
 
-fuzz: ## run each fuzz target for FUZZTIME (default 5s): rules, collect bodies, CSV files, PROXY headers
+fuzz: ## run each fuzz target for FUZZTIME (default 5s, or a count such as 100000x): rules, collect bodies, CSV files, PROXY headers
 	go test -run '^$$' -fuzz '^FuzzParseRule$$' -fuzztime $(FUZZTIME) ./internal/audiences
 	go test -run '^$$' -fuzz '^FuzzParseRecords$$' -fuzztime $(FUZZTIME) ./internal/ingest
 	go test -run '^$$' -fuzz '^FuzzParseFlat$$' -fuzztime $(FUZZTIME) ./internal/ingest
