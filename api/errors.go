@@ -15,7 +15,6 @@ import (
 	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/jobs"
-	"github.com/brazesync/brazesync/internal/profiles"
 )
 
 // Error is an API error: an HTTP status, a stable code and a human message,
@@ -55,7 +54,6 @@ func toError(err error) *Error {
 	}
 	var (
 		ve *fault.ValidationError
-		pv *profiles.ValidationError
 		zd *authorizations.DestinationError
 	)
 	switch {
@@ -63,8 +61,6 @@ func toError(err error) *Error {
 		return &Error{Status: http.StatusUnprocessableEntity, Code: egress.Code, Field: zd.Field, Message: zd.Error()}
 	case errors.As(err, &ve):
 		return Invalid(ve.Field, ve.Message)
-	case errors.As(err, &pv):
-		return Invalid(pv.Field, pv.Message)
 	case errors.Is(err, accounts.ErrNotFound), errors.Is(err, authorizations.ErrNotFound), errors.Is(err, jobs.ErrNotFound),
 		errors.Is(err, audiences.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Code: "not_found", Message: err.Error()}

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+
+	"github.com/brazesync/brazesync/internal/fault"
 )
 
 // FieldType is the type a mapped field is converted to.
@@ -65,20 +67,10 @@ const (
 // ErrInvalidMapping is wrapped by every error of Mapping.Validate.
 var ErrInvalidMapping = errors.New("invalid mapping")
 
-// ValidationError names the mapping field that is wrong; it wraps
-// ErrInvalidMapping.
-type ValidationError struct {
-	Field   string
-	Message string
-}
-
-func (e *ValidationError) Error() string { return "invalid mapping: " + e.Field + ": " + e.Message }
-
-// Unwrap makes errors.Is(err, ErrInvalidMapping) hold.
-func (e *ValidationError) Unwrap() error { return ErrInvalidMapping }
-
+// invalid is a *fault.ValidationError naming the mapping field that is
+// wrong; errors.Is(err, ErrInvalidMapping) holds for it too.
 func invalid(field, format string, args ...any) error {
-	return &ValidationError{Field: field, Message: fmt.Sprintf(format, args...)}
+	return fmt.Errorf("%w: %w", ErrInvalidMapping, fault.Invalidf(field, format, args...))
 }
 
 // Validate checks a mapping and names the first problem it finds.

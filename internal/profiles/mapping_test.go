@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/fault"
 	"github.com/brazesync/brazesync/internal/profiles"
 	"github.com/brazesync/brazesync/internal/testutil/redistest"
 )
@@ -26,7 +27,7 @@ func TestMappingValidateNamesTheField(t *testing.T) {
 	}
 	for _, c := range cases {
 		err := c.m.Validate()
-		var ve *profiles.ValidationError
+		var ve *fault.ValidationError
 		if !errors.As(err, &ve) || ve.Field != c.field || !errors.Is(err, profiles.ErrInvalidMapping) {
 			t.Errorf("Validate(%+v) = %v, want a ValidationError on %s", c.m.Fields, err, c.field)
 		}
