@@ -9,13 +9,15 @@ import (
 	"net/http/pprof"
 	"os"
 	"time"
+
+	"github.com/brazesync/brazesync/internal/config"
 )
 
 // A binary built with -tags pprof (cmd/benchexport -profile) serves
 // net/http/pprof on BRAZESYNC_PPROF_ADDR. Release builds have no such
 // listener.
 func init() {
-	addr := os.Getenv("BRAZESYNC_PPROF_ADDR")
+	addr := config.PprofAddr(os.Getenv)
 	if addr == "" {
 		return
 	}

@@ -273,3 +273,8 @@ func masterKeys(v string) ([][]byte, error) {
 	}
 	return keys, nil
 }
+
+// PprofAddr is BRAZESYNC_PPROF_ADDR: the address on which a binary built
+// with -tags pprof (cmd/benchexport -profile does) serves net/http/pprof,
+// or "" for none. Release builds never read it.
+func PprofAddr(getenv func(string) string) string { return getenv("BRAZESYNC_PPROF_ADDR") }
