@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/hibiken/asynq"
 )
@@ -23,10 +24,7 @@ func EnqueueRun(ctx context.Context, enq Enqueuer, p JobRun, queue string) error
 	if err != nil {
 		return err
 	}
-	if _, err := enq.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueueing a run of job %s/%s: %w", p.Account, p.JobID, err)
-	}
-	return nil
+	return enqueueOnce(ctx, enq, t, "a run of job %s/%s", p.Account, p.JobID)
 }
 
 // EnqueueRequestedRun enqueues the run of a job asked for through the API
@@ -55,10 +53,7 @@ func EnqueueExportStep(ctx context.Context, enq Enqueuer, taskType string, p Exp
 	if err != nil {
 		return err
 	}
-	if _, err := enq.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrDuplicateTask) && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueueing %s of job %s/%s: %w", taskType, p.Account, p.JobID, err)
-	}
-	return nil
+	return enqueueOnce(ctx, enq, t, "%s of job %s/%s", taskType, p.Account, p.JobID)
 }
 
 // EnqueueAudienceReevaluate enqueues one chunk of a rule audience's
@@ -72,4 +67,35 @@ func EnqueueAudienceReevaluate(ctx context.Context, enq Enqueuer, p AudienceReev
 		return fmt.Errorf("enqueueing the re-evaluation of audience %s/%s: %w", p.Account, p.Slug, err)
 	}
 	return nil
+}
+
+// EnqueueImportWatch enqueues a look at an import after a delay; a look at
+// the same holding of the lease already enqueued is not an error.
+func EnqueueImportWatch(ctx context.Context, enq Enqueuer, p ImportWatch, after time.Duration) error {
+	t, err := NewImportWatch(p, after)
+	if err != nil {
+		return err
+	}
+	return enqueueOnce(ctx, enq, t, "the watch of run %s", p.RunID)
+}
+
+// EnqueueRecoveredRun enqueues the run that takes over an import whose
+// worker died; asking again for the same dead holding is not an error.
+func EnqueueRecoveredRun(ctx context.Context, enq Enqueuer, p ImportWatch, queue string) error {
+	t, err := NewRecoveredRun(p, queue)
+	if err != nil {
+		return err
+	}
+	return enqueueOnce(ctx, enq, t, "the recovery of run %s", p.RunID)
+}
+
+// enqueueOnce enqueues t, a task with a task id or a uniqueness window: a
+// copy of it already queued or running is not an error, as t is then
+// enqueued once. what (a format with args) names t in the error.
+func enqueueOnce(ctx context.Context, enq Enqueuer, t *asynq.Task, what string, args ...any) error {
+	_, err := enq.EnqueueContext(ctx, t)
+	if err == nil || errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask) {
+		return nil
+	}
+	return fmt.Errorf("enqueueing %s: %w", fmt.Sprintf(what, args...), err)
 }

@@ -142,3 +142,36 @@ func TestAudienceReevaluateChunks(t *testing.T) {
 		t.Fatalf("payload %+v %v", p, err)
 	}
 }
+
+// TestImportWatchAndRecoveryAreEnqueuedOnce: asking twice for the look at
+// one holding of an import's lease, or for its recovery, enqueues one
+// task each and is not an error; another holding is another look.
+func TestImportWatchAndRecoveryAreEnqueuedOnce(t *testing.T) {
+	t.Parallel()
+	c, insp := setup(t)
+	ctx := context.Background()
+	w := tasks.ImportWatch{Account: "acme", JobID: "job_1", RunID: "run_1", Token: "t1"}
+	for range 2 {
+		if err := tasks.EnqueueImportWatch(ctx, c, w, time.Hour); err != nil {
+			t.Fatalf("watch: %v", err)
+		}
+		if err := tasks.EnqueueRecoveredRun(ctx, c, w, tasks.QueueImport); err != nil {
+			t.Fatalf("recovery: %v", err)
+		}
+	}
+	w.Token = "t2"
+	if err := tasks.EnqueueImportWatch(ctx, c, w, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	scheduled, err := insp.ListScheduledTasks(tasks.QueueImport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(scheduled) != 2 {
+		t.Errorf("%d watches scheduled, want 2 (one per holding)", len(scheduled))
+	}
+	runs := pending(t, insp, tasks.QueueImport)
+	if len(runs) != 1 || runs[0].Type != tasks.TypeJobRun {
+		t.Errorf("pending %v, want one recovered run", runs)
+	}
+}

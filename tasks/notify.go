@@ -3,7 +3,6 @@ package tasks
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -54,8 +53,5 @@ func EnqueueNotifyDeliver(ctx context.Context, enq Enqueuer, p NotifyDeliver) er
 	if err != nil {
 		return err
 	}
-	if _, err := enq.EnqueueContext(ctx, t); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueueing the %s notification of job %s/%s: %w", p.Event, p.Account, p.JobID, err)
-	}
-	return nil
+	return enqueueOnce(ctx, enq, t, "the %s notification of job %s/%s", p.Event, p.Account, p.JobID)
 }

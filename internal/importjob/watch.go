@@ -2,7 +2,6 @@ package importjob
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -18,14 +17,7 @@ type TaskWatcher struct{ Client tasks.Enqueuer }
 
 // Watch enqueues a look at the import after a delay.
 func (w TaskWatcher) Watch(ctx context.Context, iw Watch, after time.Duration) error {
-	task, err := tasks.NewImportWatch(tasks.ImportWatch(iw), after)
-	if err != nil {
-		return err
-	}
-	if _, err := w.Client.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-		return fmt.Errorf("enqueueing the watch of run %s: %w", iw.RunID, err)
-	}
-	return nil
+	return tasks.EnqueueImportWatch(ctx, w.Client, tasks.ImportWatch(iw), after)
 }
 
 // processWatch handles tasks.TypeImportWatch: while the import's worker
@@ -47,12 +39,8 @@ func (r *Runner) processWatch(ctx context.Context, t *asynq.Task) error {
 		if r.opts.Enqueuer == nil {
 			return fault.Permanent(CodeConfig, fmt.Errorf("run %s of job %s: no enqueuer to start it again", p.RunID, p.JobID))
 		}
-		task, err := tasks.NewRecoveredRun(p, tasks.QueueImport)
-		if err != nil {
+		if err := tasks.EnqueueRecoveredRun(ctx, r.opts.Enqueuer, p, tasks.QueueImport); err != nil {
 			return err
-		}
-		if _, err := r.opts.Enqueuer.EnqueueContext(ctx, task); err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) {
-			return fmt.Errorf("enqueueing the recovery of run %s: %w", p.RunID, err)
 		}
 		r.opts.Logger.WarnContext(ctx, "an import's worker died; its run starts again to take the import over",
 			"account", p.Account, "job", p.JobID, "run", p.RunID)
