@@ -85,6 +85,9 @@ func TestStateMachine(t *testing.T) {
 	if j, _ = s.Pause(ctx, "acme", j.ID); j.State != StatePaused {
 		t.Fatal("pause")
 	}
+	if again, err := s.Pause(ctx, "acme", j.ID); err != nil || again.Version != j.Version {
+		t.Fatalf("pausing a paused job: %v, version %d then %d; want no change", err, j.Version, again.Version)
+	}
 	if _, err := s.PrepareRun(ctx, "acme", j.ID); !errors.Is(err, ErrConflict) {
 		t.Fatalf("run while paused: %v", err)
 	}

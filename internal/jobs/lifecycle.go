@@ -114,42 +114,18 @@ func (s *Store) Update(ctx context.Context, account, id string, in Input) (*Job,
 // Pause stops a job from running until Resume. Pausing a paused job
 // changes nothing (its version included).
 func (s *Store) Pause(ctx context.Context, account, id string) (*Job, error) {
-	return s.mutate(ctx, account, id, func(j *Job) error {
-		switch j.State {
-		case StateDeleted:
-			return fmt.Errorf("%w: job is deleted", ErrConflict)
-		case StatePaused:
-			return errUnchanged
-		}
-		j.State = StatePaused
-		return nil
-	})
+	return s.move(ctx, account, id, StatePaused, map[string]string{StateDeleted: "job is deleted"})
 }
 
 // Resume makes a paused, failed or completed job running again. Resuming a
 // running job changes nothing (its version included).
 func (s *Store) Resume(ctx context.Context, account, id string) (*Job, error) {
-	return s.mutate(ctx, account, id, func(j *Job) error {
-		switch j.State {
-		case StateDeleted:
-			return fmt.Errorf("%w: job is deleted", ErrConflict)
-		case StateRunning:
-			return errUnchanged
-		}
-		j.State = StateRunning
-		return nil
-	})
+	return s.move(ctx, account, id, StateRunning, map[string]string{StateDeleted: "job is deleted"})
 }
 
 // Delete marks a job deleted for good; its history stays readable.
 func (s *Store) Delete(ctx context.Context, account, id string) (*Job, error) {
-	return s.mutate(ctx, account, id, func(j *Job) error {
-		if j.State == StateDeleted {
-			return errUnchanged
-		}
-		j.State = StateDeleted
-		return nil
-	})
+	return s.move(ctx, account, id, StateDeleted, nil)
 }
 
 // SetState records a state decided by a worker (completed, failed). It does
@@ -168,16 +144,23 @@ func (s *Store) SetState(ctx context.Context, account, id, state string) (*Job, 
 // completed or failed job may; a paused or deleted one may not. It makes a
 // completed or failed job running again.
 func (s *Store) PrepareRun(ctx context.Context, account, id string) (*Job, error) {
+	return s.move(ctx, account, id, StateRunning, map[string]string{
+		StatePaused:  "job is paused; resume it first",
+		StateDeleted: "job is deleted",
+	})
+}
+
+// move gives a job the state to: a job in a state refused names is a
+// conflict, with that reason, and a job already in state to is unchanged.
+func (s *Store) move(ctx context.Context, account, id, to string, refused map[string]string) (*Job, error) {
 	return s.mutate(ctx, account, id, func(j *Job) error {
-		switch j.State {
-		case StatePaused:
-			return fmt.Errorf("%w: job is paused; resume it first", ErrConflict)
-		case StateDeleted:
-			return fmt.Errorf("%w: job is deleted", ErrConflict)
-		case StateRunning:
+		if why, ok := refused[j.State]; ok {
+			return fmt.Errorf("%w: %s", ErrConflict, why)
+		}
+		if j.State == to {
 			return errUnchanged
 		}
-		j.State = StateRunning
+		j.State = to
 		return nil
 	})
 }
