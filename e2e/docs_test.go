@@ -108,6 +108,9 @@ type docShell struct {
 	dir   string // state between blocks
 	state string
 	env   []string
+	// bashVars are the variables of a bash started with env: the
+	// shell's own and the environment's, which the state leaves out.
+	bashVars string
 }
 
 func newDocShell(t *testing.T, e *Env) *docShell {
@@ -119,6 +122,13 @@ func newDocShell(t *testing.T, e *Env) *docShell {
 	}
 	sh := &docShell{dir: dir, state: filepath.Join(dir, "state.sh")}
 	sh.env = baseEnv(map[string]string{"PATH": filepath.Dir(binary) + ":" + os.Getenv("PATH")})
+	vars := exec.Command("bash", "--norc", "-c", "compgen -v")
+	vars.Env = sh.env
+	names, err := vars.Output()
+	if err != nil {
+		t.Fatalf("listing bash's variables: %v", err)
+	}
+	sh.bashVars = " " + strings.Join(strings.Fields(string(names)), " ") + " "
 	if err := os.WriteFile(sh.state, fmt.Appendf(nil, "cd %q\n", root), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -134,8 +144,13 @@ func newDocShell(t *testing.T, e *Env) *docShell {
 // exec runs script after the state of the blocks before it, saves the
 // state it leaves, and returns what it printed.
 func (sh *docShell) exec(script string) (string, error) {
-	full := fmt.Sprintf("set -a\nsource %q\nset -euo pipefail\n%s\nset +u\n{ export -p; printf 'cd %%q\\n' \"$PWD\"; } > %q.new && mv %q.new %q\n",
-		sh.state, script, sh.state, sh.state, sh.state)
+	// The state is a declare line for each variable the blocks set, with
+	// its attributes: a variable a block sets without export stays
+	// unexported in the next block, as in a reader's shell, so a document
+	// that forgets an export fails here too.
+	save := fmt.Sprintf(`for __v in $(compgen -v); do case %q in *" $__v "*) ;; *) [ "$__v" = __v ] || declare -p "$__v";; esac; done`, sh.bashVars)
+	full := fmt.Sprintf("source %q\nset -euo pipefail\n%s\nset +u\n{ %s; printf 'cd %%q\\n' \"$PWD\"; } > %q.new && mv %q.new %q\n",
+		sh.state, script, save, sh.state, sh.state, sh.state)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", full)
