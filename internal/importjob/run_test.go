@@ -359,3 +359,41 @@ func TestStreamIdentityColumns(t *testing.T) {
 		t.Fatalf("braze_users run: %+v", res)
 	}
 }
+
+// TestValueErrorsCountAsBadRows: a row whose value the profiles store
+// refuses (a date of birth that is no date) is rejected while the file is
+// staged, as bad_value, and counts toward max_bad_row_share: a file of
+// such rows fails and applies none of its rows.
+func TestValueErrorsCountAsBadRows(t *testing.T) {
+	t.Parallel()
+	b := setupRun(t)
+	ctx := context.Background()
+	b.sshd.WriteFile(t, "in/soon.csv", []byte("email,date_of_birth\nsoon@example.com,soon\n"))
+	j := b.job(t, map[string]any{"folder": "in", "file": "soon.csv"}, "")
+	run, res, err := b.run(t, j)
+	if err != nil || res.Failed != 1 || res.Imported != 0 || !strings.Contains(res.Failure, "1 of 1 rows rejected") {
+		t.Fatalf("run: %+v %v", res, err)
+	}
+	if c := b.counters(t, j, run); c["files_failed"] != 1 || c["rejected"] != 1 || c["applied"] != 0 {
+		t.Fatalf("counters %v", c)
+	}
+	if _, err := b.prof.Lookup(ctx, b.acct, "email", "soon@example.com"); !errors.Is(err, profiles.ErrNotFound) {
+		t.Fatalf("a row of a failed file was applied: %v", err)
+	}
+	files, err := b.rejected.Files(ctx, b.acct, j.ID, run.ID)
+	if err != nil || len(files) != 1 || !strings.Contains(string(files[0].CSV), `soon@example.com,soon,2,"bad_value: `) {
+		t.Fatalf("rejected rows: %+v %v", files, err)
+	}
+
+	// One bad date out of three rows: counted, under the limit, the rest
+	// applied.
+	b.sshd.WriteFile(t, "in2/dob.csv", []byte("email,date_of_birth\na@example.com,1990-05-17\nb@example.com,soon\nc@example.com,1991-01-02\n"))
+	j2 := b.job(t, map[string]any{"folder": "in2", "file": "dob.csv", "max_bad_row_share": 0.5}, "")
+	run2, res2, err := b.run(t, j2)
+	if err != nil || res2.Imported != 1 {
+		t.Fatalf("run: %+v %v", res2, err)
+	}
+	if c := b.counters(t, j2, run2); c["applied"] != 2 || c["rejected"] != 1 || c["rows_read"] != 3 {
+		t.Fatalf("counters %v", c)
+	}
+}
