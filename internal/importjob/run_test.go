@@ -224,6 +224,20 @@ func TestFailedFileIsMovedAndItsNameFreed(t *testing.T) {
 	if err != nil || res.Imported != 1 {
 		t.Fatalf("the fixed file: %+v %v", res, err)
 	}
+	// The ledger keeps both versions: the fixed one, imported, and the
+	// one that failed, with where it went.
+	entries, err = b.importer.Ledger.List(ctx, csvimport.Job{Account: b.acct, ID: j.ID})
+	if err != nil || len(entries) != 2 || entries[0].State != csvimport.StateImported ||
+		entries[1].State != csvimport.StateFailed || entries[1].MovedTo != "failed/users.csv" {
+		t.Fatalf("ledger after the fixed file: %+v %v", entries, err)
+	}
+	// Asking to import the path again forgets both.
+	if ok, err := b.importer.Ledger.Reset(ctx, csvimport.Job{Account: b.acct, ID: j.ID}, entries[0].FileVersion); err != nil || !ok {
+		t.Fatalf("reset: %v %v", ok, err)
+	}
+	if entries, err = b.importer.Ledger.List(ctx, csvimport.Job{Account: b.acct, ID: j.ID}); err != nil || len(entries) != 0 {
+		t.Fatalf("ledger after a reset: %+v %v", entries, err)
+	}
 }
 
 // TestMissingFolderWaits: a job whose folder does not exist yet logs a
