@@ -322,3 +322,67 @@ func TestImportValueErrorsCountAsBadRows(t *testing.T) {
 		}
 	})
 }
+
+// TestManagedBurstUploadOneRun: files uploaded together in one SFTP
+// session to a managed server are imported without runs left waiting
+// with nothing in them: every run after the upload imported files, all
+// five files are imported, the job's last run is one that imported, and
+// the completed job shows no progress left from an import.
+func TestManagedBurstUploadOneRun(t *testing.T) {
+	eachMode(t, func(t *testing.T, e *Env) {
+		a := e.NewAccount(t)
+		au := a.Call(t, "POST", "/authorizations", map[string]any{"type": "sftp_managed", "label": "uploads"}).Expect(t, 201)
+		host, port, fp, user, pw := au.Str("config.host"), int(au.Num("config.port")), au.Str("config.host_key"), au.Str("config.username"), au.Str("shown_once.password")
+		dir := t.TempDir()
+		openSSHBatch(t, host, port, fp, user, pw, dir, "mkdir incoming\n")
+		job := a.Call(t, "POST", "/jobs", map[string]any{
+			"type": "csv_import", "label": "burst", "authorization_id": au.Str("id"),
+			"config": map[string]any{"folder": "incoming", "pattern": "*.csv"},
+		}).Expect(t, 201).Str("id")
+		waitRunEnded(t, a, job, 1)
+		before := len(runs(t, a, job))
+
+		prefix := "bu" + randomHex(3) + "-"
+		var cmds strings.Builder
+		for i := range 5 {
+			name := fmt.Sprintf("part%d.csv", i)
+			if err := os.WriteFile(filepath.Join(dir, name), brazeCSV(fmt.Sprintf("%s%d-", prefix, i), 20), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmds.WriteString("put " + name + " incoming/" + name + "\n")
+		}
+		openSSHBatch(t, host, port, fp, user, pw, dir, cmds.String())
+
+		var after []J
+		eventually(t, 60*time.Second, "the five files imported and every run ended", func() (bool, string) {
+			imported := 0
+			for _, f := range ledger(t, a, job) {
+				if f.Str("state") == "imported" {
+					imported++
+				}
+			}
+			rs := runs(t, a, job)
+			after = rs[:len(rs)-before]
+			for _, r := range rs {
+				if r.Str("ended_at") == "" {
+					return false, jsonString(rs)
+				}
+			}
+			return imported == 5, jsonString(rs)
+		})
+		total := 0.0
+		for _, r := range after {
+			if r.Num("counters.files_imported") == 0 {
+				t.Errorf("a run after the upload imported nothing: %v\nruns: %s", r, jsonString(after))
+			}
+			total += r.Num("counters.files_imported")
+		}
+		if total != 5 || len(after) == 0 {
+			t.Errorf("the runs after the upload imported %v files, want 5: %s", total, jsonString(after))
+		}
+		j := a.Job(t, job)
+		if j.Str("state") != "completed" || j.Num("last_run.counters.files_imported") == 0 || j["progress"] != nil {
+			t.Errorf("job = %s", jsonString(j))
+		}
+	})
+}

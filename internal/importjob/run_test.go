@@ -411,3 +411,63 @@ func TestValueErrorsCountAsBadRows(t *testing.T) {
 		t.Fatalf("counters %v", c)
 	}
 }
+
+// TestUploadRunsCoalesce: a run an upload asked for starts only when an
+// upload waits for a listing of the folder, and a run lists it: a run
+// whose upload another run imported is not recorded. While another import
+// holds the job, a run waits before it is recorded. A run leaves no
+// progress behind, and one that finds only files imported before says so.
+func TestUploadRunsCoalesce(t *testing.T) {
+	t.Parallel()
+	b := setupRun(t)
+	ctx := context.Background()
+	b.sshd.WriteFile(t, "in/a.csv", usersCSV("a", 2))
+	j := b.job(t, map[string]any{"folder": "in", "pattern": "*.csv"}, "")
+	admit := func(trigger string) (bool, error) {
+		t.Helper()
+		return b.runner.JobType().Admit(ctx, j, trigger)
+	}
+	if ok, err := admit(TriggerUpload); err != nil || ok {
+		t.Fatalf("an upload's run with no upload waiting: %v %v", ok, err)
+	}
+	if first, err := b.jobs.MarkUploaded(ctx, b.acct, j.ID); err != nil || !first {
+		t.Fatalf("mark: %v %v", first, err)
+	}
+	if first, err := b.jobs.MarkUploaded(ctx, b.acct, j.ID); err != nil || first {
+		t.Fatalf("a second upload asks for a run of its own: %v %v", first, err)
+	}
+	if ok, err := admit(TriggerUpload); err != nil || !ok {
+		t.Fatalf("an upload's run with an upload waiting: %v %v", ok, err)
+	}
+	// Another run lists the folder first: it imports the upload, and the
+	// upload's run is not needed.
+	if _, res, err := b.run(t, j); err != nil || res.Imported != 1 {
+		t.Fatalf("run: %+v %v", res, err)
+	}
+	if ok, err := admit(TriggerUpload); err != nil || ok {
+		t.Fatalf("an upload's run after a run listed the folder: %v %v", ok, err)
+	}
+	if d, err := b.jobs.Describe(ctx, b.acct, j.ID); err != nil || d.Progress != nil {
+		t.Fatalf("progress after the run: %+v %v", d.Progress, err)
+	}
+	run, res, err := b.run(t, j)
+	if err != nil || res.Imported != 0 {
+		t.Fatalf("run again: %+v %v", res, err)
+	}
+	if c := b.counters(t, j, run); c["files_skipped"] != 1 || len(c) != 1 {
+		t.Fatalf("the counters of a run that found nothing new: %v", c)
+	}
+	// Another import holds the job: a run waits, unrecorded.
+	lease, err := b.importer.Acquire(ctx, csvimport.Job{Account: b.acct, ID: j.ID}, "run_other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var busy *BusyError
+	if ok, err := admit("manual"); ok || !errors.As(err, &busy) {
+		t.Fatalf("a run while another import holds the job: %v %v", ok, err)
+	}
+	lease.Release()
+	if ok, err := admit("manual"); err != nil || !ok {
+		t.Fatalf("a run once the job is free: %v %v", ok, err)
+	}
+}
