@@ -271,3 +271,118 @@ func noChangeTwice(t *testing.T, e *Env, account string) {
 		t.Fatal("the change log is empty")
 	}
 }
+
+// TestImportValueErrorsCountAsBadRows: a row whose value does not fit its
+// field (a date of birth that is no date) is rejected as bad_value before
+// any row is applied, and counts toward max_bad_row_share: a file of only
+// such rows fails, applies nothing and makes the job failing; one such row
+// out of three, under a limit of one half, is counted and the rest applied.
+func TestImportValueErrorsCountAsBadRows(t *testing.T) {
+	eachMode(t, func(t *testing.T, e *Env) {
+		s := startCustomerSFTP(t)
+		a := e.NewAccount(t)
+		prefix := "dob" + randomHex(3) + "-"
+		s.write(t, prefix+"soon.csv", []byte("email,date_of_birth\n"+prefix+"soon@example.com,soon\n"))
+		s.write(t, prefix+"three.csv", []byte("email,date_of_birth\n"+prefix+"a@example.com,1990-05-17\n"+
+			prefix+"b@example.com,soon\n"+prefix+"c@example.com,1991-01-02\n"))
+		auth := sftpAuth(t, a, s, "sftp", map[string]any{})
+		bad := a.Call(t, "POST", "/jobs", map[string]any{
+			"type": "csv_import", "label": "all bad", "authorization_id": auth,
+			"config": map[string]any{"folder": s.Dir, "file": prefix + "soon.csv"},
+		}).Expect(t, 201).Str("id")
+		run := waitRunEnded(t, a, bad, 1)
+		if run.Str("outcome") != "partial" || run.Num("counters.files_failed") != 1 || run.Num("counters.files_imported") != 0 ||
+			run.Num("counters.rejected") != 1 || run.Num("counters.applied") != 0 {
+			t.Fatalf("run = %v", run)
+		}
+		if j := a.Job(t, bad); j.Str("health") != "failing" || j.Str("last_error.code") != "import_file_failed" ||
+			!strings.Contains(j.Str("last_error.message"), "1 of 1 rows rejected") {
+			t.Fatalf("job = %v", j)
+		}
+		_, recs := rejectedCSV(t, a, bad, run.Str("id"))
+		if len(recs) != 2 || recs[1][0] != prefix+"soon@example.com" || !strings.HasPrefix(recs[1][3], "bad_value: ") {
+			t.Fatalf("rejected rows: %q", recs)
+		}
+		if r := a.Call(t, "GET", "/profiles/email/"+prefix+"soon@example.com", nil); r.Status != 404 {
+			t.Fatalf("a row of a failed file was applied: %d %s", r.Status, r.Body)
+		}
+
+		some := a.Call(t, "POST", "/jobs", map[string]any{
+			"type": "csv_import", "label": "one bad", "authorization_id": auth,
+			"config": map[string]any{"folder": s.Dir, "file": prefix + "three.csv", "max_bad_row_share": 0.5},
+		}).Expect(t, 201).Str("id")
+		run = waitRunEnded(t, a, some, 1)
+		if run.Str("outcome") != "success" || run.Num("counters.files_imported") != 1 || run.Num("counters.applied") != 2 ||
+			run.Num("counters.rejected") != 1 {
+			t.Fatalf("run = %v", run)
+		}
+		files := ledger(t, a, some)
+		if len(files) != 1 || files[0].Num("applied") != 2 || files[0].Num("rejected") != 1 {
+			t.Fatalf("ledger: %v", jsonString(files))
+		}
+	})
+}
+
+// TestManagedBurstUploadOneRun: files uploaded together in one SFTP
+// session to a managed server are imported without runs left waiting
+// with nothing in them: every run after the upload imported files, all
+// five files are imported, the job's last run is one that imported, and
+// the completed job shows no progress left from an import.
+func TestManagedBurstUploadOneRun(t *testing.T) {
+	eachMode(t, func(t *testing.T, e *Env) {
+		a := e.NewAccount(t)
+		au := a.Call(t, "POST", "/authorizations", map[string]any{"type": "sftp_managed", "label": "uploads"}).Expect(t, 201)
+		host, port, fp, user, pw := au.Str("config.host"), int(au.Num("config.port")), au.Str("config.host_key"), au.Str("config.username"), au.Str("shown_once.password")
+		dir := t.TempDir()
+		openSSHBatch(t, host, port, fp, user, pw, dir, "mkdir incoming\n")
+		job := a.Call(t, "POST", "/jobs", map[string]any{
+			"type": "csv_import", "label": "burst", "authorization_id": au.Str("id"),
+			"config": map[string]any{"folder": "incoming", "pattern": "*.csv"},
+		}).Expect(t, 201).Str("id")
+		waitRunEnded(t, a, job, 1)
+		before := len(runs(t, a, job))
+
+		prefix := "bu" + randomHex(3) + "-"
+		var cmds strings.Builder
+		for i := range 5 {
+			name := fmt.Sprintf("part%d.csv", i)
+			if err := os.WriteFile(filepath.Join(dir, name), brazeCSV(fmt.Sprintf("%s%d-", prefix, i), 20), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cmds.WriteString("put " + name + " incoming/" + name + "\n")
+		}
+		openSSHBatch(t, host, port, fp, user, pw, dir, cmds.String())
+
+		var after []J
+		eventually(t, 60*time.Second, "the five files imported and every run ended", func() (bool, string) {
+			imported := 0
+			for _, f := range ledger(t, a, job) {
+				if f.Str("state") == "imported" {
+					imported++
+				}
+			}
+			rs := runs(t, a, job)
+			after = rs[:len(rs)-before]
+			for _, r := range rs {
+				if r.Str("ended_at") == "" {
+					return false, jsonString(rs)
+				}
+			}
+			return imported == 5, jsonString(rs)
+		})
+		total := 0.0
+		for _, r := range after {
+			if r.Num("counters.files_imported") == 0 {
+				t.Errorf("a run after the upload imported nothing: %v\nruns: %s", r, jsonString(after))
+			}
+			total += r.Num("counters.files_imported")
+		}
+		if total != 5 || len(after) == 0 {
+			t.Errorf("the runs after the upload imported %v files, want 5: %s", total, jsonString(after))
+		}
+		j := a.Job(t, job)
+		if j.Str("state") != "completed" || j.Num("last_run.counters.files_imported") == 0 || j["progress"] != nil {
+			t.Errorf("job = %s", jsonString(j))
+		}
+	})
+}

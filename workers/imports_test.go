@@ -160,9 +160,10 @@ func TestImportCSVFromCustomerServer(t *testing.T) {
 	if runs[0].Counters["files_imported"] != 1 || runs[0].Counters["applied"] != 3 {
 		t.Fatalf("a changed file was not imported again: %+v", runs[0])
 	}
-	d, _ := b.jobs.Describe(ctx, "acme", j.ID)
-	if d.Progress["rows_read"] != 3.0 || !strings.HasSuffix(d.Progress["file"].(string), "users_2026-11-01.csv") {
-		t.Fatalf("progress: %+v", d.Progress)
+	// A job between runs shows no progress left from its last import.
+	d, err := b.jobs.Describe(ctx, "acme", j.ID)
+	if err != nil || d.Progress != nil {
+		t.Fatalf("progress after the run: %+v %v", d.Progress, err)
 	}
 }
 

@@ -44,6 +44,16 @@ func (h *JobRuns) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if !ok {
 		return fault.Permanent("unknown_job_type", fmt.Errorf("no runner for job type %q", job.Type))
 	}
+	if typ.Admit != nil {
+		ok, err := typ.Admit(ctx, job, p.Trigger)
+		if err != nil {
+			return err // a wait, or retried: no run is recorded meanwhile
+		}
+		if !ok {
+			log.InfoContext(ctx, "run not needed: another run did its work")
+			return nil
+		}
+	}
 	runID := p.RunID
 	if runID == "" {
 		runID = "run_" + shortHash(taskID(ctx, t))

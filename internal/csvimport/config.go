@@ -201,6 +201,12 @@ type Config struct {
 	// Prereader, when set, looks the rows up while they are staged (see
 	// Prereader). ImportFile sets it to the sink when the sink is one.
 	Prereader Prereader
+	// RowCheck, when set, checks each row that passed the parser's own
+	// checks before it is staged: a row it refuses (a code, ReasonBadValue
+	// when empty, and a reason) is rejected and counts toward
+	// MaxBadRowShare. ImportFile sets it from the sink when the sink is a
+	// Checker.
+	RowCheck RowCheck
 
 	// Progress, when set, is called at most every ProgressInterval and
 	// once at the end of each stage.

@@ -114,6 +114,13 @@ func (l *Lease) ImportFile(ctx context.Context, v FileVersion, open Opener, cfg 
 }
 
 func (im *Importer) importOnce(ctx context.Context, job Job, v FileVersion, open Opener, cfg Config, sink Sink) (*Report, error) {
+	if ck, ok := sink.(Checker); ok && cfg.RowCheck == nil {
+		check, err := ck.CheckRows(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("checking the rows of %s: %w", v.Path, err)
+		}
+		cfg.RowCheck = check
+	}
 	rc, err := open(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", v.Path, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/keyspace"
@@ -110,6 +111,29 @@ func (l *Ledger) Mark(ctx context.Context, job Job, e Entry) error {
 	return nil
 }
 
+// movedTag separates a version's id from the failure that moved it, in
+// the field of an entry of a failed version that was moved away.
+const movedTag = "\x00moved\x00"
+
+// MarkMoved stores e, a version that failed and was moved to e.MovedTo,
+// under a field of its own, so that the version's field is free for a
+// file uploaded at its path again (even of the same size and time) and
+// the ledger lists both.
+func (l *Ledger) MarkMoved(ctx context.Context, job Job, e Entry) error {
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("encoding ledger entry: %w", err)
+	}
+	key := ledgerKey(l.ns, job.Account, job.ID)
+	pipe := l.rdb.TxPipeline()
+	pipe.HDel(ctx, key, e.FileVersion.ID())
+	pipe.HSet(ctx, key, e.FileVersion.ID()+movedTag+strconv.FormatInt(e.FinishedAt.UnixNano(), 10), raw)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return fmt.Errorf("writing ledger entry %q of job %q: %w", e.Path, job.ID, err)
+	}
+	return nil
+}
+
 // List returns every entry of the job, most recently started first.
 func (l *Ledger) List(ctx context.Context, job Job) ([]Entry, error) {
 	all, err := l.rdb.HGetAll(ctx, ledgerKey(l.ns, job.Account, job.ID)).Result()
@@ -133,10 +157,22 @@ func (l *Ledger) List(ctx context.Context, job Job) ([]Entry, error) {
 	return out, nil
 }
 
-// Reset forgets v so that the next run imports it again. It reports
+// Reset forgets v (and its failures that were moved away) so that the
+// next run imports it again. It reports
 // whether there was an entry.
 func (l *Ledger) Reset(ctx context.Context, job Job, v FileVersion) (bool, error) {
-	n, err := l.rdb.HDel(ctx, ledgerKey(l.ns, job.Account, job.ID), v.ID()).Result()
+	key := ledgerKey(l.ns, job.Account, job.ID)
+	fields, err := l.rdb.HKeys(ctx, key).Result()
+	if err != nil {
+		return false, fmt.Errorf("resetting ledger entry %q of job %q: %w", v.Path, job.ID, err)
+	}
+	drop := []string{v.ID()}
+	for _, f := range fields {
+		if strings.HasPrefix(f, v.ID()+movedTag) {
+			drop = append(drop, f) // the failures of v that were moved away
+		}
+	}
+	n, err := l.rdb.HDel(ctx, key, drop...).Result()
 	if err != nil {
 		return false, fmt.Errorf("resetting ledger entry %q of job %q: %w", v.Path, job.ID, err)
 	}

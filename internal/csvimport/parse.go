@@ -111,6 +111,16 @@ func (p *parser) parse(ctx context.Context, r io.Reader, entry string) error {
 			p.rejectRow(int64(line), entry, ReasonBadTimestamp, reason, rec)
 			continue
 		}
+		if p.cfg.RowCheck != nil {
+			code, reason := p.cfg.RowCheck(Record{Columns: plan.names, Values: values, EventTime: event, Line: int64(line), Entry: entry})
+			if code != "" || reason != "" {
+				if code == "" {
+					code = ReasonBadValue
+				}
+				p.rejectRow(int64(line), entry, code, reason, rec)
+				continue
+			}
+		}
 		p.out.row(int64(line), event, values)
 		if p.pre != nil {
 			p.pre.add(p.good, plan.names, values, event)

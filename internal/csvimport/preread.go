@@ -17,6 +17,19 @@ type Prereader interface {
 	Preread(ctx context.Context, rows []Record) ([]bool, error)
 }
 
+// A Checker is a Sink that checks rows as it would apply them, writing
+// nothing: Stage rejects the rows it refuses, so that they count toward
+// MaxBadRowShare before any row of the file is applied. CheckRows returns
+// the check of one staging's rows.
+type Checker interface {
+	Sink
+	CheckRows(ctx context.Context) (RowCheck, error)
+}
+
+// RowCheck checks one row (Values are reused after it returns): the code
+// and reason to reject it, or "" to stage it.
+type RowCheck func(Record) (code, reason string)
+
 // A Flusher is a Sink whose Apply may return before its rows are written.
 // Flush waits for them and returns how many more were applied; Apply calls
 // it after a file's last rows, and when it gives up on a file.

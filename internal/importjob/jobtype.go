@@ -4,6 +4,7 @@ import (
 	"context"
 	"path"
 
+	"github.com/brazesync/brazesync/internal/csvimport"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/jobtype"
 	"github.com/brazesync/brazesync/tasks"
@@ -25,9 +26,34 @@ func (r *Runner) JobType() jobtype.Type {
 		Run:                jobtype.RunnerFunc(r.runJob),
 		OwnsHealth:         true,
 		TakesUpload:        takesUpload,
+		Admit:              r.admit,
 		Tasks:              map[string]asynq.Handler{tasks.TypeImportWatch: asynq.HandlerFunc(r.processWatch)},
 	}
 }
+
+// admit lets a run of job j be recorded and start once no other import of
+// the job holds its lease (until then the task waits, with no run that
+// would sit there empty). A run an upload asked for is dropped when
+// another run has listed the folder since: it imported the upload.
+func (r *Runner) admit(ctx context.Context, j *jobs.Job, trigger string) (bool, error) {
+	if trigger == TriggerUpload {
+		waiting, err := r.jobs.UploadsWaiting(ctx, j.Account, j.ID)
+		if err != nil || !waiting {
+			return false, err
+		}
+	}
+	live, _, err := r.importer.LeaseState(ctx, csvimport.Job{Account: j.Account, ID: j.ID})
+	if err != nil {
+		return false, err
+	}
+	if live != "" {
+		return false, &BusyError{Delay: r.WatchInterval(), Reason: "another import of this job is running"}
+	}
+	return true, nil
+}
+
+// TriggerUpload is the trigger of the runs that uploads ask for.
+const TriggerUpload = "upload"
 
 // validate checks a job's config; keep_updated without a schedule gets
 // KeepUpdatedSchedule.

@@ -131,7 +131,7 @@ func (r *Runner) failed(ctx context.Context, fr *fileRun, rep *csvimport.Report,
 			}
 			if found {
 				e.MovedTo = dest
-				if err := r.importer.Ledger.Mark(ctx, fr.job, e); err != nil {
+				if err := r.importer.Ledger.MarkMoved(ctx, fr.job, e); err != nil {
 					return msg, err
 				}
 			}

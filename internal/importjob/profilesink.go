@@ -2,6 +2,7 @@ package importjob
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -99,7 +100,54 @@ type profileSink struct {
 var (
 	_ csvimport.Prereader = (*profileSink)(nil)
 	_ csvimport.Flusher   = (*profileSink)(nil)
+	_ csvimport.Checker   = (*profileSink)(nil)
 )
+
+// RecordChecker is an Upserter that checks records as it would write
+// them, writing nothing (*profiles.Store).
+type RecordChecker interface {
+	NewCheck(ctx context.Context, account, stream string) (profiles.RecordCheck, error)
+}
+
+// CheckRows checks each staged row as the profiles store would map and
+// type it, so that a row it would refuse (a date of birth that is no date)
+// is rejected while the file is staged and counts toward
+// max_bad_row_share. An Upserter that cannot check accepts every row.
+func (s *profileSink) CheckRows(ctx context.Context) (csvimport.RowCheck, error) {
+	rc, ok := s.up.(RecordChecker)
+	if !ok {
+		return func(csvimport.Record) (string, string) { return "", "" }, nil
+	}
+	check, err := rc.NewCheck(ctx, s.account, s.stream)
+	if err != nil {
+		return nil, err
+	}
+	return func(rec csvimport.Record) (string, string) {
+		err := check(profiles.Record{Columns: rec.Columns, Values: rec.Values, EventTime: rec.EventTime})
+		if err == nil {
+			return "", ""
+		}
+		var re *profiles.RecordError
+		kind := ""
+		if errors.As(err, &re) {
+			kind = re.Kind
+		}
+		return rejectionCode(kind), err.Error()
+	}, nil
+}
+
+// rejectionCode is the rejected-row code of a profiles rejection kind.
+func rejectionCode(kind string) string {
+	switch kind {
+	case profiles.RejectedValue:
+		return csvimport.ReasonBadValue
+	case profiles.RejectedTimestamp:
+		return csvimport.ReasonBadTimestamp
+	case profiles.RejectedIdentity:
+		return csvimport.ReasonMissingIdentity
+	}
+	return csvimport.ReasonSinkRejected
+}
 
 // NewFile starts a Bulk for the rows of a new staging.
 func (s *profileSink) NewFile() {
@@ -146,7 +194,7 @@ func (s *profileSink) Apply(ctx context.Context, recs []csvimport.Record) (int, 
 	var rej []csvimport.Rejection
 	for _, rj := range res.Rejected {
 		if rj.Index >= 0 && rj.Index < len(recs) {
-			rej = append(rej, csvimport.Rejection{Line: recs[rj.Index].Line, Entry: recs[rj.Index].Entry, Reason: rj.Reason})
+			rej = append(rej, csvimport.Rejection{Line: recs[rj.Index].Line, Entry: recs[rj.Index].Entry, Code: rejectionCode(rj.Kind), Reason: rj.Reason})
 		}
 	}
 	return res.Applied, rej, nil

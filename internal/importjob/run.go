@@ -161,6 +161,14 @@ func (r *Runner) Run(ctx context.Context, j *jobs.Job, run *jobs.Run) (Result, e
 	}
 	defer lease.Release()
 	ctx = lease.Context()
+	defer func() {
+		// A job between runs shows no progress: the import is over,
+		// whatever its outcome. Progress is a view of the import, which
+		// went on without it.
+		if err := r.jobs.ClearProgress(context.WithoutCancel(ctx), j.Account, j.ID); err != nil {
+			r.opts.Logger.WarnContext(ctx, "clearing import progress failed", "account", j.Account, "job", j.ID, "err", err)
+		}
+	}()
 	lease.CleanTemp(r.opts.TempDir)
 	// While this run waited for the lease, another worker may have taken
 	// its import over and finished it.
@@ -245,6 +253,11 @@ func (r *Runner) importFiles(ctx context.Context, j *jobs.Job, run *jobs.Run, c 
 		pre = preOpen(ctx, client, path.Join(folder, name))
 		defer pre.close()
 	}
+	// The listing sees every upload so far; an upload after this asks
+	// for a run of its own.
+	if err := r.jobs.TakeUploads(ctx, j.Account, j.ID); err != nil {
+		return res, err
+	}
 	files, err := findFiles(ctx, client, folder, c.Select)
 	var missing *folderMissingError
 	if errors.As(err, &missing) {
@@ -255,6 +268,7 @@ func (r *Runner) importFiles(ctx context.Context, j *jobs.Job, run *jobs.Run, c 
 	}
 	job := lease.Job()
 	watch := &watchOnce{r: r, w: Watch{Account: j.Account, JobID: j.ID, RunID: run.ID, Token: lease.Token()}}
+	seen := int64(0) // files that earlier runs imported or failed
 	for _, f := range files {
 		sink := &profileSink{up: r.profiles, account: j.Account, stream: c.Stream}
 		v := csvimport.FileVersion{Path: f.Path, Size: f.Size, ModTime: f.ModTime}
@@ -264,6 +278,9 @@ func (r *Runner) importFiles(ctx context.Context, j *jobs.Job, run *jobs.Run, c 
 		}
 		if found && e.Finished() {
 			res.Skipped++
+			if e.RunID != run.ID {
+				seen++
+			}
 			continue
 		}
 		cur, err := r.jobs.Get(ctx, j.Account, j.ID)
@@ -315,6 +332,11 @@ func (r *Runner) importFiles(ctx context.Context, j *jobs.Job, run *jobs.Run, c 
 		default:
 			return res, fmt.Errorf("importing %s: %w", f.Path, err)
 		}
+	}
+	// A run that found nothing new says what it found (counted once: a
+	// retried run lists again).
+	if _, err := r.jobs.CountOnce(ctx, j.Account, j.ID, run.ID, "files_skipped", map[string]int64{"files_skipped": seen}); err != nil {
+		return res, err
 	}
 	return res, nil
 }

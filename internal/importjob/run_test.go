@@ -224,6 +224,20 @@ func TestFailedFileIsMovedAndItsNameFreed(t *testing.T) {
 	if err != nil || res.Imported != 1 {
 		t.Fatalf("the fixed file: %+v %v", res, err)
 	}
+	// The ledger keeps both versions: the fixed one, imported, and the
+	// one that failed, with where it went.
+	entries, err = b.importer.Ledger.List(ctx, csvimport.Job{Account: b.acct, ID: j.ID})
+	if err != nil || len(entries) != 2 || entries[0].State != csvimport.StateImported ||
+		entries[1].State != csvimport.StateFailed || entries[1].MovedTo != "failed/users.csv" {
+		t.Fatalf("ledger after the fixed file: %+v %v", entries, err)
+	}
+	// Asking to import the path again forgets both.
+	if ok, err := b.importer.Ledger.Reset(ctx, csvimport.Job{Account: b.acct, ID: j.ID}, entries[0].FileVersion); err != nil || !ok {
+		t.Fatalf("reset: %v %v", ok, err)
+	}
+	if entries, err = b.importer.Ledger.List(ctx, csvimport.Job{Account: b.acct, ID: j.ID}); err != nil || len(entries) != 0 {
+		t.Fatalf("ledger after a reset: %+v %v", entries, err)
+	}
 }
 
 // TestMissingFolderWaits: a job whose folder does not exist yet logs a
@@ -357,5 +371,103 @@ func TestStreamIdentityColumns(t *testing.T) {
 	other := b.job(t, map[string]any{"folder": "other", "file": "members.csv"}, "")
 	if _, res, _ := b.run(t, other); res.Failed != 1 || !strings.Contains(res.Failure, "no identity column") {
 		t.Fatalf("braze_users run: %+v", res)
+	}
+}
+
+// TestValueErrorsCountAsBadRows: a row whose value the profiles store
+// refuses (a date of birth that is no date) is rejected while the file is
+// staged, as bad_value, and counts toward max_bad_row_share: a file of
+// such rows fails and applies none of its rows.
+func TestValueErrorsCountAsBadRows(t *testing.T) {
+	t.Parallel()
+	b := setupRun(t)
+	ctx := context.Background()
+	b.sshd.WriteFile(t, "in/soon.csv", []byte("email,date_of_birth\nsoon@example.com,soon\n"))
+	j := b.job(t, map[string]any{"folder": "in", "file": "soon.csv"}, "")
+	run, res, err := b.run(t, j)
+	if err != nil || res.Failed != 1 || res.Imported != 0 || !strings.Contains(res.Failure, "1 of 1 rows rejected") {
+		t.Fatalf("run: %+v %v", res, err)
+	}
+	if c := b.counters(t, j, run); c["files_failed"] != 1 || c["rejected"] != 1 || c["applied"] != 0 {
+		t.Fatalf("counters %v", c)
+	}
+	if _, err := b.prof.Lookup(ctx, b.acct, "email", "soon@example.com"); !errors.Is(err, profiles.ErrNotFound) {
+		t.Fatalf("a row of a failed file was applied: %v", err)
+	}
+	files, err := b.rejected.Files(ctx, b.acct, j.ID, run.ID)
+	if err != nil || len(files) != 1 || !strings.Contains(string(files[0].CSV), `soon@example.com,soon,2,"bad_value: `) {
+		t.Fatalf("rejected rows: %+v %v", files, err)
+	}
+
+	// One bad date out of three rows: counted, under the limit, the rest
+	// applied.
+	b.sshd.WriteFile(t, "in2/dob.csv", []byte("email,date_of_birth\na@example.com,1990-05-17\nb@example.com,soon\nc@example.com,1991-01-02\n"))
+	j2 := b.job(t, map[string]any{"folder": "in2", "file": "dob.csv", "max_bad_row_share": 0.5}, "")
+	run2, res2, err := b.run(t, j2)
+	if err != nil || res2.Imported != 1 {
+		t.Fatalf("run: %+v %v", res2, err)
+	}
+	if c := b.counters(t, j2, run2); c["applied"] != 2 || c["rejected"] != 1 || c["rows_read"] != 3 {
+		t.Fatalf("counters %v", c)
+	}
+}
+
+// TestUploadRunsCoalesce: a run an upload asked for starts only when an
+// upload waits for a listing of the folder, and a run lists it: a run
+// whose upload another run imported is not recorded. While another import
+// holds the job, a run waits before it is recorded. A run leaves no
+// progress behind, and one that finds only files imported before says so.
+func TestUploadRunsCoalesce(t *testing.T) {
+	t.Parallel()
+	b := setupRun(t)
+	ctx := context.Background()
+	b.sshd.WriteFile(t, "in/a.csv", usersCSV("a", 2))
+	j := b.job(t, map[string]any{"folder": "in", "pattern": "*.csv"}, "")
+	admit := func(trigger string) (bool, error) {
+		t.Helper()
+		return b.runner.JobType().Admit(ctx, j, trigger)
+	}
+	if ok, err := admit(TriggerUpload); err != nil || ok {
+		t.Fatalf("an upload's run with no upload waiting: %v %v", ok, err)
+	}
+	if first, err := b.jobs.MarkUploaded(ctx, b.acct, j.ID); err != nil || !first {
+		t.Fatalf("mark: %v %v", first, err)
+	}
+	if first, err := b.jobs.MarkUploaded(ctx, b.acct, j.ID); err != nil || first {
+		t.Fatalf("a second upload asks for a run of its own: %v %v", first, err)
+	}
+	if ok, err := admit(TriggerUpload); err != nil || !ok {
+		t.Fatalf("an upload's run with an upload waiting: %v %v", ok, err)
+	}
+	// Another run lists the folder first: it imports the upload, and the
+	// upload's run is not needed.
+	if _, res, err := b.run(t, j); err != nil || res.Imported != 1 {
+		t.Fatalf("run: %+v %v", res, err)
+	}
+	if ok, err := admit(TriggerUpload); err != nil || ok {
+		t.Fatalf("an upload's run after a run listed the folder: %v %v", ok, err)
+	}
+	if d, err := b.jobs.Describe(ctx, b.acct, j.ID); err != nil || d.Progress != nil {
+		t.Fatalf("progress after the run: %+v %v", d.Progress, err)
+	}
+	run, res, err := b.run(t, j)
+	if err != nil || res.Imported != 0 {
+		t.Fatalf("run again: %+v %v", res, err)
+	}
+	if c := b.counters(t, j, run); c["files_skipped"] != 1 || len(c) != 1 {
+		t.Fatalf("the counters of a run that found nothing new: %v", c)
+	}
+	// Another import holds the job: a run waits, unrecorded.
+	lease, err := b.importer.Acquire(ctx, csvimport.Job{Account: b.acct, ID: j.ID}, "run_other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var busy *BusyError
+	if ok, err := admit("manual"); ok || !errors.As(err, &busy) {
+		t.Fatalf("a run while another import holds the job: %v %v", ok, err)
+	}
+	lease.Release()
+	if ok, err := admit("manual"); err != nil || !ok {
+		t.Fatalf("a run once the job is free: %v %v", ok, err)
 	}
 }

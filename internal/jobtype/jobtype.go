@@ -74,10 +74,18 @@ type Type struct {
 	// Changed, when set, is told after a job of this type is created,
 	// changed, paused, resumed, run or deleted through the API.
 	Changed func(ctx context.Context, before, after *jobs.Job) error
+	// Admit, when set, is asked before a run of a job of this type is
+	// recorded, with the run's trigger: false drops the task without a
+	// run (an upload's run whose files another run has listed); a
+	// *fault.WaitError comes back later, still without a run (another run
+	// of the job is busy), so that no run waits with nothing in it.
+	Admit func(ctx context.Context, j *jobs.Job, trigger string) (bool, error)
 	// TakesUpload, when set, says whether a job of this type runs when a
 	// file is uploaded at path (an SFTP path such as "/exports/users.csv")
 	// to the managed SFTP server under the job's authorization, whose
-	// config folder is authFolder.
+	// config folder is authFolder. Uploads coalesce (Uploads.Uploaded): a
+	// run of such a type calls jobs.Store.TakeUploads right before it
+	// looks for the files, and until then every upload joins that run.
 	TakesUpload func(j *jobs.Job, authFolder, path string) bool
 }
 

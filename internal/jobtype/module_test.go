@@ -42,6 +42,9 @@ type echo struct {
 	changes []string // job/state
 	pumped  bool
 	tasks   int
+	// js is the job store, whose uploads a run takes before it looks
+	// for files (the contract of TakesUpload).
+	js *jobs.Store
 }
 
 const echoTask = "echo:ping"
@@ -58,6 +61,9 @@ func (e *echo) jobType() jobtype.Type {
 			return nil
 		},
 		Run: jobtype.RunnerFunc(func(ctx context.Context, j *jobs.Job, r *jobs.Run) (string, error) {
+			if err := e.js.TakeUploads(ctx, j.Account, j.ID); err != nil {
+				return "", err
+			}
 			e.mu.Lock()
 			defer e.mu.Unlock()
 			e.runs = append(e.runs, j.ID+"/"+r.Trigger)
@@ -132,6 +138,7 @@ func TestATestOnlyJobTypeRunsThroughAPIWorkerAndScheduler(t *testing.T) {
 	auths := authorizations.New(rdb, ns, box, authorizations.NewRegistry(authorizations.Type{Name: "hook", Config: []string{"folder"},
 		Validate: func(*authorizations.Authorization, map[string]string) error { return nil }}))
 	js := jobs.New(rdb, ns, auths, clk.now, types.JobTypes()...)
+	e.js = js
 	client := asynq.NewClientFromRedisClient(rdb)
 	t.Cleanup(func() { _ = client.Close() })
 
@@ -228,6 +235,16 @@ func TestATestOnlyJobTypeRunsThroughAPIWorkerAndScheduler(t *testing.T) {
 	poll.Until(t, 10*time.Second, "the upload to run both jobs", func() bool {
 		return e.seen(&e.runs, now+"/upload")() && e.seen(&e.runs, scheduled+"/upload")()
 	})
+	// Uploads coalesce: until a run takes them, another upload joins it.
+	if first, err := js.MarkUploaded(ctx, "acme", now); err != nil || !first {
+		t.Fatalf("the run did not take the uploads: %v %v", first, err)
+	}
+	if first, err := js.MarkUploaded(ctx, "acme", now); err != nil || first {
+		t.Fatalf("a second upload before a run asks for another run: %v %v", first, err)
+	}
+	if err := js.TakeUploads(ctx, "acme", now); err != nil {
+		t.Fatal(err)
+	}
 	// A paused job takes no upload.
 	if _, err := js.Pause(ctx, "acme", scheduled); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"time"
 
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/jobs"
@@ -26,11 +27,18 @@ type Uploads struct {
 	Logger   *slog.Logger
 }
 
-// Uploaded enqueues a run (trigger "upload") of every job of authorization
+// UploadDelay is how long after an upload its run starts: the files
+// uploaded with it join that run.
+const UploadDelay = time.Second
+
+// Uploaded asks for a run (trigger "upload") of every job of authorization
 // authID in account acct that is running or completed (not paused, failed
 // or deleted) and whose type takes the uploaded path, and returns how many
-// it enqueued. Failures are logged: the upload itself has succeeded, and a
-// scheduled run or a retry picks the file up.
+// it asked. Uploads coalesce: the first upload since the job last listed
+// its folder enqueues a run, UploadDelay later; the uploads that follow,
+// until that run lists the folder, join it (jobs.Store.MarkUploaded).
+// Failures are logged: the upload itself has succeeded, and a scheduled
+// run or a retry picks the file up.
 func (u *Uploads) Uploaded(ctx context.Context, acct, authID, path string) int {
 	log := u.Logger.With(slog.String("account", acct), slog.String("authorization", authID), slog.String("path", path))
 	authFolder := ""
@@ -58,12 +66,26 @@ func (u *Uploads) Uploaded(ctx context.Context, acct, authID, path string) int {
 			(j.State != jobs.StateRunning && j.State != jobs.StateCompleted) || !t.TakesUpload(j, authFolder, path) {
 			continue
 		}
-		if err := tasks.EnqueueRun(ctx, u.Enqueuer, tasks.JobRun{Account: acct, JobID: j.ID, Trigger: "upload"}, t.Queue); err != nil {
-			log.LogAttrs(ctx, slog.LevelError, "upload hook: enqueueing the run", slog.String("job", j.ID), slog.String("error", err.Error()))
+		first, err := u.Jobs.MarkUploaded(ctx, acct, j.ID)
+		if err != nil {
+			log.LogAttrs(ctx, slog.LevelError, "upload hook: recording the upload", slog.String("job", j.ID), slog.String("error", err.Error()))
 			continue
 		}
-		log.LogAttrs(ctx, slog.LevelInfo, "upload starts a run", slog.String("job", j.ID))
 		started++
+		if !first {
+			log.LogAttrs(ctx, slog.LevelInfo, "upload joins the job's next run", slog.String("job", j.ID))
+			continue
+		}
+		if err := tasks.EnqueueUploadRun(ctx, u.Enqueuer, tasks.JobRun{Account: acct, JobID: j.ID, Trigger: "upload"}, t.Queue, UploadDelay); err != nil {
+			started--
+			log.LogAttrs(ctx, slog.LevelError, "upload hook: enqueueing the run", slog.String("job", j.ID), slog.String("error", err.Error()))
+			// The next upload asks again.
+			if terr := u.Jobs.TakeUploads(ctx, acct, j.ID); terr != nil {
+				log.LogAttrs(ctx, slog.LevelError, "upload hook: forgetting the upload", slog.String("job", j.ID), slog.String("error", terr.Error()))
+			}
+			continue
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "upload starts a run", slog.String("job", j.ID), slog.Duration("in", UploadDelay))
 	}
 	return started
 }

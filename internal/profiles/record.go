@@ -2,6 +2,7 @@ package profiles
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -214,21 +215,54 @@ func (p *preparer) planFor(cols []string) []columnPlan {
 	return p.plan
 }
 
+// Kinds of RecordError: what of a record made it rejected.
+const (
+	// RejectedShape: the record is empty, too wide, or has values
+	// without columns.
+	RejectedShape = "shape"
+	// RejectedTimestamp: the mapping's timestamp field does not parse.
+	RejectedTimestamp = "timestamp"
+	// RejectedValue: a mapped field's value is not of the field's type,
+	// or an identity is malformed (too long, a line break).
+	RejectedValue = "value"
+	// RejectedIdentity: the record has no identity.
+	RejectedIdentity = "identity"
+)
+
+// RecordError is why a record is rejected; its message is the rejection's
+// reason.
+type RecordError struct {
+	Kind string
+	Err  error
+}
+
+func (e *RecordError) Error() string { return e.Err.Error() }
+func (e *RecordError) Unwrap() error { return e.Err }
+
+// rejectionKind is the Kind of a RecordError err, else RejectedShape.
+func rejectionKind(err error) string {
+	var re *RecordError
+	if errors.As(err, &re) {
+		return re.Kind
+	}
+	return RejectedShape
+}
+
 // prepare maps and types one record. It returns a reason when the record must
 // be rejected.
 func (p *preparer) prepare(rec Record) (prepared, error) {
 	c, encode := p.m, p.encode
 	n := rec.len()
 	if n == 0 {
-		return prepared{}, fmt.Errorf("the record is empty")
+		return prepared{}, &RecordError{Kind: RejectedShape, Err: fmt.Errorf("the record is empty")}
 	}
 	if n > MaxRecordFields {
-		return prepared{}, fmt.Errorf("the record has %d fields, at most %d", n, MaxRecordFields)
+		return prepared{}, &RecordError{Kind: RejectedShape, Err: fmt.Errorf("the record has %d fields, at most %d", n, MaxRecordFields)}
 	}
 	var plan []columnPlan
 	if rec.Fields == nil && rec.Strings == nil {
 		if len(rec.Values) != len(rec.Columns) {
-			return prepared{}, fmt.Errorf("the record has %d values for %d columns", len(rec.Values), len(rec.Columns))
+			return prepared{}, &RecordError{Kind: RejectedShape, Err: fmt.Errorf("the record has %d values for %d columns", len(rec.Values), len(rec.Columns))}
 		}
 		plan = p.planFor(rec.Columns)
 	}
@@ -240,7 +274,7 @@ func (p *preparer) prepare(rec Record) (prepared, error) {
 		if p.tsCol >= 0 && strings.TrimSpace(rec.Values[p.tsCol]) != "" {
 			t, terr := toTimestamp(rec.Values[p.tsCol])
 			if terr != nil {
-				return prepared{}, fmt.Errorf("timestamp field %q: %v", rec.Columns[p.tsCol], terr)
+				return prepared{}, &RecordError{Kind: RejectedTimestamp, Err: fmt.Errorf("timestamp field %q: %v", rec.Columns[p.tsCol], terr)}
 			}
 			ts = t
 		}
@@ -254,7 +288,7 @@ func (p *preparer) prepare(rec Record) (prepared, error) {
 			}
 			t, terr := toTimestamp(v)
 			if terr != nil {
-				err = fmt.Errorf("timestamp field %q: %v", k, terr)
+				err = &RecordError{Kind: RejectedTimestamp, Err: fmt.Errorf("timestamp field %q: %v", k, terr)}
 				return false
 			}
 			ts = t
@@ -296,14 +330,14 @@ func (p *preparer) prepare(rec Record) (prepared, error) {
 				code, text, ok, terr = typedValue(f.Type, v)
 			}
 			if terr != nil {
-				err = fmt.Errorf("field %q: %v", k, terr)
+				err = &RecordError{Kind: RejectedValue, Err: fmt.Errorf("field %q: %v", k, terr)}
 				return false
 			}
 			name = f.Field
 			if ok && f.Identity {
 				id, suffix, ierr := identity(f, k, text)
 				if ierr != nil {
-					err = ierr
+					err = &RecordError{Kind: RejectedValue, Err: ierr}
 					return false
 				}
 				text = id
@@ -362,7 +396,7 @@ func (p *preparer) prepare(rec Record) (prepared, error) {
 		return prepared{}, err
 	}
 	if len(out.ids) == 0 {
-		return prepared{}, fmt.Errorf("no identity: the record needs one of %s", strings.Join(c.idFields, ", "))
+		return prepared{}, &RecordError{Kind: RejectedIdentity, Err: fmt.Errorf("no identity: the record needs one of %s", strings.Join(c.idFields, ", "))}
 	}
 	if encode {
 		// The profile this record creates, as it is stored, in the same

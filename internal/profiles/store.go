@@ -102,6 +102,8 @@ func New(rdb redis.UniversalClient, ns keyspace.Namespace, hook ChangeHook, opts
 type Rejection struct {
 	Index  int    `json:"index"`
 	Reason string `json:"reason"`
+	// Kind says what of the record is wrong: RejectedValue...
+	Kind string `json:"-"`
 }
 
 // Result counts what an Upsert did.
@@ -121,10 +123,29 @@ func (s *Store) Check(ctx context.Context, account, stream string, records []Rec
 	var rej []Rejection
 	for i, r := range records {
 		if _, err := pr.prepare(r); err != nil {
-			rej = append(rej, Rejection{Index: i, Reason: err.Error()})
+			rej = append(rej, Rejection{Index: i, Reason: err.Error(), Kind: rejectionKind(err)})
 		}
 	}
 	return rej, nil
+}
+
+// RecordCheck checks one record as Upsert would map and type it, writing
+// nothing: nil, or the *RecordError that would reject it.
+type RecordCheck func(Record) error
+
+// NewCheck returns the check of records of stream into account's
+// profiles, under the stream's mapping as it is now. A RecordCheck is used
+// by one goroutine at a time.
+func (s *Store) NewCheck(ctx context.Context, account, stream string) (RecordCheck, error) {
+	m, err := s.compiledMapping(ctx, account, stream)
+	if err != nil {
+		return nil, err
+	}
+	pr := m.newPreparer(s.opt.Now(), false)
+	return func(r Record) error {
+		_, err := pr.prepare(r)
+		return err
+	}, nil
 }
 
 // idNumber orders profile ids; ids are decimal numbers.

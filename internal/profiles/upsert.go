@@ -69,7 +69,7 @@ func (s *Store) prepareBatches(ctx context.Context, m *compiledMapping, records 
 	for i, r := range records {
 		p, err := pr.prepare(r)
 		if err != nil {
-			rej = append(rej, Rejection{Index: i, Reason: err.Error()})
+			rej = append(rej, Rejection{Index: i, Reason: err.Error(), Kind: rejectionKind(err)})
 			continue
 		}
 		p.index = i
