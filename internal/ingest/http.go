@@ -8,14 +8,25 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/brazesync/brazesync/internal/queryparam"
 )
 
 // ServeCollect answers a collect request for account and stream, once the
 // caller has authenticated it: 200 with Lytics-style counts, 400 for a body
 // that cannot be read (nothing is written), 413 above MaxBodyBytes, 429 with
 // Retry-After when the account's rate is exceeded, 503 when the request
-// could not be made durable. ?dryrun=true checks without writing.
+// could not be made durable. ?dryrun=true checks without writing; a ?dryrun
+// value other than true or false (1 or 0) is 400, and nothing is written.
 func (c *Collector) ServeCollect(w http.ResponseWriter, r *http.Request, account, stream string) {
+	var dryRun bool
+	if r.URL.RawQuery != "" {
+		var err error
+		if dryRun, err = queryparam.Bool(r.URL.Query(), "dryrun"); err != nil {
+			writeResponse(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.opt.MaxBodyBytes))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
@@ -25,10 +36,6 @@ func (c *Collector) ServeCollect(w http.ResponseWriter, r *http.Request, account
 		}
 		writeResponse(w, http.StatusBadRequest, "reading request body: "+err.Error())
 		return
-	}
-	var dryRun bool
-	if r.URL.RawQuery != "" {
-		dryRun, _ = strconv.ParseBool(r.URL.Query().Get("dryrun"))
 	}
 	resp, err := c.Collect(r.Context(), account, stream, r.Header.Get("Content-Type"), body, dryRun)
 	if err != nil {

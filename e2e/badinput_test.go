@@ -1,0 +1,51 @@
+package e2e
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestBooleanQueryValuesAreChecked: a boolean query parameter takes true
+// or false (1 or 0); any other value is refused naming the parameter, so
+// that ?dryrun=yes never writes data.
+func TestBooleanQueryValuesAreChecked(t *testing.T) {
+	eachMode(t, func(t *testing.T, e *Env) {
+		a := e.NewAccount(t)
+		collect := "/c/" + a.ID + "/braze_users?key=" + url.QueryEscape(a.Token)
+		r := e.Call(t, "POST", collect+"&dryrun=yes", "", map[string]any{"email": "yes@example.com"})
+		if msg := r.J(t).Str("message"); r.Status != 400 || !strings.Contains(msg, "dryrun") || !strings.Contains(msg, `"yes"`) {
+			t.Errorf("dryrun=yes: %d %s, want 400 naming dryrun", r.Status, r.Body)
+		}
+		if r := e.Call(t, "POST", collect+"&dryrun=TRUE", "", map[string]any{"email": "upper@example.com"}); r.Status != 200 || r.J(t).Get("data.dryrun") != true {
+			t.Errorf("dryrun=TRUE: %d %s, want a dry run", r.Status, r.Body)
+		}
+		e.Call(t, "POST", collect, "", map[string]any{"email": "marker@example.com"}).Expect(t, 200)
+		eventually(t, 10*time.Second, "the marker profile", func() (bool, string) {
+			r := a.Call(t, "GET", "/profiles/email/marker@example.com", nil)
+			return r.Status == 200, string(r.Body)
+		})
+		for _, email := range []string{"yes@example.com", "upper@example.com"} {
+			if r := a.Call(t, "GET", "/profiles/email/"+email, nil); r.Status != 404 {
+				t.Errorf("%s was written: %d %s", email, r.Status, r.Body)
+			}
+		}
+
+		for _, c := range []struct{ path, param string }{
+			{"/jobs?deleted=yes", "deleted"},
+			{"/jobs?deleted", "deleted"},
+		} {
+			r := a.Call(t, "GET", c.path, nil)
+			if r.Status != 422 || r.ErrorCode(t) != "invalid" || r.J(t).Str("error.field") != c.param {
+				t.Errorf("GET %s: %d %s, want 422 invalid on %s", c.path, r.Status, r.Body, c.param)
+			}
+		}
+		a.Call(t, "GET", "/jobs?deleted=1", nil).Expect(t, 200)
+		auth, _ := a.BrazeAuth(t)
+		r = a.Call(t, "POST", "/authorizations/"+auth+"/test?pin=on", nil)
+		if r.Status != 422 || r.ErrorCode(t) != "invalid" || r.J(t).Str("error.field") != "pin" {
+			t.Errorf("test?pin=on: %d %s, want 422 invalid on pin", r.Status, r.Body)
+		}
+	})
+}
