@@ -87,3 +87,46 @@ func TestCollectRefusesAnUnknownDryrunValue(t *testing.T) {
 		}
 	}
 }
+
+func TestJSONValuesOfTheWrongKindAreNamedInTheAPIsTerms(t *testing.T) {
+	t.Parallel()
+	b, toks := setupAudiences(t)
+	if code, out := b.do(t, "POST", "/api/v1/accounts/shop/audiences", toks["admin"], map[string]any{"slug": "vip", "name": "VIP", "kind": "list"}); code != 201 {
+		t.Fatalf("create a list: %d %v", code, out)
+	}
+	b.checkBadInput(t, toks["admin"], []badInput{
+		{"POST", "/api/v1/accounts/shop/jobs", "[]", 422, "invalid", "", []string{"the body must be a JSON object, not a list"}},
+		{"POST", "/api/v1/accounts/shop/jobs", `"noop"`, 422, "invalid", "", []string{"the body must be a JSON object, not a string"}},
+		{"POST", "/api/v1/accounts/shop/jobs", `{"type":"noop","config":"x"}`, 422, "invalid", "config", []string{"config: must be a JSON object, not a string"}},
+		{"POST", "/api/v1/accounts/shop/jobs", `{"type":"noop","label":["x"]}`, 422, "invalid", "label", []string{"label: must be a string, not a list"}},
+		{"POST", "/api/v1/accounts/shop/audiences/vip/members", `{"add":["a@example.com"]}`, 422, "invalid", "add[0]", []string{`add[0]: must be an object like {"email"`, "not a string"}},
+		{"POST", "/api/v1/accounts/shop/audiences/vip/members", `{"add":[{"email":"a@example.com"}],"remove":[{"email":"b@example.com"},{"email":7}]}`, 422, "invalid", "remove[1].email", []string{"must be a string, not 7"}},
+		{"POST", "/api/v1/accounts/shop/audiences/vip/members", `{"add":"a@example.com"}`, 422, "invalid", "add", []string{"must be a list"}},
+		{"POST", "/api/v1/accounts/shop/tokens", `{"name":"t","scopes":"admin"}`, 422, "invalid", "scopes", []string{"must be a list of strings, not a string"}},
+		{"POST", "/api/v1/accounts/shop/authorizations", `{"type":"braze","secrets":{"api_key":5}}`, 422, "invalid", "secrets.api_key", []string{"must be a string"}},
+	})
+}
+
+func TestTimestampsMustBeRFC3339(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	toks := b.account(t, "acme")
+	b.checkBadInput(t, toks["admin"], []badInput{
+		{"POST", "/api/v1/accounts/acme/tokens", `{"name":"t","scopes":["read"],"expires_at":"tomorrow"}`, 422, "invalid", "expires_at", []string{"RFC 3339 timestamp", `not "tomorrow"`}},
+		{"POST", "/api/v1/accounts/acme/tokens", `{"name":"t","scopes":["read"],"expires_at":"2030-01-02"}`, 422, "invalid", "expires_at", []string{"RFC 3339 timestamp"}},
+		{"POST", "/api/v1/accounts/acme/tokens", `{"name":"t","scopes":["read"],"expires_at":1767225600}`, 422, "invalid", "expires_at", []string{"RFC 3339 timestamp", "not 1767225600"}},
+	})
+	if code, out := b.do(t, "POST", "/api/v1/accounts/acme/tokens", toks["admin"], `{"name":"t","scopes":["read"],"expires_at":"2030-01-02T03:04:05Z"}`); code != 201 {
+		t.Errorf("an RFC 3339 expires_at: %d %v", code, out)
+	}
+}
+
+func TestMalformedJSONSaysWhere(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	toks := b.account(t, "acme")
+	b.checkBadInput(t, toks["admin"], []badInput{
+		{"POST", "/api/v1/accounts/acme/jobs", `{"type":"noop","label":"x`, 400, "malformed", "", []string{"ends before the JSON does"}},
+		{"POST", "/api/v1/accounts/acme/jobs", `{"type":"noop" "label":"x"}`, 400, "malformed", "", []string{"after byte 16"}},
+	})
+}

@@ -49,3 +49,39 @@ func TestBooleanQueryValuesAreChecked(t *testing.T) {
 		}
 	})
 }
+
+// TestErrorsSpeakTheAPIsTerms: a value of the wrong kind is a 422 invalid
+// naming its field as the body writes it and saying what it takes, in
+// JSON's terms, never a Go type or a Go time layout.
+func TestErrorsSpeakTheAPIsTerms(t *testing.T) {
+	eachMode(t, func(t *testing.T, e *Env) {
+		a := e.NewAccount(t)
+		a.Call(t, "POST", "/audiences", map[string]any{"slug": "vip", "name": "VIP", "kind": "list"}).Expect(t, 201)
+		for _, c := range []struct {
+			path, body, field string
+			says              []string
+		}{
+			{"/jobs", `[]`, "", []string{"the body must be a JSON object"}},
+			{"/audiences/vip/members", `{"add":["a@example.com"]}`, "add[0]", []string{"add[0]", `{"email"`}},
+			{"/tokens", `{"name":"t","scopes":["read"],"expires_at":"tomorrow"}`, "expires_at", []string{"RFC 3339"}},
+		} {
+			r := a.Call(t, "POST", c.path, c.body)
+			j := r.J(t)
+			msg := j.Str("error.message")
+			if r.Status != 422 || r.ErrorCode(t) != "invalid" || j.Str("error.field") != c.field {
+				t.Errorf("POST %s %s: %d %s, want 422 invalid on %q", c.path, c.body, r.Status, r.Body, c.field)
+				continue
+			}
+			for _, w := range c.says {
+				if !strings.Contains(msg, w) {
+					t.Errorf("POST %s %s: message %q does not say %q", c.path, c.body, msg, w)
+				}
+			}
+			for _, g := range []string{"api.", "audiences.", "2006", "json:"} {
+				if strings.Contains(msg, g) {
+					t.Errorf("POST %s %s: message %q shows Go's %q", c.path, c.body, msg, g)
+				}
+			}
+		}
+	})
+}
