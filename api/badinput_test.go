@@ -130,3 +130,13 @@ func TestMalformedJSONSaysWhere(t *testing.T) {
 		{"POST", "/api/v1/accounts/acme/jobs", `{"type":"noop" "label":"x"}`, 400, "malformed", "", []string{"after byte 16"}},
 	})
 }
+
+func TestAccountErrorsSayWhatIsWrong(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.account(t, "acme")
+	b.checkBadInput(t, operatorToken, []badInput{
+		{"POST", "/api/v1/accounts", `{"name":"No id"}`, 422, "invalid", "id", []string{"id: is required"}},
+		{"POST", "/api/v1/accounts", `{"id":"acme"}`, 409, "exists", "", []string{`account "acme" already exists`}},
+	})
+}

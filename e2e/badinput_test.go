@@ -85,3 +85,47 @@ func TestErrorsSpeakTheAPIsTerms(t *testing.T) {
 		}
 	})
 }
+
+// TestMessagesSayWhatIsWrong: each refusal says what is wrong and what is
+// expected: a list given as a string, a missing id, JSON cut short, a
+// notify URL this server cannot use, an account that exists, a mistyped
+// config key of `brazesync ctl`.
+func TestMessagesSayWhatIsWrong(t *testing.T) {
+	eachMode(t, func(t *testing.T, e *Env) {
+		a := e.NewAccount(t)
+		auth, _ := a.BrazeAuth(t)
+		says := func(what string, r *Resp, status int, field string, words ...string) {
+			t.Helper()
+			msg := r.J(t).Str("error.message")
+			if msg == "" {
+				msg = r.J(t).Str("message") // the collect endpoint's shape
+			}
+			if r.Status != status || r.J(t).Str("error.field") != field {
+				t.Errorf("%s: %d %s, want %d on %q", what, r.Status, r.Body, status, field)
+				return
+			}
+			for _, w := range words {
+				if !strings.Contains(msg, w) {
+					t.Errorf("%s: message %q does not say %q", what, msg, w)
+				}
+			}
+		}
+		says("audiences as a string", a.Call(t, "POST", "/jobs", map[string]any{"type": "braze_export_audience", "label": "x", "authorization_id": auth,
+			"config": map[string]any{"audiences": "lytics_all"}}), 422, "config.audiences", "must be a list of audience slugs")
+		says("an account without id", e.Call(t, "POST", "/api/v1/accounts", e.Admin, map[string]any{"name": "No id"}), 422, "id", "is required")
+		says("an account that exists", e.Call(t, "POST", "/api/v1/accounts", e.Admin, map[string]any{"id": a.ID}), 409, "", `account "`+a.ID+`" already exists`)
+		says("collect cut short", e.Call(t, "POST", "/c/"+a.ID+"/braze_users?key="+url.QueryEscape(a.Token), "", `{"email":"a@example.com"`), 400, "", "the body ends before the JSON does")
+		says("profiles cut short", a.Call(t, "POST", "/profiles", `[{"email":"a@example.com"}`), 400, "", "the body ends before the JSON does")
+		says("an ftp notify URL", a.Call(t, "POST", "/jobs", map[string]any{"type": "braze_export_audience", "label": "x", "authorization_id": auth,
+			"config": map[string]any{"audiences": []string{"lytics_all"}}, "notify": map[string]any{"url": "ftp://127.0.0.1/hook", "events": []string{"run_completed"}}}),
+			422, "notify.url", "https or http")
+
+		sh := &ctlShell{e: e, token: e.Admin, account: a.ID, dir: t.TempDir()}
+		if r := sh.expect(t, 4, "accounts", "create", a.ID); !strings.Contains(r.stderr, `account "`+a.ID+`" already exists`) {
+			t.Errorf("ctl accounts create of an existing account: %s", r.stderr)
+		}
+		if r := sh.expect(t, 2, "auth", "create", "--type", "braze", "--config", "instanse=US-01", "--secret", "api_key=k"); !strings.Contains(r.stderr, `unknown key "instanse" (known keys: instance, rest_endpoint`) {
+			t.Errorf("ctl auth create --config instanse=: %s", r.stderr)
+		}
+	})
+}

@@ -3,9 +3,13 @@ package ctl
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/brazesync/brazesync/client"
@@ -96,15 +100,56 @@ func (e *env) authCreate(ctx context.Context, args []string) error {
 	})
 }
 
-// remarshal moves m into v through JSON, strictly.
+// remarshal moves m into v, a pointer to a struct, through JSON, strictly:
+// a key v has no field for is named with the keys it has, a value of the
+// wrong kind with its key.
 func remarshal(m map[string]any, v any) error {
+	known := jsonKeys(reflect.TypeOf(v).Elem())
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if !slices.Contains(known, k) {
+			return fmt.Errorf("unknown key %q (known keys: %s)", k, strings.Join(known, ", "))
+		}
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
-	return dec.Decode(v)
+	if err := dec.Decode(v); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) {
+			want := "a string"
+			switch ute.Type.Kind() {
+			case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64, reflect.Uint32:
+				want = "a whole number"
+			case reflect.Bool:
+				want = "true or false"
+			}
+			return fmt.Errorf("%s must be %s", ute.Field, want)
+		}
+		return err
+	}
+	return nil
+}
+
+// jsonKeys returns the JSON names of the fields of struct t, in order.
+func jsonKeys(t reflect.Type) []string {
+	var out []string
+	for _, f := range reflect.VisibleFields(t) {
+		if !f.IsExported() || f.Anonymous {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch name {
+		case "-":
+			continue
+		case "":
+			name = f.Name
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 func (e *env) authList(ctx context.Context, args []string) error {

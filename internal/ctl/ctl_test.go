@@ -134,6 +134,29 @@ func TestReadDocument(t *testing.T) {
 	}
 }
 
+func TestUnknownConfigKeysAreNamedWithTheKnownOnes(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"BRAZESYNC_URL": "http://127.0.0.1:1", "BRAZESYNC_TOKEN": "t", "BRAZESYNC_ACCOUNT": "acme"}
+	for _, c := range []struct {
+		args []string
+		says []string
+	}{
+		{[]string{"auth", "create", "--type", "braze", "--config", "instanse=US-01"}, []string{`--config: unknown key "instanse"`, "known keys: instance, rest_endpoint,", "host_key"}},
+		{[]string{"auth", "create", "--type", "braze", "--secret", "apikey=k"}, []string{`--secret: unknown key "apikey"`, "api_key"}},
+		{[]string{"auth", "create", "--type", "sftp", "--config", "port=twenty-two"}, []string{"--config: port must be a whole number"}},
+	} {
+		code, _, errOut := run(t, vars, "", c.args...)
+		if code != cli.ExitUsage || strings.Contains(errOut, "json:") {
+			t.Errorf("%q: exit %d\n%s", c.args, code, errOut)
+		}
+		for _, w := range c.says {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("%q: %q does not say %q", c.args, errOut, w)
+			}
+		}
+	}
+}
+
 func TestKeyValues(t *testing.T) {
 	t.Parallel()
 	l := kvList{"port=2222", "host=sftp.example.com", "pinned=true", "key=a=b", "zip=01234"}
