@@ -2,7 +2,10 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -139,4 +142,38 @@ func TestAccountErrorsSayWhatIsWrong(t *testing.T) {
 		{"POST", "/api/v1/accounts", `{"name":"No id"}`, 422, "invalid", "id", []string{"id: is required"}},
 		{"POST", "/api/v1/accounts", `{"id":"acme"}`, 409, "exists", "", []string{`account "acme" already exists`}},
 	})
+}
+
+func TestAPIPathsAnswerJSONNotFound(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	toks := b.account(t, "acme")
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, p := range []string{
+		"/api/v1/accounts/acme/jobs/job_x/runs//rejected",
+		"/api/v1/accounts//jobs",
+		"/api/v1/accounts/acme/jobs/../tokens",
+		"/api/v1/accounts/acme/nothing",
+		"/api/v2/accounts",
+		"/c//braze_users",
+	} {
+		req, _ := http.NewRequest("GET", b.http.URL+p, nil)
+		req.URL.Opaque = "//" + req.URL.Host + p // as sent, not cleaned
+		req.Header.Set("Authorization", "Bearer "+toks["admin"])
+		resp, err := noRedirect.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var out map[string]any
+		_ = json.Unmarshal(body, &out)
+		if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/json" || errCode(out) != "not_found" {
+			t.Errorf("GET %s: %d %s %s, want a JSON 404 not_found", p, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+		}
+	}
+	// A method a path does not take is still 405 with Allow.
+	if code, _ := b.do(t, "DELETE", "/api/v1/accounts/acme/jobs", toks["admin"], nil); code != 405 {
+		t.Errorf("DELETE .../jobs: %d, want 405", code)
+	}
 }

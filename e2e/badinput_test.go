@@ -1,6 +1,9 @@
 package e2e
 
 import (
+	"encoding/json"
+	"io"
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -126,6 +129,37 @@ func TestMessagesSayWhatIsWrong(t *testing.T) {
 		}
 		if r := sh.expect(t, 2, "auth", "create", "--type", "braze", "--config", "instanse=US-01", "--secret", "api_key=k"); !strings.Contains(r.stderr, `unknown key "instanse" (known keys: instance, rest_endpoint`) {
 			t.Errorf("ctl auth create --config instanse=: %s", r.stderr)
+		}
+	})
+}
+
+// noRedirects answers a redirect as it is.
+var noRedirects = &http.Client{Timeout: 30 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// TestAPIPathsAnswerJSON: a path under /api/ with an empty segment (an id
+// left out) or that no route takes is a JSON 404 not_found, not a
+// redirect with an HTML body or a text page.
+func TestAPIPathsAnswerJSON(t *testing.T) {
+	eachMode(t, func(t *testing.T, e *Env) {
+		a := e.NewAccount(t)
+		for _, p := range []string{
+			"/api/v1/accounts/" + a.ID + "/jobs/job_x/runs//rejected",
+			"/api/v1/accounts/" + a.ID + "/nothing",
+			"/c//braze_users",
+		} {
+			req, _ := http.NewRequest("GET", e.API+p, nil)
+			req.Header.Set("Authorization", "Bearer "+a.Token)
+			resp, err := noRedirects.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var out J
+			_ = json.Unmarshal(body, &out)
+			if resp.StatusCode != 404 || resp.Header.Get("Content-Type") != "application/json" || out.Str("error.code") != "not_found" {
+				t.Errorf("GET %s: %d %s %s, want a JSON 404 not_found", p, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+			}
 		}
 	})
 }
