@@ -161,5 +161,11 @@ func TestAPIPathsAnswerJSON(t *testing.T) {
 				t.Errorf("GET %s: %d %s %s, want a JSON 404 not_found", p, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 			}
 		}
+		// The collect endpoint answers an account that does not exist in the
+		// API's error shape, as docs/api.md says.
+		r := e.Call(t, "POST", "/c/nobody-"+randomHex(4)+"/braze_users", e.Admin, map[string]any{"email": "ann@example.com"})
+		if r.Status != 404 || r.ErrorCode(t) != "not_found" {
+			t.Errorf("collect into an account that does not exist: %d %s, want 404 {\"error\": {\"code\": \"not_found\"}}", r.Status, r.Body)
+		}
 	})
 }
