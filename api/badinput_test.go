@@ -1,13 +1,17 @@
 package api
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/brazesync/brazesync/internal/profiles"
 )
@@ -175,5 +179,45 @@ func TestAPIPathsAnswerJSONNotFound(t *testing.T) {
 	// A method a path does not take is still 405 with Allow.
 	if code, _ := b.do(t, "DELETE", "/api/v1/accounts/acme/jobs", toks["admin"], nil); code != 405 {
 		t.Errorf("DELETE .../jobs: %d, want 405", code)
+	}
+}
+
+// expectContinue sends the head of a POST of size bytes with "Expect:
+// 100-continue", as curl does for large bodies, and returns the first
+// answer's status line and its body, without sending the body.
+func expectContinue(t *testing.T, b *bundle, path, tok string, size int) (string, string) {
+	t.Helper()
+	conn, err := net.Dial("tcp", b.http.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+	fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: test\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", path, tok, size)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("POST %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.Status, string(body)
+}
+
+func TestTooLargeBodiesAreRefusedBeforeTheyAreSent(t *testing.T) {
+	t.Parallel()
+	b := setupData(t)
+	for _, c := range []struct {
+		path, tok string
+		size      int
+		says      string
+	}{
+		{"/api/v1/accounts/acme/jobs", b.toks["admin"], 11 << 20, `"too_large"`},
+		{"/api/v1/accounts/acme/profiles", b.toks["admin"], 11 << 20, `"too_large"`},
+		{"/c/acme/braze_users", b.toks["data_manager"], 11 << 20, `"status":413`},
+	} {
+		status, body := expectContinue(t, b.bundle, c.path, c.tok, c.size)
+		if status != "413 Request Entity Too Large" || !strings.Contains(body, c.says) {
+			t.Errorf("POST %s of %d bytes with Expect: 100-continue: %s %s, want 413 before the body is sent", c.path, c.size, status, body)
+		}
 	}
 }

@@ -116,13 +116,9 @@ const MaxBodyBytes = 1 << 20
 // decode reads a JSON body strictly: unknown fields are 400, too large 413,
 // a value of the wrong kind 422 invalid on its field (see decodeError).
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	data, err := readBody(w, r, MaxBodyBytes)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return Errorf(http.StatusRequestEntityTooLarge, "too_large", "request body is over %d bytes", MaxBodyBytes)
-		}
-		return Errorf(http.StatusBadRequest, "malformed", "the request body could not be read: %v", err)
+		return err
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return Errorf(http.StatusBadRequest, "malformed", "request body is empty; a JSON object is expected")
@@ -136,6 +132,26 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		return Errorf(http.StatusBadRequest, "malformed", "request body has data after the JSON object")
 	}
 	return nil
+}
+
+// readBody reads a request body of at most limit bytes: 413 too_large
+// beyond. A body whose Content-Length is over the limit is refused before
+// any of it is read, so that a client that sent "Expect: 100-continue"
+// (curl does, for large bodies) gets the 413 instead of being told to send
+// the body and having the connection reset under it.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, Errorf(http.StatusRequestEntityTooLarge, "too_large", "request body is over %d bytes", limit)
+	}
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return nil, Errorf(http.StatusRequestEntityTooLarge, "too_large", "request body is over %d bytes", limit)
+		}
+		return nil, Errorf(http.StatusBadRequest, "malformed", "the request body could not be read: %v", err)
+	}
+	return data, nil
 }
 
 // decodeError translates what encoding/json says of body, decoded into a

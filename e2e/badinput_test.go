@@ -1,8 +1,11 @@
 package e2e
 
 import (
+	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -166,6 +169,40 @@ func TestAPIPathsAnswerJSON(t *testing.T) {
 		r := e.Call(t, "POST", "/c/nobody-"+randomHex(4)+"/braze_users", e.Admin, map[string]any{"email": "ann@example.com"})
 		if r.Status != 404 || r.ErrorCode(t) != "not_found" {
 			t.Errorf("collect into an account that does not exist: %d %s, want 404 {\"error\": {\"code\": \"not_found\"}}", r.Status, r.Body)
+		}
+	})
+}
+
+// TestTooLargeBodiesWithExpectContinue: a body whose Content-Length is over
+// the limit, sent the way curl sends large bodies (Expect: 100-continue),
+// is answered 413 before it is sent, not with a connection reset.
+func TestTooLargeBodiesWithExpectContinue(t *testing.T) {
+	eachMode(t, func(t *testing.T, e *Env) {
+		a := e.NewAccount(t)
+		u, err := url.Parse(e.API)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct{ path, says string }{
+			{"/api/v1/accounts/" + a.ID + "/jobs", `"code":"too_large"`},
+			{"/c/" + a.ID + "/braze_users", `"status":413`},
+		} {
+			conn, err := net.Dial("tcp", u.Host)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
+			fmt.Fprintf(conn, "POST %s HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\nExpect: 100-continue\r\n\r\n", c.path, u.Host, a.Token, 11<<20)
+			resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+			if err != nil {
+				t.Fatalf("POST %s: %v", c.path, err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			conn.Close()
+			if resp.StatusCode != 413 || !strings.Contains(string(body), c.says) {
+				t.Errorf("POST %s of 11 MB with Expect: 100-continue: %s %s, want 413 before the body is sent", c.path, resp.Status, body)
+			}
 		}
 	})
 }
