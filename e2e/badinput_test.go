@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -132,6 +134,12 @@ func TestMessagesSayWhatIsWrong(t *testing.T) {
 		}
 		if r := sh.expect(t, 2, "auth", "create", "--type", "braze", "--config", "instanse=US-01", "--secret", "api_key=k"); !strings.Contains(r.stderr, `unknown key "instanse" (known keys: instance, rest_endpoint`) {
 			t.Errorf("ctl auth create --config instanse=: %s", r.stderr)
+		}
+		if err := os.WriteFile(filepath.Join(sh.dir, "auth.json"), []byte(`{"type":"sftp","config":{"host":"sftp.example.com","port":"twenty-two"}}`), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if r := sh.expect(t, 2, "auth", "create", "--file", "auth.json"); !strings.Contains(r.stderr, "config.port must be a whole number, not a string") {
+			t.Errorf("ctl auth create --file with a port as a string: %s", r.stderr)
 		}
 	})
 }

@@ -117,20 +117,42 @@ func remarshal(m map[string]any, v any) error {
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) {
-			want := "a string"
-			switch ute.Type.Kind() {
-			case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint, reflect.Uint64, reflect.Uint32:
-				want = "a whole number"
-			case reflect.Bool:
-				want = "true or false"
-			}
-			return fmt.Errorf("%s must be %s", ute.Field, want)
-		}
-		return err
+		return errors.New(decodeProblem(err))
 	}
 	return nil
+}
+
+// decodeProblem says what encoding/json found wrong in a document in the
+// document's terms: the key and the kind of value it takes, never a Go
+// type.
+func decodeProblem(err error) string {
+	var ute *json.UnmarshalTypeError
+	if !errors.As(err, &ute) {
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+	want := "another kind of value"
+	switch ute.Type.Kind() {
+	case reflect.Struct, reflect.Map:
+		want = "an object"
+	case reflect.Slice, reflect.Array:
+		want = "a list"
+	case reflect.String:
+		want = "a string"
+	case reflect.Bool:
+		want = "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		want = "a whole number"
+	case reflect.Float32, reflect.Float64:
+		want = "a number"
+	}
+	got := map[string]string{"string": "a string", "number": "a number", "array": "a list", "object": "an object", "bool": "true or false"}[ute.Value]
+	if got == "" {
+		got = ute.Value // "number 1.5"
+	}
+	if ute.Field == "" {
+		return fmt.Sprintf("the document must be %s, not %s", want, got)
+	}
+	return fmt.Sprintf("%s must be %s, not %s", ute.Field, want, got)
 }
 
 // jsonKeys returns the JSON names of the fields of struct t, in order.

@@ -132,6 +132,19 @@ func TestReadDocument(t *testing.T) {
 	if err := e.readDocument(bad, &j); !errors.As(err, &ue) || !strings.Contains(err.Error(), "confg") {
 		t.Fatalf("a misspelt key: %v", err)
 	}
+	for body, want := range map[string]string{
+		`{"type": "braze_export_audience", "config": {"audiences": "vip"}}`: "config.audiences must be a list, not a string",
+		`{"type": "csv_import", "config": {"keep_updated": "yes"}}`:         "config.keep_updated must be true or false, not a string",
+		`["csv_import"]`: "the document must be an object, not a list",
+	} {
+		if err := os.WriteFile(bad, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := e.readDocument(bad, &client.JobInput{})
+		if !errors.As(err, &ue) || !strings.HasSuffix(err.Error(), want) || strings.Contains(err.Error(), "Go ") {
+			t.Errorf("%s: %v, want it to say %q", body, err, want)
+		}
+	}
 }
 
 func TestUnknownConfigKeysAreNamedWithTheKnownOnes(t *testing.T) {
