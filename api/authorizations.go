@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/brazesync/brazesync/internal/authorizations"
+	"github.com/brazesync/brazesync/internal/queryparam"
 )
 
 func (s *Server) authorizationRoutes(r *Router) {
@@ -110,6 +111,10 @@ func (s *Server) testAuthorization(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
+	pin, err := queryparam.Bool(r.URL.Query(), "pin")
+	if err != nil {
+		return err
+	}
 	a, err := s.d.Authorizations.Get(r.Context(), acct, r.PathValue("id"))
 	if err != nil {
 		return err
@@ -118,7 +123,7 @@ func (s *Server) testAuthorization(w http.ResponseWriter, r *http.Request) error
 	if !ok {
 		return Errorf(http.StatusUnprocessableEntity, "not_testable", "%s authorizations cannot be tested", a.Type)
 	}
-	res, err := tester.Test(r.Context(), acct, a.ID, r.URL.Query().Get("pin") == "true")
+	res, err := tester.Test(r.Context(), acct, a.ID, pin)
 	if err != nil {
 		if toError(err) != nil {
 			return err

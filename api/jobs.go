@@ -12,6 +12,7 @@ import (
 	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/notify"
+	"github.com/brazesync/brazesync/internal/queryparam"
 	"github.com/brazesync/brazesync/tasks"
 	"github.com/hibiken/asynq"
 )
@@ -191,7 +192,11 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	list, err := s.d.Jobs.List(r.Context(), acct, r.URL.Query().Get("deleted") == "true")
+	deleted, err := queryparam.Bool(r.URL.Query(), "deleted")
+	if err != nil {
+		return err
+	}
+	list, err := s.d.Jobs.List(r.Context(), acct, deleted)
 	if err != nil {
 		return err
 	}

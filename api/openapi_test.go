@@ -6,6 +6,7 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -241,5 +242,27 @@ func TestOpenAPIJobPatchTakesPartialConfigs(t *testing.T) {
 	}
 	if err := patch.VisitJSON(bad); err == nil {
 		t.Errorf(`JobPatch accepts {"config": {"attribute_mode": "sideways"}}, which no job type takes`)
+	}
+}
+
+// TestErrorCodesDocumented holds docs/api.md's table of error codes and the
+// ErrorCode schema's description to the codes the document lists: each
+// code has a row and a sentence.
+func TestErrorCodesDocumented(t *testing.T) {
+	t.Parallel()
+	doc := loadOpenAPI(t)
+	codes := doc.Components.Schemas["ErrorCode"].Value
+	md, err := os.ReadFile(filepath.Join("..", "docs", "api.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range codes.Enum {
+		c := v.(string)
+		if !regexp.MustCompile("(?m)^\\| [0-9]{3} \\| `" + c + "` \\|").Match(md) {
+			t.Errorf("docs/api.md's table of errors has no row for %q", c)
+		}
+		if !strings.Contains(codes.Description, "`"+c+"` (") {
+			t.Errorf("the ErrorCode description says nothing of %q", c)
+		}
 	}
 }

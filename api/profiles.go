@@ -3,7 +3,6 @@ package api
 import (
 	"context"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"time"
@@ -94,13 +93,9 @@ func (g ProfilesRoutes) upsert(w http.ResponseWriter, r *http.Request) error {
 	if err := streamOf(stream); err != nil {
 		return err
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, ingest.MaxBodyBytesDefault))
+	body, err := readBody(w, r, ingest.MaxBodyBytesDefault)
 	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return Errorf(http.StatusRequestEntityTooLarge, "too_large", "request body is over %d bytes", ingest.MaxBodyBytesDefault)
-		}
-		return Errorf(http.StatusBadRequest, "malformed", "reading request body: %v", err)
+		return err
 	}
 	parsed, err := ingest.ParseRecords(r.Header.Get("Content-Type"), body)
 	if err != nil {

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -122,6 +124,69 @@ func TokenFrom(r *http.Request) string {
 		return k
 	}
 	return q.Get("access_token")
+}
+
+// apiPrefixes are the paths whose answers are JSON: the API and the
+// collect endpoint.
+var apiPrefixes = []string{"/api/", "/c/", "/collect/"}
+
+// ServeHTTP serves the routes. Under the API's prefixes, a path that
+// http.ServeMux would redirect to its cleaned form (an empty segment, as
+// in .../runs//rejected with the run id left out, or a dot segment) and a
+// path no route takes are a JSON 404 not_found, not a redirect or a text
+// page.
+func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if !slices.ContainsFunc(apiPrefixes, func(p string) bool { return strings.HasPrefix(r.URL.Path, p) }) {
+		rt.mux.ServeHTTP(w, r)
+		return
+	}
+	if p := r.URL.EscapedPath(); cleanPath(p) != p {
+		writeJSON(w, http.StatusNotFound, map[string]any{"error": &Error{Code: "not_found",
+			Message: "no such path: " + p + " has an empty segment (//) or a . or .. segment; is an id missing?"}})
+		return
+	}
+	if _, pattern := rt.mux.Handler(r); pattern == "" {
+		rt.mux.ServeHTTP(&jsonNotFound{ResponseWriter: w, path: r.URL.EscapedPath()}, r)
+		return
+	}
+	rt.mux.ServeHTTP(w, r)
+}
+
+// cleanPath is the path http.ServeMux serves p as: path.Clean, keeping a
+// trailing slash.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
+}
+
+// jsonNotFound turns the ServeMux's text 404 into a JSON not_found; other
+// answers (405 with Allow) pass through.
+type jsonNotFound struct {
+	http.ResponseWriter
+	path     string
+	answered bool
+}
+
+func (w *jsonNotFound) WriteHeader(code int) {
+	if code != http.StatusNotFound {
+		w.ResponseWriter.WriteHeader(code)
+		return
+	}
+	w.answered = true
+	writeJSON(w.ResponseWriter, code, map[string]any{"error": &Error{Code: "not_found", Message: "no such path: " + w.path + " (GET /openapi.json lists the API's paths)"}})
+}
+
+func (w *jsonNotFound) Write(b []byte) (int, error) {
+	if w.answered {
+		return len(b), nil
+	}
+	return w.ResponseWriter.Write(b)
 }
 
 // Handle registers h for pattern ("METHOD /path/{var}") with access rules.

@@ -111,7 +111,7 @@ func New(d Deps) *Server {
 	for _, g := range d.Groups {
 		g.Routes(s.router)
 	}
-	s.handler = s.router.mux
+	s.handler = s.router
 	return s
 }
 

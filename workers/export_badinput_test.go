@@ -37,6 +37,7 @@ func TestExportJobRejectsBadInput(t *testing.T) {
 		{"unknown audience", braze, map[string]any{"audiences": list("fr", "nope")}, "config.audiences[1]", `audience "nope" does not exist`},
 		{"empty audience list", braze, map[string]any{"audiences": list()}, "config.audiences", "at least one audience"},
 		{"no audiences", braze, map[string]any{}, "config.audiences", "is required"},
+		{"one audience as a string", braze, map[string]any{"audiences": "fr"}, "config.audiences", `must be a list of audience slugs, such as ["lytics_all"], not a string`},
 		{"unknown authorization", "au_nope", map[string]any{"audiences": list("fr")}, "authorization_id", "is not an authorization of this account"},
 		{"authorization of the wrong type", other.ID, map[string]any{"audiences": list("fr")}, "authorization_id", "is a webhook authorization"},
 		{"user alias without label", braze, map[string]any{"audiences": list("fr"), "identifier_kind": "user_alias"}, "config.alias_label", "is required"},

@@ -57,6 +57,9 @@ func New(rdb redis.UniversalClient, ns keyspace.Namespace, now func() time.Time)
 
 // Create creates an account; ErrExists if the id is taken.
 func (s *Store) Create(ctx context.Context, id, name string) (*Account, error) {
+	if id == "" {
+		return nil, &fault.ValidationError{Field: "id", Message: "is required: 1-63 characters of a-z, 0-9, '-' and '_', starting with a letter or digit"}
+	}
 	if !ValidID(id) {
 		return nil, &fault.ValidationError{Field: "id", Message: "must be 1-63 characters of a-z, 0-9, '-' and '_', starting with a letter or digit"}
 	}
@@ -73,7 +76,7 @@ func (s *Store) Create(ctx context.Context, id, name string) (*Account, error) {
 		return nil, fmt.Errorf("creating account %q: %w", id, err)
 	}
 	if !ok {
-		return nil, ErrExists
+		return nil, fmt.Errorf("account %q %w", id, ErrExists)
 	}
 	return a, nil
 }

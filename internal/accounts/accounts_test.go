@@ -3,6 +3,7 @@ package accounts
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -38,8 +39,12 @@ func TestAccounts(t *testing.T) {
 	if err != nil || a.Name != "Acme" {
 		t.Fatal(a, err)
 	}
-	if _, err := s.Create(ctx, "acme", "again"); !errors.Is(err, ErrExists) {
-		t.Fatalf("duplicate: %v", err)
+	if _, err := s.Create(ctx, "acme", "again"); !errors.Is(err, ErrExists) || err.Error() != `account "acme" already exists` {
+		t.Fatalf("duplicate: %v, want ErrExists naming the account", err)
+	}
+	var ve *fault.ValidationError
+	if _, err := s.Create(ctx, "", "no id"); !errors.As(err, &ve) || ve.Field != "id" || !strings.HasPrefix(ve.Message, "is required") {
+		t.Fatalf("no id: %v, want id is required", err)
 	}
 	if _, err := s.Get(ctx, "nope"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("missing: %v", err)

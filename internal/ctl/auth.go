@@ -3,9 +3,13 @@ package ctl
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/brazesync/brazesync/client"
@@ -96,15 +100,78 @@ func (e *env) authCreate(ctx context.Context, args []string) error {
 	})
 }
 
-// remarshal moves m into v through JSON, strictly.
+// remarshal moves m into v, a pointer to a struct, through JSON, strictly:
+// a key v has no field for is named with the keys it has, a value of the
+// wrong kind with its key.
 func remarshal(m map[string]any, v any) error {
+	known := jsonKeys(reflect.TypeOf(v).Elem())
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if !slices.Contains(known, k) {
+			return fmt.Errorf("unknown key %q (known keys: %s)", k, strings.Join(known, ", "))
+		}
+	}
 	b, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
 	dec := json.NewDecoder(strings.NewReader(string(b)))
 	dec.DisallowUnknownFields()
-	return dec.Decode(v)
+	if err := dec.Decode(v); err != nil {
+		return errors.New(decodeProblem(err))
+	}
+	return nil
+}
+
+// decodeProblem says what encoding/json found wrong in a document in the
+// document's terms: the key and the kind of value it takes, never a Go
+// type.
+func decodeProblem(err error) string {
+	var ute *json.UnmarshalTypeError
+	if !errors.As(err, &ute) {
+		return strings.TrimPrefix(err.Error(), "json: ")
+	}
+	want := "another kind of value"
+	switch ute.Type.Kind() {
+	case reflect.Struct, reflect.Map:
+		want = "an object"
+	case reflect.Slice, reflect.Array:
+		want = "a list"
+	case reflect.String:
+		want = "a string"
+	case reflect.Bool:
+		want = "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		want = "a whole number"
+	case reflect.Float32, reflect.Float64:
+		want = "a number"
+	}
+	got := map[string]string{"string": "a string", "number": "a number", "array": "a list", "object": "an object", "bool": "true or false"}[ute.Value]
+	if got == "" {
+		got = ute.Value // "number 1.5"
+	}
+	if ute.Field == "" {
+		return fmt.Sprintf("the document must be %s, not %s", want, got)
+	}
+	return fmt.Sprintf("%s must be %s, not %s", ute.Field, want, got)
+}
+
+// jsonKeys returns the JSON names of the fields of struct t, in order.
+func jsonKeys(t reflect.Type) []string {
+	var out []string
+	for _, f := range reflect.VisibleFields(t) {
+		if !f.IsExported() || f.Anonymous {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		switch name {
+		case "-":
+			continue
+		case "":
+			name = f.Name
+		}
+		out = append(out, name)
+	}
+	return out
 }
 
 func (e *env) authList(ctx context.Context, args []string) error {

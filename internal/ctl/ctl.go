@@ -270,7 +270,7 @@ func (e *env) readDocument(path string, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return cli.Usagef("--file %s: %v", path, err)
+		return cli.Usagef("--file %s: %s", path, decodeProblem(err))
 	}
 	return nil
 }

@@ -132,6 +132,42 @@ func TestReadDocument(t *testing.T) {
 	if err := e.readDocument(bad, &j); !errors.As(err, &ue) || !strings.Contains(err.Error(), "confg") {
 		t.Fatalf("a misspelt key: %v", err)
 	}
+	for body, want := range map[string]string{
+		`{"type": "braze_export_audience", "config": {"audiences": "vip"}}`: "config.audiences must be a list, not a string",
+		`{"type": "csv_import", "config": {"keep_updated": "yes"}}`:         "config.keep_updated must be true or false, not a string",
+		`["csv_import"]`: "the document must be an object, not a list",
+	} {
+		if err := os.WriteFile(bad, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := e.readDocument(bad, &client.JobInput{})
+		if !errors.As(err, &ue) || !strings.HasSuffix(err.Error(), want) || strings.Contains(err.Error(), "Go ") {
+			t.Errorf("%s: %v, want it to say %q", body, err, want)
+		}
+	}
+}
+
+func TestUnknownConfigKeysAreNamedWithTheKnownOnes(t *testing.T) {
+	t.Parallel()
+	vars := map[string]string{"BRAZESYNC_URL": "http://127.0.0.1:1", "BRAZESYNC_TOKEN": "t", "BRAZESYNC_ACCOUNT": "acme"}
+	for _, c := range []struct {
+		args []string
+		says []string
+	}{
+		{[]string{"auth", "create", "--type", "braze", "--config", "instanse=US-01"}, []string{`--config: unknown key "instanse"`, "known keys: instance, rest_endpoint,", "host_key"}},
+		{[]string{"auth", "create", "--type", "braze", "--secret", "apikey=k"}, []string{`--secret: unknown key "apikey"`, "api_key"}},
+		{[]string{"auth", "create", "--type", "sftp", "--config", "port=twenty-two"}, []string{"--config: port must be a whole number"}},
+	} {
+		code, _, errOut := run(t, vars, "", c.args...)
+		if code != cli.ExitUsage || strings.Contains(errOut, "json:") {
+			t.Errorf("%q: exit %d\n%s", c.args, code, errOut)
+		}
+		for _, w := range c.says {
+			if !strings.Contains(errOut, w) {
+				t.Errorf("%q: %q does not say %q", c.args, errOut, w)
+			}
+		}
+	}
 }
 
 func TestKeyValues(t *testing.T) {

@@ -83,9 +83,14 @@ func ParseConfig(m map[string]any) (Config, error) {
 			return c, &fault.ValidationError{Field: "config." + k, Message: fmt.Sprintf("is not a setting of braze_export_audience jobs (settings: %v)", known)}
 		}
 	}
-	raw, ok := m["audiences"].([]any)
-	if !ok || len(raw) == 0 {
+	raw, isList := m["audiences"].([]any)
+	switch given, ok := m["audiences"]; {
+	case !ok || given == nil:
 		return c, &fault.ValidationError{Field: "config.audiences", Message: "is required: a list of at least one audience slug"}
+	case !isList:
+		return c, &fault.ValidationError{Field: "config.audiences", Message: fmt.Sprintf(`must be a list of audience slugs, such as ["lytics_all"], not %s`, jsonKind(given))}
+	case len(raw) == 0:
+		return c, &fault.ValidationError{Field: "config.audiences", Message: "must name at least one audience slug"}
 	}
 	for i, v := range raw {
 		s, ok := v.(string)
@@ -178,4 +183,19 @@ func ParseConfig(m map[string]any) (Config, error) {
 		c.FlushInterval = time.Duration(f * float64(time.Second))
 	}
 	return c, nil
+}
+
+// jsonKind says what kind of JSON value a decoded config value is.
+func jsonKind(v any) string {
+	switch v.(type) {
+	case string:
+		return "a string"
+	case bool:
+		return "true or false"
+	case map[string]any:
+		return "an object"
+	case nil:
+		return "null"
+	}
+	return "a number"
 }

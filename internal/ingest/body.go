@@ -146,7 +146,7 @@ func decodeJSON(body []byte) ([]Item, error) {
 			break
 		}
 		if err != nil {
-			return nil, malformed(dec, err)
+			return nil, malformed(err)
 		}
 		if list, ok := v.([]any); ok {
 			for _, e := range list {
@@ -177,6 +177,15 @@ func itemOf(v any) Item {
 	return Item{Problem: "not a JSON object but " + kind}
 }
 
-func malformed(dec *json.Decoder, err error) error {
-	return &BadBodyError{Reason: fmt.Sprintf("malformed JSON near byte %d: %v", dec.InputOffset(), err)}
+// malformed says where the JSON of a body breaks: after which byte, or
+// that the body ends before the JSON does.
+func malformed(err error) error {
+	var se *json.SyntaxError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return &BadBodyError{Reason: "malformed JSON: the body ends before the JSON does"}
+	case errors.As(err, &se):
+		return &BadBodyError{Reason: fmt.Sprintf("malformed JSON after byte %d: %v", se.Offset, err)}
+	}
+	return &BadBodyError{Reason: fmt.Sprintf("malformed JSON: %v", err)}
 }

@@ -83,6 +83,17 @@ func TestParseBodyMalformed(t *testing.T) {
 			t.Errorf("ParseBody(%q) err = %v, want a BadBodyError with a reason", body, err)
 		}
 	}
+	for body, want := range map[string]string{
+		`{"email": "a@x.io"`: "malformed JSON: the body ends before the JSON does",
+		`{"a":1} {"b":`:      "malformed JSON: the body ends before the JSON does",
+		`{"a":1} {"b" 2}`:    "malformed JSON after byte 14: invalid character '2' after object key",
+	} {
+		_, err := ingest.ParseBody("application/json", []byte(body))
+		var bad *ingest.BadBodyError
+		if !errors.As(err, &bad) || bad.Reason != want {
+			t.Errorf("ParseBody(%q) err = %v, want %q", body, err, want)
+		}
+	}
 	_, err := ingest.ParseBody("application/x-www-form-urlencoded", []byte("a=%zz"))
 	if err == nil || !strings.Contains(err.Error(), "form") {
 		t.Errorf("malformed form err = %v", err)

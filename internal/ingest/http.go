@@ -8,27 +8,43 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/brazesync/brazesync/internal/queryparam"
 )
 
 // ServeCollect answers a collect request for account and stream, once the
 // caller has authenticated it: 200 with Lytics-style counts, 400 for a body
 // that cannot be read (nothing is written), 413 above MaxBodyBytes, 429 with
 // Retry-After when the account's rate is exceeded, 503 when the request
-// could not be made durable. ?dryrun=true checks without writing.
+// could not be made durable. ?dryrun=true checks without writing; a ?dryrun
+// value other than true or false (1 or 0) is 400, and nothing is written.
 func (c *Collector) ServeCollect(w http.ResponseWriter, r *http.Request, account, stream string) {
+	var dryRun bool
+	if r.URL.RawQuery != "" {
+		var err error
+		if dryRun, err = queryparam.Bool(r.URL.Query(), "dryrun"); err != nil {
+			writeResponse(w, http.StatusBadRequest, err.Error())
+			return
+		}
+	}
+	// A body that says it is too large is refused before any of it is
+	// read: a client that sent "Expect: 100-continue" then gets the 413
+	// instead of being told to send the body into a connection that is
+	// reset under it.
+	tooLarge := "request body larger than " + strconv.FormatInt(c.opt.MaxBodyBytes, 10) + " bytes"
+	if r.ContentLength > c.opt.MaxBodyBytes {
+		writeResponse(w, http.StatusRequestEntityTooLarge, tooLarge)
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.opt.MaxBodyBytes))
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			writeResponse(w, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(c.opt.MaxBodyBytes, 10)+" bytes")
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			writeResponse(w, http.StatusRequestEntityTooLarge, tooLarge)
 			return
 		}
 		writeResponse(w, http.StatusBadRequest, "reading request body: "+err.Error())
 		return
-	}
-	var dryRun bool
-	if r.URL.RawQuery != "" {
-		dryRun, _ = strconv.ParseBool(r.URL.Query().Get("dryrun"))
 	}
 	resp, err := c.Collect(r.Context(), account, stream, r.Header.Get("Content-Type"), body, dryRun)
 	if err != nil {

@@ -67,6 +67,8 @@ func (c Checker) checkURL(raw string) (string, error) {
 	case u.Scheme == "http" && c.AllowInsecure:
 	case u.Scheme == "http":
 		return "", fault.Invalidf("notify.url", "%q uses plain http: only https is allowed (plain http needs BRAZESYNC_ALLOW_INSECURE_ENDPOINTS=true)", shown)
+	case c.AllowInsecure:
+		return "", fault.Invalidf("notify.url", "%q: scheme must be https or http (this server allows plain http)", shown)
 	default:
 		return "", fault.Invalidf("notify.url", "%q: scheme must be https", shown)
 	}

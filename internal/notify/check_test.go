@@ -53,4 +53,11 @@ func TestCheckerRefusesWhatDeliveriesMustNotUse(t *testing.T) {
 	if _, err := dev.Check("http://127.0.0.1:9000/hook", all); err != nil {
 		t.Fatalf("plain http to an allowed loopback with insecure endpoints allowed: %v", err)
 	}
+	// Each says what its server allows.
+	if _, err := strict.Check("ftp://hooks.example.com/x", all); err == nil || !strings.HasSuffix(err.Error(), "scheme must be https") {
+		t.Errorf("ftp, https only: %v", err)
+	}
+	if _, err := dev.Check("ftp://127.0.0.1/x", all); err == nil || !strings.Contains(err.Error(), "scheme must be https or http") {
+		t.Errorf("ftp, plain http allowed: %v, want it to say http is allowed too", err)
+	}
 }
