@@ -323,12 +323,12 @@ func TestImportValueErrorsCountAsBadRows(t *testing.T) {
 	})
 }
 
-// TestManagedBurstUploadOneRun: files uploaded together in one SFTP
+// TestManagedBurstUploadLeavesNoEmptyRun: files uploaded together in one SFTP
 // session to a managed server are imported without runs left waiting
 // with nothing in them: every run after the upload imported files, all
 // five files are imported, the job's last run is one that imported, and
 // the completed job shows no progress left from an import.
-func TestManagedBurstUploadOneRun(t *testing.T) {
+func TestManagedBurstUploadLeavesNoEmptyRun(t *testing.T) {
 	eachMode(t, func(t *testing.T, e *Env) {
 		a := e.NewAccount(t)
 		au := a.Call(t, "POST", "/authorizations", map[string]any{"type": "sftp_managed", "label": "uploads"}).Expect(t, 201)

@@ -27,20 +27,6 @@ func EnqueueRun(ctx context.Context, enq Enqueuer, p JobRun, queue string) error
 	return enqueueOnce(ctx, enq, t, "a run of job %s/%s", p.Account, p.JobID)
 }
 
-// EnqueueUploadRun enqueues the run of a job that an upload asks for,
-// after a delay: the files uploaded with it (in the same session) are
-// there when the run lists the folder.
-func EnqueueUploadRun(ctx context.Context, enq Enqueuer, p JobRun, queue string, after time.Duration) error {
-	t, err := NewJobRun(p, queue)
-	if err != nil {
-		return err
-	}
-	if _, err := enq.EnqueueContext(ctx, t, asynq.ProcessIn(after)); err != nil {
-		return fmt.Errorf("enqueueing a run of job %s/%s: %w", p.Account, p.JobID, err)
-	}
-	return nil
-}
-
 // EnqueueRequestedRun enqueues the run of a job asked for through the API
 // (NewRequestedRun). It returns false, and no error, when such a run of the
 // job is already queued or running.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"time"
 
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/jobs"
@@ -27,16 +26,12 @@ type Uploads struct {
 	Logger   *slog.Logger
 }
 
-// UploadDelay is how long after an upload its run starts: the files
-// uploaded with it join that run.
-const UploadDelay = time.Second
-
 // Uploaded asks for a run (trigger "upload") of every job of authorization
 // authID in account acct that is running or completed (not paused, failed
 // or deleted) and whose type takes the uploaded path, and returns how many
 // it asked. Uploads coalesce: the first upload since the job last listed
-// its folder enqueues a run, UploadDelay later; the uploads that follow,
-// until that run lists the folder, join it (jobs.Store.MarkUploaded).
+// its folder enqueues a run at once; the uploads that follow, until that
+// run lists the folder, join it (jobs.Store.MarkUploaded).
 // Failures are logged: the upload itself has succeeded, and a scheduled
 // run or a retry picks the file up.
 func (u *Uploads) Uploaded(ctx context.Context, acct, authID, path string) int {
@@ -76,7 +71,7 @@ func (u *Uploads) Uploaded(ctx context.Context, acct, authID, path string) int {
 			log.LogAttrs(ctx, slog.LevelInfo, "upload joins the job's next run", slog.String("job", j.ID))
 			continue
 		}
-		if err := tasks.EnqueueUploadRun(ctx, u.Enqueuer, tasks.JobRun{Account: acct, JobID: j.ID, Trigger: "upload"}, t.Queue, UploadDelay); err != nil {
+		if err := tasks.EnqueueRun(ctx, u.Enqueuer, tasks.JobRun{Account: acct, JobID: j.ID, Trigger: "upload"}, t.Queue); err != nil {
 			started--
 			log.LogAttrs(ctx, slog.LevelError, "upload hook: enqueueing the run", slog.String("job", j.ID), slog.String("error", err.Error()))
 			// The next upload asks again.
@@ -85,7 +80,7 @@ func (u *Uploads) Uploaded(ctx context.Context, acct, authID, path string) int {
 			}
 			continue
 		}
-		log.LogAttrs(ctx, slog.LevelInfo, "upload starts a run", slog.String("job", j.ID), slog.Duration("in", UploadDelay))
+		log.LogAttrs(ctx, slog.LevelInfo, "upload starts a run", slog.String("job", j.ID))
 	}
 	return started
 }
