@@ -34,6 +34,21 @@ func waitRunEnded(t *testing.T, a *Account, job string, n int) J {
 	return last
 }
 
+// runNow asks for a run of job, as a user does: a run asked for while the
+// job's previous run is still going is refused (409 run_in_progress), and
+// asked for again.
+func runNow(t *testing.T, a *Account, job string) {
+	t.Helper()
+	eventually(t, 60*time.Second, "a run of job "+job+" to be accepted", func() (bool, string) {
+		r := a.Call(t, "POST", "/jobs/"+job+"/run", nil)
+		if r.Status == 409 && r.ErrorCode(t) == "run_in_progress" {
+			return false, "409 run_in_progress"
+		}
+		r.Expect(t, 200)
+		return true, ""
+	})
+}
+
 // TestExportBackfill: an export with existing_users sends every member once
 // with one data point each; a member who leaves gets a remove; a rerun
 // with nothing changed sends nothing.

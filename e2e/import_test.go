@@ -94,7 +94,7 @@ func TestImportFromCustomerSFTP(t *testing.T) {
 			if got := a.Call(t, "POST", "/jobs/"+job+"/files/retry", map[string]any{"path": "/no/such.csv"}); got.Status != 404 {
 				t.Errorf("retry of an unknown path: %d", got.Status)
 			}
-			a.Call(t, "POST", "/jobs/"+job+"/run", nil).Expect(t, 200)
+			runNow(t, a, job)
 			last := waitRunEnded(t, a, job, n+1)
 			if last.Str("outcome") != "success" {
 				t.Errorf("run after retry = %v", last)
