@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 
@@ -14,7 +13,6 @@ import (
 	"github.com/brazesync/brazesync/internal/notify"
 	"github.com/brazesync/brazesync/internal/queryparam"
 	"github.com/brazesync/brazesync/tasks"
-	"github.com/hibiken/asynq"
 )
 
 func (s *Server) jobRoutes(r *Router) {
@@ -111,27 +109,13 @@ func (s *Server) enqueueRun(ctx context.Context, j *jobs.Job, trigger string) (b
 }
 
 // runQueued reports whether a run of j asked for through the API is
-// queued, scheduled for a retry or running. A copy that ended for good is
-// deleted (its id is free again) and reported as not queued.
+// queued or running (tasks.RequestedRunQueued); with no inspector, a run
+// is always taken to be queued, and the enqueue's own refusal decides.
 func (s *Server) runQueued(j *jobs.Job) (bool, error) {
 	if s.d.RunTasks == nil {
 		return true, nil
 	}
-	queue, id := s.d.Types.Queue(j.Type), tasks.RequestedRunTaskID(j.Account, j.ID)
-	info, err := s.d.RunTasks.GetTaskInfo(queue, id)
-	switch {
-	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
-		return false, nil
-	case err != nil:
-		return false, fmt.Errorf("looking up the run of job %s: %w", j.ID, err)
-	}
-	if info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted {
-		return true, nil
-	}
-	if err := s.d.RunTasks.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
-		return false, fmt.Errorf("clearing the ended run of job %s: %w", j.ID, err)
-	}
-	return false, nil
+	return tasks.RequestedRunQueued(s.d.RunTasks, j.Account, j.ID, s.d.Types.Queue(j.Type))
 }
 
 // notify tells the job's type about a change (its change hook).

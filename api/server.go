@@ -22,7 +22,6 @@ import (
 	"github.com/brazesync/brazesync/internal/notify"
 	"github.com/brazesync/brazesync/internal/secrets"
 	"github.com/brazesync/brazesync/tasks"
-	"github.com/hibiken/asynq"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/redis/go-redis/v9"
@@ -60,7 +59,7 @@ type Deps struct {
 	// *asynq.Inspector), so that a run is not started while another is
 	// queued or running. Nil: a queued or running copy is still refused,
 	// but a run that failed for good blocks the next until Asynq forgets it.
-	RunTasks RunTasks
+	RunTasks tasks.RunInspector
 	// Notify checks jobs' notify settings and seals their signing secrets;
 	// nil refuses notify settings (422).
 	Notify *NotifySettings
@@ -70,12 +69,6 @@ type Deps struct {
 type NotifySettings struct {
 	Checker notify.Checker
 	Box     *secrets.Box
-}
-
-// RunTasks is what the API needs of Asynq's inspector.
-type RunTasks interface {
-	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
-	DeleteTask(queue, id string) error
 }
 
 // AuthorizationTester checks an authorization against its outside system.

@@ -85,7 +85,7 @@ func setupOn(t *testing.T, rdb *redis.Client, ns keyspace.Namespace, queue tasks
 	box, _ := secrets.NewBox(bytes.Repeat([]byte{9}, 32))
 	b := &bundle{rdb: rdb, ns: string(ns), enq: &recorder{}, logs: &syncBuffer{}}
 	var enq tasks.Enqueuer = b.enq
-	var runTasks RunTasks
+	var runTasks tasks.RunInspector
 	if queue != nil {
 		enq = queue
 		insp := asynq.NewInspectorFromRedisClient(rdb)

@@ -45,6 +45,36 @@ func EnqueueRequestedRun(ctx context.Context, enq Enqueuer, p JobRun, queue stri
 	return true, nil
 }
 
+// RunInspector reads and deletes the tasks of a queue (an
+// *asynq.Inspector).
+type RunInspector interface {
+	GetTaskInfo(queue, id string) (*asynq.TaskInfo, error)
+	DeleteTask(queue, id string) error
+}
+
+// RequestedRunQueued reports whether the run of a job asked for through
+// the API (RequestedRunTaskID) is queued in queue, scheduled for a retry
+// or running. A copy that ended for good (archived after its retries, or
+// completed and retained) is deleted, so that its id is free for the next
+// run, and reported as not queued.
+func RequestedRunQueued(insp RunInspector, account, jobID, queue string) (bool, error) {
+	id := RequestedRunTaskID(account, jobID)
+	info, err := insp.GetTaskInfo(queue, id)
+	switch {
+	case errors.Is(err, asynq.ErrTaskNotFound), errors.Is(err, asynq.ErrQueueNotFound):
+		return false, nil
+	case err != nil:
+		return false, fmt.Errorf("looking up the run of job %s/%s: %w", account, jobID, err)
+	}
+	if info.State != asynq.TaskStateArchived && info.State != asynq.TaskStateCompleted {
+		return true, nil
+	}
+	if err := insp.DeleteTask(queue, id); err != nil && !errors.Is(err, asynq.ErrTaskNotFound) {
+		return false, fmt.Errorf("clearing the ended run of job %s/%s: %w", account, jobID, err)
+	}
+	return false, nil
+}
+
 // EnqueueExportStep enqueues one export step unless a copy (same type, job
 // and slot) is queued or running (ExportStepUnique): asking again is not an
 // error.
