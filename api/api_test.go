@@ -151,6 +151,8 @@ func TestErrorShapes(t *testing.T) {
 		{"POST", "/api/v1/accounts/acme/authorizations", map[string]any{"type": "braze", "label": "x", "config": map[string]any{"instance": "XX-99"}, "secrets": map[string]any{"api_key": "k"}}, 422, "invalid", "config.instance"},
 		{"GET", "/api/v1/accounts/acme/jobs/job_nope", nil, 404, "not_found", ""},
 		{"GET", "/api/v1/accounts/acme/jobs/job_nope/runs?limit=0", nil, 422, "invalid", "limit"},
+		{"GET", "/api/v1/accounts/acme/jobs/job_nope/logs?limit=ten", nil, 422, "invalid", "limit"},
+		{"GET", "/api/v1/accounts/acme/jobs?deleted=maybe", nil, 422, "invalid", "deleted"},
 		{"POST", "/api/v1/accounts", map[string]any{"id": "acme"}, 409, "exists", ""},
 		{"POST", "/api/v1/accounts", map[string]any{"id": "Not Valid"}, 422, "invalid", "id"},
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"strconv"
 
 	"github.com/brazesync/brazesync/internal/audiences"
 	"github.com/brazesync/brazesync/tasks"
@@ -191,20 +190,15 @@ func (g *Audiences) members(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	slug := r.PathValue("slug")
-	q := r.URL.Query()
-	limit := 100
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MembersLimitMax {
-			return Invalid("limit", "must be a whole number from 1 to "+strconv.Itoa(MembersLimitMax))
-		}
-		limit = n
+	limit, err := limitParam(r, 100, MembersLimitMax)
+	if err != nil {
+		return err
 	}
 	info, err := g.Service.Get(r.Context(), acct, slug)
 	if err != nil {
 		return err
 	}
-	ids, next, err := g.Service.Members(r.Context(), acct, slug, q.Get("cursor"), limit)
+	ids, next, err := g.Service.Members(r.Context(), acct, slug, r.URL.Query().Get("cursor"), int(limit))
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/brazesync/brazesync/internal/authorizations"
-	"github.com/brazesync/brazesync/internal/queryparam"
 )
 
 func (s *Server) authorizationRoutes(r *Router) {
@@ -111,7 +110,7 @@ func (s *Server) testAuthorization(w http.ResponseWriter, r *http.Request) error
 	if err != nil {
 		return err
 	}
-	pin, err := queryparam.Bool(r.URL.Query(), "pin")
+	pin, err := boolParam(r, "pin")
 	if err != nil {
 		return err
 	}

@@ -165,6 +165,12 @@ func TestCollectThroughAPIBadInput(t *testing.T) {
 	if list, _ := out["data"].([]any); code != 200 || len(list) != 2 {
 		t.Errorf("stream log: %d %v, want the 2 rejections", code, out)
 	}
+	for _, limit := range []string{"0", "1001", "ten"} {
+		code, out = b.do(t, "GET", "/api/v1/accounts/acme/streams/braze_users/log?limit="+limit, b.toks["read"], nil)
+		if e, _ := out["error"].(map[string]any); code != 422 || e["field"] != "limit" {
+			t.Errorf("stream log ?limit=%s: %d %v, want 422 on limit", limit, code, out)
+		}
+	}
 	code, out, _ = b.raw(t, "POST", "/c/acme/braze_users"+key+"&dryrun=true", "application/x-www-form-urlencoded", "email=dry%40x.io", nil)
 	if data, _ := out["data"].(map[string]any); code != 200 || data["dryrun"] != true || data["message_count"] != 1.0 {
 		t.Errorf("dry run: %d %v", code, out)

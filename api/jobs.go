@@ -6,12 +6,10 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/jobs"
 	"github.com/brazesync/brazesync/internal/notify"
-	"github.com/brazesync/brazesync/internal/queryparam"
 	"github.com/brazesync/brazesync/tasks"
 )
 
@@ -176,7 +174,7 @@ func (s *Server) listJobs(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	deleted, err := queryparam.Bool(r.URL.Query(), "deleted")
+	deleted, err := boolParam(r, "deleted")
 	if err != nil {
 		return err
 	}
@@ -312,18 +310,6 @@ func (s *Server) runJob(w http.ResponseWriter, r *http.Request) error {
 	}
 	writeJSON(w, http.StatusOK, d)
 	return nil
-}
-
-func limitParam(r *http.Request, def, max int64) (int64, error) {
-	v := r.URL.Query().Get("limit")
-	if v == "" {
-		return def, nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || n < 1 || n > max {
-		return 0, Invalid("limit", "must be a whole number from 1 to "+strconv.FormatInt(max, 10))
-	}
-	return n, nil
 }
 
 func (s *Server) jobRuns(w http.ResponseWriter, r *http.Request) error {

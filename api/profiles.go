@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/brazesync/brazesync/internal/ingest"
@@ -233,15 +232,11 @@ func (g ProfilesRoutes) streamLog(w http.ResponseWriter, r *http.Request) error 
 	if err != nil {
 		return err
 	}
-	limit := 100
-	if s := r.URL.Query().Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			return Invalid("limit", "must be a number from 1 to 1000")
-		}
-		limit = n
+	limit, err := limitParam(r, 100, 1000)
+	if err != nil {
+		return err
 	}
-	entries, err := g.Collector.StreamLog(r.Context(), acct, stream, limit)
+	entries, err := g.Collector.StreamLog(r.Context(), acct, stream, int(limit))
 	if err != nil {
 		return err
 	}
