@@ -148,9 +148,17 @@ func TestAccountErrorsSayWhatIsWrong(t *testing.T) {
 	})
 }
 
+// refusedPreview refuses DELETE on the literal path .../jobs/preview, as
+// the export inspection routes do.
+type refusedPreview struct{}
+
+func (refusedPreview) Routes(r *Router) {
+	r.Refuse("/api/v1/accounts/{account}/jobs/preview", http.MethodPost, http.MethodDelete)
+}
+
 func TestAPIPathsAnswerJSONNotFound(t *testing.T) {
 	t.Parallel()
-	b := setup(t)
+	b := setup(t, refusedPreview{})
 	toks := b.account(t, "acme")
 	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	for _, p := range []string{
@@ -176,9 +184,27 @@ func TestAPIPathsAnswerJSONNotFound(t *testing.T) {
 			t.Errorf("GET %s: %d %s %s, want a JSON 404 not_found", p, resp.StatusCode, resp.Header.Get("Content-Type"), body)
 		}
 	}
-	// A method a path does not take is still 405 with Allow.
-	if code, _ := b.do(t, "DELETE", "/api/v1/accounts/acme/jobs", toks["admin"], nil); code != 405 {
-		t.Errorf("DELETE .../jobs: %d, want 405", code)
+	// A method a path does not take is a JSON 405 method_not_allowed with
+	// Allow, from the mux and from a refused literal path alike.
+	for _, p := range []string{"/api/v1/accounts/acme/jobs", "/api/v1/accounts/acme/jobs/preview"} {
+		req, err := http.NewRequest("DELETE", b.http.URL+p, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+toks["admin"])
+		resp, err := b.http.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out map[string]any
+		if err := json.Unmarshal(body, &out); err != nil || resp.StatusCode != 405 || errCode(out) != "method_not_allowed" || resp.Header.Get("Allow") == "" {
+			t.Errorf("DELETE %s: %d Allow %q %s, want a JSON 405 method_not_allowed with Allow", p, resp.StatusCode, resp.Header.Get("Allow"), body)
+		}
 	}
 }
 

@@ -133,8 +133,9 @@ var apiPrefixes = []string{"/api/", "/c/", "/collect/"}
 // ServeHTTP serves the routes. Under the API's prefixes, a path that
 // http.ServeMux would redirect to its cleaned form (an empty segment, as
 // in .../runs//rejected with the run id left out, or a dot segment) and a
-// path no route takes are a JSON 404 not_found, not a redirect or a text
-// page.
+// path no route takes are a JSON 404 not_found, and a method a path does
+// not take a JSON 405 method_not_allowed (with Allow), not a redirect or a
+// text page.
 func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !slices.ContainsFunc(apiPrefixes, func(p string) bool { return strings.HasPrefix(r.URL.Path, p) }) {
 		rt.mux.ServeHTTP(w, r)
@@ -146,7 +147,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, pattern := rt.mux.Handler(r); pattern == "" {
-		rt.mux.ServeHTTP(&jsonNotFound{ResponseWriter: w, path: r.URL.EscapedPath()}, r)
+		rt.mux.ServeHTTP(&jsonMuxError{ResponseWriter: w, method: r.Method, path: r.URL.EscapedPath()}, r)
 		return
 	}
 	rt.mux.ServeHTTP(w, r)
@@ -165,28 +166,38 @@ func cleanPath(p string) string {
 	return np
 }
 
-// jsonNotFound turns the ServeMux's text 404 into a JSON not_found; other
-// answers (405 with Allow) pass through.
-type jsonNotFound struct {
+// jsonMuxError turns the ServeMux's text 404 and 405 into the API's JSON
+// errors: not_found, and method_not_allowed naming the methods the path
+// takes (its Allow header stays).
+type jsonMuxError struct {
 	http.ResponseWriter
-	path     string
-	answered bool
+	method, path string
+	answered     bool
 }
 
-func (w *jsonNotFound) WriteHeader(code int) {
-	if code != http.StatusNotFound {
+func (w *jsonMuxError) WriteHeader(code int) {
+	switch code {
+	case http.StatusNotFound:
+		writeJSON(w.ResponseWriter, code, map[string]any{"error": &Error{Code: "not_found", Message: "no such path: " + w.path + " (GET /openapi.json lists the API's paths)"}})
+	case http.StatusMethodNotAllowed:
+		writeJSON(w.ResponseWriter, code, map[string]any{"error": methodNotAllowed(w.method, w.path, w.Header().Get("Allow"))})
+	default:
 		w.ResponseWriter.WriteHeader(code)
 		return
 	}
 	w.answered = true
-	writeJSON(w.ResponseWriter, code, map[string]any{"error": &Error{Code: "not_found", Message: "no such path: " + w.path + " (GET /openapi.json lists the API's paths)"}})
 }
 
-func (w *jsonNotFound) Write(b []byte) (int, error) {
+func (w *jsonMuxError) Write(b []byte) (int, error) {
 	if w.answered {
 		return len(b), nil
 	}
 	return w.ResponseWriter.Write(b)
+}
+
+// methodNotAllowed is the 405 of a method path does not take.
+func methodNotAllowed(method, path, allow string) *Error {
+	return &Error{Code: "method_not_allowed", Message: method + " " + path + " is not an operation; the path takes " + allow}
 }
 
 // Handle registers h for pattern ("METHOD /path/{var}") with access rules.
@@ -201,9 +212,9 @@ func (rt *Router) Handle(pattern string, access Access, h HandlerFunc) {
 // GET /jobs/{id}). It describes no operation, so it is not among Patterns.
 func (rt *Router) Refuse(path, allow string, methods ...string) {
 	for _, m := range methods {
-		rt.mux.HandleFunc(m+" "+path, func(w http.ResponseWriter, _ *http.Request) {
+		rt.mux.HandleFunc(m+" "+path, func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Allow", allow)
-			http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+			writeJSON(w, http.StatusMethodNotAllowed, map[string]any{"error": methodNotAllowed(r.Method, r.URL.EscapedPath(), allow)})
 		})
 	}
 }

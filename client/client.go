@@ -87,6 +87,7 @@ const (
 	CodeForbidden            = "forbidden"
 	CodeCrossOrigin          = "cross_origin"
 	CodeNotFound             = "not_found"
+	CodeMethodNotAllowed     = "method_not_allowed"
 	CodeExists               = "exists"
 	CodeConflict             = "conflict"
 	CodeInUse                = "in_use"
@@ -100,6 +101,7 @@ const (
 	CodeNotImport            = "not_import"
 	CodeNotExport            = "not_export"
 	CodeProfileNotFound      = "profile_not_found"
+	CodeRejectedRowsExpired  = "rejected_rows_expired"
 	CodeNotTestable          = "not_testable"
 	CodeInternal             = "internal"
 	CodeUnavailable          = "unavailable"
@@ -312,6 +314,8 @@ func answerError(resp *http.Response, data []byte) *Error {
 		e.Code = CodeForbidden
 	case http.StatusNotFound:
 		e.Code = CodeNotFound
+	case http.StatusMethodNotAllowed:
+		e.Code = CodeMethodNotAllowed
 	case http.StatusRequestEntityTooLarge:
 		e.Code = CodeTooLarge
 	case http.StatusTooManyRequests:

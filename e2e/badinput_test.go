@@ -178,6 +178,15 @@ func TestAPIPathsAnswerJSON(t *testing.T) {
 		if r.Status != 404 || r.ErrorCode(t) != "not_found" {
 			t.Errorf("collect into an account that does not exist: %d %s, want 404 {\"error\": {\"code\": \"not_found\"}}", r.Status, r.Body)
 		}
+		// A method a path does not take is a JSON 405 that names the
+		// methods it takes, in Allow too; so is one that a literal path
+		// refuses (.../jobs/preview is no job).
+		for _, p := range []string{"/jobs", "/jobs/preview"} {
+			r := a.Call(t, "DELETE", p, nil)
+			if r.Status != 405 || r.ErrorCode(t) != "method_not_allowed" || r.Header.Get("Allow") == "" {
+				t.Errorf("DELETE %s: %d Allow %q %s, want a JSON 405 method_not_allowed", p, r.Status, r.Header.Get("Allow"), r.Body)
+			}
+		}
 	})
 }
 
