@@ -169,6 +169,19 @@ func (e *Engine) due(ctx context.Context, acct, jobID string) ([]Work, error) {
 		}
 	}
 	busy := !idle || len(newer) > 0 || evaluating
+	if flushReq != "" && !busy {
+		// The log was read before the evaluation check: an evaluation
+		// that ended in between wrote its changes after that read. Look
+		// again before the run closes and its flush is withdrawn.
+		unread, settled, err := e.settled(ctx, acct, jobID)
+		if err != nil {
+			return out, err
+		}
+		if unread {
+			out = append(out, Work{Kind: WorkFeed, Account: acct, JobID: jobID})
+		}
+		busy = !settled
+	}
 	// A run opens when users are sent, not for a flush request that a
 	// concurrent plan has just found done (it opened an empty run after
 	// the one it closed).
@@ -192,6 +205,31 @@ func (e *Engine) due(ctx context.Context, acct, jobID string) ([]Work, error) {
 		progress["backfill_fraction"] = fmt.Sprintf("%.4f", min(frac, 1))
 	}
 	return out, e.jobs.SetProgress(ctx, acct, jobID, progress)
+}
+
+// settled reports whether the job has nothing left for its run: no
+// change-log entry it has not read (unread) and no user waiting or in
+// flight. It reads the log first: the feed marks users waiting before it
+// moves its cursor, so a change is seen in one or the other.
+func (e *Engine) settled(ctx context.Context, acct, jobID string) (unread, settled bool, err error) {
+	cursor, err := e.log.Cursor(ctx, acct, consumerName(jobID))
+	if err != nil {
+		return false, false, err
+	}
+	newer, err := e.log.Range(ctx, acct, cursor, 1)
+	if err != nil {
+		return false, false, err
+	}
+	if len(newer) > 0 {
+		return true, false, nil
+	}
+	pipe := e.rdb.Pipeline()
+	waiting := pipe.ZCard(ctx, e.k.dirty(acct, jobID))
+	inFlight := pipe.ZCard(ctx, e.k.inflight(acct, jobID))
+	if _, err := pipe.Exec(ctx); err != nil {
+		return false, false, fmt.Errorf("reading what job %s has waiting: %w", jobID, err)
+	}
+	return false, waiting.Val() == 0 && inFlight.Val() == 0, nil
 }
 
 // reconsiderSteps bounds how many steps (of reconsiderChunk users) one
