@@ -115,14 +115,13 @@ type Result struct {
 // Check maps and types records without writing anything and returns the
 // rejections, as Upsert would give them.
 func (s *Store) Check(ctx context.Context, account, stream string, records []Record) ([]Rejection, error) {
-	m, err := s.compiledMapping(ctx, account, stream)
+	check, err := s.NewCheck(ctx, account, stream)
 	if err != nil {
 		return nil, err
 	}
-	pr := m.newPreparer(s.opt.Now(), false)
 	var rej []Rejection
 	for i, r := range records {
-		if _, err := pr.prepare(r); err != nil {
+		if err := check(r); err != nil {
 			rej = append(rej, Rejection{Index: i, Reason: err.Error(), Kind: rejectionKind(err)})
 		}
 	}
