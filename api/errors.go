@@ -19,6 +19,7 @@ import (
 	"github.com/brazesync/brazesync/internal/authorizations"
 	"github.com/brazesync/brazesync/internal/egress"
 	"github.com/brazesync/brazesync/internal/fault"
+	"github.com/brazesync/brazesync/internal/httpbody"
 	"github.com/brazesync/brazesync/internal/jobs"
 )
 
@@ -134,21 +135,15 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-// readBody reads a request body of at most limit bytes: 413 too_large
-// beyond. A body whose Content-Length is over the limit is refused before
-// any of it is read, so that a client that sent "Expect: 100-continue"
-// (curl does, for large bodies) gets the 413 instead of being told to send
-// the body and having the connection reset under it.
+// readBody reads a request body of at most limit bytes
+// (httpbody.Read): 413 too_large beyond, answered before a body announced
+// as too large is sent.
 func readBody(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	if r.ContentLength > limit {
+	data, err := httpbody.Read(w, r, limit)
+	switch {
+	case errors.Is(err, httpbody.ErrTooLarge):
 		return nil, Errorf(http.StatusRequestEntityTooLarge, "too_large", "request body is over %d bytes", limit)
-	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, Errorf(http.StatusRequestEntityTooLarge, "too_large", "request body is over %d bytes", limit)
-		}
+	case err != nil:
 		return nil, Errorf(http.StatusBadRequest, "malformed", "the request body could not be read: %v", err)
 	}
 	return data, nil

@@ -3,12 +3,12 @@ package ingest
 import (
 	"encoding/json"
 	"errors"
-	"io"
 	"math"
 	"net/http"
 	"strconv"
 	"time"
 
+	"github.com/brazesync/brazesync/internal/httpbody"
 	"github.com/brazesync/brazesync/internal/queryparam"
 )
 
@@ -27,22 +27,12 @@ func (c *Collector) ServeCollect(w http.ResponseWriter, r *http.Request, account
 			return
 		}
 	}
-	// A body that says it is too large is refused before any of it is
-	// read: a client that sent "Expect: 100-continue" then gets the 413
-	// instead of being told to send the body into a connection that is
-	// reset under it.
-	tooLarge := "request body larger than " + strconv.FormatInt(c.opt.MaxBodyBytes, 10) + " bytes"
-	if r.ContentLength > c.opt.MaxBodyBytes {
-		writeResponse(w, http.StatusRequestEntityTooLarge, tooLarge)
+	body, err := httpbody.Read(w, r, c.opt.MaxBodyBytes)
+	switch {
+	case errors.Is(err, httpbody.ErrTooLarge):
+		writeResponse(w, http.StatusRequestEntityTooLarge, "request body larger than "+strconv.FormatInt(c.opt.MaxBodyBytes, 10)+" bytes")
 		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, c.opt.MaxBodyBytes))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			writeResponse(w, http.StatusRequestEntityTooLarge, tooLarge)
-			return
-		}
+	case err != nil:
 		writeResponse(w, http.StatusBadRequest, "reading request body: "+err.Error())
 		return
 	}
