@@ -185,26 +185,15 @@ func (s *Store) ReplaceNotifySecrets(ctx context.Context, account string, f func
 			continue
 		}
 		err = s.watchRetry(ctx, id, func(tx *redis.Tx) error {
-			b, err := tx.HGet(ctx, key, id).Bytes()
+			cur, err := txJob(ctx, tx, key, id)
 			if err != nil {
-				return fmt.Errorf("reading job %s: %w", id, err)
-			}
-			cur, err := decodeJob(b)
-			if err != nil {
-				return fmt.Errorf("decoding job %s: %w", id, err)
+				return err
 			}
 			if cur.Notify == nil || cur.Notify.SealedSecret != old {
 				return nil
 			}
 			cur.Notify.SealedSecret = next
-			nb, err := encodeJob(cur)
-			if err != nil {
-				return err
-			}
-			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-				pipe.HSet(ctx, key, id, nb)
-				return nil
-			})
+			err = txSaveJob(ctx, tx, key, cur)
 			if err == nil {
 				n++
 			}

@@ -23,16 +23,9 @@ func (s *Store) mutate(ctx context.Context, account, id string, f func(j *Job) e
 	key := s.key(account)
 	for attempt := 0; attempt < 20; attempt++ {
 		err := s.rdb.Watch(ctx, func(tx *redis.Tx) error {
-			b, err := tx.HGet(ctx, key, id).Bytes()
-			if errors.Is(err, redis.Nil) {
-				return ErrNotFound
-			}
+			j, err := txJob(ctx, tx, key, id)
 			if err != nil {
-				return fmt.Errorf("reading job %s: %w", id, err)
-			}
-			j, err := decodeJob(b)
-			if err != nil {
-				return fmt.Errorf("decoding job %s: %w", id, err)
+				return err
 			}
 			if err := f(j); err != nil {
 				if errors.Is(err, errUnchanged) {
@@ -42,16 +35,8 @@ func (s *Store) mutate(ctx context.Context, account, id string, f func(j *Job) e
 			}
 			j.Version++
 			j.UpdatedAt = s.now().UTC().Truncate(time.Millisecond)
-			nb, err := encodeJob(j)
-			if err != nil {
-				return err
-			}
-			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-				pipe.HSet(ctx, key, id, nb)
-				return nil
-			})
 			out = j
-			return err
+			return txSaveJob(ctx, tx, key, j)
 		}, key)
 		if errors.Is(err, redis.TxFailedErr) {
 			continue
@@ -163,4 +148,35 @@ func (s *Store) move(ctx context.Context, account, id, to string, refused map[st
 		j.State = to
 		return nil
 	})
+}
+
+// txJob reads and decodes job id of the job hash key, watched by tx:
+// ErrNotFound when there is none.
+func txJob(ctx context.Context, tx *redis.Tx, key, id string) (*Job, error) {
+	b, err := tx.HGet(ctx, key, id).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading job %s: %w", id, err)
+	}
+	j, err := decodeJob(b)
+	if err != nil {
+		return nil, fmt.Errorf("decoding job %s: %w", id, err)
+	}
+	return j, nil
+}
+
+// txSaveJob stores j in the job hash key in tx's transaction: it is
+// written only if what tx watches is unchanged.
+func txSaveJob(ctx context.Context, tx *redis.Tx, key string, j *Job) error {
+	nb, err := encodeJob(j)
+	if err != nil {
+		return err
+	}
+	_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+		pipe.HSet(ctx, key, j.ID, nb)
+		return nil
+	})
+	return err
 }
